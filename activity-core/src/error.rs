@@ -1,0 +1,225 @@
+//! The crate's one error type.
+
+use std::fmt;
+
+/// A boxed error from a backend, kept as the `source` of an [`Error`].
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Shorthand for `Result<T, activity_core::Error>`.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The rule a value broke, named by [`Error::Invalid`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Rule {
+    /// A mandatory field is absent or empty.
+    Missing,
+    /// The value does not have the required shape; the text says which.
+    Malformed(&'static str),
+    /// The value is longer than the cap (in bytes).
+    TooLong {
+        /// The cap, in bytes.
+        max: usize,
+    },
+    /// The value is nested deeper than the cap.
+    TooDeep {
+        /// The maximum nesting depth.
+        max: usize,
+    },
+    /// The value holds a NUL character, which no backend can store faithfully.
+    ContainsNul,
+    /// The value is not one of the accepted values; the text lists them.
+    Unknown(&'static str),
+    /// The value is out of its range; the text says which.
+    OutOfRange(&'static str),
+    /// `details` (or a part that must be one) is not a JSON object.
+    NotAnObject,
+}
+
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Rule::Missing => f.write_str("is required"),
+            Rule::Malformed(what) => write!(f, "is malformed: {what}"),
+            Rule::TooLong { max } => write!(f, "is longer than {max} bytes"),
+            Rule::TooDeep { max } => write!(f, "is nested deeper than {max} levels"),
+            Rule::ContainsNul => f.write_str("contains a NUL character"),
+            Rule::Unknown(accepted) => write!(f, "is not one of {accepted}"),
+            Rule::OutOfRange(range) => write!(f, "is out of range ({range})"),
+            Rule::NotAnObject => f.write_str("is not a JSON object"),
+        }
+    }
+}
+
+/// What kind of failure an [`Error`] is, and so whether to retry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// Bad input: retrying the same call fails the same way.
+    Invalid,
+    /// The backend cannot be reached right now: retry later.
+    Unavailable,
+    /// The backend did not answer in time: retry later.
+    Timeout,
+    /// The call conflicts with stored state (for example a foreign table or a newer schema).
+    Conflict,
+    /// The recorder's queue is full and the event was not accepted.
+    QueueFull,
+    /// The recorder refuses events while its store is down (fail-closed policy).
+    FailClosed,
+    /// The recorder has been shut down.
+    Closed,
+    /// Anything else a backend reports; not retried.
+    Backend,
+}
+
+/// The error of every fallible call in `activity-core`, and of [`ActivityStore`] backends.
+///
+/// [`Error::kind`] and [`Error::is_retryable`] tell a caller what to do with it.
+///
+/// ```
+/// use activity_core::{Error, ErrorKind};
+/// let e = Error::unavailable("connection refused", None);
+/// assert_eq!(e.kind(), ErrorKind::Unavailable);
+/// assert!(e.is_retryable());
+/// ```
+///
+/// [`ActivityStore`]: crate::ActivityStore
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A field of an event, query or cursor broke a rule.
+    #[error("invalid `{field}`: {rule}")]
+    Invalid {
+        /// The field's path, e.g. `source.ip` or `details`.
+        field: String,
+        /// The rule it broke.
+        rule: Rule,
+    },
+    /// The backend is unreachable or refused the connection; retryable.
+    #[error("store unavailable: {message}")]
+    Unavailable {
+        /// What happened.
+        message: String,
+        /// The backend's own error.
+        #[source]
+        source: Option<BoxError>,
+    },
+    /// The backend timed out; retryable.
+    #[error("store timed out: {message}")]
+    Timeout {
+        /// What timed out.
+        message: String,
+        /// The backend's own error.
+        #[source]
+        source: Option<BoxError>,
+    },
+    /// Stored state conflicts with the call; not retryable.
+    #[error("conflict: {message}")]
+    Conflict {
+        /// What conflicts.
+        message: String,
+        /// The backend's own error.
+        #[source]
+        source: Option<BoxError>,
+    },
+    /// Any other backend failure; not retryable.
+    #[error("store error: {message}")]
+    Backend {
+        /// What happened.
+        message: String,
+        /// The backend's own error.
+        #[source]
+        source: Option<BoxError>,
+    },
+    /// The recorder's queue is full; the event was not accepted.
+    #[error("recorder queue is full ({capacity} events); the event was not accepted")]
+    QueueFull {
+        /// The queue's capacity.
+        capacity: usize,
+    },
+    /// The recorder fails closed and its store is down; the event was not accepted.
+    #[error("audit log store is down and the recorder fails closed; the event was not accepted")]
+    FailClosed,
+    /// The recorder has shut down; the event was not accepted.
+    #[error("recorder is shut down; the event was not accepted")]
+    Closed,
+    /// JSON could not be parsed into an event.
+    #[error("invalid JSON: {0}")]
+    Json(#[source] serde_json::Error),
+}
+
+impl Error {
+    /// An [`Error::Invalid`] for `field` breaking `rule`.
+    pub fn invalid(field: impl Into<String>, rule: Rule) -> Self {
+        Error::Invalid {
+            field: field.into(),
+            rule,
+        }
+    }
+
+    /// An [`Error::Unavailable`] with an optional source.
+    pub fn unavailable(message: impl Into<String>, source: Option<BoxError>) -> Self {
+        Error::Unavailable {
+            message: message.into(),
+            source,
+        }
+    }
+
+    /// An [`Error::Timeout`] with an optional source.
+    pub fn timeout(message: impl Into<String>, source: Option<BoxError>) -> Self {
+        Error::Timeout {
+            message: message.into(),
+            source,
+        }
+    }
+
+    /// An [`Error::Conflict`] with an optional source.
+    pub fn conflict(message: impl Into<String>, source: Option<BoxError>) -> Self {
+        Error::Conflict {
+            message: message.into(),
+            source,
+        }
+    }
+
+    /// An [`Error::Backend`] with an optional source.
+    pub fn backend(message: impl Into<String>, source: Option<BoxError>) -> Self {
+        Error::Backend {
+            message: message.into(),
+            source,
+        }
+    }
+
+    /// The kind of failure.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Invalid { .. } | Error::Json(_) => ErrorKind::Invalid,
+            Error::Unavailable { .. } => ErrorKind::Unavailable,
+            Error::Timeout { .. } => ErrorKind::Timeout,
+            Error::Conflict { .. } => ErrorKind::Conflict,
+            Error::Backend { .. } => ErrorKind::Backend,
+            Error::QueueFull { .. } => ErrorKind::QueueFull,
+            Error::FailClosed => ErrorKind::FailClosed,
+            Error::Closed => ErrorKind::Closed,
+        }
+    }
+
+    /// Whether the same call may succeed later (unavailable, timeout, a full queue, fail-closed).
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self.kind(),
+            ErrorKind::Unavailable
+                | ErrorKind::Timeout
+                | ErrorKind::QueueFull
+                | ErrorKind::FailClosed
+        )
+    }
+
+    /// The field an [`Error::Invalid`] names, if it is one.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            Error::Invalid { field, .. } => Some(field),
+            _ => None,
+        }
+    }
+}

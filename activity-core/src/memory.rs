@@ -1,0 +1,139 @@
+//! The in-memory reference store.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::sync::RwLock;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::error::{Error, Result};
+use crate::event::ActivityEvent;
+use crate::query::{ActivityQuery, DeleteRequest, Page};
+use crate::store::ActivityStore;
+
+/// An [`ActivityStore`] in process memory: the reference implementation of the trait's
+/// rules, correct under concurrent use. For tests, examples and short-lived tools;
+/// nothing survives the process.
+///
+/// ```
+/// use activity_core::{ActivityEvent, ActivityQuery, ActivityStore, Actor, MemoryStore};
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let store = MemoryStore::new();
+/// store.append(&[ActivityEvent::logout(Actor::user("u_1"))]).await.unwrap();
+/// let page = store.query(&ActivityQuery::own(None, "u_1")).await.unwrap();
+/// assert_eq!(page.events.len(), 1);
+/// # });
+/// ```
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    inner: RwLock<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    /// Events by `(time, id)`; iterated backwards for newest first.
+    events: BTreeMap<(DateTime<Utc>, Uuid), ActivityEvent>,
+    ids: HashSet<Uuid>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// How many events are stored.
+    pub fn len(&self) -> usize {
+        self.read().map(|i| i.events.len()).unwrap_or(0)
+    }
+
+    /// Whether nothing is stored.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn read(&self) -> Result<std::sync::RwLockReadGuard<'_, Inner>> {
+        self.inner
+            .read()
+            .map_err(|_| Error::backend("memory store lock poisoned", None))
+    }
+
+    fn write(&self) -> Result<std::sync::RwLockWriteGuard<'_, Inner>> {
+        self.inner
+            .write()
+            .map_err(|_| Error::backend("memory store lock poisoned", None))
+    }
+}
+
+#[async_trait]
+impl ActivityStore for MemoryStore {
+    async fn append(&self, events: &[ActivityEvent]) -> Result<u64> {
+        // Validate the whole batch before touching anything: all or nothing.
+        for e in events {
+            e.validate()?;
+        }
+        let mut inner = self.write()?;
+        let mut added = 0;
+        for e in events {
+            if inner.ids.insert(e.id) {
+                inner.events.insert((e.time, e.id), e.clone());
+                added += 1;
+            }
+        }
+        Ok(added)
+    }
+
+    async fn query(&self, query: &ActivityQuery) -> Result<Page> {
+        query.validate()?;
+        let size = query.page_size();
+        let inner = self.read()?;
+        let upper = match query.after {
+            Some(c) => std::ops::Bound::Excluded((c.time, c.id)),
+            None => std::ops::Bound::Unbounded,
+        };
+        let lower = match query.since {
+            Some(s) => std::ops::Bound::Included((s, Uuid::nil())),
+            None => std::ops::Bound::Unbounded,
+        };
+        let events = inner
+            .events
+            .range((lower, upper))
+            .rev()
+            .map(|(_, e)| e)
+            .filter(|e| query.matches(e))
+            .take(size + 1)
+            .cloned()
+            .collect();
+        Ok(Page::from_overfetch(events, size))
+    }
+
+    async fn count(&self, query: &ActivityQuery) -> Result<u64> {
+        query.validate()?;
+        let inner = self.read()?;
+        Ok(inner.events.values().filter(|e| query.matches(e)).count() as u64)
+    }
+
+    async fn delete(&self, request: &DeleteRequest) -> Result<u64> {
+        let mut inner = self.write()?;
+        let doomed: Vec<(DateTime<Utc>, Uuid)> = inner
+            .events
+            .range(..(request.before, Uuid::nil()))
+            .filter(|(_, e)| e.tenant == request.tenant)
+            .take(request.limit)
+            .map(|(k, _)| *k)
+            .collect();
+        for key in &doomed {
+            inner.events.remove(key);
+            inner.ids.remove(&key.1);
+        }
+        Ok(doomed.len() as u64)
+    }
+
+    async fn tenants(&self) -> Result<Vec<Option<String>>> {
+        let inner = self.read()?;
+        let set: BTreeSet<Option<String>> =
+            inner.events.values().map(|e| e.tenant.clone()).collect();
+        Ok(set.into_iter().collect())
+    }
+}

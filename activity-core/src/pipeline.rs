@@ -1,0 +1,61 @@
+//! The stages the recorder's worker runs around each append: enrich → seal → append →
+//! after commit. Geo lookup, the integrity chain and the alert engine plug in here, so
+//! none of them ever runs on the request path.
+
+use async_trait::async_trait;
+
+use crate::error::Result;
+use crate::event::ActivityEvent;
+use crate::store::ActivityStore;
+
+/// Adds information to an event in the worker before it is stored (e.g. geo location).
+///
+/// Must not block for long: it runs once per event on the worker task.
+///
+/// ```
+/// use activity_core::{ActivityEvent, Enricher};
+/// struct Tag;
+/// impl Enricher for Tag {
+///     fn enrich(&self, event: &mut ActivityEvent) {
+///         event.details.get_or_insert_with(Default::default).insert("host".into(), "web-1".into());
+///     }
+/// }
+/// ```
+pub trait Enricher: Send + Sync + 'static {
+    /// Modifies `event` in place.
+    fn enrich(&self, event: &mut ActivityEvent);
+}
+
+impl<F> Enricher for F
+where
+    F: Fn(&mut ActivityEvent) + Send + Sync + 'static,
+{
+    fn enrich(&self, event: &mut ActivityEvent) {
+        self(event)
+    }
+}
+
+/// Seals each batch just before it is appended (the integrity chain). Stateful: it is
+/// called for every batch in order, exactly once per batch, and a retried batch is not
+/// sealed again.
+#[async_trait]
+pub trait Sealer: Send + 'static {
+    /// Sets `chain` on every event of `batch`. `store` is there to load the chain head on
+    /// first use; a retryable error makes the worker retry the batch later.
+    async fn seal(&mut self, store: &dyn ActivityStore, batch: &mut [ActivityEvent]) -> Result<()>;
+}
+
+/// Runs after a batch is committed (the alert engine). Returns follow-up events (alerts,
+/// lockouts) that the worker records next, through the same pipeline.
+///
+/// A slow hook delays the next batch but never the request path; hooks that talk to the
+/// network should hand the work to a task of their own.
+#[async_trait]
+pub trait AfterCommit: Send + Sync + 'static {
+    /// Sees every event of the committed batch (in order) and may return new events.
+    async fn after_commit(
+        &self,
+        store: &dyn ActivityStore,
+        committed: &[ActivityEvent],
+    ) -> Vec<ActivityEvent>;
+}

@@ -1,0 +1,85 @@
+//! Counters a recorder keeps, and its health.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use chrono::{DateTime, Utc};
+
+/// A snapshot of a recorder's counters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Metrics {
+    /// Events waiting in the queue right now.
+    pub queued: u64,
+    /// Events accepted by `record` since start.
+    pub accepted: u64,
+    /// Events written to the store since start (lifecycle and alert events included).
+    pub written: u64,
+    /// Append attempts that failed and were retried.
+    pub retried: u64,
+    /// Events discarded under [`Overflow::Drop`](super::Overflow::Drop).
+    pub dropped: u64,
+    /// Events refused by `record` (queue full, fail-closed, shut down).
+    pub refused: u64,
+    /// Events the store rejected as invalid (handed to the reject callback).
+    pub rejected: u64,
+    /// The last store error, as text.
+    pub last_error: Option<String>,
+}
+
+/// Whether the recorder can currently write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Health {
+    /// Writing normally.
+    Healthy,
+    /// The store is failing since `since`; events are held and retried.
+    Degraded {
+        /// When the outage began.
+        since: DateTime<Utc>,
+        /// The last error, as text.
+        error: String,
+    },
+    /// The recorder has shut down.
+    Stopped,
+}
+
+impl Health {
+    /// Whether this is [`Health::Healthy`].
+    pub fn is_healthy(&self) -> bool {
+        matches!(self, Health::Healthy)
+    }
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub accepted: AtomicU64,
+    pub written: AtomicU64,
+    pub retried: AtomicU64,
+    pub dropped: AtomicU64,
+    pub refused: AtomicU64,
+    pub rejected: AtomicU64,
+    pub outage: AtomicBool,
+    pub stopped: AtomicBool,
+    pub state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct State {
+    pub last_error: Option<String>,
+    pub outage_since: Option<DateTime<Utc>>,
+}
+
+impl Counters {
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+
+    pub fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}

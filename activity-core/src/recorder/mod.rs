@@ -1,0 +1,489 @@
+//! The recorder: the non-blocking handle that apps and the tower layer call, and its
+//! background writer.
+//!
+//! `record(event)` validates the event and puts it on a bounded queue: no I/O, no
+//! awaiting, no lock held across anything slow. A worker task takes events off the queue
+//! in batches (up to `batch_size`, waiting at most `linger` for a batch to fill), runs the
+//! [pipeline](crate::pipeline) and writes each batch with one [`ActivityStore::append`].
+//!
+//! Nothing is lost by default: when the store fails with a retryable error the batch is
+//! kept and retried with backoff, in order, and written exactly once when the store
+//! recovers (appends are idempotent). Meanwhile the queue fills and `record` returns
+//! [`Error::QueueFull`] to the caller (or waits, or drops with a counter, as configured).
+//! The log records its own life: `audit.started`, `audit.stopped`, `audit.failed` when the
+//! store starts failing, `audit.recovered` with the outage's length and the number of
+//! events held back.
+
+mod config;
+mod metrics;
+mod worker;
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+pub use config::{Backoff, OutageNotice, OutagePolicy, Overflow};
+pub use metrics::{Health, Metrics};
+
+use crate::clock::{Clock, SystemClock};
+use crate::error::{Error, Result};
+use crate::event::ActivityEvent;
+use crate::pipeline::{AfterCommit, Enricher, Sealer};
+use crate::store::ActivityStore;
+use config::Config;
+use metrics::Counters;
+
+// Events travel unboxed: boxing would cost an allocation per `record` on the request path.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Msg {
+    Event(ActivityEvent),
+    Flush(oneshot::Sender<()>),
+    Shutdown,
+}
+
+struct Shared {
+    tx: mpsc::Sender<Msg>,
+    counters: Counters,
+    config: Config,
+    clock: Arc<dyn Clock>,
+}
+
+/// The handle that records events. Cheap to clone; every clone feeds the same worker.
+///
+/// ```
+/// use std::sync::Arc;
+/// use activity_core::{ActivityEvent, ActivityQuery, ActivityStore, Actor, MemoryStore, Recorder};
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let store = Arc::new(MemoryStore::new());
+/// let (recorder, guard) = Recorder::builder(store.clone()).start();
+///
+/// recorder.record(ActivityEvent::login_succeeded(Actor::user("u_1"))).unwrap();
+///
+/// let report = guard.shutdown().await;
+/// assert!(report.unwritten.is_empty());
+/// // audit.started, the login, audit.stopped
+/// assert_eq!(store.count(&ActivityQuery::new()).await.unwrap(), 3);
+/// # });
+/// ```
+#[derive(Clone)]
+pub struct Recorder {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Recorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recorder")
+            .field("writer", &self.shared.config.writer)
+            .field("metrics", &self.metrics())
+            .finish()
+    }
+}
+
+/// Builds and starts a [`Recorder`].
+#[must_use = "call .start() to get a recorder"]
+pub struct RecorderBuilder {
+    store: Arc<dyn ActivityStore>,
+    config: Config,
+    clock: Arc<dyn Clock>,
+    enrichers: Vec<Arc<dyn Enricher>>,
+    sealer: Option<Box<dyn Sealer>>,
+    after_commit: Vec<Arc<dyn AfterCommit>>,
+}
+
+impl RecorderBuilder {
+    /// Queue capacity in events (default 65,536).
+    pub fn capacity(mut self, capacity: usize) -> Self {
+        self.config.capacity = capacity.max(1);
+        self
+    }
+
+    /// Largest batch written with one append (default 512).
+    pub fn batch_size(mut self, batch_size: usize) -> Self {
+        self.config.batch_size = batch_size.max(1);
+        self
+    }
+
+    /// How long the worker waits for a batch to fill once it has one event (default 2 ms).
+    pub fn linger(mut self, linger: Duration) -> Self {
+        self.config.linger = linger;
+        self
+    }
+
+    /// What `record` does when the queue is full (default [`Overflow::Reject`]).
+    pub fn overflow(mut self, overflow: Overflow) -> Self {
+        self.config.overflow = overflow;
+        self
+    }
+
+    /// What `record` does while the store is failing (default [`OutagePolicy::KeepAccepting`]).
+    pub fn outage_policy(mut self, policy: OutagePolicy) -> Self {
+        self.config.outage = policy;
+        self
+    }
+
+    /// Retry backoff for a failing store.
+    pub fn backoff(mut self, backoff: Backoff) -> Self {
+        self.config.backoff = backoff;
+        self
+    }
+
+    /// How long `shutdown` keeps retrying a failing store before it gives up and returns
+    /// the unwritten events in its report (default 30 s).
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.config.shutdown_timeout = timeout;
+        self
+    }
+
+    /// This recorder's writer id, which names its integrity chain (default: a new UUID).
+    pub fn writer_id(mut self, writer: impl Into<String>) -> Self {
+        self.config.writer = writer.into();
+        self
+    }
+
+    /// The clock that stamps lifecycle events and outage times.
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// Called when the store starts failing and when it recovers; hook an alert to it.
+    pub fn on_outage(mut self, f: impl Fn(&OutageNotice) + Send + Sync + 'static) -> Self {
+        self.config.on_outage = Some(Arc::new(f));
+        self
+    }
+
+    /// Called for each event the store rejects as invalid (a non-retryable error that
+    /// the worker isolated to that event). The event is not stored; it is counted in
+    /// [`Metrics::rejected`] and an `audit.failed` event records the rejection.
+    pub fn on_reject(mut self, f: impl Fn(&ActivityEvent, &Error) + Send + Sync + 'static) -> Self {
+        self.config.on_reject = Some(Arc::new(f));
+        self
+    }
+
+    /// Whether to record `audit.started` and `audit.stopped` (default true).
+    pub fn lifecycle_events(mut self, on: bool) -> Self {
+        self.config.lifecycle_events = on;
+        self
+    }
+
+    /// Adds an enrichment stage (e.g. geo lookup), run in the worker before sealing.
+    pub fn enricher(mut self, enricher: impl Enricher) -> Self {
+        self.enrichers.push(Arc::new(enricher));
+        self
+    }
+
+    /// Sets the sealing stage (the integrity chain).
+    pub fn sealer(mut self, sealer: impl Sealer) -> Self {
+        self.sealer = Some(Box::new(sealer));
+        self
+    }
+
+    /// Adds an after-commit stage (e.g. the alert engine).
+    pub fn after_commit(mut self, hook: impl AfterCommit) -> Self {
+        self.after_commit.push(Arc::new(hook));
+        self
+    }
+
+    /// Adds an after-commit stage that is already shared.
+    pub fn after_commit_arc(mut self, hook: Arc<dyn AfterCommit>) -> Self {
+        self.after_commit.push(hook);
+        self
+    }
+
+    /// Starts the worker on the current tokio runtime.
+    ///
+    /// Returns the handle and a guard; call [`RecorderGuard::shutdown`] before exiting so
+    /// that everything queued is written.
+    ///
+    /// # Panics
+    /// Outside a tokio runtime (as `tokio::spawn` does).
+    pub fn start(self) -> (Recorder, RecorderGuard) {
+        let (tx, rx) = mpsc::channel(self.config.capacity);
+        let shared = Arc::new(Shared {
+            tx,
+            counters: Counters::default(),
+            config: self.config,
+            clock: self.clock,
+        });
+        let worker = worker::Worker {
+            rx,
+            store: self.store,
+            shared: shared.clone(),
+            enrichers: self.enrichers,
+            sealer: self.sealer,
+            after_commit: self.after_commit,
+        };
+        let handle = tokio::spawn(worker.run());
+        let recorder = Recorder {
+            shared: shared.clone(),
+        };
+        let guard = RecorderGuard {
+            recorder: recorder.clone(),
+            handle: Some(handle),
+        };
+        (recorder, guard)
+    }
+}
+
+impl Recorder {
+    /// A builder writing into `store`.
+    pub fn builder(store: Arc<dyn ActivityStore>) -> RecorderBuilder {
+        RecorderBuilder {
+            store,
+            config: Config::default(),
+            clock: Arc::new(SystemClock),
+            enrichers: Vec::new(),
+            sealer: None,
+            after_commit: Vec::new(),
+        }
+    }
+
+    /// Queues `event` for writing. Never awaits and never blocks.
+    ///
+    /// # Errors
+    /// - [`Error::Invalid`] when the event breaks a rule of the schema;
+    /// - [`Error::QueueFull`] when the queue is full (under [`Overflow::Reject`] or `Wait`);
+    /// - [`Error::FailClosed`] while the store is down under [`OutagePolicy::FailClosed`];
+    /// - [`Error::Closed`] after shutdown.
+    pub fn record(&self, mut event: ActivityEvent) -> Result<()> {
+        self.admit(&mut event)?;
+        match self.shared.tx.try_send(Msg::Event(event)) {
+            Ok(()) => {
+                Counters::add(&self.shared.counters.accepted, 1);
+                Ok(())
+            }
+            Err(mpsc::error::TrySendError::Full(_)) => self.full(),
+            Err(mpsc::error::TrySendError::Closed(_)) => self.refuse(Error::Closed),
+        }
+    }
+
+    /// Like [`record`](Self::record), but under [`Overflow::Wait`] waits for room in the
+    /// queue for up to the configured time.
+    ///
+    /// # Errors
+    /// As [`record`](Self::record).
+    pub async fn record_async(&self, mut event: ActivityEvent) -> Result<()> {
+        let Overflow::Wait(timeout) = self.shared.config.overflow else {
+            return self.record(event);
+        };
+        self.admit(&mut event)?;
+        let msg = match self.shared.tx.try_send(Msg::Event(event)) {
+            Ok(()) => {
+                Counters::add(&self.shared.counters.accepted, 1);
+                return Ok(());
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => return self.refuse(Error::Closed),
+            Err(mpsc::error::TrySendError::Full(msg)) => msg,
+        };
+        match tokio::time::timeout(timeout, self.shared.tx.send(msg)).await {
+            Ok(Ok(())) => {
+                Counters::add(&self.shared.counters.accepted, 1);
+                Ok(())
+            }
+            Ok(Err(_)) => self.refuse(Error::Closed),
+            Err(_) => self.refuse(Error::QueueFull {
+                capacity: self.shared.config.capacity,
+            }),
+        }
+    }
+
+    fn admit(&self, event: &mut ActivityEvent) -> Result<()> {
+        let counters = &self.shared.counters;
+        if counters.stopped.load(Ordering::Acquire) {
+            return self.refuse(Error::Closed);
+        }
+        if self.shared.config.outage == OutagePolicy::FailClosed
+            && counters.outage.load(Ordering::Acquire)
+        {
+            return self.refuse(Error::FailClosed);
+        }
+        event.normalize();
+        event.validate()
+    }
+
+    fn full(&self) -> Result<()> {
+        match self.shared.config.overflow {
+            Overflow::Drop => {
+                Counters::add(&self.shared.counters.dropped, 1);
+                tracing::warn!("activity recorder queue full: event dropped (Overflow::Drop)");
+                Ok(())
+            }
+            Overflow::Reject | Overflow::Wait(_) => self.refuse(Error::QueueFull {
+                capacity: self.shared.config.capacity,
+            }),
+        }
+    }
+
+    fn refuse(&self, error: Error) -> Result<()> {
+        Counters::add(&self.shared.counters.refused, 1);
+        Err(error)
+    }
+
+    /// Waits until every event recorded before this call is written.
+    ///
+    /// While the store is down this waits for it to recover; wrap it in a timeout if that
+    /// matters.
+    ///
+    /// # Errors
+    /// [`Error::Closed`] when the recorder has shut down.
+    pub async fn flush(&self) -> Result<()> {
+        let (tx, rx) = oneshot::channel();
+        self.shared
+            .tx
+            .send(Msg::Flush(tx))
+            .await
+            .map_err(|_| Error::Closed)?;
+        rx.await.map_err(|_| Error::Closed)
+    }
+
+    /// A snapshot of the counters.
+    pub fn metrics(&self) -> Metrics {
+        let c = &self.shared.counters;
+        let tx = &self.shared.tx;
+        Metrics {
+            queued: (tx.max_capacity() - tx.capacity()) as u64,
+            accepted: Counters::get(&c.accepted),
+            written: Counters::get(&c.written),
+            retried: Counters::get(&c.retried),
+            dropped: Counters::get(&c.dropped),
+            refused: Counters::get(&c.refused),
+            rejected: Counters::get(&c.rejected),
+            last_error: c.state().last_error.clone(),
+        }
+    }
+
+    /// Whether the store is writable, failing, or the recorder has stopped.
+    pub fn health(&self) -> Health {
+        let c = &self.shared.counters;
+        if c.stopped.load(Ordering::Acquire) {
+            return Health::Stopped;
+        }
+        if c.outage.load(Ordering::Acquire) {
+            let state = c.state();
+            return Health::Degraded {
+                since: state
+                    .outage_since
+                    .unwrap_or_else(|| self.shared.clock.now()),
+                error: state.last_error.clone().unwrap_or_default(),
+            };
+        }
+        Health::Healthy
+    }
+
+    /// Whether `record` currently accepts events: false after shutdown, and while the
+    /// store is down under [`OutagePolicy::FailClosed`]. The tower layer asks this before
+    /// letting an authentication request through.
+    pub fn is_accepting(&self) -> bool {
+        let c = &self.shared.counters;
+        let closed = self.shared.config.outage == OutagePolicy::FailClosed
+            && c.outage.load(Ordering::Acquire);
+        !(c.stopped.load(Ordering::Acquire) || closed)
+    }
+
+    /// This recorder's writer id.
+    pub fn writer_id(&self) -> &str {
+        &self.shared.config.writer
+    }
+
+    /// The recorder's clock.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.shared.clock
+    }
+}
+
+/// What [`RecorderGuard::shutdown`] did.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct ShutdownReport {
+    /// The final counters.
+    pub metrics: Metrics,
+    /// Events that could not be written before the shutdown timeout because the store
+    /// kept failing. Empty on a clean shutdown; otherwise save them somewhere (they are
+    /// valid schema v1 events, e.g. for `activity ingest`).
+    pub unwritten: Vec<ActivityEvent>,
+}
+
+/// Keeps the worker alive; shut it down with [`shutdown`](Self::shutdown) to write
+/// everything queued and record `audit.stopped`.
+///
+/// Dropping the guard without calling `shutdown` still asks the worker to drain: on a
+/// multi-threaded runtime the drop waits for it (up to the shutdown timeout), as
+/// tracing-appender's `WorkerGuard` does; on a current-thread runtime it cannot wait, so
+/// it logs a warning and the worker drains only as long as the runtime keeps running.
+#[must_use = "dropping the guard shuts the recorder down; keep it until the app exits"]
+pub struct RecorderGuard {
+    recorder: Recorder,
+    handle: Option<JoinHandle<Vec<ActivityEvent>>>,
+}
+
+impl std::fmt::Debug for RecorderGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecorderGuard").finish_non_exhaustive()
+    }
+}
+
+impl RecorderGuard {
+    /// A handle to the recorder this guard keeps.
+    pub fn recorder(&self) -> &Recorder {
+        &self.recorder
+    }
+
+    /// Stops accepting events, writes everything queued, records `audit.stopped`, and
+    /// reports what happened.
+    pub async fn shutdown(mut self) -> ShutdownReport {
+        let unwritten = match self.handle.take() {
+            Some(handle) => {
+                self.signal();
+                handle.await.unwrap_or_default()
+            }
+            None => Vec::new(),
+        };
+        ShutdownReport {
+            metrics: self.recorder.metrics(),
+            unwritten,
+        }
+    }
+
+    fn signal(&self) {
+        let shared = &self.recorder.shared;
+        shared.counters.stopped.store(true, Ordering::Release);
+        // The worker also notices a stop without the message (the queue may be full);
+        // the message just wakes it up.
+        let _ = shared.tx.try_send(Msg::Shutdown);
+    }
+}
+
+impl Drop for RecorderGuard {
+    fn drop(&mut self) {
+        let Some(handle) = self.handle.take() else {
+            return;
+        };
+        self.signal();
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) if rt.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                let timeout = self.recorder.shared.config.shutdown_timeout + Duration::from_secs(1);
+                let unwritten = tokio::task::block_in_place(|| {
+                    rt.block_on(async { tokio::time::timeout(timeout, handle).await })
+                });
+                if let Ok(Ok(unwritten)) = unwritten {
+                    if !unwritten.is_empty() {
+                        tracing::error!(
+                            count = unwritten.len(),
+                            "activity recorder dropped without shutdown(): events could not be written"
+                        );
+                    }
+                }
+            }
+            _ => tracing::warn!(
+                "activity RecorderGuard dropped without shutdown().await; queued events are written only while the runtime keeps running"
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,435 @@
+//! The background writer: batches, pipeline, retries, lifecycle events.
+
+use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+use super::config::OutageNotice;
+use super::metrics::Counters;
+use super::{Msg, Shared};
+use crate::error::Error;
+use crate::event::{Action, ActivityEvent, Outcome};
+use crate::pipeline::{AfterCommit, Enricher, Sealer};
+use crate::store::ActivityStore;
+
+pub(crate) struct Worker {
+    pub rx: mpsc::Receiver<Msg>,
+    pub store: Arc<dyn ActivityStore>,
+    pub shared: Arc<Shared>,
+    pub enrichers: Vec<Arc<dyn Enricher>>,
+    pub sealer: Option<Box<dyn Sealer>>,
+    pub after_commit: Vec<Arc<dyn AfterCommit>>,
+}
+
+/// The store kept failing past the shutdown deadline.
+struct GaveUp;
+
+enum AppendError {
+    GaveUp,
+    Rejected(Error),
+}
+
+struct Outage {
+    since: chrono::DateTime<chrono::Utc>,
+}
+
+struct State {
+    /// Events the worker made itself (lifecycle, follow-ups), written before the queue.
+    pending: VecDeque<ActivityEvent>,
+    flushes: Vec<oneshot::Sender<()>>,
+    stopping: bool,
+    deadline: Option<Instant>,
+    outage: Option<Outage>,
+    dropped_seen: u64,
+}
+
+impl Worker {
+    pub async fn run(mut self) -> Vec<ActivityEvent> {
+        let mut st = State {
+            pending: VecDeque::new(),
+            flushes: Vec::new(),
+            stopping: false,
+            deadline: None,
+            outage: None,
+            dropped_seen: 0,
+        };
+        if self.shared.config.lifecycle_events {
+            let started = self
+                .lifecycle(Action::AUDIT_STARTED, Outcome::Success)
+                .with_detail("writer", self.shared.config.writer.clone())
+                .with_detail("sdk_version", env!("CARGO_PKG_VERSION"));
+            st.pending.push_back(started);
+        }
+        let mut wrote_stopped = false;
+        loop {
+            let batch_size = self.shared.config.batch_size;
+            let mut batch = Vec::with_capacity(batch_size.min(1024));
+            while batch.len() < batch_size {
+                match st.pending.pop_front() {
+                    Some(e) => batch.push(e),
+                    None => break,
+                }
+            }
+            if batch.is_empty() && st.flushes.is_empty() && !st.stopping {
+                match self.rx.recv().await {
+                    Some(msg) => {
+                        self.take(msg, &mut batch, &mut st);
+                    }
+                    None => st.stopping = true,
+                }
+            }
+            self.drain(&mut batch, &mut st);
+            self.linger(&mut batch, &mut st).await;
+            self.note_stop(&mut st);
+            self.note_drops(&mut st);
+
+            if batch.is_empty() {
+                if st.pending.is_empty() {
+                    for f in st.flushes.drain(..) {
+                        let _ = f.send(());
+                    }
+                    if st.stopping {
+                        if !self.rx.is_empty() {
+                            continue;
+                        }
+                        if self.shared.config.lifecycle_events && !wrote_stopped {
+                            wrote_stopped = true;
+                            let written = Counters::get(&self.shared.counters.written);
+                            st.pending.push_back(
+                                self.lifecycle(Action::AUDIT_STOPPED, Outcome::Success)
+                                    .with_detail("writer", self.shared.config.writer.clone())
+                                    .with_detail("events_written", written + 1),
+                            );
+                            continue;
+                        }
+                        return Vec::new();
+                    }
+                }
+                continue;
+            }
+
+            match self.process(batch, &mut st).await {
+                Ok(()) => {}
+                Err((GaveUp, mut unwritten)) => {
+                    unwritten.extend(st.pending.drain(..));
+                    self.rx.close();
+                    while let Ok(msg) = self.rx.try_recv() {
+                        if let Msg::Event(e) = msg {
+                            unwritten.push(e);
+                        }
+                    }
+                    tracing::error!(
+                        count = unwritten.len(),
+                        "activity recorder shut down with events its store would not take"
+                    );
+                    return unwritten;
+                }
+            }
+        }
+    }
+
+    /// Takes one message; returns false when draining must pause (a flush is waiting).
+    fn take(&mut self, msg: Msg, batch: &mut Vec<ActivityEvent>, st: &mut State) -> bool {
+        match msg {
+            Msg::Event(e) => {
+                batch.push(e);
+                true
+            }
+            Msg::Flush(tx) => {
+                st.flushes.push(tx);
+                false
+            }
+            Msg::Shutdown => {
+                st.stopping = true;
+                self.rx.close();
+                true
+            }
+        }
+    }
+
+    fn drain(&mut self, batch: &mut Vec<ActivityEvent>, st: &mut State) {
+        if !st.flushes.is_empty() {
+            return;
+        }
+        while batch.len() < self.shared.config.batch_size {
+            match self.rx.try_recv() {
+                Ok(msg) => {
+                    if !self.take(msg, batch, st) {
+                        return;
+                    }
+                }
+                Err(mpsc::error::TryRecvError::Empty) => return,
+                Err(mpsc::error::TryRecvError::Disconnected) => {
+                    st.stopping = true;
+                    return;
+                }
+            }
+        }
+    }
+
+    async fn linger(&mut self, batch: &mut Vec<ActivityEvent>, st: &mut State) {
+        let linger = self.shared.config.linger;
+        if st.stopping || !st.flushes.is_empty() || batch.is_empty() || linger.is_zero() {
+            return;
+        }
+        let deadline = Instant::now() + linger;
+        while batch.len() < self.shared.config.batch_size {
+            match tokio::time::timeout_at(deadline, self.rx.recv()).await {
+                Ok(Some(msg)) => {
+                    if !self.take(msg, batch, st) {
+                        return;
+                    }
+                    self.drain(batch, st);
+                    if !st.flushes.is_empty() || st.stopping {
+                        return;
+                    }
+                }
+                Ok(None) => {
+                    st.stopping = true;
+                    return;
+                }
+                Err(_) => return,
+            }
+        }
+    }
+
+    fn note_stop(&mut self, st: &mut State) {
+        if !st.stopping && self.shared.counters.stopped.load(Ordering::Acquire) {
+            st.stopping = true;
+            self.rx.close();
+        }
+        if st.stopping && st.deadline.is_none() {
+            st.deadline = Some(Instant::now() + self.shared.config.shutdown_timeout);
+        }
+    }
+
+    fn note_drops(&mut self, st: &mut State) {
+        let dropped = Counters::get(&self.shared.counters.dropped);
+        if dropped > st.dropped_seen {
+            let n = dropped - st.dropped_seen;
+            st.dropped_seen = dropped;
+            st.pending.push_back(
+                self.lifecycle(Action::AUDIT_FAILED, Outcome::Failure)
+                    .with_reason("queue_overflow")
+                    .with_detail("dropped", n),
+            );
+        }
+    }
+
+    fn lifecycle(&self, action: Action, outcome: Outcome) -> ActivityEvent {
+        ActivityEvent::audit(action, outcome).with_time(self.shared.clock.now())
+    }
+
+    /// Enrich, seal, append (isolating rejected events), run after-commit hooks.
+    async fn process(
+        &mut self,
+        mut batch: Vec<ActivityEvent>,
+        st: &mut State,
+    ) -> Result<(), (GaveUp, Vec<ActivityEvent>)> {
+        for e in &mut batch {
+            for enricher in &self.enrichers {
+                enricher.enrich(e);
+            }
+        }
+        if let Err(GaveUp) = self.seal(&mut batch, st).await {
+            return Err((GaveUp, batch));
+        }
+        let mut committed = Vec::with_capacity(batch.len());
+        let mut stack = vec![batch];
+        while let Some(part) = stack.pop() {
+            match self.append_retrying(&part, st).await {
+                Ok(()) => committed.extend(part),
+                Err(AppendError::GaveUp) => {
+                    let mut unwritten = part;
+                    while let Some(rest) = stack.pop() {
+                        unwritten.extend(rest);
+                    }
+                    return Err((GaveUp, unwritten));
+                }
+                Err(AppendError::Rejected(err)) if part.len() > 1 => {
+                    tracing::warn!(error = %err, size = part.len(), "batch rejected; isolating the bad event");
+                    let mut first = part;
+                    let second = first.split_off(first.len() / 2);
+                    stack.push(second);
+                    stack.push(first);
+                }
+                Err(AppendError::Rejected(err)) => {
+                    let event = &part[0];
+                    Counters::add(&self.shared.counters.rejected, 1);
+                    tracing::error!(error = %err, id = %event.id, "store rejected an event");
+                    if let Some(cb) = &self.shared.config.on_reject {
+                        cb(event, &err);
+                    }
+                    st.pending.push_front(
+                        self.lifecycle(Action::AUDIT_FAILED, Outcome::Failure)
+                            .with_reason("event_rejected")
+                            .with_detail("event_id", event.id.to_string())
+                            .with_detail("error", truncate(&err.to_string(), 512)),
+                    );
+                }
+            }
+        }
+        for hook in &self.after_commit {
+            let follow_ups = hook.after_commit(&*self.store, &committed).await;
+            st.pending.extend(follow_ups);
+        }
+        Ok(())
+    }
+
+    async fn seal(&mut self, batch: &mut [ActivityEvent], st: &mut State) -> Result<(), GaveUp> {
+        let Some(mut sealer) = self.sealer.take() else {
+            return Ok(());
+        };
+        let mut attempt = 0;
+        let result = loop {
+            match sealer.seal(&*self.store, batch).await {
+                Ok(()) => break Ok(()),
+                Err(err) if err.is_retryable() => {
+                    attempt += 1;
+                    if self
+                        .wait_to_retry(&err, attempt, batch.len(), st)
+                        .await
+                        .is_err()
+                    {
+                        break Err(GaveUp);
+                    }
+                }
+                Err(err) => {
+                    tracing::error!(error = %err, "sealing failed; batch stored without chain links");
+                    st.pending.push_front(
+                        self.lifecycle(Action::AUDIT_FAILED, Outcome::Failure)
+                            .with_reason("seal_failed")
+                            .with_detail("error", truncate(&err.to_string(), 512)),
+                    );
+                    break Ok(());
+                }
+            }
+        };
+        self.sealer = Some(sealer);
+        result
+    }
+
+    async fn append_retrying(
+        &mut self,
+        batch: &[ActivityEvent],
+        st: &mut State,
+    ) -> Result<(), AppendError> {
+        let mut attempt = 0;
+        loop {
+            match self.store.append(batch).await {
+                Ok(n) => {
+                    Counters::add(&self.shared.counters.written, n);
+                    self.recovered(batch.len(), st);
+                    return Ok(());
+                }
+                Err(err) if err.is_retryable() => {
+                    attempt += 1;
+                    if self
+                        .wait_to_retry(&err, attempt, batch.len(), st)
+                        .await
+                        .is_err()
+                    {
+                        return Err(AppendError::GaveUp);
+                    }
+                }
+                Err(err) => {
+                    self.recovered(batch.len(), st);
+                    return Err(AppendError::Rejected(err));
+                }
+            }
+        }
+    }
+
+    /// Notes the failure (starting an outage on the first), then sleeps the backoff.
+    async fn wait_to_retry(
+        &mut self,
+        err: &Error,
+        attempt: u32,
+        batch_len: usize,
+        st: &mut State,
+    ) -> Result<(), GaveUp> {
+        let counters = &self.shared.counters;
+        Counters::add(&counters.retried, 1);
+        let text = err.to_string();
+        counters.state().last_error = Some(text.clone());
+        if st.outage.is_none() {
+            let since = self.shared.clock.now();
+            st.outage = Some(Outage { since });
+            counters.state().outage_since = Some(since);
+            counters.outage.store(true, Ordering::Release);
+            tracing::error!(error = %text, held = batch_len, "activity store failing; holding events and retrying");
+            if let Some(cb) = &self.shared.config.on_outage {
+                cb(&OutageNotice::Failed {
+                    since,
+                    error: text.clone(),
+                });
+            }
+            st.pending.push_front(
+                self.lifecycle(Action::AUDIT_FAILED, Outcome::Failure)
+                    .with_time(since)
+                    .with_reason("store_unavailable")
+                    .with_detail("error", truncate(&text, 512)),
+            );
+        }
+        self.note_stop(st);
+        let delay = self.shared.config.backoff.delay(attempt);
+        if let Some(deadline) = st.deadline {
+            if Instant::now() + delay > deadline {
+                return Err(GaveUp);
+            }
+        }
+        tokio::time::sleep(delay).await;
+        Ok(())
+    }
+
+    fn recovered(&mut self, batch_len: usize, st: &mut State) {
+        let Some(outage) = st.outage.take() else {
+            return;
+        };
+        let counters = &self.shared.counters;
+        counters.outage.store(false, Ordering::Release);
+        counters.state().outage_since = None;
+        let now = self.shared.clock.now();
+        let duration = now - outage.since;
+        let tx = &self.shared.tx;
+        let held_back = (batch_len + (tx.max_capacity() - tx.capacity()) + st.pending.len()) as u64;
+        tracing::info!(
+            held_back,
+            ms = duration.num_milliseconds(),
+            "activity store recovered"
+        );
+        if let Some(cb) = &self.shared.config.on_outage {
+            cb(&OutageNotice::Recovered {
+                since: outage.since,
+                duration,
+                held_back,
+            });
+        }
+        // After the audit.failed pushed when the outage began (already at the front).
+        let recovered = self
+            .lifecycle(Action::AUDIT_RECOVERED, Outcome::Success)
+            .with_detail("outage_ms", duration.num_milliseconds())
+            .with_detail("outage_since", crate::format_time(&outage.since))
+            .with_detail("held_back", held_back);
+        let at = st
+            .pending
+            .iter()
+            .position(|e| e.action == Action::AUDIT_FAILED)
+            .map_or(0, |i| i + 1);
+        st.pending.insert(at, recovered);
+    }
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_owned();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_owned()
+}

@@ -1,0 +1,80 @@
+//! The storage trait every backend implements.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::error::Result;
+use crate::event::ActivityEvent;
+use crate::query::{ActivityQuery, DeleteRequest, Page};
+
+/// Durable storage for the activity log.
+///
+/// Object safe: the recorder and the rest of the SDK hold an `Arc<dyn ActivityStore>`.
+/// Writing a backend means implementing these five methods; then run the conformance kit
+/// (`activity_core::testing::run_conformance`, feature `testing`) against it, which checks
+/// every rule below.
+///
+/// Rules:
+/// - [`append`](Self::append) writes the batch in one transaction: all of it or none. An
+///   event whose `id` is already stored (or repeated within the batch) is skipped, so a
+///   retried batch never duplicates anything. Every field round-trips exactly.
+/// - [`query`](Self::query) returns events matching [`ActivityQuery::matches`], ordered by
+///   `(time DESC, id DESC)`, starting strictly after `query.after`, at most
+///   [`ActivityQuery::page_size`] of them, with `next` set only when more follow
+///   ([`Page::from_overfetch`] does that).
+/// - [`count`](Self::count) counts the matches, ignoring cursor and limit.
+/// - Errors say whether to retry: [`Error::unavailable`](crate::Error::unavailable) or
+///   [`Error::timeout`](crate::Error::timeout) for connection trouble (the recorder retries
+///   them), the other kinds for everything else.
+///
+/// ```
+/// use std::sync::Arc;
+/// use activity_core::{ActivityEvent, ActivityQuery, ActivityStore, Actor, MemoryStore};
+/// # tokio_test_block_on(async {
+/// let store: Arc<dyn ActivityStore> = Arc::new(MemoryStore::new());
+/// let e = ActivityEvent::login_succeeded(Actor::user("u_1"));
+/// assert_eq!(store.append(&[e.clone(), e.clone()]).await.unwrap(), 1);
+/// assert_eq!(store.count(&ActivityQuery::new()).await.unwrap(), 1);
+/// # });
+/// # fn tokio_test_block_on<F: std::future::Future>(f: F) -> F::Output {
+/// #     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
+/// # }
+/// ```
+#[async_trait]
+pub trait ActivityStore: Send + Sync + 'static {
+    /// Appends a batch atomically and idempotently; returns how many events were new.
+    async fn append(&self, events: &[ActivityEvent]) -> Result<u64>;
+
+    /// One page of events matching `query`, newest first.
+    async fn query(&self, query: &ActivityQuery) -> Result<Page>;
+
+    /// How many events match `query` (cursor and limit ignored).
+    async fn count(&self, query: &ActivityQuery) -> Result<u64>;
+
+    /// Deletes up to `request.limit` of the oldest events of `request.tenant` older than
+    /// `request.before`; returns how many went. Used by retention only.
+    async fn delete(&self, request: &DeleteRequest) -> Result<u64>;
+
+    /// Every distinct tenant value stored (`None` for events without a tenant).
+    async fn tenants(&self) -> Result<Vec<Option<String>>>;
+}
+
+#[async_trait]
+impl<S: ActivityStore + ?Sized> ActivityStore for Arc<S> {
+    async fn append(&self, events: &[ActivityEvent]) -> Result<u64> {
+        (**self).append(events).await
+    }
+    async fn query(&self, query: &ActivityQuery) -> Result<Page> {
+        (**self).query(query).await
+    }
+    async fn count(&self, query: &ActivityQuery) -> Result<u64> {
+        (**self).count(query).await
+    }
+    async fn delete(&self, request: &DeleteRequest) -> Result<u64> {
+        (**self).delete(request).await
+    }
+    async fn tenants(&self) -> Result<Vec<Option<String>>> {
+        (**self).tenants().await
+    }
+}
