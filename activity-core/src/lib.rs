@@ -37,6 +37,7 @@
 mod clock;
 mod error;
 mod event;
+mod lockout_check;
 mod memory;
 pub mod pipeline;
 mod query;
@@ -54,6 +55,7 @@ pub use event::{
     format_time, limits, Action, ActivityEvent, Actor, ChainLink, Geo, Outcome, Source, Target,
     MAX_ACTION_LEN,
 };
+pub use lockout_check::{LockKey, LockStatus, LockoutCheck, NeverLock};
 pub use memory::MemoryStore;
 pub use pipeline::{AfterCommit, Enricher, Sealer};
 pub use query::{

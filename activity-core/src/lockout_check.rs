@@ -1,0 +1,79 @@
+//! The lockout pre-check hook that the HTTP layer asks before a login is attempted.
+//!
+//! The real policy (failures in a window, growing cool-off, permanent lock) implements
+//! [`LockoutCheck`]; until one is configured, [`NeverLock`] lets every attempt through.
+
+use std::net::IpAddr;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::error::Result;
+
+/// Who is trying to sign in, as far as the request tells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LockKey<'a> {
+    /// The tenant, if the app has several.
+    pub tenant: Option<&'a str>,
+    /// The account name or id tried, if known before the handler runs.
+    pub account: Option<&'a str>,
+    /// The client address.
+    pub ip: Option<IpAddr>,
+}
+
+/// The answer of a [`LockoutCheck`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LockStatus {
+    /// The attempt may go ahead.
+    Open {
+        /// Failures left before a lock, when the policy counts them.
+        attempts_left: Option<u32>,
+    },
+    /// The account (or address) is locked.
+    Locked {
+        /// When the lock ends; `None` for a permanent lock.
+        until: Option<DateTime<Utc>>,
+        /// Why, e.g. `too_many_failures`.
+        reason: String,
+    },
+}
+
+impl LockStatus {
+    /// Whether this is [`LockStatus::Locked`].
+    pub fn is_locked(&self) -> bool {
+        matches!(self, LockStatus::Locked { .. })
+    }
+}
+
+/// Decides before a login whether the account may try at all.
+///
+/// Called on the request path of login routes only, so it must answer fast (from memory
+/// where it can). An error lets the request through (the login itself still fails or
+/// succeeds on its own), and is logged.
+///
+/// ```
+/// use activity_core::{LockKey, LockoutCheck, NeverLock};
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let key = LockKey { tenant: None, account: Some("alice"), ip: None };
+/// assert!(!NeverLock.check(&key).await.unwrap().is_locked());
+/// # });
+/// ```
+#[async_trait]
+pub trait LockoutCheck: Send + Sync + 'static {
+    /// Whether `key` may attempt to sign in now.
+    async fn check(&self, key: &LockKey<'_>) -> Result<LockStatus>;
+}
+
+/// A [`LockoutCheck`] that never locks anything.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NeverLock;
+
+#[async_trait]
+impl LockoutCheck for NeverLock {
+    async fn check(&self, _key: &LockKey<'_>) -> Result<LockStatus> {
+        Ok(LockStatus::Open {
+            attempts_left: None,
+        })
+    }
+}
