@@ -45,6 +45,7 @@ mod recorder;
 mod session;
 mod store;
 mod table;
+mod timeline;
 
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -69,6 +70,9 @@ pub use recorder::{
 pub use session::{SessionKey, MIN_SESSION_KEY_LEN};
 pub use store::ActivityStore;
 pub use table::{escape_control, EventTable};
+pub use timeline::{
+    evidence_ids, timeline, Anchor, Link, Pivot, Timeline, TimelineEntry, TimelineOptions,
+};
 
 /// Parses an RFC 3339 time into UTC (microsecond precision), with an error naming `field`.
 ///
