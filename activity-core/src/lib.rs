@@ -37,11 +37,13 @@
 mod clock;
 mod error;
 mod event;
+mod html;
 mod lockout_check;
 mod memory;
 pub mod pipeline;
 mod query;
 mod recorder;
+mod review;
 mod session;
 mod store;
 mod table;
@@ -56,6 +58,7 @@ pub use event::{
     format_time, limits, Action, ActivityEvent, Actor, ChainLink, Geo, Outcome, Source, Target,
     MAX_ACTION_LEN,
 };
+pub use html::escape_html;
 pub use lockout_check::{LockKey, LockStatus, LockoutCheck, NeverLock};
 pub use memory::MemoryStore;
 pub use pipeline::{AfterCommit, Enricher, Sealer};
@@ -66,6 +69,10 @@ pub use query::{
 pub use recorder::{
     Backoff, Health, Metrics, OutageNotice, OutagePolicy, Overflow, Recorder, RecorderBuilder,
     RecorderGuard, ShutdownReport,
+};
+pub use review::{
+    digest, overdue, sign_off, Digest, DigestOptions, DigestSink, Gap, Notable, Overdue, Ranked,
+    ReviewRole, ReviewScheduler,
 };
 pub use session::{SessionKey, MIN_SESSION_KEY_LEN};
 pub use store::ActivityStore;
