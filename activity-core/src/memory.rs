@@ -32,8 +32,9 @@ pub struct MemoryStore {
 
 #[derive(Debug, Default)]
 struct Inner {
-    /// Events by `(time, id)`; iterated backwards for newest first.
-    events: BTreeMap<(DateTime<Utc>, Uuid), ActivityEvent>,
+    /// Events by `(time, id)`; iterated backwards for newest first. Boxed so that the
+    /// tree moves pointers, not 500-byte events, when its nodes split.
+    events: BTreeMap<(DateTime<Utc>, Uuid), Box<ActivityEvent>>,
     ids: HashSet<Uuid>,
 }
 
@@ -77,7 +78,7 @@ impl ActivityStore for MemoryStore {
         let mut added = 0;
         for e in events {
             if inner.ids.insert(e.id) {
-                inner.events.insert((e.time, e.id), e.clone());
+                inner.events.insert((e.time, e.id), Box::new(e.clone()));
                 added += 1;
             }
         }
@@ -103,7 +104,7 @@ impl ActivityStore for MemoryStore {
             .map(|(_, e)| e)
             .filter(|e| query.matches(e))
             .take(size + 1)
-            .cloned()
+            .map(|e| (**e).clone())
             .collect();
         Ok(Page::from_overfetch(events, size))
     }
