@@ -1,4 +1,31 @@
-//! SQL stores for the activity SDK (see the activity-sqlx issue).
+//! # activity-sqlx
+//!
+//! [`ActivityStore`](activity_core::ActivityStore) implementations over sqlx 0.9:
+//! SQLite (the embedded default, feature `sqlite`), with runtime queries only, so that
+//! building never needs a database.
+//!
+//! ```
+//! use activity_sqlx::SqliteStore;
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
+//! store.migrate().await.unwrap(); // safe on every start
+//! # });
+//! ```
+//!
+//! Each store keeps the SDK's tables (`<prefix>activity_events`, `<prefix>activity_schema`)
+//! apart from the application's own, and its migrations in its own version table.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+
+mod error;
+mod schema;
+mod sql;
+#[cfg(feature = "sqlite")]
+mod sqlite;
+
 pub use activity_core;
+pub use error::Error;
+pub use schema::{Tables, SCHEMA_VERSION};
+#[cfg(feature = "sqlite")]
+pub use sqlite::{Durability, SqliteOptions, SqliteStore};
+pub use sqlx;

@@ -1,0 +1,410 @@
+//! The SQLite store: the embedded default.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use activity_core::{ActivityEvent, ActivityQuery, ActivityStore, DeleteRequest, Page};
+use async_trait::async_trait;
+use sqlx::sqlite::{
+    SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteRow, SqliteSynchronous,
+};
+use sqlx::{AssertSqlSafe, Row, Sqlite};
+
+use crate::error::{to_core_from, Backend, Error};
+use crate::schema::{Tables, SCHEMA_VERSION, SQLITE};
+use crate::sql::{self, Dialect, RawRow, Stmt, Val, COLUMNS, TEXT_COLUMNS};
+
+/// Rows per INSERT statement: 27 columns × 1000 rows stays under SQLite's 32,766 variables.
+const ROWS_PER_INSERT: usize = 1000;
+
+/// How hard SQLite works to keep committed events across a power cut.
+///
+/// In WAL mode, `Normal` (the default) never corrupts the database, and a committed
+/// transaction survives a crash of the application; only a power loss or OS crash can
+/// lose the last transactions committed before it (they are in the WAL but not yet
+/// synced). `Full` syncs the WAL on every commit, so nothing committed is ever lost, at
+/// the cost of an fsync per batch. An audit log that must survive power loss without
+/// any gap should choose `Full`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// `synchronous=NORMAL`: safe against application crashes.
+    #[default]
+    Normal,
+    /// `synchronous=FULL`: safe against power loss too.
+    Full,
+}
+
+/// Settings for [`SqliteStore::connect_with`].
+///
+/// ```
+/// use activity_sqlx::{Durability, SqliteOptions};
+/// let o = SqliteOptions::new("sqlite://activity.db").durability(Durability::Full).prefix("app_");
+/// ```
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    url: String,
+    durability: Durability,
+    busy_timeout: Duration,
+    prefix: String,
+    max_connections: u32,
+}
+
+impl SqliteOptions {
+    /// Options for a `sqlite://path` URL, a plain file path, or `sqlite::memory:`.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            durability: Durability::Normal,
+            busy_timeout: Duration::from_secs(5),
+            prefix: String::new(),
+            max_connections: 4,
+        }
+    }
+
+    /// Durability (default [`Durability::Normal`]).
+    pub fn durability(mut self, d: Durability) -> Self {
+        self.durability = d;
+        self
+    }
+
+    /// How long a statement waits for a lock held by another connection or process
+    /// before failing with a retryable error (default 5 s).
+    pub fn busy_timeout(mut self, t: Duration) -> Self {
+        self.busy_timeout = t;
+        self
+    }
+
+    /// A prefix for the SDK's table names (validated at connect).
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// Pool size (default 4; 1 for in-memory databases).
+    pub fn max_connections(mut self, n: u32) -> Self {
+        self.max_connections = n.max(1);
+        self
+    }
+}
+
+/// An [`ActivityStore`] in SQLite: WAL journal, `synchronous=NORMAL` by default (see
+/// [`Durability`]), a busy timeout, and the database file created on first use.
+///
+/// ```
+/// use activity_core::{ActivityEvent, ActivityQuery, ActivityStore, Actor};
+/// use activity_sqlx::SqliteStore;
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
+/// store.migrate().await.unwrap();
+/// store.append(&[ActivityEvent::login_succeeded(Actor::user("u_1"))]).await.unwrap();
+/// assert_eq!(store.count(&ActivityQuery::own(None, "u_1")).await.unwrap(), 1);
+/// # });
+/// ```
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+    tables: Tables,
+}
+
+impl SqliteStore {
+    /// Connects with default [`SqliteOptions`]. Call [`migrate`](Self::migrate) before use.
+    ///
+    /// # Errors
+    /// [`Error::Sqlx`] when the URL is malformed or the file cannot be opened.
+    pub async fn connect(url: &str) -> Result<Self, Error> {
+        Self::connect_with(SqliteOptions::new(url)).await
+    }
+
+    /// Connects with these options.
+    ///
+    /// # Errors
+    /// [`Error::InvalidPrefix`]; [`Error::Sqlx`] when the URL is malformed or the file
+    /// cannot be opened.
+    pub async fn connect_with(o: SqliteOptions) -> Result<Self, Error> {
+        let tables = Tables::new(&o.prefix)?;
+        let url = o.url.trim();
+        let base = if url.starts_with("sqlite:") {
+            SqliteConnectOptions::from_str(url)?
+        } else {
+            SqliteConnectOptions::new().filename(url)
+        };
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        let opts = base
+            .create_if_missing(true)
+            .journal_mode(if in_memory {
+                SqliteJournalMode::Memory
+            } else {
+                SqliteJournalMode::Wal
+            })
+            .synchronous(match o.durability {
+                Durability::Normal => SqliteSynchronous::Normal,
+                Durability::Full => SqliteSynchronous::Full,
+            })
+            .busy_timeout(o.busy_timeout);
+        let mut pool =
+            SqlitePoolOptions::new().acquire_timeout(o.busy_timeout + Duration::from_secs(5));
+        pool = if in_memory {
+            // One connection that never closes: the database lives as long as the pool.
+            pool.max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+        } else {
+            pool.max_connections(o.max_connections)
+        };
+        let pool = pool.connect_with(opts).await?;
+        Ok(Self { pool, tables })
+    }
+
+    /// Uses a pool the application already has (tables without prefix).
+    pub fn from_pool(pool: SqlitePool) -> Self {
+        Self {
+            pool,
+            tables: Tables::new("").expect("the empty prefix is valid"),
+        }
+    }
+
+    /// Uses a pool the application already has, with a table prefix.
+    ///
+    /// # Errors
+    /// [`Error::InvalidPrefix`].
+    pub fn from_pool_with_prefix(pool: SqlitePool, prefix: &str) -> Result<Self, Error> {
+        Ok(Self {
+            pool,
+            tables: Tables::new(prefix)?,
+        })
+    }
+
+    /// The pool.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// The table names.
+    pub fn tables(&self) -> &Tables {
+        &self.tables
+    }
+
+    /// Creates or upgrades the schema. Safe on every start and from several processes at
+    /// once (the upgrade runs under SQLite's write lock).
+    ///
+    /// # Errors
+    /// [`Error::ForeignTable`] when a table of the same name exists that the SDK did not
+    /// create; [`Error::SchemaTooNew`] when the database is ahead of this code; in both
+    /// cases nothing is changed.
+    pub async fn migrate(&self) -> Result<(), Error> {
+        let mut conn = self.pool.acquire().await?;
+        sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
+        let result = self.migrate_locked(&mut conn).await;
+        let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+        sqlx::query(end).execute(&mut *conn).await?;
+        result
+    }
+
+    async fn migrate_locked(&self, conn: &mut sqlx::SqliteConnection) -> Result<(), Error> {
+        let exists = |name: String| {
+            sqlx::query("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?")
+                .bind(name)
+        };
+        let events: i64 = exists(self.tables.events.clone())
+            .fetch_one(&mut *conn)
+            .await?
+            .get(0);
+        let schema: i64 = exists(self.tables.schema.clone())
+            .fetch_one(&mut *conn)
+            .await?
+            .get(0);
+        let current: i64 = if schema == 1 {
+            let sql = format!(
+                "SELECT COALESCE(MAX(version), 0) FROM {}",
+                self.tables.schema
+            );
+            sqlx::query(AssertSqlSafe(sql))
+                .fetch_one(&mut *conn)
+                .await?
+                .get(0)
+        } else {
+            0
+        };
+        if current > SCHEMA_VERSION {
+            return Err(Error::SchemaTooNew {
+                found: current,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        if current == 0 && events == 1 {
+            return Err(Error::ForeignTable {
+                table: self.tables.events.clone(),
+                schema_table: self.tables.schema.clone(),
+            });
+        }
+        if schema == 0 {
+            let sql = format!(
+                "CREATE TABLE {} (version INTEGER NOT NULL PRIMARY KEY, applied_at TEXT NOT NULL)",
+                self.tables.schema
+            );
+            sqlx::query(AssertSqlSafe(sql)).execute(&mut *conn).await?;
+        }
+        for version in (current + 1)..=SCHEMA_VERSION {
+            let ddl = self.tables.render(SQLITE[(version - 1) as usize]);
+            sqlx::raw_sql(AssertSqlSafe(ddl))
+                .execute(&mut *conn)
+                .await?;
+            let sql = format!(
+                "INSERT INTO {} (version, applied_at) VALUES (?, ?)",
+                self.tables.schema
+            );
+            sqlx::query(AssertSqlSafe(sql))
+                .bind(version)
+                .bind(chrono::Utc::now().to_rfc3339())
+                .execute(&mut *conn)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The query plan SQLite chooses for `query` (one line per plan step); tests use it
+    /// to check that every hot query is served by an index.
+    ///
+    /// # Errors
+    /// The database's errors.
+    pub async fn explain(&self, query: &ActivityQuery) -> Result<Vec<String>, Error> {
+        let s = sql::select(Dialect::Sqlite, &self.tables.events, query);
+        self.explain_stmt(s).await
+    }
+
+    /// The plan of the count of `query`.
+    ///
+    /// # Errors
+    /// The database's errors.
+    pub async fn explain_count(&self, query: &ActivityQuery) -> Result<Vec<String>, Error> {
+        let s = sql::count(Dialect::Sqlite, &self.tables.events, query);
+        self.explain_stmt(s).await
+    }
+
+    /// The plan of the retention delete's selection.
+    ///
+    /// # Errors
+    /// The database's errors.
+    pub async fn explain_delete(&self, request: &DeleteRequest) -> Result<Vec<String>, Error> {
+        let s = sql::doomed_ids(Dialect::Sqlite, &self.tables.events, request);
+        self.explain_stmt(s).await
+    }
+
+    async fn explain_stmt(&self, s: Stmt) -> Result<Vec<String>, Error> {
+        let sql = format!("EXPLAIN QUERY PLAN {}", s.sql);
+        let rows = bind_all(sqlx::query(AssertSqlSafe(sql)), s.binds)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(|r| r.get::<String, _>("detail")).collect())
+    }
+}
+
+fn bind_all(
+    mut q: sqlx::query::Query<'_, Sqlite, SqliteArguments>,
+    binds: Vec<Val>,
+) -> sqlx::query::Query<'_, Sqlite, SqliteArguments> {
+    for v in binds {
+        q = match v {
+            Val::Int(x) => q.bind(x),
+            Val::Real(x) => q.bind(x),
+            Val::Text(x) => q.bind(x),
+            Val::Bytes(x) => q.bind(x),
+        };
+    }
+    q
+}
+
+fn decode(row: &SqliteRow) -> activity_core::Result<ActivityEvent> {
+    let err = |e: sqlx::Error| to_core_from(Backend::Sqlite, e);
+    let mut raw = RawRow {
+        id: row.try_get(0).map_err(err)?,
+        time_us: row.try_get(1).map_err(err)?,
+        lat: row.try_get(17).map_err(err)?,
+        lon: row.try_get(18).map_err(err)?,
+        accuracy_km: row.try_get(19).map_err(err)?,
+        chain_seq: row.try_get(24).map_err(err)?,
+        ..RawRow::default()
+    };
+    for (slot, col) in TEXT_COLUMNS.iter().enumerate() {
+        raw.texts[slot] = row.try_get(*col).map_err(err)?;
+    }
+    let hash: Option<String> = row.try_get(sql::CHAIN_HASH_COLUMN).map_err(err)?;
+    debug_assert_eq!(row.len(), COLUMNS.len());
+    sql::event_from_row(raw, hash)
+}
+
+#[async_trait]
+impl ActivityStore for SqliteStore {
+    async fn append(&self, events: &[ActivityEvent]) -> activity_core::Result<u64> {
+        for e in events {
+            e.validate()?;
+        }
+        if events.is_empty() {
+            return Ok(0);
+        }
+        let err = |e| to_core_from(Backend::Sqlite, e);
+        let mut tx = self.pool.begin().await.map_err(err)?;
+        let mut added = 0;
+        for chunk in events.chunks(ROWS_PER_INSERT) {
+            let s = sql::insert(Dialect::Sqlite, &self.tables.events, chunk);
+            let done = bind_all(sqlx::query(AssertSqlSafe(s.sql)), s.binds)
+                .execute(&mut *tx)
+                .await
+                .map_err(err)?;
+            added += done.rows_affected();
+        }
+        tx.commit().await.map_err(err)?;
+        Ok(added)
+    }
+
+    async fn query(&self, query: &ActivityQuery) -> activity_core::Result<Page> {
+        query.validate()?;
+        let s = sql::select(Dialect::Sqlite, &self.tables.events, query);
+        let rows = bind_all(sqlx::query(AssertSqlSafe(s.sql)), s.binds)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| to_core_from(Backend::Sqlite, e))?;
+        let events = rows
+            .iter()
+            .map(decode)
+            .collect::<activity_core::Result<Vec<_>>>()?;
+        Ok(Page::from_overfetch(events, query.page_size()))
+    }
+
+    async fn count(&self, query: &ActivityQuery) -> activity_core::Result<u64> {
+        query.validate()?;
+        let s = sql::count(Dialect::Sqlite, &self.tables.events, query);
+        let row = bind_all(sqlx::query(AssertSqlSafe(s.sql)), s.binds)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| to_core_from(Backend::Sqlite, e))?;
+        Ok(row.get::<i64, _>(0) as u64)
+    }
+
+    async fn delete(&self, request: &DeleteRequest) -> activity_core::Result<u64> {
+        if request.limit == 0 {
+            return Ok(0);
+        }
+        let doomed = sql::doomed_ids(Dialect::Sqlite, &self.tables.events, request);
+        let sql_text = format!(
+            "DELETE FROM {} WHERE id IN ({})",
+            self.tables.events, doomed.sql
+        );
+        let done = bind_all(sqlx::query(AssertSqlSafe(sql_text)), doomed.binds)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| to_core_from(Backend::Sqlite, e))?;
+        Ok(done.rows_affected())
+    }
+
+    async fn tenants(&self) -> activity_core::Result<Vec<Option<String>>> {
+        let sql_text = format!("SELECT DISTINCT tenant FROM {}", self.tables.events);
+        let rows = sqlx::query(AssertSqlSafe(sql_text))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| to_core_from(Backend::Sqlite, e))?;
+        Ok(rows.iter().map(|r| r.get::<Option<String>, _>(0)).collect())
+    }
+}

@@ -1,0 +1,247 @@
+//! SQLite store: plans, migrations, faults. Real SQLite files in a temporary directory.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use activity_core::{
+    ActivityEvent, ActivityQuery, ActivityStore, Actor, DeleteRequest, Outcome, Recorder,
+};
+use activity_sqlx::{Error, SqliteOptions, SqliteStore};
+use chrono::Utc;
+
+fn temp_db(name: &str) -> (std::path::PathBuf, String) {
+    let dir = std::env::temp_dir().join(format!("activity-sqlx-{}-{}", name, uuid::Uuid::now_v7()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("activity.db");
+    let url = format!("sqlite://{}", path.display());
+    (dir, url)
+}
+
+async fn store(url: &str) -> SqliteStore {
+    let s = SqliteStore::connect(url).await.unwrap();
+    s.migrate().await.unwrap();
+    s
+}
+
+fn uses_index(plan: &[String], index: &str) -> bool {
+    plan.iter().any(|l| l.contains(index))
+}
+
+#[tokio::test]
+async fn every_hot_query_is_an_index_range_scan() {
+    let s = store("sqlite::memory:").await;
+    let now = Utc::now();
+    let window = now - chrono::Duration::minutes(15);
+    let cases: Vec<(&str, ActivityQuery, &str)> = vec![
+        (
+            "own activity",
+            ActivityQuery::own(Some("acme"), "u_1"),
+            "activity_events_actor_time",
+        ),
+        (
+            "tenant log",
+            ActivityQuery::tenant_log("acme"),
+            "activity_events_tenant_time",
+        ),
+        ("whole log", ActivityQuery::new(), "activity_events_time"),
+        (
+            "failures by account in a window",
+            ActivityQuery::new()
+                .actor("u_1")
+                .action("auth.login.failed")
+                .outcome(Outcome::Failure)
+                .since(window),
+            "activity_events_actor_time",
+        ),
+        (
+            "failures by ip in a window",
+            ActivityQuery::new()
+                .ip("81.2.69.142".parse().unwrap())
+                .action("auth.login.failed")
+                .since(window),
+            "activity_events_ip_time",
+        ),
+        (
+            "session",
+            ActivityQuery::new().session("hmac-sha256:x"),
+            "activity_events_session",
+        ),
+        (
+            "device",
+            ActivityQuery::new().device_id("d_1"),
+            "activity_events_device",
+        ),
+        (
+            "request",
+            ActivityQuery::new().request_id("r_1"),
+            "activity_events_request",
+        ),
+    ];
+    for (name, q, index) in cases {
+        let plan = s.explain(&q).await.unwrap();
+        assert!(uses_index(&plan, index), "{name}: {plan:?}");
+        assert!(
+            !plan
+                .iter()
+                .any(|l| l.contains("SCAN activity_events") && !l.contains("USING")),
+            "{name}: full scan {plan:?}"
+        );
+        assert!(
+            !plan.iter().any(|l| l.contains("TEMP B-TREE")),
+            "{name}: sorts instead of reading in order {plan:?}"
+        );
+        let plan = s.explain_count(&q).await.unwrap();
+        assert!(
+            plan.iter().any(|l| l.contains("INDEX")),
+            "{name} count: {plan:?}"
+        );
+    }
+    let plan = s
+        .explain_delete(&DeleteRequest::new(Some("acme"), now, 1000))
+        .await
+        .unwrap();
+    assert!(
+        uses_index(&plan, "activity_events_tenant_time"),
+        "delete: {plan:?}"
+    );
+}
+
+#[tokio::test]
+async fn migrate_is_idempotent_and_concurrent_safe_and_the_file_is_created() {
+    let (dir, url) = temp_db("migrate");
+    let a = SqliteStore::connect(&url).await.unwrap();
+    let b = SqliteStore::connect(&url).await.unwrap();
+    let (ra, rb) = tokio::join!(a.migrate(), b.migrate());
+    ra.unwrap();
+    rb.unwrap();
+    a.migrate().await.unwrap();
+    assert!(dir.join("activity.db").exists());
+    a.append(&[ActivityEvent::logout(Actor::user("u"))])
+        .await
+        .unwrap();
+    drop(a);
+    drop(b);
+    // Reopening (a second run) works and keeps the data.
+    let again = store(&url).await;
+    assert_eq!(again.count(&ActivityQuery::new()).await.unwrap(), 1);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn a_foreign_table_or_a_newer_schema_is_refused_and_left_alone() {
+    let s = SqliteStore::connect("sqlite::memory:").await.unwrap();
+    sqlx::query("CREATE TABLE activity_events (x INTEGER)")
+        .execute(s.pool())
+        .await
+        .unwrap();
+    let err = s.migrate().await.unwrap_err();
+    assert!(matches!(err, Error::ForeignTable { .. }), "{err}");
+    let tables: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM sqlite_master WHERE name = 'activity_schema'")
+            .fetch_one(s.pool())
+            .await
+            .unwrap();
+    assert_eq!(tables, 0, "nothing created");
+
+    let s = store("sqlite::memory:").await;
+    sqlx::query("INSERT INTO activity_schema (version, applied_at) VALUES (99, 'future')")
+        .execute(s.pool())
+        .await
+        .unwrap();
+    let err = s.migrate().await.unwrap_err();
+    assert!(
+        matches!(err, Error::SchemaTooNew { found: 99, .. }),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn prefixes_isolate_and_are_validated() {
+    let pool = sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect("sqlite::memory:")
+        .await
+        .unwrap();
+    let a = SqliteStore::from_pool_with_prefix(pool.clone(), "a_").unwrap();
+    let b = SqliteStore::from_pool_with_prefix(pool.clone(), "b_").unwrap();
+    a.migrate().await.unwrap();
+    b.migrate().await.unwrap();
+    a.append(&[ActivityEvent::logout(Actor::user("u"))])
+        .await
+        .unwrap();
+    assert_eq!(b.count(&ActivityQuery::new()).await.unwrap(), 0);
+    assert!(matches!(
+        SqliteStore::from_pool_with_prefix(pool, "x; DROP TABLE a_activity_events; --"),
+        Err(Error::InvalidPrefix(_))
+    ));
+    let bad = SqliteStore::connect_with(SqliteOptions::new("sqlite::memory:").prefix("1x")).await;
+    assert!(matches!(bad, Err(Error::InvalidPrefix(_))));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locked_database_is_retryable_and_the_recorder_loses_nothing() {
+    let (dir, url) = temp_db("locked");
+    let s = Arc::new(
+        SqliteStore::connect_with(SqliteOptions::new(&url).busy_timeout(Duration::from_millis(50)))
+            .await
+            .unwrap(),
+    );
+    s.migrate().await.unwrap();
+    // Another connection takes the write lock and holds it.
+    let mut holder = sqlx::SqliteConnection::connect_with(
+        &url.parse::<sqlx::sqlite::SqliteConnectOptions>().unwrap(),
+    )
+    .await
+    .unwrap();
+    sqlx::query("BEGIN EXCLUSIVE")
+        .execute(&mut holder)
+        .await
+        .unwrap();
+
+    let err = s
+        .append(&[ActivityEvent::logout(Actor::user("x"))])
+        .await
+        .unwrap_err();
+    assert!(err.is_retryable(), "{err:?}");
+
+    let (rec, guard) = Recorder::builder(s.clone())
+        .backoff(activity_core::Backoff {
+            initial: Duration::from_millis(20),
+            max: Duration::from_millis(100),
+        })
+        .start();
+    let ids: Vec<_> = (0..50)
+        .map(|i| {
+            let e = ActivityEvent::login_failed(Actor::user(format!("u{i}")));
+            let id = e.id;
+            rec.record(e).unwrap();
+            id
+        })
+        .collect();
+    // Wait until the recorder has noticed the outage.
+    while rec.health().is_healthy() {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    sqlx::query("ROLLBACK").execute(&mut holder).await.unwrap();
+    rec.flush().await.unwrap();
+    let report = guard.shutdown().await;
+    assert!(report.unwritten.is_empty());
+    assert!(report.metrics.retried > 0);
+    let stored = s
+        .query(&ActivityQuery::new().ids(ids.clone()).limit(100))
+        .await
+        .unwrap();
+    assert_eq!(stored.events.len(), 50, "every event exactly once");
+    let failed = s
+        .count(&ActivityQuery::new().action("audit.failed"))
+        .await
+        .unwrap();
+    let recovered = s
+        .count(&ActivityQuery::new().action("audit.recovered"))
+        .await
+        .unwrap();
+    assert_eq!((failed, recovered), (1, 1));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+use sqlx::Connection;
