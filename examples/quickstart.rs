@@ -1,6 +1,8 @@
 //! The quickstart: a realistic sign-in scenario driven through the recorder.
 //!
-//! Run it with `cargo run --example quickstart`. It records two users signing in, an
+//! Run it with `cargo run --example quickstart` (writes `activity.db` in the working
+//! directory; `cargo run --example quickstart -- --db sqlite://other.db` to change it).
+//! Running it again adds a second run's events to the same log. It records two users signing in, an
 //! attacker's five failed logins, an MFA enrolment and verification, a password reset,
 //! a session expiry and a lockout, then prints the log and one user's own activity.
 
@@ -8,13 +10,35 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use activity_core::{
-    ActivityEvent, ActivityQuery, ActivityStore, Actor, EventTable, MemoryStore, Recorder,
-    SessionKey, Source,
+    ActivityEvent, ActivityQuery, ActivityStore, Actor, EventTable, Recorder, SessionKey, Source,
 };
+use activity_sqlx::SqliteStore;
+
+/// `--db URL` from the command line, or `sqlite://activity.db`.
+fn database_url() -> Result<String, String> {
+    let mut args = std::env::args().skip(1);
+    let mut url = "sqlite://activity.db".to_string();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--db" => url = args.next().ok_or("--db needs a URL")?,
+            other => {
+                return Err(format!(
+                    "unknown argument {other:?}; usage: quickstart [--db URL]"
+                ))
+            }
+        }
+    }
+    Ok(url)
+}
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let store: Arc<dyn ActivityStore> = Arc::new(MemoryStore::new());
+    let url = database_url()?;
+    let sqlite = SqliteStore::connect(&url).await?;
+    sqlite.migrate().await?;
+    let store: Arc<dyn ActivityStore> = Arc::new(sqlite);
+    // Only this run's events are shown, however many runs the database holds.
+    let run_started = chrono::Utc::now();
     let (recorder, guard) = Recorder::builder(store.clone()).start();
     let sessions = SessionKey::new(b"quickstart demo key - keep real keys secret")?;
 
@@ -86,9 +110,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     recorder.flush().await?;
 
-    let log = store.query(&ActivityQuery::new().limit(100)).await?;
+    let log = store
+        .query(&ActivityQuery::new().since(run_started).limit(100))
+        .await?;
     println!(
-        "The activity log, newest first ({} events):\n",
+        "The activity log in {url}, this run, newest first ({} events):\n",
         log.events.len()
     );
     print!("{}", EventTable::new(&log.events));
@@ -97,7 +123,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .query(
             &ActivityQuery::own(None, "u_alice")
                 .action("auth")
-                .action("mfa"),
+                .action("mfa")
+                .since(run_started),
         )
         .await?;
     println!("\nalice@example.com's own sign-in and MFA activity:\n");
