@@ -32,3 +32,42 @@ async fn sqlite_file_passes_the_conformance_kit() {
     .await;
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[tokio::test]
+async fn postgres_passes_the_conformance_kit() {
+    let Some(schema) = activity_tests::pg::schema().await else {
+        return;
+    };
+    let pool = schema.pool.clone();
+    activity_core::testing::run_conformance(|| {
+        let pool = pool.clone();
+        async move {
+            let store = activity_sqlx::PgStore::from_pool(pool, &activity_tests::unique("c")[..20])
+                .unwrap();
+            store.migrate().await.unwrap();
+            Arc::new(store) as Arc<dyn ActivityStore>
+        }
+    })
+    .await;
+    schema.drop().await;
+}
+
+#[tokio::test]
+async fn mariadb_passes_the_conformance_kit() {
+    let Some(db) = activity_tests::my::database().await else {
+        return;
+    };
+    let pool = db.pool.clone();
+    activity_core::testing::run_conformance(|| {
+        let pool = pool.clone();
+        async move {
+            let store =
+                activity_sqlx::MySqlStore::from_pool(pool, &activity_tests::unique("c")[..20])
+                    .unwrap();
+            store.migrate().await.unwrap();
+            Arc::new(store) as Arc<dyn ActivityStore>
+        }
+    })
+    .await;
+    db.drop().await;
+}

@@ -53,9 +53,7 @@ impl From<Error> for CoreError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Backend {
     Sqlite,
-    #[allow(dead_code)]
     Postgres,
-    #[allow(dead_code)]
     Mysql,
 }
 

@@ -18,13 +18,22 @@
 #![warn(missing_docs)]
 
 mod error;
+#[cfg(feature = "mysql")]
+mod mysql;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod schema;
 mod sql;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+mod store_impl;
 
 pub use activity_core;
 pub use error::Error;
+#[cfg(feature = "mysql")]
+pub use mysql::MySqlStore;
+#[cfg(feature = "postgres")]
+pub use postgres::{PgStore, PARTITIONS_AHEAD};
 pub use schema::{Tables, SCHEMA_VERSION};
 #[cfg(feature = "sqlite")]
 pub use sqlite::{Durability, SqliteOptions, SqliteStore};

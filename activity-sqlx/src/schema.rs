@@ -87,6 +87,95 @@ CREATE INDEX {p}activity_events_request ON {p}activity_events (request_id, time_
 CREATE INDEX {p}activity_events_chain ON {p}activity_events (chain_writer, tenant, chain_seq) WHERE chain_writer IS NOT NULL;
 "#];
 
+/// PostgreSQL's migrations. The events table is partitioned by month on `time_us`
+/// (partitions are created by the store, see `postgres.rs`), with a default partition
+/// that catches rows of months without one. Text columns use the `C` collation so that
+/// equality is exact and the action-prefix ranges compare bytes.
+pub(crate) const POSTGRES: &[&str] = &[r#"
+CREATE TABLE {p}activity_events (
+    id BYTEA NOT NULL,
+    time_us BIGINT NOT NULL,
+    tenant TEXT COLLATE "C",
+    action TEXT COLLATE "C" NOT NULL,
+    outcome TEXT COLLATE "C" NOT NULL,
+    reason TEXT,
+    actor_id TEXT COLLATE "C",
+    actor_name TEXT,
+    actor_type TEXT,
+    target_type TEXT,
+    target_id TEXT,
+    target_name TEXT,
+    ip TEXT COLLATE "C",
+    user_agent TEXT,
+    device_id TEXT COLLATE "C",
+    geo_country TEXT,
+    geo_city TEXT,
+    geo_lat DOUBLE PRECISION,
+    geo_lon DOUBLE PRECISION,
+    geo_accuracy_km BIGINT,
+    session TEXT COLLATE "C",
+    request_id TEXT COLLATE "C",
+    details JSONB,
+    chain_writer TEXT COLLATE "C",
+    chain_seq BIGINT,
+    chain_prev TEXT,
+    chain_hash TEXT,
+    PRIMARY KEY (id, time_us)
+) PARTITION BY RANGE (time_us);
+CREATE TABLE {p}activity_events_default PARTITION OF {p}activity_events DEFAULT;
+CREATE INDEX {p}activity_events_time ON {p}activity_events (time_us, id);
+CREATE INDEX {p}activity_events_tenant_time ON {p}activity_events (tenant, time_us, id);
+CREATE INDEX {p}activity_events_actor_time ON {p}activity_events (actor_id, time_us, id);
+CREATE INDEX {p}activity_events_ip_time ON {p}activity_events (ip, time_us, id);
+CREATE INDEX {p}activity_events_session ON {p}activity_events (session, time_us, id) WHERE session IS NOT NULL;
+CREATE INDEX {p}activity_events_device ON {p}activity_events (device_id, time_us, id) WHERE device_id IS NOT NULL;
+CREATE INDEX {p}activity_events_request ON {p}activity_events (request_id, time_us, id) WHERE request_id IS NOT NULL;
+CREATE INDEX {p}activity_events_chain ON {p}activity_events (chain_writer, tenant, chain_seq) WHERE chain_writer IS NOT NULL;
+"#];
+
+/// MySQL/MariaDB's migrations. `{collate}` is a binary, no-pad collation
+/// (`utf8mb4_nopad_bin` on MariaDB, `utf8mb4_0900_bin` on MySQL), so that equality is
+/// exact (no case folding, no ignored trailing spaces) and ranges compare bytes.
+pub(crate) const MYSQL: &[&str] = &[r#"
+CREATE TABLE {p}activity_events (
+    id BINARY(16) NOT NULL PRIMARY KEY,
+    time_us BIGINT NOT NULL,
+    tenant VARCHAR(128),
+    action VARCHAR(128) NOT NULL,
+    outcome VARCHAR(16) NOT NULL,
+    reason VARCHAR(256),
+    actor_id VARCHAR(256),
+    actor_name VARCHAR(256),
+    actor_type VARCHAR(64),
+    target_type VARCHAR(64),
+    target_id VARCHAR(256),
+    target_name VARCHAR(256),
+    ip VARCHAR(45),
+    user_agent VARCHAR(512),
+    device_id VARCHAR(128),
+    geo_country VARCHAR(2),
+    geo_city VARCHAR(128),
+    geo_lat DOUBLE,
+    geo_lon DOUBLE,
+    geo_accuracy_km BIGINT,
+    session VARCHAR(128),
+    request_id VARCHAR(128),
+    details LONGTEXT CHECK (details IS NULL OR JSON_VALID(details)),
+    chain_writer VARCHAR(128),
+    chain_seq BIGINT,
+    chain_prev VARCHAR(64),
+    chain_hash VARCHAR(64),
+    INDEX {p}activity_events_time (time_us, id),
+    INDEX {p}activity_events_tenant_time (tenant, time_us, id),
+    INDEX {p}activity_events_actor_time (actor_id, time_us, id),
+    INDEX {p}activity_events_ip_time (ip, time_us, id),
+    INDEX {p}activity_events_session (session, time_us, id),
+    INDEX {p}activity_events_device (device_id, time_us, id),
+    INDEX {p}activity_events_request (request_id, time_us, id),
+    INDEX {p}activity_events_chain (chain_writer, tenant, chain_seq)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE={collate}
+"#];
+
 #[cfg(test)]
 mod tests {
     use super::*;

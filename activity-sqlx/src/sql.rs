@@ -10,7 +10,10 @@ use activity_core::{
     Geo, Outcome, Source, Target,
 };
 use chrono::{TimeZone, Utc};
+use sqlx::{ColumnIndex, Decode, Row, Type};
 use uuid::Uuid;
+
+use crate::error::{to_core_from, Backend};
 
 /// The event columns, in insert and select order.
 pub(crate) const COLUMNS: &[&str] = &[
@@ -43,6 +46,10 @@ pub(crate) const COLUMNS: &[&str] = &[
     "chain_hash",
 ];
 
+/// Rows per INSERT statement: 27 columns × 1000 rows stays under every backend's
+/// bind-variable limit (SQLite's is the lowest, 32,766).
+pub(crate) const ROWS_PER_INSERT: usize = 1000;
+
 /// The index of `details` in [`COLUMNS`] (bound as JSON where the backend needs a cast).
 pub(crate) const DETAILS_COLUMN: usize = 22;
 
@@ -59,9 +66,7 @@ pub(crate) enum Val {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Dialect {
     Sqlite,
-    #[allow(dead_code)]
     Postgres,
-    #[allow(dead_code)]
     Mysql,
 }
 
@@ -360,11 +365,29 @@ pub(crate) fn push_filters(s: &mut Stmt, q: &ActivityQuery, with_cursor: bool) {
     }
 }
 
+/// The select list: [`COLUMNS`], with `details` as text on PostgreSQL (jsonb).
+pub(crate) fn select_list(dialect: Dialect) -> String {
+    match dialect {
+        Dialect::Postgres => COLUMNS
+            .iter()
+            .map(|c| {
+                if *c == "details" {
+                    "details::text AS details"
+                } else {
+                    c
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+        Dialect::Sqlite | Dialect::Mysql => COLUMNS.join(", "),
+    }
+}
+
 /// `SELECT … WHERE … ORDER BY time_us DESC, id DESC LIMIT page_size + 1`.
 pub(crate) fn select(dialect: Dialect, table: &str, q: &ActivityQuery) -> Stmt {
     let mut s = Stmt::new(dialect);
     s.push("SELECT ");
-    s.push(&COLUMNS.join(", "));
+    s.push(&select_list(dialect));
     s.push(" FROM ").push(table).push(" WHERE 1=1");
     push_filters(&mut s, q, true);
     s.push(" ORDER BY time_us DESC, id DESC LIMIT ")
@@ -397,13 +420,74 @@ pub(crate) fn doomed_ids(dialect: Dialect, table: &str, r: &DeleteRequest) -> St
     s
 }
 
+/// The DELETE of the oldest events a [`DeleteRequest`] covers, up to its limit.
+pub(crate) fn delete(dialect: Dialect, table: &str, r: &DeleteRequest) -> Stmt {
+    match dialect {
+        Dialect::Mysql => {
+            // MySQL cannot select from the table it deletes from; it can order and limit
+            // a single-table DELETE instead.
+            let mut s = Stmt::new(dialect);
+            s.push("DELETE FROM ")
+                .push(table)
+                .push(" WHERE tenant")
+                .push(dialect.null_safe_eq());
+            s.bind(Val::Text(r.tenant.clone()));
+            s.push(" AND time_us < ")
+                .bind(Val::Int(Some(r.before.timestamp_micros())));
+            s.push(" ORDER BY time_us, id LIMIT ")
+                .bind(Val::Int(Some(r.limit as i64)));
+            s
+        }
+        Dialect::Sqlite | Dialect::Postgres => {
+            let inner = doomed_ids(dialect, table, r);
+            let mut s = Stmt::new(dialect);
+            s.sql = format!("DELETE FROM {table} WHERE id IN ({})", inner.sql);
+            s.binds = inner.binds;
+            s
+        }
+    }
+}
+
+/// Decodes a row of [`COLUMNS`] from any backend.
+pub(crate) fn decode_row<R>(row: &R, backend: Backend) -> activity_core::Result<ActivityEvent>
+where
+    R: Row,
+    usize: ColumnIndex<R>,
+    for<'r> Vec<u8>: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> Option<i64>: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> Option<f64>: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> Option<String>: Decode<'r, R::Database> + Type<R::Database>,
+{
+    let err = |e: sqlx::Error| to_core_from(backend, e);
+    let mut raw = RawRow {
+        id: row.try_get(0).map_err(err)?,
+        time_us: row.try_get(1).map_err(err)?,
+        lat: row.try_get(17).map_err(err)?,
+        lon: row.try_get(18).map_err(err)?,
+        accuracy_km: row.try_get(19).map_err(err)?,
+        chain_seq: row.try_get(24).map_err(err)?,
+        ..RawRow::default()
+    };
+    for (slot, col) in TEXT_COLUMNS.iter().enumerate() {
+        raw.texts[slot] = row.try_get(*col).map_err(err)?;
+    }
+    let hash: Option<String> = row.try_get(CHAIN_HASH_COLUMN).map_err(err)?;
+    event_from_row(raw, hash)
+}
+
 /// The multi-row INSERT of `events`, skipping ids already stored.
 pub(crate) fn insert(dialect: Dialect, table: &str, events: &[ActivityEvent]) -> Stmt {
     let mut s = Stmt::new(dialect);
     s.binds.reserve(events.len() * COLUMNS.len());
+    // MySQL: `INSERT IGNORE`, because `ON DUPLICATE KEY UPDATE` counts duplicates as
+    // affected under the found-rows flag sqlx sets. IGNORE also turns other errors into
+    // warnings, which cannot arise here: every value was validated against caps smaller
+    // than its column, and the NOT NULL columns are always set.
     match dialect {
         Dialect::Sqlite => s.push("INSERT OR IGNORE INTO "),
-        Dialect::Postgres | Dialect::Mysql => s.push("INSERT INTO "),
+        Dialect::Mysql => s.push("INSERT IGNORE INTO "),
+        Dialect::Postgres => s.push("INSERT INTO "),
     };
     s.push(table)
         .push(" (")
@@ -431,9 +515,7 @@ pub(crate) fn insert(dialect: Dialect, table: &str, events: &[ActivityEvent]) ->
         Dialect::Postgres => {
             s.push(" ON CONFLICT DO NOTHING");
         }
-        Dialect::Mysql => {
-            s.push(" ON DUPLICATE KEY UPDATE id = id");
-        }
+        Dialect::Mysql => {}
     }
     s
 }

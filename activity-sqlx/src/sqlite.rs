@@ -3,20 +3,16 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use activity_core::{ActivityEvent, ActivityQuery, ActivityStore, DeleteRequest, Page};
-use async_trait::async_trait;
+use activity_core::{ActivityEvent, ActivityQuery, DeleteRequest};
 use sqlx::sqlite::{
     SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
-    SqliteRow, SqliteSynchronous,
+    SqliteSynchronous,
 };
 use sqlx::{AssertSqlSafe, Row, Sqlite};
 
-use crate::error::{to_core_from, Backend, Error};
+use crate::error::{Backend, Error};
 use crate::schema::{Tables, SCHEMA_VERSION, SQLITE};
-use crate::sql::{self, Dialect, RawRow, Stmt, Val, COLUMNS, TEXT_COLUMNS};
-
-/// Rows per INSERT statement: 27 columns × 1000 rows stays under SQLite's 32,766 variables.
-const ROWS_PER_INSERT: usize = 1000;
+use crate::sql::{self, Dialect, Stmt, Val};
 
 /// How hard SQLite works to keep committed events across a power cut.
 ///
@@ -292,6 +288,11 @@ impl SqliteStore {
         self.explain_stmt(s).await
     }
 
+    /// Nothing to prepare on SQLite.
+    async fn prepare_append(&self, _events: &[ActivityEvent]) -> activity_core::Result<()> {
+        Ok(())
+    }
+
     async fn explain_stmt(&self, s: Stmt) -> Result<Vec<String>, Error> {
         let sql = format!("EXPLAIN QUERY PLAN {}", s.sql);
         let rows = bind_all(sqlx::query(AssertSqlSafe(sql)), s.binds)
@@ -316,95 +317,4 @@ fn bind_all(
     q
 }
 
-fn decode(row: &SqliteRow) -> activity_core::Result<ActivityEvent> {
-    let err = |e: sqlx::Error| to_core_from(Backend::Sqlite, e);
-    let mut raw = RawRow {
-        id: row.try_get(0).map_err(err)?,
-        time_us: row.try_get(1).map_err(err)?,
-        lat: row.try_get(17).map_err(err)?,
-        lon: row.try_get(18).map_err(err)?,
-        accuracy_km: row.try_get(19).map_err(err)?,
-        chain_seq: row.try_get(24).map_err(err)?,
-        ..RawRow::default()
-    };
-    for (slot, col) in TEXT_COLUMNS.iter().enumerate() {
-        raw.texts[slot] = row.try_get(*col).map_err(err)?;
-    }
-    let hash: Option<String> = row.try_get(sql::CHAIN_HASH_COLUMN).map_err(err)?;
-    debug_assert_eq!(row.len(), COLUMNS.len());
-    sql::event_from_row(raw, hash)
-}
-
-#[async_trait]
-impl ActivityStore for SqliteStore {
-    async fn append(&self, events: &[ActivityEvent]) -> activity_core::Result<u64> {
-        for e in events {
-            e.validate()?;
-        }
-        if events.is_empty() {
-            return Ok(0);
-        }
-        let err = |e| to_core_from(Backend::Sqlite, e);
-        let mut tx = self.pool.begin().await.map_err(err)?;
-        let mut added = 0;
-        for chunk in events.chunks(ROWS_PER_INSERT) {
-            let s = sql::insert(Dialect::Sqlite, &self.tables.events, chunk);
-            let done = bind_all(sqlx::query(AssertSqlSafe(s.sql)), s.binds)
-                .execute(&mut *tx)
-                .await
-                .map_err(err)?;
-            added += done.rows_affected();
-        }
-        tx.commit().await.map_err(err)?;
-        Ok(added)
-    }
-
-    async fn query(&self, query: &ActivityQuery) -> activity_core::Result<Page> {
-        query.validate()?;
-        let s = sql::select(Dialect::Sqlite, &self.tables.events, query);
-        let rows = bind_all(sqlx::query(AssertSqlSafe(s.sql)), s.binds)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| to_core_from(Backend::Sqlite, e))?;
-        let events = rows
-            .iter()
-            .map(decode)
-            .collect::<activity_core::Result<Vec<_>>>()?;
-        Ok(Page::from_overfetch(events, query.page_size()))
-    }
-
-    async fn count(&self, query: &ActivityQuery) -> activity_core::Result<u64> {
-        query.validate()?;
-        let s = sql::count(Dialect::Sqlite, &self.tables.events, query);
-        let row = bind_all(sqlx::query(AssertSqlSafe(s.sql)), s.binds)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(|e| to_core_from(Backend::Sqlite, e))?;
-        Ok(row.get::<i64, _>(0) as u64)
-    }
-
-    async fn delete(&self, request: &DeleteRequest) -> activity_core::Result<u64> {
-        if request.limit == 0 {
-            return Ok(0);
-        }
-        let doomed = sql::doomed_ids(Dialect::Sqlite, &self.tables.events, request);
-        let sql_text = format!(
-            "DELETE FROM {} WHERE id IN ({})",
-            self.tables.events, doomed.sql
-        );
-        let done = bind_all(sqlx::query(AssertSqlSafe(sql_text)), doomed.binds)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| to_core_from(Backend::Sqlite, e))?;
-        Ok(done.rows_affected())
-    }
-
-    async fn tenants(&self) -> activity_core::Result<Vec<Option<String>>> {
-        let sql_text = format!("SELECT DISTINCT tenant FROM {}", self.tables.events);
-        let rows = sqlx::query(AssertSqlSafe(sql_text))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| to_core_from(Backend::Sqlite, e))?;
-        Ok(rows.iter().map(|r| r.get::<Option<String>, _>(0)).collect())
-    }
-}
+crate::store_impl::impl_activity_store!(SqliteStore, Dialect::Sqlite, Backend::Sqlite, bind_all);

@@ -1,0 +1,104 @@
+//! The [`ActivityStore`](activity_core::ActivityStore) methods, the same for every backend
+//! but for the pool type, the dialect and a per-backend hook before appends.
+
+/// Implements `ActivityStore` for `$store`, which has `pool` and `tables` fields, a
+/// `prepare_append(&self, &[ActivityEvent]) -> activity_core::Result<()>` method, and
+/// whose backend binds values with `$bind`.
+macro_rules! impl_activity_store {
+    ($store:ty, $dialect:expr, $backend:expr, $bind:path) => {
+        #[async_trait::async_trait]
+        impl activity_core::ActivityStore for $store {
+            async fn append(
+                &self,
+                events: &[activity_core::ActivityEvent],
+            ) -> activity_core::Result<u64> {
+                for e in events {
+                    e.validate()?;
+                }
+                if events.is_empty() {
+                    return Ok(0);
+                }
+                self.prepare_append(events).await?;
+                let err = |e| crate::error::to_core_from($backend, e);
+                let mut tx = self.pool.begin().await.map_err(err)?;
+                let mut added = 0;
+                for chunk in events.chunks(crate::sql::ROWS_PER_INSERT) {
+                    let s = crate::sql::insert($dialect, &self.tables.events, chunk);
+                    let done = $bind(sqlx::query(sqlx::AssertSqlSafe(s.sql)), s.binds)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(err)?;
+                    added += done.rows_affected();
+                }
+                tx.commit().await.map_err(err)?;
+                Ok(added)
+            }
+
+            async fn query(
+                &self,
+                query: &activity_core::ActivityQuery,
+            ) -> activity_core::Result<activity_core::Page> {
+                query.validate()?;
+                let s = crate::sql::select($dialect, &self.tables.events, query);
+                let rows = $bind(sqlx::query(sqlx::AssertSqlSafe(s.sql)), s.binds)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(|e| crate::error::to_core_from($backend, e))?;
+                let events = rows
+                    .iter()
+                    .map(|r| crate::sql::decode_row(r, $backend))
+                    .collect::<activity_core::Result<Vec<_>>>()?;
+                Ok(activity_core::Page::from_overfetch(
+                    events,
+                    query.page_size(),
+                ))
+            }
+
+            async fn count(
+                &self,
+                query: &activity_core::ActivityQuery,
+            ) -> activity_core::Result<u64> {
+                query.validate()?;
+                let s = crate::sql::count($dialect, &self.tables.events, query);
+                let row = $bind(sqlx::query(sqlx::AssertSqlSafe(s.sql)), s.binds)
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(|e| crate::error::to_core_from($backend, e))?;
+                let n: i64 = sqlx::Row::try_get(&row, 0)
+                    .map_err(|e| crate::error::to_core_from($backend, e))?;
+                Ok(n as u64)
+            }
+
+            async fn delete(
+                &self,
+                request: &activity_core::DeleteRequest,
+            ) -> activity_core::Result<u64> {
+                if request.limit == 0 {
+                    return Ok(0);
+                }
+                let s = crate::sql::delete($dialect, &self.tables.events, request);
+                let done = $bind(sqlx::query(sqlx::AssertSqlSafe(s.sql)), s.binds)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(|e| crate::error::to_core_from($backend, e))?;
+                Ok(done.rows_affected())
+            }
+
+            async fn tenants(&self) -> activity_core::Result<Vec<Option<String>>> {
+                let sql_text = format!("SELECT DISTINCT tenant FROM {}", self.tables.events);
+                let rows = sqlx::query(sqlx::AssertSqlSafe(sql_text))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(|e| crate::error::to_core_from($backend, e))?;
+                rows.iter()
+                    .map(|r| {
+                        sqlx::Row::try_get::<Option<String>, _>(r, 0)
+                            .map_err(|e| crate::error::to_core_from($backend, e))
+                    })
+                    .collect()
+            }
+        }
+    };
+}
+
+pub(crate) use impl_activity_store;
