@@ -39,10 +39,11 @@ pub enum Error {
     Core(#[from] CoreError),
 }
 
-impl From<Error> for CoreError {
-    fn from(e: Error) -> Self {
-        match e {
-            Error::Sqlx(e) => to_core(e),
+impl Error {
+    /// This error as the core's, classified by `backend`'s error codes.
+    pub(crate) fn into_core(self, backend: Backend) -> CoreError {
+        match self {
+            Error::Sqlx(e) => to_core_from(backend, e),
             Error::Core(e) => e,
             other => CoreError::conflict(other.to_string(), Some(Box::new(other))),
         }
@@ -57,13 +58,9 @@ pub(crate) enum Backend {
     Mysql,
 }
 
-/// Maps a sqlx error onto the core's kinds: connection trouble and busy/locked databases
-/// are retryable (unavailable, timeout); constraint and type errors are not.
-pub(crate) fn to_core(e: sqlx::Error) -> CoreError {
-    to_core_from(Backend::Sqlite, e)
-}
-
-/// [`to_core`] for errors of a given backend.
+/// Maps a sqlx error of `backend` onto the core's kinds: connection trouble and
+/// busy/locked databases are retryable (unavailable, timeout); constraint and type errors
+/// are not.
 pub(crate) fn to_core_from(backend: Backend, e: sqlx::Error) -> CoreError {
     let text = e.to_string();
     match &e {
@@ -130,7 +127,8 @@ mod tests {
         assert!(!is_retryable_code(Postgres, "23505"));
         assert!(is_retryable_code(Mysql, "08S01"));
         assert!(!is_retryable_code(Mysql, "23000"));
-        assert!(to_core(sqlx::Error::PoolTimedOut).is_retryable());
-        assert!(!to_core(sqlx::Error::RowNotFound).is_retryable());
+        assert!(to_core_from(Sqlite, sqlx::Error::PoolTimedOut).is_retryable());
+        assert!(!to_core_from(Postgres, sqlx::Error::RowNotFound).is_retryable());
+        assert!(!is_retryable_code(Postgres, "42501")); // permission denied
     }
 }

@@ -307,7 +307,7 @@ impl PgStore {
         for (y, m) in months {
             for (yy, mm) in [(y, m), next_month(y, m)] {
                 if let Err(e) = self.ensure_partition(yy, mm).await {
-                    let core: activity_core::Error = e.into();
+                    let core = e.into_core(Backend::Postgres);
                     if core.is_retryable() {
                         return Err(core);
                     }

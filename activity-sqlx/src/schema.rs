@@ -80,6 +80,7 @@ CREATE TABLE {p}activity_events (
 CREATE INDEX {p}activity_events_time ON {p}activity_events (time_us, id);
 CREATE INDEX {p}activity_events_tenant_time ON {p}activity_events (tenant, time_us, id);
 CREATE INDEX {p}activity_events_actor_time ON {p}activity_events (actor_id, time_us, id);
+CREATE INDEX {p}activity_events_tenant_actor_time ON {p}activity_events (tenant, actor_id, time_us, id);
 CREATE INDEX {p}activity_events_ip_time ON {p}activity_events (ip, time_us, id);
 CREATE INDEX {p}activity_events_session ON {p}activity_events (session, time_us, id) WHERE session IS NOT NULL;
 CREATE INDEX {p}activity_events_device ON {p}activity_events (device_id, time_us, id) WHERE device_id IS NOT NULL;
@@ -126,6 +127,7 @@ CREATE TABLE {p}activity_events_default PARTITION OF {p}activity_events DEFAULT;
 CREATE INDEX {p}activity_events_time ON {p}activity_events (time_us, id);
 CREATE INDEX {p}activity_events_tenant_time ON {p}activity_events (tenant, time_us, id);
 CREATE INDEX {p}activity_events_actor_time ON {p}activity_events (actor_id, time_us, id);
+CREATE INDEX {p}activity_events_tenant_actor_time ON {p}activity_events (tenant, actor_id, time_us, id);
 CREATE INDEX {p}activity_events_ip_time ON {p}activity_events (ip, time_us, id);
 CREATE INDEX {p}activity_events_session ON {p}activity_events (session, time_us, id) WHERE session IS NOT NULL;
 CREATE INDEX {p}activity_events_device ON {p}activity_events (device_id, time_us, id) WHERE device_id IS NOT NULL;
@@ -168,6 +170,7 @@ CREATE TABLE {p}activity_events (
     INDEX {p}activity_events_time (time_us, id),
     INDEX {p}activity_events_tenant_time (tenant, time_us, id),
     INDEX {p}activity_events_actor_time (actor_id, time_us, id),
+    INDEX {p}activity_events_tenant_actor_time (tenant, actor_id, time_us, id),
     INDEX {p}activity_events_ip_time (ip, time_us, id),
     INDEX {p}activity_events_session (session, time_us, id),
     INDEX {p}activity_events_device (device_id, time_us, id),

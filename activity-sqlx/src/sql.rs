@@ -70,13 +70,15 @@ pub(crate) enum Dialect {
     Mysql,
 }
 
-impl Dialect {
-    /// `NULL`-safe equality: `a IS b`, `a IS NOT DISTINCT FROM b`, `a <=> b`.
-    fn null_safe_eq(self) -> &'static str {
-        match self {
-            Dialect::Sqlite => " IS ",
-            Dialect::Postgres => " IS NOT DISTINCT FROM ",
-            Dialect::Mysql => " <=> ",
+/// `tenant = ?`, or `tenant IS NULL` for the events without a tenant: both served by the
+/// tenant indexes, which a NULL-safe comparison is not on PostgreSQL.
+fn push_tenant_exact(s: &mut Stmt, tenant: &Option<String>) {
+    match tenant {
+        Some(t) => {
+            s.push(" WHERE tenant = ").bind(Val::Text(Some(t.clone())));
+        }
+        None => {
+            s.push(" WHERE tenant IS NULL");
         }
     }
 }
@@ -408,11 +410,8 @@ pub(crate) fn count(dialect: Dialect, table: &str, q: &ActivityQuery) -> Stmt {
 /// The ids of the oldest events a [`DeleteRequest`] covers, up to its limit.
 pub(crate) fn doomed_ids(dialect: Dialect, table: &str, r: &DeleteRequest) -> Stmt {
     let mut s = Stmt::new(dialect);
-    s.push("SELECT id FROM ")
-        .push(table)
-        .push(" WHERE tenant")
-        .push(dialect.null_safe_eq());
-    s.bind(Val::Text(r.tenant.clone()));
+    s.push("SELECT id FROM ").push(table);
+    push_tenant_exact(&mut s, &r.tenant);
     s.push(" AND time_us < ")
         .bind(Val::Int(Some(r.before.timestamp_micros())));
     s.push(" ORDER BY time_us, id LIMIT ")
@@ -427,11 +426,8 @@ pub(crate) fn delete(dialect: Dialect, table: &str, r: &DeleteRequest) -> Stmt {
             // MySQL cannot select from the table it deletes from; it can order and limit
             // a single-table DELETE instead.
             let mut s = Stmt::new(dialect);
-            s.push("DELETE FROM ")
-                .push(table)
-                .push(" WHERE tenant")
-                .push(dialect.null_safe_eq());
-            s.bind(Val::Text(r.tenant.clone()));
+            s.push("DELETE FROM ").push(table);
+            push_tenant_exact(&mut s, &r.tenant);
             s.push(" AND time_us < ")
                 .bind(Val::Int(Some(r.before.timestamp_micros())));
             s.push(" ORDER BY time_us, id LIMIT ")

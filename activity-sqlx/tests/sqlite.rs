@@ -36,6 +36,11 @@ async fn every_hot_query_is_an_index_range_scan() {
         (
             "own activity",
             ActivityQuery::own(Some("acme"), "u_1"),
+            "activity_events_tenant_actor_time",
+        ),
+        (
+            "own activity, one tenant",
+            ActivityQuery::own(None, "u_1"),
             "activity_events_actor_time",
         ),
         (

@@ -1,0 +1,417 @@
+//! PostgreSQL and MariaDB specifics on real servers: query plans, migrations, partitions,
+//! faults, and the insert-only role. Skipped with a notice when no server is configured
+//! (CI sets the URLs and requires the servers).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use activity_core::{
+    ActivityEvent, ActivityQuery, ActivityStore, Actor, DeleteRequest, Outcome, Recorder,
+};
+use activity_sqlx::{Error, MySqlStore, PgStore};
+use chrono::{Datelike, Duration as Span, TimeZone, Utc};
+use sqlx::{AssertSqlSafe, Row};
+
+/// The hot queries, each with its index: the name we give it (MariaDB shows it) and the
+/// columns (PostgreSQL names each partition's copy after them).
+fn hot_queries() -> Vec<(&'static str, ActivityQuery, &'static str, &'static str)> {
+    let window = Utc::now() - Span::minutes(15);
+    vec![
+        (
+            "own activity",
+            ActivityQuery::own(Some("t1"), "u_1"),
+            "actor_time",
+            "tenant_actor_id_time_us",
+        ),
+        (
+            "own activity, one tenant",
+            ActivityQuery::own(None, "u_1"),
+            "actor_time",
+            "actor_id_time_us",
+        ),
+        (
+            "tenant log",
+            ActivityQuery::tenant_log("t1"),
+            "tenant_time",
+            "tenant_time_us",
+        ),
+        (
+            "failures by account",
+            ActivityQuery::new()
+                .actor("u_1")
+                .action("auth.login.failed")
+                .outcome(Outcome::Failure)
+                .since(window),
+            "actor_time",
+            "actor_id_time_us",
+        ),
+        (
+            "failures by ip",
+            ActivityQuery::new()
+                .ip("10.0.0.1".parse().unwrap())
+                .action("auth.login.failed")
+                .since(window),
+            "ip_time",
+            "ip_time_us",
+        ),
+        (
+            "session",
+            ActivityQuery::new().session("s1"),
+            "session",
+            "session_time_us",
+        ),
+        (
+            "device",
+            ActivityQuery::new().device_id("d1"),
+            "device",
+            "device_id_time_us",
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn postgres_hot_queries_use_their_indexes() {
+    let Some(schema) = activity_tests::pg::schema().await else {
+        return;
+    };
+    let store = PgStore::from_pool(schema.pool.clone(), "").unwrap();
+    store.migrate().await.unwrap();
+    for (name, q, _, index) in hot_queries() {
+        let plan = store.explain(&q).await.unwrap().join("\n");
+        assert!(plan.contains(index), "{name}: {plan}");
+        assert!(!plan.contains("Seq Scan"), "{name}: {plan}");
+        let plan = store.explain_count(&q).await.unwrap().join("\n");
+        assert!(plan.contains("Index"), "{name} count: {plan}");
+    }
+    let plan = store
+        .explain_delete(&DeleteRequest::new(Some("acme"), Utc::now(), 1000))
+        .await
+        .unwrap()
+        .join("\n");
+    assert!(plan.contains("tenant_time_us"), "delete: {plan}");
+    schema.drop().await;
+}
+
+#[tokio::test]
+async fn mariadb_hot_queries_use_their_indexes() {
+    let Some(db) = activity_tests::my::database().await else {
+        return;
+    };
+    let store = MySqlStore::from_pool(db.pool.clone(), "").unwrap();
+    store.migrate().await.unwrap();
+    // Some rows so that the optimiser has statistics to choose by.
+    let events: Vec<_> = (0..300)
+        .map(|i| {
+            ActivityEvent::login_failed(Actor::user(format!("u_{i}")))
+                .with_tenant(format!("t{}", i % 30))
+                .with_ip(format!("10.0.{}.{}", i / 200, i % 200).parse().unwrap())
+                .with_session(format!("s{i}"))
+                .with_source(activity_core::Source::default().with_device_id(format!("d{i}")))
+        })
+        .collect();
+    store.append(&events).await.unwrap();
+    sqlx::query("ANALYZE TABLE activity_events")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    for (name, q, index, _) in hot_queries() {
+        let keys = store.explain(&q).await.unwrap();
+        assert!(
+            keys.iter()
+                .all(|k| k.as_deref().is_some_and(|k| k.contains(index))),
+            "{name}: {keys:?}"
+        );
+        let keys = store.explain_count(&q).await.unwrap();
+        assert!(keys.iter().all(Option::is_some), "{name} count: {keys:?}");
+    }
+    let keys = store
+        .explain_delete(&DeleteRequest::new(Some("t1"), Utc::now(), 1000))
+        .await
+        .unwrap();
+    assert!(
+        keys.iter()
+            .all(|k| k.as_deref().is_some_and(|k| k.contains("tenant"))),
+        "delete: {keys:?}"
+    );
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn postgres_migrate_refuses_foreign_tables_and_newer_schemas() {
+    let Some(schema) = activity_tests::pg::schema().await else {
+        return;
+    };
+    sqlx::query("CREATE TABLE f_activity_events (x INT)")
+        .execute(&schema.pool)
+        .await
+        .unwrap();
+    let err = PgStore::from_pool(schema.pool.clone(), "f_")
+        .unwrap()
+        .migrate()
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::ForeignTable { .. }), "{err}");
+    let created: bool = sqlx::query("SELECT to_regclass('f_activity_schema') IS NOT NULL")
+        .fetch_one(&schema.pool)
+        .await
+        .unwrap()
+        .get(0);
+    assert!(!created);
+
+    let store = PgStore::from_pool(schema.pool.clone(), "n_").unwrap();
+    store.migrate().await.unwrap();
+    store.migrate().await.unwrap();
+    sqlx::query("INSERT INTO n_activity_schema (version) VALUES (42)")
+        .execute(&schema.pool)
+        .await
+        .unwrap();
+    let err = store.migrate().await.unwrap_err();
+    assert!(
+        matches!(err, Error::SchemaTooNew { found: 42, .. }),
+        "{err}"
+    );
+    schema.drop().await;
+}
+
+#[tokio::test]
+async fn postgres_concurrent_migrations_and_appends_from_many_instances() {
+    let Some(schema) = activity_tests::pg::schema().await else {
+        return;
+    };
+    let stores: Vec<Arc<PgStore>> = (0..4)
+        .map(|_| Arc::new(PgStore::from_pool(schema.pool.clone(), "").unwrap()))
+        .collect();
+    let migrations = futures_join(stores.iter().map(|s| {
+        let s = s.clone();
+        async move { s.migrate().await }
+    }))
+    .await;
+    assert!(migrations.iter().all(Result::is_ok), "{migrations:?}");
+    let appends = futures_join(stores.iter().enumerate().map(|(i, s)| {
+        let s = s.clone();
+        async move {
+            let batch: Vec<_> = (0..200)
+                .map(|k| ActivityEvent::logout(Actor::user(format!("i{i}_{k}"))))
+                .collect();
+            s.append(&batch).await
+        }
+    }))
+    .await;
+    assert!(appends.iter().all(|r| matches!(r, Ok(200))), "{appends:?}");
+    assert_eq!(stores[0].count(&ActivityQuery::new()).await.unwrap(), 800);
+    schema.drop().await;
+}
+
+async fn futures_join<F: std::future::Future + Send + 'static>(
+    futs: impl Iterator<Item = F>,
+) -> Vec<F::Output>
+where
+    F::Output: Send + 'static,
+{
+    let handles: Vec<_> = futs.map(tokio::spawn).collect();
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.unwrap());
+    }
+    out
+}
+
+#[tokio::test]
+async fn postgres_partitions_by_month_and_drops_whole_expired_months() {
+    let Some(schema) = activity_tests::pg::schema().await else {
+        return;
+    };
+    let store = PgStore::from_pool(schema.pool.clone(), "").unwrap();
+    store.migrate().await.unwrap();
+    let at = |y, m, d| Utc.with_ymd_and_hms(y, m, d, 12, 0, 0).unwrap();
+    let events = vec![
+        ActivityEvent::logout(Actor::user("a")).with_time(at(2024, 1, 10)),
+        ActivityEvent::logout(Actor::user("b")).with_time(at(2024, 1, 20)),
+        ActivityEvent::logout(Actor::user("c")).with_time(at(2024, 2, 10)),
+        ActivityEvent::logout(Actor::user("d")).with_time(at(2024, 2, 20)),
+        ActivityEvent::logout(Actor::user("e")).with_time(at(2024, 3, 5)),
+    ];
+    store.append(&events).await.unwrap();
+    let parts: i64 = sqlx::query(
+        "SELECT COUNT(*) FROM pg_inherits WHERE inhparent = to_regclass('activity_events')",
+    )
+    .fetch_one(&schema.pool)
+    .await
+    .unwrap()
+    .get(0);
+    // default + this month and 3 ahead + Jan..Apr 2024 (the month after each new one).
+    assert!(parts >= 1 + 4 + 4, "{parts}");
+    let in_jan: i64 = sqlx::query("SELECT COUNT(*) FROM activity_events_p202401")
+        .fetch_one(&schema.pool)
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(in_jan, 2);
+    // A cut-off inside February drops January only; February's early row goes by DELETE.
+    let cutoff = at(2024, 2, 15);
+    assert_eq!(store.drop_partitions_before(cutoff).await.unwrap(), 2);
+    assert_eq!(store.count(&ActivityQuery::new()).await.unwrap(), 3);
+    assert_eq!(
+        store
+            .delete(&DeleteRequest::new(None, cutoff, 100))
+            .await
+            .unwrap(),
+        1
+    );
+    let left: Vec<String> = store
+        .query(&ActivityQuery::new())
+        .await
+        .unwrap()
+        .events
+        .iter()
+        .map(|e| e.actor_id().unwrap().to_string())
+        .collect();
+    assert_eq!(left, vec!["e", "d"]);
+    // A month far ahead: its rows are stored (partition created on first sight).
+    let future = Utc::now() + Span::days(800);
+    store
+        .append(&[ActivityEvent::logout(Actor::user("f")).with_time(future)])
+        .await
+        .unwrap();
+    let name = format!("activity_events_p{:04}{:02}", future.year(), future.month());
+    let exists: bool = sqlx::query(AssertSqlSafe(format!(
+        "SELECT to_regclass('{name}') IS NOT NULL"
+    )))
+    .fetch_one(&schema.pool)
+    .await
+    .unwrap()
+    .get(0);
+    assert!(exists);
+    schema.drop().await;
+}
+
+#[tokio::test]
+async fn postgres_insert_only_role_cannot_rewrite_history() {
+    let Some(schema) = activity_tests::pg::schema().await else {
+        return;
+    };
+    let owner = PgStore::from_pool(schema.pool.clone(), "").unwrap();
+    owner.migrate().await.unwrap();
+    let app_role = activity_tests::unique("activity_app_");
+    let purge_role = activity_tests::unique("activity_purge_");
+    let s = &schema.name;
+    for sql in [
+        format!("CREATE ROLE {app_role} LOGIN"),
+        format!("CREATE ROLE {purge_role} LOGIN"),
+        format!("GRANT USAGE ON SCHEMA {s} TO {app_role}, {purge_role}"),
+        format!("GRANT SELECT, INSERT ON activity_events, activity_schema TO {app_role}"),
+        format!("GRANT SELECT, DELETE ON activity_events TO {purge_role}"),
+    ] {
+        sqlx::query(AssertSqlSafe(sql))
+            .execute(&schema.pool)
+            .await
+            .unwrap();
+    }
+    let url_for = |role: &str| {
+        let base = schema.url.replacen("postgres@", &format!("{role}@"), 1);
+        format!("{base}?options=-c%20search_path%3D{s}")
+    };
+    let app = PgStore::connect(&url_for(&app_role)).await.unwrap();
+    let old =
+        ActivityEvent::login_failed(Actor::user("victim")).with_time(Utc::now() - Span::days(400));
+    let now = ActivityEvent::login_failed(Actor::user("victim"));
+    assert_eq!(
+        app.append(&[old.clone(), now.clone()]).await.unwrap(),
+        2,
+        "the app appends"
+    );
+    assert_eq!(
+        app.count(&ActivityQuery::own(None, "victim"))
+            .await
+            .unwrap(),
+        2,
+        "and reads"
+    );
+    let denied = app
+        .delete(&DeleteRequest::new(None, Utc::now(), 100))
+        .await
+        .unwrap_err();
+    assert!(denied.to_string().contains("permission denied"), "{denied}");
+    let update = sqlx::query("UPDATE activity_events SET reason = 'forged'")
+        .execute(app.pool())
+        .await
+        .unwrap_err();
+    assert!(update.to_string().contains("permission denied"), "{update}");
+    let purge = PgStore::connect(&url_for(&purge_role)).await.unwrap();
+    assert_eq!(
+        purge
+            .delete(&DeleteRequest::new(None, Utc::now() - Span::days(90), 100))
+            .await
+            .unwrap(),
+        1
+    );
+    app.pool().close().await;
+    purge.pool().close().await;
+    schema.drop().await;
+    let admin = sqlx::PgPool::connect(&std::env::var("ACTIVITY_TEST_POSTGRES_URL").unwrap())
+        .await
+        .unwrap();
+    for r in [&app_role, &purge_role] {
+        sqlx::query(AssertSqlSafe(format!("DROP ROLE {r}")))
+            .execute(&admin)
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_connections_killed_mid_run_lose_nothing() {
+    let Some(schema) = activity_tests::pg::schema().await else {
+        return;
+    };
+    // A pool of its own, named, so that only its connections are killed.
+    let app_name = activity_tests::unique("fault_");
+    let opts = <sqlx::postgres::PgConnectOptions as std::str::FromStr>::from_str(&schema.url)
+        .unwrap()
+        .options([("search_path", schema.name.as_str())])
+        .application_name(&app_name);
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(4)
+        .connect_with(opts)
+        .await
+        .unwrap();
+    let store = Arc::new(PgStore::from_pool(pool, "").unwrap());
+    store.migrate().await.unwrap();
+    let (rec, guard) = Recorder::builder(store.clone())
+        .backoff(activity_core::Backoff {
+            initial: Duration::from_millis(10),
+            max: Duration::from_millis(100),
+        })
+        .batch_size(50)
+        .start();
+    let admin = sqlx::PgPool::connect(&schema.url).await.unwrap();
+    let mut ids = Vec::new();
+    for round in 0..5 {
+        for i in 0..200 {
+            let e = ActivityEvent::login_failed(Actor::user(format!("r{round}_{i}")));
+            ids.push(e.id);
+            rec.record(e).unwrap();
+        }
+        // The server drops every connection of the test's pool.
+        sqlx::query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+        )
+        .bind(&app_name)
+        .execute(&admin)
+        .await
+        .unwrap();
+    }
+    rec.flush().await.unwrap();
+    let report = guard.shutdown().await;
+    assert!(report.unwritten.is_empty());
+    assert!(report.metrics.retried > 0, "the kills were felt");
+    for chunk in ids.chunks(100) {
+        let n = store
+            .count(&ActivityQuery::new().ids(chunk.iter().copied()))
+            .await
+            .unwrap();
+        assert_eq!(n, chunk.len() as u64, "every event stored exactly once");
+    }
+    admin.close().await;
+    schema.drop().await;
+}
