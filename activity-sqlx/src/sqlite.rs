@@ -44,6 +44,7 @@ pub struct SqliteOptions {
     busy_timeout: Duration,
     prefix: String,
     max_connections: u32,
+    cache_kib: u32,
 }
 
 impl SqliteOptions {
@@ -55,6 +56,7 @@ impl SqliteOptions {
             busy_timeout: Duration::from_secs(5),
             prefix: String::new(),
             max_connections: 4,
+            cache_kib: 64 * 1024,
         }
     }
 
@@ -74,6 +76,12 @@ impl SqliteOptions {
     /// A prefix for the SDK's table names (validated at connect).
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = prefix.into();
+        self
+    }
+
+    /// SQLite's page cache per connection, in KiB (default 65,536: 64 MiB).
+    pub fn cache_kib(mut self, kib: u32) -> Self {
+        self.cache_kib = kib.max(256);
         self
     }
 
@@ -137,7 +145,11 @@ impl SqliteStore {
                 Durability::Normal => SqliteSynchronous::Normal,
                 Durability::Full => SqliteSynchronous::Full,
             })
-            .busy_timeout(o.busy_timeout);
+            .busy_timeout(o.busy_timeout)
+            // A page cache large enough for the indexes' working set: with the default
+            // 2 MB, appends into a large log spend their time re-reading index pages.
+            .pragma("cache_size", format!("-{}", o.cache_kib))
+            .pragma("temp_store", "memory");
         let mut pool =
             SqlitePoolOptions::new().acquire_timeout(o.busy_timeout + Duration::from_secs(5));
         pool = if in_memory {

@@ -1,0 +1,218 @@
+//! Store benchmarks: `cargo bench -p activity-sqlx --bench append -- [--events N] [--query-rows N]`
+//!
+//! 1. SQLite: N events (default 1,000,000) appended through the recorder into a fresh
+//!    database file, beside a raw sqlx multi-row INSERT of the same rows into the same
+//!    schema in another fresh file, in the same run (the practical limit).
+//! 2. PostgreSQL (when `ACTIVITY_TEST_POSTGRES_URL` is set): the same N events through the
+//!    recorder, into a fresh schema.
+//! 3. Queries on SQLite with `--query-rows` stored events (default 1,000,000; the issue's
+//!    target is stated at 10,000,000): a user's newest 50 events, and the count of one
+//!    account's failed logins in 15 minutes; 1,000 runs each, median and p99.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use activity_core::{
+    ActivityEvent, ActivityQuery, ActivityStore, Actor, Outcome, Overflow, Recorder, Source,
+};
+use activity_sqlx::{SqliteOptions, SqliteStore};
+use chrono::{Duration as Span, TimeZone, Utc};
+use sqlx::{AssertSqlSafe, QueryBuilder, Sqlite};
+
+const ACCOUNTS: usize = 100_000;
+
+fn event(i: usize) -> ActivityEvent {
+    let t0 = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+    let account = (i * 7919) % ACCOUNTS;
+    let failed = i % 10 == 0;
+    let actor = Actor::user(format!("u_{account}")).with_name(format!("user{account}@example.com"));
+    let e = if failed {
+        ActivityEvent::login_failed(actor).with_reason("bad_password")
+    } else {
+        ActivityEvent::login_succeeded(actor)
+    };
+    e.with_time(t0 + Span::milliseconds(i as i64 * 30))
+        .with_tenant(format!("t{}", account % 50))
+        .with_source(
+            Source::ip(
+                format!("10.{}.{}.{}", (i >> 16) & 255, (i >> 8) & 255, i & 255)
+                    .parse()
+                    .unwrap(),
+            )
+            .with_user_agent("Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0")
+            .with_device_id(format!("d_{account}")),
+        )
+        .with_request_id(format!("req_{i}"))
+}
+
+fn temp_url(name: &str) -> (std::path::PathBuf, String) {
+    let dir = std::env::temp_dir().join(format!("activity-bench-{name}-{}", uuid::Uuid::now_v7()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = format!("sqlite://{}", dir.join("bench.db").display());
+    (dir, url)
+}
+
+async fn through_recorder(store: Arc<dyn ActivityStore>, events: Vec<ActivityEvent>) -> f64 {
+    let n = events.len();
+    let (rec, guard) = Recorder::builder(store)
+        .batch_size(1000)
+        .capacity(100_000)
+        .overflow(Overflow::Wait(Duration::from_secs(60)))
+        .lifecycle_events(false)
+        .start();
+    let start = Instant::now();
+    for e in events {
+        rec.record_async(e).await.unwrap();
+    }
+    rec.flush().await.unwrap();
+    let secs = start.elapsed().as_secs_f64();
+    let report = guard.shutdown().await;
+    assert_eq!(report.metrics.written as usize, n);
+    n as f64 / secs
+}
+
+/// The practical limit: rows pushed with sqlx's own QueryBuilder, 1,000 per statement,
+/// 1,000 per transaction, into the store's schema (created by `migrate`).
+async fn raw_sqlite(url: &str, events: &[ActivityEvent]) -> f64 {
+    let store = SqliteStore::connect(url).await.unwrap();
+    store.migrate().await.unwrap();
+    let pool = store.pool().clone();
+    let start = Instant::now();
+    for chunk in events.chunks(1000) {
+        let mut tx = pool.begin().await.unwrap();
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "INSERT INTO activity_events (id, time_us, tenant, action, outcome, reason, actor_id, actor_name, actor_type, ip, user_agent, device_id, request_id) ",
+        );
+        qb.push_values(chunk, |mut b, e| {
+            let a = e.actor.as_ref().unwrap();
+            let s = e.source.as_ref().unwrap();
+            b.push_bind(e.id.as_bytes().to_vec())
+                .push_bind(e.time.timestamp_micros())
+                .push_bind(e.tenant.clone())
+                .push_bind(e.action.to_string())
+                .push_bind(e.outcome.as_str())
+                .push_bind(e.reason.clone())
+                .push_bind(a.id.clone())
+                .push_bind(a.name.clone())
+                .push_bind(a.kind.clone())
+                .push_bind(s.ip.map(|ip| ip.to_string()))
+                .push_bind(s.user_agent.clone())
+                .push_bind(s.device_id.clone())
+                .push_bind(e.request_id.clone());
+        });
+        qb.build().execute(&mut *tx).await.unwrap();
+        tx.commit().await.unwrap();
+    }
+    events.len() as f64 / start.elapsed().as_secs_f64()
+}
+
+fn pct(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() - 1) as f64 * p) as usize]
+}
+
+async fn queries(rows: usize) {
+    let (dir, url) = temp_url("query");
+    let store = SqliteStore::connect_with(SqliteOptions::new(&url))
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    let load = Instant::now();
+    let mut batch = Vec::with_capacity(5000);
+    for i in 0..rows {
+        batch.push(event(i));
+        if batch.len() == 5000 {
+            store.append(&batch).await.unwrap();
+            batch.clear();
+        }
+    }
+    store.append(&batch).await.unwrap();
+    println!(
+        "loaded {rows} events in {:.1}s",
+        load.elapsed().as_secs_f64()
+    );
+    sqlx::query(AssertSqlSafe("ANALYZE".to_string()))
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let last = event(rows - 1).time;
+    let mut newest = Vec::new();
+    let mut failures = Vec::new();
+    for k in 0..1000usize {
+        let account = (k * 104_729) % ACCOUNTS;
+        let q = ActivityQuery::own(Some(&format!("t{}", account % 50)), &format!("u_{account}"))
+            .limit(50);
+        let t = Instant::now();
+        let page = store.query(&q).await.unwrap();
+        newest.push(t.elapsed());
+        assert!(page.events.len() <= 50);
+        let q = ActivityQuery::new()
+            .actor(format!("u_{account}"))
+            .action("auth.login.failed")
+            .outcome(Outcome::Failure)
+            .since(last - Span::minutes(15));
+        let t = Instant::now();
+        store.count(&q).await.unwrap();
+        failures.push(t.elapsed());
+    }
+    newest.sort();
+    failures.sort();
+    println!(
+        "SQLite, {rows} events: user's newest 50: median {:?}, p99 {:?}; one account's failed logins in 15 min (count): median {:?}, p99 {:?}",
+        pct(&newest, 0.5),
+        pct(&newest, 0.99),
+        pct(&failures, 0.5),
+        pct(&failures, 0.99)
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+fn arg(name: &str, default: usize) -> usize {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() {
+    // `cargo test --benches` runs this without `--bench`: keep that quick.
+    let quick = !std::env::args().any(|a| a == "--bench");
+    let n = arg("--events", if quick { 2_000 } else { 1_000_000 });
+    let query_rows = arg("--query-rows", if quick { 2_000 } else { 1_000_000 });
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let events: Vec<ActivityEvent> = (0..n).map(event).collect();
+        let (d1, raw_url) = temp_url("raw");
+        let raw = raw_sqlite(&raw_url, &events).await;
+        let (d2, url) = temp_url("recorder");
+        let store = SqliteStore::connect(&url).await.unwrap();
+        store.migrate().await.unwrap();
+        let rec = through_recorder(Arc::new(store), events.clone()).await;
+        println!(
+            "SQLite, {n} events: raw multi-row INSERT {raw:.0} rows/s; through the recorder {rec:.0} events/s ({:.2}x raw)",
+            rec / raw
+        );
+        let _ = std::fs::remove_dir_all(d1);
+        let _ = std::fs::remove_dir_all(d2);
+        if let Ok(pg_url) = std::env::var("ACTIVITY_TEST_POSTGRES_URL") {
+            let schema = format!("activity_bench_{}", uuid::Uuid::now_v7().simple());
+            let admin = sqlx::PgPool::connect(&pg_url).await.unwrap();
+            sqlx::query(AssertSqlSafe(format!("CREATE SCHEMA {schema}"))).execute(&admin).await.unwrap();
+            let opts = <sqlx::postgres::PgConnectOptions as std::str::FromStr>::from_str(&pg_url)
+                .unwrap()
+                .options([("search_path", schema.as_str())]);
+            let pool = sqlx::postgres::PgPoolOptions::new().max_connections(4).connect_with(opts).await.unwrap();
+            let store = activity_sqlx::PgStore::from_pool(pool, "").unwrap();
+            store.migrate().await.unwrap();
+            let rate = through_recorder(Arc::new(store), events).await;
+            println!("PostgreSQL, {n} events through the recorder: {rate:.0} events/s");
+            sqlx::query(AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE"))).execute(&admin).await.unwrap();
+        }
+        queries(query_rows).await;
+    });
+}
