@@ -1,4 +1,52 @@
-//! HTTP capture for the activity SDK (see the activity-tower issue).
+//! # activity-tower
+//!
+//! A tower [`Layer`](tower_layer::Layer) that records the product's authentication events
+//! — logins, logouts, MFA, password resets and changes, sessions — with no change to the
+//! handlers, plus an [`ActivityHandle`] for handlers that want to say more.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use activity_core::{MemoryStore, Recorder};
+//! use activity_tower::{ActivityLayer, RouteKind, RouteRule};
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! let (recorder, guard) = Recorder::builder(Arc::new(MemoryStore::new())).start();
+//! let layer = ActivityLayer::new(recorder)
+//!     .rule(RouteRule::post("/login", RouteKind::Login))
+//!     .rule(RouteRule::post("/logout", RouteKind::Logout));
+//! // let app = axum::Router::new().route("/login", post(login)).layer(layer);
+//! guard.shutdown().await;
+//! # });
+//! ```
+//!
+//! What it records, per request that matches a rule: the action judged from the
+//! response status (or from an [`OutcomeHint`] the handler attaches), with the client IP
+//! (peer, or trusted proxies' forwarding headers), user agent, request id (kept from
+//! `x-request-id` or generated, and echoed on the response), device id (a cookie set at the
+//! first successful login), tenant, actor (from the app's auth extension, a header, a
+//! closure, or a `username`/`email` form or JSON field — and no other body field), and the
+//! session as a keyed hash. Nothing here touches a database, DNS or GeoIP: events go to
+//! the [`Recorder`](activity_core::Recorder); the only await before the handler is the
+//! lockout pre-check on login routes.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+
+mod actor;
+mod body;
+mod client_ip;
+mod context;
+mod future;
+mod layer;
+mod rules;
+mod service;
+
 pub use activity_core;
+pub use actor::{ActorFn, ActorSource};
+pub use body::PrefixedBody;
+pub use client_ip::{client_ip, TrustedProxies, MAX_FORWARDED_BYTES, MAX_FORWARDED_ENTRIES};
+pub use context::{
+    ActivityHandle, AuthenticatedActor, OutcomeHint, PeerAddr, RequestContext, TenantSource,
+};
+pub use future::ResponseFuture;
+pub use layer::ActivityLayer;
+pub use rules::{default_outcome, OutcomeJudge, PathPattern, RouteKind, RouteRule};
+pub use service::{ActivityService, X_REQUEST_ID};

@@ -1,0 +1,147 @@
+//! Finding the actor of a request: an extension, a header, a closure, or one field of a
+//! form or JSON body. No other body field is ever kept.
+
+use std::fmt;
+use std::sync::Arc;
+
+use activity_core::{limits, Actor};
+use http::request::Parts;
+
+use crate::context::{cap, AuthenticatedActor};
+
+/// A closure naming the actor from the request head.
+pub type ActorFn = Arc<dyn Fn(&Parts) -> Option<Actor> + Send + Sync>;
+
+/// How the layer learns who is acting, tried in order: the [`AuthenticatedActor`]
+/// extension, the header, the closure, then the body fields.
+#[derive(Clone)]
+pub struct ActorSource {
+    pub(crate) header: Option<http::HeaderName>,
+    pub(crate) func: Option<ActorFn>,
+    pub(crate) body_fields: Vec<String>,
+}
+
+impl Default for ActorSource {
+    fn default() -> Self {
+        Self {
+            header: None,
+            func: None,
+            body_fields: vec!["username".into(), "email".into()],
+        }
+    }
+}
+
+impl fmt::Debug for ActorSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ActorSource")
+            .field("header", &self.header)
+            .field("func", &self.func.is_some())
+            .field("body_fields", &self.body_fields)
+            .finish()
+    }
+}
+
+impl ActorSource {
+    pub(crate) fn actor_in_parts(&self, parts: &Parts) -> Option<Actor> {
+        if let Some(AuthenticatedActor(a)) = parts.extensions.get::<AuthenticatedActor>() {
+            return Some(a.clone());
+        }
+        if let Some(h) = &self.header {
+            if let Some(v) = parts.headers.get(h).and_then(|v| v.to_str().ok()) {
+                let v = v.trim();
+                if !v.is_empty() {
+                    return Some(Actor::user(cap(v, limits::ID)));
+                }
+            }
+        }
+        self.func.as_ref().and_then(|f| f(parts))
+    }
+
+    /// Whether the body should be read for this request (form or JSON, fields configured).
+    pub(crate) fn body_kind(&self, parts: &Parts) -> Option<BodyKind> {
+        if self.body_fields.is_empty() {
+            return None;
+        }
+        let ct = parts
+            .headers
+            .get(http::header::CONTENT_TYPE)?
+            .to_str()
+            .ok()?;
+        let mime = ct.split(';').next()?.trim().to_ascii_lowercase();
+        match mime.as_str() {
+            "application/x-www-form-urlencoded" => Some(BodyKind::Form),
+            "application/json" => Some(BodyKind::Json),
+            m if m.ends_with("+json") => Some(BodyKind::Json),
+            _ => None,
+        }
+    }
+
+    /// The first configured field found in `body` (which may be a truncated prefix).
+    pub(crate) fn actor_in_body(&self, kind: BodyKind, body: &[u8]) -> Option<Actor> {
+        let value = match kind {
+            BodyKind::Form => form_urlencoded::parse(body)
+                .filter(|(k, _)| self.body_fields.iter().any(|f| f == k.as_ref()))
+                .min_by_key(|(k, _)| self.body_fields.iter().position(|f| f == k.as_ref()))
+                .map(|(_, v)| v.into_owned()),
+            BodyKind::Json => {
+                let map: serde_json::Map<String, serde_json::Value> =
+                    serde_json::from_slice(body).ok()?;
+                self.body_fields
+                    .iter()
+                    .find_map(|f| map.get(f).and_then(|v| v.as_str()).map(str::to_owned))
+            }
+        }?;
+        let value = value.trim();
+        if value.is_empty() || value.contains('\0') {
+            return None;
+        }
+        let name = cap(value, limits::NAME);
+        Some(Actor::user(cap(value, limits::ID)).with_name(name))
+    }
+}
+
+/// A body the layer can read the actor from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BodyKind {
+    Form,
+    Json,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_named_field_is_taken() {
+        let s = ActorSource::default();
+        let a = s
+            .actor_in_body(
+                BodyKind::Form,
+                b"password=hunter2&username=alice%40example.com",
+            )
+            .unwrap();
+        assert_eq!(a.id, "alice@example.com");
+        let a = s
+            .actor_in_body(
+                BodyKind::Json,
+                br#"{"password":"x","email":"bob@example.com"}"#,
+            )
+            .unwrap();
+        assert_eq!(a.id, "bob@example.com");
+        assert!(s
+            .actor_in_body(BodyKind::Json, br#"{"password":"x"}"#)
+            .is_none());
+        assert!(s
+            .actor_in_body(BodyKind::Json, br#"{"username":"trunc"#)
+            .is_none());
+        assert!(s.actor_in_body(BodyKind::Form, b"username=").is_none());
+        let long = format!("username={}", "a".repeat(10_000));
+        assert_eq!(
+            s.actor_in_body(BodyKind::Form, long.as_bytes())
+                .unwrap()
+                .id
+                .len(),
+            limits::ID
+        );
+    }
+}
