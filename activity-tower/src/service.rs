@@ -2,6 +2,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -76,7 +77,7 @@ fn context(config: &Config, parts: &Parts) -> RequestContext {
         .and_then(|v| v.to_str().ok())
         .filter(|v| valid_request_id(v))
         .map(str::to_owned)
-        .unwrap_or_else(|| format!("req_{}", uuid::Uuid::now_v7().simple()));
+        .unwrap_or_else(new_request_id);
     let device_id = cookie(&parts.headers, &config.device_cookie)
         .filter(|v| valid_device_id(v))
         .map(str::to_owned);
@@ -107,9 +108,27 @@ fn context(config: &Config, parts: &Parts) -> RequestContext {
     }
 }
 
+/// A request id unique across processes: a random per-process prefix and a counter
+/// (no random number per request: that costs a system call).
+fn new_request_id() -> String {
+    static PREFIX: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let prefix = PREFIX.get_or_init(|| uuid::Uuid::new_v4().simple().to_string()[..12].to_owned());
+    format!(
+        "req_{prefix}{:08x}",
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Records, or reports the refusal: every time for the first few, then at powers of two,
+/// so that an overloaded log does not also drown the application's own logs.
 fn record(config: &Config, event: ActivityEvent) {
+    static REFUSED: AtomicU64 = AtomicU64::new(0);
     if let Err(e) = config.recorder.record(event) {
-        tracing::error!(error = %e, "activity event not recorded");
+        let n = REFUSED.fetch_add(1, Ordering::Relaxed) + 1;
+        if n <= 8 || n.is_power_of_two() {
+            tracing::error!(error = %e, refused_so_far = n, "activity event not recorded");
+        }
     }
 }
 

@@ -290,6 +290,10 @@ async fn every_rule_and_outcome() {
     let bad = post_form(a, "/login", "username=alice&password=wrong", "").await;
     assert_eq!(bad.status, 401);
     assert!(bad.header("x-request-id").unwrap().starts_with("req_"));
+    assert_ne!(
+        bad.header("x-request-id"),
+        post_form(a, "/plain2", "", "").await.header("x-request-id")
+    );
     assert_eq!(
         post_form(a, "/logout", "", "Cookie: sid=raw-session-123\r\n")
             .await

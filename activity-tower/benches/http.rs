@@ -1,0 +1,167 @@
+//! HTTP overhead: `cargo bench -p activity-tower --bench http`
+//!
+//! One run on loopback, the same load generator against four hello-world axum servers:
+//! (a) bare, (b) with tower-http's `TraceLayer` (JSON lines to a file), (c) with
+//! `ActivityLayer` and no matching rule, (d) with `ActivityLayer` recording every request
+//! as a login into SQLite. The generator keeps `CONNS` keep-alive connections busy for
+//! `SECS` seconds each, timing every request; the variants run in rounds, interleaved.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use activity_core::{Recorder, RecorderGuard};
+use activity_sqlx::SqliteStore;
+use activity_tower::{ActivityLayer, RouteKind, RouteRule};
+use axum::routing::post;
+use axum::Router;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const CONNS: usize = 32;
+
+async fn hello() -> &'static str {
+    "hello, world"
+}
+
+async fn serve(app: Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap()
+    });
+    addr
+}
+
+/// Sends `POST /login` over one keep-alive connection until `deadline`, timing each.
+async fn client(addr: SocketAddr, deadline: Instant) -> Vec<Duration> {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.set_nodelay(true).unwrap();
+    let req = b"POST /login HTTP/1.1\r\nHost: bench\r\nUser-Agent: bench/1.0\r\nContent-Length: 0\r\n\r\n";
+    let mut buf = vec![0u8; 4096];
+    let mut times = Vec::new();
+    while Instant::now() < deadline {
+        let t = Instant::now();
+        s.write_all(req).await.unwrap();
+        let mut got = 0;
+        loop {
+            let n = s.read(&mut buf[got..]).await.unwrap();
+            assert!(n > 0, "server closed the connection");
+            got += n;
+            let text = &buf[..got];
+            if let Some(end) = text.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = std::str::from_utf8(&text[..end]).unwrap();
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse().unwrap())
+                    })
+                    .unwrap_or(0);
+                if got >= end + 4 + len {
+                    break;
+                }
+            }
+        }
+        times.push(t.elapsed());
+    }
+    times
+}
+
+async fn load(addr: SocketAddr, secs: u64) -> (f64, Duration) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let start = Instant::now();
+    let handles: Vec<_> = (0..CONNS)
+        .map(|_| tokio::spawn(client(addr, deadline)))
+        .collect();
+    let mut all = Vec::new();
+    for h in handles {
+        all.extend(h.await.unwrap());
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    all.sort();
+    let p99 = all[(all.len() - 1) * 99 / 100];
+    (all.len() as f64 / elapsed, p99)
+}
+
+fn main() {
+    let quick = !std::env::args().any(|a| a == "--bench");
+    let secs = if quick { 1 } else { 5 };
+    let rounds = if quick { 1 } else { 3 };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let trace_file = std::env::temp_dir().join(format!("activity-bench-trace-{}.log", std::process::id()));
+        let file = std::fs::File::create(&trace_file).unwrap();
+        tracing_subscriber::fmt()
+            .json()
+            .with_writer(std::sync::Mutex::new(file))
+            .with_max_level(tracing::Level::DEBUG)
+            .init();
+        let dir = std::env::temp_dir().join(format!("activity-bench-http-{}", uuid::Uuid::now_v7()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let store = SqliteStore::connect(&format!("sqlite://{}/bench.db", dir.display())).await.unwrap();
+        store.migrate().await.unwrap();
+        let (recorder, guard): (Recorder, RecorderGuard) = Recorder::builder(Arc::new(store)).start();
+
+        let bare = serve(Router::new().route("/login", post(hello))).await;
+        let traced = serve(
+            Router::new()
+                .route("/login", post(hello))
+                .layer(tower_http::trace::TraceLayer::new_for_http()),
+        )
+        .await;
+        let no_rule = serve(
+            Router::new()
+                .route("/login", post(hello))
+                .layer(ActivityLayer::new(recorder.clone()).rule(RouteRule::post("/signin", RouteKind::Login))),
+        )
+        .await;
+        let recording = serve(
+            Router::new()
+                .route("/login", post(hello))
+                .layer(ActivityLayer::new(recorder.clone()).rule(RouteRule::post("/login", RouteKind::Login))),
+        )
+        .await;
+        let variants = [("a bare", bare), ("b TraceLayer", traced), ("c ActivityLayer, no rule", no_rule), ("d ActivityLayer, login into SQLite", recording)];
+        let mut results: Vec<Vec<(f64, Duration)>> = vec![Vec::new(); 4];
+        for _ in 0..rounds {
+            for (i, (_, addr)) in variants.iter().enumerate() {
+                results[i].push(load(*addr, secs).await);
+            }
+        }
+        recorder.flush().await.unwrap();
+        let report = guard.shutdown().await;
+        let best = |r: &Vec<(f64, Duration)>| {
+            let rps = r.iter().map(|x| x.0).fold(0.0, f64::max);
+            let mut p99s: Vec<Duration> = r.iter().map(|x| x.1).collect();
+            p99s.sort();
+            (rps, p99s[p99s.len() / 2])
+        };
+        let (base_rps, base_p99) = best(&results[0]);
+        for (i, (name, _)) in variants.iter().enumerate() {
+            let (rps, p99) = best(&results[i]);
+            println!(
+                "{name:38} {rps:>9.0} req/s ({:.2}x bare)  p99 {p99:?} ({:.2}x bare)   rounds: {:?}",
+                rps / base_rps,
+                p99.as_secs_f64() / base_p99.as_secs_f64(),
+                results[i].iter().map(|x| x.0 as u64).collect::<Vec<_>>()
+            );
+        }
+        println!(
+            "recorder: {} events written, {} refused, {} retried",
+            report.metrics.written, report.metrics.refused, report.metrics.retried
+        );
+        let _ = std::fs::remove_dir_all(dir);
+        let _ = std::fs::remove_file(trace_file);
+    });
+}

@@ -1,0 +1,347 @@
+//! A small axum site with real sign-in, MFA, logout and password reset, audited by
+//! `ActivityLayer` into SQLite.
+//!
+//! ```sh
+//! cargo run --example axum_app            # http://127.0.0.1:3000, writes activity.db
+//! ```
+//!
+//! Demo accounts (in memory): `alice@example.com` / `correct horse` (MFA code `123456`),
+//! `bob@example.com` / `hunter2` (no MFA). Try a wrong password a few times, sign in,
+//! open "Activity", sign out, request a password reset.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use activity_core::{ActivityEvent, ActivityQuery, ActivityStore, Actor, Recorder};
+use activity_sqlx::SqliteStore;
+use activity_tower::{
+    ActivityHandle, ActivityLayer, AuthenticatedActor, OutcomeHint, RouteKind, RouteRule,
+};
+use axum::extract::{Form, Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use serde::Deserialize;
+
+struct User {
+    password: &'static str,
+    mfa_code: Option<&'static str>,
+}
+
+#[derive(Clone)]
+struct AppState {
+    users: Arc<HashMap<&'static str, User>>,
+    /// session id -> (email, mfa passed)
+    sessions: Arc<Mutex<HashMap<String, (String, bool)>>>,
+    store: Arc<dyn ActivityStore>,
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    username: String,
+    password: String,
+}
+
+#[derive(Deserialize)]
+struct CodeForm {
+    code: String,
+}
+
+fn esc(s: &str) -> String {
+    activity_core::escape_html(s)
+}
+
+fn page(title: &str, body: &str) -> Html<String> {
+    Html(format!(
+        "<!doctype html><html lang=en><head><meta charset=utf-8><title>{t}</title>\
+         <style>body{{font:15px system-ui,sans-serif;max-width:60em;margin:2em auto}}\
+         table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:.3em .6em;text-align:left}}</style>\
+         </head><body><h1>{t}</h1>{body}</body></html>",
+        t = esc(title)
+    ))
+}
+
+fn session_id(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|p| p.trim().strip_prefix("sid=").map(str::to_owned))
+}
+
+fn current_user(state: &AppState, headers: &HeaderMap) -> Option<(String, bool)> {
+    let sid = session_id(headers)?;
+    state.sessions.lock().unwrap().get(&sid).cloned()
+}
+
+async fn home(State(state): State<AppState>, headers: HeaderMap) -> Html<String> {
+    match current_user(&state, &headers) {
+        Some((email, true)) => page(
+            "Welcome",
+            &format!(
+                "<p>Signed in as {}.</p><p><a href=/activity>Activity</a></p>\
+                 <form method=post action=/logout><button>Sign out</button></form>",
+                esc(&email)
+            ),
+        ),
+        Some((_, false)) => page("Two-step verification", MFA_FORM),
+        None => page(
+            "Sign in",
+            "<form method=post action=/login><p><label>E-mail <input name=username autocomplete=username></label></p>\
+             <p><label>Password <input name=password type=password autocomplete=current-password></label></p>\
+             <button>Sign in</button></form><p><a href=/reset>Forgot your password?</a></p>",
+        ),
+    }
+}
+
+const MFA_FORM: &str = "<form method=post action=/mfa><p><label>Code from your app <input name=code inputmode=numeric></label></p><button>Verify</button></form>";
+
+async fn login(State(state): State<AppState>, Form(f): Form<LoginForm>) -> Response {
+    let user = state.users.get(f.username.as_str());
+    match user {
+        Some(u) if u.password == f.password => {
+            let sid = uuid::Uuid::new_v4().simple().to_string();
+            state
+                .sessions
+                .lock()
+                .unwrap()
+                .insert(sid.clone(), (f.username.clone(), u.mfa_code.is_none()));
+            let cookie = format!("sid={sid}; Path=/; HttpOnly; SameSite=Lax");
+            ([(header::SET_COOKIE, cookie)], Redirect::to("/")).into_response()
+        }
+        Some(_) => {
+            let mut r = (
+                StatusCode::UNAUTHORIZED,
+                page(
+                    "Sign in",
+                    "<p>Wrong e-mail or password. <a href=/>Try again</a></p>",
+                ),
+            )
+                .into_response();
+            r.extensions_mut()
+                .insert(OutcomeHint::failure("bad_password"));
+            r
+        }
+        None => {
+            let mut r = (
+                StatusCode::UNAUTHORIZED,
+                page(
+                    "Sign in",
+                    "<p>Wrong e-mail or password. <a href=/>Try again</a></p>",
+                ),
+            )
+                .into_response();
+            r.extensions_mut()
+                .insert(OutcomeHint::failure("unknown_user"));
+            r
+        }
+    }
+}
+
+async fn mfa(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(f): Form<CodeForm>,
+) -> Response {
+    let Some(sid) = session_id(&headers) else {
+        return Redirect::to("/").into_response();
+    };
+    let mut sessions = state.sessions.lock().unwrap();
+    let Some((email, passed)) = sessions.get_mut(&sid) else {
+        return Redirect::to("/").into_response();
+    };
+    let expected = state.users.get(email.as_str()).and_then(|u| u.mfa_code);
+    let actor = Actor::user(email.clone()).with_name(email.clone());
+    if expected == Some(f.code.as_str()) {
+        *passed = true;
+        let mut r = Redirect::to("/").into_response();
+        r.extensions_mut()
+            .insert(OutcomeHint::success().with_actor(actor));
+        r
+    } else {
+        let mut r = (
+            StatusCode::UNAUTHORIZED,
+            page("Two-step verification", MFA_FORM),
+        )
+            .into_response();
+        r.extensions_mut()
+            .insert(OutcomeHint::failure("bad_code").with_actor(actor));
+        r
+    }
+}
+
+async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some(sid) = session_id(&headers) {
+        state.sessions.lock().unwrap().remove(&sid);
+    }
+    (
+        [(header::SET_COOKIE, "sid=; Path=/; Max-Age=0")],
+        Redirect::to("/"),
+    )
+        .into_response()
+}
+
+async fn reset_form() -> Html<String> {
+    page(
+        "Reset your password",
+        "<form method=post action=/reset><p><label>E-mail <input name=email></label></p><button>Send reset link</button></form>",
+    )
+}
+
+/// The activity layer reads the `email` field for the event; the handler would send the
+/// link.
+async fn reset() -> Html<String> {
+    // Same answer whether or not the account exists: no user enumeration.
+    page("Check your e-mail", "<p>If the address has an account, a reset link is on its way. (Demo: <a href=/reset/complete>complete the reset</a>.)</p>")
+}
+
+async fn reset_complete_form() -> Html<String> {
+    page(
+        "Choose a new password",
+        "<form method=post action=/reset/complete><p><label>E-mail <input name=email></label></p><button>Save</button></form>",
+    )
+}
+
+async fn reset_complete() -> Html<String> {
+    page("Password changed", "<p>Done. <a href=/>Sign in</a></p>")
+}
+
+/// The "Activity" page: the signed-in user's own events.
+async fn activity(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    handle: ActivityHandle,
+) -> Response {
+    let Some((email, true)) = current_user(&state, &headers) else {
+        return Redirect::to("/").into_response();
+    };
+    let page_of = match state
+        .store
+        .query(&ActivityQuery::own(None, &email).limit(50))
+        .await
+    {
+        Ok(p) => p,
+        Err(e) => {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("activity log unavailable: {e}"),
+            )
+                .into_response()
+        }
+    };
+    let _ = handle.record(
+        ActivityEvent::audit_viewed(Actor::user(email.clone())).with_detail("scope", "own"),
+    );
+    let mut rows = String::new();
+    for e in &page_of.events {
+        rows.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&activity_core::format_time(&e.time)),
+            esc(e.action.as_str()),
+            e.outcome,
+            esc(&e.ip().map(|i| i.to_string()).unwrap_or_default()),
+            esc(e
+                .source
+                .as_ref()
+                .and_then(|s| s.user_agent.as_deref())
+                .unwrap_or("")),
+        ));
+    }
+    page(
+        "Your activity",
+        &format!(
+            "<p><a href=/>Back</a></p><table><tr><th>Time (UTC)</th><th>What</th><th>Outcome</th><th>IP</th><th>Browser</th></tr>{rows}</table>"
+        ),
+    )
+    .into_response()
+}
+
+/// The app's own authentication, telling the activity layer who is signed in.
+async fn who(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    if let Some((email, _)) = current_user(&state, req.headers()) {
+        req.extensions_mut().insert(AuthenticatedActor(
+            Actor::user(email.clone()).with_name(email),
+        ));
+    }
+    next.run(req).await
+}
+
+/// The store: SQLite in `activity.db` (or `ACTIVITY_DATABASE_URL`).
+async fn open_store() -> Result<Arc<dyn ActivityStore>, Box<dyn std::error::Error>> {
+    let url =
+        std::env::var("ACTIVITY_DATABASE_URL").unwrap_or_else(|_| "sqlite://activity.db".into());
+    let store = SqliteStore::connect(&url).await?;
+    store.migrate().await?;
+    Ok(Arc::new(store))
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let store = open_store().await?;
+    let (recorder, guard) = Recorder::builder(store.clone()).start();
+    let users = HashMap::from([
+        (
+            "alice@example.com",
+            User {
+                password: "correct horse",
+                mfa_code: Some("123456"),
+            },
+        ),
+        (
+            "bob@example.com",
+            User {
+                password: "hunter2",
+                mfa_code: None,
+            },
+        ),
+    ]);
+    let state = AppState {
+        users: Arc::new(users),
+        sessions: Arc::default(),
+        store,
+    };
+    let layer = ActivityLayer::new(recorder)
+        .rule(RouteRule::post("/login", RouteKind::Login))
+        .rule(RouteRule::post("/logout", RouteKind::Logout))
+        .rule(RouteRule::post("/mfa", RouteKind::MfaVerify))
+        .rule(RouteRule::post("/reset", RouteKind::PasswordResetRequest))
+        .rule(RouteRule::post(
+            "/reset/complete",
+            RouteKind::PasswordResetComplete,
+        ))
+        .session_cookie("sid", b"demo key: load a real one from your secret store")?;
+    let app = Router::new()
+        .route("/", get(home))
+        .route("/login", post(login))
+        .route("/mfa", post(mfa))
+        .route("/logout", post(logout))
+        .route("/reset", get(reset_form).post(reset))
+        .route(
+            "/reset/complete",
+            get(reset_complete_form).post(reset_complete),
+        )
+        .route("/activity", get(activity))
+        .layer(layer)
+        .layer(middleware::from_fn_with_state(state.clone(), who))
+        .with_state(state);
+    let addr: SocketAddr = std::env::var("ADDR")
+        .unwrap_or_else(|_| "127.0.0.1:3000".into())
+        .parse()?;
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    println!("listening on http://{addr} — alice@example.com / correct horse (MFA 123456), bob@example.com / hunter2");
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
+    let report = guard.shutdown().await;
+    println!("stopped: {} events written", report.metrics.written);
+    Ok(())
+}
