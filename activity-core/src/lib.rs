@@ -37,6 +37,7 @@
 mod clock;
 mod error;
 mod event;
+mod export;
 mod html;
 mod lockout_check;
 mod memory;
@@ -58,6 +59,7 @@ pub use event::{
     format_time, limits, Action, ActivityEvent, Actor, ChainLink, Geo, Outcome, Source, Target,
     MAX_ACTION_LEN,
 };
+pub use export::{export, export_event, spreadsheet_safe, ExportFormat, ExportWriter, CSV_COLUMNS};
 pub use html::escape_html;
 pub use lockout_check::{LockKey, LockStatus, LockoutCheck, NeverLock};
 pub use memory::MemoryStore;
