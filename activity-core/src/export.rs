@@ -331,7 +331,7 @@ mod tests {
     async fn json_lines_round_trip() {
         let store = MemoryStore::new();
         let e = ActivityEvent::logout(Actor::user("u")).with_detail("k", "v");
-        store.append(&[e.clone()]).await.unwrap();
+        store.append(std::slice::from_ref(&e)).await.unwrap();
         let mut out = Vec::new();
         export(
             &store,
