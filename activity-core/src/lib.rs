@@ -34,6 +34,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod chain;
 mod clock;
 mod error;
 mod event;
@@ -53,6 +54,9 @@ mod timeline;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use chain::{
+    canonical_json, verified_event, verify, Break, ChainKey, ChainSealer, VerifyReport,
+};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{BoxError, Error, ErrorKind, Result, Rule};
 pub use event::{

@@ -41,6 +41,7 @@ pub enum Error {
 
 impl Error {
     /// This error as the core's, classified by `backend`'s error codes.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub(crate) fn into_core(self, backend: Backend) -> CoreError {
         match self {
             Error::Sqlx(e) => to_core_from(backend, e),
@@ -52,6 +53,7 @@ impl Error {
 
 /// Which server an error came from (error codes differ).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(not(all(feature = "postgres", feature = "mysql")), allow(dead_code))]
 pub(crate) enum Backend {
     Sqlite,
     Postgres,

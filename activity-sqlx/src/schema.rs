@@ -92,6 +92,7 @@ CREATE INDEX {p}activity_events_chain ON {p}activity_events (chain_writer, tenan
 /// (partitions are created by the store, see `postgres.rs`), with a default partition
 /// that catches rows of months without one. Text columns use the `C` collation so that
 /// equality is exact and the action-prefix ranges compare bytes.
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
 pub(crate) const POSTGRES: &[&str] = &[r#"
 CREATE TABLE {p}activity_events (
     id BYTEA NOT NULL,
@@ -138,6 +139,7 @@ CREATE INDEX {p}activity_events_chain ON {p}activity_events (chain_writer, tenan
 /// MySQL/MariaDB's migrations. `{collate}` is a binary, no-pad collation
 /// (`utf8mb4_nopad_bin` on MariaDB, `utf8mb4_0900_bin` on MySQL), so that equality is
 /// exact (no case folding, no ignored trailing spaces) and ranges compare bytes.
+#[cfg_attr(not(feature = "mysql"), allow(dead_code))]
 pub(crate) const MYSQL: &[&str] = &[r#"
 CREATE TABLE {p}activity_events (
     id BINARY(16) NOT NULL PRIMARY KEY,

@@ -64,6 +64,7 @@ pub(crate) enum Val {
 
 /// How a backend writes what differs between SQL dialects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(not(all(feature = "postgres", feature = "mysql")), allow(dead_code))]
 pub(crate) enum Dialect {
     Sqlite,
     Postgres,

@@ -250,3 +250,52 @@ async fn a_locked_database_is_retryable_and_the_recorder_loses_nothing() {
 }
 
 use sqlx::Connection;
+
+#[tokio::test]
+async fn the_chain_finds_tampering_done_directly_in_sql() {
+    use activity_core::{verify, Break, ChainKey, ChainSealer};
+    let key = ChainKey::keyed(b"an HMAC key that is not in the db").unwrap();
+    let s = Arc::new(store("sqlite::memory:").await);
+    let (rec, guard) = Recorder::builder(s.clone())
+        .sealer(ChainSealer::new("test", key.clone()))
+        .lifecycle_events(false)
+        .start();
+    for i in 0..20 {
+        rec.record(ActivityEvent::login_failed(Actor::user(format!("u{i}"))).with_detail("n", i))
+            .unwrap();
+    }
+    guard.shutdown().await;
+    assert!(verify(&*s, None, &key).await.unwrap().is_intact());
+    // Modify one row.
+    sqlx::query("UPDATE activity_events SET actor_id = 'someone_else' WHERE chain_seq = 7")
+        .execute(s.pool())
+        .await
+        .unwrap();
+    let r = verify(&*s, None, &key).await.unwrap();
+    assert!(
+        matches!(r.first_break, Some(Break::Modified { seq: 7, .. })),
+        "{r:?}"
+    );
+    sqlx::query("UPDATE activity_events SET actor_id = 'u6' WHERE chain_seq = 7")
+        .execute(s.pool())
+        .await
+        .unwrap();
+    assert!(verify(&*s, None, &key).await.unwrap().is_intact());
+    // Delete one row.
+    sqlx::query("DELETE FROM activity_events WHERE chain_seq = 12")
+        .execute(s.pool())
+        .await
+        .unwrap();
+    let r = verify(&*s, None, &key).await.unwrap();
+    assert!(
+        matches!(
+            r.first_break,
+            Some(Break::Missing {
+                after_seq: 11,
+                next_seq: 13,
+                ..
+            })
+        ),
+        "{r:?}"
+    );
+}
