@@ -30,6 +30,9 @@ use crate::pipeline::Sealer;
 use crate::query::{ActivityQuery, MAX_PAGE_SIZE};
 use crate::store::ActivityStore;
 
+/// One stored link: position, predecessor hash, hash, event id.
+type Link = (u64, [u8; 32], [u8; 32], Uuid);
+
 const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// The key (or none) chain hashes are computed with.
@@ -270,8 +273,7 @@ pub async fn verify(
         None => ActivityQuery::new(),
     };
     q.limit = MAX_PAGE_SIZE;
-    let mut links: BTreeMap<(Option<String>, String), Vec<(u64, [u8; 32], [u8; 32], Uuid)>> =
-        BTreeMap::new();
+    let mut links: BTreeMap<(Option<String>, String), Vec<Link>> = BTreeMap::new();
     let mut report = VerifyReport {
         events: 0,
         chains: 0,
