@@ -34,6 +34,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod alerts;
 mod chain;
 mod clock;
 mod error;
@@ -54,6 +55,9 @@ mod timeline;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use alerts::{
+    Alert, AlertEngine, AlertRule, AlertSink, ChannelSink, FailedLogins, Severity, TracingSink,
+};
 pub use chain::{
     canonical_json, verified_event, verify, Break, ChainKey, ChainSealer, VerifyReport,
 };

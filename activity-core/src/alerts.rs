@@ -1,0 +1,506 @@
+//! Alerts: rules that read recent history through the store after each committed batch,
+//! and sinks that deliver what they raise.
+//!
+//! The [`AlertEngine`] is a recorder [`AfterCommit`] stage. Each rule judges an event by
+//! the event's own time (so ingesting a day of history raises what it would have raised
+//! live) and reads the history from the [`ActivityStore`] (so a rule holds across app
+//! instances sharing one database). An alert is stored as an `alert.raised` event whose
+//! id is derived from the rule and the event that triggered it, so evaluating the same
+//! event twice — a retry, or two instances — never stores two alerts. Sinks get alerts
+//! through a bounded queue on a task of their own: a slow or failing sink never stalls
+//! recording.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+use crate::error::Result;
+use crate::event::{Action, ActivityEvent, Target};
+use crate::pipeline::AfterCommit;
+use crate::query::ActivityQuery;
+use crate::store::ActivityStore;
+
+/// How serious an alert is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Worth a look.
+    Low,
+    /// Investigate soon.
+    Medium,
+    /// Investigate now.
+    High,
+}
+
+impl Severity {
+    /// `low`, `medium`, `high`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+        }
+    }
+}
+
+/// Something a rule found.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Alert {
+    /// The rule's stable id, e.g. `failed_logins`.
+    pub rule: String,
+    /// Severity.
+    pub severity: Severity,
+    /// The account concerned, if any.
+    pub account: Option<String>,
+    /// The tenant.
+    pub tenant: Option<String>,
+    /// The events that caused it (ids).
+    pub evidence: Vec<Uuid>,
+    /// For people.
+    pub message: String,
+    /// When (the triggering event's time).
+    pub time: DateTime<Utc>,
+    /// The event that triggered it.
+    pub trigger: Uuid,
+}
+
+impl Alert {
+    /// The `alert.raised` event storing this alert (id derived from rule and trigger).
+    pub fn to_event(&self) -> ActivityEvent {
+        let mut h = Sha256::new();
+        h.update(self.rule.as_bytes());
+        h.update(self.trigger.as_bytes());
+        let digest = h.finalize();
+        let mut bytes = [0u8; 16];
+        bytes.copy_from_slice(&digest[..16]);
+        let mut e = ActivityEvent::alert_raised(&self.rule, self.severity.as_str(), &self.evidence)
+            .with_id(Uuid::new_v8(bytes))
+            .with_time(self.time)
+            .with_detail("message", self.message.clone());
+        if let Some(a) = &self.account {
+            e = e.with_target(Target::user(a.clone()));
+        }
+        if let Some(t) = &self.tenant {
+            e = e.with_tenant(t.clone());
+        }
+        e
+    }
+}
+
+/// A rule. Custom rules implement this and are added with [`AlertEngine::rule`].
+#[async_trait]
+pub trait AlertRule: Send + Sync + 'static {
+    /// The stable id.
+    fn id(&self) -> &str;
+    /// Judges one committed event, reading history from `store`.
+    async fn evaluate(
+        &self,
+        store: &dyn ActivityStore,
+        event: &ActivityEvent,
+    ) -> Result<Vec<Alert>>;
+}
+
+/// Receives alerts (on the engine's delivery task).
+#[async_trait]
+pub trait AlertSink: Send + Sync + 'static {
+    /// Delivers one alert.
+    async fn deliver(&self, alert: &Alert);
+}
+
+#[async_trait]
+impl<F> AlertSink for F
+where
+    F: Fn(&Alert) + Send + Sync + 'static,
+{
+    async fn deliver(&self, alert: &Alert) {
+        self(alert)
+    }
+}
+
+/// A sink that logs each alert with `tracing` at WARN.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TracingSink;
+
+#[async_trait]
+impl AlertSink for TracingSink {
+    async fn deliver(&self, a: &Alert) {
+        tracing::warn!(rule = %a.rule, severity = a.severity.as_str(), account = ?a.account, tenant = ?a.tenant, "{}", a.message);
+    }
+}
+
+/// A sink that sends each alert into a tokio channel (dropping it, counted, if full).
+#[derive(Debug, Clone)]
+pub struct ChannelSink(pub mpsc::Sender<Alert>);
+
+#[async_trait]
+impl AlertSink for ChannelSink {
+    async fn deliver(&self, a: &Alert) {
+        if self.0.try_send(a.clone()).is_err() {
+            tracing::warn!(rule = %a.rule, "alert channel full or closed; alert stored but not delivered");
+        }
+    }
+}
+
+/// Runs rules after each committed batch and delivers what they raise.
+pub struct AlertEngine {
+    rules: Vec<Arc<dyn AlertRule>>,
+    sinks: Vec<Arc<dyn AlertSink>>,
+    queue: Option<mpsc::Sender<Alert>>,
+    undelivered: Arc<AtomicU64>,
+}
+
+impl std::fmt::Debug for AlertEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AlertEngine")
+            .field(
+                "rules",
+                &self
+                    .rules
+                    .iter()
+                    .map(|r| r.id().to_owned())
+                    .collect::<Vec<_>>(),
+            )
+            .field("sinks", &self.sinks.len())
+            .finish()
+    }
+}
+
+impl Default for AlertEngine {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl AlertEngine {
+    /// An engine with no rules.
+    pub fn new() -> Self {
+        Self {
+            rules: Vec::new(),
+            sinks: Vec::new(),
+            queue: None,
+            undelivered: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// The built-in rules with the product's defaults.
+    pub fn with_defaults() -> Self {
+        Self::new()
+            .rule(FailedLogins::default())
+            .rule(FailedLogins::per_ip())
+    }
+
+    /// Adds a rule.
+    pub fn rule(mut self, rule: impl AlertRule) -> Self {
+        self.rules.push(Arc::new(rule));
+        self
+    }
+
+    /// Adds a sink.
+    pub fn sink(mut self, sink: impl AlertSink) -> Self {
+        self.sinks.push(Arc::new(sink));
+        self
+    }
+
+    /// Starts the delivery task (on the current tokio runtime) with a queue of `capacity`
+    /// alerts; alerts that find it full are counted in [`undelivered`](Self::undelivered)
+    /// (they are stored all the same).
+    pub fn start(mut self, capacity: usize) -> Self {
+        let (tx, mut rx) = mpsc::channel::<Alert>(capacity.max(1));
+        let sinks = self.sinks.clone();
+        tokio::spawn(async move {
+            while let Some(a) = rx.recv().await {
+                for s in &sinks {
+                    s.deliver(&a).await;
+                }
+            }
+        });
+        self.queue = Some(tx);
+        self
+    }
+
+    /// Alerts not handed to the sinks because their queue was full.
+    pub fn undelivered(&self) -> u64 {
+        self.undelivered.load(Ordering::Relaxed)
+    }
+
+    /// Evaluates every rule on `events` and returns the alerts (without delivering).
+    ///
+    /// # Errors
+    /// The first rule error.
+    pub async fn evaluate(
+        &self,
+        store: &dyn ActivityStore,
+        events: &[ActivityEvent],
+    ) -> Result<Vec<Alert>> {
+        let mut out = Vec::new();
+        for e in events {
+            if e.action.category() == "alert" || e.action.category() == "audit" {
+                continue;
+            }
+            for r in &self.rules {
+                out.extend(r.evaluate(store, e).await?);
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[async_trait]
+impl AfterCommit for AlertEngine {
+    async fn after_commit(
+        &self,
+        store: &dyn ActivityStore,
+        committed: &[ActivityEvent],
+    ) -> Vec<ActivityEvent> {
+        let alerts = match self.evaluate(store, committed).await {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::error!(error = %e, "alert rules could not read history; batch not evaluated");
+                return Vec::new();
+            }
+        };
+        let mut events = Vec::with_capacity(alerts.len());
+        for a in alerts {
+            events.push(a.to_event());
+            if let Some(q) = &self.queue {
+                if q.try_send(a).is_err() {
+                    self.undelivered.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        events
+    }
+}
+
+/// `failed_logins`: `threshold` failed logins for one account within `window` raise one
+/// alert per burst (when the threshold-th failure arrives, ordered by time then id), and
+/// `failed_logins_ip` the same per source address across accounts (password spraying).
+#[derive(Debug, Clone)]
+pub struct FailedLogins {
+    /// Failures that raise the alert (default 5; 20 per IP).
+    pub threshold: u64,
+    /// The window (default 15 minutes); events exactly `window` apart are not within it.
+    pub window: Duration,
+    /// Severity (default high).
+    pub severity: Severity,
+    per_ip: bool,
+}
+
+impl Default for FailedLogins {
+    fn default() -> Self {
+        Self {
+            threshold: 5,
+            window: Duration::minutes(15),
+            severity: Severity::High,
+            per_ip: false,
+        }
+    }
+}
+
+impl FailedLogins {
+    /// The per-address variant (`failed_logins_ip`, 20 failures in 15 minutes).
+    pub fn per_ip() -> Self {
+        Self {
+            threshold: 20,
+            per_ip: true,
+            ..Self::default()
+        }
+    }
+}
+
+#[async_trait]
+impl AlertRule for FailedLogins {
+    fn id(&self) -> &str {
+        if self.per_ip {
+            "failed_logins_ip"
+        } else {
+            "failed_logins"
+        }
+    }
+
+    async fn evaluate(&self, store: &dyn ActivityStore, e: &ActivityEvent) -> Result<Vec<Alert>> {
+        if e.action != Action::LOGIN_FAILED || e.reason.as_deref() == Some("locked") {
+            return Ok(Vec::new());
+        }
+        let mut q = ActivityQuery::new()
+            .action(Action::LOGIN_FAILED.as_str())
+            .since(e.time - self.window + Duration::microseconds(1))
+            .until(e.time + Duration::microseconds(1))
+            .limit(crate::MAX_PAGE_SIZE);
+        if let Some(t) = &e.tenant {
+            q = q.tenant(t.clone());
+        }
+        let subject = if self.per_ip {
+            let Some(ip) = e.ip() else {
+                return Ok(Vec::new());
+            };
+            q = q.ip(ip);
+            ip.to_string()
+        } else {
+            let Some(a) = e.actor_id() else {
+                return Ok(Vec::new());
+            };
+            q = q.actor(a);
+            a.to_owned()
+        };
+        let mut window: Vec<ActivityEvent> = store.query(&q).await?.events;
+        window
+            .retain(|x| x.reason.as_deref() != Some("locked") && (x.time, x.id) <= (e.time, e.id));
+        window.sort_by_key(|x| (x.time, x.id));
+        if window.len() as u64 != self.threshold || window.last().map(|x| x.id) != Some(e.id) {
+            return Ok(Vec::new());
+        }
+        let what = if self.per_ip {
+            "from address"
+        } else {
+            "for account"
+        };
+        Ok(vec![Alert {
+            rule: self.id().to_owned(),
+            severity: self.severity,
+            account: if self.per_ip {
+                None
+            } else {
+                Some(subject.clone())
+            },
+            tenant: e.tenant.clone(),
+            evidence: window.iter().map(|x| x.id).collect(),
+            message: format!(
+                "{} failed logins {what} {subject} within {} minutes",
+                self.threshold,
+                self.window.num_minutes()
+            ),
+            time: e.time,
+            trigger: e.id,
+        }])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Actor, MemoryStore, Source};
+    use chrono::TimeZone;
+
+    fn t0() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 24, 9, 0, 0).unwrap()
+    }
+
+    fn fail(account: &str, at: DateTime<Utc>, ip: &str) -> ActivityEvent {
+        ActivityEvent::login_failed(Actor::user(account))
+            .with_time(at)
+            .with_source(Source::ip(ip.parse().unwrap()))
+    }
+
+    async fn alerts_for(events: &[ActivityEvent], engine: &AlertEngine) -> Vec<Alert> {
+        let store = MemoryStore::new();
+        store.append(events).await.unwrap();
+        engine.evaluate(&store, events).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn four_failures_do_not_alert_five_do_once() {
+        let engine = AlertEngine::new().rule(FailedLogins::default());
+        let four: Vec<_> = (0..4)
+            .map(|i| fail("bob", t0() + Duration::minutes(i), "1.1.1.1"))
+            .collect();
+        assert!(alerts_for(&four, &engine).await.is_empty());
+        let seven: Vec<_> = (0..7)
+            .map(|i| fail("bob", t0() + Duration::minutes(i), "1.1.1.1"))
+            .collect();
+        let alerts = alerts_for(&seven, &engine).await;
+        assert_eq!(alerts.len(), 1, "one alert per burst");
+        assert_eq!(alerts[0].evidence.len(), 5);
+        assert_eq!(alerts[0].trigger, seven[4].id);
+        assert_eq!(alerts[0].account.as_deref(), Some("bob"));
+    }
+
+    #[tokio::test]
+    async fn the_window_boundary_is_exact() {
+        let engine = AlertEngine::new().rule(FailedLogins::default());
+        // First and fifth 14:59 apart: within.
+        let mut inside: Vec<_> = (0..4)
+            .map(|i| fail("bob", t0() + Duration::seconds(i), "1.1.1.1"))
+            .collect();
+        inside.push(fail(
+            "bob",
+            t0() + Duration::seconds(14 * 60 + 59),
+            "1.1.1.1",
+        ));
+        assert_eq!(alerts_for(&inside, &engine).await.len(), 1);
+        // First and fifth exactly 15:00 apart: not within.
+        let mut outside: Vec<_> = (0..4)
+            .map(|i| fail("bob", t0() + Duration::seconds(i), "1.1.1.1"))
+            .collect();
+        outside[0] = fail("bob", t0(), "1.1.1.1");
+        outside.push(fail("bob", t0() + Duration::minutes(15), "1.1.1.1"));
+        assert!(alerts_for(&outside, &engine).await.is_empty());
+    }
+
+    #[tokio::test]
+    async fn identical_timestamps_alert_once_and_accounts_are_separate() {
+        let engine = AlertEngine::new().rule(FailedLogins::default());
+        let mut v: Vec<_> = (0..6).map(|_| fail("bob", t0(), "1.1.1.1")).collect();
+        v.extend((0..4).map(|_| fail("carol", t0(), "1.1.1.1")));
+        assert_eq!(alerts_for(&v, &engine).await.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn spraying_from_one_address_across_accounts() {
+        let engine = AlertEngine::new().rule(FailedLogins::per_ip());
+        let v: Vec<_> = (0..25)
+            .map(|i| {
+                fail(
+                    &format!("user{i}"),
+                    t0() + Duration::seconds(i),
+                    "175.16.199.1",
+                )
+            })
+            .collect();
+        let alerts = alerts_for(&v, &engine).await;
+        assert_eq!(alerts.len(), 1);
+        assert_eq!(alerts[0].rule, "failed_logins_ip");
+        assert_eq!(alerts[0].evidence.len(), 20);
+    }
+
+    #[tokio::test]
+    async fn the_engine_stores_alerts_once_and_delivers_them() {
+        let store = Arc::new(MemoryStore::new());
+        let (tx, mut rx) = mpsc::channel(16);
+        let engine = AlertEngine::with_defaults()
+            .sink(ChannelSink(tx))
+            .sink(TracingSink)
+            .start(64);
+        let (rec, guard) = crate::Recorder::builder(store.clone())
+            .after_commit(engine)
+            .lifecycle_events(false)
+            .start();
+        for i in 0..5 {
+            rec.record(fail("bob", t0() + Duration::minutes(i), "1.1.1.1"))
+                .unwrap();
+        }
+        rec.flush().await.unwrap();
+        let got = rx.recv().await.unwrap();
+        assert_eq!(got.rule, "failed_logins");
+        let stored = store
+            .query(&ActivityQuery::new().action("alert.raised"))
+            .await
+            .unwrap()
+            .events;
+        assert_eq!(stored.len(), 1);
+        assert_eq!(
+            stored[0].target.as_ref().unwrap().id.as_deref(),
+            Some("bob")
+        );
+        // The same alert evaluated again (a retry, another instance) is not stored twice.
+        let again = got.to_event();
+        assert_eq!(store.append(&[again]).await.unwrap(), 0);
+        guard.shutdown().await;
+    }
+}
