@@ -41,6 +41,7 @@ mod error;
 mod event;
 mod export;
 mod html;
+mod lockout;
 mod lockout_check;
 mod memory;
 pub mod pipeline;
@@ -69,6 +70,7 @@ pub use event::{
 };
 pub use export::{export, export_event, spreadsheet_safe, ExportFormat, ExportWriter, CSV_COLUMNS};
 pub use html::escape_html;
+pub use lockout::{AccountStatus, LockScope, LockoutConfig, LockoutPolicy};
 pub use lockout_check::{LockKey, LockStatus, LockoutCheck, NeverLock};
 pub use memory::MemoryStore;
 pub use pipeline::{AfterCommit, Enricher, Sealer};

@@ -59,3 +59,14 @@ pub trait AfterCommit: Send + Sync + 'static {
         committed: &[ActivityEvent],
     ) -> Vec<ActivityEvent>;
 }
+
+#[async_trait]
+impl<T: AfterCommit + ?Sized> AfterCommit for std::sync::Arc<T> {
+    async fn after_commit(
+        &self,
+        store: &dyn ActivityStore,
+        committed: &[ActivityEvent],
+    ) -> Vec<ActivityEvent> {
+        (**self).after_commit(store, committed).await
+    }
+}
