@@ -10,7 +10,9 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use activity_core::{
-    ActivityEvent, ActivityQuery, ActivityStore, Actor, EventTable, Recorder, SessionKey, Source,
+    export, export_event, verified_event, verify, ActivityEvent, ActivityQuery, ActivityStore,
+    Actor, AlertEngine, ChainKey, ChainSealer, EventTable, ExportFormat, LockoutConfig,
+    LockoutPolicy, Recorder, SessionKey, Source, TracingSink,
 };
 use activity_sqlx::SqliteStore;
 
@@ -39,7 +41,23 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let store: Arc<dyn ActivityStore> = Arc::new(sqlite);
     // Only this run's events are shown, however many runs the database holds.
     let run_started = chrono::Utc::now();
-    let (recorder, guard) = Recorder::builder(store.clone()).start();
+    // The pipeline: every batch is chained (HMAC, key kept out of the database), then the
+    // alert rules and the lockout policy read the history after it is committed.
+    let chain_key = ChainKey::keyed(b"quickstart chain key: use a real secret")?;
+    let lockout = Arc::new(LockoutPolicy::new(
+        store.clone(),
+        LockoutConfig {
+            threshold: 5,
+            ..LockoutConfig::default()
+        },
+    ));
+    let alerts = AlertEngine::with_defaults().sink(TracingSink).start(256);
+    let (recorder, guard) = Recorder::builder(store.clone())
+        .sealer(ChainSealer::new("quickstart", chain_key.clone()))
+        .after_commit(alerts)
+        .after_commit(lockout.clone())
+        .start();
+    lockout.set_recorder(recorder.clone());
     let sessions = SessionKey::new(b"quickstart demo key - keep real keys secret")?;
 
     let office: IpAddr = "81.2.69.142".parse()?;
@@ -77,14 +95,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .with_source(browser(attacker)),
         )?;
     }
-    // ... and the account locks.
-    recorder.record(
-        ActivityEvent::lockout_triggered(bob(), "too_many_failures")
-            .with_source(browser(attacker))
-            .with_detail("failures", 5)
-            .with_detail("locked_for_minutes", 30),
-    )?;
-
     // Alice sets up a second factor and uses it.
     recorder.record(
         ActivityEvent::mfa_enrolled(alice())
@@ -97,10 +107,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .with_detail("method", "totp"),
     )?;
 
-    // Bob resets his password, which releases the lock.
+    // Bob resets his password.
     recorder.record(ActivityEvent::password_reset_requested(bob()).with_source(browser(home)))?;
     recorder.record(ActivityEvent::password_reset_completed(bob()).with_source(browser(home)))?;
-    recorder.record(ActivityEvent::lockout_released(bob(), "password_reset"))?;
+    // (The lockout policy releases bob's lock when it sees the completed reset.)
 
     // Alice's session times out.
     recorder.record(
@@ -119,6 +129,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     print!("{}", EventTable::new(&log.events));
 
+    let raised = store
+        .query(&ActivityQuery::new().action("alert").since(run_started))
+        .await?;
+    println!("\nAlerts raised by this run:\n");
+    for a in &raised.events {
+        let d = a.details.as_ref();
+        println!(
+            "  [{}] {}",
+            d.and_then(|d| d["severity"].as_str()).unwrap_or("?"),
+            d.and_then(|d| d["message"].as_str()).unwrap_or("")
+        );
+    }
+
     let own = store
         .query(
             &ActivityQuery::own(None, "u_alice")
@@ -129,6 +152,34 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await?;
     println!("\nalice@example.com's own sign-in and MFA activity:\n");
     print!("{}", EventTable::new(&own.events));
+
+    // The run's log as a spreadsheet-safe CSV, recorded as audit.exported.
+    let run = ActivityQuery::new().since(run_started);
+    let file = std::fs::File::create("activity.csv")?;
+    let rows = export(
+        &*store,
+        &run,
+        ExportFormat::Csv,
+        std::io::BufWriter::new(file),
+    )
+    .await?;
+    recorder.record(export_event(Actor::system(), &run, ExportFormat::Csv, rows))?;
+    println!("\nWrote activity.csv ({rows} rows).");
+
+    // The integrity chain, checked and the check recorded as audit.verified.
+    recorder.flush().await?;
+    let check = verify(&*store, None, &chain_key).await?;
+    recorder.record(verified_event(None, &check))?;
+    println!(
+        "Integrity chain: {} ({} events in {} chains).",
+        if check.is_intact() {
+            "intact"
+        } else {
+            "BROKEN"
+        },
+        check.events,
+        check.chains
+    );
 
     let report = guard.shutdown().await;
     println!(

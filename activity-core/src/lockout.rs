@@ -307,16 +307,23 @@ impl AfterCommit for LockoutPolicy {
         committed: &[ActivityEvent],
     ) -> Vec<ActivityEvent> {
         let _ = store;
-        let mut out = Vec::new();
+        let mut out: Vec<ActivityEvent> = Vec::new();
         for e in committed {
             let Some(account) = e.actor_id() else {
                 continue;
             };
             let tenant = e.tenant.as_deref();
+            // Locks and releases raised earlier in this batch are not stored yet.
+            let pending = out
+                .iter()
+                .rev()
+                .find(|o| o.actor_id() == Some(account) && o.tenant.as_deref() == tenant)
+                .map(|o| o.action == Action::LOCKOUT_TRIGGERED);
             let result: Result<Option<ActivityEvent>> = async {
                 if e.action == Action::LOGIN_FAILED && e.reason.as_deref() != Some("locked") {
                     let s = self.status(tenant, account, e.ip(), e.time).await?;
-                    if s.locked.is_none() && s.failures >= self.config.threshold {
+                    let locked = pending.unwrap_or(s.locked.is_some());
+                    if !locked && s.failures >= self.config.threshold {
                         let length = self.next_lock_length(tenant, account, e.time).await?;
                         let mut lock = ActivityEvent::lockout_triggered(
                             Actor::user(account),
@@ -344,7 +351,7 @@ impl AfterCommit for LockoutPolicy {
                     && e.outcome == Outcome::Success
                 {
                     let s = self.status(tenant, account, None, e.time).await?;
-                    if s.locked.is_some() {
+                    if pending.unwrap_or(s.locked.is_some()) {
                         let mut rel =
                             ActivityEvent::lockout_released(Actor::user(account), "password_reset")
                                 .with_time(e.time);
@@ -563,6 +570,41 @@ mod tests {
             .unwrap()
             .events;
         assert_eq!(rel[0].reason.as_deref(), Some("password_reset"));
+        s.guard.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn one_batch_with_the_lock_and_the_reset_gives_one_lock_and_one_release() {
+        let s = setup(LockoutConfig::default());
+        for i in 0..12 {
+            s.rec
+                .record(
+                    ActivityEvent::login_failed(Actor::user("a"))
+                        .with_time(t0() + Duration::seconds(i)),
+                )
+                .unwrap();
+        }
+        s.rec
+            .record(
+                ActivityEvent::password_reset_completed(Actor::user("a"))
+                    .with_time(t0() + Duration::seconds(20)),
+            )
+            .unwrap();
+        s.rec.flush().await.unwrap();
+        assert_eq!(
+            s.store
+                .count(&ActivityQuery::new().action("lockout.triggered"))
+                .await
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            s.store
+                .count(&ActivityQuery::new().action("lockout.released"))
+                .await
+                .unwrap(),
+            1
+        );
         s.guard.shutdown().await;
     }
 }
