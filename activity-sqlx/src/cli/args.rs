@@ -1,0 +1,226 @@
+//! The command line, as clap derives it.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// `activity`: review, export, archive, verify, purge and report on an activity log.
+#[derive(Debug, Parser)]
+#[command(name = "activity", version, about, long_about = None)]
+pub struct Cli {
+    /// Database URL (sqlite://path, postgres://…, mysql://…).
+    #[arg(
+        long,
+        global = true,
+        env = "ACTIVITY_DATABASE_URL",
+        default_value = "sqlite://activity.db"
+    )]
+    pub db: String,
+    /// Configuration file (TOML); `activity.toml` is read when present.
+    #[arg(long, global = true)]
+    pub config: Option<PathBuf>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create or upgrade the schema.
+    Migrate,
+    /// Store JSON Lines events (schema v1) from FILE or standard input.
+    Ingest(IngestArgs),
+    /// List events.
+    Query(QueryArgs),
+    /// Export events as CSV or JSON Lines.
+    Export(ExportArgs),
+    /// Verify the integrity chain.
+    Verify(VerifyArgs),
+    /// List the alerts raised.
+    Alerts(QueryArgs),
+    /// Release an account's lockout.
+    Unlock(UnlockArgs),
+    /// Reconstruct the timeline around an alert, event, account, IP or device.
+    Timeline(TimelineArgs),
+    /// A review digest for a role and period.
+    Digest(DigestArgs),
+}
+
+/// Output formats for listings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    /// Aligned text for people, control characters escaped.
+    Table,
+    /// JSON Lines, one event per line.
+    Json,
+    /// CSV, spreadsheet-safe.
+    Csv,
+}
+
+/// Filters shared by listing commands.
+#[derive(Debug, Clone, Args)]
+pub struct Filters {
+    /// Only this tenant.
+    #[arg(long)]
+    pub tenant: Option<String>,
+    /// Only this account (actor id).
+    #[arg(long)]
+    pub user: Option<String>,
+    /// Only this action code or category (repeatable).
+    #[arg(long)]
+    pub action: Vec<String>,
+    /// Only this outcome (success, failure, unknown).
+    #[arg(long)]
+    pub outcome: Option<String>,
+    /// Only this source IP.
+    #[arg(long)]
+    pub ip: Option<String>,
+    /// From this time (RFC 3339 or a duration ago: 7d, 24h).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Until this time, exclusive (RFC 3339 or a duration ago).
+    #[arg(long)]
+    pub until: Option<String>,
+}
+
+/// `query` and `alerts`.
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    /// The filters.
+    #[command(flatten)]
+    pub filters: Filters,
+    /// At most this many events (default 50; 0 for all).
+    #[arg(long, default_value_t = 50)]
+    pub limit: usize,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
+}
+
+/// `ingest`.
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// JSON Lines file, or `-` for standard input (the default).
+    pub file: Option<PathBuf>,
+    /// Store nothing unless every line is valid.
+    #[arg(long)]
+    pub strict: bool,
+}
+
+/// Export formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    /// CSV, spreadsheet-safe.
+    Csv,
+    /// JSON Lines, schema v1.
+    Jsonl,
+}
+
+/// `export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The filters.
+    #[command(flatten)]
+    pub filters: Filters,
+    /// Format.
+    #[arg(long, value_enum, default_value_t = ExportFormat::Csv)]
+    pub format: ExportFormat,
+    /// Write here instead of standard output.
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+}
+
+/// `verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Only this tenant's chains.
+    #[arg(long)]
+    pub tenant: Option<String>,
+}
+
+/// Report formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DocFormat {
+    /// JSON.
+    Json,
+    /// One self-contained HTML page.
+    Html,
+}
+
+/// `unlock`.
+#[derive(Debug, Args)]
+pub struct UnlockArgs {
+    /// The account to unlock.
+    pub account: String,
+    /// Its tenant.
+    #[arg(long)]
+    pub tenant: Option<String>,
+    /// Who is unlocking (recorded as the actor; default the OS user).
+    #[arg(long)]
+    pub by: Option<String>,
+}
+
+/// `timeline`.
+#[derive(Debug, Args)]
+pub struct TimelineArgs {
+    /// Start from an alert (its event id).
+    #[arg(long, group = "anchor")]
+    pub alert: Option<String>,
+    /// Start from an event id.
+    #[arg(long, group = "anchor")]
+    pub event: Option<String>,
+    /// Start from an account.
+    #[arg(long, group = "anchor")]
+    pub account: Option<String>,
+    /// Start from a source IP.
+    #[arg(long, group = "anchor")]
+    pub ip: Option<String>,
+    /// Start from a device id.
+    #[arg(long, group = "anchor")]
+    pub device: Option<String>,
+    /// Centre of the window for --account/--ip/--device (default now).
+    #[arg(long)]
+    pub at: Option<String>,
+    /// Window on each side (default 24h).
+    #[arg(long, default_value = "24h")]
+    pub window: String,
+    /// Also follow these accounts one hop further (repeatable).
+    #[arg(long)]
+    pub pivot: Vec<String>,
+    /// Only this tenant.
+    #[arg(long)]
+    pub tenant: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
+}
+
+/// `digest`.
+#[derive(Debug, Args)]
+pub struct DigestArgs {
+    /// administrator, security_analyst or compliance.
+    #[arg(long)]
+    pub role: String,
+    /// Period start (default: one cadence of the role before --until).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Period end, exclusive (default now).
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Only this tenant.
+    #[arg(long)]
+    pub tenant: Option<String>,
+    /// Format.
+    #[arg(long, value_enum, default_value_t = DocFormat::Json)]
+    pub format: DocFormat,
+    /// Output file (default standard output).
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+    /// Sign the digest off as reviewed by this person (records audit.reviewed).
+    #[arg(long)]
+    pub sign_off: Option<String>,
+    /// Comment for the sign-off.
+    #[arg(long, default_value = "")]
+    pub comment: String,
+}

@@ -1,0 +1,170 @@
+//! The configuration file (`activity.toml`); see `activity.example.toml`.
+
+use std::path::{Path, PathBuf};
+
+use activity_core::{FailedLogins, LockoutConfig};
+use serde::Deserialize;
+
+use super::time::parse_duration;
+
+/// The whole file. Every section is optional; unknown keys are errors.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// GeoIP databases (not used by this version: geo enrichment is not built yet).
+    #[serde(default)]
+    pub geoip: Option<toml::Table>,
+    /// Retention (not used by this version: purging is not built yet).
+    #[serde(default)]
+    pub retention: Option<toml::Table>,
+    /// Alert thresholds.
+    #[serde(default)]
+    pub alerts: AlertsConfig,
+    /// Lockout policy.
+    #[serde(default)]
+    pub lockout: LockoutSection,
+    /// Integrity chain.
+    #[serde(default)]
+    pub chain: ChainConfig,
+}
+
+/// A failed-logins threshold.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Threshold {
+    /// Failures that raise the alert.
+    pub threshold: Option<u64>,
+    /// The window, e.g. `15m`.
+    pub window: Option<String>,
+}
+
+/// `[alerts]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertsConfig {
+    /// `[alerts.failed_logins]`.
+    #[serde(default)]
+    pub failed_logins: Threshold,
+    /// `[alerts.failed_logins_ip]`.
+    #[serde(default)]
+    pub failed_logins_ip: Threshold,
+}
+
+/// `[lockout]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockoutSection {
+    /// Failures that lock.
+    pub threshold: Option<u64>,
+    /// Window, e.g. `15m`.
+    pub window: Option<String>,
+    /// First lock's length, e.g. `30m`.
+    pub cool_off: Option<String>,
+    /// Longest lock, e.g. `24h`.
+    pub max_cool_off: Option<String>,
+    /// Permanent after this many locks in a day.
+    pub permanent_after: Option<u64>,
+}
+
+/// `[chain]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChainConfig {
+    /// A file holding the chain's HMAC key (or set `ACTIVITY_CHAIN_KEY`).
+    pub key_file: Option<PathBuf>,
+    /// The writer name for events this command seals (default `activity-cli`).
+    pub writer: Option<String>,
+}
+
+impl Config {
+    /// Reads `path`; or `activity.toml` when no path is given and that file exists; or
+    /// the defaults.
+    pub fn load(path: Option<&Path>) -> Result<Self, String> {
+        let (path, required) = match path {
+            Some(p) => (p.to_path_buf(), true),
+            None => (PathBuf::from("activity.toml"), false),
+        };
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Self::default())
+            }
+            Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+        };
+        let c: Config =
+            toml::from_str(&text).map_err(|e| format!("{}: {}", path.display(), e.message()))?;
+        if c.geoip.is_some() || c.retention.is_some() {
+            eprintln!("note: [geoip] and [retention] are read but not used by this version");
+        }
+        Ok(c)
+    }
+
+    /// The chain key from `ACTIVITY_CHAIN_KEY` or `key_file`.
+    pub fn chain_key(&self) -> Result<Option<Vec<u8>>, String> {
+        if let Ok(k) = std::env::var("ACTIVITY_CHAIN_KEY") {
+            return Ok(Some(k.into_bytes()));
+        }
+        if let Some(f) = &self.chain.key_file {
+            let k = std::fs::read(f).map_err(|e| format!("chain key file {}: {e}", f.display()))?;
+            return Ok(Some(k.trim_ascii().to_vec()));
+        }
+        Ok(None)
+    }
+
+    fn apply(t: &Threshold, mut rule: FailedLogins) -> Result<FailedLogins, String> {
+        if let Some(n) = t.threshold {
+            rule.threshold = n;
+        }
+        if let Some(w) = &t.window {
+            rule.window = parse_duration(w)?;
+        }
+        Ok(rule)
+    }
+
+    /// The failed-logins rules with the file's thresholds.
+    pub fn failed_logins(&self) -> Result<(FailedLogins, FailedLogins), String> {
+        Ok((
+            Self::apply(&self.alerts.failed_logins, FailedLogins::default())?,
+            Self::apply(&self.alerts.failed_logins_ip, FailedLogins::per_ip())?,
+        ))
+    }
+
+    /// The lockout settings.
+    pub fn lockout(&self) -> Result<LockoutConfig, String> {
+        let mut c = LockoutConfig::default();
+        let l = &self.lockout;
+        if let Some(n) = l.threshold {
+            c.threshold = n;
+        }
+        if let Some(w) = &l.window {
+            c.window = parse_duration(w)?;
+        }
+        if let Some(w) = &l.cool_off {
+            c.cool_off = parse_duration(w)?;
+        }
+        if let Some(w) = &l.max_cool_off {
+            c.max_cool_off = parse_duration(w)?;
+        }
+        c.permanent_after = l.permanent_after;
+        Ok(c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_file_parses_and_applies() {
+        let c: Config = toml::from_str(include_str!("../../../activity.example.toml")).unwrap();
+        let (user, ip) = c.failed_logins().unwrap();
+        assert_eq!((user.threshold, user.window.num_minutes()), (5, 15));
+        assert_eq!(ip.threshold, 20);
+        assert_eq!(c.lockout().unwrap().threshold, 10);
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        assert!(toml::from_str::<Config>("[lockout]\nthreshhold = 3\n").is_err());
+    }
+}

@@ -1,0 +1,131 @@
+//! `activity ingest`: JSON Lines in, through the recorder.
+
+use std::io::BufRead;
+
+use activity_core::{ActivityEvent, Recorder};
+
+/// The longest line read, in bytes; a longer line is reported and skipped.
+pub const MAX_LINE: usize = 1024 * 1024;
+
+/// What an ingest run did.
+#[derive(Debug, Default)]
+pub struct IngestReport {
+    /// Lines holding a valid event.
+    pub valid: u64,
+    /// Lines refused, with their number and reason.
+    pub bad: Vec<(u64, String)>,
+}
+
+/// Reads every line of `input`, parsing each as one event. Blank lines are skipped. A
+/// line that is too long, not UTF-8, not JSON or not a valid event is reported with its
+/// number and reason; the rest come back in order.
+pub fn read_events(mut input: impl BufRead) -> std::io::Result<(Vec<ActivityEvent>, IngestReport)> {
+    let mut events = Vec::new();
+    let mut report = IngestReport::default();
+    let mut buf = Vec::new();
+    let mut n = 0u64;
+    loop {
+        buf.clear();
+        let read = read_line_bounded(&mut input, &mut buf)?;
+        if read == 0 {
+            break;
+        }
+        n += 1;
+        if buf.len() > MAX_LINE {
+            report
+                .bad
+                .push((n, format!("line longer than {MAX_LINE} bytes")));
+            continue;
+        }
+        let text = match std::str::from_utf8(&buf) {
+            Ok(t) => t.trim(),
+            Err(e) => {
+                report.bad.push((n, format!("not UTF-8 ({e})")));
+                continue;
+            }
+        };
+        if text.is_empty() {
+            continue;
+        }
+        match ActivityEvent::from_json(text) {
+            Ok(e) => {
+                report.valid += 1;
+                events.push(e);
+            }
+            Err(e) => report.bad.push((n, e.to_string())),
+        }
+    }
+    Ok((events, report))
+}
+
+/// Reads one line into `buf`, keeping at most `MAX_LINE + 1` bytes of it (so an
+/// over-long line is detected without holding it all). Returns the bytes consumed.
+fn read_line_bounded(input: &mut impl BufRead, buf: &mut Vec<u8>) -> std::io::Result<usize> {
+    let mut consumed = 0;
+    loop {
+        let chunk = input.fill_buf()?;
+        if chunk.is_empty() {
+            return Ok(consumed);
+        }
+        let (take, done) = match chunk.iter().position(|b| *b == b'\n') {
+            Some(i) => (i + 1, true),
+            None => (chunk.len(), false),
+        };
+        let room = (MAX_LINE + 1).saturating_sub(buf.len());
+        let line_part = if done {
+            &chunk[..take - 1]
+        } else {
+            &chunk[..take]
+        };
+        buf.extend_from_slice(&line_part[..line_part.len().min(room)]);
+        input.consume(take);
+        consumed += take;
+        if done {
+            return Ok(consumed);
+        }
+    }
+}
+
+/// Records `events` in order, waiting for room in the queue.
+pub async fn record_all(
+    recorder: &Recorder,
+    events: Vec<ActivityEvent>,
+) -> Result<(), activity_core::Error> {
+    for e in events {
+        recorder.record_async(e).await?;
+    }
+    recorder.flush().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_lines_are_numbered_and_skipped() {
+        let mut input = Vec::new();
+        input.extend_from_slice(b"{\"action\":\"auth.logout\"}\n");
+        input.extend_from_slice(b"not json\n");
+        input.extend_from_slice(b"\n");
+        input.extend_from_slice(b"{\"action\":\"auth.logout\",\"x\":1}\n");
+        input.extend_from_slice(b"\xff\xfe{}\n");
+        input.extend_from_slice(b"{\"outcome\":\"success\"}\n");
+        input.extend_from_slice(
+            format!(
+                "{{\"action\":\"a.b\",\"reason\":\"{}\"}}\n",
+                "x".repeat(MAX_LINE)
+            )
+            .as_bytes(),
+        );
+        input.extend_from_slice(b"{\"action\":\"auth.login.failed\"}");
+        let (events, report) = read_events(&input[..]).unwrap();
+        assert_eq!(events.len(), 2);
+        assert_eq!(report.valid, 2);
+        let lines: Vec<u64> = report.bad.iter().map(|(n, _)| *n).collect();
+        assert_eq!(lines, vec![2, 4, 5, 6, 7]);
+        assert!(report.bad[1].1.contains('x'), "{}", report.bad[1].1);
+        assert!(report.bad[2].1.contains("UTF-8"));
+        assert!(report.bad[3].1.contains("action"));
+        assert!(report.bad[4].1.contains("longer"));
+    }
+}

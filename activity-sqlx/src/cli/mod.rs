@@ -1,0 +1,422 @@
+//! The `activity` operator command (feature `cli`). It uses the library's own code paths:
+//! the stores, the recorder pipeline (chain, alerts, lockout), export, verification,
+//! timelines and digests.
+
+pub mod args;
+pub mod config;
+pub mod ingest;
+pub mod time;
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use activity_core::{
+    digest, export, export_event, sign_off, timeline, verified_event, verify, ActivityQuery,
+    ActivityStore, Actor, AlertEngine, Anchor, ChainKey, ChainSealer, DigestOptions, EventTable,
+    ExportFormat, LockoutPolicy, Outcome, Recorder, ReviewRole, TimelineOptions,
+};
+use chrono::Utc;
+
+use crate::Error;
+use args::{Cli, Command, DocFormat, ExportFormat as ArgFormat, Filters, ListFormat};
+use config::Config;
+use time::{parse_duration, parse_when};
+
+/// A failure of the command: a message and an exit status.
+#[derive(Debug)]
+pub struct Failure {
+    /// What to print (one line).
+    pub message: String,
+    /// The exit status.
+    pub code: u8,
+}
+
+impl<E: std::fmt::Display> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Failure {
+            message: e.to_string(),
+            code: 1,
+        }
+    }
+}
+
+fn usage(message: impl Into<String>) -> Failure {
+    Failure {
+        message: message.into(),
+        code: 2,
+    }
+}
+
+/// Opens the store for `url` and migrates it.
+async fn open(url: &str) -> Result<Arc<dyn ActivityStore>, Error> {
+    if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        #[cfg(feature = "postgres")]
+        {
+            let s = crate::PgStore::connect(url).await?;
+            s.migrate().await?;
+            return Ok(Arc::new(s));
+        }
+    } else if url.starts_with("mysql:") || url.starts_with("mariadb:") {
+        #[cfg(feature = "mysql")]
+        {
+            let s = crate::MySqlStore::connect(&url.replacen("mariadb:", "mysql:", 1)).await?;
+            s.migrate().await?;
+            return Ok(Arc::new(s));
+        }
+    } else {
+        let s = crate::SqliteStore::connect(url).await?;
+        s.migrate().await?;
+        return Ok(Arc::new(s));
+    }
+    #[allow(unreachable_code)]
+    Err(Error::UnsupportedUrl(url.chars().take(200).collect()))
+}
+
+fn query_of(f: &Filters, limit: usize) -> Result<ActivityQuery, Failure> {
+    let now = Utc::now();
+    let mut q = ActivityQuery::new();
+    q.tenant = f.tenant.clone();
+    q.actor = f.user.clone();
+    q.actions = f.action.clone();
+    if let Some(o) = &f.outcome {
+        q.outcome = Some(Outcome::parse(o).ok_or_else(|| {
+            usage(format!(
+                "--outcome: expected success, failure or unknown; got {o:?}"
+            ))
+        })?);
+    }
+    if let Some(ip) = &f.ip {
+        q.ip = Some(
+            ip.parse()
+                .map_err(|_| usage(format!("--ip: not an IP address: {ip:?}")))?,
+        );
+    }
+    if let Some(s) = &f.since {
+        q.since = Some(parse_when("since", s, now).map_err(usage)?);
+    }
+    if let Some(u) = &f.until {
+        q.until = Some(parse_when("until", u, now).map_err(usage)?);
+    }
+    q.limit = limit;
+    q.validate().map_err(|e| usage(e.to_string()))?;
+    Ok(q)
+}
+
+/// Every event of `q` up to `limit` (0: all), newest first.
+async fn collect(
+    store: &dyn ActivityStore,
+    mut q: ActivityQuery,
+    limit: usize,
+) -> Result<Vec<activity_core::ActivityEvent>, Failure> {
+    let mut out = Vec::new();
+    q.limit = activity_core::MAX_PAGE_SIZE;
+    loop {
+        let page = store.query(&q).await?;
+        out.extend(page.events);
+        if limit > 0 && out.len() >= limit {
+            out.truncate(limit);
+            return Ok(out);
+        }
+        match page.next {
+            Some(c) => q.after = Some(c),
+            None => return Ok(out),
+        }
+    }
+}
+
+fn write_events(
+    events: &[activity_core::ActivityEvent],
+    format: ListFormat,
+) -> Result<(), Failure> {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    match format {
+        ListFormat::Table => write!(out, "{}", EventTable::new(events))?,
+        ListFormat::Json => {
+            for e in events {
+                serde_json::to_writer(&mut out, e)?;
+                out.write_all(b"\n")?;
+            }
+        }
+        ListFormat::Csv => {
+            let mut w = activity_core::ExportWriter::new(&mut out, ExportFormat::Csv)?;
+            w.write(events)?;
+            w.finish()?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn operator() -> Actor {
+    let name = std::env::var("USER").unwrap_or_else(|_| "operator".into());
+    let name: String = name.chars().filter(|c| !c.is_control()).take(64).collect();
+    Actor::new(if name.is_empty() {
+        "operator".to_string()
+    } else {
+        name
+    })
+    .with_kind("operator")
+}
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli) -> Result<ExitCode, Failure> {
+    let config = Config::load(cli.config.as_deref()).map_err(usage)?;
+    let store = open(&cli.db).await?;
+    let key = match config.chain_key().map_err(usage)? {
+        Some(k) => ChainKey::keyed(&k).map_err(|e| usage(e.to_string()))?,
+        None => ChainKey::unkeyed(),
+    };
+    // The library's pipeline, as the app runs it.
+    let (user_rule, ip_rule) = config.failed_logins().map_err(usage)?;
+    let lockout = Arc::new(LockoutPolicy::new(
+        store.clone(),
+        config.lockout().map_err(usage)?,
+    ));
+    let writer = config
+        .chain
+        .writer
+        .clone()
+        .unwrap_or_else(|| "activity-cli".into());
+    let (recorder, guard) = Recorder::builder(store.clone())
+        .sealer(ChainSealer::new(&writer, key.clone()))
+        .after_commit(AlertEngine::new().rule(user_rule).rule(ip_rule))
+        .after_commit(lockout.clone())
+        .overflow(activity_core::Overflow::Wait(
+            std::time::Duration::from_secs(60),
+        ))
+        .lifecycle_events(false)
+        .start();
+    lockout.set_recorder(recorder.clone());
+    let result = command(cli.command, &*store, &recorder, &key, &lockout).await;
+    let report = guard.shutdown().await;
+    if !report.unwritten.is_empty() {
+        return Err(Failure {
+            message: format!("{} events could not be written", report.unwritten.len()),
+            code: 1,
+        });
+    }
+    result
+}
+
+async fn command(
+    command: Command,
+    store: &dyn ActivityStore,
+    recorder: &Recorder,
+    key: &ChainKey,
+    lockout: &LockoutPolicy,
+) -> Result<ExitCode, Failure> {
+    match command {
+        Command::Migrate => {
+            println!("schema is up to date (version {})", crate::SCHEMA_VERSION);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Ingest(a) => {
+            let input: Box<dyn std::io::BufRead> = match a.file.as_deref() {
+                None => Box::new(std::io::stdin().lock()),
+                Some(p) if p.as_os_str() == "-" => Box::new(std::io::stdin().lock()),
+                Some(p) => Box::new(std::io::BufReader::new(
+                    std::fs::File::open(p)
+                        .map_err(|e| Failure::from(format!("{}: {e}", p.display())))?,
+                )),
+            };
+            let (events, report) = ingest::read_events(input)?;
+            for (line, reason) in &report.bad {
+                eprintln!("line {line}: {}", activity_core::escape_control(reason));
+            }
+            if a.strict && !report.bad.is_empty() {
+                eprintln!("--strict: {} bad lines; nothing stored", report.bad.len());
+                return Ok(ExitCode::from(1));
+            }
+            let n = events.len();
+            ingest::record_all(recorder, events).await?;
+            eprintln!("stored {n} events, skipped {} bad lines", report.bad.len());
+            Ok(if report.bad.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        Command::Query(a) => {
+            let q = query_of(&a.filters, a.limit)?;
+            let events = collect(store, q, a.limit).await?;
+            write_events(&events, a.format)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Alerts(a) => {
+            let mut q = query_of(&a.filters, a.limit)?;
+            q.actions = vec!["alert".into()];
+            let events = collect(store, q, a.limit).await?;
+            write_events(&events, a.format)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Export(a) => {
+            let q = query_of(&a.filters, 0)?;
+            let format = match a.format {
+                ArgFormat::Csv => ExportFormat::Csv,
+                ArgFormat::Jsonl => ExportFormat::JsonLines,
+            };
+            let rows = match &a.output {
+                Some(path) => {
+                    let f = std::fs::File::create(path)
+                        .map_err(|e| Failure::from(format!("{}: {e}", path.display())))?;
+                    export(store, &q, format, std::io::BufWriter::new(f)).await?
+                }
+                None => {
+                    export(
+                        store,
+                        &q,
+                        format,
+                        std::io::BufWriter::new(std::io::stdout().lock()),
+                    )
+                    .await?
+                }
+            };
+            recorder.record(export_event(operator(), &q, format, rows))?;
+            eprintln!("exported {rows} events");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Verify(a) => {
+            let report = verify(store, a.tenant.as_deref(), key).await?;
+            recorder.record(verified_event(a.tenant.as_deref(), &report))?;
+            if let Some(b) = &report.first_break {
+                println!("BROKEN: {}", serde_json::to_string(b)?);
+                println!(
+                    "{} breaks in {} events, {} chains",
+                    report.breaks, report.events, report.chains
+                );
+                Ok(ExitCode::from(3))
+            } else {
+                println!(
+                    "intact: {} events in {} chains",
+                    report.events, report.chains
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+        }
+        Command::Unlock(a) => {
+            lockout.unlock(recorder, operator(), a.tenant.as_deref(), &a.account)?;
+            recorder.flush().await?;
+            println!("unlocked {}", activity_core::escape_control(&a.account));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Timeline(a) => {
+            let now = Utc::now();
+            let at = match &a.at {
+                Some(t) => parse_when("at", t, now).map_err(usage)?,
+                None => now,
+            };
+            let parse_id = |s: &str| {
+                uuid::Uuid::try_parse(s).map_err(|_| usage(format!("not an event id: {s:?}")))
+            };
+            let anchor = match (&a.alert, &a.event, &a.account, &a.ip, &a.device) {
+                (Some(id), ..) => Anchor::Alert(parse_id(id)?),
+                (_, Some(id), ..) => Anchor::Event(parse_id(id)?),
+                (_, _, Some(acc), ..) => Anchor::Account {
+                    id: acc.clone(),
+                    at,
+                },
+                (_, _, _, Some(ip), _) => Anchor::Ip {
+                    ip: ip
+                        .parse()
+                        .map_err(|_| usage(format!("--ip: not an IP address: {ip:?}")))?,
+                    at,
+                },
+                (_, _, _, _, Some(d)) => Anchor::Device { id: d.clone(), at },
+                _ => {
+                    return Err(usage(
+                        "give one of --alert, --event, --account, --ip, --device",
+                    ))
+                }
+            };
+            let w = parse_duration(&a.window).map_err(usage)?;
+            let opts = TimelineOptions {
+                before: w,
+                after: w,
+                ..TimelineOptions::default()
+            };
+            let mut t = timeline(store, a.tenant.as_deref(), anchor, opts).await?;
+            for p in &a.pivot {
+                t.pivot(store, p).await?;
+            }
+            match a.format {
+                ListFormat::Json => println!("{}", serde_json::to_string_pretty(&t)?),
+                _ => {
+                    let events: Vec<_> = t.entries.iter().map(|r| r.event.clone()).collect();
+                    if a.format == ListFormat::Csv {
+                        write_events(&events, ListFormat::Csv)?;
+                    } else {
+                        let mut rev = events.clone();
+                        rev.reverse();
+                        print!("{}", EventTable::new(&rev));
+                        println!("\nwhy each event is here (oldest first):");
+                        for r in &t.entries {
+                            let links: Vec<String> = r
+                                .links
+                                .iter()
+                                .map(|l| activity_core::escape_control(&l.to_string()))
+                                .collect();
+                            println!(
+                                "  {} {}: {}",
+                                activity_core::format_time(&r.event.time),
+                                r.event.action,
+                                links.join("; ")
+                            );
+                        }
+                        if !t.pivots.is_empty() {
+                            println!("\nother accounts seen (follow with --pivot ACCOUNT):");
+                            for p in &t.pivots {
+                                println!(
+                                    "  {} ({})",
+                                    activity_core::escape_control(&p.account),
+                                    p.via
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Digest(a) => {
+            let role = ReviewRole::parse(&a.role).map_err(|e| usage(e.to_string()))?;
+            let now = Utc::now();
+            let until = match &a.until {
+                Some(u) => parse_when("until", u, now).map_err(usage)?,
+                None => now,
+            };
+            let since = match &a.since {
+                Some(s) => parse_when("since", s, now).map_err(usage)?,
+                None => until - role.cadence(),
+            };
+            let d = digest(
+                store,
+                role,
+                a.tenant.as_deref(),
+                since,
+                until,
+                now,
+                DigestOptions::default(),
+            )
+            .await?;
+            let text = match a.format {
+                DocFormat::Json => d.to_json(),
+                DocFormat::Html => d.to_html(),
+            };
+            match &a.output {
+                Some(p) => std::fs::write(p, text)
+                    .map_err(|e| Failure::from(format!("{}: {e}", p.display())))?,
+                None => println!("{text}"),
+            }
+            if let Some(who) = &a.sign_off {
+                sign_off(recorder, &d, Actor::user(who.clone()), &a.comment)?;
+                eprintln!(
+                    "signed off as reviewed by {}",
+                    activity_core::escape_control(who)
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

@@ -1,0 +1,353 @@
+//! The `activity` binary end to end, on SQLite (and PostgreSQL when configured).
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_activity"));
+    c.env_remove("ACTIVITY_DATABASE_URL")
+        .env_remove("ACTIVITY_CHAIN_KEY");
+    c
+}
+
+struct Db {
+    dir: PathBuf,
+    url: String,
+}
+
+impl Db {
+    fn new() -> Self {
+        let dir = std::env::temp_dir().join(format!("activity-cli-{}", uuid::Uuid::now_v7()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let url = format!("sqlite://{}/cli.db", dir.display());
+        Self { dir, url }
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        bin()
+            .current_dir(&self.dir)
+            .arg("--db")
+            .arg(&self.url)
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    fn run_stdin(&self, args: &[&str], input: &[u8]) -> Output {
+        let mut child = bin()
+            .current_dir(&self.dir)
+            .arg("--db")
+            .arg(&self.url)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(input).unwrap();
+        child.wait_with_output().unwrap()
+    }
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).to_string()
+}
+
+fn failures(account: &str, n: usize, start_minute: usize) -> String {
+    (0..n)
+        .map(|i| {
+            format!(
+                r#"{{"action":"auth.login.failed","outcome":"failure","time":"2026-11-24T06:{:02}:00Z","actor":{{"id":"{account}"}},"source":{{"ip":"175.16.199.1"}}}}"#,
+                start_minute + i
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn migrate_query_and_usage_errors() {
+    let db = Db::new();
+    let out = db.run(&["migrate"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = db.run(&["query", "--since", "yesterday"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("--since"));
+    assert_eq!(text(&out.stderr).lines().count(), 1, "one clear line");
+    let out = db.run(&["query", "--outcome", "maybe"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = db.run(&["frobnicate"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = bin()
+        .args(["--db", "oracle://x", "query"])
+        .output()
+        .unwrap();
+    assert_ne!(out.status.code(), Some(0));
+    assert!(!text(&out.stderr).contains("panicked"));
+}
+
+#[test]
+fn ingest_reports_hostile_lines_and_stores_the_rest() {
+    let db = Db::new();
+    let mut input = Vec::new();
+    input.extend_from_slice(br#"{"action":"auth.logout","actor":{"id":"alice"}}"#);
+    input.extend_from_slice(b"\nnot json\n");
+    input.extend_from_slice(b"\xff\xfe\xfd\n");
+    input.extend_from_slice(
+        format!(
+            r#"{{"action":"a.b","reason":"{}"}}"#,
+            "x".repeat(10 * 1024 * 1024)
+        )
+        .as_bytes(),
+    );
+    input.extend_from_slice(b"\n{\"action\":\"auth.logout\",\"password\":\"hunter2\"}\n");
+    input.extend_from_slice(b"{\"outcome\":\"success\"}\n");
+    input.extend_from_slice(br#"{"action":"auth.logout","actor":{"id":"bob"}}"#);
+    let out = db.run_stdin(&["ingest", "-"], &input);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "bad lines make the exit status 1"
+    );
+    let err = text(&out.stderr);
+    for n in [2, 3, 4, 5, 6] {
+        assert!(
+            err.contains(&format!("line {n}:")),
+            "line {n} reported: {err}"
+        );
+    }
+    assert!(
+        err.contains("password"),
+        "the unknown field is named: {err}"
+    );
+    assert!(err.contains("action"), "the missing action is named");
+    assert!(!err.contains("hunter2"), "values are not echoed");
+    let out = db.run(&["query", "--format", "json"]);
+    assert_eq!(
+        text(&out.stdout).lines().count(),
+        2,
+        "the valid lines are stored"
+    );
+
+    // --strict stores nothing unless every line is valid.
+    let db = Db::new();
+    let out = db.run_stdin(
+        &["ingest", "--strict"],
+        b"{\"action\":\"auth.logout\"}\nbroken\n",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let out = db.run(&["query", "--format", "json"]);
+    assert_eq!(text(&out.stdout).lines().count(), 0);
+}
+
+#[test]
+fn table_output_escapes_control_characters() {
+    let db = Db::new();
+    let out = db.run_stdin(
+        &["ingest"],
+        br#"{"action":"auth.login.failed","actor":{"id":"x","name":"evil\r\nFORGED LINE\u001b[31m"}}"#,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = db.run(&["query"]);
+    let table = text(&out.stdout);
+    assert!(
+        table.contains("evil\\r\\nFORGED LINE\\u{1b}[31m"),
+        "{table}"
+    );
+    assert!(!table.contains('\u{1b}'));
+    assert_eq!(table.lines().count(), 3);
+}
+
+#[test]
+fn history_raises_alerts_and_locks_and_unlock_releases() {
+    let db = Db::new();
+    let out = db.run_stdin(&["ingest"], failures("victim", 10, 0).as_bytes());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = db.run(&["alerts", "--format", "json"]);
+    let alerts = text(&out.stdout);
+    assert_eq!(alerts.lines().count(), 1, "{alerts}");
+    assert!(alerts.contains("failed_logins"));
+    let out = db.run(&["query", "--action", "lockout", "--format", "json"]);
+    assert!(text(&out.stdout).contains("lockout.triggered"));
+    let out = db.run(&["unlock", "victim"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = db.run(&["query", "--action", "lockout.released", "--format", "json"]);
+    assert!(text(&out.stdout).contains("admin_unlock"));
+    let out = db.run(&["query", "--action", "admin", "--format", "csv"]);
+    assert!(text(&out.stdout).contains("admin.user.unlocked"));
+}
+
+#[test]
+fn export_verify_and_tampering() {
+    let db = Db::new();
+    assert!(db
+        .run_stdin(&["ingest"], failures("a", 3, 0).as_bytes())
+        .status
+        .success());
+    let out = db.run(&["export", "--format", "csv", "--output", "out.csv"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let csv = std::fs::read_to_string(db.dir.join("out.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 4);
+    let out = db.run(&["export", "--format", "jsonl"]);
+    assert_eq!(
+        text(&out.stdout).lines().count(),
+        4,
+        "the three events and the first export's record"
+    );
+    let out = db.run(&["query", "--action", "audit.exported", "--format", "json"]);
+    assert_eq!(
+        text(&out.stdout).lines().count(),
+        2,
+        "each export is recorded"
+    );
+    let out = db.run(&["verify"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    // Tamper with a row directly.
+    let db_path = db.dir.join("cli.db");
+    tamper(&db_path);
+    let out = db.run(&["verify"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("modified"));
+}
+
+fn tamper(path: &std::path::Path) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .unwrap();
+        sqlx::query("UPDATE activity_events SET actor_id = 'someone-else' WHERE chain_seq = 2")
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+    });
+}
+
+#[test]
+fn timeline_and_digest() {
+    let db = Db::new();
+    assert!(db
+        .run_stdin(&["ingest"], failures("carol", 5, 0).as_bytes())
+        .status
+        .success());
+    let out = db.run(&[
+        "timeline",
+        "--ip",
+        "175.16.199.1",
+        "--at",
+        "2026-11-24T06:10:00Z",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let t = text(&out.stdout);
+    assert!(t.contains("same IP 175.16.199.1"), "{t}");
+    let out = db.run(&[
+        "timeline",
+        "--account",
+        "carol",
+        "--at",
+        "2026-11-24T06:10:00Z",
+        "--format",
+        "json",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["entries"].as_array().unwrap().len() >= 5);
+    let out = db.run(&[
+        "digest",
+        "--role",
+        "security",
+        "--since",
+        "2026-11-24T00:00:00Z",
+        "--until",
+        "2026-11-25T00:00:00Z",
+        "--format",
+        "html",
+        "--output",
+        "d.html",
+        "--sign-off",
+        "analyst",
+        "--comment",
+        "seen",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let html = std::fs::read_to_string(db.dir.join("d.html")).unwrap();
+    assert!(html.contains("Top failing accounts") && html.contains("carol"));
+    let out = db.run(&["query", "--action", "audit.reviewed", "--format", "json"]);
+    assert_eq!(text(&out.stdout).lines().count(), 1);
+    let out = db.run(&["timeline"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn postgres_end_to_end_when_configured() {
+    let Ok(url) = std::env::var("ACTIVITY_TEST_POSTGRES_URL") else {
+        eprintln!("notice: ACTIVITY_TEST_POSTGRES_URL not set; skipping");
+        return;
+    };
+    // Its own schema, through the search_path option of the URL.
+    let schema = format!("activity_cli_{}", uuid::Uuid::now_v7().simple());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let pool = sqlx::PgPool::connect(&url).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+            .execute(&pool)
+            .await
+            .unwrap();
+    });
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let db_url = format!("{url}{sep}options=-c%20search_path%3D{schema}");
+    let run = |args: &[&str], input: Option<&[u8]>| {
+        let mut child = bin()
+            .arg("--db")
+            .arg(&db_url)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.unwrap_or(b""))
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    assert!(run(&["migrate"], None).status.success());
+    let out = run(&["ingest"], Some(failures("pg-user", 6, 0).as_bytes()));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&run(&["alerts", "--format", "json"], None).stdout)
+            .lines()
+            .count(),
+        1
+    );
+    assert_eq!(run(&["verify"], None).status.code(), Some(0));
+    assert_eq!(
+        text(&run(&["export", "--format", "jsonl"], None).stdout)
+            .lines()
+            .count(),
+        8
+    );
+    rt.block_on(async {
+        let pool = sqlx::PgPool::connect(&url).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+            .execute(&pool)
+            .await
+            .unwrap();
+    });
+}
