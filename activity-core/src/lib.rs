@@ -47,6 +47,7 @@ mod memory;
 pub mod pipeline;
 mod query;
 mod recorder;
+mod retention;
 mod review;
 mod session;
 mod store;
@@ -82,6 +83,7 @@ pub use recorder::{
     Backoff, Health, Metrics, OutageNotice, OutagePolicy, Overflow, Recorder, RecorderBuilder,
     RecorderGuard, ShutdownReport,
 };
+pub use retention::{PurgeReport, Purger, Retention, RetentionPolicy, TenantPurge, Tier};
 pub use review::{
     digest, overdue, sign_off, Digest, DigestOptions, DigestSink, Gap, Notable, Overdue, Ranked,
     ReviewRole, ReviewScheduler,

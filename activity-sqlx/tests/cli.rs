@@ -351,3 +351,37 @@ fn postgres_end_to_end_when_configured() {
             .unwrap();
     });
 }
+
+#[test]
+fn purge_follows_the_config_and_dry_run_deletes_nothing() {
+    let db = Db::new();
+    std::fs::write(
+        db.dir.join("activity.toml"),
+        "[retention]\ndefault_tier = \"small_business\"\ntenants = { beta = { days = 30 } }\nlegal_holds = [\"held\"]\n",
+    )
+    .unwrap();
+    let lines = [
+        r#"{"action":"auth.logout","tenant":"beta","time":"2026-01-01T00:00:00Z"}"#,
+        r#"{"action":"auth.logout","tenant":"beta","time":"2026-11-20T00:00:00Z"}"#,
+        r#"{"action":"auth.logout","tenant":"held","time":"2020-01-01T00:00:00Z"}"#,
+        r#"{"action":"auth.logout","time":"2026-01-01T00:00:00Z"}"#,
+    ]
+    .join("\n");
+    assert!(db.run_stdin(&["ingest"], lines.as_bytes()).status.success());
+    let out = db.run(&["purge", "--dry-run", "--now", "2026-11-24T00:00:00Z"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("would delete 2 events in all"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = db.run(&["query", "--format", "json", "--action", "auth"]);
+    assert_eq!(text(&out.stdout).lines().count(), 4);
+    let out = db.run(&["purge", "--now", "2026-11-24T00:00:00Z"]);
+    assert!(text(&out.stdout).contains("deleted 2 events in all"));
+    assert!(text(&out.stdout).contains("legal hold"));
+    let out = db.run(&["query", "--format", "json", "--action", "auth"]);
+    assert_eq!(text(&out.stdout).lines().count(), 2);
+    let out = db.run(&["query", "--format", "json", "--action", "audit.purged"]);
+    assert_eq!(text(&out.stdout).lines().count(), 2, "both runs recorded");
+}

@@ -37,6 +37,8 @@ pub enum Command {
     Export(ExportArgs),
     /// Verify the integrity chain.
     Verify(VerifyArgs),
+    /// Delete events past their tenant's retention (`--dry-run` to count only).
+    Purge(PurgeArgs),
     /// List the alerts raised.
     Alerts(QueryArgs),
     /// Release an account's lockout.
@@ -146,6 +148,17 @@ pub enum DocFormat {
     Json,
     /// One self-contained HTML page.
     Html,
+}
+
+/// `purge`.
+#[derive(Debug, Args)]
+pub struct PurgeArgs {
+    /// Report what would be deleted; delete nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Judge expiry as of this time instead of now (RFC 3339 or a duration ago).
+    #[arg(long)]
+    pub now: Option<String>,
 }
 
 /// `unlock`.

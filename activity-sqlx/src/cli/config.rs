@@ -14,9 +14,9 @@ pub struct Config {
     /// GeoIP databases (not used by this version: geo enrichment is not built yet).
     #[serde(default)]
     pub geoip: Option<toml::Table>,
-    /// Retention (not used by this version: purging is not built yet).
+    /// Retention tiers, custom durations and legal holds.
     #[serde(default)]
-    pub retention: Option<toml::Table>,
+    pub retention: RetentionSection,
     /// Alert thresholds.
     #[serde(default)]
     pub alerts: AlertsConfig,
@@ -66,6 +66,33 @@ pub struct LockoutSection {
     pub permanent_after: Option<u64>,
 }
 
+/// A tenant's retention: a tier name or `{ days = N }`.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum TenantRetention {
+    /// `small_business`, `medium_business` or `enterprise`.
+    Tier(String),
+    /// A custom number of days.
+    Days {
+        /// Days to keep.
+        days: u32,
+    },
+}
+
+/// `[retention]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionSection {
+    /// The tier of tenants not listed (default `small_business`).
+    pub default_tier: Option<String>,
+    /// Per-tenant tiers or custom durations.
+    #[serde(default)]
+    pub tenants: std::collections::BTreeMap<String, TenantRetention>,
+    /// Tenants under legal hold: never purged.
+    #[serde(default)]
+    pub legal_holds: Vec<String>,
+}
+
 /// `[chain]`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -93,8 +120,8 @@ impl Config {
         };
         let c: Config =
             toml::from_str(&text).map_err(|e| format!("{}: {}", path.display(), e.message()))?;
-        if c.geoip.is_some() || c.retention.is_some() {
-            eprintln!("note: [geoip] and [retention] are read but not used by this version");
+        if c.geoip.is_some() {
+            eprintln!("note: [geoip] is read but not used by this version (geo enrichment is not built yet)");
         }
         Ok(c)
     }
@@ -129,6 +156,31 @@ impl Config {
         ))
     }
 
+    /// The retention policy.
+    pub fn retention(&self) -> Result<activity_core::RetentionPolicy, String> {
+        use activity_core::{Retention, RetentionPolicy, Tier};
+        let r = &self.retention;
+        let tier = |s: &str| Tier::parse(s).map_err(|e| format!("[retention]: {e}"));
+        let default = Retention::Tier(tier(r.default_tier.as_deref().unwrap_or("small_business"))?);
+        let mut p = RetentionPolicy::new(default);
+        for (t, v) in &r.tenants {
+            p = p.tenant(
+                t.clone(),
+                match v {
+                    TenantRetention::Tier(s) => Retention::Tier(tier(s)?),
+                    TenantRetention::Days { days } if *days > 0 => Retention::Days(*days),
+                    TenantRetention::Days { .. } => {
+                        return Err(format!("[retention] {t}: days must be at least 1"))
+                    }
+                },
+            );
+        }
+        for h in &r.legal_holds {
+            p = p.hold(h.clone());
+        }
+        Ok(p)
+    }
+
     /// The lockout settings.
     pub fn lockout(&self) -> Result<LockoutConfig, String> {
         let mut c = LockoutConfig::default();
@@ -161,6 +213,9 @@ mod tests {
         assert_eq!((user.threshold, user.window.num_minutes()), (5, 15));
         assert_eq!(ip.threshold, 20);
         assert_eq!(c.lockout().unwrap().threshold, 10);
+        let r = c.retention().unwrap();
+        assert_eq!(r.retention_for(Some("beta")).unwrap().num_days(), 30);
+        assert!(r.retention_for(Some("held-corp")).is_none());
     }
 
     #[test]

@@ -189,7 +189,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Failure> {
         .lifecycle_events(false)
         .start();
     lockout.set_recorder(recorder.clone());
-    let result = command(cli.command, &*store, &recorder, &key, &lockout).await;
+    let retention = config.retention().map_err(usage)?;
+    let result = command(cli.command, &store, &recorder, &key, &lockout, retention).await;
     let report = guard.shutdown().await;
     if !report.unwritten.is_empty() {
         return Err(Failure {
@@ -202,12 +203,41 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Failure> {
 
 async fn command(
     command: Command,
-    store: &dyn ActivityStore,
+    shared: &Arc<dyn ActivityStore>,
     recorder: &Recorder,
     key: &ChainKey,
     lockout: &LockoutPolicy,
+    retention: activity_core::RetentionPolicy,
 ) -> Result<ExitCode, Failure> {
+    let store: &dyn ActivityStore = &**shared;
     match command {
+        Command::Purge(a) => {
+            let now = match &a.now {
+                Some(t) => parse_when("now", t, Utc::now()).map_err(usage)?,
+                None => Utc::now(),
+            };
+            let purger = activity_core::Purger::new(
+                shared.clone(),
+                retention,
+                Arc::new(activity_core::ManualClock::new(now)),
+            )
+            .recorder(recorder.clone());
+            let report = purger.run_once(a.dry_run).await?;
+            let verb = if a.dry_run { "would delete" } else { "deleted" };
+            for t in &report.tenants {
+                println!(
+                    "{:20} {verb} {:>8} events older than {}",
+                    activity_core::escape_control(t.tenant.as_deref().unwrap_or("(no tenant)")),
+                    t.events,
+                    activity_core::format_time(&t.cutoff)
+                );
+            }
+            for h in &report.held {
+                println!("{:20} legal hold: kept", activity_core::escape_control(h));
+            }
+            println!("{verb} {} events in all", report.total);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Migrate => {
             println!("schema is up to date (version {})", crate::SCHEMA_VERSION);
             Ok(ExitCode::SUCCESS)
