@@ -177,6 +177,8 @@ impl MySqlStore {
         Ok(())
     }
 
+    crate::store_impl::values_insert!(Dialect::Mysql, MySql, bind_all);
+
     async fn prepare_append(&self, _events: &[ActivityEvent]) -> activity_core::Result<()> {
         Ok(())
     }

@@ -290,6 +290,99 @@ impl PgStore {
         Ok(removed)
     }
 
+    /// Rows per INSERT: one statement binds one array per column, whatever the count.
+    const ROWS_PER_INSERT: usize = 5000;
+
+    /// Inserts a chunk with one `INSERT … SELECT FROM UNNEST(arrays)`: 27 array parameters
+    /// instead of 27 per row, which PostgreSQL plans and parses once.
+    async fn insert_chunk(
+        &self,
+        tx: &mut sqlx::Transaction<'static, Postgres>,
+        chunk: &[ActivityEvent],
+    ) -> Result<u64, sqlx::Error> {
+        let n = chunk.len();
+        let mut ids: Vec<Vec<u8>> = Vec::with_capacity(n);
+        let mut ints: [Vec<Option<i64>>; 3] = Default::default(); // time_us, accuracy, chain_seq
+        let mut reals: [Vec<Option<f64>>; 2] = Default::default();
+        let mut texts: Vec<Vec<Option<String>>> = vec![Vec::with_capacity(n); 21];
+        for e in chunk {
+            let mut t = 0;
+            for (col, v) in sql::event_values(e).into_iter().enumerate() {
+                match (col, v) {
+                    (0, Val::Bytes(b)) => ids.push(b),
+                    (1, Val::Int(x)) => ints[0].push(x),
+                    (19, Val::Int(x)) => ints[1].push(x),
+                    (24, Val::Int(x)) => ints[2].push(x),
+                    (17, Val::Real(x)) => reals[0].push(x),
+                    (18, Val::Real(x)) => reals[1].push(x),
+                    (_, Val::Text(x)) => {
+                        texts[t].push(x);
+                        t += 1;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        // Column order of the UNNEST list, matched to COLUMNS by the names below.
+        let text_cols: Vec<&str> = sql::COLUMNS
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !matches!(i, 0 | 1 | 17 | 18 | 19 | 24))
+            .map(|(_, c)| *c)
+            .collect();
+        let mut params = vec![
+            "$1::bytea[]".to_string(),
+            "$2::bigint[]".into(),
+            "$3::bigint[]".into(),
+            "$4::bigint[]".into(),
+            "$5::float8[]".into(),
+            "$6::float8[]".into(),
+        ];
+        let mut names = vec![
+            "id",
+            "time_us",
+            "geo_accuracy_km",
+            "chain_seq",
+            "geo_lat",
+            "geo_lon",
+        ];
+        for (i, c) in text_cols.iter().enumerate() {
+            params.push(format!("${}::text[]", i + 7));
+            names.push(c);
+        }
+        let select: Vec<String> = names
+            .iter()
+            .map(|c| {
+                if *c == "details" {
+                    "details::jsonb".to_string()
+                } else {
+                    (*c).to_string()
+                }
+            })
+            .collect();
+        let sql_text = format!(
+            "INSERT INTO {} ({}) SELECT {} FROM UNNEST({}) AS u({}) ON CONFLICT DO NOTHING",
+            self.tables.events,
+            names.join(", "),
+            select.join(", "),
+            params.join(", "),
+            names.join(", ")
+        );
+        let [time_us, accuracy, seq] = ints;
+        let [lat, lon] = reals;
+        let mut q = sqlx::query(AssertSqlSafe(sql_text))
+            .bind(ids)
+            .bind(time_us)
+            .bind(accuracy)
+            .bind(seq)
+            .bind(lat)
+            .bind(lon);
+        for col in texts {
+            q = q.bind(col);
+        }
+        Ok(q.execute(&mut **tx).await?.rows_affected())
+    }
+
     /// Creates the partitions a batch needs (and the month after each), once per month
     /// per process. A role that may not create tables still appends: its rows go to the
     /// default partition.

@@ -300,6 +300,8 @@ impl SqliteStore {
         self.explain_stmt(s).await
     }
 
+    crate::store_impl::values_insert!(Dialect::Sqlite, Sqlite, bind_all);
+
     /// Nothing to prepare on SQLite.
     async fn prepare_append(&self, _events: &[ActivityEvent]) -> activity_core::Result<()> {
         Ok(())

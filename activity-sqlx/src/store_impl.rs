@@ -2,8 +2,9 @@
 //! but for the pool type, the dialect and a per-backend hook before appends.
 
 /// Implements `ActivityStore` for `$store`, which has `pool` and `tables` fields, a
-/// `prepare_append(&self, &[ActivityEvent]) -> activity_core::Result<()>` method, and
-/// whose backend binds values with `$bind`.
+/// `prepare_append(&self, &[ActivityEvent]) -> activity_core::Result<()>` method, an
+/// `insert_chunk(&self, &mut Transaction, &[ActivityEvent]) -> Result<u64, sqlx::Error>`
+/// method with its `ROWS_PER_INSERT`, and whose backend binds values with `$bind`.
 macro_rules! impl_activity_store {
     ($store:ty, $dialect:expr, $backend:expr, $bind:path) => {
         #[async_trait::async_trait]
@@ -22,13 +23,8 @@ macro_rules! impl_activity_store {
                 let err = |e| crate::error::to_core_from($backend, e);
                 let mut tx = self.pool.begin().await.map_err(err)?;
                 let mut added = 0;
-                for chunk in events.chunks(crate::sql::ROWS_PER_INSERT) {
-                    let s = crate::sql::insert($dialect, &self.tables.events, chunk);
-                    let done = $bind(sqlx::query(sqlx::AssertSqlSafe(s.sql)), s.binds)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(err)?;
-                    added += done.rows_affected();
+                for chunk in events.chunks(Self::ROWS_PER_INSERT) {
+                    added += self.insert_chunk(&mut tx, chunk).await.map_err(err)?;
                 }
                 tx.commit().await.map_err(err)?;
                 Ok(added)
@@ -102,3 +98,24 @@ macro_rules! impl_activity_store {
 }
 
 pub(crate) use impl_activity_store;
+
+/// The multi-row `INSERT … VALUES` of a chunk, for backends without array parameters.
+macro_rules! values_insert {
+    ($dialect:expr, $db:ty, $bind:path) => {
+        const ROWS_PER_INSERT: usize = crate::sql::ROWS_PER_INSERT;
+
+        async fn insert_chunk(
+            &self,
+            tx: &mut sqlx::Transaction<'static, $db>,
+            chunk: &[activity_core::ActivityEvent],
+        ) -> Result<u64, sqlx::Error> {
+            let s = crate::sql::insert($dialect, &self.tables.events, chunk);
+            let done = $bind(sqlx::query(sqlx::AssertSqlSafe(s.sql)), s.binds)
+                .execute(&mut **tx)
+                .await?;
+            Ok(done.rows_affected())
+        }
+    };
+}
+
+pub(crate) use values_insert;
