@@ -304,7 +304,7 @@ impl PgStore {
         let mut ids: Vec<Vec<u8>> = Vec::with_capacity(n);
         let mut ints: [Vec<Option<i64>>; 3] = Default::default(); // time_us, accuracy, chain_seq
         let mut reals: [Vec<Option<f64>>; 2] = Default::default();
-        let mut texts: Vec<Vec<Option<String>>> = vec![Vec::with_capacity(n); 21];
+        let mut texts: Vec<Vec<Option<String>>> = (0..21).map(|_| Vec::with_capacity(n)).collect();
         for e in chunk {
             let mut t = 0;
             for (col, v) in sql::event_values(e).into_iter().enumerate() {
