@@ -35,6 +35,7 @@
 #![warn(missing_docs)]
 
 mod alerts;
+mod archive;
 mod chain;
 mod clock;
 mod error;
@@ -60,6 +61,7 @@ pub mod testing;
 pub use alerts::{
     Alert, AlertEngine, AlertRule, AlertSink, ChannelSink, FailedLogins, Severity, TracingSink,
 };
+pub use archive::{archive, verify_archive, ArchiveFile, ArchiveProblem, ChainSpan, Manifest};
 pub use chain::{
     canonical_json, verified_event, verify, Break, ChainKey, ChainSealer, VerifyReport,
 };
