@@ -48,6 +48,7 @@ mod memory;
 pub mod pipeline;
 mod query;
 mod recorder;
+mod report;
 mod retention;
 mod review;
 mod session;
@@ -85,6 +86,7 @@ pub use recorder::{
     Backoff, Health, Metrics, OutageNotice, OutagePolicy, Overflow, Recorder, RecorderBuilder,
     RecorderGuard, ShutdownReport,
 };
+pub use report::{compliance_report, ComplianceReport};
 pub use retention::{PurgeReport, Purger, Retention, RetentionPolicy, TenantPurge, Tier};
 pub use review::{
     digest, overdue, sign_off, Digest, DigestOptions, DigestSink, Gap, Notable, Overdue, Ranked,

@@ -385,3 +385,59 @@ fn purge_follows_the_config_and_dry_run_deletes_nothing() {
     let out = db.run(&["query", "--format", "json", "--action", "audit.purged"]);
     assert_eq!(text(&out.stdout).lines().count(), 2, "both runs recorded");
 }
+
+#[test]
+fn archive_verify_and_report() {
+    let db = Db::new();
+    assert!(db
+        .run_stdin(&["ingest"], failures("rep", 6, 0).as_bytes())
+        .status
+        .success());
+    let out = db.run(&[
+        "archive",
+        "--output",
+        "arch",
+        "--since",
+        "2026-11-24T00:00:00Z",
+        "--until",
+        "2026-11-25T00:00:00Z",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("archived"));
+    let out = db.run(&["archive", "verify", "arch"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    let f = db.dir.join("arch/events.jsonl");
+    let t = std::fs::read_to_string(&f)
+        .unwrap()
+        .replacen("rep", "rip", 1);
+    std::fs::write(&f, t).unwrap();
+    let out = db.run(&["archive", "verify", "arch"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(text(&out.stdout).contains("ChecksumMismatch"));
+    let out = db.run(&["archive", "--output", "x"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = db.run(&[
+        "report",
+        "--since",
+        "2026-11-24T00:00:00Z",
+        "--until",
+        "2026-11-25T00:00:00Z",
+        "--format",
+        "json",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["failed_logins_by_account"]["rep"], 6);
+    assert_eq!(v["alerts_by_rule"]["failed_logins"], 1);
+    let out = db.run(&[
+        "report",
+        "--since",
+        "2026-11-24T00:00:00Z",
+        "--output",
+        "r.html",
+    ]);
+    assert!(out.status.success());
+    assert!(std::fs::read_to_string(db.dir.join("r.html"))
+        .unwrap()
+        .contains("<svg"));
+}

@@ -35,8 +35,12 @@ pub enum Command {
     Query(QueryArgs),
     /// Export events as CSV or JSON Lines.
     Export(ExportArgs),
+    /// Archive a closed window into a directory (`archive verify DIR` checks one).
+    Archive(ArchiveArgs),
     /// Verify the integrity chain.
     Verify(VerifyArgs),
+    /// Compliance report for a period.
+    Report(ReportArgs),
     /// Delete events past their tenant's retention (`--dry-run` to count only).
     Purge(PurgeArgs),
     /// List the alerts raised.
@@ -129,6 +133,60 @@ pub struct ExportArgs {
     #[arg(long, value_enum, default_value_t = ExportFormat::Csv)]
     pub format: ExportFormat,
     /// Write here instead of standard output.
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+}
+
+/// `archive`.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct ArchiveArgs {
+    /// `verify DIR`.
+    #[command(subcommand)]
+    pub verify: Option<ArchiveVerify>,
+    /// Directory to write the archive into.
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+    /// Window start (RFC 3339 or a duration ago).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Window end, exclusive.
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Only this tenant.
+    #[arg(long)]
+    pub tenant: Option<String>,
+    /// File format.
+    #[arg(long, value_enum, default_value_t = ExportFormat::Jsonl)]
+    pub format: ExportFormat,
+}
+
+/// `archive verify DIR`.
+#[derive(Debug, Subcommand)]
+pub enum ArchiveVerify {
+    /// Check an archive directory against its manifest.
+    Verify {
+        /// The archive directory.
+        dir: PathBuf,
+    },
+}
+
+/// `report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Period start.
+    #[arg(long)]
+    pub since: String,
+    /// Period end, exclusive (default now).
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Only this tenant.
+    #[arg(long)]
+    pub tenant: Option<String>,
+    /// Format.
+    #[arg(long, value_enum, default_value_t = DocFormat::Html)]
+    pub format: DocFormat,
+    /// Output file (default standard output).
     #[arg(long)]
     pub output: Option<PathBuf>,
 }

@@ -211,6 +211,66 @@ async fn command(
 ) -> Result<ExitCode, Failure> {
     let store: &dyn ActivityStore = &**shared;
     match command {
+        Command::Archive(a) => {
+            if let Some(args::ArchiveVerify::Verify { dir }) = a.verify {
+                let (m, problems) = activity_core::verify_archive(&dir)?;
+                if problems.is_empty() {
+                    println!(
+                        "archive intact: {} files, {} rows",
+                        m.files.len(),
+                        m.files.iter().map(|f| f.rows).sum::<u64>()
+                    );
+                    return Ok(ExitCode::SUCCESS);
+                }
+                for p in &problems {
+                    println!("BROKEN: {}", serde_json::to_string(p)?);
+                }
+                return Ok(ExitCode::from(3));
+            }
+            let now = Utc::now();
+            let (Some(out), Some(since), Some(until)) = (&a.output, &a.since, &a.until) else {
+                return Err(usage(
+                    "archive needs --output DIR --since TIME --until TIME (or: archive verify DIR)",
+                ));
+            };
+            let since = parse_when("since", since, now).map_err(usage)?;
+            let until = parse_when("until", until, now).map_err(usage)?;
+            let format = match a.format {
+                ArgFormat::Csv => ExportFormat::Csv,
+                ArgFormat::Jsonl => ExportFormat::JsonLines,
+            };
+            let m =
+                activity_core::archive(store, out, a.tenant.as_deref(), since, until, format, now)
+                    .await?;
+            let mut q = ActivityQuery::new().since(since).until(until);
+            q.tenant = a.tenant.clone();
+            recorder.record(
+                export_event(operator(), &q, format, m.files[0].rows)
+                    .with_detail("archive", out.display().to_string()),
+            )?;
+            println!("archived {} events into {}", m.files[0].rows, out.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Report(a) => {
+            let now = Utc::now();
+            let since = parse_when("since", &a.since, now).map_err(usage)?;
+            let until = match &a.until {
+                Some(u) => parse_when("until", u, now).map_err(usage)?,
+                None => now,
+            };
+            let r = activity_core::compliance_report(store, a.tenant.as_deref(), since, until, key)
+                .await?;
+            let text = match a.format {
+                DocFormat::Json => r.to_json(),
+                DocFormat::Html => r.to_html(),
+            };
+            match &a.output {
+                Some(p) => std::fs::write(p, text)
+                    .map_err(|e| Failure::from(format!("{}: {e}", p.display())))?,
+                None => println!("{text}"),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Purge(a) => {
             let now = match &a.now {
                 Some(t) => parse_when("now", t, Utc::now()).map_err(usage)?,
