@@ -41,6 +41,7 @@ mod clock;
 mod error;
 mod event;
 mod export;
+mod geo;
 mod html;
 mod lockout;
 mod lockout_check;
@@ -73,6 +74,9 @@ pub use event::{
     MAX_ACTION_LEN,
 };
 pub use export::{export, export_event, spreadsheet_safe, ExportFormat, ExportWriter, CSV_COLUMNS};
+#[cfg(feature = "geoip")]
+pub use geo::MaxMindResolver;
+pub use geo::{is_global, GeoEnricher, GeoResolver};
 pub use html::escape_html;
 pub use lockout::{AccountStatus, LockScope, LockoutConfig, LockoutPolicy};
 pub use lockout_check::{LockKey, LockStatus, LockoutCheck, NeverLock};

@@ -441,3 +441,43 @@ fn archive_verify_and_report() {
         .unwrap()
         .contains("<svg"));
 }
+
+#[test]
+fn ingest_enriches_with_a_geoip_database_and_refuses_a_broken_one() {
+    let shared = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/geoip");
+    let db = Db::new();
+    // A broken file is one clear error at start (usage, exit 2), never a panic.
+    std::fs::write(db.dir.join("bad.mmdb"), b"garbage").unwrap();
+    std::fs::write(
+        db.dir.join("activity.toml"),
+        "[geoip]\ncity = \"bad.mmdb\"\n",
+    )
+    .unwrap();
+    let out = db.run_stdin(&["ingest"], b"{\"action\":\"auth.logout\"}");
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("geoip"));
+    if !shared.exists() {
+        eprintln!(
+            "notice: {} not present; skipping the enrichment part",
+            shared.display()
+        );
+        return;
+    }
+    let city = shared.join("GeoIP2-City-Test.mmdb");
+    std::fs::write(
+        db.dir.join("activity.toml"),
+        format!("[geoip]\ncity = {:?}\n", city.display().to_string()),
+    )
+    .unwrap();
+    let out = db.run_stdin(
+        &["ingest"],
+        br#"{"action":"auth.login.succeeded","actor":{"id":"a"},"source":{"ip":"81.2.69.142"}}"#,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = db.run(&["query", "--format", "json"]);
+    assert!(
+        text(&out.stdout).contains("\"city\":\"London\""),
+        "{}",
+        text(&out.stdout)
+    );
+}

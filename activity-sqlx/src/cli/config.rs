@@ -11,9 +11,9 @@ use super::time::parse_duration;
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    /// GeoIP databases (not used by this version: geo enrichment is not built yet).
+    /// GeoIP databases.
     #[serde(default)]
-    pub geoip: Option<toml::Table>,
+    pub geoip: GeoipSection,
     /// Retention tiers, custom durations and legal holds.
     #[serde(default)]
     pub retention: RetentionSection,
@@ -64,6 +64,16 @@ pub struct LockoutSection {
     pub max_cool_off: Option<String>,
     /// Permanent after this many locks in a day.
     pub permanent_after: Option<u64>,
+}
+
+/// `[geoip]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GeoipSection {
+    /// A GeoIP2 / GeoLite2 City database: events are enriched with its locations.
+    pub city: Option<PathBuf>,
+    /// An Anonymous-IP database (not used by this version).
+    pub anonymous_ip: Option<PathBuf>,
 }
 
 /// A tenant's retention: a tier name or `{ days = N }`.
@@ -120,8 +130,8 @@ impl Config {
         };
         let c: Config =
             toml::from_str(&text).map_err(|e| format!("{}: {}", path.display(), e.message()))?;
-        if c.geoip.is_some() {
-            eprintln!("note: [geoip] is read but not used by this version (geo enrichment is not built yet)");
+        if c.geoip.anonymous_ip.is_some() {
+            eprintln!("note: [geoip] anonymous_ip is read but not used by this version");
         }
         Ok(c)
     }

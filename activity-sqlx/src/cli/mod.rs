@@ -179,7 +179,13 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Failure> {
         .writer
         .clone()
         .unwrap_or_else(|| "activity-cli".into());
-    let (recorder, guard) = Recorder::builder(store.clone())
+    let mut builder = Recorder::builder(store.clone());
+    if let Some(city) = &config.geoip.city {
+        let resolver = activity_core::MaxMindResolver::open(city)
+            .map_err(|e| usage(format!("[geoip] city: {e}")))?;
+        builder = builder.enricher(activity_core::GeoEnricher::new(resolver));
+    }
+    let (recorder, guard) = builder
         .sealer(ChainSealer::new(&writer, key.clone()))
         .after_commit(AlertEngine::new().rule(user_rule).rule(ip_rule))
         .after_commit(lockout.clone())
