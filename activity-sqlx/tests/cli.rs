@@ -343,6 +343,69 @@ fn postgres_end_to_end_when_configured() {
             .count(),
         8
     );
+    // Every other subcommand, on PostgreSQL too.
+    let q = run(&["query", "--user", "pg-user", "--format", "json"], None);
+    assert_eq!(text(&q.stdout).lines().count(), 6, "{}", text(&q.stderr));
+    let dir = std::env::temp_dir().join(format!("activity-cli-pg-{}", uuid::Uuid::now_v7()));
+    let dir_s = dir.display().to_string();
+    assert!(run(
+        &[
+            "archive",
+            "--output",
+            &dir_s,
+            "--since",
+            "2026-11-24T00:00:00Z",
+            "--until",
+            "2026-11-25T00:00:00Z"
+        ],
+        None
+    )
+    .status
+    .success());
+    assert_eq!(
+        run(&["archive", "verify", &dir_s], None).status.code(),
+        Some(0)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(run(&["purge", "--dry-run"], None).status.success());
+    let r = run(
+        &[
+            "report",
+            "--since",
+            "2026-11-24T00:00:00Z",
+            "--until",
+            "2026-11-25T00:00:00Z",
+            "--format",
+            "json",
+        ],
+        None,
+    );
+    assert!(
+        text(&r.stdout).contains("\"pg-user\": 6"),
+        "{}",
+        text(&r.stdout)
+    );
+    assert!(run(&["unlock", "pg-user"], None).status.success());
+    assert!(run(
+        &[
+            "timeline",
+            "--account",
+            "pg-user",
+            "--at",
+            "2026-11-24T06:03:00Z"
+        ],
+        None
+    )
+    .status
+    .success());
+    assert!(run(&["digest", "--role", "compliance"], None)
+        .status
+        .success());
+    assert_eq!(
+        run(&["verify"], None).status.code(),
+        Some(0),
+        "still intact after all that"
+    );
     rt.block_on(async {
         let pool = sqlx::PgPool::connect(&url).await.unwrap();
         sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
