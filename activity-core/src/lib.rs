@@ -61,7 +61,8 @@ mod timeline;
 pub mod testing;
 
 pub use alerts::{
-    Alert, AlertEngine, AlertRule, AlertSink, ChannelSink, FailedLogins, Severity, TracingSink,
+    haversine_km, Alert, AlertEngine, AlertRule, AlertSink, ChannelSink, ConcurrentSessions,
+    FailedLogins, GeoAnomaly, NewDevice, Severity, TracingSink,
 };
 pub use archive::{archive, verify_archive, ArchiveFile, ArchiveProblem, ChainSpan, Manifest};
 pub use chain::{

@@ -544,3 +544,20 @@ fn ingest_enriches_with_a_geoip_database_and_refuses_a_broken_one() {
         text(&out.stdout)
     );
 }
+
+#[test]
+fn ingesting_history_raises_impossible_travel() {
+    let db = Db::new();
+    let lines = [
+        r#"{"action":"auth.login.succeeded","time":"2026-11-24T06:00:00Z","actor":{"id":"ann"},"source":{"ip":"81.2.69.142","device_id":"d1","geo":{"country":"GB","lat":51.5142,"lon":-0.0931,"accuracy_km":10}}}"#,
+        r#"{"action":"auth.login.succeeded","time":"2026-11-24T06:10:00Z","actor":{"id":"ann"},"source":{"ip":"175.16.199.1","device_id":"d1","geo":{"country":"CN","lat":43.88,"lon":125.3228,"accuracy_km":50}}}"#,
+    ]
+    .join("\n");
+    assert!(db.run_stdin(&["ingest"], lines.as_bytes()).status.success());
+    let out = db.run(&["alerts", "--format", "json"]);
+    let t = text(&out.stdout);
+    assert!(
+        t.contains("geo_anomaly") && t.contains("impossible travel"),
+        "{t}"
+    );
+}

@@ -187,7 +187,14 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Failure> {
     }
     let (recorder, guard) = builder
         .sealer(ChainSealer::new(&writer, key.clone()))
-        .after_commit(AlertEngine::new().rule(user_rule).rule(ip_rule))
+        .after_commit(
+            AlertEngine::new()
+                .rule(user_rule)
+                .rule(ip_rule)
+                .rule(activity_core::NewDevice::default())
+                .rule(activity_core::GeoAnomaly::default())
+                .rule(activity_core::ConcurrentSessions::default()),
+        )
         .after_commit(lockout.clone())
         .overflow(activity_core::Overflow::Wait(
             std::time::Duration::from_secs(60),

@@ -20,6 +20,10 @@ use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
+mod rules;
+
+pub use rules::{haversine_km, ConcurrentSessions, GeoAnomaly, NewDevice};
+
 use crate::error::Result;
 use crate::event::{Action, ActivityEvent, Target};
 use crate::pipeline::AfterCommit;
@@ -188,11 +192,15 @@ impl AlertEngine {
         }
     }
 
-    /// The built-in rules with the product's defaults.
+    /// The built-in rules with the product's defaults: `failed_logins`,
+    /// `failed_logins_ip`, `new_device`, `geo_anomaly`, `concurrent_sessions`.
     pub fn with_defaults() -> Self {
         Self::new()
             .rule(FailedLogins::default())
             .rule(FailedLogins::per_ip())
+            .rule(NewDevice::default())
+            .rule(GeoAnomaly::default())
+            .rule(ConcurrentSessions::default())
     }
 
     /// Adds a rule.

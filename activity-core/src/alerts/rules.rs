@@ -1,0 +1,533 @@
+//! The built-in rules beyond failed logins: new device, geographic anomaly, concurrent
+//! sessions. Each reads the account's recent history from the store, judged at the
+//! triggering event's own time.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+use async_trait::async_trait;
+use chrono::Duration;
+
+use super::{Alert, AlertRule, Severity};
+use crate::error::Result;
+use crate::event::{Action, ActivityEvent};
+use crate::query::ActivityQuery;
+use crate::store::ActivityStore;
+
+/// The successful logins of `e`'s account before `e`, newest first, within `look_back`
+/// and at most `count`.
+async fn previous_logins(
+    store: &dyn ActivityStore,
+    e: &ActivityEvent,
+    account: &str,
+    count: usize,
+    look_back: Duration,
+) -> Result<Vec<ActivityEvent>> {
+    let mut q = ActivityQuery::new()
+        .actor(account)
+        .action(Action::LOGIN_SUCCEEDED.as_str())
+        .since(e.time - look_back)
+        .until(e.time + Duration::microseconds(1))
+        .limit(count + 1);
+    if let Some(t) = &e.tenant {
+        q = q.tenant(t.clone());
+    }
+    let mut v = store.query(&q).await?.events;
+    v.retain(|x| (x.time, x.id) < (e.time, e.id));
+    v.truncate(count);
+    Ok(v)
+}
+
+/// A browser family from a user agent, for the device fallback key.
+fn ua_family(ua: &str) -> &'static str {
+    for (needle, family) in [
+        ("Edg/", "edge"),
+        ("OPR/", "opera"),
+        ("Firefox/", "firefox"),
+        ("Chrome/", "chrome"),
+        ("Safari/", "safari"),
+        ("curl/", "curl"),
+    ] {
+        if ua.contains(needle) {
+            return family;
+        }
+    }
+    "other"
+}
+
+fn network(ip: IpAddr) -> String {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            format!("{}.{}.{}.0/24", o[0], o[1], o[2])
+        }
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}::/48", s[0], s[1], s[2])
+        }
+    }
+}
+
+/// The device key of a login: its device id, else user-agent family plus /24 or /48.
+pub(crate) fn device_key(e: &ActivityEvent) -> Option<String> {
+    if let Some(d) = e.device_id() {
+        return Some(format!("id:{d}"));
+    }
+    let ua = e
+        .source
+        .as_ref()
+        .and_then(|s| s.user_agent.as_deref())
+        .unwrap_or("");
+    e.ip()
+        .map(|ip| format!("ua:{}|{}", ua_family(ua), network(ip)))
+}
+
+fn alert(
+    rule: &str,
+    severity: Severity,
+    e: &ActivityEvent,
+    account: &str,
+    evidence: Vec<uuid::Uuid>,
+    message: String,
+) -> Alert {
+    Alert {
+        rule: rule.to_owned(),
+        severity,
+        account: Some(account.to_owned()),
+        tenant: e.tenant.clone(),
+        evidence,
+        message,
+        time: e.time,
+        trigger: e.id,
+    }
+}
+
+/// `new_device`: a successful login from a device never seen among the account's recent
+/// successful logins (the last `look_back_count`, within `look_back`). Without a device id
+/// the key is the user-agent family plus the /24 (IPv4) or /48 (IPv6) network. An
+/// account's very first login alerts only with `alert_on_first_login`.
+#[derive(Debug, Clone)]
+pub struct NewDevice {
+    /// How many earlier logins are compared (default 20).
+    pub look_back_count: usize,
+    /// How far back (default 90 days).
+    pub look_back: Duration,
+    /// Whether the first login ever alerts (default false).
+    pub alert_on_first_login: bool,
+    /// Severity (default medium).
+    pub severity: Severity,
+}
+
+impl Default for NewDevice {
+    fn default() -> Self {
+        Self {
+            look_back_count: 20,
+            look_back: Duration::days(90),
+            alert_on_first_login: false,
+            severity: Severity::Medium,
+        }
+    }
+}
+
+#[async_trait]
+impl AlertRule for NewDevice {
+    fn id(&self) -> &str {
+        "new_device"
+    }
+
+    async fn evaluate(&self, store: &dyn ActivityStore, e: &ActivityEvent) -> Result<Vec<Alert>> {
+        if e.action != Action::LOGIN_SUCCEEDED {
+            return Ok(Vec::new());
+        }
+        let (Some(account), Some(key)) = (e.actor_id(), device_key(e)) else {
+            return Ok(Vec::new());
+        };
+        let prev = previous_logins(store, e, account, self.look_back_count, self.look_back).await?;
+        if prev.is_empty() && !self.alert_on_first_login {
+            return Ok(Vec::new());
+        }
+        if prev.iter().filter_map(device_key).any(|k| k == key) {
+            return Ok(Vec::new());
+        }
+        Ok(vec![alert(
+            "new_device",
+            self.severity,
+            e,
+            account,
+            vec![e.id],
+            format!("sign-in to {account} from a new device"),
+        )])
+    }
+}
+
+/// Great-circle distance in km.
+pub fn haversine_km(lat1: f64, lon1: f64, lat2: f64, lon2: f64) -> f64 {
+    let (p1, p2) = (lat1.to_radians(), lat2.to_radians());
+    let dp = (lat2 - lat1).to_radians();
+    let dl = (lon2 - lon1).to_radians();
+    let a = (dp / 2.0).sin().powi(2) + p1.cos() * p2.cos() * (dl / 2.0).sin().powi(2);
+    2.0 * 6371.0 * a.sqrt().asin()
+}
+
+/// `geo_anomaly`: a successful login from a country never seen among the account's
+/// recent successful logins, or impossible travel since the previous one: the
+/// great-circle distance less both accuracy radii, over the time between them, above
+/// `max_speed_kmh`, for hops longer than `min_distance_km`. Logins without a location
+/// (private, loopback, unresolvable addresses) never alert.
+#[derive(Debug, Clone)]
+pub struct GeoAnomaly {
+    /// How many earlier logins are compared (default 20).
+    pub look_back_count: usize,
+    /// How far back (default 90 days).
+    pub look_back: Duration,
+    /// Travel speed above which a hop is impossible (default 900 km/h).
+    pub max_speed_kmh: f64,
+    /// Hops shorter than this never count (default 50 km).
+    pub min_distance_km: f64,
+    /// Severity (default high).
+    pub severity: Severity,
+}
+
+impl Default for GeoAnomaly {
+    fn default() -> Self {
+        Self {
+            look_back_count: 20,
+            look_back: Duration::days(90),
+            max_speed_kmh: 900.0,
+            min_distance_km: 50.0,
+            severity: Severity::High,
+        }
+    }
+}
+
+#[async_trait]
+impl AlertRule for GeoAnomaly {
+    fn id(&self) -> &str {
+        "geo_anomaly"
+    }
+
+    async fn evaluate(&self, store: &dyn ActivityStore, e: &ActivityEvent) -> Result<Vec<Alert>> {
+        if e.action != Action::LOGIN_SUCCEEDED {
+            return Ok(Vec::new());
+        }
+        let Some(account) = e.actor_id() else {
+            return Ok(Vec::new());
+        };
+        let Some(geo) = e.source.as_ref().and_then(|s| s.geo.as_ref()) else {
+            return Ok(Vec::new());
+        };
+        let prev = previous_logins(store, e, account, self.look_back_count, self.look_back).await?;
+        let mut reasons = Vec::new();
+        let mut evidence = vec![e.id];
+        let seen: BTreeSet<&str> = prev
+            .iter()
+            .filter_map(|p| p.source.as_ref()?.geo.as_ref()?.country.as_deref())
+            .collect();
+        if let Some(c) = geo.country.as_deref() {
+            if !seen.is_empty() && !seen.contains(c) {
+                reasons.push(format!("first sign-in from country {c}"));
+            }
+        }
+        let last_located = prev.iter().find(|p| {
+            p.source
+                .as_ref()
+                .and_then(|s| s.geo.as_ref())
+                .is_some_and(|g| g.lat.is_some() && g.lon.is_some())
+        });
+        if let (Some(p), Some(lat), Some(lon)) = (last_located, geo.lat, geo.lon) {
+            let pg = p
+                .source
+                .as_ref()
+                .and_then(|s| s.geo.as_ref())
+                .expect("filtered above");
+            let (plat, plon) = (pg.lat.unwrap_or_default(), pg.lon.unwrap_or_default());
+            let dist = haversine_km(plat, plon, lat, lon);
+            let slack =
+                f64::from(pg.accuracy_km.unwrap_or(0)) + f64::from(geo.accuracy_km.unwrap_or(0));
+            let hours = (e.time - p.time).num_milliseconds() as f64 / 3_600_000.0;
+            let effective = (dist - slack).max(0.0);
+            if dist >= self.min_distance_km && effective > 0.0 {
+                let speed = if hours <= 0.0 {
+                    f64::INFINITY
+                } else {
+                    effective / hours
+                };
+                if speed > self.max_speed_kmh {
+                    reasons.push(format!(
+                        "impossible travel: {dist:.0} km in {:.0} minutes ({speed:.0} km/h)",
+                        hours * 60.0
+                    ));
+                    evidence.insert(0, p.id);
+                }
+            }
+        }
+        if reasons.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(vec![alert(
+            "geo_anomaly",
+            self.severity,
+            e,
+            account,
+            evidence,
+            format!("sign-in to {account}: {}", reasons.join("; ")),
+        )])
+    }
+}
+
+/// `concurrent_sessions`: more simultaneous active sessions (created, not terminated or
+/// expired, within `session_lifetime`) than `max_sessions`, from different devices or
+/// addresses. By default a second simultaneous session from another device alerts.
+#[derive(Debug, Clone)]
+pub struct ConcurrentSessions {
+    /// Sessions allowed at once (default 1).
+    pub max_sessions: usize,
+    /// How long a session lives unless ended (default 12 hours).
+    pub session_lifetime: Duration,
+    /// Severity (default medium).
+    pub severity: Severity,
+}
+
+impl Default for ConcurrentSessions {
+    fn default() -> Self {
+        Self {
+            max_sessions: 1,
+            session_lifetime: Duration::hours(12),
+            severity: Severity::Medium,
+        }
+    }
+}
+
+#[async_trait]
+impl AlertRule for ConcurrentSessions {
+    fn id(&self) -> &str {
+        "concurrent_sessions"
+    }
+
+    async fn evaluate(&self, store: &dyn ActivityStore, e: &ActivityEvent) -> Result<Vec<Alert>> {
+        if e.action != Action::SESSION_CREATED {
+            return Ok(Vec::new());
+        }
+        let Some(account) = e.actor_id() else {
+            return Ok(Vec::new());
+        };
+        let mut q = ActivityQuery::new()
+            .actor(account)
+            .action("session")
+            .since(e.time - self.session_lifetime)
+            .until(e.time + Duration::microseconds(1))
+            .limit(crate::MAX_PAGE_SIZE);
+        if let Some(t) = &e.tenant {
+            q = q.tenant(t.clone());
+        }
+        let events = store.query(&q).await?.events;
+        // Session key: its hash, or the event id when the app gives none.
+        let mut created: BTreeMap<String, &ActivityEvent> = BTreeMap::new();
+        let mut ended: BTreeSet<String> = BTreeSet::new();
+        for x in events.iter().filter(|x| (x.time, x.id) <= (e.time, e.id)) {
+            let key = x.session.clone().unwrap_or_else(|| x.id.to_string());
+            if x.action == Action::SESSION_CREATED {
+                created.insert(key, x);
+            } else if x.action == Action::SESSION_TERMINATED || x.action == Action::SESSION_EXPIRED
+            {
+                ended.insert(key);
+            }
+        }
+        let mine = (e.device_id(), e.ip());
+        let others: Vec<&ActivityEvent> = created
+            .iter()
+            .filter(|(k, x)| !ended.contains(*k) && x.id != e.id)
+            .map(|(_, x)| *x)
+            .filter(|x| (x.device_id(), x.ip()) != mine)
+            .collect();
+        if others.len() < self.max_sessions {
+            return Ok(Vec::new());
+        }
+        let mut evidence: Vec<uuid::Uuid> = others.iter().map(|x| x.id).collect();
+        evidence.push(e.id);
+        Ok(vec![alert(
+            "concurrent_sessions",
+            self.severity,
+            e,
+            account,
+            evidence,
+            format!(
+                "{} simultaneous sessions for {account} from different devices or addresses",
+                others.len() + 1
+            ),
+        )])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Actor, Geo, MemoryStore, Source};
+    use chrono::{DateTime, TimeZone, Utc};
+
+    fn t0() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 24, 8, 0, 0).unwrap()
+    }
+
+    fn london() -> Geo {
+        Geo {
+            country: Some("GB".into()),
+            city: Some("London".into()),
+            lat: Some(51.5142),
+            lon: Some(-0.0931),
+            accuracy_km: Some(10),
+        }
+    }
+    fn changchun() -> Geo {
+        Geo {
+            country: Some("CN".into()),
+            city: Some("Changchun".into()),
+            lat: Some(43.88),
+            lon: Some(125.3228),
+            accuracy_km: Some(50),
+        }
+    }
+    fn boxford() -> Geo {
+        Geo {
+            country: Some("GB".into()),
+            city: Some("Boxford".into()),
+            lat: Some(51.75),
+            lon: Some(-1.25),
+            accuracy_km: Some(100),
+        }
+    }
+
+    fn login(at: DateTime<Utc>, device: Option<&str>, ip: &str, geo: Option<Geo>) -> ActivityEvent {
+        let mut s = Source::ip(ip.parse().unwrap()).with_user_agent("Mozilla/5.0 Firefox/140.0");
+        if let Some(d) = device {
+            s = s.with_device_id(d);
+        }
+        s.geo = geo;
+        ActivityEvent::login_succeeded(Actor::user("alice"))
+            .with_time(at)
+            .with_source(s)
+    }
+
+    async fn run(rule: &dyn AlertRule, events: &[ActivityEvent]) -> Vec<Alert> {
+        let store = MemoryStore::new();
+        store.append(events).await.unwrap();
+        let mut out = Vec::new();
+        for e in events {
+            out.extend(rule.evaluate(&store, e).await.unwrap());
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn new_device_alerts_on_a_new_device_only() {
+        let rule = NewDevice::default();
+        let v = vec![
+            login(t0(), Some("d1"), "81.2.69.142", None),
+            login(t0() + Duration::hours(1), Some("d1"), "81.2.69.142", None),
+            login(t0() + Duration::hours(2), Some("d2"), "81.2.69.142", None),
+        ];
+        let a = run(&rule, &v).await;
+        assert_eq!(
+            a.len(),
+            1,
+            "the first login does not alert; d1 again does not; d2 does"
+        );
+        assert_eq!(a[0].trigger, v[2].id);
+        let first = NewDevice {
+            alert_on_first_login: true,
+            ..NewDevice::default()
+        };
+        assert_eq!(run(&first, &v[..1]).await.len(), 1);
+        // Without device ids: same browser family and /24 is the same device.
+        let v = vec![
+            login(t0(), None, "81.2.69.142", None),
+            login(t0() + Duration::hours(1), None, "81.2.69.150", None),
+            login(t0() + Duration::hours(2), None, "89.160.20.112", None),
+        ];
+        assert_eq!(run(&rule, &v).await.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn impossible_travel_and_a_new_country() {
+        let rule = GeoAnomaly::default();
+        // London, then Changchun ten minutes later: impossible.
+        let v = vec![
+            login(t0(), Some("d"), "81.2.69.142", Some(london())),
+            login(
+                t0() + Duration::minutes(10),
+                Some("d"),
+                "175.16.199.1",
+                Some(changchun()),
+            ),
+        ];
+        let a = run(&rule, &v).await;
+        assert_eq!(a.len(), 1);
+        assert!(
+            a[0].message.contains("impossible travel") && a[0].message.contains("CN"),
+            "{}",
+            a[0].message
+        );
+        assert_eq!(a[0].evidence, vec![v[0].id, v[1].id]);
+        // London, then Boxford three hours later: fine.
+        let v = vec![
+            login(t0(), Some("d"), "81.2.69.142", Some(london())),
+            login(
+                t0() + Duration::hours(3),
+                Some("d"),
+                "2.125.160.216",
+                Some(boxford()),
+            ),
+        ];
+        assert!(run(&rule, &v).await.is_empty());
+        // No location (a private address): never.
+        let v = vec![
+            login(t0(), Some("d"), "81.2.69.142", Some(london())),
+            login(t0() + Duration::minutes(1), Some("d"), "10.0.0.1", None),
+        ];
+        assert!(run(&rule, &v).await.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_second_session_from_another_device_alerts() {
+        let rule = ConcurrentSessions::default();
+        let sess = |at, dev: &str, s: &str| {
+            ActivityEvent::session_created(Actor::user("alice"))
+                .with_time(at)
+                .with_source(Source::ip("81.2.69.142".parse().unwrap()).with_device_id(dev))
+                .with_session(s)
+        };
+        let v = vec![
+            sess(t0(), "d1", "s1"),
+            sess(t0() + Duration::minutes(5), "d2", "s2"),
+        ];
+        let a = run(&rule, &v).await;
+        assert_eq!(a.len(), 1);
+        assert_eq!(a[0].evidence, vec![v[0].id, v[1].id]);
+        // The first ended before the second began: no alert.
+        let v = vec![
+            sess(t0(), "d1", "s1"),
+            ActivityEvent::session_terminated(Actor::user("alice"))
+                .with_time(t0() + Duration::minutes(1))
+                .with_session("s1"),
+            sess(t0() + Duration::minutes(5), "d2", "s2"),
+        ];
+        assert!(run(&rule, &v).await.is_empty());
+        // Same device twice: no alert. Expired by lifetime: no alert.
+        let v = vec![
+            sess(t0(), "d1", "s1"),
+            sess(t0() + Duration::minutes(5), "d1", "s2"),
+        ];
+        assert!(run(&rule, &v).await.is_empty());
+        let v = vec![
+            sess(t0(), "d1", "s1"),
+            sess(t0() + Duration::hours(13), "d2", "s2"),
+        ];
+        assert!(run(&rule, &v).await.is_empty());
+    }
+
+    #[test]
+    fn distances() {
+        let d = haversine_km(51.5142, -0.0931, 43.88, 125.3228);
+        assert!((8000.0..8500.0).contains(&d), "{d}");
+    }
+}
