@@ -47,6 +47,7 @@ mod lockout;
 mod lockout_check;
 mod memory;
 pub mod pipeline;
+mod privacy;
 mod query;
 mod recorder;
 mod report;
@@ -61,8 +62,8 @@ mod timeline;
 pub mod testing;
 
 pub use alerts::{
-    haversine_km, Alert, AlertEngine, AlertRule, AlertSink, ChannelSink, ConcurrentSessions,
-    FailedLogins, GeoAnomaly, NewDevice, Severity, TracingSink,
+    haversine_km, AccountNotifier, Alert, AlertEngine, AlertRule, AlertSink, ChannelSink,
+    ConcurrentSessions, FailedLogins, GeoAnomaly, NewDevice, Severity, TracingSink,
 };
 pub use archive::{archive, verify_archive, ArchiveFile, ArchiveProblem, ChainSpan, Manifest};
 pub use chain::{
@@ -83,6 +84,7 @@ pub use lockout::{AccountStatus, LockScope, LockoutConfig, LockoutPolicy};
 pub use lockout_check::{LockKey, LockStatus, LockoutCheck, NeverLock};
 pub use memory::MemoryStore;
 pub use pipeline::{AfterCommit, Enricher, Sealer};
+pub use privacy::{GeoPrecision, IpPrivacy, IpStorage};
 pub use query::{
     action_prefix_range, ActivityQuery, Cursor, DeleteRequest, Page, DEFAULT_PAGE_SIZE,
     MAX_FILTER_VALUES, MAX_PAGE_SIZE,

@@ -138,6 +138,61 @@ impl AlertSink for TracingSink {
     }
 }
 
+/// A sink for the user-facing side: it calls `notify(account, alert)` for alerts about an
+/// account raised by the rules in `rules` (by default `new_device`, `geo_anomaly` and
+/// `concurrent_sessions`), so the host app can e-mail the affected user.
+///
+/// ```
+/// use activity_core::{AccountNotifier, AlertEngine};
+/// let engine = AlertEngine::with_defaults()
+///     .sink(AccountNotifier::new(|account: &str, alert: &activity_core::Alert| {
+///         println!("mail {account}: {}", alert.message);
+///     }));
+/// ```
+pub struct AccountNotifier<F> {
+    notify: F,
+    rules: Vec<String>,
+}
+
+impl<F> std::fmt::Debug for AccountNotifier<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccountNotifier")
+            .field("rules", &self.rules)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<F: Fn(&str, &Alert) + Send + Sync + 'static> AccountNotifier<F> {
+    /// Notifies through `notify` for the default rules.
+    pub fn new(notify: F) -> Self {
+        Self {
+            notify,
+            rules: vec![
+                "new_device".into(),
+                "geo_anomaly".into(),
+                "concurrent_sessions".into(),
+            ],
+        }
+    }
+
+    /// Only for these rule ids.
+    pub fn rules(mut self, rules: &[&str]) -> Self {
+        self.rules = rules.iter().map(|r| r.to_string()).collect();
+        self
+    }
+}
+
+#[async_trait]
+impl<F: Fn(&str, &Alert) + Send + Sync + 'static> AlertSink for AccountNotifier<F> {
+    async fn deliver(&self, a: &Alert) {
+        if let Some(account) = &a.account {
+            if self.rules.iter().any(|r| *r == a.rule) {
+                (self.notify)(account, a);
+            }
+        }
+    }
+}
+
 /// A sink that sends each alert into a tokio channel (dropping it, counted, if full).
 #[derive(Debug, Clone)]
 pub struct ChannelSink(pub mpsc::Sender<Alert>);
@@ -481,9 +536,17 @@ mod tests {
     async fn the_engine_stores_alerts_once_and_delivers_them() {
         let store = Arc::new(MemoryStore::new());
         let (tx, mut rx) = mpsc::channel(16);
+        let notified = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let n2 = notified.clone();
         let engine = AlertEngine::with_defaults()
             .sink(ChannelSink(tx))
             .sink(TracingSink)
+            .sink(
+                AccountNotifier::new(move |acc: &str, _a: &Alert| {
+                    n2.lock().unwrap().push(acc.to_owned())
+                })
+                .rules(&["failed_logins"]),
+            )
             .start(64);
         let (rec, guard) = crate::Recorder::builder(store.clone())
             .after_commit(engine)
@@ -496,6 +559,14 @@ mod tests {
         rec.flush().await.unwrap();
         let got = rx.recv().await.unwrap();
         assert_eq!(got.rule, "failed_logins");
+        // The sinks run in order on their task: after the channel, the notifier.
+        for _ in 0..100 {
+            if !notified.lock().unwrap().is_empty() {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(*notified.lock().unwrap(), vec!["bob".to_string()]);
         let stored = store
             .query(&ActivityQuery::new().action("alert.raised"))
             .await
