@@ -186,7 +186,7 @@ impl<F: Fn(&str, &Alert) + Send + Sync + 'static> AccountNotifier<F> {
 impl<F: Fn(&str, &Alert) + Send + Sync + 'static> AlertSink for AccountNotifier<F> {
     async fn deliver(&self, a: &Alert) {
         if let Some(account) = &a.account {
-            if self.rules.iter().any(|r| *r == a.rule) {
+            if self.rules.contains(&a.rule) {
                 (self.notify)(account, a);
             }
         }
