@@ -1,0 +1,85 @@
+//! Alert evaluation cost: `cargo bench -p activity-sqlx --bench alerts -- [--rows N]`
+//!
+//! Loads N events (default 1,000,000; also run with 100,000 to see growth) for 100,000
+//! accounts into a fresh SQLite file, then times `AlertEngine::with_defaults().evaluate`
+//! (all five built-in rules) on 2,000 new login events — failures and successes, with
+//! device ids and locations — each appended first, as the recorder does. Reports the
+//! median and p99 per login event.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use activity_core::{ActivityEvent, ActivityStore, Actor, AlertEngine, Geo, Source};
+use activity_sqlx::SqliteStore;
+use chrono::{Duration as Span, TimeZone, Utc};
+
+const ACCOUNTS: usize = 100_000;
+
+fn event(i: usize) -> ActivityEvent {
+    let t0 = Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap();
+    let account = (i * 7919) % ACCOUNTS;
+    let actor = Actor::user(format!("u_{account}"));
+    let e = match i % 10 {
+        0 | 1 => ActivityEvent::login_failed(actor).with_reason("bad_password"),
+        2 => ActivityEvent::session_created(actor).with_session(format!("s{i}")),
+        _ => ActivityEvent::login_succeeded(actor),
+    };
+    e.with_time(t0 + Span::milliseconds(i as i64 * 200)).with_source(
+        Source::ip(format!("81.{}.{}.{}", (i >> 16) & 255, (i >> 8) & 255, i & 255).parse().unwrap())
+            .with_device_id(format!("d_{}", account % 1000))
+            .with_geo(Geo {
+                country: Some("GB".into()),
+                city: None,
+                lat: Some(51.5),
+                lon: Some(-0.1),
+                accuracy_km: Some(20),
+            }),
+    )
+}
+
+fn main() {
+    let quick = !std::env::args().any(|a| a == "--bench");
+    let args: Vec<String> = std::env::args().collect();
+    let rows = args
+        .iter()
+        .position(|a| a == "--rows")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(if quick { 5_000 } else { 1_000_000 });
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    rt.block_on(async {
+        let dir = std::env::temp_dir().join(format!("activity-bench-alerts-{}", uuid::Uuid::now_v7()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let store = SqliteStore::connect(&format!("sqlite://{}/a.db", dir.display())).await.unwrap();
+        store.migrate().await.unwrap();
+        let store: Arc<dyn ActivityStore> = Arc::new(store);
+        let mut batch = Vec::with_capacity(5000);
+        for i in 0..rows {
+            batch.push(event(i));
+            if batch.len() == 5000 {
+                store.append(&batch).await.unwrap();
+                batch.clear();
+            }
+        }
+        store.append(&batch).await.unwrap();
+        let engine = AlertEngine::with_defaults();
+        let mut times = Vec::new();
+        let mut alerts = 0;
+        for k in 0..2000usize {
+            let e = event(rows + k);
+            store.append(std::slice::from_ref(&e)).await.unwrap();
+            let t = Instant::now();
+            alerts += engine.evaluate(&*store, std::slice::from_ref(&e)).await.unwrap().len();
+            times.push(t.elapsed());
+        }
+        times.sort();
+        let pct = |p: f64| times[((times.len() - 1) as f64 * p) as usize];
+        let per: Duration = times.iter().sum::<Duration>() / times.len() as u32;
+        println!(
+            "alert evaluation with {rows} stored events, {ACCOUNTS} accounts: mean {per:?}, median {:?}, p99 {:?} per event ({alerts} alerts)",
+            pct(0.5),
+            pct(0.99)
+        );
+        let _ = std::fs::remove_dir_all(dir);
+    });
+}
