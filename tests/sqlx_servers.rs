@@ -415,3 +415,54 @@ async fn postgres_connections_killed_mid_run_lose_nothing() {
     admin.close().await;
     schema.drop().await;
 }
+
+#[tokio::test]
+async fn postgres_chain_finds_tampering_done_directly_in_sql() {
+    use activity_core::{verify, Break, ChainKey, ChainSealer};
+    let Some(schema) = activity_tests::pg::schema().await else {
+        return;
+    };
+    let store = Arc::new(PgStore::from_pool(schema.pool.clone(), "").unwrap());
+    store.migrate().await.unwrap();
+    let key = ChainKey::keyed(b"a key kept outside the database").unwrap();
+    let (rec, guard) = Recorder::builder(store.clone())
+        .sealer(ChainSealer::new("pg", key.clone()))
+        .lifecycle_events(false)
+        .start();
+    for i in 0..20 {
+        rec.record(ActivityEvent::login_failed(Actor::user(format!("u{i}"))).with_detail("n", i))
+            .unwrap();
+    }
+    guard.shutdown().await;
+    assert!(verify(&*store, None, &key).await.unwrap().is_intact());
+    sqlx::query("UPDATE activity_events SET reason = 'forged' WHERE chain_seq = 5")
+        .execute(&schema.pool)
+        .await
+        .unwrap();
+    let r = verify(&*store, None, &key).await.unwrap();
+    assert!(
+        matches!(r.first_break, Some(Break::Modified { seq: 5, .. })),
+        "{r:?}"
+    );
+    sqlx::query("UPDATE activity_events SET reason = NULL WHERE chain_seq = 5")
+        .execute(&schema.pool)
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM activity_events WHERE chain_seq = 9")
+        .execute(&schema.pool)
+        .await
+        .unwrap();
+    let r = verify(&*store, None, &key).await.unwrap();
+    assert!(
+        matches!(
+            r.first_break,
+            Some(Break::Missing {
+                after_seq: 8,
+                next_seq: 10,
+                ..
+            })
+        ),
+        "{r:?}"
+    );
+    schema.drop().await;
+}

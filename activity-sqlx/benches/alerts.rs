@@ -24,8 +24,13 @@ fn event(i: usize) -> ActivityEvent {
         2 => ActivityEvent::session_created(actor).with_session(format!("s{i}")),
         _ => ActivityEvent::login_succeeded(actor),
     };
-    e.with_time(t0 + Span::milliseconds(i as i64 * 200)).with_source(
-        Source::ip(format!("81.{}.{}.{}", (i >> 16) & 255, (i >> 8) & 255, i & 255).parse().unwrap())
+    e.with_time(t0 + Span::milliseconds(i as i64 * 200))
+        .with_source(
+            Source::ip(
+                format!("81.{}.{}.{}", (i >> 16) & 255, (i >> 8) & 255, i & 255)
+                    .parse()
+                    .unwrap(),
+            )
             .with_device_id(format!("d_{}", account % 1000))
             .with_geo(Geo {
                 country: Some("GB".into()),
@@ -34,7 +39,7 @@ fn event(i: usize) -> ActivityEvent {
                 lon: Some(-0.1),
                 accuracy_km: Some(20),
             }),
-    )
+        )
 }
 
 fn main() {
@@ -46,7 +51,11 @@ fn main() {
         .and_then(|i| args.get(i + 1))
         .and_then(|v| v.parse().ok())
         .unwrap_or(if quick { 5_000 } else { 1_000_000 });
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let dir = std::env::temp_dir().join(format!("activity-bench-alerts-{}", uuid::Uuid::now_v7()));
         std::fs::create_dir_all(&dir).unwrap();
