@@ -134,6 +134,7 @@ pub async fn archive(
     let (name, fmt) = match format {
         ExportFormat::Csv => ("events.csv", "csv"),
         ExportFormat::JsonLines => ("events.jsonl", "jsonl"),
+        ExportFormat::Ocsf => ("events.ocsf.jsonl", "ocsf"),
     };
     let path = dir.join(name);
     let file = std::fs::File::create(&path).map_err(|e| io(&path, e))?;
@@ -251,7 +252,7 @@ pub fn verify_archive(dir: &Path) -> Result<(Manifest, Vec<ArchiveProblem>)> {
             continue;
         }
         // JSON Lines: one line per row. CSV: rows may span lines, so the checksum is the check.
-        if manifest.format == "jsonl" && newlines != f.rows {
+        if (manifest.format == "jsonl" || manifest.format == "ocsf") && newlines != f.rows {
             problems.push(ArchiveProblem::RowsMismatch(f.name.clone()));
         }
     }

@@ -75,7 +75,9 @@ pub use event::{
     format_time, limits, Action, ActivityEvent, Actor, ChainLink, Geo, Outcome, Source, Target,
     MAX_ACTION_LEN,
 };
-pub use export::{export, export_event, spreadsheet_safe, ExportFormat, ExportWriter, CSV_COLUMNS};
+pub use export::{
+    export, export_event, ocsf_event, spreadsheet_safe, ExportFormat, ExportWriter, CSV_COLUMNS,
+};
 #[cfg(feature = "geoip")]
 pub use geo::MaxMindResolver;
 pub use geo::{is_global, GeoEnricher, GeoResolver};

@@ -121,6 +121,8 @@ pub enum ExportFormat {
     Csv,
     /// JSON Lines, schema v1.
     Jsonl,
+    /// JSON Lines in OCSF 1.1.
+    Ocsf,
 }
 
 /// `export`.

@@ -251,6 +251,7 @@ async fn command(
             let format = match a.format {
                 ArgFormat::Csv => ExportFormat::Csv,
                 ArgFormat::Jsonl => ExportFormat::JsonLines,
+                ArgFormat::Ocsf => ExportFormat::Ocsf,
             };
             let m =
                 activity_core::archive(store, out, a.tenant.as_deref(), since, until, format, now)
@@ -359,6 +360,7 @@ async fn command(
             let format = match a.format {
                 ArgFormat::Csv => ExportFormat::Csv,
                 ArgFormat::Jsonl => ExportFormat::JsonLines,
+                ArgFormat::Ocsf => ExportFormat::Ocsf,
             };
             let rows = match &a.output {
                 Some(path) => {

@@ -16,6 +16,9 @@
 
 use std::io::Write;
 
+mod ocsf;
+pub use ocsf::ocsf_event;
+
 use crate::error::{Error, Result};
 use crate::event::ActivityEvent;
 use crate::query::{ActivityQuery, MAX_PAGE_SIZE};
@@ -53,6 +56,8 @@ pub enum ExportFormat {
     Csv,
     /// JSON Lines, one schema-v1 event per line.
     JsonLines,
+    /// JSON Lines in OCSF 1.1 (see [`ocsf_event`] for the mapping).
+    Ocsf,
 }
 
 /// Neutralises a cell a spreadsheet would treat as a formula (OWASP CSV injection).
@@ -147,7 +152,7 @@ impl<W: Write> ExportWriter<W> {
                     rows: 0,
                 })
             }
-            ExportFormat::JsonLines => Ok(Self {
+            ExportFormat::JsonLines | ExportFormat::Ocsf => Ok(Self {
                 format,
                 csv: None,
                 raw: Some(out),
@@ -170,7 +175,11 @@ impl<W: Write> ExportWriter<W> {
         }
         if let Some(w) = &mut self.raw {
             for e in events {
-                serde_json::to_writer(&mut *w, e).map_err(Error::Json)?;
+                if self.format == ExportFormat::Ocsf {
+                    serde_json::to_writer(&mut *w, &ocsf_event(e)).map_err(Error::Json)?;
+                } else {
+                    serde_json::to_writer(&mut *w, e).map_err(Error::Json)?;
+                }
                 w.write_all(b"\n").map_err(io)?;
             }
         }
@@ -257,6 +266,7 @@ pub fn export_event(
             match format {
                 ExportFormat::Csv => "csv",
                 ExportFormat::JsonLines => "jsonl",
+                ExportFormat::Ocsf => "ocsf",
             },
         )
         .with_detail("filter", serde_json::to_value(query).unwrap_or_default());
