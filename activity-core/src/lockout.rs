@@ -17,6 +17,7 @@ use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
+use sha2::Digest;
 
 use crate::clock::{Clock, SystemClock};
 use crate::error::Result;
@@ -98,6 +99,9 @@ pub struct AccountStatus {
     pub failures: u64,
     /// Attempts left before a lock.
     pub attempts_left: u64,
+    /// The last lock, when it has run out but no release is recorded yet: its event id
+    /// and end.
+    pub expired_lock: Option<(uuid::Uuid, DateTime<Utc>)>,
 }
 
 fn details_until(e: &ActivityEvent) -> Option<Option<DateTime<Utc>>> {
@@ -166,13 +170,15 @@ impl LockoutPolicy {
             .into_iter()
             .next();
         let mut locked = None;
+        let mut expired = None;
         if let Some(l) = &last_lock {
             if l.action == Action::LOCKOUT_TRIGGERED
                 && (self.config.scope == LockScope::Account || ip.is_none() || l.ip() == ip)
             {
                 if let Some(u) = details_until(l) {
-                    if u.is_none_or(|u| u > at) {
-                        locked = Some(u);
+                    match u {
+                        Some(end) if end <= at => expired = Some((l.id, end)),
+                        _ => locked = Some(u),
                     }
                 }
             }
@@ -216,6 +222,7 @@ impl LockoutPolicy {
             locked,
             failures,
             attempts_left: self.config.threshold.saturating_sub(failures),
+            expired_lock: expired,
         })
     }
 
@@ -287,6 +294,23 @@ impl LockoutCheck for LockoutPolicy {
         };
         let now = self.clock.now();
         let s = self.status(key.tenant, account, key.ip, now).await?;
+        if let (Some((lock_id, end)), Some(rec)) = (s.expired_lock, self.recorder.get()) {
+            // Record the release at the lock's end, once: the id is derived from the lock,
+            // so checks on several instances store one event.
+            let mut bytes = [0u8; 16];
+            bytes.copy_from_slice(
+                &sha2::Sha256::digest([b"expired".as_slice(), lock_id.as_bytes()].concat())[..16],
+            );
+            let mut rel = ActivityEvent::lockout_released(Actor::user(account), "expired")
+                .with_id(uuid::Uuid::new_v8(bytes))
+                .with_time(end);
+            if let Some(t) = key.tenant {
+                rel = rel.with_tenant(t);
+            }
+            if let Err(e) = rec.record(rel) {
+                tracing::warn!(error = %e, "lockout.released (expired) not recorded");
+            }
+        }
         match s.locked {
             Some(until) => Ok(LockStatus::Locked {
                 until,
