@@ -166,6 +166,7 @@ pub struct Purger {
     policy: RetentionPolicy,
     clock: Arc<dyn Clock>,
     batch: usize,
+    pause: std::time::Duration,
     recorder: Option<Recorder>,
     last: Mutex<Option<PurgeReport>>,
 }
@@ -190,15 +191,24 @@ impl Purger {
             store,
             policy,
             clock,
-            batch: 1000,
+            batch: 500,
+            pause: std::time::Duration::from_millis(10),
             recorder: None,
             last: Mutex::new(None),
         }
     }
 
-    /// Events deleted per statement (default 1,000): each batch is one short transaction.
+    /// Events deleted per statement (default 500): each batch is one short transaction.
     pub fn batch(mut self, n: usize) -> Self {
         self.batch = n.max(1);
+        self
+    }
+
+    /// The pause between batches (default 10 ms), in which waiting writers get the
+    /// database (SQLite's busy handler sleeps in steps of up to 100 ms, so a purge that
+    /// retakes the lock at once would keep them waiting).
+    pub fn pause(mut self, pause: std::time::Duration) -> Self {
+        self.pause = pause;
         self
     }
 
@@ -268,7 +278,7 @@ impl Purger {
                     if d < self.batch as u64 {
                         break;
                     }
-                    tokio::task::yield_now().await;
+                    tokio::time::sleep(self.pause).await;
                 }
                 n
             };

@@ -1,0 +1,132 @@
+//! Export, verification and purge on SQLite:
+//! `cargo bench -p activity-sqlx --bench export -- [--rows N]`
+//!
+//! For 100,000 and then N (default 1,000,000) sealed events in a fresh SQLite file:
+//! CSV export to a sink (rows/s, and the peak heap allocated during the export, counted
+//! by this binary's global allocator), chain verification (events/s), and a purge of
+//! every event in 1,000-row batches while a second task appends one event every 5 ms
+//! (the longest single append wait during the purge).
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use activity_core::{
+    export, verify, ActivityEvent, ActivityQuery, ActivityStore, Actor, ChainKey, ChainSealer, ExportFormat, ManualClock,
+    Purger, Retention, RetentionPolicy, Source,
+};
+use activity_sqlx::SqliteStore;
+use chrono::{Duration as Span, TimeZone, Utc};
+
+struct Counting;
+static CURRENT: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let p = unsafe { System.alloc(layout) };
+        if !p.is_null() {
+            let now = CURRENT.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
+            PEAK.fetch_max(now, Ordering::Relaxed);
+        }
+        p
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) };
+        CURRENT.fetch_sub(layout.size(), Ordering::Relaxed);
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+fn event(i: usize) -> ActivityEvent {
+    let t0 = Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0).unwrap();
+    ActivityEvent::login_failed(Actor::user(format!("u_{}", i % 100_000)).with_name(format!("=user{i}@example.com")))
+        .with_reason("bad_password")
+        .with_time(t0 + Span::milliseconds(i as i64 * 10))
+        .with_tenant("acme")
+        .with_source(Source::ip("81.2.69.142".parse().unwrap()).with_user_agent("Mozilla/5.0 Firefox/140.0"))
+        .with_detail("method", "password")
+}
+
+async fn run(rows: usize) {
+    let dir = std::env::temp_dir().join(format!("activity-bench-export-{}", uuid::Uuid::now_v7()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let store = Arc::new(SqliteStore::connect(&format!("sqlite://{}/e.db", dir.display())).await.unwrap());
+    store.migrate().await.unwrap();
+    let key = ChainKey::keyed(b"benchmark chain key, 32 bytes..").unwrap();
+    let mut sealer = ChainSealer::new("bench", key.clone());
+    let mut batch = Vec::with_capacity(5000);
+    for i in 0..rows {
+        batch.push(event(i));
+        if batch.len() == 5000 {
+            sealer.seal_all(&mut batch);
+            store.append(&batch).await.unwrap();
+            batch.clear();
+        }
+    }
+    sealer.seal_all(&mut batch);
+    store.append(&batch).await.unwrap();
+
+    let base = CURRENT.load(Ordering::Relaxed);
+    PEAK.store(base, Ordering::Relaxed);
+    let t = Instant::now();
+    let n = export(&*store, &ActivityQuery::new(), ExportFormat::Csv, std::io::sink()).await.unwrap();
+    let secs = t.elapsed().as_secs_f64();
+    let peak = PEAK.load(Ordering::Relaxed) - base;
+    println!("{rows} events: CSV export {:.0} rows/s, peak heap during export {:.1} MiB", n as f64 / secs, peak as f64 / 1048576.0);
+
+    let t = Instant::now();
+    let r = verify(&*store, None, &key).await.unwrap();
+    assert!(r.is_intact());
+    println!("{rows} events: chain verification {:.0} events/s", r.events as f64 / t.elapsed().as_secs_f64());
+
+    let writer_store = store.clone();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop2 = stop.clone();
+    let writer = tokio::spawn(async move {
+        let mut worst = Duration::ZERO;
+        let mut i = 0;
+        while !stop2.load(Ordering::Relaxed) {
+            let e = ActivityEvent::logout(Actor::user("w")).with_tenant("other");
+            let t = Instant::now();
+            writer_store.append(&[e]).await.unwrap();
+            worst = worst.max(t.elapsed());
+            i += 1;
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        (worst, i)
+    });
+    let policy = RetentionPolicy::new(Retention::Days(1)).tenant("other", Retention::Days(36500));
+    let purger = Purger::new(store.clone(), policy, Arc::new(ManualClock::new(Utc::now())));
+    let t = Instant::now();
+    let report = purger.run_once(false).await.unwrap();
+    let purge_secs = t.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    let (worst, appends) = writer.await.unwrap();
+    println!(
+        "{rows} events: purged {} in {purge_secs:.1}s; concurrent writer: {appends} appends, longest wait {worst:?}",
+        report.total
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+fn main() {
+    let quick = !std::env::args().any(|a| a == "--bench");
+    let args: Vec<String> = std::env::args().collect();
+    let rows = args
+        .iter()
+        .position(|a| a == "--rows")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(if quick { 2_000 } else { 1_000_000 });
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    rt.block_on(async {
+        run(rows.min(100_000)).await;
+        if rows > 100_000 {
+            run(rows).await;
+        }
+    });
+}
