@@ -13,8 +13,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use activity_core::{
-    export, verify, ActivityEvent, ActivityQuery, ActivityStore, Actor, ChainKey, ChainSealer, ExportFormat, ManualClock,
-    Purger, Retention, RetentionPolicy, Source,
+    export, verify, ActivityEvent, ActivityQuery, ActivityStore, Actor, ChainKey, ChainSealer,
+    ExportFormat, ManualClock, Purger, Retention, RetentionPolicy, Source,
 };
 use activity_sqlx::SqliteStore;
 use chrono::{Duration as Span, TimeZone, Utc};
@@ -43,18 +43,26 @@ static ALLOC: Counting = Counting;
 
 fn event(i: usize) -> ActivityEvent {
     let t0 = Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0).unwrap();
-    ActivityEvent::login_failed(Actor::user(format!("u_{}", i % 100_000)).with_name(format!("=user{i}@example.com")))
-        .with_reason("bad_password")
-        .with_time(t0 + Span::milliseconds(i as i64 * 10))
-        .with_tenant("acme")
-        .with_source(Source::ip("81.2.69.142".parse().unwrap()).with_user_agent("Mozilla/5.0 Firefox/140.0"))
-        .with_detail("method", "password")
+    ActivityEvent::login_failed(
+        Actor::user(format!("u_{}", i % 100_000)).with_name(format!("=user{i}@example.com")),
+    )
+    .with_reason("bad_password")
+    .with_time(t0 + Span::milliseconds(i as i64 * 10))
+    .with_tenant("acme")
+    .with_source(
+        Source::ip("81.2.69.142".parse().unwrap()).with_user_agent("Mozilla/5.0 Firefox/140.0"),
+    )
+    .with_detail("method", "password")
 }
 
 async fn run(rows: usize) {
     let dir = std::env::temp_dir().join(format!("activity-bench-export-{}", uuid::Uuid::now_v7()));
     std::fs::create_dir_all(&dir).unwrap();
-    let store = Arc::new(SqliteStore::connect(&format!("sqlite://{}/e.db", dir.display())).await.unwrap());
+    let store = Arc::new(
+        SqliteStore::connect(&format!("sqlite://{}/e.db", dir.display()))
+            .await
+            .unwrap(),
+    );
     store.migrate().await.unwrap();
     let key = ChainKey::keyed(b"benchmark chain key, 32 bytes..").unwrap();
     let mut sealer = ChainSealer::new("bench", key.clone());
@@ -73,15 +81,29 @@ async fn run(rows: usize) {
     let base = CURRENT.load(Ordering::Relaxed);
     PEAK.store(base, Ordering::Relaxed);
     let t = Instant::now();
-    let n = export(&*store, &ActivityQuery::new(), ExportFormat::Csv, std::io::sink()).await.unwrap();
+    let n = export(
+        &*store,
+        &ActivityQuery::new(),
+        ExportFormat::Csv,
+        std::io::sink(),
+    )
+    .await
+    .unwrap();
     let secs = t.elapsed().as_secs_f64();
     let peak = PEAK.load(Ordering::Relaxed) - base;
-    println!("{rows} events: CSV export {:.0} rows/s, peak heap during export {:.1} MiB", n as f64 / secs, peak as f64 / 1048576.0);
+    println!(
+        "{rows} events: CSV export {:.0} rows/s, peak heap during export {:.1} MiB",
+        n as f64 / secs,
+        peak as f64 / 1048576.0
+    );
 
     let t = Instant::now();
     let r = verify(&*store, None, &key).await.unwrap();
     assert!(r.is_intact());
-    println!("{rows} events: chain verification {:.0} events/s", r.events as f64 / t.elapsed().as_secs_f64());
+    println!(
+        "{rows} events: chain verification {:.0} events/s",
+        r.events as f64 / t.elapsed().as_secs_f64()
+    );
 
     let writer_store = store.clone();
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -100,7 +122,11 @@ async fn run(rows: usize) {
         (worst, i)
     });
     let policy = RetentionPolicy::new(Retention::Days(1)).tenant("other", Retention::Days(36500));
-    let purger = Purger::new(store.clone(), policy, Arc::new(ManualClock::new(Utc::now())));
+    let purger = Purger::new(
+        store.clone(),
+        policy,
+        Arc::new(ManualClock::new(Utc::now())),
+    );
     let t = Instant::now();
     let report = purger.run_once(false).await.unwrap();
     let purge_secs = t.elapsed().as_secs_f64();
@@ -122,7 +148,11 @@ fn main() {
         .and_then(|i| args.get(i + 1))
         .and_then(|v| v.parse().ok())
         .unwrap_or(if quick { 2_000 } else { 1_000_000 });
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         run(rows.min(100_000)).await;
         if rows > 100_000 {

@@ -169,8 +169,12 @@ impl<W: Write> ExportWriter<W> {
         if let Some(w) = &mut self.csv {
             for e in events {
                 let rec = csv_record(e);
-                w.write_record(rec.iter().map(|c| spreadsheet_safe(c).into_owned()))
-                    .map_err(csv_err)?;
+                // Cells that need no prefix are written from the record as they are.
+                w.write_record(rec.iter().map(|c| match spreadsheet_safe(c) {
+                    std::borrow::Cow::Borrowed(b) => std::borrow::Cow::Borrowed(b.as_bytes()),
+                    std::borrow::Cow::Owned(o) => std::borrow::Cow::Owned(o.into_bytes()),
+                }))
+                .map_err(csv_err)?;
             }
         }
         if let Some(w) = &mut self.raw {
