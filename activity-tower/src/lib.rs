@@ -34,10 +34,12 @@ mod actor;
 mod body;
 mod client_ip;
 mod context;
+mod error;
 mod future;
 mod layer;
 mod rules;
 mod service;
+mod viewer;
 
 pub use activity_core;
 pub use actor::{ActorFn, ActorSource};
@@ -46,7 +48,12 @@ pub use client_ip::{client_ip, TrustedProxies, MAX_FORWARDED_BYTES, MAX_FORWARDE
 pub use context::{
     ActivityHandle, AuthenticatedActor, OutcomeHint, PeerAddr, RequestContext, TenantSource,
 };
+pub use error::Error;
 pub use future::ResponseFuture;
 pub use layer::ActivityLayer;
 pub use rules::{default_outcome, OutcomeJudge, PathPattern, RouteKind, RouteRule};
 pub use service::{ActivityService, X_REQUEST_ID};
+pub use viewer::{
+    known_devices, Access, ActivityViews, KnownDevice, KnownDevices, KnownLocation, Role, TierFn,
+    Viewer, ViewerBody, ViewerFn, ViewerFuture, ViewerService, DEFAULT_BASE_PATH, DEVICES_LOOKBACK,
+};

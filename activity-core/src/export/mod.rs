@@ -191,6 +191,21 @@ impl<W: Write> ExportWriter<W> {
         Ok(())
     }
 
+    /// Pushes everything written so far into the output (for streaming a page at a
+    /// time).
+    ///
+    /// # Errors
+    /// Writing failed.
+    pub fn flush(&mut self) -> Result<()> {
+        if let Some(w) = &mut self.csv {
+            w.flush().map_err(io)?;
+        }
+        if let Some(w) = &mut self.raw {
+            w.flush().map_err(io)?;
+        }
+        Ok(())
+    }
+
     /// Rows written so far.
     pub fn rows(&self) -> u64 {
         self.rows

@@ -1,0 +1,190 @@
+//! "Where you're signed in": the devices and places a user's successful sign-ins came
+//! from, with first and last seen, at country/city precision only.
+
+use std::collections::BTreeMap;
+
+use activity_core::{Action, ActivityEvent};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+/// One device (device cookie, or the browser when a sign-in carried no device id).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct KnownDevice {
+    /// The device id, when the sign-in carried the device cookie.
+    pub device_id: Option<String>,
+    /// The browser's user agent at the latest sign-in.
+    pub user_agent: Option<String>,
+    /// First sign-in seen from it.
+    pub first_seen: DateTime<Utc>,
+    /// Latest sign-in seen from it.
+    pub last_seen: DateTime<Utc>,
+    /// Sign-ins seen from it.
+    pub sign_ins: u64,
+    /// The coarse location of the latest sign-in (`City, CC`), if known.
+    pub last_location: Option<String>,
+}
+
+/// One place (country and city).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct KnownLocation {
+    /// ISO country code.
+    pub country: Option<String>,
+    /// City.
+    pub city: Option<String>,
+    /// First sign-in seen from it.
+    pub first_seen: DateTime<Utc>,
+    /// Latest sign-in seen from it.
+    pub last_seen: DateTime<Utc>,
+    /// Sign-ins seen from it.
+    pub sign_ins: u64,
+}
+
+/// A user's known devices and locations, most recently seen first.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct KnownDevices {
+    /// Devices.
+    pub devices: Vec<KnownDevice>,
+    /// Locations.
+    pub locations: Vec<KnownLocation>,
+    /// How many sign-ins were looked at (the newest ones, up to the look-back).
+    pub sign_ins_examined: usize,
+}
+
+fn location(e: &ActivityEvent) -> (Option<String>, Option<String>) {
+    let geo = e.source.as_ref().and_then(|s| s.geo.as_ref());
+    (
+        geo.and_then(|g| g.country.clone()),
+        geo.and_then(|g| g.city.clone()),
+    )
+}
+
+fn label(country: &Option<String>, city: &Option<String>) -> Option<String> {
+    match (city, country) {
+        (Some(c), Some(k)) => Some(format!("{c}, {k}")),
+        (None, Some(k)) => Some(k.clone()),
+        (Some(c), None) => Some(c.clone()),
+        (None, None) => None,
+    }
+}
+
+/// Summarises successful sign-ins (other events are ignored), in any order.
+///
+/// ```
+/// use activity_core::{ActivityEvent, Actor, Source};
+/// use activity_tower::known_devices;
+/// let mut login = ActivityEvent::login_succeeded(Actor::user("bob"));
+/// login.source = Some(Source { device_id: Some("d_1".into()), ..Source::default() });
+/// let k = known_devices(&[login.clone(), login]);
+/// assert_eq!(k.devices.len(), 1);
+/// assert_eq!(k.devices[0].sign_ins, 2);
+/// ```
+pub fn known_devices(events: &[ActivityEvent]) -> KnownDevices {
+    let mut devices: BTreeMap<String, KnownDevice> = BTreeMap::new();
+    let mut places: BTreeMap<(Option<String>, Option<String>), KnownLocation> = BTreeMap::new();
+    let mut examined = 0;
+    for e in events
+        .iter()
+        .filter(|e| e.action == Action::LOGIN_SUCCEEDED)
+    {
+        examined += 1;
+        let (country, city) = location(e);
+        let ua = e.source.as_ref().and_then(|s| s.user_agent.clone());
+        let key = match e.device_id() {
+            Some(d) => format!("d:{d}"),
+            None => format!("ua:{}", ua.as_deref().unwrap_or("")),
+        };
+        let d = devices.entry(key).or_insert_with(|| KnownDevice {
+            device_id: e.device_id().map(str::to_owned),
+            user_agent: ua.clone(),
+            first_seen: e.time,
+            last_seen: e.time,
+            sign_ins: 0,
+            last_location: label(&country, &city),
+        });
+        d.sign_ins += 1;
+        if e.time < d.first_seen {
+            d.first_seen = e.time;
+        }
+        if e.time >= d.last_seen {
+            d.last_seen = e.time;
+            d.user_agent = ua;
+            d.last_location = label(&country, &city);
+        }
+        if country.is_some() || city.is_some() {
+            let p = places
+                .entry((country.clone(), city.clone()))
+                .or_insert_with(|| KnownLocation {
+                    country,
+                    city,
+                    first_seen: e.time,
+                    last_seen: e.time,
+                    sign_ins: 0,
+                });
+            p.sign_ins += 1;
+            p.first_seen = p.first_seen.min(e.time);
+            p.last_seen = p.last_seen.max(e.time);
+        }
+    }
+    let mut devices: Vec<_> = devices.into_values().collect();
+    devices.sort_by_key(|d| std::cmp::Reverse(d.last_seen));
+    let mut locations: Vec<_> = places.into_values().collect();
+    locations.sort_by_key(|l| std::cmp::Reverse(l.last_seen));
+    KnownDevices {
+        devices,
+        locations,
+        sign_ins_examined: examined,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use activity_core::{Actor, Geo, Source};
+    use chrono::TimeZone;
+
+    fn login(at: i64, device: Option<&str>, city: Option<(&str, &str)>) -> ActivityEvent {
+        let mut e = ActivityEvent::login_succeeded(Actor::user("bob"));
+        e.time = Utc.timestamp_opt(at, 0).unwrap();
+        e.source = Some(Source {
+            device_id: device.map(str::to_owned),
+            user_agent: Some(format!("UA {at}")),
+            geo: city.map(|(c, k)| Geo {
+                city: Some(c.into()),
+                country: Some(k.into()),
+                lat: Some(51.5),
+                lon: Some(0.0),
+                ..Geo::default()
+            }),
+            ..Source::default()
+        });
+        e
+    }
+
+    #[test]
+    fn groups_by_device_and_place_with_first_and_last_seen() {
+        let events = [
+            login(300, Some("d_1"), Some(("London", "GB"))),
+            login(100, Some("d_1"), Some(("Boxford", "GB"))),
+            login(200, None, None),
+            ActivityEvent::login_failed(Actor::user("bob")),
+        ];
+        let k = known_devices(&events);
+        assert_eq!(k.sign_ins_examined, 3);
+        assert_eq!(k.devices.len(), 2);
+        let d1 = &k.devices[0];
+        assert_eq!(d1.device_id.as_deref(), Some("d_1"));
+        assert_eq!(
+            (d1.first_seen.timestamp(), d1.last_seen.timestamp()),
+            (100, 300)
+        );
+        assert_eq!(d1.sign_ins, 2);
+        assert_eq!(d1.last_location.as_deref(), Some("London, GB"));
+        assert_eq!(d1.user_agent.as_deref(), Some("UA 300"));
+        assert_eq!(k.devices[1].device_id, None);
+        assert_eq!(k.locations.len(), 2);
+        assert_eq!(k.locations[0].city.as_deref(), Some("London"));
+        // Coarse only: no coordinates leave the summary.
+        let json = serde_json::to_string(&k).unwrap();
+        assert!(!json.contains("51.5") && !json.contains("lat"));
+    }
+}

@@ -1,0 +1,152 @@
+//! CSV export of a viewer's filter, streamed a store page at a time, audited as
+//! `audit.exported` when it ends (completed or not).
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use activity_core::{
+    export_event, ActivityEvent, ActivityQuery, ActivityStore, ExportFormat, ExportWriter,
+    Recorder, MAX_PAGE_SIZE,
+};
+use bytes::Bytes;
+use futures_util::stream;
+use http::header::{self, HeaderValue};
+use http::{Response, StatusCode};
+use http_body::Frame;
+use http_body_util::{BodyExt, StreamBody};
+
+use super::access::Viewer;
+use super::params::Scope;
+use super::service::{visible, BoxError, Shared, ViewerBody};
+use crate::{ActivityHandle, Error};
+
+/// The writer's output: what the CSV writer produced since the last chunk.
+#[derive(Clone, Default)]
+struct Chunks(Arc<Mutex<Vec<u8>>>);
+
+impl Chunks {
+    fn take(&self) -> Bytes {
+        let mut buf = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        Bytes::from(std::mem::take(&mut *buf))
+    }
+}
+
+impl Write for Chunks {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend_from_slice(data);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Records `audit.exported` once, when the export ends or its body is dropped (the
+/// client went away, or the store failed): with the rows sent and whether it completed.
+struct ExportAudit {
+    recorder: Recorder,
+    handle: Option<ActivityHandle>,
+    viewer: Viewer,
+    scope: Scope,
+    query: ActivityQuery,
+    rows: u64,
+    complete: bool,
+}
+
+impl Drop for ExportAudit {
+    fn drop(&mut self) {
+        let e: ActivityEvent = export_event(
+            self.viewer.actor(),
+            &self.query,
+            ExportFormat::Csv,
+            self.rows,
+        )
+        .with_detail("scope", self.scope.as_str())
+        .with_detail("complete", self.complete);
+        // A failure here is logged by the handle / reported by the recorder's metrics.
+        if let Err(err) = Shared::audit(&self.recorder, self.handle.as_ref(), &self.viewer, e) {
+            tracing::error!(error = %err, "audit.exported not recorded");
+        }
+    }
+}
+
+struct State {
+    store: Arc<dyn ActivityStore>,
+    query: ActivityQuery,
+    writer: Option<ExportWriter<Chunks>>,
+    out: Chunks,
+    audit: ExportAudit,
+}
+
+/// The streamed CSV response.
+pub(crate) fn csv(
+    store: Arc<dyn ActivityStore>,
+    recorder: Recorder,
+    handle: Option<ActivityHandle>,
+    viewer: Viewer,
+    scope: Scope,
+    mut query: ActivityQuery,
+) -> Result<Response<ViewerBody>, Error> {
+    query.after = None;
+    query.limit = MAX_PAGE_SIZE;
+    let out = Chunks::default();
+    let writer = ExportWriter::new(out.clone(), ExportFormat::Csv)?;
+    let state = State {
+        store,
+        query: query.clone(),
+        writer: Some(writer),
+        out,
+        audit: ExportAudit {
+            recorder,
+            handle,
+            viewer,
+            scope,
+            query,
+            rows: 0,
+            complete: false,
+        },
+    };
+    let body = stream::unfold(state, |mut st| async move {
+        let mut writer = st.writer.take()?;
+        let page = match st.store.query(&st.query).await {
+            Ok(p) => p,
+            Err(e) => return Some((Err::<Frame<Bytes>, BoxError>(Box::new(e)), st)),
+        };
+        let events: Vec<ActivityEvent> = page
+            .events
+            .into_iter()
+            .filter(|e| visible(&st.audit.viewer, st.audit.scope, e))
+            .collect();
+        if let Err(e) = writer.write(&events).and_then(|()| writer.flush()) {
+            return Some((Err(Box::new(e) as BoxError), st));
+        }
+        st.audit.rows = writer.rows();
+        match page.next {
+            Some(c) => {
+                st.query.after = Some(c);
+                st.writer = Some(writer);
+            }
+            None => st.audit.complete = true,
+        }
+        Some((Ok(Frame::data(st.out.take())), st))
+    });
+    let mut r = Response::new(StreamBody::new(body).boxed_unsync());
+    let name = format!(
+        "attachment; filename=\"activity-{}.csv\"",
+        chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
+    );
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
+    if let Ok(v) = HeaderValue::try_from(name) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    *r.status_mut() = StatusCode::OK;
+    Ok(r)
+}

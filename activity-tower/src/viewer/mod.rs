@@ -1,0 +1,189 @@
+//! The Activity Log and Audit Log over HTTP: JSON listing, CSV export, known devices,
+//! investigation timelines and a self-contained viewer page.
+//!
+//! Mount [`ActivityViews`] under a path of the host app, behind its login, and tell it who
+//! is asking (a [`Viewer`] request extension or a closure). Everything under the path:
+//!
+//! | path | what |
+//! |---|---|
+//! | `/` | the viewer page (HTML; its CSS and JS are `viewer.css` and `viewer.js` beside it) |
+//! | `/api/events` | JSON listing: `{"scope","events":[…],"next":cursor\|null}` |
+//! | `/api/events.csv` | CSV export of the same filter, streamed ([`CSV_COLUMNS`](activity_core::CSV_COLUMNS)) |
+//! | `/api/devices` | the viewer's known devices and locations ([`KnownDevices`]) |
+//! | `/api/timeline` | administrators: the timeline around `event=` or `alert=` (an id) |
+//!
+//! Filters (query parameters): `scope` (`own`, or `tenant` for administrators), `since`
+//! and `until` (RFC 3339), `action` (codes or categories, repeated or comma-separated),
+//! `outcome`, `user` (administrators), `ip`, `cursor`, `limit` (1–1000). Unknown or repeated
+//! parameters, and `tenant`, are refused with `400` and a JSON error
+//! `{"error": code, "message": text}`.
+//!
+//! Scoping is decided on the server from the [`Viewer`]: a user reads only events whose
+//! actor is themselves, in their tenant; an administrator reads their tenant's; every
+//! event is checked again before it leaves, so no filter, cursor or forged parameter
+//! reaches another tenant. Each read is recorded as `audit.viewed` (listing, devices,
+//! timeline; who, scope, filter, rows) before the data is sent — a read that cannot be
+//! audited is refused with `503` — and each export as `audit.exported` (rows, filter, and
+//! whether it completed).
+//!
+//! Tiers: the product gives HTTP/API access to the log on Enterprise and export on every
+//! tier. A viewer marked [`Access::Api`] (a token, a service account) of a tenant whose
+//! tier is not in [`ActivityViews::api_tiers`] gets `403` from the listing, devices and
+//! timeline endpoints, and can still export. Browser viewers (the page) are never gated.
+//!
+//! Every response carries `Content-Security-Policy: default-src 'self'` (plus
+//! `frame-ancestors 'none'`), `X-Content-Type-Options: nosniff`, `Referrer-Policy:
+//! no-referrer` and `Cache-Control: no-store`; the page uses no inline script or style,
+//! no CDN and no external font, and writes every value as text (never as HTML).
+//!
+//! ```
+//! use std::sync::Arc;
+//! use activity_core::{MemoryStore, Recorder, Tier};
+//! use activity_tower::{ActivityViews, Viewer};
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! let store = Arc::new(MemoryStore::new());
+//! let (recorder, guard) = Recorder::builder(store.clone()).start();
+//! let views = ActivityViews::new(store, recorder)
+//!     .base_path("/account/activity").unwrap()
+//!     // Name the viewer from the host app's own session (here: an extension it sets).
+//!     .viewer_fn(|parts| parts.extensions.get::<Viewer>().cloned())
+//!     .tier_fn(|_tenant| Tier::Enterprise);
+//! # #[cfg(feature = "axum")]
+//! let app: axum::Router = axum::Router::new().merge(views.router());
+//! guard.shutdown().await;
+//! # });
+//! ```
+
+mod access;
+mod devices;
+mod export;
+mod page;
+mod params;
+mod service;
+
+pub use access::{Access, Role, TierFn, Viewer, ViewerFn};
+pub use devices::{known_devices, KnownDevice, KnownDevices, KnownLocation};
+pub use service::{ViewerBody, ViewerFuture, ViewerService};
+
+use std::sync::Arc;
+
+use activity_core::{ActivityStore, Recorder, Tier};
+use http::request::Parts;
+
+use crate::Error;
+
+/// The default mount path.
+pub const DEFAULT_BASE_PATH: &str = "/activity-log";
+
+/// How many of a user's newest successful sign-ins the devices view summarises.
+pub const DEVICES_LOOKBACK: usize = 1000;
+
+/// Builder of the activity-log endpoints; [`service`](Self::service) gives the tower
+/// service, [`router`](Self::router) an axum `Router` (feature `axum`).
+#[derive(Clone)]
+pub struct ActivityViews {
+    store: Arc<dyn ActivityStore>,
+    recorder: Recorder,
+    base: String,
+    access: access::AccessConfig,
+}
+
+impl std::fmt::Debug for ActivityViews {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ActivityViews")
+            .field("base", &self.base)
+            .field("access", &self.access)
+            .finish()
+    }
+}
+
+impl ActivityViews {
+    /// Endpoints reading `store` and recording `audit.*` events through `recorder`,
+    /// mounted at [`DEFAULT_BASE_PATH`], with the viewer taken from the [`Viewer`]
+    /// request extension and no tier gate.
+    pub fn new(store: Arc<dyn ActivityStore>, recorder: Recorder) -> Self {
+        Self {
+            store,
+            recorder,
+            base: DEFAULT_BASE_PATH.to_owned(),
+            access: access::AccessConfig {
+                api_tiers: vec![Tier::Enterprise],
+                ..Default::default()
+            },
+        }
+    }
+
+    /// Mounts the endpoints at `path` (e.g. `/settings/security/audit-log`): it starts with
+    /// `/`, does not end with one, and holds only letters, digits, `-`, `_`, `.` and `/`.
+    ///
+    /// # Errors
+    /// [`Error::BadParam`] naming `base_path`.
+    pub fn base_path(mut self, path: &str) -> Result<Self, Error> {
+        let ok = path.len() > 1
+            && path.len() <= 200
+            && path.starts_with('/')
+            && !path.ends_with('/')
+            && !path.contains("//")
+            && !path.split('/').any(|s| s == "." || s == "..")
+            && path
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'/'));
+        if !ok {
+            return Err(Error::param(
+                "base_path",
+                "expected /segment[/segment…] of letters, digits, - _ .",
+            ));
+        }
+        self.base = path.to_owned();
+        Ok(self)
+    }
+
+    /// Names the viewer with a closure over the request head (instead of the [`Viewer`]
+    /// extension). `None` answers `401`.
+    pub fn viewer_fn(
+        mut self,
+        f: impl Fn(&Parts) -> Option<Viewer> + Send + Sync + 'static,
+    ) -> Self {
+        self.access.viewer = Some(Arc::new(f));
+        self
+    }
+
+    /// Names each tenant's tier, which gates [`Access::Api`] viewers.
+    pub fn tier_fn(mut self, f: impl Fn(Option<&str>) -> Tier + Send + Sync + 'static) -> Self {
+        self.access.tier = Some(Arc::new(f));
+        self
+    }
+
+    /// The tiers whose API viewers may list (default: Enterprise only).
+    pub fn api_tiers(mut self, tiers: impl IntoIterator<Item = Tier>) -> Self {
+        self.access.api_tiers = tiers.into_iter().collect();
+        self
+    }
+
+    /// The mount path.
+    pub fn path(&self) -> &str {
+        &self.base
+    }
+
+    /// The tower service. Route every request under [`path`](Self::path) to it (it
+    /// answers `404` for anything else).
+    pub fn service(&self) -> ViewerService {
+        ViewerService::new(service::Shared {
+            store: self.store.clone(),
+            recorder: self.recorder.clone(),
+            base: self.base.clone(),
+            access: self.access.clone(),
+        })
+    }
+
+    /// An axum `Router` holding the endpoints at their full paths, to
+    /// [`merge`](axum::Router::merge) into the app's router.
+    #[cfg(feature = "axum")]
+    pub fn router<S: Clone + Send + Sync + 'static>(&self) -> axum::Router<S> {
+        let svc = self.service();
+        axum::Router::new()
+            .route_service(&self.base, svc.clone())
+            .route_service(&format!("{}/", self.base), svc.clone())
+            .route_service(&format!("{}/{{*rest}}", self.base), svc)
+    }
+}

@@ -1,0 +1,404 @@
+//! The tower service behind [`ActivityViews`](super::ActivityViews): routing, scoping,
+//! auditing, responses.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use activity_core::{
+    timeline, ActivityEvent, ActivityQuery, ActivityStore, Anchor, Cursor, Recorder,
+    TimelineOptions,
+};
+use bytes::Bytes;
+use chrono::Duration;
+use http::header::{self, HeaderValue};
+use http::request::Parts;
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full};
+use serde_json::json;
+
+use super::access::{AccessConfig, Viewer};
+use super::params::{scoped_query, Params, Scope, EXPORT_KEYS, LIST_KEYS};
+use super::{devices, export, page, DEVICES_LOOKBACK};
+use crate::{ActivityHandle, Error};
+
+/// The error type of a streamed response body.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The response body of the viewer endpoints (whole, or streamed for CSV export).
+pub type ViewerBody = UnsyncBoxBody<Bytes, BoxError>;
+
+/// The response future of [`ViewerService`].
+pub type ViewerFuture =
+    Pin<Box<dyn Future<Output = Result<Response<ViewerBody>, Infallible>> + Send>>;
+
+/// How many store pages one listing reads at most to fill a page of visible events.
+const MAX_SCANS: usize = 10;
+
+/// The longest timeline window either side of its anchor, in hours.
+const MAX_TIMELINE_HOURS: i64 = 24 * 30;
+
+pub(crate) struct Shared {
+    pub store: Arc<dyn ActivityStore>,
+    pub recorder: Recorder,
+    pub base: String,
+    pub access: AccessConfig,
+}
+
+/// The activity-log endpoints as a tower service (see [`ActivityViews`](super::ActivityViews)).
+/// Request bodies are never read.
+#[derive(Clone)]
+pub struct ViewerService {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for ViewerService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ViewerService")
+            .field("base", &self.shared.base)
+            .finish()
+    }
+}
+
+impl ViewerService {
+    pub(crate) fn new(shared: Shared) -> Self {
+        Self {
+            shared: Arc::new(shared),
+        }
+    }
+}
+
+impl<B> tower_service::Service<Request<B>> for ViewerService {
+    type Response = Response<ViewerBody>;
+    type Error = Infallible;
+    type Future = ViewerFuture;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        let shared = self.shared.clone();
+        let (parts, _body) = req.into_parts();
+        Box::pin(async move {
+            let api = parts.uri.path().contains("/api/");
+            let res = match shared.route(&parts).await {
+                Ok(r) => r,
+                Err(e) => error_response(&e, api),
+            };
+            Ok(secure(res))
+        })
+    }
+}
+
+pub(crate) fn full(
+    status: StatusCode,
+    content_type: &'static str,
+    body: impl Into<Bytes>,
+) -> Response<ViewerBody> {
+    let mut r = Response::new(
+        Full::new(body.into())
+            .map_err(|never| match never {})
+            .boxed_unsync(),
+    );
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r
+}
+
+fn json_response(value: &impl serde::Serialize) -> Result<Response<ViewerBody>, Error> {
+    let body = serde_json::to_vec(value).map_err(|e| Error::Core(activity_core::Error::Json(e)))?;
+    Ok(full(StatusCode::OK, "application/json", body))
+}
+
+fn error_response(e: &Error, api: bool) -> Response<ViewerBody> {
+    if e.status().is_server_error() {
+        tracing::error!(error = %e, "activity viewer request failed");
+    }
+    let mut r = if api {
+        let body = json!({ "error": e.code(), "message": e.to_string() });
+        full(e.status(), "application/json", body.to_string())
+    } else {
+        let text = activity_core::escape_html(&e.to_string());
+        full(
+            e.status(),
+            "text/html; charset=utf-8",
+            format!("<!doctype html><html lang=en><meta charset=utf-8><title>Activity log</title><p>{text}</p></html>"),
+        )
+    };
+    if matches!(e, Error::MethodNotAllowed) {
+        r.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+    }
+    r
+}
+
+/// The headers every response carries.
+fn secure(mut r: Response<ViewerBody>) -> Response<ViewerBody> {
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+        ),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    r
+}
+
+/// Whether `viewer` may see `e` in `scope`: the last check before an event leaves.
+pub(crate) fn visible(viewer: &Viewer, scope: Scope, e: &ActivityEvent) -> bool {
+    e.tenant == viewer.tenant
+        && (scope == Scope::Tenant || e.actor_id() == Some(viewer.user_id.as_str()))
+}
+
+impl Shared {
+    async fn route(&self, parts: &Parts) -> Result<Response<ViewerBody>, Error> {
+        let rest = parts
+            .uri
+            .path()
+            .strip_prefix(self.base.as_str())
+            .ok_or(Error::NotFound)?;
+        let read_only = parts.method == Method::GET || parts.method == Method::HEAD;
+        match rest {
+            "" | "/" | "/viewer.js" | "/viewer.css" if !read_only => Err(Error::MethodNotAllowed),
+            "" => Ok(self.redirect_to_page(parts)),
+            "/viewer.js" => Ok(asset("text/javascript; charset=utf-8", page::JS)),
+            "/viewer.css" => Ok(asset("text/css; charset=utf-8", page::CSS)),
+            "/" => {
+                let viewer = self.viewer(parts)?;
+                Ok(full(
+                    StatusCode::OK,
+                    "text/html; charset=utf-8",
+                    page::html(&self.base, &viewer),
+                ))
+            }
+            "/api/events" | "/api/events.csv" | "/api/devices" | "/api/timeline" => {
+                if parts.method != Method::GET {
+                    return Err(Error::MethodNotAllowed);
+                }
+                let viewer = self.viewer(parts)?;
+                match rest {
+                    "/api/events" => self.list(parts, &viewer).await,
+                    "/api/events.csv" => self.export(parts, &viewer),
+                    "/api/devices" => self.devices(parts, &viewer).await,
+                    _ => self.timeline(parts, &viewer).await,
+                }
+            }
+            _ => Err(Error::NotFound),
+        }
+    }
+
+    fn viewer(&self, parts: &Parts) -> Result<Viewer, Error> {
+        self.access.viewer(parts).ok_or(Error::Unauthenticated)
+    }
+
+    fn redirect_to_page(&self, parts: &Parts) -> Response<ViewerBody> {
+        let mut to = format!("{}/", self.base);
+        if let Some(q) = parts.uri.query() {
+            to.push('?');
+            to.push_str(q);
+        }
+        let mut r = full(StatusCode::PERMANENT_REDIRECT, "text/plain", "");
+        if let Ok(v) = HeaderValue::try_from(to) {
+            r.headers_mut().insert(header::LOCATION, v);
+        }
+        r
+    }
+
+    fn gate_api(&self, viewer: &Viewer) -> Result<(), Error> {
+        if self.access.api_allowed(viewer) {
+            Ok(())
+        } else {
+            Err(Error::TierForbidsApi)
+        }
+    }
+
+    /// Records an `audit.*` event for `viewer`, through the request's [`ActivityHandle`]
+    /// when the activity layer is in front (IP, user agent, request id filled in).
+    pub(crate) fn audit(
+        recorder: &Recorder,
+        handle: Option<&ActivityHandle>,
+        viewer: &Viewer,
+        mut e: ActivityEvent,
+    ) -> Result<(), Error> {
+        if e.tenant.is_none() {
+            e.tenant = viewer.tenant.clone();
+        }
+        match handle {
+            Some(h) => h.record(e),
+            None => recorder.record(e),
+        }
+        .map_err(Error::Core)
+    }
+
+    /// Reads one page of events `viewer` may see in `scope`.
+    async fn visible_page(
+        &self,
+        viewer: &Viewer,
+        scope: Scope,
+        query: &ActivityQuery,
+    ) -> Result<(Vec<ActivityEvent>, Option<Cursor>), Error> {
+        let want = query.page_size();
+        let mut q = query.clone();
+        let mut out = Vec::with_capacity(want);
+        let mut next = None;
+        for _ in 0..MAX_SCANS {
+            q.limit = want - out.len();
+            let page = self.store.query(&q).await?;
+            next = page.next;
+            out.extend(
+                page.events
+                    .into_iter()
+                    .filter(|e| visible(viewer, scope, e)),
+            );
+            match next {
+                Some(c) if out.len() < want => q.after = Some(c),
+                _ => break,
+            }
+        }
+        Ok((out, next))
+    }
+
+    async fn list(&self, parts: &Parts, viewer: &Viewer) -> Result<Response<ViewerBody>, Error> {
+        self.gate_api(viewer)?;
+        let params = Params::parse(parts.uri.query(), LIST_KEYS)?;
+        let (scope, query) = scoped_query(&params, viewer)?;
+        let (events, next) = self.visible_page(viewer, scope, &query).await?;
+        let mut filter = query.clone();
+        filter.after = None;
+        let e = ActivityEvent::audit_viewed(viewer.actor())
+            .with_detail("scope", scope.as_str())
+            .with_detail("filter", serde_json::to_value(&filter).unwrap_or_default())
+            .with_detail("rows", events.len())
+            .with_detail(
+                "page",
+                if query.after.is_some() {
+                    "next"
+                } else {
+                    "first"
+                },
+            );
+        Self::audit(&self.recorder, parts.extensions.get(), viewer, e)?;
+        json_response(&json!({ "scope": scope.as_str(), "events": events, "next": next }))
+    }
+
+    fn export(&self, parts: &Parts, viewer: &Viewer) -> Result<Response<ViewerBody>, Error> {
+        let params = Params::parse(parts.uri.query(), EXPORT_KEYS)?;
+        let (scope, query) = scoped_query(&params, viewer)?;
+        export::csv(
+            self.store.clone(),
+            self.recorder.clone(),
+            parts.extensions.get::<ActivityHandle>().cloned(),
+            viewer.clone(),
+            scope,
+            query,
+        )
+    }
+
+    async fn devices(&self, parts: &Parts, viewer: &Viewer) -> Result<Response<ViewerBody>, Error> {
+        self.gate_api(viewer)?;
+        let params = Params::parse(parts.uri.query(), &["user"])?;
+        let user = params.one("user")?.unwrap_or(&viewer.user_id).to_owned();
+        if user != viewer.user_id && !viewer.is_admin() {
+            return Err(Error::Forbidden("users see only their own devices"));
+        }
+        let query = ActivityQuery::own(viewer.tenant.as_deref(), &user)
+            .action(activity_core::Action::LOGIN_SUCCEEDED.as_str())
+            .limit(DEVICES_LOOKBACK);
+        let as_seen = Viewer {
+            user_id: user.clone(),
+            ..viewer.clone()
+        };
+        let (events, _) = self.visible_page(&as_seen, Scope::Own, &query).await?;
+        let known = devices::known_devices(&events);
+        let e = ActivityEvent::audit_viewed(viewer.actor())
+            .with_detail("scope", "devices")
+            .with_detail("user", user)
+            .with_detail("rows", known.devices.len());
+        Self::audit(&self.recorder, parts.extensions.get(), viewer, e)?;
+        json_response(&known)
+    }
+
+    async fn timeline(
+        &self,
+        parts: &Parts,
+        viewer: &Viewer,
+    ) -> Result<Response<ViewerBody>, Error> {
+        self.gate_api(viewer)?;
+        if !viewer.is_admin() {
+            return Err(Error::Forbidden("only administrators open timelines"));
+        }
+        let params = Params::parse(parts.uri.query(), &["event", "alert", "hours"])?;
+        let (id, anchor) = match (params.uuid("event")?, params.uuid("alert")?) {
+            (Some(id), None) => (id, Anchor::Event(id)),
+            (None, Some(id)) => (id, Anchor::Alert(id)),
+            _ => {
+                return Err(Error::param(
+                    "event",
+                    "give exactly one of event= or alert=",
+                ))
+            }
+        };
+        let hours = match params.one("hours")? {
+            None => 24,
+            Some(h) => match h.parse::<i64>() {
+                Ok(n) if (1..=MAX_TIMELINE_HOURS).contains(&n) => n,
+                _ => return Err(Error::param("hours", "expected 1 to 720")),
+            },
+        };
+        // The anchor must be the viewer's tenant's, whatever the store's scoping does.
+        let mut probe = ActivityQuery::new().ids([id]).limit(1);
+        probe.tenant = viewer.tenant.clone();
+        let found = self.store.query(&probe).await?.events;
+        if !found.iter().any(|e| visible(viewer, Scope::Tenant, e)) {
+            return Err(Error::NotFound);
+        }
+        let options = TimelineOptions {
+            before: Duration::hours(hours),
+            after: Duration::hours(hours),
+            ..TimelineOptions::default()
+        };
+        let mut t = timeline(&*self.store, viewer.tenant.as_deref(), anchor, options).await?;
+        t.entries
+            .retain(|r| visible(viewer, Scope::Tenant, &r.event));
+        let accounts: std::collections::BTreeSet<&str> = t
+            .entries
+            .iter()
+            .filter_map(|r| r.event.actor_id())
+            .collect();
+        let pivots: Vec<_> = t
+            .pivots
+            .iter()
+            .filter(|p| accounts.contains(p.account.as_str()))
+            .cloned()
+            .collect();
+        t.pivots = pivots;
+        let e = ActivityEvent::audit_viewed(viewer.actor())
+            .with_detail("scope", "timeline")
+            .with_detail("anchor", id.to_string())
+            .with_detail("rows", t.entries.len());
+        Self::audit(&self.recorder, parts.extensions.get(), viewer, e)?;
+        json_response(&t)
+    }
+}
+
+fn asset(content_type: &'static str, body: &'static str) -> Response<ViewerBody> {
+    let mut r = full(StatusCode::OK, content_type, body);
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    r
+}
