@@ -6,17 +6,21 @@
 //! ```
 //!
 //! Demo accounts (in memory): `alice@example.com` / `correct horse` (MFA code `123456`),
-//! `bob@example.com` / `hunter2` (no MFA). Try a wrong password a few times, sign in,
-//! open "Activity", sign out, request a password reset.
+//! an administrator, and `bob@example.com` / `hunter2` (no MFA). Try a wrong password a few
+//! times, sign in, open "Activity Log" (Profile) or, as alice, "Audit Log" (Settings →
+//! Security), filter, page, export CSV, sign out, request a password reset.
+//!
+//! The two views are mounted in one line each ([`ActivityViews`]), behind the app's own
+//! login: the app tells them who is asking.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use activity_core::{ActivityEvent, ActivityQuery, ActivityStore, Actor, Recorder};
+use activity_core::{ActivityStore, Actor, Recorder};
 use activity_sqlx::SqliteStore;
 use activity_tower::{
-    ActivityHandle, ActivityLayer, AuthenticatedActor, OutcomeHint, RouteKind, RouteRule,
+    ActivityLayer, ActivityViews, AuthenticatedActor, OutcomeHint, RouteKind, RouteRule, Viewer,
 };
 use axum::extract::{Form, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -29,6 +33,7 @@ use serde::Deserialize;
 struct User {
     password: &'static str,
     mfa_code: Option<&'static str>,
+    admin: bool,
 }
 
 #[derive(Clone)]
@@ -36,7 +41,14 @@ struct AppState {
     users: Arc<HashMap<&'static str, User>>,
     /// session id -> (email, mfa passed)
     sessions: Arc<Mutex<HashMap<String, (String, bool)>>>,
-    store: Arc<dyn ActivityStore>,
+}
+
+/// Who is fully signed in (password and, where enrolled, MFA), as the app's auth
+/// middleware tells the rest of the app.
+#[derive(Clone)]
+struct SignedIn {
+    email: String,
+    admin: bool,
 }
 
 #[derive(Deserialize)]
@@ -80,14 +92,22 @@ fn current_user(state: &AppState, headers: &HeaderMap) -> Option<(String, bool)>
 
 async fn home(State(state): State<AppState>, headers: HeaderMap) -> Html<String> {
     match current_user(&state, &headers) {
-        Some((email, true)) => page(
-            "Welcome",
-            &format!(
-                "<p>Signed in as {}.</p><p><a href=/activity>Activity</a></p>\
-                 <form method=post action=/logout><button>Sign out</button></form>",
-                esc(&email)
-            ),
-        ),
+        Some((email, true)) => {
+            let admin = state.users.get(email.as_str()).is_some_and(|u| u.admin);
+            let audit = if admin {
+                "<li><a href=/settings/security/audit-log/>Settings → Security → Audit Log</a></li>"
+            } else {
+                ""
+            };
+            page(
+                "Welcome",
+                &format!(
+                    "<p>Signed in as {}.</p><ul><li><a href=/profile/activity-log/>Profile → Activity Log</a></li>{audit}</ul>\
+                     <form method=post action=/logout><button>Sign out</button></form>",
+                    esc(&email)
+                ),
+            )
+        }
         Some((_, false)) => page("Two-step verification", MFA_FORM),
         None => page(
             "Sign in",
@@ -210,59 +230,16 @@ async fn reset_complete() -> Html<String> {
     page("Password changed", "<p>Done. <a href=/>Sign in</a></p>")
 }
 
-/// The "Activity" page: the signed-in user's own events.
-async fn activity(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    handle: ActivityHandle,
-) -> Response {
-    let Some((email, true)) = current_user(&state, &headers) else {
-        return Redirect::to("/").into_response();
-    };
-    let page_of = match state
-        .store
-        .query(&ActivityQuery::own(None, &email).limit(50))
-        .await
-    {
-        Ok(p) => p,
-        Err(e) => {
-            return (
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("activity log unavailable: {e}"),
-            )
-                .into_response()
-        }
-    };
-    let _ = handle.record(
-        ActivityEvent::audit_viewed(Actor::user(email.clone())).with_detail("scope", "own"),
-    );
-    let mut rows = String::new();
-    for e in &page_of.events {
-        rows.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            esc(&activity_core::format_time(&e.time)),
-            esc(e.action.as_str()),
-            e.outcome,
-            esc(&e.ip().map(|i| i.to_string()).unwrap_or_default()),
-            esc(e
-                .source
-                .as_ref()
-                .and_then(|s| s.user_agent.as_deref())
-                .unwrap_or("")),
-        ));
-    }
-    page(
-        "Your activity",
-        &format!(
-            "<p><a href=/>Back</a></p><table><tr><th>Time (UTC)</th><th>What</th><th>Outcome</th><th>IP</th><th>Browser</th></tr>{rows}</table>"
-        ),
-    )
-    .into_response()
-}
-
 /// The app's own authentication, telling the activity layer who is signed in.
 async fn who(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    if let Some((email, _)) = current_user(&state, req.headers()) {
+    if let Some((email, mfa_passed)) = current_user(&state, req.headers()) {
+        if mfa_passed {
+            let admin = state.users.get(email.as_str()).is_some_and(|u| u.admin);
+            req.extensions_mut().insert(SignedIn {
+                email: email.clone(),
+                admin,
+            });
+        }
         req.extensions_mut().insert(AuthenticatedActor(
             Actor::user(email.clone()).with_name(email),
         ));
@@ -279,16 +256,18 @@ async fn open_store() -> Result<Arc<dyn ActivityStore>, Box<dyn std::error::Erro
     Ok(Arc::new(store))
 }
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let store = open_store().await?;
-    let (recorder, guard) = Recorder::builder(store.clone()).start();
+/// The whole site: its own pages, the activity layer, and the two log views.
+pub fn app(
+    store: Arc<dyn ActivityStore>,
+    recorder: Recorder,
+) -> Result<Router, Box<dyn std::error::Error>> {
     let users = HashMap::from([
         (
             "alice@example.com",
             User {
                 password: "correct horse",
                 mfa_code: Some("123456"),
+                admin: true,
             },
         ),
         (
@@ -296,15 +275,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             User {
                 password: "hunter2",
                 mfa_code: None,
+                admin: false,
             },
         ),
     ]);
     let state = AppState {
         users: Arc::new(users),
         sessions: Arc::default(),
-        store,
     };
-    let layer = ActivityLayer::new(recorder)
+    let layer = ActivityLayer::new(recorder.clone())
         .rule(RouteRule::post("/login", RouteKind::Login))
         .rule(RouteRule::post("/logout", RouteKind::Logout))
         .rule(RouteRule::post("/mfa", RouteKind::MfaVerify))
@@ -314,7 +293,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             RouteKind::PasswordResetComplete,
         ))
         .session_cookie("sid", b"demo key: load a real one from your secret store")?;
-    let app = Router::new()
+    // Profile → Activity Log: every signed-in user, their own events.
+    let activity_log = ActivityViews::new(store.clone(), recorder.clone())
+        .base_path("/profile/activity-log")?
+        .viewer_fn(|parts| {
+            let s = parts.extensions.get::<SignedIn>()?;
+            Some(Viewer::user(s.email.clone()).name(s.email.clone()))
+        });
+    // Settings → Security → Audit Log: administrators, everyone's events.
+    let audit_log = ActivityViews::new(store, recorder)
+        .base_path("/settings/security/audit-log")?
+        .viewer_fn(|parts| {
+            let s = parts.extensions.get::<SignedIn>().filter(|s| s.admin)?;
+            Some(Viewer::admin(s.email.clone()).name(s.email.clone()))
+        });
+    Ok(Router::new()
         .route("/", get(home))
         .route("/login", post(login))
         .route("/mfa", post(mfa))
@@ -324,15 +317,23 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "/reset/complete",
             get(reset_complete_form).post(reset_complete),
         )
-        .route("/activity", get(activity))
+        .merge(activity_log.router())
+        .merge(audit_log.router())
         .layer(layer)
         .layer(middleware::from_fn_with_state(state.clone(), who))
-        .with_state(state);
+        .with_state(state))
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let store = open_store().await?;
+    let (recorder, guard) = Recorder::builder(store.clone()).start();
+    let app = app(store, recorder)?;
     let addr: SocketAddr = std::env::var("ADDR")
         .unwrap_or_else(|_| "127.0.0.1:3000".into())
         .parse()?;
     let listener = tokio::net::TcpListener::bind(addr).await?;
-    println!("listening on http://{addr} — alice@example.com / correct horse (MFA 123456), bob@example.com / hunter2");
+    println!("listening on http://{addr} — alice@example.com / correct horse (MFA 123456, administrator), bob@example.com / hunter2");
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
