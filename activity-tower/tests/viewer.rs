@@ -291,6 +291,22 @@ async fn an_admin_sees_their_tenant_and_nothing_of_another() {
     .await
     .events();
     assert!(ip.is_empty());
+    // Nor through the export or the devices view.
+    let r = get(
+        a,
+        "/activity-log/api/events.csv?scope=tenant&user=dave",
+        ALICE,
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        csv::Reader::from_reader(r.body.as_bytes())
+            .records()
+            .count(),
+        0
+    );
+    let r = get(a, "/activity-log/api/devices?user=dave", ALICE).await;
+    assert_eq!(r.json()["sign_ins_examined"], 0);
     // Naming the tenant is refused outright.
     let r = get(
         a,
