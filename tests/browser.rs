@@ -115,6 +115,14 @@ fn seed() -> Vec<ActivityEvent> {
     out
 }
 
+/// With `ACTIVITY_TEST_SCREENSHOTS=DIR`, saves what the browser shows as `DIR/NAME.png`.
+async fn screenshot(c: &Client, name: &str) {
+    if let Ok(dir) = std::env::var("ACTIVITY_TEST_SCREENSHOTS") {
+        let png = c.screenshot().await.unwrap();
+        std::fs::write(Path::new(&dir).join(format!("{name}.png")), png).unwrap();
+    }
+}
+
 async fn wait_for_download(dir: &Path) -> PathBuf {
     let start = Instant::now();
     loop {
@@ -248,6 +256,7 @@ async fn sign_in_open_the_audit_log_filter_page_and_download_the_csv() {
         !first_time.contains('T') || !first_time.ends_with('Z'),
         "{first_time}"
     );
+    screenshot(&c, "audit-log").await;
 
     // Filter: failures only, 10 per page.
     c.find(Locator::Id("outcome"))
@@ -337,6 +346,7 @@ async fn sign_in_open_the_audit_log_filter_page_and_download_the_csv() {
             .any(|w| w.as_str().unwrap().contains("same IP 175.16.199.1")),
         "{why}"
     );
+    screenshot(&c, "timeline").await;
     c.find(Locator::Id("timeline-close"))
         .await
         .unwrap()
