@@ -7,7 +7,6 @@
 #[path = "../examples/axum_app.rs"]
 mod axum_app;
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -115,6 +114,30 @@ fn seed() -> Vec<ActivityEvent> {
     out
 }
 
+/// Waits for the element `at` and clicks it.
+async fn click(c: &Client, at: Locator<'_>) {
+    c.wait()
+        .at_most(WAIT)
+        .for_element(at)
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+/// Waits for the field `at` and types `text` into it.
+async fn type_into(c: &Client, at: Locator<'_>, text: &str) {
+    c.wait()
+        .at_most(WAIT)
+        .for_element(at)
+        .await
+        .unwrap()
+        .send_keys(text)
+        .await
+        .unwrap();
+}
+
 /// With `ACTIVITY_TEST_SCREENSHOTS=DIR`, saves what the browser shows as `DIR/NAME.png`.
 async fn screenshot(c: &Client, name: &str) {
     if let Ok(dir) = std::env::var("ACTIVITY_TEST_SCREENSHOTS") {
@@ -163,16 +186,7 @@ async fn sign_in_open_the_audit_log_filter_page_and_download_the_csv() {
     store.append(&seeded).await.unwrap();
     let (recorder, guard) = Recorder::builder(store.clone()).start();
     let app = axum_app::app(store.clone(), recorder.clone()).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .unwrap();
-    });
+    let addr = activity_tests::serve(app).await;
     let downloads = dir.join("downloads");
     std::fs::create_dir_all(&downloads).unwrap();
 
@@ -196,48 +210,19 @@ async fn sign_in_open_the_audit_log_filter_page_and_download_the_csv() {
 
     // Sign in as the administrator: password, then the MFA code.
     c.goto(&base).await.unwrap();
-    c.find(Locator::Css("input[name=username]"))
-        .await
-        .unwrap()
-        .send_keys("alice@example.com")
-        .await
-        .unwrap();
-    c.find(Locator::Css("input[name=password]"))
-        .await
-        .unwrap()
-        .send_keys("correct horse")
-        .await
-        .unwrap();
-    c.find(Locator::Css("form[action='/login'] button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    c.wait()
-        .at_most(WAIT)
-        .for_element(Locator::Css("input[name=code]"))
-        .await
-        .unwrap()
-        .send_keys("123456")
-        .await
-        .unwrap();
-    c.find(Locator::Css("form[action='/mfa'] button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    type_into(
+        &c,
+        Locator::Css("input[name=username]"),
+        "alice@example.com",
+    )
+    .await;
+    type_into(&c, Locator::Css("input[name=password]"), "correct horse").await;
+    click(&c, Locator::Css("form[action='/login'] button")).await;
+    type_into(&c, Locator::Css("input[name=code]"), "123456").await;
+    click(&c, Locator::Css("form[action='/mfa'] button")).await;
 
     // Settings → Security → Audit Log.
-    c.wait()
-        .at_most(WAIT)
-        .for_element(Locator::LinkText("Settings → Security → Audit Log"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, Locator::LinkText("Settings → Security → Audit Log")).await;
     until(&c, "the first page", STATUS, |v| {
         v.as_str().is_some_and(|s| s.starts_with("Showing"))
     })
@@ -271,33 +256,18 @@ async fn sign_in_open_the_audit_log_filter_page_and_download_the_csv() {
         .select_by_value("10")
         .await
         .unwrap();
-    c.find(Locator::Id("apply"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, Locator::Id("apply")).await;
     let page1 = until(&c, "ten failures", ROWS, |v| {
         let rows = v.as_array().unwrap();
         rows.len() == 10 && rows.iter().all(|r| r["cells"][2] == "failure")
     })
     .await;
     // Page forward twice and back once: distinct pages, the last one short.
-    c.find(Locator::Id("older"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, Locator::Id("older")).await;
     until(&c, "page 2", PAGE, |v| v == "Page 2").await;
     let page2 = until(&c, "page 2 rows", ROWS, |v| ids(v) != ids(&page1)).await;
     assert_eq!(ids(&page2).len(), 10);
-    c.find(Locator::Id("older"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, Locator::Id("older")).await;
     until(&c, "page 3", PAGE, |v| v == "Page 3").await;
     let page3 = until(&c, "page 3 rows", ROWS, |v| ids(v) != ids(&page2)).await;
     assert_eq!(ids(&page3).len(), 3, "23 failures: 10 + 10 + 3");
@@ -308,12 +278,7 @@ async fn sign_in_open_the_audit_log_filter_page_and_download_the_csv() {
         .is_enabled()
         .await
         .unwrap());
-    c.find(Locator::Id("newer"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, Locator::Id("newer")).await;
     until(&c, "back to page 2", ROWS, |v| ids(v) == ids(&page2)).await;
 
     // Keyboard: the filter controls and buttons are reachable and focusable.
@@ -324,12 +289,7 @@ async fn sign_in_open_the_audit_log_filter_page_and_download_the_csv() {
     assert_eq!(focusable, "apply");
 
     // Open a timeline from a row (administrators).
-    c.find(Locator::Css("#rows tr button.timeline-open"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, Locator::Css("#rows tr button.timeline-open")).await;
     let summary = until(&c, "the timeline", "return document.getElementById('timeline').hidden ? '' : document.getElementById('timeline-summary').textContent;", |v| v.as_str().is_some_and(|s| !s.is_empty())).await;
     assert!(
         summary.as_str().unwrap().contains("linked events"),
@@ -347,12 +307,7 @@ async fn sign_in_open_the_audit_log_filter_page_and_download_the_csv() {
         "{why}"
     );
     screenshot(&c, "timeline").await;
-    c.find(Locator::Id("timeline-close"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, Locator::Id("timeline-close")).await;
 
     // Export the current filter.
     let href = c
@@ -364,12 +319,7 @@ async fn sign_in_open_the_audit_log_filter_page_and_download_the_csv() {
         .unwrap()
         .unwrap();
     assert!(href.contains("outcome=failure"), "{href}");
-    c.find(Locator::Id("export"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, Locator::Id("export")).await;
     let file = wait_for_download(&downloads).await;
     let mut rd = csv::Reader::from_path(&file).unwrap();
     let outcome = rd

@@ -16,6 +16,22 @@ pub fn server_url(var: &str) -> Option<String> {
     }
 }
 
+/// Serves `app` on a free loopback port (with the peer address available to the
+/// layers) and returns its address.
+pub async fn serve(app: axum::Router) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await
+        .unwrap()
+    });
+    addr
+}
+
 /// A fresh, unique name for a schema, database or prefix.
 pub fn unique(prefix: &str) -> String {
     format!("{prefix}{}", uuid::Uuid::now_v7().simple())

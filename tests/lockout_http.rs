@@ -41,16 +41,7 @@ async fn ten_failures_lock_the_account_at_the_door() {
                 .rule(RouteRule::post("/login", RouteKind::Login))
                 .lockout(policy.clone()),
         );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .unwrap()
-    });
+    let addr = activity_tests::serve(app).await;
     for _ in 0..10 {
         assert_eq!(post_login(addr, "victim").await, 401);
         recorder.flush().await.unwrap();
