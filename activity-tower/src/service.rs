@@ -148,16 +148,20 @@ fn empty_response<B: Default>(
     res
 }
 
-/// Records the events of a rule's route when its future is dropped unfinished (the
-/// client went away mid-request), unless disarmed.
+/// Records the event of a rule's route when its future is dropped unfinished (the
+/// client went away mid-request), unless disarmed. The event is built only then.
 struct DropGuard {
     config: Arc<Config>,
-    event: Option<ActivityEvent>,
+    pending: Option<(Arc<RequestContext>, Action, Option<Actor>)>,
 }
 
 impl Drop for DropGuard {
     fn drop(&mut self) {
-        if let Some(e) = self.event.take() {
+        if let Some((ctx, action, actor)) = self.pending.take() {
+            let mut e = ctx
+                .fill(ActivityEvent::new(action).with_outcome(Outcome::Unknown))
+                .with_reason("client_disconnected");
+            e.actor = actor.or(e.actor);
             record(&self.config, e);
         }
     }
@@ -285,16 +289,11 @@ where
     let logout_session = ctx.session.clone();
     let mut guard = DropGuard {
         config: config.clone(),
-        event: Some({
-            let mut e = ctx
-                .fill(
-                    ActivityEvent::new(rule.kind().action(Outcome::Unknown))
-                        .with_outcome(Outcome::Unknown),
-                )
-                .with_reason("client_disconnected");
-            e.actor = actor.clone().or(e.actor);
-            e
-        }),
+        pending: Some((
+            ctx.clone(),
+            rule.kind().action(Outcome::Unknown),
+            actor.clone(),
+        )),
     };
     let req = Request::from_parts(parts, body);
     let result = AssertUnwindSafe(inner.call(req)).catch_unwind().await;
@@ -304,7 +303,7 @@ where
         e.reason = reason;
         e
     };
-    guard.event = None;
+    guard.pending = None;
     match result {
         Ok(Ok(mut res)) => {
             let (mut outcome, reason) = rule.judge(res.status());
