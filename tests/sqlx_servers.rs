@@ -466,3 +466,111 @@ async fn postgres_chain_finds_tampering_done_directly_in_sql() {
     );
     schema.drop().await;
 }
+
+#[tokio::test]
+async fn postgres_chain_head_finds_the_newest_events_deleted_in_sql() {
+    use activity_core::{verify, Break, ChainKey, ChainSealer};
+    let Some(schema) = activity_tests::pg::schema().await else {
+        return;
+    };
+    let store = Arc::new(PgStore::from_pool(schema.pool.clone(), "").unwrap());
+    store.migrate().await.unwrap();
+    let key = ChainKey::keyed(b"a key kept outside the database").unwrap();
+    let (rec, guard) = Recorder::builder(store.clone())
+        .sealer(ChainSealer::new("pg", key.clone()))
+        .lifecycle_events(false)
+        .batch_size(6)
+        .start();
+    for i in 0..20 {
+        rec.record(ActivityEvent::login_failed(Actor::user(format!("u{i}"))).with_tenant("acme"))
+            .unwrap();
+    }
+    guard.shutdown().await;
+    let r = verify(&*store, Some("acme"), &key).await.unwrap();
+    assert!(r.is_intact(), "{r:?}");
+    assert_eq!((r.anchored, r.unanchored), (1, 0));
+    sqlx::query("DELETE FROM activity_events WHERE chain_seq >= 19")
+        .execute(&schema.pool)
+        .await
+        .unwrap();
+    let r = verify(&*store, Some("acme"), &key).await.unwrap();
+    assert!(
+        matches!(
+            r.first_break,
+            Some(Break::Truncated {
+                last_seq: 18,
+                head_seq: 20,
+                ..
+            })
+        ),
+        "{r:?}"
+    );
+    // Rolling the head back to match, without the key, is found too.
+    sqlx::query(
+        "UPDATE activity_chain_heads SET seq = 18, last_hash = \
+         (SELECT chain_hash FROM activity_events WHERE chain_seq = 18)",
+    )
+    .execute(&schema.pool)
+    .await
+    .unwrap();
+    let r = verify(&*store, Some("acme"), &key).await.unwrap();
+    assert!(
+        matches!(r.first_break, Some(Break::HeadMismatch { seq: 18, .. })),
+        "{r:?}"
+    );
+    schema.drop().await;
+}
+
+#[tokio::test]
+async fn postgres_version_1_database_migrates_forward_and_heads_share_the_transaction() {
+    use activity_core::{verify, ChainKey, ChainSealer};
+    let Some(schema) = activity_tests::pg::schema().await else {
+        return;
+    };
+    let store = Arc::new(PgStore::from_pool(schema.pool.clone(), "").unwrap());
+    store.migrate().await.unwrap();
+    // Back to exactly a version-1 database, with chained events in it.
+    sqlx::raw_sql("DROP TABLE activity_chain_heads; DELETE FROM activity_schema WHERE version = 2")
+        .execute(&schema.pool)
+        .await
+        .unwrap();
+    let key = ChainKey::keyed(b"a key kept outside the database").unwrap();
+    let mut sealer = ChainSealer::new("v1", key.clone());
+    let mut old: Vec<_> = (0..5)
+        .map(|i| ActivityEvent::logout(Actor::user(format!("u{i}"))))
+        .collect();
+    sealer.seal_all(&mut old);
+    store.append(&old).await.unwrap();
+    let fresh = Arc::new(PgStore::from_pool(schema.pool.clone(), "").unwrap());
+    fresh.migrate().await.unwrap();
+    let versions: Vec<i64> =
+        sqlx::query_scalar("SELECT version FROM activity_schema ORDER BY version")
+            .fetch_all(&schema.pool)
+            .await
+            .unwrap();
+    assert_eq!(versions, vec![1, 2]);
+    let r = verify(&*fresh, None, &key).await.unwrap();
+    assert!(r.is_intact(), "{r:?}");
+    assert_eq!(r.unanchored, 1, "the version-1 chain has no head");
+    // A failing heads write takes the batch's events back with it.
+    sqlx::raw_sql(
+        "CREATE FUNCTION refuse_heads() RETURNS trigger LANGUAGE plpgsql AS \
+         $$ BEGIN RAISE EXCEPTION 'heads refused'; END $$; \
+         CREATE TRIGGER refuse_heads BEFORE INSERT ON activity_chain_heads \
+         FOR EACH ROW EXECUTE FUNCTION refuse_heads();",
+    )
+    .execute(&schema.pool)
+    .await
+    .unwrap();
+    let mut batch: Vec<_> = (0..5)
+        .map(|i| ActivityEvent::logout(Actor::user(format!("n{i}"))))
+        .collect();
+    sealer.seal_all(&mut batch);
+    let err = fresh
+        .append_sealed(&batch, &sealer.heads_of(&batch))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("heads refused"), "{err}");
+    assert_eq!(fresh.count(&ActivityQuery::new()).await.unwrap(), 5);
+    schema.drop().await;
+}

@@ -65,9 +65,10 @@ pub use alerts::{
     haversine_km, AccountNotifier, Alert, AlertEngine, AlertRule, AlertSink, ChannelSink,
     ConcurrentSessions, FailedLogins, GeoAnomaly, NewDevice, Severity, TracingSink,
 };
-pub use archive::{archive, verify_archive, ArchiveFile, ArchiveProblem, ChainSpan, Manifest};
+pub use archive::{archive, check_heads, verify_archive, ArchiveFile, ArchiveProblem, ChainSpan, Manifest};
 pub use chain::{
-    canonical_json, verified_event, verify, Break, ChainKey, ChainSealer, VerifyReport,
+    canonical_json, verified_event, verify, Break, ChainHead, ChainKey, ChainSealer,
+    VerifyReport,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{BoxError, Error, ErrorKind, Result, Rule};

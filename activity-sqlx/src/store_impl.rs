@@ -80,6 +80,53 @@ macro_rules! impl_activity_store {
                 Ok(done.rows_affected())
             }
 
+            async fn append_sealed(
+                &self,
+                events: &[activity_core::ActivityEvent],
+                heads: &[activity_core::ChainHead],
+            ) -> activity_core::Result<u64> {
+                for e in events {
+                    e.validate()?;
+                }
+                for h in heads {
+                    h.validate()?;
+                }
+                if heads.is_empty() {
+                    return activity_core::ActivityStore::append(self, events).await;
+                }
+                self.prepare_append(events).await?;
+                let err = |e| crate::error::to_core_from($backend, e);
+                let mut tx = self.pool.begin().await.map_err(err)?;
+                let mut added = 0;
+                for chunk in events.chunks(Self::ROWS_PER_INSERT) {
+                    added += self.insert_chunk(&mut tx, chunk).await.map_err(err)?;
+                }
+                let heads = crate::sql::dedup_heads(heads);
+                for chunk in heads.chunks(crate::sql::HEADS_PER_UPSERT) {
+                    let s = crate::sql::upsert_heads($dialect, &self.tables.chain_heads, chunk);
+                    $bind(sqlx::query(sqlx::AssertSqlSafe(s.sql)), s.binds)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(err)?;
+                }
+                tx.commit().await.map_err(err)?;
+                Ok(added)
+            }
+
+            async fn chain_heads(
+                &self,
+                tenant: Option<&str>,
+            ) -> activity_core::Result<Vec<activity_core::ChainHead>> {
+                let s = crate::sql::select_heads($dialect, &self.tables.chain_heads, tenant);
+                let rows = $bind(sqlx::query(sqlx::AssertSqlSafe(s.sql)), s.binds)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(|e| crate::error::to_core_from($backend, e))?;
+                rows.iter()
+                    .map(|r| crate::sql::decode_head(r, $backend))
+                    .collect()
+            }
+
             async fn tenants(&self) -> activity_core::Result<Vec<Option<String>>> {
                 let sql_text = format!("SELECT DISTINCT tenant FROM {}", self.tables.events);
                 let rows = sqlx::query(sqlx::AssertSqlSafe(sql_text))
