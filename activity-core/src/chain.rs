@@ -211,7 +211,11 @@ impl ChainHead {
                 Rule::Malformed("1 to 128 characters"),
             ));
         }
-        if self.tenant.as_ref().is_some_and(|t| t.chars().count() > 128) {
+        if self
+            .tenant
+            .as_ref()
+            .is_some_and(|t| t.chars().count() > 128)
+        {
             return Err(Error::invalid(
                 "head.tenant",
                 Rule::Malformed("at most 128 characters"),
@@ -624,7 +628,9 @@ pub async fn verify(
                 note(&mut report, mismatch());
             }
             _ => {
-                let cut = purged.get(&head.tenant).is_some_and(|c| head.last_time < *c);
+                let cut = purged
+                    .get(&head.tenant)
+                    .is_some_and(|c| head.last_time < *c);
                 if cut {
                     report.purged_tails += 1;
                     if end.is_some() {
@@ -950,7 +956,9 @@ mod tests {
         assert_eq!(heads[0].seq, 10);
         let r = verify(&*store, None, &key()).await.unwrap();
         assert!(r.is_intact(), "{r:?}");
-        assert_eq!(r.anchored, 2, "the tenant's chain and the lifecycle events' chain");
+        assert_eq!(
+            r.anchored, 2,
+            "the tenant's chain and the lifecycle events' chain"
+        );
     }
 }
-

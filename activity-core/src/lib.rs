@@ -65,10 +65,11 @@ pub use alerts::{
     haversine_km, AccountNotifier, Alert, AlertEngine, AlertRule, AlertSink, ChannelSink,
     ConcurrentSessions, FailedLogins, GeoAnomaly, NewDevice, Severity, TracingSink,
 };
-pub use archive::{archive, check_heads, verify_archive, ArchiveFile, ArchiveProblem, ChainSpan, Manifest};
+pub use archive::{
+    archive, check_heads, verify_archive, ArchiveFile, ArchiveProblem, ChainSpan, Manifest,
+};
 pub use chain::{
-    canonical_json, verified_event, verify, Break, ChainHead, ChainKey, ChainSealer,
-    VerifyReport,
+    canonical_json, verified_event, verify, Break, ChainHead, ChainKey, ChainSealer, VerifyReport,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{BoxError, Error, ErrorKind, Result, Rule};
@@ -103,7 +104,7 @@ pub use review::{
     ReviewRole, ReviewScheduler,
 };
 pub use session::{SessionKey, MIN_SESSION_KEY_LEN};
-pub use store::ActivityStore;
+pub use store::{ActivityStore, DroppedPartitions};
 pub use table::{escape_control, EventTable};
 pub use timeline::{
     evidence_ids, timeline, Anchor, Link, Pivot, Timeline, TimelineEntry, TimelineOptions,

@@ -686,7 +686,10 @@ pub async fn chain_heads(store: &dyn ActivityStore) {
     assert_eq!(heads.len(), 3, "chain_heads: one head per tenant's chain");
     assert!(store.chain_heads(None).await.unwrap().is_empty());
     assert_eq!(
-        store.append_sealed(&first, &heads).await.expect("append_sealed"),
+        store
+            .append_sealed(&first, &heads)
+            .await
+            .expect("append_sealed"),
         6,
         "chain_heads: append_sealed reports the new events"
     );
@@ -697,7 +700,11 @@ pub async fn chain_heads(store: &dyn ActivityStore) {
     );
     assert_eq!(
         store.chain_heads(Some("a")).await.unwrap(),
-        vec![heads.iter().find(|h| h.tenant.as_deref() == Some("a")).unwrap().clone()],
+        vec![heads
+            .iter()
+            .find(|h| h.tenant.as_deref() == Some("a"))
+            .unwrap()
+            .clone()],
         "chain_heads: listed by tenant"
     );
     assert_eq!(

@@ -55,7 +55,8 @@ impl Tables {
 }
 
 /// SQLite's migrations, by version (index 0 is version 1).
-pub(crate) const SQLITE: &[&str] = &[r#"
+pub(crate) const SQLITE: &[&str] = &[
+    r#"
 CREATE TABLE {p}activity_events (
     id BLOB NOT NULL PRIMARY KEY,
     time_us INTEGER NOT NULL,
@@ -94,7 +95,8 @@ CREATE INDEX {p}activity_events_session ON {p}activity_events (session, time_us,
 CREATE INDEX {p}activity_events_device ON {p}activity_events (device_id, time_us, id) WHERE device_id IS NOT NULL;
 CREATE INDEX {p}activity_events_request ON {p}activity_events (request_id, time_us, id) WHERE request_id IS NOT NULL;
 CREATE INDEX {p}activity_events_chain ON {p}activity_events (chain_writer, tenant, chain_seq) WHERE chain_writer IS NOT NULL;
-"#, r#"
+"#,
+    r#"
 CREATE TABLE {p}activity_chain_heads (
     writer TEXT NOT NULL,
     tenant_key TEXT NOT NULL,
@@ -106,14 +108,16 @@ CREATE TABLE {p}activity_chain_heads (
     PRIMARY KEY (writer, tenant_key)
 );
 CREATE INDEX {p}activity_chain_heads_tenant ON {p}activity_chain_heads (tenant_key);
-"#];
+"#,
+];
 
 /// PostgreSQL's migrations. The events table is partitioned by month on `time_us`
 /// (partitions are created by the store, see `postgres.rs`), with a default partition
 /// that catches rows of months without one. Text columns use the `C` collation so that
 /// equality is exact and the action-prefix ranges compare bytes.
 #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
-pub(crate) const POSTGRES: &[&str] = &[r#"
+pub(crate) const POSTGRES: &[&str] = &[
+    r#"
 CREATE TABLE {p}activity_events (
     id BYTEA NOT NULL,
     time_us BIGINT NOT NULL,
@@ -154,7 +158,8 @@ CREATE INDEX {p}activity_events_session ON {p}activity_events (session, time_us,
 CREATE INDEX {p}activity_events_device ON {p}activity_events (device_id, time_us, id) WHERE device_id IS NOT NULL;
 CREATE INDEX {p}activity_events_request ON {p}activity_events (request_id, time_us, id) WHERE request_id IS NOT NULL;
 CREATE INDEX {p}activity_events_chain ON {p}activity_events (chain_writer, tenant, chain_seq) WHERE chain_writer IS NOT NULL;
-"#, r#"
+"#,
+    r#"
 CREATE TABLE {p}activity_chain_heads (
     writer TEXT COLLATE "C" NOT NULL,
     tenant_key TEXT COLLATE "C" NOT NULL,
@@ -166,13 +171,15 @@ CREATE TABLE {p}activity_chain_heads (
     PRIMARY KEY (writer, tenant_key)
 );
 CREATE INDEX {p}activity_chain_heads_tenant ON {p}activity_chain_heads (tenant_key);
-"#];
+"#,
+];
 
 /// MySQL/MariaDB's migrations. `{collate}` is a binary, no-pad collation
 /// (`utf8mb4_nopad_bin` on MariaDB, `utf8mb4_0900_bin` on MySQL), so that equality is
 /// exact (no case folding, no ignored trailing spaces) and ranges compare bytes.
 #[cfg_attr(not(feature = "mysql"), allow(dead_code))]
-pub(crate) const MYSQL: &[&str] = &[r#"
+pub(crate) const MYSQL: &[&str] = &[
+    r#"
 CREATE TABLE {p}activity_events (
     id BINARY(16) NOT NULL PRIMARY KEY,
     time_us BIGINT NOT NULL,
@@ -211,7 +218,8 @@ CREATE TABLE {p}activity_events (
     INDEX {p}activity_events_request (request_id, time_us, id),
     INDEX {p}activity_events_chain (chain_writer, tenant, chain_seq)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE={collate}
-"#, r#"
+"#,
+    r#"
 CREATE TABLE {p}activity_chain_heads (
     writer VARCHAR(128) NOT NULL,
     tenant_key VARCHAR(130) NOT NULL,
@@ -223,7 +231,8 @@ CREATE TABLE {p}activity_chain_heads (
     PRIMARY KEY (writer, tenant_key),
     INDEX {p}activity_chain_heads_tenant (tenant_key)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE={collate}
-"#];
+"#,
+];
 
 #[cfg(test)]
 mod tests {

@@ -535,7 +535,9 @@ pub(crate) fn dedup_heads(heads: &[activity_core::ChainHead]) -> Vec<&activity_c
     let mut by: std::collections::BTreeMap<(Option<&str>, &str), &activity_core::ChainHead> =
         Default::default();
     for h in heads {
-        let slot = by.entry((h.tenant.as_deref(), h.writer.as_str())).or_insert(h);
+        let slot = by
+            .entry((h.tenant.as_deref(), h.writer.as_str()))
+            .or_insert(h);
         if h.seq > slot.seq {
             *slot = h;
         }
@@ -606,7 +608,10 @@ pub(crate) fn select_heads(dialect: Dialect, table: &str, tenant: Option<&str>) 
 }
 
 /// Decodes a row of [`select_heads`].
-pub(crate) fn decode_head<R>(row: &R, backend: Backend) -> activity_core::Result<activity_core::ChainHead>
+pub(crate) fn decode_head<R>(
+    row: &R,
+    backend: Backend,
+) -> activity_core::Result<activity_core::ChainHead>
 where
     R: Row,
     usize: ColumnIndex<R>,

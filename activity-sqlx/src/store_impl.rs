@@ -2,7 +2,9 @@
 //! but for the pool type, the dialect and a per-backend hook before appends.
 
 /// Implements `ActivityStore` for `$store`, which has `pool` and `tables` fields, a
-/// `prepare_append(&self, &[ActivityEvent]) -> activity_core::Result<()>` method, an
+/// `prepare_append(&self, &[ActivityEvent]) -> activity_core::Result<()>` method, a
+/// `drop_partitions_hook(&self, DateTime<Utc>) -> activity_core::Result<DroppedPartitions>`
+/// method, an
 /// `insert_chunk(&self, &mut Transaction, &[ActivityEvent]) -> Result<u64, sqlx::Error>`
 /// method with its `ROWS_PER_INSERT`, and whose backend binds values with `$bind`.
 macro_rules! impl_activity_store {
@@ -125,6 +127,13 @@ macro_rules! impl_activity_store {
                 rows.iter()
                     .map(|r| crate::sql::decode_head(r, $backend))
                     .collect()
+            }
+
+            async fn drop_expired_partitions(
+                &self,
+                before: chrono::DateTime<chrono::Utc>,
+            ) -> activity_core::Result<activity_core::DroppedPartitions> {
+                self.drop_partitions_hook(before).await
             }
 
             async fn tenants(&self) -> activity_core::Result<Vec<Option<String>>> {

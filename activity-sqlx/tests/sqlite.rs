@@ -372,9 +372,15 @@ async fn purge_then_verify_passes_and_the_heads_allow_it() {
     let s = Arc::new(store("sqlite::memory:").await);
     let now = Utc::now();
     // 12 events, ten days apart, the oldest 125 days ago: with 90 days, the 4 oldest go...
-    record_sealed(&s, &key, 12, |i| now - chrono::Duration::days(125 - 10 * i as i64)).await;
+    record_sealed(&s, &key, 12, |i| {
+        now - chrono::Duration::days(125 - 10 * i as i64)
+    })
+    .await;
     // ...and a second chain whose every event is expired.
-    record_sealed(&s, &key, 3, |i| now - chrono::Duration::days(200 - i as i64)).await;
+    record_sealed(&s, &key, 3, |i| {
+        now - chrono::Duration::days(200 - i as i64)
+    })
+    .await;
     let (rec, guard) = Recorder::builder(s.clone())
         .sealer(activity_core::ChainSealer::new("purger", key.clone()))
         .lifecycle_events(false)
@@ -392,7 +398,10 @@ async fn purge_then_verify_passes_and_the_heads_allow_it() {
     let r = verify(&*s, None, &key).await.unwrap();
     assert!(r.is_intact(), "{r:?}");
     assert_eq!(r.purged_starts, 1, "the first chain lost its start");
-    assert_eq!(r.purged_tails, 1, "the second chain went whole, as recorded");
+    assert_eq!(
+        r.purged_tails, 1,
+        "the second chain went whole, as recorded"
+    );
     // Without the audit.purged record, the same deletion is a truncation.
     sqlx::query("DELETE FROM activity_events WHERE action = 'audit.purged'")
         .execute(s.pool())
@@ -438,10 +447,12 @@ async fn a_version_1_database_migrates_forward_and_keeps_its_chains() {
     {
         // A version-1 database: the events table only, with chained events in it.
         let s = Arc::new(store(&url).await);
-        sqlx::raw_sql("DROP TABLE activity_chain_heads; DELETE FROM activity_schema WHERE version = 2")
-            .execute(s.pool())
-            .await
-            .unwrap();
+        sqlx::raw_sql(
+            "DROP TABLE activity_chain_heads; DELETE FROM activity_schema WHERE version = 2",
+        )
+        .execute(s.pool())
+        .await
+        .unwrap();
         let mut sealer = activity_core::ChainSealer::new("v1", key.clone());
         let mut old: Vec<_> = (0..5)
             .map(|i| ActivityEvent::logout(Actor::user(format!("u{i}"))))
@@ -451,17 +462,22 @@ async fn a_version_1_database_migrates_forward_and_keeps_its_chains() {
         s.pool().close().await;
     }
     let s = Arc::new(store(&url).await);
-    let versions: Vec<i64> = sqlx::query_scalar("SELECT version FROM activity_schema ORDER BY version")
-        .fetch_all(s.pool())
-        .await
-        .unwrap();
+    let versions: Vec<i64> =
+        sqlx::query_scalar("SELECT version FROM activity_schema ORDER BY version")
+            .fetch_all(s.pool())
+            .await
+            .unwrap();
     assert_eq!(versions, vec![1, 2]);
     assert_eq!(activity_sqlx::SCHEMA_VERSION, 2);
     assert_eq!(s.count(&ActivityQuery::new()).await.unwrap(), 5);
     record_sealed(&s, &key, 3, |_| Utc::now()).await;
     let r = verify(&*s, None, &key).await.unwrap();
     assert!(r.is_intact(), "{r:?}");
-    assert_eq!((r.anchored, r.unanchored), (1, 1), "the old chain has no head");
+    assert_eq!(
+        (r.anchored, r.unanchored),
+        (1, 1),
+        "the old chain has no head"
+    );
     s.migrate().await.unwrap();
     let _ = std::fs::remove_dir_all(dir);
 }
