@@ -36,6 +36,7 @@
 
 mod alerts;
 mod archive;
+mod archive_scheduler;
 mod chain;
 mod clock;
 mod error;
@@ -65,6 +66,7 @@ pub use alerts::{
     haversine_km, AccountNotifier, Alert, AlertEngine, AlertRule, AlertSink, ChannelSink,
     ConcurrentSessions, FailedLogins, GeoAnomaly, NewDevice, Severity, TracingSink,
 };
+pub use archive_scheduler::{ArchiveScheduler, ArchiveWindow, MAX_WINDOWS_PER_RUN};
 pub use archive::{
     archive, check_heads, verify_archive, ArchiveFile, ArchiveProblem, ChainSpan, Manifest,
 };
