@@ -66,10 +66,10 @@ pub use alerts::{
     haversine_km, AccountNotifier, Alert, AlertEngine, AlertRule, AlertSink, ChannelSink,
     ConcurrentSessions, FailedLogins, GeoAnomaly, NewDevice, Severity, TracingSink,
 };
-pub use archive_scheduler::{ArchiveScheduler, ArchiveWindow, MAX_WINDOWS_PER_RUN};
 pub use archive::{
     archive, check_heads, verify_archive, ArchiveFile, ArchiveProblem, ChainSpan, Manifest,
 };
+pub use archive_scheduler::{ArchiveScheduler, ArchiveWindow, MAX_WINDOWS_PER_RUN};
 pub use chain::{
     canonical_json, verified_event, verify, Break, ChainHead, ChainKey, ChainSealer, VerifyReport,
 };
