@@ -300,6 +300,7 @@ async fn postgres_insert_only_role_cannot_rewrite_history() {
         format!("CREATE ROLE {purge_role} LOGIN"),
         format!("GRANT USAGE ON SCHEMA {s} TO {app_role}, {purge_role}"),
         format!("GRANT SELECT, INSERT ON activity_events, activity_schema TO {app_role}"),
+        format!("GRANT SELECT, INSERT, UPDATE ON activity_chain_heads TO {app_role}"),
         format!("GRANT SELECT, DELETE ON activity_events TO {purge_role}"),
     ] {
         sqlx::query(AssertSqlSafe(sql))
@@ -332,6 +333,27 @@ async fn postgres_insert_only_role_cannot_rewrite_history() {
         .await
         .unwrap_err();
     assert!(denied.to_string().contains("permission denied"), "{denied}");
+    // The README's grants are enough for sealed batches and their chain heads.
+    let mut sealer = activity_core::ChainSealer::new("app", activity_core::ChainKey::unkeyed());
+    let mut sealed = vec![
+        ActivityEvent::logout(Actor::user("victim")),
+        ActivityEvent::logout(Actor::user("victim")),
+    ];
+    sealer.seal_all(&mut sealed);
+    assert_eq!(
+        app.append_sealed(&sealed[..1], &sealer.heads_of(&sealed[..1]))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        app.append_sealed(&sealed[1..], &sealer.heads_of(&sealed[1..]))
+            .await
+            .unwrap(),
+        1,
+        "and moves the head on"
+    );
+    assert_eq!(app.chain_heads(None).await.unwrap()[0].seq, 2);
     let update = sqlx::query("UPDATE activity_events SET reason = 'forged'")
         .execute(app.pool())
         .await
@@ -676,4 +698,60 @@ async fn postgres_purge_drops_whole_expired_partitions_unless_a_tenant_is_held()
     assert!(v.is_intact(), "{v:?}");
     assert_eq!(v.purged_starts, 2, "both tenants' chains lost their start");
     schema.drop().await;
+}
+
+#[tokio::test]
+async fn mariadb_version_1_database_migrates_forward_and_finds_the_newest_events_deleted() {
+    use activity_core::{verify, Break, ChainKey, ChainSealer};
+    let Some(db) = activity_tests::my::database().await else {
+        return;
+    };
+    let store = Arc::new(MySqlStore::from_pool(db.pool.clone(), "").unwrap());
+    store.migrate().await.unwrap();
+    // Back to exactly a version-1 database, with chained events in it.
+    for s in [
+        "DROP TABLE activity_chain_heads",
+        "DELETE FROM activity_schema WHERE version = 2",
+    ] {
+        sqlx::query(s).execute(&db.pool).await.unwrap();
+    }
+    let key = ChainKey::keyed(b"a key kept outside the database").unwrap();
+    let mut old = ChainSealer::new("v1", key.clone());
+    let mut events: Vec<_> = (0..3)
+        .map(|i| ActivityEvent::logout(Actor::user(format!("o{i}"))))
+        .collect();
+    old.seal_all(&mut events);
+    store.append(&events).await.unwrap();
+    let fresh = Arc::new(MySqlStore::from_pool(db.pool.clone(), "").unwrap());
+    fresh.migrate().await.unwrap();
+    let (rec, guard) = Recorder::builder(fresh.clone())
+        .sealer(ChainSealer::new("my", key.clone()))
+        .lifecycle_events(false)
+        .batch_size(4)
+        .start();
+    for i in 0..10 {
+        rec.record(ActivityEvent::login_failed(Actor::user(format!("u{i}"))).with_tenant("t"))
+            .unwrap();
+    }
+    guard.shutdown().await;
+    let r = verify(&*fresh, None, &key).await.unwrap();
+    assert!(r.is_intact(), "{r:?}");
+    assert_eq!((r.anchored, r.unanchored), (1, 1));
+    sqlx::query("DELETE FROM activity_events WHERE tenant = 't' AND chain_seq = 10")
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    let r = verify(&*fresh, Some("t"), &key).await.unwrap();
+    assert!(
+        matches!(
+            r.first_break,
+            Some(Break::Truncated {
+                last_seq: 9,
+                head_seq: 10,
+                ..
+            })
+        ),
+        "{r:?}"
+    );
+    db.drop().await;
 }
