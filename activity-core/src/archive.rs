@@ -224,20 +224,28 @@ fn note_chain(
     }
 }
 
+/// Reads the manifest of the archive in `dir`, without checking its files.
+///
+/// # Errors
+/// [`Error::Invalid`] when the manifest is malformed; I/O errors.
+pub fn read_manifest(dir: &Path) -> Result<Manifest> {
+    let mpath: PathBuf = dir.join("manifest.json");
+    let text = std::fs::read_to_string(&mpath).map_err(|e| io(&mpath, e))?;
+    serde_json::from_str(&text).map_err(|_| {
+        Error::invalid(
+            "manifest.json",
+            Rule::Malformed("an activity archive manifest"),
+        )
+    })
+}
+
 /// Checks every file of the archive in `dir` against its manifest. Returns the manifest
 /// and the problems found (none: intact).
 ///
 /// # Errors
 /// [`Error::Invalid`] when the manifest is missing or malformed.
 pub fn verify_archive(dir: &Path) -> Result<(Manifest, Vec<ArchiveProblem>)> {
-    let mpath: PathBuf = dir.join("manifest.json");
-    let text = std::fs::read_to_string(&mpath).map_err(|e| io(&mpath, e))?;
-    let manifest: Manifest = serde_json::from_str(&text).map_err(|_| {
-        Error::invalid(
-            "manifest.json",
-            Rule::Malformed("an activity archive manifest"),
-        )
-    })?;
+    let manifest = read_manifest(dir)?;
     let mut problems = Vec::new();
     for f in &manifest.files {
         if f.name.contains('/') || f.name.contains('\\') || f.name.starts_with('.') {
@@ -318,7 +326,8 @@ pub async fn check_heads(
         .into_iter()
         .map(|h| ((h.tenant.clone(), h.writer.clone()), h))
         .collect();
-    let purged = crate::chain::purge_checkpoints(store, key).await?;
+    // Read only when a head is behind (after purges): a scan of its own.
+    let mut purged = None;
     for h in &manifest.heads {
         if !key.head_is_authentic(h) {
             problems.push(Break::HeadMismatch {
@@ -332,7 +341,14 @@ pub async fn check_heads(
         if current.is_some_and(|c| c.seq >= h.seq) {
             continue;
         }
-        if purged.get(&h.tenant).is_some_and(|c| h.last_time < *c) {
+        if purged.is_none() {
+            purged = Some(crate::chain::purge_checkpoints(store, key).await?);
+        }
+        if purged
+            .as_ref()
+            .and_then(|p: &std::collections::HashMap<_, _>| p.get(&h.tenant))
+            .is_some_and(|c| h.last_time < *c)
+        {
             continue;
         }
         problems.push(Break::Truncated {

@@ -590,11 +590,8 @@ pub async fn verify(
         }
     }
     let heads = store.chain_heads(tenant).await?;
-    let purged = if heads.is_empty() {
-        HashMap::new()
-    } else {
-        purge_checkpoints(store, key).await?
-    };
+    // Read only when a chain ends before its head (after purges): a scan of its own.
+    let mut purged: Option<HashMap<Option<String>, DateTime<Utc>>> = None;
     let mut seen: std::collections::HashSet<(Option<String>, String)> = Default::default();
     for head in heads {
         if tenant.is_some() && head.tenant.as_deref() != tenant {
@@ -628,8 +625,12 @@ pub async fn verify(
                 note(&mut report, mismatch());
             }
             _ => {
+                if purged.is_none() {
+                    purged = Some(purge_checkpoints(store, key).await?);
+                }
                 let cut = purged
-                    .get(&head.tenant)
+                    .as_ref()
+                    .and_then(|p| p.get(&head.tenant))
                     .is_some_and(|c| head.last_time < *c);
                 if cut {
                     report.purged_tails += 1;

@@ -67,7 +67,8 @@ pub use alerts::{
     ConcurrentSessions, FailedLogins, GeoAnomaly, NewDevice, Severity, TracingSink,
 };
 pub use archive::{
-    archive, check_heads, verify_archive, ArchiveFile, ArchiveProblem, ChainSpan, Manifest,
+    archive, check_heads, read_manifest, verify_archive, ArchiveFile, ArchiveProblem, ChainSpan,
+    Manifest,
 };
 pub use archive_scheduler::{ArchiveScheduler, ArchiveWindow, MAX_WINDOWS_PER_RUN};
 pub use chain::{

@@ -269,7 +269,11 @@ impl Purger {
         self
     }
 
-    /// Records each run as `audit.purged` through `recorder`.
+    /// Records each run as `audit.purged` through `recorder`. Give it a recorder that
+    /// seals with the chain key: [`verify`](crate::verify) trusts the cut-offs of intact,
+    /// chained `audit.purged` events only, and without one it cannot tell a chain whose
+    /// newest events a purge removed from one whose newest events were deleted
+    /// ([`Break::Truncated`](crate::Break::Truncated)).
     pub fn recorder(mut self, recorder: Recorder) -> Self {
         self.recorder = Some(recorder);
         self

@@ -615,8 +615,9 @@ fn verify_finds_the_newest_events_deleted_and_heads_gone_against_archives() {
     let path = db.dir.join("cli.db");
     let newest = "DELETE FROM activity_events WHERE chain_seq = \
                   (SELECT MAX(chain_seq) FROM activity_events)";
+    // A consistent copy of the database (its WAL may hold the latest pages).
     let copy = db.dir.join("copy.db");
-    std::fs::copy(&path, &copy).unwrap();
+    sql(&path, &[&format!("VACUUM INTO '{}'", copy.display())]);
     sql(&path, &[newest]);
     let out = db.run(&["verify"]);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stdout));
@@ -627,6 +628,9 @@ fn verify_finds_the_newest_events_deleted_and_heads_gone_against_archives() {
     );
     // Delete the heads too: the database alone cannot show it any more; the heads the
     // archive's manifest kept still do.
+    for suffix in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(db.dir.join(format!("cli.db{suffix}")));
+    }
     std::fs::copy(&copy, &path).unwrap();
     sql(&path, &[newest, "DELETE FROM activity_chain_heads"]);
     let out = db.run(&["verify"]);

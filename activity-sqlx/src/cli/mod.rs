@@ -529,7 +529,7 @@ async fn command(
             let mut manifests = 0;
             if let Some(dir) = &a.archives {
                 for d in archive_dirs(dir) {
-                    let (m, _) = activity_core::verify_archive(&d)?;
+                    let m = activity_core::read_manifest(&d)?;
                     if a.tenant.is_some() && m.tenant.is_some() && m.tenant != a.tenant {
                         continue;
                     }
