@@ -300,6 +300,7 @@ async fn postgres_insert_only_role_cannot_rewrite_history() {
         format!("CREATE ROLE {purge_role} LOGIN"),
         format!("GRANT USAGE ON SCHEMA {s} TO {app_role}, {purge_role}"),
         format!("GRANT SELECT, INSERT ON activity_events, activity_schema TO {app_role}"),
+        format!("GRANT SELECT, INSERT, UPDATE ON activity_chain_heads TO {app_role}"),
         format!("GRANT SELECT, DELETE ON activity_events TO {purge_role}"),
     ] {
         sqlx::query(AssertSqlSafe(sql))
@@ -332,6 +333,27 @@ async fn postgres_insert_only_role_cannot_rewrite_history() {
         .await
         .unwrap_err();
     assert!(denied.to_string().contains("permission denied"), "{denied}");
+    // The README's grants are enough for sealed batches and their chain heads.
+    let mut sealer = activity_core::ChainSealer::new("app", activity_core::ChainKey::unkeyed());
+    let mut sealed = vec![
+        ActivityEvent::logout(Actor::user("victim")),
+        ActivityEvent::logout(Actor::user("victim")),
+    ];
+    sealer.seal_all(&mut sealed);
+    assert_eq!(
+        app.append_sealed(&sealed[..1], &sealer.heads_of(&sealed[..1]))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        app.append_sealed(&sealed[1..], &sealer.heads_of(&sealed[1..]))
+            .await
+            .unwrap(),
+        1,
+        "and moves the head on"
+    );
+    assert_eq!(app.chain_heads(None).await.unwrap()[0].seq, 2);
     let update = sqlx::query("UPDATE activity_events SET reason = 'forged'")
         .execute(app.pool())
         .await
@@ -465,4 +487,271 @@ async fn postgres_chain_finds_tampering_done_directly_in_sql() {
         "{r:?}"
     );
     schema.drop().await;
+}
+
+#[tokio::test]
+async fn postgres_chain_head_finds_the_newest_events_deleted_in_sql() {
+    use activity_core::{verify, Break, ChainKey, ChainSealer};
+    let Some(schema) = activity_tests::pg::schema().await else {
+        return;
+    };
+    let store = Arc::new(PgStore::from_pool(schema.pool.clone(), "").unwrap());
+    store.migrate().await.unwrap();
+    let key = ChainKey::keyed(b"a key kept outside the database").unwrap();
+    let (rec, guard) = Recorder::builder(store.clone())
+        .sealer(ChainSealer::new("pg", key.clone()))
+        .lifecycle_events(false)
+        .batch_size(6)
+        .start();
+    for i in 0..20 {
+        rec.record(ActivityEvent::login_failed(Actor::user(format!("u{i}"))).with_tenant("acme"))
+            .unwrap();
+    }
+    guard.shutdown().await;
+    let r = verify(&*store, Some("acme"), &key).await.unwrap();
+    assert!(r.is_intact(), "{r:?}");
+    assert_eq!((r.anchored, r.unanchored), (1, 0));
+    sqlx::query("DELETE FROM activity_events WHERE chain_seq >= 19")
+        .execute(&schema.pool)
+        .await
+        .unwrap();
+    let r = verify(&*store, Some("acme"), &key).await.unwrap();
+    assert!(
+        matches!(
+            r.first_break,
+            Some(Break::Truncated {
+                last_seq: 18,
+                head_seq: 20,
+                ..
+            })
+        ),
+        "{r:?}"
+    );
+    // Rolling the head back to match, without the key, is found too.
+    sqlx::query(
+        "UPDATE activity_chain_heads SET seq = 18, last_hash = \
+         (SELECT chain_hash FROM activity_events WHERE chain_seq = 18)",
+    )
+    .execute(&schema.pool)
+    .await
+    .unwrap();
+    let r = verify(&*store, Some("acme"), &key).await.unwrap();
+    assert!(
+        matches!(r.first_break, Some(Break::HeadMismatch { seq: 18, .. })),
+        "{r:?}"
+    );
+    schema.drop().await;
+}
+
+#[tokio::test]
+async fn postgres_version_1_database_migrates_forward_and_heads_share_the_transaction() {
+    use activity_core::{verify, ChainKey, ChainSealer};
+    let Some(schema) = activity_tests::pg::schema().await else {
+        return;
+    };
+    let store = Arc::new(PgStore::from_pool(schema.pool.clone(), "").unwrap());
+    store.migrate().await.unwrap();
+    // Back to exactly a version-1 database, with chained events in it.
+    sqlx::raw_sql("DROP TABLE activity_chain_heads; DELETE FROM activity_schema WHERE version = 2")
+        .execute(&schema.pool)
+        .await
+        .unwrap();
+    let key = ChainKey::keyed(b"a key kept outside the database").unwrap();
+    let mut sealer = ChainSealer::new("v1", key.clone());
+    let mut old: Vec<_> = (0..5)
+        .map(|i| ActivityEvent::logout(Actor::user(format!("u{i}"))))
+        .collect();
+    sealer.seal_all(&mut old);
+    store.append(&old).await.unwrap();
+    let fresh = Arc::new(PgStore::from_pool(schema.pool.clone(), "").unwrap());
+    fresh.migrate().await.unwrap();
+    let versions: Vec<i64> =
+        sqlx::query_scalar("SELECT version FROM activity_schema ORDER BY version")
+            .fetch_all(&schema.pool)
+            .await
+            .unwrap();
+    assert_eq!(versions, vec![1, 2]);
+    let r = verify(&*fresh, None, &key).await.unwrap();
+    assert!(r.is_intact(), "{r:?}");
+    assert_eq!(r.unanchored, 1, "the version-1 chain has no head");
+    // A failing heads write takes the batch's events back with it.
+    sqlx::raw_sql(
+        "CREATE FUNCTION refuse_heads() RETURNS trigger LANGUAGE plpgsql AS \
+         $$ BEGIN RAISE EXCEPTION 'heads refused'; END $$; \
+         CREATE TRIGGER refuse_heads BEFORE INSERT ON activity_chain_heads \
+         FOR EACH ROW EXECUTE FUNCTION refuse_heads();",
+    )
+    .execute(&schema.pool)
+    .await
+    .unwrap();
+    let mut batch: Vec<_> = (0..5)
+        .map(|i| ActivityEvent::logout(Actor::user(format!("n{i}"))))
+        .collect();
+    sealer.seal_all(&mut batch);
+    let err = fresh
+        .append_sealed(&batch, &sealer.heads_of(&batch))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("heads refused"), "{err}");
+    assert_eq!(fresh.count(&ActivityQuery::new()).await.unwrap(), 5);
+    schema.drop().await;
+}
+
+#[tokio::test]
+async fn postgres_purge_drops_whole_expired_partitions_unless_a_tenant_is_held() {
+    use activity_core::{
+        verify, ChainKey, ChainSealer, ManualClock, Purger, Retention, RetentionPolicy,
+    };
+    let Some(schema) = activity_tests::pg::schema().await else {
+        return;
+    };
+    let store = Arc::new(PgStore::from_pool(schema.pool.clone(), "").unwrap());
+    store.migrate().await.unwrap();
+    let key = ChainKey::keyed(b"a key kept outside the database").unwrap();
+    let (rec, guard) = Recorder::builder(store.clone())
+        .sealer(ChainSealer::new("pg", key.clone()))
+        .lifecycle_events(false)
+        .start();
+    let at = |y, m, d| Utc.with_ymd_and_hms(y, m, d, 12, 0, 0).unwrap();
+    let now = at(2024, 6, 15);
+    for tenant in ["a", "b"] {
+        for t in [
+            at(2024, 1, 10),
+            at(2024, 2, 20),
+            at(2024, 3, 5),
+            at(2024, 6, 1),
+        ] {
+            rec.record(
+                ActivityEvent::logout(Actor::user("u"))
+                    .with_tenant(tenant)
+                    .with_time(t),
+            )
+            .unwrap();
+        }
+    }
+    rec.flush().await.unwrap();
+    let exists = |name: &'static str| {
+        let pool = schema.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, bool>(AssertSqlSafe(format!(
+                "SELECT to_regclass('{name}') IS NOT NULL"
+            )))
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+        }
+    };
+    assert!(exists("activity_events_p202401").await);
+    // 90 days before 2024-06-15 is 2024-03-17: January and February are wholly expired.
+    let policy = RetentionPolicy::new(Retention::Days(90));
+    let held = Purger::new(
+        store.clone(),
+        policy.clone().hold("b"),
+        Arc::new(ManualClock::new(now)),
+    )
+    .recorder(rec.clone());
+    let r = held.run_once(false).await.unwrap();
+    assert!(
+        r.partitions.is_empty(),
+        "a legal hold keeps every partition"
+    );
+    assert_eq!(r.total, 3, "a's expired rows, deleted one by one");
+    assert!(exists("activity_events_p202401").await);
+    let purger =
+        Purger::new(store.clone(), policy, Arc::new(ManualClock::new(now))).recorder(rec.clone());
+    let r = purger.run_once(false).await.unwrap();
+    assert_eq!(
+        r.partitions,
+        vec![
+            "activity_events_p202401".to_string(),
+            "activity_events_p202402".to_string()
+        ]
+    );
+    assert_eq!(r.partition_events, 2, "b's January and February rows");
+    assert_eq!(r.total, 3, "and b's March row by DELETE");
+    assert!(!exists("activity_events_p202401").await);
+    assert!(!exists("activity_events_p202402").await);
+    assert!(
+        exists("activity_events_p202403").await,
+        "March is not over at the cut-off"
+    );
+    assert_eq!(
+        store
+            .count(&ActivityQuery::new().action("auth.logout"))
+            .await
+            .unwrap(),
+        2
+    );
+    rec.flush().await.unwrap();
+    let purged = store
+        .query(&ActivityQuery::new().action("audit.purged"))
+        .await
+        .unwrap()
+        .events;
+    assert!(purged.iter().any(|e| {
+        let d = e.details.as_ref().unwrap();
+        d["partitions"][0] == "activity_events_p202401" && d["partition_events"] == 2
+    }));
+    guard.shutdown().await;
+    // Purge then verify: what is left still verifies.
+    let v = verify(&*store, None, &key).await.unwrap();
+    assert!(v.is_intact(), "{v:?}");
+    assert_eq!(v.purged_starts, 2, "both tenants' chains lost their start");
+    schema.drop().await;
+}
+
+#[tokio::test]
+async fn mariadb_version_1_database_migrates_forward_and_finds_the_newest_events_deleted() {
+    use activity_core::{verify, Break, ChainKey, ChainSealer};
+    let Some(db) = activity_tests::my::database().await else {
+        return;
+    };
+    let store = Arc::new(MySqlStore::from_pool(db.pool.clone(), "").unwrap());
+    store.migrate().await.unwrap();
+    // Back to exactly a version-1 database, with chained events in it.
+    for s in [
+        "DROP TABLE activity_chain_heads",
+        "DELETE FROM activity_schema WHERE version = 2",
+    ] {
+        sqlx::query(s).execute(&db.pool).await.unwrap();
+    }
+    let key = ChainKey::keyed(b"a key kept outside the database").unwrap();
+    let mut old = ChainSealer::new("v1", key.clone());
+    let mut events: Vec<_> = (0..3)
+        .map(|i| ActivityEvent::logout(Actor::user(format!("o{i}"))))
+        .collect();
+    old.seal_all(&mut events);
+    store.append(&events).await.unwrap();
+    let fresh = Arc::new(MySqlStore::from_pool(db.pool.clone(), "").unwrap());
+    fresh.migrate().await.unwrap();
+    let (rec, guard) = Recorder::builder(fresh.clone())
+        .sealer(ChainSealer::new("my", key.clone()))
+        .lifecycle_events(false)
+        .batch_size(4)
+        .start();
+    for i in 0..10 {
+        rec.record(ActivityEvent::login_failed(Actor::user(format!("u{i}"))).with_tenant("t"))
+            .unwrap();
+    }
+    guard.shutdown().await;
+    let r = verify(&*fresh, None, &key).await.unwrap();
+    assert!(r.is_intact(), "{r:?}");
+    assert_eq!((r.anchored, r.unanchored), (1, 1));
+    sqlx::query("DELETE FROM activity_events WHERE tenant = 't' AND chain_seq = 10")
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    let r = verify(&*fresh, Some("t"), &key).await.unwrap();
+    assert!(
+        matches!(
+            r.first_break,
+            Some(Break::Truncated {
+                last_seq: 9,
+                head_seq: 10,
+                ..
+            })
+        ),
+        "{r:?}"
+    );
+    db.drop().await;
 }

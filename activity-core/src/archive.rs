@@ -8,11 +8,17 @@
 //! { "version": 1, "created": "…", "tenant": null, "since": "…", "until": "…",
 //!   "format": "jsonl",
 //!   "files": [ { "name": "events.jsonl", "rows": 1234, "sha256": "…" } ],
-//!   "chains": [ { "tenant": null, "writer": "web-1.0193…", "first_seq": 1, "last_seq": 1234, "last_hash": "…" } ] }
+//!   "chains": [ { "tenant": null, "writer": "web-1.0193…", "first_seq": 1, "last_seq": 1234, "last_hash": "…" } ],
+//!   "heads": [ { "tenant": null, "writer": "web-1.0193…", "seq": 1300, "last_hash": "…",
+//!                "last_time": "…", "mac": "…" } ] }
 //! ```
 //!
 //! `chains` records the chain positions the archive covers, so the archive also anchors
 //! the chain: an event later deleted from the database is still accounted for here.
+//! `heads` copies the store's [`ChainHead`]s of the archived tenant (all tenants when the
+//! archive is of all) as they were when the archive was made: kept away from the
+//! database, they show whether the database's heads were later rolled back or deleted
+//! along with the newest events ([`check_heads`]). Manifests of version 1 have no heads.
 
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
@@ -21,6 +27,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::chain::{Break, ChainHead, ChainKey};
 use crate::error::{Error, Result, Rule};
 use crate::event::ActivityEvent;
 use crate::export::{ExportFormat, ExportWriter};
@@ -72,6 +79,10 @@ pub struct Manifest {
     pub files: Vec<ArchiveFile>,
     /// The chain positions covered.
     pub chains: Vec<ChainSpan>,
+    /// The store's chain heads of the archived tenant when the archive was made
+    /// (version 2; empty in version 1 manifests).
+    #[serde(default)]
+    pub heads: Vec<ChainHead>,
 }
 
 /// The problem [`verify_archive`] found, if any.
@@ -169,8 +180,11 @@ pub async fn archive(
     let mut hw = w.finish()?;
     hw.flush().map_err(|e| io(&path, e))?;
     let sha256 = hex::encode(hw.hash.finalize());
+    // Read after the events: every head is at or past what the archive holds.
+    let mut heads = store.chain_heads(tenant).await?;
+    heads.sort_by(|a, b| (&a.tenant, &a.writer).cmp(&(&b.tenant, &b.writer)));
     let manifest = Manifest {
-        version: 1,
+        version: 2,
         created: now,
         tenant: tenant.map(str::to_owned),
         since,
@@ -182,6 +196,7 @@ pub async fn archive(
             sha256,
         }],
         chains: chains.into_values().collect(),
+        heads,
     };
     let text = serde_json::to_string_pretty(&manifest).map_err(Error::Json)?;
     std::fs::write(&manifest_path, text).map_err(|e| io(&manifest_path, e))?;
@@ -209,20 +224,28 @@ fn note_chain(
     }
 }
 
+/// Reads the manifest of the archive in `dir`, without checking its files.
+///
+/// # Errors
+/// [`Error::Invalid`] when the manifest is malformed; I/O errors.
+pub fn read_manifest(dir: &Path) -> Result<Manifest> {
+    let mpath: PathBuf = dir.join("manifest.json");
+    let text = std::fs::read_to_string(&mpath).map_err(|e| io(&mpath, e))?;
+    serde_json::from_str(&text).map_err(|_| {
+        Error::invalid(
+            "manifest.json",
+            Rule::Malformed("an activity archive manifest"),
+        )
+    })
+}
+
 /// Checks every file of the archive in `dir` against its manifest. Returns the manifest
 /// and the problems found (none: intact).
 ///
 /// # Errors
 /// [`Error::Invalid`] when the manifest is missing or malformed.
 pub fn verify_archive(dir: &Path) -> Result<(Manifest, Vec<ArchiveProblem>)> {
-    let mpath: PathBuf = dir.join("manifest.json");
-    let text = std::fs::read_to_string(&mpath).map_err(|e| io(&mpath, e))?;
-    let manifest: Manifest = serde_json::from_str(&text).map_err(|_| {
-        Error::invalid(
-            "manifest.json",
-            Rule::Malformed("an activity archive manifest"),
-        )
-    })?;
+    let manifest = read_manifest(dir)?;
     let mut problems = Vec::new();
     for f in &manifest.files {
         if f.name.contains('/') || f.name.contains('\\') || f.name.starts_with('.') {
@@ -257,6 +280,85 @@ pub fn verify_archive(dir: &Path) -> Result<(Manifest, Vec<ArchiveProblem>)> {
         }
     }
     Ok((manifest, problems))
+}
+
+/// Compares the chain heads an archive's manifest recorded with the store's now: each
+/// authentic head of the manifest must still be there with the same or a later position,
+/// unless a recorded retention purge (an intact `audit.purged` event) accounts for its
+/// chain's end. Finds what the database alone cannot show: a head row deleted, or put
+/// back to an older value, together with the newest events of its chain.
+///
+/// Returns the problems found ([`Break::HeadMismatch`] for a manifest head that fails its
+/// MAC, [`Break::Truncated`] for a store head behind the manifest's or missing).
+///
+/// ```
+/// use std::sync::Arc;
+/// use activity_core::{check_heads, ChainKey, ChainSealer, MemoryStore, Recorder, ActivityEvent, Actor, ExportFormat};
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let store = Arc::new(MemoryStore::new());
+/// let key = ChainKey::keyed(b"keep this key out of the database").unwrap();
+/// let (rec, guard) = Recorder::builder(store.clone()).sealer(ChainSealer::new("w", key.clone())).start();
+/// rec.record(ActivityEvent::logout(Actor::user("u"))).unwrap();
+/// guard.shutdown().await;
+/// let dir = std::env::temp_dir().join(format!("activity-doc-{}", uuid::Uuid::now_v7()));
+/// let now = chrono::Utc::now();
+/// let m = activity_core::archive(&*store, &dir, None, now - chrono::Duration::days(1),
+///     now + chrono::Duration::minutes(1), ExportFormat::JsonLines, now).await.unwrap();
+/// assert!(check_heads(&*store, &m, &key).await.unwrap().is_empty());
+/// # std::fs::remove_dir_all(dir).unwrap();
+/// # });
+/// ```
+///
+/// # Errors
+/// The store's errors.
+pub async fn check_heads(
+    store: &dyn ActivityStore,
+    manifest: &Manifest,
+    key: &ChainKey,
+) -> Result<Vec<Break>> {
+    let mut problems = Vec::new();
+    if manifest.heads.is_empty() {
+        return Ok(problems);
+    }
+    let now: std::collections::HashMap<(Option<String>, String), ChainHead> = store
+        .chain_heads(manifest.tenant.as_deref())
+        .await?
+        .into_iter()
+        .map(|h| ((h.tenant.clone(), h.writer.clone()), h))
+        .collect();
+    // Read only when a head is behind (after purges): a scan of its own.
+    let mut purged = None;
+    for h in &manifest.heads {
+        if !key.head_is_authentic(h) {
+            problems.push(Break::HeadMismatch {
+                tenant: h.tenant.clone(),
+                writer: h.writer.clone(),
+                seq: h.seq,
+            });
+            continue;
+        }
+        let current = now.get(&(h.tenant.clone(), h.writer.clone()));
+        if current.is_some_and(|c| c.seq >= h.seq) {
+            continue;
+        }
+        if purged.is_none() {
+            purged = Some(crate::chain::purge_checkpoints(store, key).await?);
+        }
+        if purged
+            .as_ref()
+            .and_then(|p: &std::collections::HashMap<_, _>| p.get(&h.tenant))
+            .is_some_and(|c| h.last_time < *c)
+        {
+            continue;
+        }
+        problems.push(Break::Truncated {
+            tenant: h.tenant.clone(),
+            writer: h.writer.clone(),
+            last_seq: current.map_or(0, |c| c.seq),
+            head_seq: h.seq,
+        });
+    }
+    Ok(problems)
 }
 
 #[cfg(test)]

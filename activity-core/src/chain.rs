@@ -12,15 +12,28 @@
 //! and `H` is HMAC-SHA256 under the chain key when one is set (so database access alone
 //! cannot recompute the chain), else SHA-256.
 //!
-//! Known limit: deleting the newest events of a chain leaves a shorter chain that still
-//! links; detecting it needs the chain heads kept outside the events table (an archive
-//! manifest, a separate store), which this version does not write yet.
+//! Deleting the newest events of a chain leaves a shorter chain that still links, so the
+//! sealer also keeps a [`ChainHead`] per chain — its count (the last position), last hash
+//! and last event time, keyed with the same key — which the recorder hands to the store
+//! with every batch ([`ActivityStore::append_sealed`], the same transaction as the
+//! events) and which every archive manifest copies. [`verify`] reads the heads and reports
+//! [`Break::Truncated`] when a chain's stored events end before its head and
+//! [`Break::HeadMismatch`] when a head was altered. A tail that a retention purge deleted
+//! is told apart by the `audit.purged` events the [`Purger`](crate::Purger) records (their
+//! cut-off per tenant is the checkpoint of what was legitimately removed).
+//!
+//! Residual limits, with database access alone: deleting a chain's head row together with
+//! its newest events, or putting back an older head row, cannot be told from the
+//! database; compare with the heads in the archive manifests kept elsewhere
+//! ([`check_heads`](crate::check_heads)). Chains written before the heads existed (or by a
+//! store that keeps none) are counted in [`VerifyReport::unanchored`].
 
 use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
@@ -74,24 +87,150 @@ impl ChainKey {
         Ok(Self { mac: Some(mac) })
     }
 
-    /// The hash of `event` at `seq` after `prev`.
-    pub fn link_hash(&self, event: &ActivityEvent, seq: u64, prev: &str) -> String {
-        let canonical = canonical_json(event);
-        let header = format!("activity-chain-v1\n{seq}\n{prev}\n");
+    /// The MAC of a chain head: the key's hash over `["activity-chain-head-v1", tenant,
+    /// writer, seq, last_hash, last_time in microseconds]` as compact JSON.
+    pub fn head_mac(
+        &self,
+        tenant: Option<&str>,
+        writer: &str,
+        seq: u64,
+        last_hash: &str,
+        last_time: DateTime<Utc>,
+    ) -> String {
+        let text = serde_json::json!([
+            "activity-chain-head-v1",
+            tenant,
+            writer,
+            seq,
+            last_hash,
+            last_time.timestamp_micros()
+        ])
+        .to_string();
+        self.digest(text.as_bytes(), b"")
+    }
+
+    fn digest(&self, a: &[u8], b: &[u8]) -> String {
         match &self.mac {
             Some(m) => {
                 let mut m = m.clone();
-                m.update(header.as_bytes());
-                m.update(canonical.as_bytes());
+                m.update(a);
+                m.update(b);
                 hex::encode(m.finalize().into_bytes())
             }
             None => {
                 let mut h = Sha256::new();
-                h.update(header.as_bytes());
-                h.update(canonical.as_bytes());
+                h.update(a);
+                h.update(b);
                 hex::encode(h.finalize())
             }
         }
+    }
+
+    /// The hash of `event` at `seq` after `prev`.
+    pub fn link_hash(&self, event: &ActivityEvent, seq: u64, prev: &str) -> String {
+        let canonical = canonical_json(event);
+        let header = format!("activity-chain-v1\n{seq}\n{prev}\n");
+        self.digest(header.as_bytes(), canonical.as_bytes())
+    }
+
+    /// A head for the chain of `tenant` and `writer` ending at `seq` with `last_hash`,
+    /// at an event of `last_time`, with its MAC.
+    pub fn head(
+        &self,
+        tenant: Option<&str>,
+        writer: &str,
+        seq: u64,
+        last_hash: &str,
+        last_time: DateTime<Utc>,
+    ) -> ChainHead {
+        ChainHead {
+            tenant: tenant.map(str::to_owned),
+            writer: writer.to_owned(),
+            seq,
+            last_hash: last_hash.to_owned(),
+            last_time,
+            mac: self.head_mac(tenant, writer, seq, last_hash, last_time),
+        }
+    }
+
+    /// Whether `head`'s MAC is the one this key gives.
+    pub fn head_is_authentic(&self, head: &ChainHead) -> bool {
+        self.head_mac(
+            head.tenant.as_deref(),
+            &head.writer,
+            head.seq,
+            &head.last_hash,
+            head.last_time,
+        ) == head.mac
+    }
+}
+
+/// The head of one chain (tenant and writer): how many links it has (its last position,
+/// chains count from 1), the last link's hash and event time, and a MAC over all of them
+/// under the chain key, so that it cannot be edited without the key.
+///
+/// Stores keep one per chain beside the events, replaced in the same transaction as each
+/// sealed batch ([`ActivityStore::append_sealed`]); a head only ever moves forward.
+///
+/// ```
+/// use activity_core::ChainKey;
+/// use chrono::Utc;
+/// let key = ChainKey::keyed(b"keep this key out of the database").unwrap();
+/// let mut head = key.head(Some("acme"), "web-1.0193", 12, &"ab".repeat(32), Utc::now());
+/// assert!(key.head_is_authentic(&head));
+/// head.seq = 10; // rolled back to hide the deletion of the two newest events
+/// assert!(!key.head_is_authentic(&head));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainHead {
+    /// The chain's tenant.
+    pub tenant: Option<String>,
+    /// The chain's writer.
+    pub writer: String,
+    /// The last position (the number of links written).
+    pub seq: u64,
+    /// The hash of the link at `seq`.
+    pub last_hash: String,
+    /// The time of the event at `seq`.
+    pub last_time: DateTime<Utc>,
+    /// [`ChainKey::head_mac`] of the above.
+    pub mac: String,
+}
+
+impl ChainHead {
+    /// Checks the shape a store can hold: a writer of 1 to 128 characters, a tenant of
+    /// at most 128, hex hashes of 64 digits.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] naming the field.
+    pub fn validate(&self) -> Result<()> {
+        let hex64 = |s: &str| s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit());
+        if self.writer.is_empty() || self.writer.chars().count() > 128 {
+            return Err(Error::invalid(
+                "head.writer",
+                Rule::Malformed("1 to 128 characters"),
+            ));
+        }
+        if self
+            .tenant
+            .as_ref()
+            .is_some_and(|t| t.chars().count() > 128)
+        {
+            return Err(Error::invalid(
+                "head.tenant",
+                Rule::Malformed("at most 128 characters"),
+            ));
+        }
+        if !hex64(&self.last_hash) {
+            return Err(Error::invalid(
+                "head.last_hash",
+                Rule::Malformed("64 hex digits"),
+            ));
+        }
+        if !hex64(&self.mac) {
+            return Err(Error::invalid("head.mac", Rule::Malformed("64 hex digits")));
+        }
+        Ok(())
     }
 }
 
@@ -168,6 +307,32 @@ impl ChainSealer {
             *head = (seq, hash);
         }
     }
+
+    /// The heads of the chains `batch` extends: for each tenant's chain of this writer,
+    /// its last link in `batch`, keyed.
+    pub fn heads_of(&self, batch: &[ActivityEvent]) -> Vec<ChainHead> {
+        heads_of(&self.key, batch)
+    }
+}
+
+/// The head each chain reaches in `batch` (its highest position there), keyed with `key`.
+pub(crate) fn heads_of(key: &ChainKey, batch: &[ActivityEvent]) -> Vec<ChainHead> {
+    let mut last: BTreeMap<(Option<&str>, &str), &ActivityEvent> = BTreeMap::new();
+    for e in batch {
+        let Some(link) = &e.chain else { continue };
+        let slot = last
+            .entry((e.tenant.as_deref(), link.writer.as_str()))
+            .or_insert(e);
+        if slot.chain.as_ref().is_some_and(|l| l.seq <= link.seq) {
+            *slot = e;
+        }
+    }
+    last.into_iter()
+        .filter_map(|((tenant, writer), e)| {
+            let link = e.chain.as_ref()?;
+            Some(key.head(tenant, writer, link.seq, &link.hash, e.time))
+        })
+        .collect()
 }
 
 #[async_trait]
@@ -179,6 +344,10 @@ impl Sealer for ChainSealer {
     ) -> Result<()> {
         self.seal_all(batch);
         Ok(())
+    }
+
+    fn heads(&self, batch: &[ActivityEvent]) -> Vec<ChainHead> {
+        self.heads_of(batch)
     }
 }
 
@@ -229,6 +398,28 @@ pub enum Break {
         /// The event.
         id: Uuid,
     },
+    /// The chain's stored events end before its head: its newest events were deleted
+    /// (and no recorded retention purge accounts for them).
+    Truncated {
+        /// The chain's tenant.
+        tenant: Option<String>,
+        /// The chain.
+        writer: String,
+        /// The last position stored (0: none left).
+        last_seq: u64,
+        /// The last position written, by the head.
+        head_seq: u64,
+    },
+    /// The chain's head does not hold: its MAC is wrong (edited or forged without the
+    /// key), or the stored event at its position has another hash, or events follow it.
+    HeadMismatch {
+        /// The chain's tenant.
+        tenant: Option<String>,
+        /// The chain.
+        writer: String,
+        /// The head's position.
+        seq: u64,
+    },
 }
 
 /// What [`verify`] found.
@@ -240,6 +431,13 @@ pub struct VerifyReport {
     pub chains: u64,
     /// Chains that start after position 1 (their start was purged by retention).
     pub purged_starts: u64,
+    /// Chains checked against their stored head (tail deletion detectable).
+    pub anchored: u64,
+    /// Chains with events but no stored head (written before heads were kept, or by a
+    /// store that keeps none): the deletion of their newest events cannot be seen.
+    pub unanchored: u64,
+    /// Chains whose newest events (or all of them) a recorded retention purge removed.
+    pub purged_tails: u64,
     /// The first break, if any.
     pub first_break: Option<Break>,
     /// How many breaks in all.
@@ -261,6 +459,13 @@ impl VerifyReport {
 /// first link whose predecessor is missing is accepted then, and counted in
 /// [`VerifyReport::purged_starts`].
 ///
+/// Then each stored [`ChainHead`] of `tenant` is checked: its MAC, and that the chain's
+/// stored events end exactly at it with the same hash. A chain that ends before its head
+/// (or has no events left) is [`Break::Truncated`], unless a chained, intact
+/// `audit.purged` event (recorded by the [`Purger`](crate::Purger)) has a cut-off for the
+/// chain's tenant later than the head's last event: then retention removed the tail and
+/// it is counted in [`VerifyReport::purged_tails`].
+///
 /// # Errors
 /// The store's errors.
 pub async fn verify(
@@ -278,6 +483,9 @@ pub async fn verify(
         events: 0,
         chains: 0,
         purged_starts: 0,
+        anchored: 0,
+        unanchored: 0,
+        purged_tails: 0,
         first_break: None,
         breaks: 0,
     };
@@ -328,7 +536,9 @@ pub async fn verify(
             note(&mut report, Break::Unchained { id: *id });
         }
     }
-    for ((_, writer), mut chain) in links {
+    // Where each chain's stored events end: position and hash.
+    let mut ends: HashMap<(Option<String>, String), (u64, [u8; 32])> = HashMap::new();
+    for ((t, writer), mut chain) in links {
         report.chains += 1;
         chain.sort_by_key(|l| l.0);
         if chain[0].0 != 1 {
@@ -375,8 +585,123 @@ pub async fn verify(
                 );
             }
         }
+        if let Some(last) = chain.last() {
+            ends.insert((t, writer), (last.0, last.2));
+        }
     }
+    let heads = store.chain_heads(tenant).await?;
+    // Read only when a chain ends before its head (after purges): a scan of its own.
+    let mut purged: Option<HashMap<Option<String>, DateTime<Utc>>> = None;
+    let mut seen: std::collections::HashSet<(Option<String>, String)> = Default::default();
+    for head in heads {
+        if tenant.is_some() && head.tenant.as_deref() != tenant {
+            continue;
+        }
+        let chain = (head.tenant.clone(), head.writer.clone());
+        if !seen.insert(chain.clone()) {
+            continue;
+        }
+        let mismatch = || Break::HeadMismatch {
+            tenant: head.tenant.clone(),
+            writer: head.writer.clone(),
+            seq: head.seq,
+        };
+        if !key.head_is_authentic(&head) {
+            note(&mut report, mismatch());
+            continue;
+        }
+        let mut head_hash = [0u8; 32];
+        let _ = hex::decode_to_slice(&head.last_hash, &mut head_hash);
+        let end = ends.get(&chain).copied();
+        match end {
+            Some((seq, hash)) if seq == head.seq => {
+                report.anchored += 1;
+                if hash != head_hash {
+                    note(&mut report, mismatch());
+                }
+            }
+            Some((seq, _)) if seq > head.seq => {
+                report.anchored += 1;
+                note(&mut report, mismatch());
+            }
+            _ => {
+                if purged.is_none() {
+                    purged = Some(purge_checkpoints(store, key).await?);
+                }
+                let cut = purged
+                    .as_ref()
+                    .and_then(|p| p.get(&head.tenant))
+                    .is_some_and(|c| head.last_time < *c);
+                if cut {
+                    report.purged_tails += 1;
+                    if end.is_some() {
+                        report.anchored += 1;
+                    }
+                } else {
+                    report.anchored += u64::from(end.is_some());
+                    note(
+                        &mut report,
+                        Break::Truncated {
+                            tenant: head.tenant.clone(),
+                            writer: head.writer.clone(),
+                            last_seq: end.map_or(0, |e| e.0),
+                            head_seq: head.seq,
+                        },
+                    );
+                }
+            }
+        }
+    }
+    report.unanchored = ends.keys().filter(|c| !seen.contains(*c)).count() as u64;
     Ok(report)
+}
+
+/// The latest retention cut-off per tenant, from the intact, chained, non-dry-run
+/// `audit.purged` events: events older than it may be gone.
+pub(crate) async fn purge_checkpoints(
+    store: &dyn ActivityStore,
+    key: &ChainKey,
+) -> Result<HashMap<Option<String>, DateTime<Utc>>> {
+    #[derive(Deserialize)]
+    struct Entry {
+        tenant: Option<String>,
+        cutoff: DateTime<Utc>,
+    }
+    let mut out: HashMap<Option<String>, DateTime<Utc>> = HashMap::new();
+    let mut q = ActivityQuery::new().action(crate::Action::AUDIT_PURGED.as_str());
+    q.limit = MAX_PAGE_SIZE;
+    loop {
+        let page = store.query(&q).await?;
+        for e in &page.events {
+            let Some(link) = &e.chain else { continue };
+            if e.outcome != crate::Outcome::Success
+                || key.link_hash(e, link.seq, &link.prev) != link.hash
+            {
+                continue;
+            }
+            let Some(d) = &e.details else { continue };
+            if d.get("dry_run").and_then(|v| v.as_bool()) != Some(false) {
+                continue;
+            }
+            let Some(list) = d.get("tenants") else {
+                continue;
+            };
+            let Ok(entries) = serde_json::from_value::<Vec<Entry>>(list.clone()) else {
+                continue;
+            };
+            for en in entries {
+                let slot = out.entry(en.tenant).or_insert(en.cutoff);
+                if en.cutoff > *slot {
+                    *slot = en.cutoff;
+                }
+            }
+        }
+        match page.next {
+            Some(c) => q.after = Some(c),
+            None => break,
+        }
+    }
+    Ok(out)
 }
 
 /// The `audit.verified` event for a verification run.
@@ -389,6 +714,8 @@ pub fn verified_event(tenant: Option<&str>, report: &VerifyReport) -> ActivityEv
     let mut e = ActivityEvent::audit(crate::Action::AUDIT_VERIFIED, outcome)
         .with_detail("events", report.events)
         .with_detail("chains", report.chains)
+        .with_detail("anchored", report.anchored)
+        .with_detail("unanchored", report.unanchored)
         .with_detail("breaks", report.breaks);
     if let Some(b) = &report.first_break {
         e = e.with_detail("first_break", serde_json::to_value(b).unwrap_or_default());
@@ -518,5 +845,121 @@ mod tests {
         let r = verify(&store, Some("x"), &key()).await.unwrap();
         assert!(r.is_intact());
         assert_eq!(r.events, 2);
+    }
+
+    async fn sealed_store(n: usize) -> (MemoryStore, Vec<ActivityEvent>, ChainSealer) {
+        let mut s = ChainSealer::new("w", key());
+        let t0 = Utc.with_ymd_and_hms(2026, 11, 24, 0, 0, 0).unwrap();
+        let mut v: Vec<ActivityEvent> = (0..n)
+            .map(|i| {
+                ActivityEvent::logout(Actor::user(format!("u{i}")))
+                    .with_time(t0 + Duration::seconds(i as i64))
+            })
+            .collect();
+        s.seal_all(&mut v);
+        let store = MemoryStore::new();
+        // In two batches, as the recorder would write them.
+        let (a, b) = v.split_at(n / 2);
+        store.append_sealed(a, &s.heads_of(a)).await.unwrap();
+        store.append_sealed(b, &s.heads_of(b)).await.unwrap();
+        (store, v, s)
+    }
+
+    #[tokio::test]
+    async fn deleting_the_newest_events_is_found_by_the_head() {
+        let (store, v, s) = sealed_store(10).await;
+        let r = verify(&store, None, &key()).await.unwrap();
+        assert!(r.is_intact(), "{r:?}");
+        assert_eq!((r.anchored, r.unanchored), (1, 0));
+        // The same events without the two newest: they still link, but end before the head.
+        let cut = MemoryStore::new();
+        cut.append_sealed(&v[..8], &s.heads_of(&v)).await.unwrap();
+        let r = verify(&cut, None, &key()).await.unwrap();
+        assert_eq!(
+            r.first_break,
+            Some(Break::Truncated {
+                tenant: None,
+                writer: s.writer().to_owned(),
+                last_seq: 8,
+                head_seq: 10
+            }),
+            "{r:?}"
+        );
+        // Every event gone, the head left.
+        let empty = MemoryStore::new();
+        empty.append_sealed(&[], &s.heads_of(&v)).await.unwrap();
+        let r = verify(&empty, None, &key()).await.unwrap();
+        assert!(
+            matches!(r.first_break, Some(Break::Truncated { last_seq: 0, .. })),
+            "{r:?}"
+        );
+        // Without heads (a store that keeps none), the chain is unanchored.
+        let plain = MemoryStore::new();
+        plain.append(&v[..8]).await.unwrap();
+        let r = verify(&plain, None, &key()).await.unwrap();
+        assert!(r.is_intact());
+        assert_eq!(r.unanchored, 1);
+    }
+
+    #[tokio::test]
+    async fn a_rolled_back_or_forged_head_is_found() {
+        let (_, v, s) = sealed_store(10).await;
+        // A head moved back to hide the newest events: its MAC no longer holds.
+        let mut head = s.heads_of(&v).pop().unwrap();
+        head.seq = 8;
+        head.last_hash = v[7].chain.as_ref().unwrap().hash.clone();
+        let store = MemoryStore::new();
+        store.append_sealed(&v[..8], &[head]).await.unwrap();
+        let r = verify(&store, None, &key()).await.unwrap();
+        assert!(
+            matches!(r.first_break, Some(Break::HeadMismatch { seq: 8, .. })),
+            "{r:?}"
+        );
+        // A head recomputed without the key (unkeyed) fails the keyed check.
+        let forged = ChainKey::unkeyed().head(None, s.writer(), 8, &head_hash(&v[7]), v[7].time);
+        let store = MemoryStore::new();
+        store.append_sealed(&v[..8], &[forged]).await.unwrap();
+        let r = verify(&store, None, &key()).await.unwrap();
+        assert!(
+            matches!(r.first_break, Some(Break::HeadMismatch { .. })),
+            "{r:?}"
+        );
+        // Events beyond the head.
+        let store = MemoryStore::new();
+        store.append_sealed(&v, &s.heads_of(&v[..5])).await.unwrap();
+        let r = verify(&store, None, &key()).await.unwrap();
+        assert!(
+            matches!(r.first_break, Some(Break::HeadMismatch { seq: 5, .. })),
+            "{r:?}"
+        );
+    }
+
+    fn head_hash(e: &ActivityEvent) -> String {
+        e.chain.as_ref().unwrap().hash.clone()
+    }
+
+    #[tokio::test]
+    async fn the_recorder_keeps_the_heads() {
+        use crate::Recorder;
+        use std::sync::Arc;
+        let store = Arc::new(MemoryStore::new());
+        let (rec, guard) = Recorder::builder(store.clone())
+            .sealer(ChainSealer::new("rec", key()))
+            .batch_size(3)
+            .start();
+        for i in 0..10 {
+            rec.record(ActivityEvent::logout(Actor::user(format!("u{i}"))).with_tenant("t"))
+                .unwrap();
+        }
+        guard.shutdown().await;
+        let heads = store.chain_heads(Some("t")).await.unwrap();
+        assert_eq!(heads.len(), 1);
+        assert_eq!(heads[0].seq, 10);
+        let r = verify(&*store, None, &key()).await.unwrap();
+        assert!(r.is_intact(), "{r:?}");
+        assert_eq!(
+            r.anchored, 2,
+            "the tenant's chain and the lifecycle events' chain"
+        );
     }
 }

@@ -147,6 +147,17 @@ pub enum Error {
     /// JSON could not be parsed into an event.
     #[error("invalid JSON: {0}")]
     Json(#[source] serde_json::Error),
+    /// A purge that requires an archive found expired events that no verified archive
+    /// covers; nothing was deleted.
+    #[error("purge refused: {events} expired events of {} before {} are in no verified archive; nothing was deleted", tenant.as_deref().unwrap_or("(no tenant)"), crate::event::format_time(until))]
+    NotArchived {
+        /// The tenant whose events are not covered (`None`: events without a tenant).
+        tenant: Option<String>,
+        /// How many of its expired events are not covered.
+        events: u64,
+        /// The tenant's cut-off.
+        until: chrono::DateTime<chrono::Utc>,
+    },
 }
 
 impl Error {
@@ -196,7 +207,7 @@ impl Error {
             Error::Invalid { .. } | Error::Json(_) => ErrorKind::Invalid,
             Error::Unavailable { .. } => ErrorKind::Unavailable,
             Error::Timeout { .. } => ErrorKind::Timeout,
-            Error::Conflict { .. } => ErrorKind::Conflict,
+            Error::Conflict { .. } | Error::NotArchived { .. } => ErrorKind::Conflict,
             Error::Backend { .. } => ErrorKind::Backend,
             Error::QueueFull { .. } => ErrorKind::QueueFull,
             Error::FailClosed => ErrorKind::FailClosed,

@@ -36,6 +36,7 @@
 
 mod alerts;
 mod archive;
+mod archive_scheduler;
 mod chain;
 mod clock;
 mod error;
@@ -65,9 +66,13 @@ pub use alerts::{
     haversine_km, AccountNotifier, Alert, AlertEngine, AlertRule, AlertSink, ChannelSink,
     ConcurrentSessions, FailedLogins, GeoAnomaly, NewDevice, Severity, TracingSink,
 };
-pub use archive::{archive, verify_archive, ArchiveFile, ArchiveProblem, ChainSpan, Manifest};
+pub use archive::{
+    archive, check_heads, read_manifest, verify_archive, ArchiveFile, ArchiveProblem, ChainSpan,
+    Manifest,
+};
+pub use archive_scheduler::{ArchiveScheduler, ArchiveWindow, MAX_WINDOWS_PER_RUN};
 pub use chain::{
-    canonical_json, verified_event, verify, Break, ChainKey, ChainSealer, VerifyReport,
+    canonical_json, verified_event, verify, Break, ChainHead, ChainKey, ChainSealer, VerifyReport,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{BoxError, Error, ErrorKind, Result, Rule};
@@ -102,7 +107,7 @@ pub use review::{
     ReviewRole, ReviewScheduler,
 };
 pub use session::{SessionKey, MIN_SESSION_KEY_LEN};
-pub use store::ActivityStore;
+pub use store::{ActivityStore, DroppedPartitions};
 pub use table::{escape_control, EventTable};
 pub use timeline::{
     evidence_ids, timeline, Anchor, Link, Pivot, Timeline, TimelineEntry, TimelineOptions,

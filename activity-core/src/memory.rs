@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use crate::chain::ChainHead;
 use crate::error::{Error, Result};
 use crate::event::ActivityEvent;
 use crate::query::{ActivityQuery, DeleteRequest, Page};
@@ -36,6 +37,8 @@ struct Inner {
     /// tree moves pointers, not 500-byte events, when its nodes split.
     events: BTreeMap<(DateTime<Utc>, Uuid), Box<ActivityEvent>>,
     ids: HashSet<Uuid>,
+    /// Chain heads by (tenant, writer).
+    heads: BTreeMap<(Option<String>, String), ChainHead>,
 }
 
 impl MemoryStore {
@@ -67,6 +70,19 @@ impl MemoryStore {
     }
 }
 
+impl Inner {
+    fn insert(&mut self, events: &[ActivityEvent]) -> u64 {
+        let mut added = 0;
+        for e in events {
+            if self.ids.insert(e.id) {
+                self.events.insert((e.time, e.id), Box::new(e.clone()));
+                added += 1;
+            }
+        }
+        added
+    }
+}
+
 #[async_trait]
 impl ActivityStore for MemoryStore {
     async fn append(&self, events: &[ActivityEvent]) -> Result<u64> {
@@ -74,15 +90,39 @@ impl ActivityStore for MemoryStore {
         for e in events {
             e.validate()?;
         }
-        let mut inner = self.write()?;
-        let mut added = 0;
+        Ok(self.write()?.insert(events))
+    }
+
+    async fn append_sealed(&self, events: &[ActivityEvent], heads: &[ChainHead]) -> Result<u64> {
         for e in events {
-            if inner.ids.insert(e.id) {
-                inner.events.insert((e.time, e.id), Box::new(e.clone()));
-                added += 1;
+            e.validate()?;
+        }
+        for h in heads {
+            h.validate()?;
+        }
+        // One lock for both: readers see the events and their heads together.
+        let mut inner = self.write()?;
+        let added = inner.insert(events);
+        for h in heads {
+            let slot = inner
+                .heads
+                .entry((h.tenant.clone(), h.writer.clone()))
+                .or_insert_with(|| h.clone());
+            if h.seq > slot.seq {
+                *slot = h.clone();
             }
         }
         Ok(added)
+    }
+
+    async fn chain_heads(&self, tenant: Option<&str>) -> Result<Vec<ChainHead>> {
+        let inner = self.read()?;
+        Ok(inner
+            .heads
+            .values()
+            .filter(|h| tenant.is_none() || h.tenant.as_deref() == tenant)
+            .cloned()
+            .collect())
     }
 
     async fn query(&self, query: &ActivityQuery) -> Result<Page> {

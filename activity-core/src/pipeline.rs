@@ -4,6 +4,7 @@
 
 use async_trait::async_trait;
 
+use crate::chain::ChainHead;
 use crate::error::Result;
 use crate::event::ActivityEvent;
 use crate::store::ActivityStore;
@@ -43,6 +44,14 @@ pub trait Sealer: Send + 'static {
     /// Sets `chain` on every event of `batch`. `store` is there to load the chain head on
     /// first use; a retryable error makes the worker retry the batch later.
     async fn seal(&mut self, store: &dyn ActivityStore, batch: &mut [ActivityEvent]) -> Result<()>;
+
+    /// The chain heads that `batch` (sealed, possibly a part of a sealed batch) brings
+    /// its chains to; the worker stores them with the batch in one transaction
+    /// ([`ActivityStore::append_sealed`]). Default: none.
+    fn heads(&self, batch: &[ActivityEvent]) -> Vec<ChainHead> {
+        let _ = batch;
+        Vec::new()
+    }
 }
 
 /// Runs after a batch is committed (the alert engine). Returns follow-up events (alerts,

@@ -6,8 +6,17 @@
 //! batches (so concurrent writers wait at most one small batch), can run once or on an
 //! interval, supports a dry run, records each run as an `audit.purged` event, and keeps
 //! its last report for operators to see.
+//!
+//! On a store that partitions by time (PostgreSQL), the purger first drops the whole
+//! partitions that every tenant's retention has passed (when no stored tenant is under
+//! legal hold), then deletes the remaining expired rows.
+//!
+//! With [`Purger::require_archive`], it refuses to delete anything while some expired
+//! event lies in no verified archive of the configured directory
+//! ([`Error::NotArchived`]).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Duration, Utc};
@@ -152,12 +161,20 @@ pub struct PurgeReport {
     pub ran_at: DateTime<Utc>,
     /// Whether it only counted.
     pub dry_run: bool,
-    /// Per tenant.
+    /// Per tenant (events removed by dropped partitions included).
     pub tenants: Vec<TenantPurge>,
     /// Tenants skipped for a legal hold.
     pub held: Vec<String>,
     /// Events deleted (or that would be) in all.
     pub total: u64,
+    /// Partitions dropped whole (PostgreSQL), by name.
+    pub partitions: Vec<String>,
+    /// Events that went with the dropped partitions (part of `total`).
+    pub partition_events: u64,
+    /// With [`Purger::require_archive`]: the tenants whose expired events are not all in
+    /// a verified archive, with how many are not (`events`). When not empty, a real run
+    /// deleted nothing and failed with [`Error::NotArchived`].
+    pub not_archived: Vec<TenantPurge>,
 }
 
 /// Deletes expired events.
@@ -168,6 +185,8 @@ pub struct Purger {
     batch: usize,
     pause: std::time::Duration,
     recorder: Option<Recorder>,
+    archives: Option<PathBuf>,
+    partitions: bool,
     last: Mutex<Option<PurgeReport>>,
 }
 
@@ -194,8 +213,46 @@ impl Purger {
             batch: 500,
             pause: std::time::Duration::from_millis(10),
             recorder: None,
+            archives: None,
+            partitions: true,
             last: Mutex::new(None),
         }
+    }
+
+    /// Requires an archive of what is deleted: before deleting anything, every expired
+    /// event must lie in the window of an archive in `dir` (the directory itself or its
+    /// immediate subdirectories, each with a `manifest.json`) that verifies against its
+    /// manifest ([`verify_archive`](crate::verify_archive)), is of the event's tenant or
+    /// of all tenants, and holds at least as many events as the store still has in its
+    /// window (so nothing was added to the window after it was archived). Otherwise the
+    /// run deletes nothing, records an `audit.purged` failure and returns
+    /// [`Error::NotArchived`]; a dry run lists the shortfall in
+    /// [`PurgeReport::not_archived`].
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use activity_core::{ActivityEvent, ActivityStore, Actor, Error, ManualClock, MemoryStore, Purger, Retention, RetentionPolicy};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let store = Arc::new(MemoryStore::new());
+    /// let now = chrono::Utc::now();
+    /// store.append(&[ActivityEvent::logout(Actor::user("u")).with_time(now - chrono::Duration::days(100))]).await.unwrap();
+    /// let purger = Purger::new(store.clone(), RetentionPolicy::new(Retention::Days(90)), Arc::new(ManualClock::new(now)))
+    ///     .require_archive(std::env::temp_dir().join("no-archives-here"));
+    /// assert!(matches!(purger.run_once(false).await, Err(Error::NotArchived { events: 1, .. })));
+    /// assert_eq!(store.len(), 1, "nothing deleted");
+    /// assert_eq!(purger.last_run().unwrap().not_archived.len(), 1);
+    /// # });
+    /// ```
+    pub fn require_archive(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.archives = Some(dir.into());
+        self
+    }
+
+    /// Whether to drop whole expired partitions where the store has them (default true;
+    /// see [`ActivityStore::drop_expired_partitions`]).
+    pub fn drop_partitions(mut self, on: bool) -> Self {
+        self.partitions = on;
+        self
     }
 
     /// Events deleted per statement (default 500): each batch is one short transaction.
@@ -212,7 +269,11 @@ impl Purger {
         self
     }
 
-    /// Records each run as `audit.purged` through `recorder`.
+    /// Records each run as `audit.purged` through `recorder`. Give it a recorder that
+    /// seals with the chain key: [`verify`](crate::verify) trusts the cut-offs of intact,
+    /// chained `audit.purged` events only, and without one it cannot tell a chain whose
+    /// newest events a purge removed from one whose newest events were deleted
+    /// ([`Break::Truncated`](crate::Break::Truncated)).
     pub fn recorder(mut self, recorder: Recorder) -> Self {
         self.recorder = Some(recorder);
         self
@@ -236,43 +297,56 @@ impl Purger {
             tenants: Vec::new(),
             held: Vec::new(),
             total: 0,
+            partitions: Vec::new(),
+            partition_events: 0,
+            not_archived: Vec::new(),
         };
         let tenants = self.store.tenants().await?;
+        let mut plan: Vec<(Option<String>, DateTime<Utc>)> = Vec::new();
         for tenant in &tenants {
-            let Some(keep) = self.policy.retention_for(tenant.as_deref()) else {
-                report.held.extend(tenant.clone());
-                continue;
-            };
-            let cutoff = now - keep;
-            let events = if dry_run {
-                match tenant {
-                    Some(t) => {
-                        self.store
-                            .count(&ActivityQuery::tenant_log(t).until(cutoff))
-                            .await?
-                    }
-                    // Events without a tenant: all before the cut-off, less the named ones.
-                    None => {
-                        let all = self
-                            .store
-                            .count(&ActivityQuery::new().until(cutoff))
-                            .await?;
-                        let mut named = 0;
-                        for t in tenants.iter().flatten() {
-                            named += self
-                                .store
-                                .count(&ActivityQuery::tenant_log(t).until(cutoff))
-                                .await?;
-                        }
-                        all.saturating_sub(named)
-                    }
+            match self.policy.retention_for(tenant.as_deref()) {
+                Some(keep) => plan.push((tenant.clone(), now - keep)),
+                None => report.held.extend(tenant.clone()),
+            }
+        }
+        if let Some(dir) = &self.archives {
+            report.not_archived = not_archived(&*self.store, dir, &plan, &tenants).await?;
+            if !report.not_archived.is_empty() && !dry_run {
+                let first = report.not_archived[0].clone();
+                self.record(&report, Outcome::Failure);
+                tracing::error!(
+                    tenants = report.not_archived.len(),
+                    "retention purge refused: expired events are not archived"
+                );
+                *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(report);
+                return Err(Error::NotArchived {
+                    tenant: first.tenant,
+                    events: first.events,
+                    until: first.cutoff,
+                });
+            }
+        }
+        // Whole partitions first, where every tenant's retention has passed them.
+        let mut dropped: HashMap<Option<String>, u64> = HashMap::new();
+        if !dry_run && self.partitions && report.held.is_empty() {
+            if let Some(global) = plan.iter().map(|(_, c)| *c).min() {
+                let d = self.store.drop_expired_partitions(global).await?;
+                report.partition_events = d.total();
+                report.partitions = d.partitions;
+                for (t, n) in d.events {
+                    *dropped.entry(t).or_default() += n;
                 }
+            }
+        }
+        for (tenant, cutoff) in &plan {
+            let events = if dry_run {
+                count_of(&*self.store, tenant.as_deref(), None, *cutoff, &tenants).await?
             } else {
-                let mut n = 0;
+                let mut n = dropped.remove(tenant).unwrap_or(0);
                 loop {
                     let d = self
                         .store
-                        .delete(&DeleteRequest::new(tenant.as_deref(), cutoff, self.batch))
+                        .delete(&DeleteRequest::new(tenant.as_deref(), *cutoff, self.batch))
                         .await?;
                     n += d;
                     if d < self.batch as u64 {
@@ -285,30 +359,51 @@ impl Purger {
             report.total += events;
             report.tenants.push(TenantPurge {
                 tenant: tenant.clone(),
-                cutoff,
+                cutoff: *cutoff,
                 events,
             });
         }
-        if let Some(r) = &self.recorder {
-            let e = ActivityEvent::audit(Action::AUDIT_PURGED, Outcome::Success)
-                .with_time(now)
-                .with_detail("dry_run", dry_run)
-                .with_detail("total", report.total)
-                .with_detail(
-                    "tenants",
-                    serde_json::to_value(&report.tenants).unwrap_or_default(),
-                )
-                .with_detail(
-                    "held",
-                    serde_json::to_value(&report.held).unwrap_or_default(),
-                );
-            if let Err(err) = r.record(e) {
-                tracing::error!(error = %err, "audit.purged not recorded");
-            }
+        // Rows of tenants a partition held that were not listed (none, in practice).
+        for (_, n) in dropped {
+            report.total += n;
         }
-        tracing::info!(total = report.total, dry_run, "retention purge ran");
+        self.record(&report, Outcome::Success);
+        tracing::info!(
+            total = report.total,
+            partitions = report.partitions.len(),
+            dry_run,
+            "retention purge ran"
+        );
         *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(report.clone());
         Ok(report)
+    }
+
+    /// Records the run as `audit.purged`, when a recorder is set.
+    fn record(&self, report: &PurgeReport, outcome: Outcome) {
+        let Some(r) = &self.recorder else { return };
+        fn json<T: Serialize>(v: &T) -> serde_json::Value {
+            serde_json::to_value(v).unwrap_or_default()
+        }
+        let mut e = ActivityEvent::audit(Action::AUDIT_PURGED, outcome)
+            .with_time(report.ran_at)
+            .with_detail("dry_run", report.dry_run)
+            .with_detail("total", report.total)
+            .with_detail("tenants", json(&report.tenants))
+            .with_detail("held", json(&report.held));
+        if !report.partitions.is_empty() {
+            e = e
+                .with_detail("partitions", json(&report.partitions))
+                .with_detail("partition_events", report.partition_events);
+        }
+        if !report.not_archived.is_empty() {
+            e = e.with_detail("not_archived", json(&report.not_archived));
+            if outcome == Outcome::Failure {
+                e = e.with_reason("not_archived");
+            }
+        }
+        if let Err(err) = r.record(e) {
+            tracing::error!(error = %err, "audit.purged not recorded");
+        }
     }
 
     /// Runs [`run_once`](Self::run_once) every `interval` on a tokio task.
@@ -323,6 +418,125 @@ impl Purger {
             }
         })
     }
+}
+
+/// How many events of `tenant` (`None`: those without a tenant) lie in `[since, until)`.
+async fn count_of(
+    store: &dyn ActivityStore,
+    tenant: Option<&str>,
+    since: Option<DateTime<Utc>>,
+    until: DateTime<Utc>,
+    tenants: &[Option<String>],
+) -> Result<u64> {
+    let window = |mut q: ActivityQuery| {
+        if let Some(s) = since {
+            q = q.since(s);
+        }
+        q.until(until)
+    };
+    match tenant {
+        Some(t) => store.count(&window(ActivityQuery::tenant_log(t))).await,
+        // Events without a tenant: all in the window, less the named tenants' ones.
+        None => {
+            let all = store.count(&window(ActivityQuery::new())).await?;
+            let mut named = 0;
+            for t in tenants.iter().flatten() {
+                named += store.count(&window(ActivityQuery::tenant_log(t))).await?;
+            }
+            Ok(all.saturating_sub(named))
+        }
+    }
+}
+
+/// The archives in `dir` (itself and its immediate subdirectories) that verify against
+/// their manifests and still hold every event the store has in their window.
+async fn usable_archives(
+    store: &dyn ActivityStore,
+    dir: &Path,
+) -> Result<Vec<crate::archive::Manifest>> {
+    let mut dirs = vec![dir.to_path_buf()];
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        let mut subs: Vec<PathBuf> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.is_dir())
+            .collect();
+        subs.sort();
+        dirs.extend(subs);
+    }
+    let mut out = Vec::new();
+    for d in dirs {
+        if !d.join("manifest.json").is_file() {
+            continue;
+        }
+        let m = match crate::archive::verify_archive(&d) {
+            Ok((m, problems)) if problems.is_empty() => m,
+            Ok((_, problems)) => {
+                tracing::warn!(dir = %d.display(), ?problems, "archive does not verify; not counted as an archive");
+                continue;
+            }
+            Err(e) => {
+                tracing::warn!(dir = %d.display(), error = %e, "unreadable archive; not counted as an archive");
+                continue;
+            }
+        };
+        let rows: u64 = m.files.iter().map(|f| f.rows).sum();
+        let mut q = match &m.tenant {
+            Some(t) => ActivityQuery::tenant_log(t),
+            None => ActivityQuery::new(),
+        };
+        q = q.since(m.since).until(m.until);
+        let stored = store.count(&q).await?;
+        if stored > rows {
+            tracing::warn!(dir = %d.display(), stored, rows, "events were added to an archived window after it was archived; not counted as an archive");
+            continue;
+        }
+        out.push(m);
+    }
+    Ok(out)
+}
+
+/// The tenants of `plan` whose expired events are not all inside a usable archive.
+async fn not_archived(
+    store: &dyn ActivityStore,
+    dir: &Path,
+    plan: &[(Option<String>, DateTime<Utc>)],
+    tenants: &[Option<String>],
+) -> Result<Vec<TenantPurge>> {
+    let archives = usable_archives(store, dir).await?;
+    let mut out = Vec::new();
+    for (tenant, cutoff) in plan {
+        let total = count_of(store, tenant.as_deref(), None, *cutoff, tenants).await?;
+        if total == 0 {
+            continue;
+        }
+        let mut windows: Vec<(DateTime<Utc>, DateTime<Utc>)> = archives
+            .iter()
+            .filter(|m| m.tenant.is_none() || m.tenant == *tenant)
+            .map(|m| (m.since, m.until.min(*cutoff)))
+            .filter(|(a, b)| a < b)
+            .collect();
+        windows.sort();
+        let mut merged: Vec<(DateTime<Utc>, DateTime<Utc>)> = Vec::new();
+        for (a, b) in windows {
+            match merged.last_mut() {
+                Some(last) if a <= last.1 => last.1 = last.1.max(b),
+                _ => merged.push((a, b)),
+            }
+        }
+        let mut covered = 0;
+        for (a, b) in merged {
+            covered += count_of(store, tenant.as_deref(), Some(a), b, tenants).await?;
+        }
+        if covered < total {
+            out.push(TenantPurge {
+                tenant: tenant.clone(),
+                cutoff: *cutoff,
+                events: total - covered,
+            });
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -413,5 +627,242 @@ mod tests {
     fn tiers() {
         assert_eq!(Tier::parse("enterprise").unwrap().days(), 2557);
         assert!(Tier::parse("gold").is_err());
+    }
+
+    fn temp_dir(name: &str) -> PathBuf {
+        std::env::temp_dir().join(format!("activity-{name}-{}", uuid::Uuid::now_v7()))
+    }
+
+    async fn archive_window(
+        store: &MemoryStore,
+        dir: &Path,
+        tenant: Option<&str>,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) {
+        crate::archive::archive(
+            store,
+            dir,
+            tenant,
+            since,
+            until,
+            crate::ExportFormat::JsonLines,
+            now(),
+        )
+        .await
+        .unwrap();
+    }
+
+    #[tokio::test]
+    async fn purge_requiring_an_archive_refuses_without_one_and_deletes_with_one() {
+        let store = seeded().await;
+        let root = temp_dir("purge-archives");
+        let (rec, guard) = Recorder::builder(store.clone())
+            .lifecycle_events(false)
+            .start();
+        let purger = Purger::new(store.clone(), policy(), Arc::new(ManualClock::new(now())))
+            .require_archive(&root)
+            .recorder(rec.clone());
+        // No archive at all: refused, nothing deleted, reported.
+        let err = purger.run_once(false).await.unwrap_err();
+        assert!(matches!(err, Error::NotArchived { .. }), "{err}");
+        assert!(err.to_string().contains("nothing was deleted"), "{err}");
+        assert_eq!(store.len(), 14);
+        let last = purger.last_run().unwrap();
+        assert_eq!(last.total, 0);
+        let short: u64 = last.not_archived.iter().map(|t| t.events).sum();
+        assert_eq!(short, 6, "every expired event is missing from the archives");
+        rec.flush().await.unwrap();
+        let refused = store
+            .query(&ActivityQuery::new().action("audit.purged"))
+            .await
+            .unwrap()
+            .events;
+        assert_eq!(refused.len(), 1);
+        assert_eq!(refused[0].outcome, Outcome::Failure);
+        assert_eq!(refused[0].reason.as_deref(), Some("not_archived"));
+        // A dry run says the same and succeeds.
+        let dry = purger.run_once(true).await.unwrap();
+        assert_eq!(dry.not_archived, last.not_archived);
+        // An archive of all tenants covering only part of the expired events: still refused.
+        let old = now() - Duration::days(6000);
+        archive_window(
+            &store,
+            &root.join("a1"),
+            None,
+            old,
+            now() - Duration::days(365),
+        )
+        .await;
+        let err = purger.run_once(false).await.unwrap_err();
+        assert!(matches!(err, Error::NotArchived { .. }));
+        let short: u64 = purger
+            .last_run()
+            .unwrap()
+            .not_archived
+            .iter()
+            .map(|t| t.events)
+            .sum();
+        assert_eq!(
+            short, 4,
+            "beta's two and the untenanted two, newer than a year"
+        );
+        assert_eq!(
+            store.len(),
+            15,
+            "14 events and the refusal's record; nothing deleted"
+        );
+        // The rest archived (beta on its own, the untenanted ones with all): purged.
+        archive_window(
+            &store,
+            &root.join("a2"),
+            Some("beta"),
+            now() - Duration::days(365),
+            now() - Duration::days(29),
+        )
+        .await;
+        archive_window(
+            &store,
+            &root.join("a3"),
+            None,
+            now() - Duration::days(365),
+            now() - Duration::days(90),
+        )
+        .await;
+        let report = purger.run_once(false).await.unwrap();
+        assert_eq!(report.total, 6);
+        assert!(report.not_archived.is_empty());
+        guard.shutdown().await;
+        let _ = std::fs::remove_dir_all(root);
+    }
+
+    #[tokio::test]
+    async fn an_altered_or_outgrown_archive_does_not_count() {
+        let store = seeded().await;
+        let root = temp_dir("purge-bad-archives");
+        let purger = Purger::new(store.clone(), policy(), Arc::new(ManualClock::new(now())))
+            .require_archive(&root);
+        let old = now() - Duration::days(6000);
+        archive_window(&store, &root, None, old, now()).await;
+        // Intact: covers everything.
+        assert!(purger.run_once(true).await.unwrap().not_archived.is_empty());
+        // An event added to the archived window afterwards: the archive lacks it.
+        store
+            .append(&[ActivityEvent::logout(Actor::user("late"))
+                .with_tenant("acme")
+                .with_time(now() - Duration::days(1000))])
+            .await
+            .unwrap();
+        assert!(!purger.run_once(true).await.unwrap().not_archived.is_empty());
+        // An altered archive file.
+        let root2 = temp_dir("purge-bad-archives2");
+        archive_window(&store, &root2, None, old, now()).await;
+        let purger = Purger::new(store.clone(), policy(), Arc::new(ManualClock::new(now())))
+            .require_archive(&root2);
+        assert!(purger.run_once(true).await.unwrap().not_archived.is_empty());
+        let f = root2.join("events.jsonl");
+        let text = std::fs::read_to_string(&f)
+            .unwrap()
+            .replacen("logout", "logput", 1);
+        std::fs::write(&f, text).unwrap();
+        assert!(matches!(
+            purger.run_once(false).await,
+            Err(Error::NotArchived { .. })
+        ));
+        assert_eq!(store.len(), 15);
+        let _ = std::fs::remove_dir_all(root);
+        let _ = std::fs::remove_dir_all(root2);
+    }
+
+    /// A store that "partitions" by dropping everything before the cut-off at once.
+    struct Partitioned(Arc<MemoryStore>, Mutex<Vec<DateTime<Utc>>>);
+
+    #[async_trait::async_trait]
+    impl ActivityStore for Partitioned {
+        async fn append(&self, events: &[ActivityEvent]) -> Result<u64> {
+            self.0.append(events).await
+        }
+        async fn query(&self, q: &ActivityQuery) -> Result<crate::Page> {
+            self.0.query(q).await
+        }
+        async fn count(&self, q: &ActivityQuery) -> Result<u64> {
+            self.0.count(q).await
+        }
+        async fn delete(&self, r: &DeleteRequest) -> Result<u64> {
+            self.0.delete(r).await
+        }
+        async fn tenants(&self) -> Result<Vec<Option<String>>> {
+            self.0.tenants().await
+        }
+        async fn drop_expired_partitions(
+            &self,
+            before: DateTime<Utc>,
+        ) -> Result<crate::DroppedPartitions> {
+            self.1.lock().unwrap().push(before);
+            let mut d = crate::DroppedPartitions {
+                partitions: vec!["p_old".into()],
+                events: Vec::new(),
+            };
+            for t in self.0.tenants().await? {
+                let n = self
+                    .0
+                    .delete(&DeleteRequest::new(t.as_deref(), before, usize::MAX))
+                    .await?;
+                d.events.push((t, n));
+            }
+            Ok(d)
+        }
+    }
+
+    #[tokio::test]
+    async fn partitions_go_whole_only_below_every_cutoff_and_never_under_a_hold() {
+        let inner = seeded().await;
+        let store = Arc::new(Partitioned(inner.clone(), Mutex::new(Vec::new())));
+        let (rec, guard) = Recorder::builder(inner.clone())
+            .lifecycle_events(false)
+            .start();
+        // A legal hold: no partition is dropped, rows are deleted.
+        let held = Purger::new(store.clone(), policy(), Arc::new(ManualClock::new(now())))
+            .recorder(rec.clone());
+        let r = held.run_once(false).await.unwrap();
+        assert_eq!(r.total, 6);
+        assert!(r.partitions.is_empty());
+        assert!(store.1.lock().unwrap().is_empty());
+        // Without holds: partitions below the longest retention (a year) go first.
+        let inner = seeded().await;
+        let store = Arc::new(Partitioned(inner.clone(), Mutex::new(Vec::new())));
+        let free = RetentionPolicy::new(Retention::Tier(Tier::SmallBusiness))
+            .tenant("acme", Retention::Tier(Tier::MediumBusiness))
+            .tenant("beta", Retention::Days(30));
+        guard.shutdown().await;
+        let (rec, guard) = Recorder::builder(inner.clone())
+            .lifecycle_events(false)
+            .start();
+        let purger = Purger::new(store.clone(), free, Arc::new(ManualClock::new(now())))
+            .recorder(rec.clone());
+        let r = purger.run_once(false).await.unwrap();
+        assert_eq!(
+            store.1.lock().unwrap().clone(),
+            vec![now() - Duration::days(365)],
+            "the cut-off every tenant's retention allows"
+        );
+        assert_eq!(r.partitions, vec!["p_old".to_string()]);
+        // acme 400, 3000; beta 31, 100; held 5000 (no hold now: 90 days); none 91, 200.
+        assert_eq!(r.total, 7);
+        assert_eq!(
+            r.partition_events, 3,
+            "everything older than a year went whole"
+        );
+        assert_eq!(inner.len(), 14 - 7);
+        rec.flush().await.unwrap();
+        let ev = inner
+            .query(&ActivityQuery::new().action("audit.purged"))
+            .await
+            .unwrap()
+            .events;
+        assert!(ev
+            .iter()
+            .any(|e| e.details.as_ref().unwrap()["partitions"][0] == "p_old"));
+        guard.shutdown().await;
     }
 }

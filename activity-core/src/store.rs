@@ -3,15 +3,36 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
 
+use crate::chain::ChainHead;
 use crate::error::Result;
 use crate::event::ActivityEvent;
 use crate::query::{ActivityQuery, DeleteRequest, Page};
 
+/// What [`ActivityStore::drop_expired_partitions`] removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct DroppedPartitions {
+    /// The partitions dropped, by name.
+    pub partitions: Vec<String>,
+    /// The events that went with them, per tenant (`None`: events without a tenant).
+    pub events: Vec<(Option<String>, u64)>,
+}
+
+impl DroppedPartitions {
+    /// Events removed in all.
+    pub fn total(&self) -> u64 {
+        self.events.iter().map(|(_, n)| n).sum()
+    }
+}
+
 /// Durable storage for the activity log.
 ///
 /// Object safe: the recorder and the rest of the SDK hold an `Arc<dyn ActivityStore>`.
-/// Writing a backend means implementing these five methods; then run the conformance kit
+/// Writing a backend means implementing these five methods, and the two of the chain
+/// heads (which have defaults that keep no heads, so that the deletion of a chain's newest
+/// events goes unseen); then run the conformance kit
 /// (`activity_core::testing::run_conformance`, feature `testing`) against it, which checks
 /// every rule below.
 ///
@@ -24,6 +45,9 @@ use crate::query::{ActivityQuery, DeleteRequest, Page};
 ///   [`ActivityQuery::page_size`] of them, with `next` set only when more follow
 ///   ([`Page::from_overfetch`] does that).
 /// - [`count`](Self::count) counts the matches, ignoring cursor and limit.
+/// - [`append_sealed`](Self::append_sealed) writes the batch and replaces the chain heads
+///   in one transaction; a head only moves forward (a stored head with a higher `seq` is
+///   kept); [`chain_heads`](Self::chain_heads) returns them exactly as written.
 /// - Errors say whether to retry: [`Error::unavailable`](crate::Error::unavailable) or
 ///   [`Error::timeout`](crate::Error::timeout) for connection trouble (the recorder retries
 ///   them), the other kinds for everything else.
@@ -58,6 +82,37 @@ pub trait ActivityStore: Send + Sync + 'static {
 
     /// Every distinct tenant value stored (`None` for events without a tenant).
     async fn tenants(&self) -> Result<Vec<Option<String>>>;
+
+    /// Appends a sealed batch as [`append`](Self::append) does and, in the same
+    /// transaction, stores each chain head of `heads` (keyed by tenant and writer) unless
+    /// the stored one is further along. The recorder calls it for every sealed batch.
+    ///
+    /// The default appends and keeps no heads: override it (and
+    /// [`chain_heads`](Self::chain_heads)) so that verification sees the deletion of a
+    /// chain's newest events.
+    async fn append_sealed(&self, events: &[ActivityEvent], heads: &[ChainHead]) -> Result<u64> {
+        let _ = heads;
+        self.append(events).await
+    }
+
+    /// The stored chain heads of `tenant` (`None`: of every tenant, events without a
+    /// tenant included), in no particular order. Default: none.
+    async fn chain_heads(&self, tenant: Option<&str>) -> Result<Vec<ChainHead>> {
+        let _ = tenant;
+        Ok(Vec::new())
+    }
+
+    /// Drops whole storage partitions that hold only events older than `before`, of
+    /// every tenant, where the backend partitions by time (PostgreSQL: the monthly
+    /// partitions ending at or before `before`); returns what went. Faster than deleting
+    /// rows, and it leaves no dead rows behind. The [`Purger`](crate::Purger) calls it
+    /// only with a cut-off that every stored tenant's retention allows, when no tenant is
+    /// under legal hold; then it deletes the remaining expired rows with
+    /// [`delete`](Self::delete). Default: drops nothing.
+    async fn drop_expired_partitions(&self, before: DateTime<Utc>) -> Result<DroppedPartitions> {
+        let _ = before;
+        Ok(DroppedPartitions::default())
+    }
 }
 
 #[async_trait]
@@ -76,5 +131,14 @@ impl<S: ActivityStore + ?Sized> ActivityStore for Arc<S> {
     }
     async fn tenants(&self) -> Result<Vec<Option<String>>> {
         (**self).tenants().await
+    }
+    async fn append_sealed(&self, events: &[ActivityEvent], heads: &[ChainHead]) -> Result<u64> {
+        (**self).append_sealed(events, heads).await
+    }
+    async fn chain_heads(&self, tenant: Option<&str>) -> Result<Vec<ChainHead>> {
+        (**self).chain_heads(tenant).await
+    }
+    async fn drop_expired_partitions(&self, before: DateTime<Utc>) -> Result<DroppedPartitions> {
+        (**self).drop_expired_partitions(before).await
     }
 }

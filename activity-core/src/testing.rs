@@ -20,8 +20,9 @@
 //! round trip of every field; batch atomicity; idempotent re-append; each filter alone
 //! and combined (checked against [`ActivityQuery::matches`]); since/until boundaries to
 //! the microsecond; action categories on whole segments; pagination under concurrent
-//! appends; timestamp ties; the page-size cap; tenant isolation; deletion; tenants; and
-//! that invalid queries are refused.
+//! appends; timestamp ties; the page-size cap; tenant isolation; deletion; tenants;
+//! that invalid queries are refused; and the chain heads (stored with their batch in one
+//! transaction, moving only forward, listed by tenant).
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -33,8 +34,8 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::{
-    Action, ActivityEvent, ActivityQuery, ActivityStore, Actor, ChainLink, DeleteRequest, Error,
-    Geo, Outcome, Source, Target, MAX_PAGE_SIZE,
+    Action, ActivityEvent, ActivityQuery, ActivityStore, Actor, ChainHead, ChainKey, ChainLink,
+    ChainSealer, DeleteRequest, Error, Geo, Outcome, Source, Target, MAX_PAGE_SIZE,
 };
 
 /// A fixed instant the kit's events are placed around.
@@ -92,6 +93,7 @@ where
     deletion(&*make_store().await).await;
     tenants(&*make_store().await).await;
     invalid_queries(&*make_store().await).await;
+    chain_heads(&*make_store().await).await;
 }
 
 async fn all_pages(store: &dyn ActivityStore, query: &ActivityQuery) -> Vec<ActivityEvent> {
@@ -656,4 +658,103 @@ pub async fn invalid_queries(store: &dyn ActivityStore) {
             "invalid_queries: {err:?}"
         );
     }
+}
+
+fn sorted_heads(mut heads: Vec<ChainHead>) -> Vec<ChainHead> {
+    heads.sort_by(|a, b| (&a.tenant, &a.writer).cmp(&(&b.tenant, &b.writer)));
+    heads
+}
+
+/// Case: [`ActivityStore::append_sealed`] stores a batch and its chain heads together
+/// (all or nothing), a head only moves forward, heads round-trip exactly and are listed
+/// by tenant (no tenant and a tenant named `-` kept apart).
+pub async fn chain_heads(store: &dyn ActivityStore) {
+    let key = ChainKey::keyed(b"the conformance kit's chain key").expect("key");
+    let mut sealer = ChainSealer::new("conformance", key.clone());
+    let tenants = [Some("a"), None, Some("-")];
+    let mk = |i: usize| {
+        let e = ActivityEvent::logout(Actor::user(format!("h{i}")))
+            .with_time(base_time() + Duration::microseconds(i as i64 * 1_000_001));
+        match tenants[i % 3] {
+            Some(t) => e.with_tenant(t),
+            None => e,
+        }
+    };
+    let mut first: Vec<ActivityEvent> = (0..6).map(mk).collect();
+    sealer.seal_all(&mut first);
+    let heads = sealer.heads_of(&first);
+    assert_eq!(heads.len(), 3, "chain_heads: one head per tenant's chain");
+    assert!(store.chain_heads(None).await.unwrap().is_empty());
+    assert_eq!(
+        store
+            .append_sealed(&first, &heads)
+            .await
+            .expect("append_sealed"),
+        6,
+        "chain_heads: append_sealed reports the new events"
+    );
+    assert_eq!(
+        sorted_heads(store.chain_heads(None).await.unwrap()),
+        sorted_heads(heads.clone()),
+        "chain_heads: heads come back exactly as written"
+    );
+    assert_eq!(
+        store.chain_heads(Some("a")).await.unwrap(),
+        vec![heads
+            .iter()
+            .find(|h| h.tenant.as_deref() == Some("a"))
+            .unwrap()
+            .clone()],
+        "chain_heads: listed by tenant"
+    );
+    assert_eq!(
+        store.chain_heads(Some("-")).await.unwrap().len(),
+        1,
+        "chain_heads: a tenant named `-` is not the events without a tenant"
+    );
+    // A retried older part never moves a head back.
+    let older = sealer.heads_of(&first[..3]);
+    assert_eq!(store.append_sealed(&first[..3], &older).await.unwrap(), 0);
+    assert_eq!(
+        sorted_heads(store.chain_heads(None).await.unwrap()),
+        sorted_heads(heads.clone()),
+        "chain_heads: a head only moves forward"
+    );
+    // The next batch moves them on.
+    let mut second: Vec<ActivityEvent> = (6..9).map(mk).collect();
+    sealer.seal_all(&mut second);
+    let next = sealer.heads_of(&second);
+    assert_eq!(store.append_sealed(&second, &next).await.unwrap(), 3);
+    assert_eq!(
+        sorted_heads(store.chain_heads(None).await.unwrap()),
+        sorted_heads(next.clone()),
+        "chain_heads: a later head replaces the stored one"
+    );
+    // All or nothing: an invalid event, or an invalid head, stores neither.
+    let mut third: Vec<ActivityEvent> = (9..12).map(mk).collect();
+    third[1].reason = Some("x".repeat(crate::limits::REASON + 1));
+    sealer.seal_all(&mut third);
+    let err = store
+        .append_sealed(&third, &sealer.heads_of(&third))
+        .await
+        .expect_err("chain_heads: an invalid event fails the batch");
+    assert!(matches!(err, Error::Invalid { .. }), "chain_heads: {err:?}");
+    third[1].reason = None;
+    let mut bad_heads = sealer.heads_of(&third);
+    bad_heads[0].mac = "not hex".into();
+    let err = store
+        .append_sealed(&third, &bad_heads)
+        .await
+        .expect_err("chain_heads: an invalid head fails the batch");
+    assert!(matches!(err, Error::Invalid { .. }), "chain_heads: {err:?}");
+    assert_eq!(
+        store.count(&ActivityQuery::new()).await.unwrap(),
+        9,
+        "chain_heads: nothing of a failed batch is stored"
+    );
+    assert_eq!(
+        sorted_heads(store.chain_heads(None).await.unwrap()),
+        sorted_heads(next),
+        "chain_heads: no head of a failed batch is stored"
+    );
 }

@@ -183,6 +183,14 @@ impl MySqlStore {
         Ok(())
     }
 
+    /// No partitions to drop: expired rows are deleted.
+    async fn drop_partitions_hook(
+        &self,
+        _before: chrono::DateTime<chrono::Utc>,
+    ) -> activity_core::Result<activity_core::DroppedPartitions> {
+        Ok(activity_core::DroppedPartitions::default())
+    }
+
     /// The plan MySQL chooses for `query`: for each table access, the key used (or
     /// `None` for a full scan).
     ///

@@ -252,16 +252,26 @@ impl PgStore {
     /// # Errors
     /// [`Error::Sqlx`], e.g. when the role may not drop tables.
     pub async fn drop_partitions_before(&self, cutoff: DateTime<Utc>) -> Result<u64, Error> {
+        Ok(self.drop_partitions(cutoff).await?.total())
+    }
+
+    /// Drops the partitions ending at or before `cutoff`, counting their rows per tenant
+    /// in the same transaction as each drop.
+    async fn drop_partitions(
+        &self,
+        cutoff: DateTime<Utc>,
+    ) -> Result<activity_core::DroppedPartitions, Error> {
         let pattern = format!("{}_p______", self.tables.events);
         let rows = sqlx::query(
             "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid \
-             WHERE i.inhparent = to_regclass($1) AND c.relname LIKE $2",
+             WHERE i.inhparent = to_regclass($1) AND c.relname LIKE $2 ORDER BY 1",
         )
         .bind(&self.tables.events)
         .bind(pattern)
         .fetch_all(&self.pool)
         .await?;
-        let mut removed = 0u64;
+        let mut out = activity_core::DroppedPartitions::default();
+        let mut by: std::collections::BTreeMap<Option<String>, u64> = Default::default();
         for row in rows {
             let name: String = row.get(0);
             let digits = &name[name.len() - 6..];
@@ -273,10 +283,11 @@ impl PgStore {
                 continue;
             }
             let mut tx = self.pool.begin().await?;
-            let count: i64 = sqlx::query(AssertSqlSafe(format!("SELECT COUNT(*) FROM {name}")))
-                .fetch_one(&mut *tx)
-                .await?
-                .get(0);
+            let counts = sqlx::query(AssertSqlSafe(format!(
+                "SELECT tenant, COUNT(*) FROM {name} GROUP BY tenant"
+            )))
+            .fetch_all(&mut *tx)
+            .await?;
             sqlx::query(AssertSqlSafe(format!("DROP TABLE {name}")))
                 .execute(&mut *tx)
                 .await?;
@@ -285,9 +296,26 @@ impl PgStore {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .remove(&(y, m));
-            removed += count as u64;
+            for c in counts {
+                let t: Option<String> = c.get(0);
+                let n: i64 = c.get(1);
+                *by.entry(t).or_default() += n as u64;
+            }
+            out.partitions.push(name);
         }
-        Ok(removed)
+        out.events = by.into_iter().collect();
+        Ok(out)
+    }
+
+    /// The purger's hook: [`drop_partitions_before`](Self::drop_partitions_before) with
+    /// the counts per tenant.
+    async fn drop_partitions_hook(
+        &self,
+        before: DateTime<Utc>,
+    ) -> activity_core::Result<activity_core::DroppedPartitions> {
+        self.drop_partitions(before)
+            .await
+            .map_err(|e| e.into_core(Backend::Postgres))
     }
 
     /// Rows per INSERT: one statement binds one array per column, whatever the count.

@@ -5,12 +5,17 @@
 //! Migrations are plain SQL with the validated prefix substituted for `{p}`; they are
 //! embedded in the crate, applied in order inside one transaction, under a lock, so that
 //! several app instances starting at once apply them exactly once.
+//!
+//! Versions: 1, the events table; 2, the chain heads table
+//! (`<prefix>activity_chain_heads`, one row per chain: its count, last hash, last event
+//! time and MAC). A version-1 database migrates to 2 by creating the heads table; its
+//! existing chains have no head and verify as unanchored.
 
 use crate::error::Error;
 use crate::sql::valid_prefix;
 
 /// The newest schema version this code knows.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// The names of the SDK's tables under one prefix.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,6 +26,8 @@ pub struct Tables {
     pub events: String,
     /// The schema-version table: `<prefix>activity_schema`.
     pub schema: String,
+    /// The chain heads (schema version 2): `<prefix>activity_chain_heads`.
+    pub chain_heads: String,
 }
 
 impl Tables {
@@ -37,6 +44,7 @@ impl Tables {
             prefix: prefix.to_owned(),
             events: format!("{prefix}activity_events"),
             schema: format!("{prefix}activity_schema"),
+            chain_heads: format!("{prefix}activity_chain_heads"),
         })
     }
 
@@ -47,7 +55,8 @@ impl Tables {
 }
 
 /// SQLite's migrations, by version (index 0 is version 1).
-pub(crate) const SQLITE: &[&str] = &[r#"
+pub(crate) const SQLITE: &[&str] = &[
+    r#"
 CREATE TABLE {p}activity_events (
     id BLOB NOT NULL PRIMARY KEY,
     time_us INTEGER NOT NULL,
@@ -86,14 +95,29 @@ CREATE INDEX {p}activity_events_session ON {p}activity_events (session, time_us,
 CREATE INDEX {p}activity_events_device ON {p}activity_events (device_id, time_us, id) WHERE device_id IS NOT NULL;
 CREATE INDEX {p}activity_events_request ON {p}activity_events (request_id, time_us, id) WHERE request_id IS NOT NULL;
 CREATE INDEX {p}activity_events_chain ON {p}activity_events (chain_writer, tenant, chain_seq) WHERE chain_writer IS NOT NULL;
-"#];
+"#,
+    r#"
+CREATE TABLE {p}activity_chain_heads (
+    writer TEXT NOT NULL,
+    tenant_key TEXT NOT NULL,
+    tenant TEXT,
+    seq INTEGER NOT NULL,
+    last_hash TEXT NOT NULL,
+    last_time_us INTEGER NOT NULL,
+    mac TEXT NOT NULL,
+    PRIMARY KEY (writer, tenant_key)
+);
+CREATE INDEX {p}activity_chain_heads_tenant ON {p}activity_chain_heads (tenant_key);
+"#,
+];
 
 /// PostgreSQL's migrations. The events table is partitioned by month on `time_us`
 /// (partitions are created by the store, see `postgres.rs`), with a default partition
 /// that catches rows of months without one. Text columns use the `C` collation so that
 /// equality is exact and the action-prefix ranges compare bytes.
 #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
-pub(crate) const POSTGRES: &[&str] = &[r#"
+pub(crate) const POSTGRES: &[&str] = &[
+    r#"
 CREATE TABLE {p}activity_events (
     id BYTEA NOT NULL,
     time_us BIGINT NOT NULL,
@@ -134,13 +158,28 @@ CREATE INDEX {p}activity_events_session ON {p}activity_events (session, time_us,
 CREATE INDEX {p}activity_events_device ON {p}activity_events (device_id, time_us, id) WHERE device_id IS NOT NULL;
 CREATE INDEX {p}activity_events_request ON {p}activity_events (request_id, time_us, id) WHERE request_id IS NOT NULL;
 CREATE INDEX {p}activity_events_chain ON {p}activity_events (chain_writer, tenant, chain_seq) WHERE chain_writer IS NOT NULL;
-"#];
+"#,
+    r#"
+CREATE TABLE {p}activity_chain_heads (
+    writer TEXT COLLATE "C" NOT NULL,
+    tenant_key TEXT COLLATE "C" NOT NULL,
+    tenant TEXT COLLATE "C",
+    seq BIGINT NOT NULL,
+    last_hash TEXT NOT NULL,
+    last_time_us BIGINT NOT NULL,
+    mac TEXT NOT NULL,
+    PRIMARY KEY (writer, tenant_key)
+);
+CREATE INDEX {p}activity_chain_heads_tenant ON {p}activity_chain_heads (tenant_key);
+"#,
+];
 
 /// MySQL/MariaDB's migrations. `{collate}` is a binary, no-pad collation
 /// (`utf8mb4_nopad_bin` on MariaDB, `utf8mb4_0900_bin` on MySQL), so that equality is
 /// exact (no case folding, no ignored trailing spaces) and ranges compare bytes.
 #[cfg_attr(not(feature = "mysql"), allow(dead_code))]
-pub(crate) const MYSQL: &[&str] = &[r#"
+pub(crate) const MYSQL: &[&str] = &[
+    r#"
 CREATE TABLE {p}activity_events (
     id BINARY(16) NOT NULL PRIMARY KEY,
     time_us BIGINT NOT NULL,
@@ -179,7 +218,21 @@ CREATE TABLE {p}activity_events (
     INDEX {p}activity_events_request (request_id, time_us, id),
     INDEX {p}activity_events_chain (chain_writer, tenant, chain_seq)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE={collate}
-"#];
+"#,
+    r#"
+CREATE TABLE {p}activity_chain_heads (
+    writer VARCHAR(128) NOT NULL,
+    tenant_key VARCHAR(130) NOT NULL,
+    tenant VARCHAR(128),
+    seq BIGINT NOT NULL,
+    last_hash VARCHAR(64) NOT NULL,
+    last_time_us BIGINT NOT NULL,
+    mac VARCHAR(64) NOT NULL,
+    PRIMARY KEY (writer, tenant_key),
+    INDEX {p}activity_chain_heads_tenant (tenant_key)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE={collate}
+"#,
+];
 
 #[cfg(test)]
 mod tests {
@@ -190,6 +243,10 @@ mod tests {
         let t = Tables::new("app_").unwrap();
         assert_eq!(t.events, "app_activity_events");
         assert_eq!(t.schema, "app_activity_schema");
+        assert_eq!(t.chain_heads, "app_activity_chain_heads");
+        for list in [SQLITE, POSTGRES, MYSQL] {
+            assert_eq!(list.len() as i64, SCHEMA_VERSION, "a migration per version");
+        }
         assert!(t
             .render(SQLITE[0])
             .contains("CREATE TABLE app_activity_events"));

@@ -307,6 +307,14 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// No partitions to drop: expired rows are deleted.
+    async fn drop_partitions_hook(
+        &self,
+        _before: chrono::DateTime<chrono::Utc>,
+    ) -> activity_core::Result<activity_core::DroppedPartitions> {
+        Ok(activity_core::DroppedPartitions::default())
+    }
+
     async fn explain_stmt(&self, s: Stmt) -> Result<Vec<String>, Error> {
         let sql = format!("EXPLAIN QUERY PLAN {}", s.sql);
         let rows = bind_all(sqlx::query(AssertSqlSafe(sql)), s.binds)

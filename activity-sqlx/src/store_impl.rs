@@ -2,7 +2,9 @@
 //! but for the pool type, the dialect and a per-backend hook before appends.
 
 /// Implements `ActivityStore` for `$store`, which has `pool` and `tables` fields, a
-/// `prepare_append(&self, &[ActivityEvent]) -> activity_core::Result<()>` method, an
+/// `prepare_append(&self, &[ActivityEvent]) -> activity_core::Result<()>` method, a
+/// `drop_partitions_hook(&self, DateTime<Utc>) -> activity_core::Result<DroppedPartitions>`
+/// method, an
 /// `insert_chunk(&self, &mut Transaction, &[ActivityEvent]) -> Result<u64, sqlx::Error>`
 /// method with its `ROWS_PER_INSERT`, and whose backend binds values with `$bind`.
 macro_rules! impl_activity_store {
@@ -78,6 +80,60 @@ macro_rules! impl_activity_store {
                     .await
                     .map_err(|e| crate::error::to_core_from($backend, e))?;
                 Ok(done.rows_affected())
+            }
+
+            async fn append_sealed(
+                &self,
+                events: &[activity_core::ActivityEvent],
+                heads: &[activity_core::ChainHead],
+            ) -> activity_core::Result<u64> {
+                for e in events {
+                    e.validate()?;
+                }
+                for h in heads {
+                    h.validate()?;
+                }
+                if heads.is_empty() {
+                    return activity_core::ActivityStore::append(self, events).await;
+                }
+                self.prepare_append(events).await?;
+                let err = |e| crate::error::to_core_from($backend, e);
+                let mut tx = self.pool.begin().await.map_err(err)?;
+                let mut added = 0;
+                for chunk in events.chunks(Self::ROWS_PER_INSERT) {
+                    added += self.insert_chunk(&mut tx, chunk).await.map_err(err)?;
+                }
+                let heads = crate::sql::dedup_heads(heads);
+                for chunk in heads.chunks(crate::sql::HEADS_PER_UPSERT) {
+                    let s = crate::sql::upsert_heads($dialect, &self.tables.chain_heads, chunk);
+                    $bind(sqlx::query(sqlx::AssertSqlSafe(s.sql)), s.binds)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(err)?;
+                }
+                tx.commit().await.map_err(err)?;
+                Ok(added)
+            }
+
+            async fn chain_heads(
+                &self,
+                tenant: Option<&str>,
+            ) -> activity_core::Result<Vec<activity_core::ChainHead>> {
+                let s = crate::sql::select_heads($dialect, &self.tables.chain_heads, tenant);
+                let rows = $bind(sqlx::query(sqlx::AssertSqlSafe(s.sql)), s.binds)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(|e| crate::error::to_core_from($backend, e))?;
+                rows.iter()
+                    .map(|r| crate::sql::decode_head(r, $backend))
+                    .collect()
+            }
+
+            async fn drop_expired_partitions(
+                &self,
+                before: chrono::DateTime<chrono::Utc>,
+            ) -> activity_core::Result<activity_core::DroppedPartitions> {
+                self.drop_partitions_hook(before).await
             }
 
             async fn tenants(&self) -> activity_core::Result<Vec<Option<String>>> {

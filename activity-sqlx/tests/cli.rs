@@ -561,3 +561,245 @@ fn ingesting_history_raises_impossible_travel() {
         "{t}"
     );
 }
+
+/// Runs SQL on the test's SQLite file.
+fn sql(path: &std::path::Path, statements: &[&str]) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .unwrap();
+        for s in statements {
+            sqlx::query(sqlx::AssertSqlSafe(s.to_string()))
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+        pool.close().await;
+    });
+}
+
+#[test]
+fn verify_finds_the_newest_events_deleted_and_heads_gone_against_archives() {
+    let db = Db::new();
+    assert!(db
+        .run_stdin(&["ingest"], failures("h", 5, 0).as_bytes())
+        .status
+        .success());
+    let out = db.run(&["verify"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("without one"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = db.run(&[
+        "archive",
+        "--output",
+        "arch",
+        "--since",
+        "2026-11-24T00:00:00Z",
+        "--until",
+        "2026-11-25T00:00:00Z",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let manifest = std::fs::read_to_string(db.dir.join("arch/manifest.json")).unwrap();
+    assert!(manifest.contains("\"heads\""), "{manifest}");
+    let out = db.run(&["verify", "--archives", "arch"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("match 1 archive manifests"));
+    // Delete the newest event: the chain's head shows it.
+    let path = db.dir.join("cli.db");
+    let newest = "DELETE FROM activity_events WHERE chain_seq = \
+                  (SELECT MAX(chain_seq) FROM activity_events)";
+    // A consistent copy of the database (its WAL may hold the latest pages).
+    let copy = db.dir.join("copy.db");
+    sql(&path, &[&format!("VACUUM INTO '{}'", copy.display())]);
+    sql(&path, &[newest]);
+    let out = db.run(&["verify"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("\"problem\":\"truncated\""),
+        "{}",
+        text(&out.stdout)
+    );
+    // Delete the heads too: the database alone cannot show it any more; the heads the
+    // archive's manifest kept still do.
+    for suffix in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(db.dir.join(format!("cli.db{suffix}")));
+    }
+    std::fs::copy(&copy, &path).unwrap();
+    sql(&path, &[newest, "DELETE FROM activity_chain_heads"]);
+    let out = db.run(&["verify"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    let out = db.run(&["verify", "--archives", "arch"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("truncated"));
+}
+
+fn line_at(t: chrono::DateTime<chrono::Utc>, account: &str) -> String {
+    format!(
+        r#"{{"action":"auth.logout","time":"{}","actor":{{"id":"{account}"}}}}"#,
+        activity_core::format_time(&t)
+    )
+}
+
+#[test]
+fn archive_windows_on_demand_and_purge_requiring_an_archive() {
+    use chrono::{Duration, Utc};
+    let db = Db::new();
+    let now = Utc::now();
+    let (y0, _) = activity_core::ArchiveWindow::Day.last_closed(now);
+    let mut lines = Vec::new();
+    for h in 1..=3 {
+        lines.push(line_at(y0 + Duration::hours(h), "yesterday"));
+    }
+    for d in [100, 95] {
+        lines.push(line_at(now - Duration::days(d), "old"));
+    }
+    assert!(db
+        .run_stdin(&["ingest"], lines.join("\n").as_bytes())
+        .status
+        .success());
+    // A closed window by name.
+    let out = db.run(&["archive", "--window", "yesterday", "--output", "y"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("archived 3 events"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = db.run(&["archive", "verify", "y"]);
+    assert_eq!(out.status.code(), Some(0));
+    // The scheduler's run: the last closed day, once.
+    let out = db.run(&["archive", "--every", "day", "--output", "days"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let label = activity_core::ArchiveWindow::Day.label(y0);
+    assert!(text(&out.stdout).contains(&label), "{}", text(&out.stdout));
+    let out = db.run(&["archive", "--every", "day", "--output", "days"]);
+    assert!(
+        text(&out.stdout).contains("nothing to archive"),
+        "{}",
+        text(&out.stdout)
+    );
+    // Purge requiring an archive: the 100- and 95-day-old events are in none.
+    let out = db.run(&["purge", "--require-archive", "days"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stderr).contains("purge refused"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(text(&out.stdout).contains("in no verified archive"));
+    let out = db.run(&["query", "--format", "json", "--user", "old"]);
+    assert_eq!(text(&out.stdout).lines().count(), 2, "nothing deleted");
+    // Catch up from 101 days ago, then the same purge (required by the config) runs.
+    let out = db.run(&[
+        "archive", "--every", "day", "--output", "days", "--from", "101d",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).lines().count() >= 99,
+        "{}",
+        text(&out.stdout)
+    );
+    std::fs::write(
+        db.dir.join("activity.toml"),
+        "[retention]\nrequire_archive = \"days\"\n",
+    )
+    .unwrap();
+    let out = db.run(&["purge"]);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stdout).contains("deleted 2 events in all"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = db.run(&["verify"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "purge then verify: {}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn progress_never_reaches_a_pipe_and_shows_on_a_terminal() {
+    let db = Db::new();
+    let lines: Vec<String> = (0..3000)
+        .map(|i| {
+            format!(
+                r#"{{"action":"auth.logout","time":"2026-11-2{}T06:00:00Z","actor":{{"id":"u{i}"}}}}"#,
+                i % 3
+            )
+        })
+        .collect();
+    let out = db.run_stdin(&["ingest"], lines.join("\n").as_bytes());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let piped: Vec<Output> = vec![
+        out,
+        db.run(&[
+            "export", "--format", "csv", "--action", "auth", "--output", "all.csv",
+        ]),
+        db.run(&["export", "--format", "jsonl"]),
+        db.run(&["verify"]),
+        db.run(&["purge", "--dry-run"]),
+        db.run(&[
+            "archive",
+            "--output",
+            "a",
+            "--since",
+            "2026-11-20T00:00:00Z",
+            "--until",
+            "2026-11-23T00:00:00Z",
+        ]),
+    ];
+    for o in &piped {
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        let err = text(&o.stderr);
+        assert!(
+            !err.contains('\r') && !err.contains('\u{1b}') && !err.contains(" events\u{1b}"),
+            "progress text on a pipe: {err:?}"
+        );
+        assert!(!text(&o.stdout).contains('\u{1b}'));
+    }
+    assert_eq!(text(&piped[2].stdout).lines().count(), 3001);
+    // On a terminal (a pseudo-terminal from util-linux `script`, when present), the line
+    // shows on standard error and stays out of the exported file.
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("`script` not found: the terminal case is skipped");
+        return;
+    }
+    let cmd = format!(
+        "'{}' --db '{}' export --format csv --action auth --output tty.csv",
+        env!("CARGO_BIN_EXE_activity"),
+        db.url
+    );
+    let out = Command::new("script")
+        .current_dir(&db.dir)
+        .env_remove("ACTIVITY_DATABASE_URL")
+        .env_remove("ACTIVITY_CHAIN_KEY")
+        .args(["-qec", &cmd, "/dev/null"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stdout));
+    let shown = text(&out.stdout);
+    assert!(shown.contains("\rexport: "), "{shown:?}");
+    assert!(shown.contains("exported"), "{shown:?}");
+    let csv = std::fs::read_to_string(db.dir.join("tty.csv")).unwrap();
+    assert!(!csv.contains("export:") && !csv.contains('\u{1b}'));
+    assert!(
+        csv == std::fs::read_to_string(db.dir.join("all.csv")).unwrap(),
+        "the same file as without a terminal"
+    );
+}

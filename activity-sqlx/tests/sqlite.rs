@@ -299,3 +299,185 @@ async fn the_chain_finds_tampering_done_directly_in_sql() {
         "{r:?}"
     );
 }
+
+/// Records `n` sealed events (user `u0`…) through a recorder with `key`, in batches of 4.
+async fn record_sealed(
+    s: &Arc<SqliteStore>,
+    key: &activity_core::ChainKey,
+    n: usize,
+    time: impl Fn(usize) -> chrono::DateTime<Utc>,
+) {
+    let (rec, guard) = Recorder::builder(s.clone())
+        .sealer(activity_core::ChainSealer::new("test", key.clone()))
+        .lifecycle_events(false)
+        .batch_size(4)
+        .start();
+    for i in 0..n {
+        rec.record(ActivityEvent::login_failed(Actor::user(format!("u{i}"))).with_time(time(i)))
+            .unwrap();
+    }
+    guard.shutdown().await;
+}
+
+#[tokio::test]
+async fn deleting_the_newest_events_in_sql_is_found_by_the_chain_head() {
+    use activity_core::{verify, Break, ChainKey};
+    let key = ChainKey::keyed(b"an HMAC key that is not in the db").unwrap();
+    let s = Arc::new(store("sqlite::memory:").await);
+    record_sealed(&s, &key, 20, |_| Utc::now()).await;
+    let r = verify(&*s, None, &key).await.unwrap();
+    assert!(r.is_intact(), "{r:?}");
+    assert_eq!((r.anchored, r.unanchored), (1, 0));
+    let heads: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM activity_chain_heads")
+        .fetch_one(s.pool())
+        .await
+        .unwrap();
+    assert_eq!(heads, 1, "one head per chain, beside the events");
+    // Delete the newest event: the rest still links, but ends before the head.
+    sqlx::query("DELETE FROM activity_events WHERE chain_seq = 20")
+        .execute(s.pool())
+        .await
+        .unwrap();
+    let r = verify(&*s, None, &key).await.unwrap();
+    assert!(
+        matches!(
+            r.first_break,
+            Some(Break::Truncated {
+                last_seq: 19,
+                head_seq: 20,
+                ..
+            })
+        ),
+        "{r:?}"
+    );
+    // Moving the head back to hide it: the head's MAC no longer holds.
+    sqlx::query(
+        "UPDATE activity_chain_heads SET seq = 19, last_hash = \
+         (SELECT chain_hash FROM activity_events WHERE chain_seq = 19)",
+    )
+    .execute(s.pool())
+    .await
+    .unwrap();
+    let r = verify(&*s, None, &key).await.unwrap();
+    assert!(
+        matches!(r.first_break, Some(Break::HeadMismatch { seq: 19, .. })),
+        "{r:?}"
+    );
+}
+
+#[tokio::test]
+async fn purge_then_verify_passes_and_the_heads_allow_it() {
+    use activity_core::{verify, ChainKey, ManualClock, Purger, Retention, RetentionPolicy};
+    let key = ChainKey::keyed(b"an HMAC key that is not in the db").unwrap();
+    let s = Arc::new(store("sqlite::memory:").await);
+    let now = Utc::now();
+    // 12 events, ten days apart, the oldest 125 days ago: with 90 days, the 4 oldest go...
+    record_sealed(&s, &key, 12, |i| {
+        now - chrono::Duration::days(125 - 10 * i as i64)
+    })
+    .await;
+    // ...and a second chain whose every event is expired.
+    record_sealed(&s, &key, 3, |i| {
+        now - chrono::Duration::days(200 - i as i64)
+    })
+    .await;
+    let (rec, guard) = Recorder::builder(s.clone())
+        .sealer(activity_core::ChainSealer::new("purger", key.clone()))
+        .lifecycle_events(false)
+        .start();
+    let purger = Purger::new(
+        s.clone(),
+        RetentionPolicy::new(Retention::Days(90)),
+        Arc::new(ManualClock::new(now)),
+    )
+    .recorder(rec.clone());
+    let report = purger.run_once(false).await.unwrap();
+    assert_eq!(report.total, 4 + 3);
+    rec.flush().await.unwrap();
+    guard.shutdown().await;
+    let r = verify(&*s, None, &key).await.unwrap();
+    assert!(r.is_intact(), "{r:?}");
+    assert_eq!(r.purged_starts, 1, "the first chain lost its start");
+    assert_eq!(
+        r.purged_tails, 1,
+        "the second chain went whole, as recorded"
+    );
+    // Without the audit.purged record, the same deletion is a truncation.
+    sqlx::query("DELETE FROM activity_events WHERE action = 'audit.purged'")
+        .execute(s.pool())
+        .await
+        .unwrap();
+    let r = verify(&*s, None, &key).await.unwrap();
+    assert!(!r.is_intact(), "{r:?}");
+}
+
+#[tokio::test]
+async fn events_and_their_heads_are_written_in_one_transaction() {
+    use activity_core::{ChainKey, ChainSealer};
+    let s = store("sqlite::memory:").await;
+    sqlx::raw_sql(
+        "CREATE TRIGGER no_heads BEFORE INSERT ON activity_chain_heads \
+         BEGIN SELECT RAISE(ABORT, 'heads refused'); END;",
+    )
+    .execute(s.pool())
+    .await
+    .unwrap();
+    let mut sealer = ChainSealer::new("tx", ChainKey::unkeyed());
+    let mut batch: Vec<_> = (0..5)
+        .map(|i| ActivityEvent::logout(Actor::user(format!("u{i}"))))
+        .collect();
+    sealer.seal_all(&mut batch);
+    let err = s
+        .append_sealed(&batch, &sealer.heads_of(&batch))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("heads refused"), "{err}");
+    assert_eq!(
+        s.count(&ActivityQuery::new()).await.unwrap(),
+        0,
+        "the events went back with the heads"
+    );
+}
+
+#[tokio::test]
+async fn a_version_1_database_migrates_forward_and_keeps_its_chains() {
+    use activity_core::{verify, ChainKey};
+    let (dir, url) = temp_db("v1");
+    let key = ChainKey::keyed(b"an HMAC key that is not in the db").unwrap();
+    {
+        // A version-1 database: the events table only, with chained events in it.
+        let s = Arc::new(store(&url).await);
+        sqlx::raw_sql(
+            "DROP TABLE activity_chain_heads; DELETE FROM activity_schema WHERE version = 2",
+        )
+        .execute(s.pool())
+        .await
+        .unwrap();
+        let mut sealer = activity_core::ChainSealer::new("v1", key.clone());
+        let mut old: Vec<_> = (0..5)
+            .map(|i| ActivityEvent::logout(Actor::user(format!("u{i}"))))
+            .collect();
+        sealer.seal_all(&mut old);
+        s.append(&old).await.unwrap();
+        s.pool().close().await;
+    }
+    let s = Arc::new(store(&url).await);
+    let versions: Vec<i64> =
+        sqlx::query_scalar("SELECT version FROM activity_schema ORDER BY version")
+            .fetch_all(s.pool())
+            .await
+            .unwrap();
+    assert_eq!(versions, vec![1, 2]);
+    assert_eq!(activity_sqlx::SCHEMA_VERSION, 2);
+    assert_eq!(s.count(&ActivityQuery::new()).await.unwrap(), 5);
+    record_sealed(&s, &key, 3, |_| Utc::now()).await;
+    let r = verify(&*s, None, &key).await.unwrap();
+    assert!(r.is_intact(), "{r:?}");
+    assert_eq!(
+        (r.anchored, r.unanchored),
+        (1, 1),
+        "the old chain has no head"
+    );
+    s.migrate().await.unwrap();
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -240,7 +240,13 @@ impl Worker {
         let mut committed = Vec::with_capacity(batch.len());
         let mut stack = vec![batch];
         while let Some(part) = stack.pop() {
-            match self.append_retrying(&part, st).await {
+            // The heads this part brings its chains to, stored in the same transaction.
+            let heads = self
+                .sealer
+                .as_ref()
+                .map(|s| s.heads(&part))
+                .unwrap_or_default();
+            match self.append_retrying(&part, &heads, st).await {
                 Ok(()) => committed.extend(part),
                 Err(AppendError::GaveUp) => {
                     let mut unwritten = part;
@@ -315,11 +321,17 @@ impl Worker {
     async fn append_retrying(
         &mut self,
         batch: &[ActivityEvent],
+        heads: &[crate::chain::ChainHead],
         st: &mut State,
     ) -> Result<(), AppendError> {
         let mut attempt = 0;
         loop {
-            match self.store.append(batch).await {
+            let result = if heads.is_empty() {
+                self.store.append(batch).await
+            } else {
+                self.store.append_sealed(batch, heads).await
+            };
+            match result {
                 Ok(n) => {
                     Counters::add(&self.shared.counters.written, n);
                     self.recovered(batch.len(), st);

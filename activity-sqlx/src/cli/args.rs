@@ -146,21 +146,50 @@ pub struct ArchiveArgs {
     /// `verify DIR`.
     #[command(subcommand)]
     pub verify: Option<ArchiveVerify>,
-    /// Directory to write the archive into.
+    /// Directory to write the archive into (with --every: the directory of the windows).
     #[arg(long)]
     pub output: Option<PathBuf>,
     /// Window start (RFC 3339 or a duration ago).
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["window", "every"])]
     pub since: Option<String>,
     /// Window end, exclusive.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["window", "every"])]
     pub until: Option<String>,
+    /// A closed window instead of --since/--until: yesterday or last month (UTC).
+    #[arg(long, value_enum, conflicts_with = "every")]
+    pub window: Option<WindowArg>,
+    /// Archive every closed day or month not yet archived into OUTPUT/<date>/ (for a
+    /// daily cron job; never archives a window twice).
+    #[arg(long, value_enum)]
+    pub every: Option<EveryArg>,
+    /// With --every: start from the window holding this time (default: after the newest
+    /// archived window, or the last closed one).
+    #[arg(long, requires = "every")]
+    pub from: Option<String>,
     /// Only this tenant.
     #[arg(long)]
     pub tenant: Option<String>,
     /// File format.
     #[arg(long, value_enum, default_value_t = ExportFormat::Jsonl)]
     pub format: ExportFormat,
+}
+
+/// `archive --window`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum WindowArg {
+    /// The last whole UTC day.
+    Yesterday,
+    /// The last whole calendar month (UTC).
+    LastMonth,
+}
+
+/// `archive --every`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EveryArg {
+    /// UTC days.
+    Day,
+    /// Calendar months.
+    Month,
 }
 
 /// `archive verify DIR`.
@@ -199,6 +228,10 @@ pub struct VerifyArgs {
     /// Only this tenant's chains.
     #[arg(long)]
     pub tenant: Option<String>,
+    /// Also compare the store's chain heads with those recorded in the archive manifests
+    /// in DIR (and its subdirectories): finds a head deleted or rolled back in the database.
+    #[arg(long)]
+    pub archives: Option<PathBuf>,
 }
 
 /// Report formats.
@@ -219,6 +252,10 @@ pub struct PurgeArgs {
     /// Judge expiry as of this time instead of now (RFC 3339 or a duration ago).
     #[arg(long)]
     pub now: Option<String>,
+    /// Refuse to delete events that no verified archive in DIR (or its subdirectories)
+    /// covers (overrides `[retention] require_archive`).
+    #[arg(long)]
+    pub require_archive: Option<PathBuf>,
 }
 
 /// `unlock`.

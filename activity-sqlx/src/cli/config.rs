@@ -101,6 +101,9 @@ pub struct RetentionSection {
     /// Tenants under legal hold: never purged.
     #[serde(default)]
     pub legal_holds: Vec<String>,
+    /// A directory of archives: `purge` deletes nothing while some expired event is in
+    /// no verified archive there.
+    pub require_archive: Option<PathBuf>,
 }
 
 /// `[chain]`.

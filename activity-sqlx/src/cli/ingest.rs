@@ -86,13 +86,15 @@ fn read_line_bounded(input: &mut impl BufRead, buf: &mut Vec<u8>) -> std::io::Re
     }
 }
 
-/// Records `events` in order, waiting for room in the queue.
+/// Records `events` in order, waiting for room in the queue, counting into `progress`.
 pub async fn record_all(
     recorder: &Recorder,
     events: Vec<ActivityEvent>,
+    progress: &super::progress::Progress,
 ) -> Result<(), activity_core::Error> {
     for e in events {
         recorder.record_async(e).await?;
+        progress.add(1);
     }
     recorder.flush().await
 }

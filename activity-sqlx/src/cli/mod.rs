@@ -5,6 +5,7 @@
 pub mod args;
 pub mod config;
 pub mod ingest;
+pub mod progress;
 pub mod time;
 
 use std::io::Write;
@@ -13,14 +14,16 @@ use std::sync::Arc;
 
 use activity_core::{
     digest, export, export_event, sign_off, timeline, verified_event, verify, ActivityQuery,
-    ActivityStore, Actor, AlertEngine, Anchor, ChainKey, ChainSealer, DigestOptions, EventTable,
-    ExportFormat, LockoutPolicy, Outcome, Recorder, ReviewRole, TimelineOptions,
+    ActivityStore, Actor, AlertEngine, Anchor, ArchiveScheduler, ArchiveWindow, ChainKey,
+    ChainSealer, DigestOptions, EventTable, ExportFormat, LockoutPolicy, Outcome, Recorder,
+    ReviewRole, TimelineOptions,
 };
 use chrono::Utc;
 
 use crate::Error;
 use args::{Cli, Command, DocFormat, ExportFormat as ArgFormat, Filters, ListFormat};
 use config::Config;
+use progress::{Progress, ProgressStore};
 use time::{parse_duration, parse_when};
 
 /// A failure of the command: a message and an exit status.
@@ -149,6 +152,39 @@ fn write_events(
     Ok(())
 }
 
+/// `store` counting what passes through it into a new progress line labelled `label`.
+fn counted(store: &Arc<dyn ActivityStore>, label: &str) -> (Arc<dyn ActivityStore>, Arc<Progress>) {
+    let p = Progress::stderr(label);
+    (Arc::new(ProgressStore::new(store.clone(), p.clone())), p)
+}
+
+/// The archive directories in `dir`: itself and its immediate subdirectories that hold
+/// a `manifest.json`, in name order.
+fn archive_dirs(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if dir.join("manifest.json").is_file() {
+        out.push(dir.to_path_buf());
+    }
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        let mut subs: Vec<_> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.join("manifest.json").is_file())
+            .collect();
+        subs.sort();
+        out.extend(subs);
+    }
+    out
+}
+
+fn export_format(f: ArgFormat) -> ExportFormat {
+    match f {
+        ArgFormat::Csv => ExportFormat::Csv,
+        ArgFormat::Jsonl => ExportFormat::JsonLines,
+        ArgFormat::Ocsf => ExportFormat::Ocsf,
+    }
+}
+
 fn operator() -> Actor {
     let name = std::env::var("USER").unwrap_or_else(|_| "operator".into());
     let name: String = name.chars().filter(|c| !c.is_control()).take(64).collect();
@@ -203,7 +239,17 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Failure> {
         .start();
     lockout.set_recorder(recorder.clone());
     let retention = config.retention().map_err(usage)?;
-    let result = command(cli.command, &store, &recorder, &key, &lockout, retention).await;
+    let require_archive = config.retention.require_archive.clone();
+    let result = command(
+        cli.command,
+        &store,
+        &recorder,
+        &key,
+        &lockout,
+        retention,
+        require_archive,
+    )
+    .await;
     let report = guard.shutdown().await;
     if !report.unwritten.is_empty() {
         return Err(Failure {
@@ -221,6 +267,7 @@ async fn command(
     key: &ChainKey,
     lockout: &LockoutPolicy,
     retention: activity_core::RetentionPolicy,
+    require_archive: Option<std::path::PathBuf>,
 ) -> Result<ExitCode, Failure> {
     let store: &dyn ActivityStore = &**shared;
     match command {
@@ -241,21 +288,73 @@ async fn command(
                 return Ok(ExitCode::from(3));
             }
             let now = Utc::now();
-            let (Some(out), Some(since), Some(until)) = (&a.output, &a.since, &a.until) else {
-                return Err(usage(
-                    "archive needs --output DIR --since TIME --until TIME (or: archive verify DIR)",
-                ));
+            let explain = "archive needs --output DIR and --since TIME --until TIME, \
+                           --window yesterday|last-month or --every day|month \
+                           (or: archive verify DIR)";
+            let Some(out) = &a.output else {
+                return Err(usage(explain));
             };
-            let since = parse_when("since", since, now).map_err(usage)?;
-            let until = parse_when("until", until, now).map_err(usage)?;
-            let format = match a.format {
-                ArgFormat::Csv => ExportFormat::Csv,
-                ArgFormat::Jsonl => ExportFormat::JsonLines,
-                ArgFormat::Ocsf => ExportFormat::Ocsf,
+            let format = export_format(a.format);
+            if let Some(every) = a.every {
+                let window = match every {
+                    args::EveryArg::Day => ArchiveWindow::Day,
+                    args::EveryArg::Month => ArchiveWindow::Month,
+                };
+                let (store, progress) = counted(shared, "archive");
+                let mut s = ArchiveScheduler::new(
+                    store,
+                    out.clone(),
+                    window,
+                    Arc::new(activity_core::SystemClock),
+                )
+                .format(format)
+                .recorder(recorder.clone());
+                if let Some(t) = &a.tenant {
+                    s = s.tenant(t.clone());
+                }
+                if let Some(f) = &a.from {
+                    s = s.starting(parse_when("from", f, now).map_err(usage)?);
+                }
+                let done = s.run_once().await;
+                progress.finish();
+                let done = done?;
+                for (dir, m) in &done {
+                    println!(
+                        "archived {} events into {}",
+                        m.files.iter().map(|f| f.rows).sum::<u64>(),
+                        dir.display()
+                    );
+                }
+                if done.is_empty() {
+                    println!(
+                        "nothing to archive: every closed window is in {}",
+                        out.display()
+                    );
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
+            let (since, until) = match (a.window, &a.since, &a.until) {
+                (Some(args::WindowArg::Yesterday), ..) => ArchiveWindow::Day.last_closed(now),
+                (Some(args::WindowArg::LastMonth), ..) => ArchiveWindow::Month.last_closed(now),
+                (None, Some(since), Some(until)) => (
+                    parse_when("since", since, now).map_err(usage)?,
+                    parse_when("until", until, now).map_err(usage)?,
+                ),
+                _ => return Err(usage(explain)),
             };
-            let m =
-                activity_core::archive(store, out, a.tenant.as_deref(), since, until, format, now)
-                    .await?;
+            let (store, progress) = counted(shared, "archive");
+            let m = activity_core::archive(
+                &*store,
+                out,
+                a.tenant.as_deref(),
+                since,
+                until,
+                format,
+                now,
+            )
+            .await;
+            progress.finish();
+            let m = m?;
             let mut q = ActivityQuery::new().since(since).until(until);
             q.tenant = a.tenant.clone();
             recorder.record(
@@ -290,13 +389,37 @@ async fn command(
                 Some(t) => parse_when("now", t, Utc::now()).map_err(usage)?,
                 None => Utc::now(),
             };
-            let purger = activity_core::Purger::new(
-                shared.clone(),
+            let (store, progress) = counted(shared, "purge");
+            let mut purger = activity_core::Purger::new(
+                store,
                 retention,
                 Arc::new(activity_core::ManualClock::new(now)),
             )
             .recorder(recorder.clone());
-            let report = purger.run_once(a.dry_run).await?;
+            if let Some(dir) = a.require_archive.or(require_archive) {
+                purger = purger.require_archive(dir);
+            }
+            let result = purger.run_once(a.dry_run).await;
+            progress.finish();
+            let not_archived = |list: &[activity_core::TenantPurge]| {
+                for t in list {
+                    println!(
+                        "{:20} {:>8} expired events are in no verified archive",
+                        activity_core::escape_control(t.tenant.as_deref().unwrap_or("(no tenant)")),
+                        t.events
+                    );
+                }
+            };
+            let report = match result {
+                Ok(r) => r,
+                Err(e @ activity_core::Error::NotArchived { .. }) => {
+                    if let Some(last) = purger.last_run() {
+                        not_archived(&last.not_archived);
+                    }
+                    return Err(Failure::from(e));
+                }
+                Err(e) => return Err(Failure::from(e)),
+            };
             let verb = if a.dry_run { "would delete" } else { "deleted" };
             for t in &report.tenants {
                 println!(
@@ -309,6 +432,16 @@ async fn command(
             for h in &report.held {
                 println!("{:20} legal hold: kept", activity_core::escape_control(h));
             }
+            for p in &report.partitions {
+                println!("dropped partition {p}");
+            }
+            if !report.partitions.is_empty() {
+                println!(
+                    "{} of the events went with whole partitions",
+                    report.partition_events
+                );
+            }
+            not_archived(&report.not_archived);
             println!("{verb} {} events in all", report.total);
             Ok(ExitCode::SUCCESS)
         }
@@ -334,7 +467,11 @@ async fn command(
                 return Ok(ExitCode::from(1));
             }
             let n = events.len();
-            ingest::record_all(recorder, events).await?;
+            let progress = Progress::stderr("ingest");
+            progress.set_total(n as u64);
+            let stored = ingest::record_all(recorder, events, &progress).await;
+            progress.finish();
+            stored?;
             eprintln!("stored {n} events, skipped {} bad lines", report.bad.len());
             Ok(if report.bad.is_empty() {
                 ExitCode::SUCCESS
@@ -357,46 +494,70 @@ async fn command(
         }
         Command::Export(a) => {
             let q = query_of(&a.filters, 0)?;
-            let format = match a.format {
-                ArgFormat::Csv => ExportFormat::Csv,
-                ArgFormat::Jsonl => ExportFormat::JsonLines,
-                ArgFormat::Ocsf => ExportFormat::Ocsf,
-            };
+            let format = export_format(a.format);
+            let (counted_store, progress) = counted(shared, "export");
             let rows = match &a.output {
                 Some(path) => {
                     let f = std::fs::File::create(path)
                         .map_err(|e| Failure::from(format!("{}: {e}", path.display())))?;
-                    export(store, &q, format, std::io::BufWriter::new(f)).await?
+                    export(&*counted_store, &q, format, std::io::BufWriter::new(f)).await
                 }
                 None => {
                     export(
-                        store,
+                        &*counted_store,
                         &q,
                         format,
                         std::io::BufWriter::new(std::io::stdout().lock()),
                     )
-                    .await?
+                    .await
                 }
             };
+            progress.finish();
+            let rows = rows?;
             recorder.record(export_event(operator(), &q, format, rows))?;
             eprintln!("exported {rows} events");
             Ok(ExitCode::SUCCESS)
         }
         Command::Verify(a) => {
-            let report = verify(store, a.tenant.as_deref(), key).await?;
+            let (counted_store, progress) = counted(shared, "verify");
+            let report = verify(&*counted_store, a.tenant.as_deref(), key).await;
+            progress.finish();
+            let report = report?;
             recorder.record(verified_event(a.tenant.as_deref(), &report))?;
-            if let Some(b) = &report.first_break {
+            // The heads the archives recorded, against the store's.
+            let mut archived = Vec::new();
+            let mut manifests = 0;
+            if let Some(dir) = &a.archives {
+                for d in archive_dirs(dir) {
+                    let m = activity_core::read_manifest(&d)?;
+                    if a.tenant.is_some() && m.tenant.is_some() && m.tenant != a.tenant {
+                        continue;
+                    }
+                    manifests += 1;
+                    archived.extend(activity_core::check_heads(store, &m, key).await?);
+                }
+            }
+            if let Some(b) = report.first_break.as_ref().or(archived.first()) {
                 println!("BROKEN: {}", serde_json::to_string(b)?);
                 println!(
                     "{} breaks in {} events, {} chains",
-                    report.breaks, report.events, report.chains
+                    report.breaks + archived.len() as u64,
+                    report.events,
+                    report.chains
                 );
                 Ok(ExitCode::from(3))
             } else {
                 println!(
-                    "intact: {} events in {} chains",
-                    report.events, report.chains
+                    "intact: {} events in {} chains ({} checked against their head, {} without one, {} ended by retention)",
+                    report.events,
+                    report.chains,
+                    report.anchored,
+                    report.unanchored,
+                    report.purged_tails
                 );
+                if a.archives.is_some() {
+                    println!("chain heads match {manifests} archive manifests");
+                }
                 Ok(ExitCode::SUCCESS)
             }
         }
