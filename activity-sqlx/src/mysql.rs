@@ -131,18 +131,7 @@ impl MySqlStore {
         } else {
             0
         };
-        if current > SCHEMA_VERSION {
-            return Err(Error::SchemaTooNew {
-                found: current,
-                supported: SCHEMA_VERSION,
-            });
-        }
-        if current == 0 && events == 1 {
-            return Err(Error::ForeignTable {
-                table: self.tables.events.clone(),
-                schema_table: self.tables.schema.clone(),
-            });
-        }
+        self.tables.check_found(current, events == 1)?;
         let version: String = sqlx::query("SELECT VERSION()")
             .fetch_one(&mut *conn)
             .await?

@@ -158,18 +158,7 @@ impl PgStore {
         } else {
             0
         };
-        if current > SCHEMA_VERSION {
-            return Err(Error::SchemaTooNew {
-                found: current,
-                supported: SCHEMA_VERSION,
-            });
-        }
-        if current == 0 && events {
-            return Err(Error::ForeignTable {
-                table: self.tables.events.clone(),
-                schema_table: self.tables.schema.clone(),
-            });
-        }
+        self.tables.check_found(current, events)?;
         if !schema {
             let q = format!(
                 "CREATE TABLE {} (version BIGINT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",

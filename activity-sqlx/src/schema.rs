@@ -31,6 +31,29 @@ pub struct Tables {
 }
 
 impl Tables {
+    /// Decides whether `migrate()` may go on, from what it found: the highest recorded
+    /// schema version (`0` when the schema table is missing or empty) and whether an
+    /// events table exists. A version newer than this code, or an events table the SDK
+    /// did not create, stops it before anything changes.
+    ///
+    /// # Errors
+    /// [`Error::SchemaTooNew`] or [`Error::ForeignTable`].
+    pub(crate) fn check_found(&self, current: i64, events_exists: bool) -> Result<(), Error> {
+        if current > SCHEMA_VERSION {
+            return Err(Error::SchemaTooNew {
+                found: current,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        if current == 0 && events_exists {
+            return Err(Error::ForeignTable {
+                table: self.events.clone(),
+                schema_table: self.schema.clone(),
+            });
+        }
+        Ok(())
+    }
+
     /// Tables under `prefix` (empty for none).
     ///
     /// # Errors

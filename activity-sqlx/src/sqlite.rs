@@ -235,18 +235,7 @@ impl SqliteStore {
         } else {
             0
         };
-        if current > SCHEMA_VERSION {
-            return Err(Error::SchemaTooNew {
-                found: current,
-                supported: SCHEMA_VERSION,
-            });
-        }
-        if current == 0 && events == 1 {
-            return Err(Error::ForeignTable {
-                table: self.tables.events.clone(),
-                schema_table: self.tables.schema.clone(),
-            });
-        }
+        self.tables.check_found(current, events == 1)?;
         if schema == 0 {
             let sql = format!(
                 "CREATE TABLE {} (version INTEGER NOT NULL PRIMARY KEY, applied_at TEXT NOT NULL)",
