@@ -12,8 +12,13 @@
 //! # });
 //! ```
 //!
-//! Each store keeps the SDK's tables (`<prefix>activity_events`, `<prefix>activity_schema`)
-//! apart from the application's own, and its migrations in its own version table.
+//! Each store keeps the SDK's tables (`<prefix>activity_events`,
+//! `<prefix>activity_chain_heads`, `<prefix>activity_schema`) apart from the
+//! application's own, and its migrations in its own version table. Sealed batches and
+//! their chain heads are written in one transaction
+//! ([`ActivityStore::append_sealed`](activity_core::ActivityStore::append_sealed)); on
+//! PostgreSQL the retention purge drops whole expired monthly partitions
+//! ([`ActivityStore::drop_expired_partitions`](activity_core::ActivityStore::drop_expired_partitions)).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
