@@ -680,6 +680,7 @@ async fn the_page_and_its_refusals() {
         out.starts_with("HTTP/1.0 405") || out.starts_with("HTTP/1.1 405"),
         "{out}"
     );
+    assert!(out.to_ascii_lowercase().contains("allow: get\r\n"), "{out}");
     app.stop().await;
 }
 

@@ -84,7 +84,11 @@ impl<B> tower_service::Service<Request<B>> for ViewerService {
         let shared = self.shared.clone();
         let (parts, _body) = req.into_parts();
         Box::pin(async move {
-            let api = parts.uri.path().contains("/api/");
+            let api = parts
+                .uri
+                .path()
+                .strip_prefix(shared.base.as_str())
+                .is_some_and(|rest| rest.starts_with("/api/"));
             let res = match shared.route(&parts).await {
                 Ok(r) => r,
                 Err(e) => error_response(&e, api),
@@ -131,8 +135,10 @@ fn error_response(e: &Error, api: bool) -> Response<ViewerBody> {
         )
     };
     if matches!(e, Error::MethodNotAllowed) {
+        // The page and its assets answer HEAD too; the API reads are audited, GET only.
+        let allow = if api { "GET" } else { "GET, HEAD" };
         r.headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+            .insert(header::ALLOW, HeaderValue::from_static(allow));
     }
     r
 }
