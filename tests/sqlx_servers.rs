@@ -392,8 +392,12 @@ async fn postgres_connections_killed_mid_run_lose_nothing() {
         .unwrap()
         .options([("search_path", schema.name.as_str())])
         .application_name(&app_name);
+    // No ping before each acquire: a killed pooled connection must fail the next append
+    // (and be retried) instead of being replaced silently, so that the fault is felt
+    // however fast the writer was.
     let pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(4)
+        .test_before_acquire(false)
         .connect_with(opts)
         .await
         .unwrap();
