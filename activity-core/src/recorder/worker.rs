@@ -170,30 +170,22 @@ impl Worker {
         }
     }
 
+    /// Lets a started batch fill for `linger`: one timer for the whole wait, then takes
+    /// what arrived. The queue is not watched meanwhile, so producers wake nobody per
+    /// event (on a busy server that wake-up, not the write, was the recorder's main cost);
+    /// a flush or shutdown that arrives meanwhile waits at most `linger`.
     async fn linger(&mut self, batch: &mut Vec<ActivityEvent>, st: &mut State) {
         let linger = self.shared.config.linger;
-        if st.stopping || !st.flushes.is_empty() || batch.is_empty() || linger.is_zero() {
+        if st.stopping
+            || !st.flushes.is_empty()
+            || batch.is_empty()
+            || linger.is_zero()
+            || batch.len() >= self.shared.config.batch_size
+        {
             return;
         }
-        let deadline = Instant::now() + linger;
-        while batch.len() < self.shared.config.batch_size {
-            match tokio::time::timeout_at(deadline, self.rx.recv()).await {
-                Ok(Some(msg)) => {
-                    if !self.take(msg, batch, st) {
-                        return;
-                    }
-                    self.drain(batch, st);
-                    if !st.flushes.is_empty() || st.stopping {
-                        return;
-                    }
-                }
-                Ok(None) => {
-                    st.stopping = true;
-                    return;
-                }
-                Err(_) => return,
-            }
-        }
+        tokio::time::sleep(linger).await;
+        self.drain(batch, st);
     }
 
     fn note_stop(&mut self, st: &mut State) {
