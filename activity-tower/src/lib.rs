@@ -38,6 +38,8 @@ mod future;
 mod layer;
 mod rules;
 mod service;
+#[cfg(feature = "webhook")]
+pub mod webhook;
 
 pub use activity_core;
 pub use actor::{ActorFn, ActorSource};
@@ -50,3 +52,5 @@ pub use future::ResponseFuture;
 pub use layer::ActivityLayer;
 pub use rules::{default_outcome, OutcomeJudge, PathPattern, RouteKind, RouteRule};
 pub use service::{ActivityService, X_REQUEST_ID};
+#[cfg(feature = "webhook")]
+pub use webhook::WebhookSink;
