@@ -52,6 +52,27 @@ async fn postgres_passes_the_conformance_kit() {
     schema.drop().await;
 }
 
+/// The same kit with `COPY` turned off: the `UNNEST` insert, which COPY falls back to.
+#[tokio::test]
+async fn postgres_without_copy_passes_the_conformance_kit() {
+    let Some(schema) = activity_tests::pg::schema().await else {
+        return;
+    };
+    let pool = schema.pool.clone();
+    activity_core::testing::run_conformance(|| {
+        let pool = pool.clone();
+        async move {
+            let store = activity_sqlx::PgStore::from_pool(pool, &activity_tests::unique("u")[..20])
+                .unwrap()
+                .copy(false);
+            store.migrate().await.unwrap();
+            Arc::new(store) as Arc<dyn ActivityStore>
+        }
+    })
+    .await;
+    schema.drop().await;
+}
+
 #[tokio::test]
 async fn mariadb_passes_the_conformance_kit() {
     let Some(db) = activity_tests::my::database().await else {

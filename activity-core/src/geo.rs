@@ -7,6 +7,13 @@
 //! without interrupting lookups. Memory-mapping is not offered: `maxminddb`'s mmap
 //! constructor is `unsafe` and this crate forbids unsafe code, so the file is read into
 //! memory (a GeoLite2 City database is about 70 MB).
+//!
+//! An optional anonymous-IP database marks logins that come through a VPN, Tor, a
+//! hosting provider or a proxy: [`AnonymousIpEnricher`] writes the kinds found into
+//! `details.ip_anonymous` (before any privacy stage removes the address), where the
+//! `geo_anomaly` rule reads them to mark or suppress its alert, as configured
+//! ([`AnonymousIpAction`](crate::AnonymousIpAction)). [`MaxMindAnonymousIp`] (feature
+//! `geoip`) reads GeoIP2 Anonymous-IP databases.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -99,8 +106,164 @@ impl<R: GeoResolver> Enricher for GeoEnricher<R> {
     }
 }
 
+/// A kind of anonymizing network, as MaxMind's GeoIP2 Anonymous-IP database classifies
+/// addresses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum AnonymousKind {
+    /// An anonymous VPN provider (`vpn`).
+    Vpn,
+    /// A Tor exit node (`tor`).
+    Tor,
+    /// A hosting or VPN provider's network (`hosting`).
+    Hosting,
+    /// A public proxy (`public_proxy`).
+    PublicProxy,
+    /// A suspected anonymizing network on a residential ISP (`residential_proxy`).
+    ResidentialProxy,
+    /// Anonymous, with no more specific kind given (`anonymous`).
+    Anonymous,
+}
+
+impl AnonymousKind {
+    /// Every kind.
+    pub const ALL: [AnonymousKind; 6] = [
+        AnonymousKind::Vpn,
+        AnonymousKind::Tor,
+        AnonymousKind::Hosting,
+        AnonymousKind::PublicProxy,
+        AnonymousKind::ResidentialProxy,
+        AnonymousKind::Anonymous,
+    ];
+
+    /// The name stored in `details.ip_anonymous`.
+    ///
+    /// ```
+    /// use activity_core::AnonymousKind;
+    /// assert_eq!(AnonymousKind::Tor.as_str(), "tor");
+    /// assert_eq!(AnonymousKind::parse("public_proxy"), Some(AnonymousKind::PublicProxy));
+    /// ```
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AnonymousKind::Vpn => "vpn",
+            AnonymousKind::Tor => "tor",
+            AnonymousKind::Hosting => "hosting",
+            AnonymousKind::PublicProxy => "public_proxy",
+            AnonymousKind::ResidentialProxy => "residential_proxy",
+            AnonymousKind::Anonymous => "anonymous",
+        }
+    }
+
+    /// The kind of a name written by [`as_str`](Self::as_str).
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+}
+
+/// The `details` key where [`AnonymousIpEnricher`] lists the kinds of anonymizing network
+/// a source address belongs to.
+pub const ANONYMOUS_IP_DETAIL: &str = "ip_anonymous";
+
+/// Tells whether an address belongs to an anonymizing network.
+pub trait AnonymousIpResolver: Send + Sync + 'static {
+    /// The kinds of anonymizing network `ip` belongs to; empty when none or unknown (and
+    /// always for private, loopback and other non-global addresses).
+    fn anonymous(&self, ip: IpAddr) -> Vec<AnonymousKind>;
+}
+
+/// The kinds listed in an event's `details.ip_anonymous` (names it does not know are
+/// skipped), in order, without repeats.
+///
+/// ```
+/// use activity_core::{anonymous_kinds, ActivityEvent, Actor, AnonymousKind};
+/// let e = ActivityEvent::logout(Actor::user("u"))
+///     .with_detail("ip_anonymous", serde_json::json!(["tor", "vpn", "tor", "martian"]));
+/// assert_eq!(anonymous_kinds(&e), vec![AnonymousKind::Vpn, AnonymousKind::Tor]);
+/// ```
+pub fn anonymous_kinds(event: &ActivityEvent) -> Vec<AnonymousKind> {
+    let Some(list) = event
+        .details
+        .as_ref()
+        .and_then(|d| d.get(ANONYMOUS_IP_DETAIL))
+        .and_then(|v| v.as_array())
+    else {
+        return Vec::new();
+    };
+    let mut kinds: Vec<AnonymousKind> = list
+        .iter()
+        .filter_map(|v| v.as_str().and_then(AnonymousKind::parse))
+        .collect();
+    kinds.sort();
+    kinds.dedup();
+    kinds
+}
+
+/// The recorder stage that writes `details.ip_anonymous` (a list such as `["vpn",
+/// "hosting"]`) for source addresses an [`AnonymousIpResolver`] knows; events from other
+/// addresses are left as they are, and so is a list the application set itself. Add it
+/// before an [`IpPrivacy`](crate::IpPrivacy) stage, which may remove the address.
+///
+/// ```
+/// use std::net::IpAddr;
+/// use activity_core::{anonymous_kinds, ActivityEvent, Actor, AnonymousIpEnricher,
+///     AnonymousIpResolver, AnonymousKind, Enricher};
+/// struct AllTor;
+/// impl AnonymousIpResolver for AllTor {
+///     fn anonymous(&self, _ip: IpAddr) -> Vec<AnonymousKind> { vec![AnonymousKind::Tor] }
+/// }
+/// let mut e = ActivityEvent::logout(Actor::user("u")).with_ip("81.2.69.142".parse().unwrap());
+/// AnonymousIpEnricher::new(AllTor).enrich(&mut e);
+/// assert_eq!(anonymous_kinds(&e), vec![AnonymousKind::Tor]);
+/// let mut private = ActivityEvent::logout(Actor::user("u")).with_ip("10.0.0.1".parse().unwrap());
+/// AnonymousIpEnricher::new(AllTor).enrich(&mut private);
+/// assert!(private.details.is_none());
+/// ```
+#[derive(Debug, Clone)]
+pub struct AnonymousIpEnricher<R> {
+    resolver: Arc<R>,
+}
+
+impl<R: AnonymousIpResolver> AnonymousIpEnricher<R> {
+    /// An enricher over `resolver`.
+    pub fn new(resolver: R) -> Self {
+        Self {
+            resolver: Arc::new(resolver),
+        }
+    }
+
+    /// An enricher over a shared resolver (so the app can `reload` it).
+    pub fn shared(resolver: Arc<R>) -> Self {
+        Self { resolver }
+    }
+}
+
+impl<R: AnonymousIpResolver> Enricher for AnonymousIpEnricher<R> {
+    fn enrich(&self, event: &mut ActivityEvent) {
+        let Some(ip) = event.ip().filter(is_global) else {
+            return;
+        };
+        if event
+            .details
+            .as_ref()
+            .is_some_and(|d| d.contains_key(ANONYMOUS_IP_DETAIL))
+        {
+            return;
+        }
+        let mut kinds = self.resolver.anonymous(ip);
+        if kinds.is_empty() {
+            return;
+        }
+        kinds.sort();
+        kinds.dedup();
+        let list: Vec<serde_json::Value> = kinds.iter().map(|k| k.as_str().into()).collect();
+        event
+            .details
+            .get_or_insert_with(serde_json::Map::new)
+            .insert(ANONYMOUS_IP_DETAIL.into(), list.into());
+    }
+}
+
 #[cfg(feature = "geoip")]
-pub use maxmind::MaxMindResolver;
+pub use maxmind::{MaxMindAnonymousIp, MaxMindResolver};
 
 #[cfg(feature = "geoip")]
 mod maxmind {
@@ -110,7 +273,7 @@ mod maxmind {
 
     use maxminddb::{geoip2, Reader};
 
-    use super::{is_global, GeoResolver};
+    use super::{is_global, AnonymousIpResolver, AnonymousKind, GeoResolver};
     use crate::error::{Error, Result, Rule};
     use crate::event::Geo;
 
@@ -129,6 +292,11 @@ mod maxmind {
     }
 
     fn check(bytes: Vec<u8>) -> Result<Reader<Vec<u8>>> {
+        check_type(bytes, "City")
+    }
+
+    /// Opens and fully verifies a database whose type names `kind`.
+    fn check_type(bytes: Vec<u8>, kind: &str) -> Result<Reader<Vec<u8>>> {
         let bad = |what: String| {
             Error::invalid("geoip", Rule::Malformed(Box::leak(what.into_boxed_str())))
         };
@@ -140,8 +308,10 @@ mod maxmind {
             .verify()
             .map_err(|e| bad(format!("corrupt MaxMind DB: {e}")))?;
         let t = &reader.metadata().database_type;
-        if !t.contains("City") {
-            return Err(bad(format!("a City database is needed, this one is {t:?}")));
+        if !t.contains(kind) {
+            return Err(bad(format!(
+                "a {kind} database is needed, this one is {t:?}"
+            )));
         }
         Ok(reader)
     }
@@ -193,6 +363,93 @@ mod maxmind {
                 )),
             )
         })
+    }
+
+    /// A GeoIP2 Anonymous-IP database (VPN, Tor, hosting, proxies), for
+    /// [`AnonymousIpEnricher`](crate::AnonymousIpEnricher). Opened, verified and
+    /// reloaded like [`MaxMindResolver`].
+    pub struct MaxMindAnonymousIp {
+        reader: RwLock<Arc<Reader<Vec<u8>>>>,
+    }
+
+    impl std::fmt::Debug for MaxMindAnonymousIp {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            let r = self.current();
+            f.debug_struct("MaxMindAnonymousIp")
+                .field("database_type", &r.metadata().database_type)
+                .finish()
+        }
+    }
+
+    impl MaxMindAnonymousIp {
+        /// Opens an Anonymous-IP database file.
+        ///
+        /// # Errors
+        /// [`Error::Invalid`] naming `geoip` for a missing, corrupt or non-Anonymous-IP
+        /// file.
+        pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+            Self::from_bytes(read(path.as_ref())?)
+        }
+
+        /// Opens an Anonymous-IP database from bytes.
+        ///
+        /// # Errors
+        /// As [`open`](Self::open).
+        pub fn from_bytes(bytes: Vec<u8>) -> Result<Self> {
+            Ok(Self {
+                reader: RwLock::new(Arc::new(check_type(bytes, "Anonymous-IP")?)),
+            })
+        }
+
+        /// Replaces the database with a new file; lookups in progress finish on the old
+        /// one. A bad file leaves the current database in place.
+        ///
+        /// # Errors
+        /// As [`open`](Self::open).
+        pub fn reload(&self, path: impl AsRef<Path>) -> Result<()> {
+            let fresh = Arc::new(check_type(read(path.as_ref())?, "Anonymous-IP")?);
+            *self.reader.write().unwrap_or_else(|p| p.into_inner()) = fresh;
+            Ok(())
+        }
+
+        fn current(&self) -> Arc<Reader<Vec<u8>>> {
+            self.reader
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone()
+        }
+    }
+
+    impl AnonymousIpResolver for MaxMindAnonymousIp {
+        fn anonymous(&self, ip: IpAddr) -> Vec<AnonymousKind> {
+            if !is_global(&ip) {
+                return Vec::new();
+            }
+            let reader = self.current();
+            let Ok(found) = reader.lookup(ip.to_canonical()) else {
+                return Vec::new();
+            };
+            let Ok(Some(rec)) = found.decode::<geoip2::AnonymousIp>() else {
+                return Vec::new();
+            };
+            let yes = |f: Option<bool>| f == Some(true);
+            let mut kinds = Vec::new();
+            for (flag, kind) in [
+                (rec.is_anonymous_vpn, AnonymousKind::Vpn),
+                (rec.is_tor_exit_node, AnonymousKind::Tor),
+                (rec.is_hosting_provider, AnonymousKind::Hosting),
+                (rec.is_public_proxy, AnonymousKind::PublicProxy),
+                (rec.is_residential_proxy, AnonymousKind::ResidentialProxy),
+            ] {
+                if yes(flag) {
+                    kinds.push(kind);
+                }
+            }
+            if kinds.is_empty() && yes(rec.is_anonymous) {
+                kinds.push(AnonymousKind::Anonymous);
+            }
+            kinds
+        }
     }
 
     impl GeoResolver for MaxMindResolver {
@@ -333,6 +590,185 @@ mod tests {
         let _ = std::fs::remove_dir_all(dir);
     }
 
+    #[derive(Serialize, Default)]
+    struct AnonRec {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        is_anonymous: Option<bool>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        is_anonymous_vpn: Option<bool>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        is_hosting_provider: Option<bool>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        is_public_proxy: Option<bool>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        is_residential_proxy: Option<bool>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        is_tor_exit_node: Option<bool>,
+    }
+
+    /// An Anonymous-IP database made here: a Tor exit in Changchun's network, a VPN, a
+    /// hosting network, and an address flagged only `is_anonymous`.
+    fn anonymous_fixture(db_type: &str) -> Vec<u8> {
+        let mut w = mmdb_writer::Writer::builder(db_type)
+            .description(&[("en", "activity test fixture")])
+            .build();
+        let yes = Some(true);
+        for (net, rec) in [
+            (
+                "175.16.199.0/28",
+                AnonRec {
+                    is_anonymous: yes,
+                    is_tor_exit_node: yes,
+                    ..AnonRec::default()
+                },
+            ),
+            (
+                "89.160.20.112/28",
+                AnonRec {
+                    is_anonymous: yes,
+                    is_anonymous_vpn: yes,
+                    is_hosting_provider: yes,
+                    ..AnonRec::default()
+                },
+            ),
+            (
+                "216.160.83.56/29",
+                AnonRec {
+                    is_hosting_provider: yes,
+                    is_anonymous: Some(false),
+                    ..AnonRec::default()
+                },
+            ),
+            (
+                "2.125.160.216/29",
+                AnonRec {
+                    is_anonymous: yes,
+                    ..AnonRec::default()
+                },
+            ),
+        ] {
+            w.insert(net.parse::<ipnet::IpNet>().unwrap(), &rec)
+                .unwrap();
+        }
+        w.to_bytes().unwrap()
+    }
+
+    #[test]
+    fn anonymous_ip_from_a_database_built_here() {
+        use AnonymousKind::*;
+        let r = MaxMindAnonymousIp::from_bytes(anonymous_fixture("GeoIP2-Anonymous-IP")).unwrap();
+        let kinds = |ip: &str| r.anonymous(ip.parse().unwrap());
+        assert_eq!(kinds("175.16.199.1"), vec![Tor]);
+        assert_eq!(kinds("::ffff:175.16.199.1"), vec![Tor], "mapped v4");
+        assert_eq!(kinds("175.16.199.16"), vec![], "just outside the /28");
+        assert_eq!(kinds("89.160.20.113"), vec![Vpn, Hosting]);
+        assert_eq!(kinds("216.160.83.57"), vec![Hosting]);
+        assert_eq!(kinds("2.125.160.216"), vec![Anonymous]);
+        assert_eq!(kinds("81.2.69.142"), vec![], "not in the database");
+        assert_eq!(kinds("10.0.0.1"), vec![], "private");
+        // The enricher writes the kinds into details, and they read back.
+        let mut e = ActivityEvent::logout(crate::Actor::user("u"))
+            .with_ip("89.160.20.113".parse().unwrap())
+            .with_detail("method", "password");
+        AnonymousIpEnricher::new(r).enrich(&mut e);
+        let d = e.details.as_ref().unwrap();
+        assert_eq!(d["ip_anonymous"], serde_json::json!(["vpn", "hosting"]));
+        assert_eq!(d["method"], "password", "other details are kept");
+        assert_eq!(anonymous_kinds(&e), vec![Vpn, Hosting]);
+        e.validate().unwrap();
+    }
+
+    #[test]
+    fn anonymous_ip_wrong_type_garbage_and_reload() {
+        let err = MaxMindAnonymousIp::from_bytes(fixture("GeoIP2-City")).unwrap_err();
+        assert!(err.to_string().contains("Anonymous-IP"), "{err}");
+        assert!(MaxMindAnonymousIp::from_bytes(b"garbage".to_vec()).is_err());
+        let mut cut = anonymous_fixture("GeoIP2-Anonymous-IP");
+        cut.truncate(cut.len() / 2);
+        assert!(MaxMindAnonymousIp::from_bytes(cut).is_err());
+        assert!(MaxMindAnonymousIp::open("/nonexistent/anon.mmdb").is_err());
+        let dir = std::env::temp_dir().join(format!("activity-anon-{}", uuid::Uuid::now_v7()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let good = dir.join("anon.mmdb");
+        std::fs::write(&good, anonymous_fixture("GeoIP2-Anonymous-IP")).unwrap();
+        let r = MaxMindAnonymousIp::open(&good).unwrap();
+        let city = dir.join("city.mmdb");
+        std::fs::write(&city, fixture("GeoIP2-City")).unwrap();
+        assert!(
+            r.reload(&city).is_err(),
+            "a City file is not an Anonymous-IP one"
+        );
+        assert!(!r.anonymous("175.16.199.1".parse().unwrap()).is_empty());
+        r.reload(&good).unwrap();
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// Through the recorder: geo and anonymous-IP enrichment, then `geo_anomaly` with each
+    /// action, on London then Changchun (through Tor) ten minutes later.
+    #[tokio::test]
+    async fn anonymous_logins_are_marked_or_suppressed_as_configured() {
+        use crate::{
+            ActivityQuery, ActivityStore, AlertEngine, AnonymousIpAction, GeoAnomaly, MemoryStore,
+            Recorder, Source,
+        };
+        use chrono::TimeZone;
+        let t0 = chrono::Utc.with_ymd_and_hms(2026, 11, 24, 8, 0, 0).unwrap();
+        let login = |ip: &str, at| {
+            ActivityEvent::login_succeeded(crate::Actor::user("alice"))
+                .with_time(at)
+                .with_source(Source::ip(ip.parse().unwrap()).with_device_id("d1"))
+        };
+        let mut messages = Vec::new();
+        for action in [
+            AnonymousIpAction::Ignore,
+            AnonymousIpAction::Mark,
+            AnonymousIpAction::Suppress,
+        ] {
+            let store = std::sync::Arc::new(MemoryStore::new());
+            let geo = MaxMindResolver::from_bytes(fixture("GeoIP2-City")).unwrap();
+            let anon =
+                MaxMindAnonymousIp::from_bytes(anonymous_fixture("GeoIP2-Anonymous-IP")).unwrap();
+            let rule = GeoAnomaly {
+                anonymous_ip: action,
+                ..GeoAnomaly::default()
+            };
+            let (rec, guard) = Recorder::builder(store.clone())
+                .enricher(GeoEnricher::new(geo))
+                .enricher(AnonymousIpEnricher::new(anon))
+                .after_commit(AlertEngine::new().rule(rule))
+                .lifecycle_events(false)
+                .start();
+            rec.record(login("81.2.69.142", t0)).unwrap();
+            rec.flush().await.unwrap();
+            rec.record(login("175.16.199.1", t0 + chrono::Duration::minutes(10)))
+                .unwrap();
+            rec.flush().await.unwrap();
+            let alerts = store
+                .query(&ActivityQuery::new().action("alert.raised"))
+                .await
+                .unwrap()
+                .events;
+            messages.push(
+                alerts
+                    .iter()
+                    .map(|a| a.details.as_ref().unwrap()["message"].to_string())
+                    .collect::<Vec<_>>(),
+            );
+            guard.shutdown().await;
+        }
+        let [ignore, mark, suppress] = [&messages[0], &messages[1], &messages[2]];
+        assert_eq!(ignore.len(), 1);
+        assert!(ignore[0].contains("impossible travel") && !ignore[0].contains("anonymous"));
+        assert_eq!(mark.len(), 1);
+        assert!(
+            mark[0].contains("impossible travel")
+                && mark[0].contains("through an anonymous network (tor)"),
+            "{}",
+            mark[0]
+        );
+        assert!(suppress.is_empty(), "{suppress:?}");
+    }
+
     #[test]
     fn maxminds_own_test_files_when_present() {
         let shared = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/geoip");
@@ -375,5 +811,29 @@ mod tests {
             );
         }
         assert!(MaxMindResolver::open(shared.join("GeoIP2-Anonymous-IP-Test.mmdb")).is_err());
+        // MaxMind's Anonymous-IP test data (source-data/GeoIP2-Anonymous-IP-Test.json in
+        // the MaxMind-DB repository).
+        use AnonymousKind::*;
+        let a = MaxMindAnonymousIp::open(shared.join("GeoIP2-Anonymous-IP-Test.mmdb")).unwrap();
+        let kinds = |ip: &str| a.anonymous(ip.parse().unwrap());
+        assert_eq!(kinds("1.2.0.1"), vec![Vpn]);
+        assert_eq!(kinds("71.160.223.1"), vec![Hosting]);
+        assert_eq!(kinds("186.30.236.1"), vec![PublicProxy]);
+        assert_eq!(kinds("65.0.0.1"), vec![Tor]);
+        assert_eq!(
+            kinds("81.2.69.1"),
+            vec![Vpn, Tor, Hosting, PublicProxy, ResidentialProxy]
+        );
+        assert_eq!(kinds("175.16.199.1"), vec![], "Changchun is not anonymous");
+        assert!(MaxMindAnonymousIp::open(shared.join("GeoIP2-City-Test.mmdb")).is_err());
+        for broken in [
+            "GeoIP2-City-Test-Broken-Double-Format.mmdb",
+            "GeoIP2-City-Test-Invalid-Node-Count.mmdb",
+        ] {
+            assert!(
+                MaxMindAnonymousIp::open(shared.join(broken)).is_err(),
+                "{broken}"
+            );
+        }
     }
 }

@@ -63,8 +63,9 @@ mod timeline;
 pub mod testing;
 
 pub use alerts::{
-    haversine_km, AccountNotifier, Alert, AlertEngine, AlertRule, AlertSink, ChannelSink,
-    ConcurrentSessions, FailedLogins, GeoAnomaly, NewDevice, Severity, TracingSink,
+    haversine_km, AccountNotifier, Alert, AlertEngine, AlertRule, AlertSink, AnonymousIpAction,
+    ChannelSink, ConcurrentSessions, Evaluation, FailedLogins, GeoAnomaly, NewDevice, Severity,
+    TracingSink,
 };
 pub use archive::{
     archive, check_heads, read_manifest, verify_archive, ArchiveFile, ArchiveProblem, ChainSpan,
@@ -83,9 +84,12 @@ pub use event::{
 pub use export::{
     export, export_event, ocsf_event, spreadsheet_safe, ExportFormat, ExportWriter, CSV_COLUMNS,
 };
+pub use geo::{
+    anonymous_kinds, is_global, AnonymousIpEnricher, AnonymousIpResolver, AnonymousKind,
+    GeoEnricher, GeoResolver, ANONYMOUS_IP_DETAIL,
+};
 #[cfg(feature = "geoip")]
-pub use geo::MaxMindResolver;
-pub use geo::{is_global, GeoEnricher, GeoResolver};
+pub use geo::{MaxMindAnonymousIp, MaxMindResolver};
 pub use html::escape_html;
 pub use lockout::{AccountStatus, LockScope, LockoutConfig, LockoutPolicy};
 pub use lockout_check::{LockKey, LockStatus, LockoutCheck, NeverLock};

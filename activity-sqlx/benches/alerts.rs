@@ -4,7 +4,7 @@
 //! accounts into a fresh SQLite file, then times `AlertEngine::with_defaults().evaluate`
 //! (all five built-in rules) on 2,000 new login events — failures and successes, with
 //! device ids and locations — each appended first, as the recorder does. Reports the
-//! median and p99 per login event.
+//! median and p99 per login event, and the median per action.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -73,6 +73,7 @@ fn main() {
         store.append(&batch).await.unwrap();
         let engine = AlertEngine::with_defaults();
         let mut times = Vec::new();
+        let mut by_action = std::collections::BTreeMap::new();
         let mut alerts = 0;
         for k in 0..2000usize {
             let e = event(rows + k);
@@ -80,6 +81,10 @@ fn main() {
             let t = Instant::now();
             alerts += engine.evaluate(&*store, std::slice::from_ref(&e)).await.unwrap().len();
             times.push(t.elapsed());
+            by_action
+                .entry(e.action.to_string())
+                .or_insert_with(Vec::new)
+                .push(t.elapsed());
         }
         times.sort();
         let pct = |p: f64| times[((times.len() - 1) as f64 * p) as usize];
@@ -89,6 +94,10 @@ fn main() {
             pct(0.5),
             pct(0.99)
         );
+        for (action, t) in by_action.iter_mut() {
+            t.sort();
+            println!("  {action}: median {:?} ({} events)", t[t.len() / 2], t.len());
+        }
         let _ = std::fs::remove_dir_all(dir);
     });
 }

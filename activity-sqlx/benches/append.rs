@@ -1,10 +1,12 @@
-//! Store benchmarks: `cargo bench -p activity-sqlx --bench append -- [--events N] [--query-rows N]`
+//! Store benchmarks: `cargo bench -p activity-sqlx --bench append -- [--events N] [--query-rows N] [--pg-batch N] [--pg-only]`
 //!
 //! 1. SQLite: N events (default 1,000,000) appended through the recorder into a fresh
 //!    database file, beside a raw sqlx multi-row INSERT of the same rows into the same
 //!    schema in another fresh file, in the same run (the practical limit).
-//! 2. PostgreSQL (when `ACTIVITY_TEST_POSTGRES_URL` is set): the same N events through the
-//!    recorder (batch `--pg-batch`, default 5,000), into a fresh schema.
+//! 2. PostgreSQL (when `ACTIVITY_TEST_POSTGRES_URL` is set), each into a fresh schema in
+//!    the same run: a raw sqlx multi-row INSERT of the same rows (1,000 per statement,
+//!    `--pg-batch` per transaction), then the same N events through the recorder (batch
+//!    `--pg-batch`, default 5,000) with the `UNNEST` insert, then with `COPY`.
 //! 3. Queries on SQLite with `--query-rows` stored events (default 1,000,000; the issue's
 //!    target is stated at 10,000,000): a user's newest 50 events, and the count of one
 //!    account's failed logins in 15 minutes; 1,000 runs each, median and p99.
@@ -110,6 +112,69 @@ async fn raw_sqlite(url: &str, events: &[ActivityEvent]) -> f64 {
     events.len() as f64 / start.elapsed().as_secs_f64()
 }
 
+/// A migrated `PgStore` in a fresh schema, the admin pool, and the schema's name.
+async fn pg_store(url: &str) -> (activity_sqlx::PgStore, sqlx::PgPool, String) {
+    let schema = format!("activity_bench_{}", uuid::Uuid::now_v7().simple());
+    let admin = sqlx::PgPool::connect(url).await.unwrap();
+    sqlx::query(AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+        .execute(&admin)
+        .await
+        .unwrap();
+    let opts = <sqlx::postgres::PgConnectOptions as std::str::FromStr>::from_str(url)
+        .unwrap()
+        .options([("search_path", schema.as_str())]);
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(4)
+        .connect_with(opts)
+        .await
+        .unwrap();
+    let store = activity_sqlx::PgStore::from_pool(pool, "").unwrap();
+    store.migrate().await.unwrap();
+    (store, admin, schema)
+}
+
+async fn drop_schema(admin: &sqlx::PgPool, schema: &str) {
+    sqlx::query(AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+        .execute(admin)
+        .await
+        .unwrap();
+}
+
+/// PostgreSQL's practical limit by the measure: sqlx's QueryBuilder multi-row
+/// INSERT of the same rows into the same (partitioned, indexed) table, 1,000 rows per
+/// statement, `per_tx` rows per transaction like the recorder's batches.
+async fn raw_postgres(pool: &sqlx::PgPool, events: &[ActivityEvent], per_tx: usize) -> f64 {
+    let start = Instant::now();
+    for batch in events.chunks(per_tx) {
+        let mut tx = pool.begin().await.unwrap();
+        for chunk in batch.chunks(1000) {
+            let mut qb: QueryBuilder<sqlx::Postgres> = QueryBuilder::new(
+                "INSERT INTO activity_events (id, time_us, tenant, action, outcome, reason, actor_id, actor_name, actor_type, ip, user_agent, device_id, request_id) ",
+            );
+            qb.push_values(chunk, |mut b, e| {
+                let a = e.actor.as_ref().unwrap();
+                let s = e.source.as_ref().unwrap();
+                b.push_bind(e.id.as_bytes().to_vec())
+                    .push_bind(e.time.timestamp_micros())
+                    .push_bind(e.tenant.clone())
+                    .push_bind(e.action.to_string())
+                    .push_bind(e.outcome.as_str())
+                    .push_bind(e.reason.clone())
+                    .push_bind(a.id.clone())
+                    .push_bind(a.name.clone())
+                    .push_bind(a.kind.clone())
+                    .push_bind(s.ip.map(|ip| ip.to_string()))
+                    .push_bind(s.user_agent.clone())
+                    .push_bind(s.device_id.clone())
+                    .push_bind(e.request_id.clone());
+            });
+            qb.build().execute(&mut *tx).await.unwrap();
+        }
+        tx.commit().await.unwrap();
+    }
+    events.len() as f64 / start.elapsed().as_secs_f64()
+}
+
 fn pct(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() - 1) as f64 * p) as usize]
 }
@@ -191,6 +256,8 @@ fn main() {
         .unwrap();
     rt.block_on(async {
         let events: Vec<ActivityEvent> = (0..n).map(event).collect();
+        let pg_only = std::env::args().any(|a| a == "--pg-only");
+        if !pg_only {
         let (d1, raw_url) = temp_url("raw");
         let raw = raw_sqlite(&raw_url, &events).await;
         let (d2, url) = temp_url("recorder");
@@ -203,21 +270,31 @@ fn main() {
         );
         let _ = std::fs::remove_dir_all(d1);
         let _ = std::fs::remove_dir_all(d2);
-        if let Ok(pg_url) = std::env::var("ACTIVITY_TEST_POSTGRES_URL") {
-            let schema = format!("activity_bench_{}", uuid::Uuid::now_v7().simple());
-            let admin = sqlx::PgPool::connect(&pg_url).await.unwrap();
-            sqlx::query(AssertSqlSafe(format!("CREATE SCHEMA {schema}"))).execute(&admin).await.unwrap();
-            let opts = <sqlx::postgres::PgConnectOptions as std::str::FromStr>::from_str(&pg_url)
-                .unwrap()
-                .options([("search_path", schema.as_str())]);
-            let pool = sqlx::postgres::PgPoolOptions::new().max_connections(4).connect_with(opts).await.unwrap();
-            let store = activity_sqlx::PgStore::from_pool(pool, "").unwrap();
-            store.migrate().await.unwrap();
-            let batch = arg("--pg-batch", 5000);
-            let rate = through_recorder(Arc::new(store), events, batch).await;
-            println!("PostgreSQL, {n} events through the recorder (batch {batch}): {rate:.0} events/s");
-            sqlx::query(AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE"))).execute(&admin).await.unwrap();
         }
-        queries(query_rows).await;
+        if let Ok(pg_url) = std::env::var("ACTIVITY_TEST_POSTGRES_URL") {
+            let batch = arg("--pg-batch", 5000);
+            // Each in a fresh schema of its own: the raw multi-row INSERT, then the
+            // recorder with the UNNEST insert, then the recorder with COPY (the default).
+            let raw = {
+                let (store, admin, schema) = pg_store(&pg_url).await;
+                let rate = raw_postgres(store.pool(), &events, batch).await;
+                drop_schema(&admin, &schema).await;
+                rate
+            };
+            println!("PostgreSQL, {n} events: raw multi-row INSERT (1,000 rows per statement, {batch} per transaction) {raw:.0} rows/s");
+            for copy in [false, true] {
+                let (store, admin, schema) = pg_store(&pg_url).await;
+                let rate = through_recorder(Arc::new(store.copy(copy)), events.clone(), batch).await;
+                let how = if copy { "COPY" } else { "UNNEST" };
+                println!(
+                    "PostgreSQL, {n} events through the recorder (batch {batch}, {how}): {rate:.0} events/s ({:.2}x raw)",
+                    rate / raw
+                );
+                drop_schema(&admin, &schema).await;
+            }
+        }
+        if !pg_only {
+            queries(query_rows).await;
+        }
     });
 }

@@ -33,6 +33,7 @@ pub struct PgStore {
     pool: PgPool,
     tables: Tables,
     known_months: Mutex<HashSet<(i32, u32)>>,
+    copy: bool,
 }
 
 fn bind_all(
@@ -108,7 +109,24 @@ impl PgStore {
             pool,
             tables,
             known_months: Mutex::new(HashSet::new()),
+            copy: true,
         }
+    }
+
+    /// How batches are written: with `COPY … FROM STDIN (FORMAT binary)` (the default,
+    /// `true`), falling back to the `UNNEST` insert only for a chunk that meets events
+    /// already stored (a retried batch); or always with one `INSERT … SELECT FROM
+    /// UNNEST(arrays) ON CONFLICT DO NOTHING` per chunk (`false`), e.g. behind a proxy
+    /// that does not pass `COPY` through.
+    ///
+    /// ```no_run
+    /// # async fn f() -> Result<(), activity_sqlx::Error> {
+    /// let store = activity_sqlx::PgStore::connect("postgres://app@db/app").await?.copy(false);
+    /// # Ok(()) }
+    /// ```
+    pub fn copy(mut self, on: bool) -> Self {
+        self.copy = on;
+        self
     }
 
     /// The pool.
@@ -307,12 +325,70 @@ impl PgStore {
             .map_err(|e| e.into_core(Backend::Postgres))
     }
 
-    /// Rows per INSERT: one statement binds one array per column, whatever the count.
+    /// Rows per INSERT or COPY: one statement binds one array per column, whatever the
+    /// count.
     const ROWS_PER_INSERT: usize = 5000;
+
+    /// Writes a chunk: with `COPY` in binary format inside a savepoint; a chunk that
+    /// meets an id already stored (a retried batch, or the same event twice) rolls back
+    /// to the savepoint and goes through the `UNNEST` insert, which skips those.
+    async fn insert_chunk(
+        &self,
+        tx: &mut sqlx::Transaction<'static, Postgres>,
+        chunk: &[ActivityEvent],
+    ) -> Result<u64, sqlx::Error> {
+        if !self.copy {
+            return self.insert_unnest(tx, chunk).await;
+        }
+        sqlx::query("SAVEPOINT activity_copy")
+            .execute(&mut **tx)
+            .await?;
+        match self.copy_chunk(tx, chunk).await {
+            Ok(n) => {
+                sqlx::query("RELEASE SAVEPOINT activity_copy")
+                    .execute(&mut **tx)
+                    .await?;
+                Ok(n)
+            }
+            Err(e)
+                if e.as_database_error()
+                    .and_then(|d| d.code())
+                    .is_some_and(|c| c == "23505") =>
+            {
+                sqlx::query("ROLLBACK TO SAVEPOINT activity_copy")
+                    .execute(&mut **tx)
+                    .await?;
+                self.insert_unnest(tx, chunk).await
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `COPY <events> (COLUMNS) FROM STDIN (FORMAT binary)` of a chunk: values travel in
+    /// PostgreSQL's binary representation, so no text is ever escaped or parsed.
+    async fn copy_chunk(
+        &self,
+        tx: &mut sqlx::Transaction<'static, Postgres>,
+        chunk: &[ActivityEvent],
+    ) -> Result<u64, sqlx::Error> {
+        let statement = format!(
+            "COPY {} ({}) FROM STDIN (FORMAT binary)",
+            self.tables.events,
+            sql::COLUMNS.join(", ")
+        );
+        let data = copy_binary(chunk);
+        let mut copy = tx.copy_in_raw(&statement).await?;
+        if let Err(e) = copy.send(data).await {
+            // The connection is mid-COPY: end it (the transaction is then rolled back).
+            let _ = copy.abort("activity: sending the batch failed").await;
+            return Err(e);
+        }
+        copy.finish().await
+    }
 
     /// Inserts a chunk with one `INSERT … SELECT FROM UNNEST(arrays)`: 27 array parameters
     /// instead of 27 per row, which PostgreSQL plans and parses once.
-    async fn insert_chunk(
+    async fn insert_unnest(
         &self,
         tx: &mut sqlx::Transaction<'static, Postgres>,
         chunk: &[ActivityEvent],
@@ -478,6 +554,42 @@ impl PgStore {
         tx.rollback().await?;
         Ok(rows.iter().map(|r| r.get::<String, _>(0)).collect())
     }
+}
+
+/// The `COPY … (FORMAT binary)` stream of `events` in [`sql::COLUMNS`] order: the
+/// signature and header, then per row the field count and each field as a length and
+/// its bytes (-1 for NULL), then the trailer. `bytea` is the raw bytes, `bigint` and
+/// `float8` big-endian, `text` UTF-8, `jsonb` a version byte (1) and the JSON text.
+fn copy_binary(events: &[ActivityEvent]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(19 + events.len() * 400);
+    out.extend_from_slice(b"PGCOPY\n\xff\r\n\0");
+    out.extend_from_slice(&0i32.to_be_bytes()); // flags
+    out.extend_from_slice(&0i32.to_be_bytes()); // header extension length
+    let field = |out: &mut Vec<u8>, bytes: &[u8]| {
+        // Every value is capped far below 2 GiB by validation.
+        out.extend_from_slice(&(bytes.len() as i32).to_be_bytes());
+        out.extend_from_slice(bytes);
+    };
+    let null = |out: &mut Vec<u8>| out.extend_from_slice(&(-1i32).to_be_bytes());
+    for e in events {
+        out.extend_from_slice(&(sql::COLUMNS.len() as i16).to_be_bytes());
+        for (col, v) in sql::event_values(e).into_iter().enumerate() {
+            match v {
+                Val::Bytes(b) => field(&mut out, &b),
+                Val::Int(Some(x)) => field(&mut out, &x.to_be_bytes()),
+                Val::Real(Some(x)) => field(&mut out, &x.to_bits().to_be_bytes()),
+                Val::Text(Some(t)) if col == sql::DETAILS_COLUMN => {
+                    out.extend_from_slice(&(t.len() as i32 + 1).to_be_bytes());
+                    out.push(1);
+                    out.extend_from_slice(t.as_bytes());
+                }
+                Val::Text(Some(t)) => field(&mut out, t.as_bytes()),
+                Val::Int(None) | Val::Real(None) | Val::Text(None) => null(&mut out),
+            }
+        }
+    }
+    out.extend_from_slice(&(-1i16).to_be_bytes());
+    out
 }
 
 crate::store_impl::impl_activity_store!(PgStore, Dialect::Postgres, Backend::Postgres, bind_all);

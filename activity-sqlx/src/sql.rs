@@ -445,7 +445,8 @@ pub(crate) fn delete(dialect: Dialect, table: &str, r: &DeleteRequest) -> Stmt {
     }
 }
 
-/// Decodes a row of [`COLUMNS`] from any backend.
+/// Decodes a row of [`COLUMNS`] from any backend (SQLite reads JSON instead).
+#[cfg_attr(not(any(feature = "postgres", feature = "mysql")), allow(dead_code))]
 pub(crate) fn decode_row<R>(row: &R, backend: Backend) -> activity_core::Result<ActivityEvent>
 where
     R: Row,

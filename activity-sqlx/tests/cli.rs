@@ -546,6 +546,76 @@ fn ingest_enriches_with_a_geoip_database_and_refuses_a_broken_one() {
 }
 
 #[test]
+fn anonymous_ip_database_marks_or_suppresses_geo_alerts() {
+    let shared = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/geoip");
+    let db = Db::new();
+    std::fs::write(db.dir.join("bad.mmdb"), b"garbage").unwrap();
+    for config in [
+        "[geoip]\nanonymous_ip = \"bad.mmdb\"\n",
+        "[geoip]\nanonymous_ip_action = \"drop\"\n",
+    ] {
+        std::fs::write(db.dir.join("activity.toml"), config).unwrap();
+        let out = db.run_stdin(&["ingest"], b"{\"action\":\"auth.logout\"}");
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{config}: {}",
+            text(&out.stderr)
+        );
+        assert!(
+            text(&out.stderr).contains("anonymous_ip"),
+            "{}",
+            text(&out.stderr)
+        );
+    }
+    if !shared.exists() {
+        eprintln!(
+            "notice: {} not present; skipping the enrichment part",
+            shared.display()
+        );
+        return;
+    }
+    // In MaxMind's test data 81.2.69.0/24 is every kind of anonymous network; London
+    // through it, then Changchun ten minutes later.
+    let anon = shared.join("GeoIP2-Anonymous-IP-Test.mmdb");
+    let lines = [
+        r#"{"action":"auth.login.succeeded","time":"2026-11-24T06:00:00Z","actor":{"id":"ann"},"source":{"ip":"81.2.69.142","device_id":"d1","geo":{"country":"GB","lat":51.5142,"lon":-0.0931,"accuracy_km":10}}}"#,
+        r#"{"action":"auth.login.succeeded","time":"2026-11-24T06:10:00Z","actor":{"id":"ann"},"source":{"ip":"175.16.199.1","device_id":"d1","geo":{"country":"CN","lat":43.88,"lon":125.3228,"accuracy_km":50}}}"#,
+    ]
+    .join("\n");
+    for (action, alerted) in [("mark", true), ("suppress", false)] {
+        let db = Db::new();
+        std::fs::write(
+            db.dir.join("activity.toml"),
+            format!(
+                "[geoip]\nanonymous_ip = {:?}\nanonymous_ip_action = \"{action}\"\n",
+                anon.display().to_string()
+            ),
+        )
+        .unwrap();
+        let out = db.run_stdin(&["ingest"], lines.as_bytes());
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let out = db.run(&["query", "--format", "json", "--action", "auth"]);
+        assert!(
+            text(&out.stdout).contains(
+                r#""ip_anonymous":["vpn","tor","hosting","public_proxy","residential_proxy"]"#
+            ),
+            "{}",
+            text(&out.stdout)
+        );
+        let out = db.run(&["alerts", "--format", "json"]);
+        let t = text(&out.stdout);
+        assert_eq!(t.contains("geo_anomaly"), alerted, "{action}: {t}");
+        if alerted {
+            assert!(
+                t.contains("the previous sign-in came through an anonymous network"),
+                "{t}"
+            );
+        }
+    }
+}
+
+#[test]
 fn ingesting_history_raises_impossible_travel() {
     let db = Db::new();
     let lines = [

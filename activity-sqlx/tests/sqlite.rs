@@ -481,3 +481,72 @@ async fn a_version_1_database_migrates_forward_and_keeps_its_chains() {
     s.migrate().await.unwrap();
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// Reads come back from SQLite as one JSON array per query: coordinates must still be
+/// bit-exact, and text of every kind exactly as written.
+#[tokio::test]
+async fn reads_are_exact_for_awkward_floats_and_text() {
+    use activity_core::{Geo, Source};
+    let (dir, url) = temp_db("exact");
+    let s = store(&url).await;
+    let t0 = Utc::now();
+    let coords = [
+        (0.1 + 0.2, -179.999_999_999_999_97),
+        (-90.0, 180.0),
+        (5e-324, -5e-324), // (SQLite itself stores -0.0 as 0.0, on every read path)
+        (89.999_999_999_999_99, 1e-300),
+        (51.5142, -0.0931),
+    ];
+    let texts = [
+        "tab\there, newline\n, cr\r, bell\u{7}, del\u{7f}",
+        "quote \" backslash \\ slash / </script>",
+        "\u{2028}\u{2029} ünïcödé 🦀 \u{fffd}",
+        "[1,2]",
+        "null",
+    ];
+    let events: Vec<ActivityEvent> = coords
+        .iter()
+        .zip(texts)
+        .enumerate()
+        .map(|(i, ((lat, lon), text))| {
+            ActivityEvent::login_succeeded(Actor::user(text).with_name(text))
+                .with_time(t0 + chrono::Duration::microseconds(i as i64))
+                .with_source(
+                    Source::ip("81.2.69.142".parse().unwrap())
+                        .with_user_agent(text)
+                        .with_geo(Geo {
+                            country: Some("GB".into()),
+                            city: Some(text.into()),
+                            lat: Some(*lat),
+                            lon: Some(*lon),
+                            accuracy_km: Some(u32::MAX),
+                        }),
+                )
+                .with_detail("text", text)
+                .with_detail("n", serde_json::json!([i64::MIN, u64::MAX, 1.5e300]))
+        })
+        .collect();
+    s.append(&events).await.unwrap();
+    let got = s
+        .query(&ActivityQuery::new().limit(100))
+        .await
+        .unwrap()
+        .events;
+    assert_eq!(got.len(), events.len());
+    for (g, e) in got.iter().rev().zip(&events) {
+        assert_eq!(g, e);
+        let (gg, eg) = (
+            g.source.as_ref().unwrap().geo.as_ref().unwrap(),
+            e.source.as_ref().unwrap().geo.as_ref().unwrap(),
+        );
+        assert_eq!(gg.lat.unwrap().to_bits(), eg.lat.unwrap().to_bits());
+        assert_eq!(gg.lon.unwrap().to_bits(), eg.lon.unwrap().to_bits());
+    }
+    // An empty result is an empty page.
+    let none = s
+        .query(&ActivityQuery::new().actor("nobody"))
+        .await
+        .unwrap();
+    assert!(none.events.is_empty() && none.next.is_none());
+    let _ = std::fs::remove_dir_all(dir);
+}

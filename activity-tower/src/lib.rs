@@ -40,6 +40,8 @@ mod layer;
 mod rules;
 mod service;
 mod viewer;
+#[cfg(feature = "webhook")]
+pub mod webhook;
 
 pub use activity_core;
 pub use actor::{ActorFn, ActorSource};
@@ -57,3 +59,5 @@ pub use viewer::{
     known_devices, Access, ActivityViews, KnownDevice, KnownDevices, KnownLocation, Role, TierFn,
     Viewer, ViewerBody, ViewerFn, ViewerFuture, ViewerService, DEFAULT_BASE_PATH, DEVICES_LOOKBACK,
 };
+#[cfg(feature = "webhook")]
+pub use webhook::WebhookSink;

@@ -10,8 +10,9 @@
 //! through a bounded queue on a task of their own: a slow or failing sink never stalls
 //! recording.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
@@ -22,12 +23,12 @@ use uuid::Uuid;
 
 mod rules;
 
-pub use rules::{haversine_km, ConcurrentSessions, GeoAnomaly, NewDevice};
+pub use rules::{haversine_km, AnonymousIpAction, ConcurrentSessions, GeoAnomaly, NewDevice};
 
 use crate::error::Result;
 use crate::event::{Action, ActivityEvent, Target};
 use crate::pipeline::AfterCommit;
-use crate::query::ActivityQuery;
+use crate::query::{ActivityQuery, Cursor};
 use crate::store::ActivityStore;
 
 /// How serious an alert is.
@@ -108,6 +109,219 @@ pub trait AlertRule: Send + Sync + 'static {
         store: &dyn ActivityStore,
         event: &ActivityEvent,
     ) -> Result<Vec<Alert>>;
+
+    /// Judges one committed event within an [`Evaluation`] of its batch, which shares
+    /// the history the rules read (the engine calls this one). The default calls
+    /// [`evaluate`](Self::evaluate) with the evaluation's store; rules that read an
+    /// account's login history override it to use [`Evaluation::previous_logins`].
+    async fn evaluate_in(
+        &self,
+        evaluation: &Evaluation<'_>,
+        event: &ActivityEvent,
+    ) -> Result<Vec<Alert>> {
+        self.evaluate(evaluation.store(), event).await
+    }
+}
+
+/// The successful logins of one account read for a batch: every login of the account
+/// before `upto` (by time, then id) and no older than `since`, newest first — or only
+/// the newest of them when `complete` is false.
+#[derive(Debug)]
+struct LoginWindow {
+    since: DateTime<Utc>,
+    upto: (DateTime<Utc>, Uuid),
+    complete: bool,
+    logins: Vec<ActivityEvent>,
+}
+
+impl LoginWindow {
+    /// The newest `count` logins before `e` within `since`, if this window holds them.
+    fn serve(
+        &self,
+        e: &ActivityEvent,
+        count: usize,
+        since: DateTime<Utc>,
+    ) -> Option<Vec<ActivityEvent>> {
+        if (e.time, e.id) > self.upto || since < self.since {
+            return None;
+        }
+        let before: Vec<&ActivityEvent> = self
+            .logins
+            .iter()
+            .filter(|x| (x.time, x.id) < (e.time, e.id) && x.time >= since)
+            .take(count)
+            .collect();
+        // Enough of them; or all there are (the window is complete, or reaches back
+        // past `since` so that nothing in the look-back is missing).
+        let reaches_back = self.logins.last().is_some_and(|o| o.time < since);
+        if before.len() == count || self.complete || reaches_back {
+            Some(before.into_iter().cloned().collect())
+        } else {
+            None
+        }
+    }
+}
+
+/// Tenant and account.
+type AccountKey = (Option<String>, String);
+
+/// One evaluation of a committed batch: the store, the batch, and the history the rules
+/// have read so far, so that rules asking the same question (`new_device` and
+/// `geo_anomaly` both want the account's recent successful logins) read it once, and
+/// several logins of one account in a batch share one read.
+///
+/// ```
+/// use activity_core::{ActivityEvent, ActivityStore, Actor, Evaluation, MemoryStore};
+/// use chrono::Duration;
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let store = MemoryStore::new();
+/// let first = ActivityEvent::login_succeeded(Actor::user("ann"));
+/// let second = ActivityEvent::login_succeeded(Actor::user("ann"))
+///     .with_time(first.time + Duration::minutes(1));
+/// store.append(&[first.clone(), second.clone()]).await?;
+/// let batch = [second.clone()];
+/// let evaluation = Evaluation::new(&store, &batch);
+/// let before = evaluation.previous_logins(&second, 20, Duration::days(90)).await?;
+/// assert_eq!(before.iter().map(|e| e.id).collect::<Vec<_>>(), vec![first.id]);
+/// assert_eq!(evaluation.history_reads(), 1);
+/// // Asked again (by another rule): served from the evaluation, no second read.
+/// evaluation.previous_logins(&second, 20, Duration::days(90)).await?;
+/// assert_eq!(evaluation.history_reads(), 1);
+/// # Ok::<(), activity_core::Error>(()) }).unwrap();
+/// ```
+pub struct Evaluation<'a> {
+    store: &'a dyn ActivityStore,
+    batch: &'a [ActivityEvent],
+    logins: Mutex<HashMap<AccountKey, Arc<LoginWindow>>>,
+    reads: AtomicU64,
+}
+
+impl std::fmt::Debug for Evaluation<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Evaluation")
+            .field("batch", &self.batch.len())
+            .field("history_reads", &self.history_reads())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> Evaluation<'a> {
+    /// An evaluation of `batch` (committed to `store`).
+    pub fn new(store: &'a dyn ActivityStore, batch: &'a [ActivityEvent]) -> Self {
+        Self {
+            store,
+            batch,
+            logins: Mutex::new(HashMap::new()),
+            reads: AtomicU64::new(0),
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &'a dyn ActivityStore {
+        self.store
+    }
+
+    /// How many history reads [`previous_logins`](Self::previous_logins) has made.
+    pub fn history_reads(&self) -> u64 {
+        self.reads.load(Ordering::Relaxed)
+    }
+
+    /// The successful logins of `e`'s account (and tenant) before `e` — by time, then id —
+    /// newest first: at most `count`, none older than `look_back` before `e`. Read from
+    /// the store once per account and batch, as long as the rules' look-backs allow.
+    ///
+    /// # Errors
+    /// The store's.
+    pub async fn previous_logins(
+        &self,
+        e: &ActivityEvent,
+        count: usize,
+        look_back: Duration,
+    ) -> Result<Vec<ActivityEvent>> {
+        let Some(account) = e.actor_id() else {
+            return Ok(Vec::new());
+        };
+        let since = e.time - look_back;
+        let key = (e.tenant.clone(), account.to_owned());
+        let cached = self
+            .logins
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+            .cloned();
+        if let Some(w) = cached {
+            if let Some(v) = w.serve(e, count, since) {
+                return Ok(v);
+            }
+        }
+        // One read for this event and every later login of the account in the batch:
+        // up to the newest of them, reaching back for the oldest, with room for the
+        // logins of the batch itself on top of `count`.
+        let mut upto = (e.time, e.id);
+        let mut oldest = e.time;
+        let mut in_batch = 0usize;
+        for x in self.batch {
+            if x.action == Action::LOGIN_SUCCEEDED
+                && x.actor_id() == Some(account)
+                && x.tenant == e.tenant
+                && (x.time, x.id) >= (e.time, e.id)
+            {
+                upto = upto.max((x.time, x.id));
+                oldest = oldest.min(x.time);
+                in_batch += 1;
+            }
+        }
+        let limit = (count + in_batch + 1).min(crate::MAX_PAGE_SIZE);
+        let window_since = since.min(oldest - look_back);
+        let mut q = ActivityQuery::new()
+            .actor(account)
+            .action(Action::LOGIN_SUCCEEDED.as_str())
+            .since(window_since)
+            .after(Cursor::new(upto.0, upto.1))
+            .limit(limit);
+        if let Some(t) = &e.tenant {
+            q = q.tenant(t.clone());
+        }
+        self.reads.fetch_add(1, Ordering::Relaxed);
+        let logins = self.store.query(&q).await?.events;
+        let complete = logins.len() < limit;
+        let w = LoginWindow {
+            since: window_since,
+            upto,
+            complete,
+            logins,
+        };
+        let served = w.serve(e, count, since);
+        self.logins
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key, Arc::new(w));
+        match served {
+            Some(v) => Ok(v),
+            // Only when other writers' logins crowd the window: read for `e` alone.
+            None => self.previous_logins_direct(e, account, count, since).await,
+        }
+    }
+
+    async fn previous_logins_direct(
+        &self,
+        e: &ActivityEvent,
+        account: &str,
+        count: usize,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<ActivityEvent>> {
+        let mut q = ActivityQuery::new()
+            .actor(account)
+            .action(Action::LOGIN_SUCCEEDED.as_str())
+            .since(since)
+            .after(Cursor::after_event(e))
+            .limit(count);
+        if let Some(t) = &e.tenant {
+            q = q.tenant(t.clone());
+        }
+        self.reads.fetch_add(1, Ordering::Relaxed);
+        Ok(self.store.query(&q).await?.events)
+    }
 }
 
 /// Receives alerts (on the engine's delivery task).
@@ -301,13 +515,14 @@ impl AlertEngine {
         store: &dyn ActivityStore,
         events: &[ActivityEvent],
     ) -> Result<Vec<Alert>> {
+        let evaluation = Evaluation::new(store, events);
         let mut out = Vec::new();
         for e in events {
             if e.action.category() == "alert" || e.action.category() == "audit" {
                 continue;
             }
             for r in &self.rules {
-                out.extend(r.evaluate(store, e).await?);
+                out.extend(r.evaluate_in(&evaluation, e).await?);
             }
         }
         Ok(out)
@@ -450,6 +665,7 @@ mod tests {
     use super::*;
     use crate::{Actor, MemoryStore, Source};
     use chrono::TimeZone;
+    use rules::{GeoAnomaly, NewDevice};
 
     fn t0() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 11, 24, 9, 0, 0).unwrap()
@@ -530,6 +746,86 @@ mod tests {
         assert_eq!(alerts.len(), 1);
         assert_eq!(alerts[0].rule, "failed_logins_ip");
         assert_eq!(alerts[0].evidence.len(), 20);
+    }
+
+    fn login_at(account: &str, at: DateTime<Utc>) -> ActivityEvent {
+        ActivityEvent::login_succeeded(Actor::user(account))
+            .with_time(at)
+            .with_source(Source::ip("81.2.69.142".parse().unwrap()).with_device_id("d1"))
+    }
+
+    #[tokio::test]
+    async fn new_device_and_geo_anomaly_share_one_history_read() {
+        let store = MemoryStore::new();
+        let mut v: Vec<_> = (0..5)
+            .map(|i| login_at("ann", t0() + Duration::hours(i)))
+            .collect();
+        // Three more logins in one batch, and someone else's.
+        let batch: Vec<_> = (5..8)
+            .map(|i| login_at("ann", t0() + Duration::hours(i)))
+            .chain([login_at("bob", t0())])
+            .collect();
+        v.extend(batch.iter().cloned());
+        store.append(&v).await.unwrap();
+        let ev = Evaluation::new(&store, &batch);
+        for e in &batch {
+            for r in [
+                &NewDevice::default() as &dyn AlertRule,
+                &GeoAnomaly::default(),
+            ] {
+                r.evaluate_in(&ev, e).await.unwrap();
+            }
+        }
+        assert_eq!(ev.history_reads(), 2, "one read for ann, one for bob");
+    }
+
+    /// The shared reads give exactly what a read per event gives, whatever the batch,
+    /// the look-backs, and the other writers' logins interleaved with the batch's.
+    #[tokio::test]
+    async fn shared_reads_equal_reads_per_event() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        for round in 0..200 {
+            let store = MemoryStore::new();
+            let accounts = ["ann", "bob"];
+            let mut batch = Vec::new();
+            let mut all = Vec::new();
+            for _ in 0..(5 + next(25)) {
+                let a = accounts[next(2) as usize];
+                // Coarse times, so that equal timestamps (ordered by id) occur.
+                let at = t0() + Duration::minutes(10 * next(40) as i64);
+                let mut e = if next(5) == 0 {
+                    ActivityEvent::login_failed(Actor::user(a)).with_time(at)
+                } else {
+                    login_at(a, at)
+                };
+                if next(7) == 0 {
+                    e = e.with_tenant("acme");
+                }
+                if next(3) == 0 {
+                    batch.push(e.clone());
+                }
+                all.push(e);
+            }
+            store.append(&all).await.unwrap();
+            let ev = Evaluation::new(&store, &batch);
+            for e in &batch {
+                let count = 1 + next(4) as usize;
+                let look_back = Duration::minutes(10 * (1 + next(30)) as i64);
+                let shared = ev.previous_logins(e, count, look_back).await.unwrap();
+                let direct = ev
+                    .previous_logins_direct(e, e.actor_id().unwrap(), count, e.time - look_back)
+                    .await
+                    .unwrap();
+                let ids = |v: &[ActivityEvent]| v.iter().map(|x| x.id).collect::<Vec<_>>();
+                assert_eq!(ids(&shared), ids(&direct), "round {round}");
+            }
+        }
     }
 
     #[tokio::test]

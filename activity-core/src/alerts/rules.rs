@@ -8,35 +8,12 @@ use std::net::IpAddr;
 use async_trait::async_trait;
 use chrono::Duration;
 
-use super::{Alert, AlertRule, Severity};
+use super::{Alert, AlertRule, Evaluation, Severity};
 use crate::error::Result;
 use crate::event::{Action, ActivityEvent};
+use crate::geo::{anonymous_kinds, AnonymousKind};
 use crate::query::ActivityQuery;
 use crate::store::ActivityStore;
-
-/// The successful logins of `e`'s account before `e`, newest first, within `look_back`
-/// and at most `count`.
-async fn previous_logins(
-    store: &dyn ActivityStore,
-    e: &ActivityEvent,
-    account: &str,
-    count: usize,
-    look_back: Duration,
-) -> Result<Vec<ActivityEvent>> {
-    let mut q = ActivityQuery::new()
-        .actor(account)
-        .action(Action::LOGIN_SUCCEEDED.as_str())
-        .since(e.time - look_back)
-        .until(e.time + Duration::microseconds(1))
-        .limit(count + 1);
-    if let Some(t) = &e.tenant {
-        q = q.tenant(t.clone());
-    }
-    let mut v = store.query(&q).await?.events;
-    v.retain(|x| (x.time, x.id) < (e.time, e.id));
-    v.truncate(count);
-    Ok(v)
-}
 
 /// A browser family from a user agent, for the device fallback key.
 fn ua_family(ua: &str) -> &'static str {
@@ -136,13 +113,20 @@ impl AlertRule for NewDevice {
     }
 
     async fn evaluate(&self, store: &dyn ActivityStore, e: &ActivityEvent) -> Result<Vec<Alert>> {
+        self.evaluate_in(&Evaluation::new(store, std::slice::from_ref(e)), e)
+            .await
+    }
+
+    async fn evaluate_in(&self, ev: &Evaluation<'_>, e: &ActivityEvent) -> Result<Vec<Alert>> {
         if e.action != Action::LOGIN_SUCCEEDED {
             return Ok(Vec::new());
         }
         let (Some(account), Some(key)) = (e.actor_id(), device_key(e)) else {
             return Ok(Vec::new());
         };
-        let prev = previous_logins(store, e, account, self.look_back_count, self.look_back).await?;
+        let prev = ev
+            .previous_logins(e, self.look_back_count, self.look_back)
+            .await?;
         if prev.is_empty() && !self.alert_on_first_login {
             return Ok(Vec::new());
         }
@@ -169,11 +153,56 @@ pub fn haversine_km(lat1: f64, lon1: f64, lat2: f64, lon2: f64) -> f64 {
     2.0 * 6371.0 * a.sqrt().asin()
 }
 
+/// What `geo_anomaly` does with a login through an anonymizing network (VPN, Tor, a
+/// hosting provider, a proxy) — one whose `details.ip_anonymous` (written by
+/// [`AnonymousIpEnricher`](crate::AnonymousIpEnricher)) lists a kind the rule counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AnonymousIpAction {
+    /// Judge it like any other login.
+    Ignore,
+    /// Raise the alert as usual, and say in its message that the login — or the
+    /// previous one, for impossible travel — came through an anonymous network (default).
+    #[default]
+    Mark,
+    /// Raise nothing for it, and never take an earlier anonymous login as the reference
+    /// for new countries or travel: the exit node's location says nothing of the user's.
+    Suppress,
+}
+
+impl AnonymousIpAction {
+    /// `ignore`, `mark` or `suppress`.
+    ///
+    /// ```
+    /// use activity_core::AnonymousIpAction;
+    /// assert_eq!(AnonymousIpAction::parse("suppress"), Some(AnonymousIpAction::Suppress));
+    /// assert_eq!(AnonymousIpAction::parse("drop"), None);
+    /// ```
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "ignore" => Some(Self::Ignore),
+            "mark" => Some(Self::Mark),
+            "suppress" => Some(Self::Suppress),
+            _ => None,
+        }
+    }
+}
+
 /// `geo_anomaly`: a successful login from a country never seen among the account's
 /// recent successful logins, or impossible travel since the previous one: the
 /// great-circle distance less both accuracy radii, over the time between them, above
 /// `max_speed_kmh`, for hops longer than `min_distance_km`. Logins without a location
-/// (private, loopback, unresolvable addresses) never alert.
+/// (private, loopback, unresolvable addresses) never alert. Logins through an anonymizing
+/// network are marked, suppressed or ignored as `anonymous_ip` says.
+///
+/// ```
+/// use activity_core::{AnonymousIpAction, AnonymousKind, GeoAnomaly};
+/// // Say nothing about logins through VPNs or Tor; hosting networks are judged as usual.
+/// let rule = GeoAnomaly {
+///     anonymous_ip: AnonymousIpAction::Suppress,
+///     anonymous_kinds: vec![AnonymousKind::Vpn, AnonymousKind::Tor],
+///     ..GeoAnomaly::default()
+/// };
+/// ```
 #[derive(Debug, Clone)]
 pub struct GeoAnomaly {
     /// How many earlier logins are compared (default 20).
@@ -186,6 +215,11 @@ pub struct GeoAnomaly {
     pub min_distance_km: f64,
     /// Severity (default high).
     pub severity: Severity,
+    /// What a login through an anonymizing network does (default
+    /// [`AnonymousIpAction::Mark`]).
+    pub anonymous_ip: AnonymousIpAction,
+    /// The kinds of network that count as anonymizing for `anonymous_ip` (default all).
+    pub anonymous_kinds: Vec<AnonymousKind>,
 }
 
 impl Default for GeoAnomaly {
@@ -196,8 +230,31 @@ impl Default for GeoAnomaly {
             max_speed_kmh: 900.0,
             min_distance_km: 50.0,
             severity: Severity::High,
+            anonymous_ip: AnonymousIpAction::Mark,
+            anonymous_kinds: AnonymousKind::ALL.to_vec(),
         }
     }
+}
+
+impl GeoAnomaly {
+    /// The kinds of anonymizing network of `e` that this rule counts (empty when it
+    /// ignores them).
+    fn anonymous(&self, e: &ActivityEvent) -> Vec<AnonymousKind> {
+        if self.anonymous_ip == AnonymousIpAction::Ignore {
+            return Vec::new();
+        }
+        let mut k = anonymous_kinds(e);
+        k.retain(|k| self.anonymous_kinds.contains(k));
+        k
+    }
+}
+
+fn kinds_text(kinds: &[AnonymousKind]) -> String {
+    kinds
+        .iter()
+        .map(|k| k.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[async_trait]
@@ -207,6 +264,11 @@ impl AlertRule for GeoAnomaly {
     }
 
     async fn evaluate(&self, store: &dyn ActivityStore, e: &ActivityEvent) -> Result<Vec<Alert>> {
+        self.evaluate_in(&Evaluation::new(store, std::slice::from_ref(e)), e)
+            .await
+    }
+
+    async fn evaluate_in(&self, ev: &Evaluation<'_>, e: &ActivityEvent) -> Result<Vec<Alert>> {
         if e.action != Action::LOGIN_SUCCEEDED {
             return Ok(Vec::new());
         }
@@ -216,7 +278,16 @@ impl AlertRule for GeoAnomaly {
         let Some(geo) = e.source.as_ref().and_then(|s| s.geo.as_ref()) else {
             return Ok(Vec::new());
         };
-        let prev = previous_logins(store, e, account, self.look_back_count, self.look_back).await?;
+        let anonymous_now = self.anonymous(e);
+        if !anonymous_now.is_empty() && self.anonymous_ip == AnonymousIpAction::Suppress {
+            return Ok(Vec::new());
+        }
+        let mut prev = ev
+            .previous_logins(e, self.look_back_count, self.look_back)
+            .await?;
+        if self.anonymous_ip == AnonymousIpAction::Suppress {
+            prev.retain(|p| self.anonymous(p).is_empty());
+        }
         let mut reasons = Vec::new();
         let mut evidence = vec![e.id];
         let seen: BTreeSet<&str> = prev
@@ -228,6 +299,7 @@ impl AlertRule for GeoAnomaly {
                 reasons.push(format!("first sign-in from country {c}"));
             }
         }
+        let mut hop_from = None;
         let last_located = prev.iter().find(|p| {
             p.source
                 .as_ref()
@@ -258,11 +330,28 @@ impl AlertRule for GeoAnomaly {
                         hours * 60.0
                     ));
                     evidence.insert(0, p.id);
+                    hop_from = Some(p);
                 }
             }
         }
         if reasons.is_empty() {
             return Ok(Vec::new());
+        }
+        // Mark: say which logins came through anonymizing networks.
+        if !anonymous_now.is_empty() {
+            reasons.push(format!(
+                "through an anonymous network ({})",
+                kinds_text(&anonymous_now)
+            ));
+        }
+        if let Some(p) = hop_from {
+            let before = self.anonymous(p);
+            if !before.is_empty() {
+                reasons.push(format!(
+                    "the previous sign-in came through an anonymous network ({})",
+                    kinds_text(&before)
+                ));
+            }
         }
         Ok(vec![alert(
             "geo_anomaly",
@@ -485,6 +574,103 @@ mod tests {
             login(t0() + Duration::minutes(1), Some("d"), "10.0.0.1", None),
         ];
         assert!(run(&rule, &v).await.is_empty());
+    }
+
+    fn via(e: ActivityEvent, kinds: &[&str]) -> ActivityEvent {
+        e.with_detail("ip_anonymous", serde_json::json!(kinds))
+    }
+
+    #[tokio::test]
+    async fn anonymous_networks_mark_suppress_or_are_ignored() {
+        let mark = GeoAnomaly::default();
+        let suppress = GeoAnomaly {
+            anonymous_ip: AnonymousIpAction::Suppress,
+            ..GeoAnomaly::default()
+        };
+        let ignore = GeoAnomaly {
+            anonymous_ip: AnonymousIpAction::Ignore,
+            ..GeoAnomaly::default()
+        };
+        // A new country, reached through a VPN.
+        let v = vec![
+            login(t0(), Some("d"), "81.2.69.142", Some(london())),
+            via(
+                login(
+                    t0() + Duration::days(1),
+                    Some("d"),
+                    "175.16.199.1",
+                    Some(changchun()),
+                ),
+                &["vpn", "hosting"],
+            ),
+        ];
+        let a = run(&mark, &v).await;
+        assert_eq!(a.len(), 1);
+        assert!(
+            a[0].message.contains("country CN")
+                && a[0]
+                    .message
+                    .contains("through an anonymous network (vpn, hosting)"),
+            "{}",
+            a[0].message
+        );
+        assert!(run(&suppress, &v).await.is_empty());
+        let a = run(&ignore, &v).await;
+        assert_eq!(a.len(), 1);
+        assert!(!a[0].message.contains("anonymous"), "{}", a[0].message);
+        // Only the configured kinds count: with Tor only, a VPN login is judged as usual.
+        let tor_only = GeoAnomaly {
+            anonymous_ip: AnonymousIpAction::Suppress,
+            anonymous_kinds: vec![AnonymousKind::Tor],
+            ..GeoAnomaly::default()
+        };
+        assert_eq!(run(&tor_only, &v).await.len(), 1);
+        // Through Tor, then from home ten minutes later: the hop starts at the Tor exit.
+        let v = vec![
+            login(t0(), Some("d"), "81.2.69.142", Some(london())),
+            via(
+                login(
+                    t0() + Duration::hours(5),
+                    Some("d"),
+                    "175.16.199.1",
+                    Some(changchun()),
+                ),
+                &["tor"],
+            ),
+            login(
+                t0() + Duration::hours(5) + Duration::minutes(10),
+                Some("d"),
+                "81.2.69.142",
+                Some(london()),
+            ),
+        ];
+        let a = run(&mark, &v).await;
+        // The Tor login (new country) and the hop back from it are both raised, marked.
+        assert_eq!(a.len(), 2, "{a:?}");
+        assert!(
+            a[1].message.contains("impossible travel")
+                && a[1]
+                    .message
+                    .contains("the previous sign-in came through an anonymous network (tor)"),
+            "{}",
+            a[1].message
+        );
+        // Suppressed: the Tor login raises nothing and is not the reference for the next.
+        assert!(run(&suppress, &v).await.is_empty());
+        // Anything else in details.ip_anonymous is not a kind and does not count.
+        let v = vec![
+            login(t0(), Some("d"), "81.2.69.142", Some(london())),
+            via(
+                login(
+                    t0() + Duration::days(1),
+                    Some("d"),
+                    "175.16.199.1",
+                    Some(changchun()),
+                ),
+                &["martian"],
+            ),
+        ];
+        assert_eq!(run(&suppress, &v).await.len(), 1);
     }
 
     #[tokio::test]

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use activity_core::{FailedLogins, LockoutConfig};
+use activity_core::{AnonymousIpAction, AnonymousKind, FailedLogins, GeoAnomaly, LockoutConfig};
 use serde::Deserialize;
 
 use super::time::parse_duration;
@@ -72,8 +72,15 @@ pub struct LockoutSection {
 pub struct GeoipSection {
     /// A GeoIP2 / GeoLite2 City database: events are enriched with its locations.
     pub city: Option<PathBuf>,
-    /// An Anonymous-IP database (not used by this version).
+    /// A GeoIP2 Anonymous-IP database: logins through VPNs, Tor, hosting networks or
+    /// proxies are marked in `details.ip_anonymous`.
     pub anonymous_ip: Option<PathBuf>,
+    /// What `geo_anomaly` does with such a login: `mark` (default), `suppress` or
+    /// `ignore`.
+    pub anonymous_ip_action: Option<String>,
+    /// The kinds that count for that (default all): `vpn`, `tor`, `hosting`,
+    /// `public_proxy`, `residential_proxy`, `anonymous`.
+    pub anonymous_kinds: Option<Vec<String>>,
 }
 
 /// A tenant's retention: a tier name or `{ days = N }`.
@@ -133,9 +140,7 @@ impl Config {
         };
         let c: Config =
             toml::from_str(&text).map_err(|e| format!("{}: {}", path.display(), e.message()))?;
-        if c.geoip.anonymous_ip.is_some() {
-            eprintln!("note: [geoip] anonymous_ip is read but not used by this version");
-        }
+        c.geo_anomaly()?;
         Ok(c)
     }
 
@@ -167,6 +172,28 @@ impl Config {
             Self::apply(&self.alerts.failed_logins, FailedLogins::default())?,
             Self::apply(&self.alerts.failed_logins_ip, FailedLogins::per_ip())?,
         ))
+    }
+
+    /// The `geo_anomaly` rule with `[geoip]`'s anonymous-IP settings.
+    pub fn geo_anomaly(&self) -> Result<GeoAnomaly, String> {
+        let g = &self.geoip;
+        let mut rule = GeoAnomaly::default();
+        if let Some(a) = &g.anonymous_ip_action {
+            rule.anonymous_ip = AnonymousIpAction::parse(a).ok_or_else(|| {
+                format!("[geoip] anonymous_ip_action: {a:?} is not one of mark, suppress, ignore")
+            })?;
+        }
+        if let Some(kinds) = &g.anonymous_kinds {
+            rule.anonymous_kinds = kinds
+                .iter()
+                .map(|k| {
+                    AnonymousKind::parse(k).ok_or_else(|| {
+                        format!("[geoip] anonymous_kinds: {k:?} is not one of vpn, tor, hosting, public_proxy, residential_proxy, anonymous")
+                    })
+                })
+                .collect::<Result<_, _>>()?;
+        }
+        Ok(rule)
     }
 
     /// The retention policy.
@@ -226,9 +253,36 @@ mod tests {
         assert_eq!((user.threshold, user.window.num_minutes()), (5, 15));
         assert_eq!(ip.threshold, 20);
         assert_eq!(c.lockout().unwrap().threshold, 10);
+        let geo = c.geo_anomaly().unwrap();
+        assert_eq!(geo.anonymous_ip, AnonymousIpAction::Mark);
+        assert_eq!(geo.anonymous_kinds.len(), 6);
         let r = c.retention().unwrap();
         assert_eq!(r.retention_for(Some("beta")).unwrap().num_days(), 30);
         assert!(r.retention_for(Some("held-corp")).is_none());
+    }
+
+    #[test]
+    fn anonymous_ip_settings() {
+        let c: Config = toml::from_str(
+            "[geoip]\nanonymous_ip = \"anon.mmdb\"\nanonymous_ip_action = \"suppress\"\nanonymous_kinds = [\"vpn\", \"tor\"]\n",
+        )
+        .unwrap();
+        let rule = c.geo_anomaly().unwrap();
+        assert_eq!(rule.anonymous_ip, AnonymousIpAction::Suppress);
+        assert_eq!(
+            rule.anonymous_kinds,
+            vec![AnonymousKind::Vpn, AnonymousKind::Tor]
+        );
+        let default = Config::default().geo_anomaly().unwrap();
+        assert_eq!(default.anonymous_ip, AnonymousIpAction::Mark);
+        assert_eq!(default.anonymous_kinds.len(), AnonymousKind::ALL.len());
+        for bad in [
+            "[geoip]\nanonymous_ip_action = \"drop\"\n",
+            "[geoip]\nanonymous_kinds = [\"vpn\", \"martian\"]\n",
+        ] {
+            let c: Config = toml::from_str(bad).unwrap();
+            assert!(c.geo_anomaly().is_err(), "{bad}");
+        }
     }
 
     #[test]

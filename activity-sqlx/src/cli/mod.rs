@@ -221,6 +221,12 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Failure> {
             .map_err(|e| usage(format!("[geoip] city: {e}")))?;
         builder = builder.enricher(activity_core::GeoEnricher::new(resolver));
     }
+    if let Some(anon) = &config.geoip.anonymous_ip {
+        let resolver = activity_core::MaxMindAnonymousIp::open(anon)
+            .map_err(|e| usage(format!("[geoip] anonymous_ip: {e}")))?;
+        builder = builder.enricher(activity_core::AnonymousIpEnricher::new(resolver));
+    }
+    let geo_rule = config.geo_anomaly().map_err(usage)?;
     let (recorder, guard) = builder
         .sealer(ChainSealer::new(&writer, key.clone()))
         .after_commit(
@@ -228,7 +234,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 .rule(user_rule)
                 .rule(ip_rule)
                 .rule(activity_core::NewDevice::default())
-                .rule(activity_core::GeoAnomaly::default())
+                .rule(geo_rule)
                 .rule(activity_core::ConcurrentSessions::default()),
         )
         .after_commit(lockout.clone())

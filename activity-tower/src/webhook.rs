@@ -1,0 +1,732 @@
+//! [`WebhookSink`] (feature `webhook`): alerts delivered as signed JSON `POST`s.
+//!
+//! # What the receiver gets
+//!
+//! One `POST` per alert, `Content-Type: application/json`, whose body is the
+//! [`Alert`] as JSON plus `"id"`, the id of the `alert.raised` event that stores the same
+//! alert in the audit log:
+//!
+//! ```json
+//! {"id":"…","rule":"failed_logins","severity":"high","account":"bob","tenant":null,
+//!  "evidence":["…"],"message":"5 failed logins for account bob within 15 minutes",
+//!  "time":"2026-11-24T09:04:00Z","trigger":"…"}
+//! ```
+//!
+//! and these headers:
+//!
+//! | header | value |
+//! |---|---|
+//! | `X-Activity-Timestamp` | the sending time, Unix seconds (decimal), from the sink's [`Clock`] |
+//! | `X-Activity-Signature` | `sha256=` and the lowercase hex HMAC-SHA256, keyed with the shared secret, of the timestamp's decimal text, a `.`, then the exact body bytes |
+//! | `X-Activity-Delivery` | the alert's id (the same as the body's `"id"`), identical on every retry, so the receiver can drop duplicates |
+//! | `X-Activity-Attempt` | 1 for the first try, 2 for the first retry, … |
+//!
+//! The receiver recomputes the MAC over `"{timestamp}.{body}"`, compares in constant time,
+//! and rejects a timestamp too far from its own clock (five minutes is usual), so a
+//! captured request cannot be replayed later; [`verify_signature`] does exactly that.
+//! Each retry is signed afresh with its own timestamp.
+//!
+//! # Delivery
+//!
+//! [`AlertSink::deliver`] only puts the alert in the sink's bounded queue (it never waits
+//! on the network), and one task of the sink's own posts them in order. Each attempt is
+//! bounded by [`timeout`](WebhookBuilder::timeout) (connecting, the response head and
+//! reading up to 64 KiB of the response body). A 5xx, a `408` or `429`, a timeout or a
+//! connection error is retried up to [`retries`](WebhookBuilder::retries) times, after an
+//! exponential backoff with jitter ([`backoff`](WebhookBuilder::backoff)); any other
+//! status (a 4xx: the request itself is wrong, repeating it will not help, or a 3xx: not
+//! followed) fails at once. Nothing is dropped silently: an alert that finds the queue
+//! full, or that fails after its retries, is logged at WARN and counted in
+//! [`WebhookStats`] — and it stays in the audit log as its `alert.raised` event either way.
+//!
+//! # Transport
+//!
+//! The sink uses hyper-util's client. The default connector speaks plain HTTP only (no
+//! TLS library is compiled in); for an `https://` endpoint give it a TLS connector with
+//! [`WebhookBuilder::connector`], e.g. `hyper_rustls::HttpsConnectorBuilder`'s.
+//!
+//! ```
+//! use activity_core::AlertEngine;
+//! use activity_tower::webhook::WebhookSink;
+//! use std::time::Duration;
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! let webhook = WebhookSink::builder("http://127.0.0.1:9/alerts", b"a shared secret of 16+ bytes")
+//!     .timeout(Duration::from_secs(5))
+//!     .retries(3)
+//!     .start()?;
+//! let engine = AlertEngine::with_defaults().sink(webhook.clone()).start(1024);
+//! // … later, for monitoring:
+//! let stats = webhook.stats();
+//! assert_eq!(stats.failed + stats.dropped, 0);
+//! # Ok::<(), activity_core::Error>(())
+//! # }).unwrap();
+//! ```
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use activity_core::{Alert, AlertSink, Clock, Error, Result, Rule, SystemClock};
+use async_trait::async_trait;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, Mac};
+use http::{header, HeaderValue, Method, Request, StatusCode, Uri};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper_util::client::legacy::connect::{Connect, HttpConnector};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use sha2::Sha256;
+use tokio::sync::{mpsc, Notify};
+
+/// `X-Activity-Signature`: `sha256=<lowercase hex HMAC-SHA256 of "{timestamp}.{body}">`.
+pub const SIGNATURE_HEADER: &str = "x-activity-signature";
+/// `X-Activity-Timestamp`: the sending time in Unix seconds, covered by the signature.
+pub const TIMESTAMP_HEADER: &str = "x-activity-timestamp";
+/// `X-Activity-Delivery`: the alert's id, the same on every retry.
+pub const DELIVERY_HEADER: &str = "x-activity-delivery";
+/// `X-Activity-Attempt`: 1 for the first try, then 2, 3, … on retries.
+pub const ATTEMPT_HEADER: &str = "x-activity-attempt";
+/// The shortest secret accepted, in bytes.
+pub const MIN_SECRET_LEN: usize = 16;
+
+const RESPONSE_BODY_LIMIT: usize = 64 * 1024;
+
+type HmacSha256 = Hmac<Sha256>;
+
+fn mac(secret: &[u8], timestamp: i64, body: &[u8]) -> HmacSha256 {
+    // HMAC takes keys of any length; `new_from_slice` cannot fail for it.
+    let mut m = <HmacSha256 as Mac>::new_from_slice(secret)
+        .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
+    m.update(timestamp.to_string().as_bytes());
+    m.update(b".");
+    m.update(body);
+    m
+}
+
+/// The `X-Activity-Signature` value for `body` sent at `timestamp` (Unix seconds).
+///
+/// ```
+/// let sig = activity_tower::webhook::sign(b"a shared secret of 16+ bytes", 1_790_000_000, b"{}");
+/// assert!(sig.starts_with("sha256=") && sig.len() == 7 + 64);
+/// ```
+pub fn sign(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
+    format!(
+        "sha256={}",
+        hex::encode(mac(secret, timestamp, body).finalize().into_bytes())
+    )
+}
+
+/// Checks a delivery as a receiver would: the signature must be `sha256=<hex>` over
+/// `"{timestamp}.{body}"` with `secret` (compared in constant time), and the timestamp
+/// within `tolerance` of `now` either way (so an old request cannot be replayed).
+///
+/// ```
+/// use activity_tower::webhook::{sign, verify_signature};
+/// use chrono::{TimeZone, Utc};
+/// let secret = b"a shared secret of 16+ bytes";
+/// let now = Utc.timestamp_opt(1_790_000_000, 0).unwrap();
+/// let sig = sign(secret, now.timestamp(), b"{}");
+/// let five_min = std::time::Duration::from_secs(300);
+/// assert!(verify_signature(secret, "1790000000", &sig, b"{}", now, five_min));
+/// assert!(!verify_signature(secret, "1790000000", &sig, b"{ }", now, five_min));
+/// let later = now + chrono::Duration::minutes(10);
+/// assert!(!verify_signature(secret, "1790000000", &sig, b"{}", later, five_min));
+/// ```
+pub fn verify_signature(
+    secret: &[u8],
+    timestamp: &str,
+    signature: &str,
+    body: &[u8],
+    now: DateTime<Utc>,
+    tolerance: Duration,
+) -> bool {
+    let Ok(ts) = timestamp.trim().parse::<i64>() else {
+        return false;
+    };
+    let tolerance = i64::try_from(tolerance.as_secs()).unwrap_or(i64::MAX);
+    if now.timestamp().abs_diff(ts) > tolerance.unsigned_abs() {
+        return false;
+    }
+    let Some(hex_mac) = signature.trim().strip_prefix("sha256=") else {
+        return false;
+    };
+    let Ok(given) = hex::decode(hex_mac) else {
+        return false;
+    };
+    mac(secret, ts, body).verify_slice(&given).is_ok()
+}
+
+/// Counters of a [`WebhookSink`], for monitoring.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WebhookStats {
+    /// Alerts the endpoint accepted (a 2xx).
+    pub delivered: u64,
+    /// Attempts that were retried (a 5xx, 408, 429, timeout or connection error).
+    pub retried: u64,
+    /// Alerts given up on: a non-retryable status, or still failing after every retry.
+    pub failed: u64,
+    /// Alerts not queued because the queue was full (or the sender task had stopped).
+    pub dropped: u64,
+    /// Alerts waiting in the queue or being sent right now.
+    pub pending: u64,
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    delivered: AtomicU64,
+    retried: AtomicU64,
+    failed: AtomicU64,
+    dropped: AtomicU64,
+    pending: AtomicU64,
+    idle: Notify,
+}
+
+struct Job {
+    id: String,
+    rule: String,
+    body: Bytes,
+}
+
+/// An [`AlertSink`] that POSTs each alert as signed JSON; see the [module](self) docs.
+///
+/// Cloning is cheap: clones share the queue, the sending task and the counters, so keep
+/// one to read [`stats`](Self::stats) after handing another to the engine.
+#[derive(Clone)]
+pub struct WebhookSink {
+    tx: mpsc::Sender<Job>,
+    shared: Arc<Shared>,
+    url: Arc<Uri>,
+}
+
+impl std::fmt::Debug for WebhookSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The query string may hold a token: show scheme, host and path only.
+        f.debug_struct("WebhookSink")
+            .field("host", &self.url.host())
+            .field("path", &self.url.path())
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Configures a [`WebhookSink`]; made by [`WebhookSink::builder`].
+pub struct WebhookBuilder<C = HttpConnector> {
+    url: String,
+    secret: Vec<u8>,
+    timeout: Duration,
+    retries: u32,
+    backoff_initial: Duration,
+    backoff_max: Duration,
+    capacity: usize,
+    clock: Arc<dyn Clock>,
+    connector: C,
+    custom_connector: bool,
+}
+
+impl<C> std::fmt::Debug for WebhookBuilder<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookBuilder")
+            .field("timeout", &self.timeout)
+            .field("retries", &self.retries)
+            .field("backoff_initial", &self.backoff_initial)
+            .field("backoff_max", &self.backoff_max)
+            .field("capacity", &self.capacity)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WebhookSink {
+    /// A builder for an endpoint `url` (`http://…`, or `https://…` with a TLS
+    /// [`connector`](WebhookBuilder::connector)) and the shared `secret` (at least
+    /// [`MIN_SECRET_LEN`] bytes). Defaults: 10 s timeout per attempt, 3 retries, backoff
+    /// from 500 ms doubling up to 30 s, a queue of 1,024 alerts, the system clock.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let sink = activity_tower::webhook::WebhookSink::builder(
+    ///     "http://127.0.0.1:9/hook", b"a shared secret of 16+ bytes").start()?;
+    /// # Ok::<(), activity_core::Error>(()) }).unwrap();
+    /// ```
+    pub fn builder(url: &str, secret: &[u8]) -> WebhookBuilder {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        WebhookBuilder {
+            url: url.to_owned(),
+            secret: secret.to_vec(),
+            timeout: Duration::from_secs(10),
+            retries: 3,
+            backoff_initial: Duration::from_millis(500),
+            backoff_max: Duration::from_secs(30),
+            capacity: 1024,
+            clock: Arc::new(SystemClock),
+            connector,
+            custom_connector: false,
+        }
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> WebhookStats {
+        let s = &self.shared;
+        WebhookStats {
+            delivered: s.delivered.load(Ordering::Relaxed),
+            retried: s.retried.load(Ordering::Relaxed),
+            failed: s.failed.load(Ordering::Relaxed),
+            dropped: s.dropped.load(Ordering::Relaxed),
+            pending: s.pending.load(Ordering::Acquire),
+        }
+    }
+
+    /// Waits until every queued alert has been delivered or given up on (for tests and
+    /// for an orderly shutdown; bound it with `tokio::time::timeout` if the endpoint may
+    /// be slow).
+    pub async fn idle(&self) {
+        loop {
+            // Created before the check, so a notification in between is not missed.
+            let notified = self.shared.idle.notified();
+            if self.shared.pending.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    fn job(alert: &Alert) -> Option<Job> {
+        let id = alert.to_event().id.to_string();
+        let mut body = match serde_json::to_value(alert) {
+            Ok(serde_json::Value::Object(m)) => m,
+            _ => return None,
+        };
+        body.insert("id".into(), serde_json::Value::String(id.clone()));
+        let body = serde_json::to_vec(&body).ok()?;
+        Some(Job {
+            id,
+            rule: alert.rule.clone(),
+            body: Bytes::from(body),
+        })
+    }
+}
+
+#[async_trait]
+impl AlertSink for WebhookSink {
+    async fn deliver(&self, alert: &Alert) {
+        let Some(job) = Self::job(alert) else {
+            self.shared.failed.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(rule = %alert.rule, "webhook: alert could not be encoded as JSON; not sent (it is in the audit log)");
+            return;
+        };
+        let (id, rule) = (job.id.clone(), job.rule.clone());
+        self.shared.pending.fetch_add(1, Ordering::AcqRel);
+        if let Err(e) = self.tx.try_send(job) {
+            self.finish_one();
+            self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+            let why = match e {
+                mpsc::error::TrySendError::Full(_) => "queue full",
+                mpsc::error::TrySendError::Closed(_) => "sender task stopped",
+            };
+            tracing::warn!(
+                rule = %rule,
+                alert = %id,
+                dropped = self.shared.dropped.load(Ordering::Relaxed),
+                "webhook: {why}; alert not sent (it is in the audit log)"
+            );
+        }
+    }
+}
+
+impl WebhookSink {
+    fn finish_one(&self) {
+        finish_one(&self.shared);
+    }
+}
+
+fn finish_one(shared: &Shared) {
+    if shared.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
+        shared.idle.notify_waiters();
+    }
+}
+
+fn invalid(field: &str, what: &'static str) -> Error {
+    Error::invalid(field, Rule::Malformed(what))
+}
+
+impl<C> WebhookBuilder<C> {
+    /// The time limit of one attempt: connecting, the response head, and reading up to
+    /// 64 KiB of the response body (default 10 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// How many times a retryable failure is retried (default 3, so at most 4 attempts).
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.retries = retries;
+        self
+    }
+
+    /// The wait before the first retry, doubled for each further one up to `max`; each
+    /// wait is drawn between half and all of that (jitter). Default 500 ms, up to 30 s.
+    pub fn backoff(mut self, initial: Duration, max: Duration) -> Self {
+        self.backoff_initial = initial;
+        self.backoff_max = max.max(initial);
+        self
+    }
+
+    /// How many alerts may wait to be sent (default 1,024); more are dropped, counted and
+    /// logged.
+    pub fn queue_capacity(mut self, capacity: usize) -> Self {
+        self.capacity = capacity.max(1);
+        self
+    }
+
+    /// The clock that stamps `X-Activity-Timestamp` (default the system clock).
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// Another hyper-util connector, e.g. a TLS one for `https://` endpoints (any
+    /// `hyper_util::client::legacy::connect::Connect`).
+    pub fn connector<C2>(self, connector: C2) -> WebhookBuilder<C2> {
+        WebhookBuilder {
+            url: self.url,
+            secret: self.secret,
+            timeout: self.timeout,
+            retries: self.retries,
+            backoff_initial: self.backoff_initial,
+            backoff_max: self.backoff_max,
+            capacity: self.capacity,
+            clock: self.clock,
+            connector,
+            custom_connector: true,
+        }
+    }
+}
+
+impl<C> WebhookBuilder<C>
+where
+    C: Connect + Clone + Send + Sync + 'static,
+{
+    /// Checks the settings and starts the sending task on the current tokio runtime.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] naming `webhook.url` for a URL that is not `http://` (or
+    /// `https://` with a custom connector) with a host, `webhook.secret` for a secret
+    /// shorter than [`MIN_SECRET_LEN`], `webhook.timeout` for a zero timeout, or
+    /// `webhook` when called outside a tokio runtime.
+    pub fn start(self) -> Result<WebhookSink> {
+        let uri: Uri = self
+            .url
+            .parse()
+            .map_err(|_| invalid("webhook.url", "not a URL"))?;
+        match uri.scheme_str() {
+            Some("http") => {}
+            Some("https") if self.custom_connector => {}
+            Some("https") => {
+                return Err(invalid(
+                    "webhook.url",
+                    "https needs a TLS connector (WebhookBuilder::connector); the default speaks plain HTTP",
+                ))
+            }
+            _ => return Err(invalid("webhook.url", "the scheme must be http or https")),
+        }
+        if uri.host().is_none_or(str::is_empty) {
+            return Err(invalid("webhook.url", "no host"));
+        }
+        if self.secret.len() < MIN_SECRET_LEN {
+            return Err(invalid("webhook.secret", "shorter than 16 bytes"));
+        }
+        if self.timeout.is_zero() {
+            return Err(invalid("webhook.timeout", "must be more than zero"));
+        }
+        let rt = tokio::runtime::Handle::try_current()
+            .map_err(|_| invalid("webhook", "start() must be called inside a tokio runtime"))?;
+        let client: Client<C, Full<Bytes>> =
+            Client::builder(TokioExecutor::new()).build(self.connector);
+        let (tx, rx) = mpsc::channel(self.capacity);
+        let shared = Arc::new(Shared::default());
+        let uri = Arc::new(uri);
+        let worker = Worker {
+            client,
+            uri: uri.clone(),
+            secret: self.secret,
+            timeout: self.timeout,
+            retries: self.retries,
+            backoff_initial: self.backoff_initial,
+            backoff_max: self.backoff_max,
+            clock: self.clock,
+            shared: shared.clone(),
+        };
+        rt.spawn(worker.run(rx));
+        Ok(WebhookSink {
+            tx,
+            shared,
+            url: uri,
+        })
+    }
+}
+
+struct Worker<C> {
+    client: Client<C, Full<Bytes>>,
+    uri: Arc<Uri>,
+    secret: Vec<u8>,
+    timeout: Duration,
+    retries: u32,
+    backoff_initial: Duration,
+    backoff_max: Duration,
+    clock: Arc<dyn Clock>,
+    shared: Arc<Shared>,
+}
+
+/// How one attempt ended.
+enum Attempt {
+    Delivered,
+    Retry(String),
+    Fail(String),
+}
+
+impl<C> Worker<C>
+where
+    C: Connect + Clone + Send + Sync + 'static,
+{
+    async fn run(self, mut rx: mpsc::Receiver<Job>) {
+        while let Some(job) = rx.recv().await {
+            self.send(&job).await;
+            finish_one(&self.shared);
+        }
+    }
+
+    async fn send(&self, job: &Job) {
+        let mut attempt: u32 = 0;
+        loop {
+            attempt += 1;
+            let why = match self.attempt(job, attempt).await {
+                Attempt::Delivered => {
+                    self.shared.delivered.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(rule = %job.rule, alert = %job.id, attempt, "webhook: alert delivered");
+                    return;
+                }
+                Attempt::Fail(why) => why,
+                Attempt::Retry(why) if attempt <= self.retries => {
+                    self.shared.retried.fetch_add(1, Ordering::Relaxed);
+                    let wait = self.backoff(attempt);
+                    tracing::info!(rule = %job.rule, alert = %job.id, attempt, retry_in_ms = wait.as_millis() as u64, "webhook: {why}; will retry");
+                    tokio::time::sleep(wait).await;
+                    continue;
+                }
+                Attempt::Retry(why) => format!("{why}, after {attempt} attempts"),
+            };
+            self.shared.failed.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(
+                rule = %job.rule,
+                alert = %job.id,
+                attempt,
+                failed = self.shared.failed.load(Ordering::Relaxed),
+                "webhook: alert not delivered: {why} (it is in the audit log)"
+            );
+            return;
+        }
+    }
+
+    /// The wait after failed attempt `n` (1-based): initial × 2^(n-1), capped, then a
+    /// random point in its upper half.
+    fn backoff(&self, n: u32) -> Duration {
+        let full = self
+            .backoff_initial
+            .saturating_mul(1u32.checked_shl(n.saturating_sub(1)).unwrap_or(u32::MAX))
+            .min(self.backoff_max);
+        let r = uuid::Uuid::new_v4().as_u128() as u64;
+        let half = full / 2;
+        let extra_nanos = u64::try_from(half.as_nanos())
+            .unwrap_or(u64::MAX)
+            .checked_add(1)
+            .map_or(0, |span| r % span);
+        half + Duration::from_nanos(extra_nanos)
+    }
+
+    async fn attempt(&self, job: &Job, attempt: u32) -> Attempt {
+        let ts = self.clock.now().timestamp();
+        let req = Request::builder()
+            .method(Method::POST)
+            .uri(self.uri.as_ref().clone())
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(
+                header::USER_AGENT,
+                concat!("activity-webhook/", env!("CARGO_PKG_VERSION")),
+            )
+            .header(TIMESTAMP_HEADER, ts)
+            .header(SIGNATURE_HEADER, sign(&self.secret, ts, &job.body))
+            .header(DELIVERY_HEADER, job.id.as_str())
+            .header(ATTEMPT_HEADER, HeaderValue::from(attempt))
+            .body(Full::new(job.body.clone()));
+        let req = match req {
+            Ok(r) => r,
+            Err(e) => return Attempt::Fail(format!("request could not be built: {e}")),
+        };
+        let exchange = async {
+            let resp = self.client.request(req).await?;
+            let status = resp.status();
+            // Read (a bounded amount of) the body so the connection can be reused.
+            let _ = Limited::new(resp.into_body(), RESPONSE_BODY_LIMIT)
+                .collect()
+                .await;
+            Ok::<StatusCode, hyper_util::client::legacy::Error>(status)
+        };
+        match tokio::time::timeout(self.timeout, exchange).await {
+            Err(_) => Attempt::Retry(format!("no answer within {:?}", self.timeout)),
+            Ok(Err(e)) => Attempt::Retry(format!("request failed: {}", error_chain(&e))),
+            Ok(Ok(s)) if s.is_success() => Attempt::Delivered,
+            Ok(Ok(s))
+                if s.is_server_error()
+                    || s == StatusCode::REQUEST_TIMEOUT
+                    || s == StatusCode::TOO_MANY_REQUESTS =>
+            {
+                Attempt::Retry(format!("endpoint answered {s}"))
+            }
+            Ok(Ok(s)) => Attempt::Fail(format!("endpoint answered {s} (not retried)")),
+        }
+    }
+}
+
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(inner) = cur {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        cur = inner.source();
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    const SECRET: &[u8] = b"a shared secret of 16+ bytes";
+
+    #[test]
+    fn the_signature_covers_timestamp_and_body() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 24, 9, 0, 0).unwrap();
+        let ts = now.timestamp();
+        let sig = sign(SECRET, ts, b"{\"a\":1}");
+        let five = Duration::from_secs(300);
+        let t = ts.to_string();
+        assert!(verify_signature(SECRET, &t, &sig, b"{\"a\":1}", now, five));
+        // Another body, timestamp, secret or prefix: refused.
+        assert!(!verify_signature(SECRET, &t, &sig, b"{\"a\":2}", now, five));
+        assert!(!verify_signature(
+            SECRET,
+            &(ts + 1).to_string(),
+            &sig,
+            b"{\"a\":1}",
+            now,
+            five
+        ));
+        assert!(!verify_signature(
+            b"another secret, 16+ bytes",
+            &t,
+            &sig,
+            b"{\"a\":1}",
+            now,
+            five
+        ));
+        let bare = sig.trim_start_matches("sha256=");
+        assert!(!verify_signature(SECRET, &t, bare, b"{\"a\":1}", now, five));
+        assert!(!verify_signature(
+            SECRET,
+            "yesterday",
+            &sig,
+            b"{\"a\":1}",
+            now,
+            five
+        ));
+        // The replay window, at its exact edges.
+        let edge = now + chrono::Duration::seconds(300);
+        assert!(verify_signature(SECRET, &t, &sig, b"{\"a\":1}", edge, five));
+        let past = edge + chrono::Duration::seconds(1);
+        assert!(!verify_signature(
+            SECRET,
+            &t,
+            &sig,
+            b"{\"a\":1}",
+            past,
+            five
+        ));
+        let before = now - chrono::Duration::seconds(301);
+        assert!(!verify_signature(
+            SECRET,
+            &t,
+            &sig,
+            b"{\"a\":1}",
+            before,
+            five
+        ));
+    }
+
+    #[test]
+    fn known_vector() {
+        // HMAC-SHA256(key = "a shared secret of 16+ bytes", "1790000000.{}"), computed
+        // independently with `openssl dgst -sha256 -hmac`.
+        assert_eq!(sign(SECRET, 1_790_000_000, b"{}"), KNOWN);
+    }
+
+    const KNOWN: &str = "sha256=fc8cd070d66086855ff0e469f286d90b72d9a537629f5b11d5501f029edcbb19";
+
+    #[tokio::test]
+    async fn bad_settings_are_refused_at_start() {
+        let err = |b: WebhookBuilder| b.start().unwrap_err().to_string();
+        assert!(err(WebhookSink::builder("https://example.com/h", SECRET)).contains("TLS"));
+        assert!(err(WebhookSink::builder("ftp://example.com/h", SECRET)).contains("scheme"));
+        assert!(err(WebhookSink::builder("not a url", SECRET)).contains("webhook.url"));
+        assert!(err(WebhookSink::builder("/relative", SECRET)).contains("webhook.url"));
+        assert!(err(WebhookSink::builder("http://example.com/h", b"short")).contains("secret"));
+        assert!(
+            err(WebhookSink::builder("http://example.com/h", SECRET).timeout(Duration::ZERO))
+                .contains("timeout")
+        );
+    }
+
+    #[test]
+    fn start_outside_a_runtime_is_an_error_not_a_panic() {
+        let e = WebhookSink::builder("http://127.0.0.1:9/h", SECRET)
+            .start()
+            .unwrap_err();
+        assert!(e.to_string().contains("tokio runtime"), "{e}");
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap_with_jitter_in_the_upper_half() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let _g = rt.enter();
+        let w = Worker {
+            client: Client::builder(TokioExecutor::new()).build(HttpConnector::new()),
+            uri: Arc::new(Uri::from_static("http://127.0.0.1:9/")),
+            secret: SECRET.to_vec(),
+            timeout: Duration::from_secs(1),
+            retries: 10,
+            backoff_initial: Duration::from_millis(100),
+            backoff_max: Duration::from_millis(1000),
+            clock: Arc::new(SystemClock),
+            shared: Arc::default(),
+        };
+        for (n, full) in [
+            (1, 100),
+            (2, 200),
+            (3, 400),
+            (4, 800),
+            (5, 1000),
+            (40, 1000),
+        ] {
+            for _ in 0..50 {
+                let b = w.backoff(n).as_millis() as u64;
+                assert!((full / 2..=full).contains(&b), "attempt {n}: {b} ms");
+            }
+        }
+    }
+}
