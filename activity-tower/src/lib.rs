@@ -27,6 +27,10 @@
 //! session as a keyed hash. Nothing here touches a database, DNS or GeoIP: events go to
 //! the [`Recorder`](activity_core::Recorder); the only await before the handler is the
 //! lockout pre-check on login routes.
+//!
+//! Also here: [`ActivityViews`], the Activity Log and Audit Log as endpoints and a
+//! self-contained viewer page the host app mounts behind its login, and (feature
+//! `webhook`) `WebhookSink`, which posts signed alerts to an HTTP endpoint.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
