@@ -332,6 +332,55 @@ async fn sign_in_open_the_audit_log_filter_page_and_download_the_csv() {
     assert_eq!(rows.len(), 23);
     assert!(rows.iter().all(|r| &r[outcome] == "failure"));
 
+    // A user: sign out, sign in as bob, Profile → Activity Log: only bob's events, and
+    // the device he just signed in from.
+    c.goto(&base).await.unwrap();
+    click(&c, Locator::Css("form[action='/logout'] button")).await;
+    type_into(&c, Locator::Css("input[name=username]"), "bob@example.com").await;
+    type_into(&c, Locator::Css("input[name=password]"), "hunter2").await;
+    click(&c, Locator::Css("form[action='/login'] button")).await;
+    assert!(
+        c.find(Locator::LinkText("Settings → Security → Audit Log"))
+            .await
+            .is_err(),
+        "bob is no administrator"
+    );
+    click(&c, Locator::LinkText("Profile → Activity Log")).await;
+    until(&c, "bob's first page", STATUS, |v| {
+        v.as_str().is_some_and(|s| s.starts_with("Showing"))
+    })
+    .await;
+    assert_eq!(c.title().await.unwrap(), "Activity Log");
+    let rows = c.execute(ROWS, vec![]).await.unwrap();
+    assert!(
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["cells"][3] == "bob@example.com"),
+        "{rows}"
+    );
+    let devices = until(
+        &c,
+        "bob's devices",
+        "return document.getElementById('devices').hidden ? [] : Array.from(document.querySelectorAll('#device-rows tr')).map(r => r.cells[0].textContent);",
+        |v| v.as_array().is_some_and(|a| !a.is_empty()),
+    )
+    .await;
+    assert!(devices[0].as_str().unwrap().contains("(d_"), "{devices}");
+    screenshot(&c, "activity-log").await;
+    // The audit log is not his to open.
+    c.goto(&format!("{base}/settings/security/audit-log/"))
+        .await
+        .unwrap();
+    let body = c
+        .find(Locator::Css("body"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(body.contains("sign in"), "{body}");
+
     c.close().await.unwrap();
     recorder.flush().await.unwrap();
     let audit = store
