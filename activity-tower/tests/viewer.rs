@@ -258,6 +258,19 @@ async fn a_user_sees_only_their_own_events_on_every_endpoint() {
     )
     .await;
     assert_eq!(r.status, 403);
+    // A time range: the last ten minutes hold one of bob's events.
+    let since =
+        (Utc::now() - TimeDelta::minutes(10)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let until =
+        (Utc::now() + TimeDelta::minutes(1)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let recent = get(
+        a,
+        &format!("/activity-log/api/events?action=auth&since={since}&until={until}"),
+        BOB,
+    )
+    .await
+    .events();
+    assert_eq!(recent.len(), 1, "{recent:?}");
     // Their own filter narrows: failures only.
     let failed = get(a, "/activity-log/api/events?outcome=failure", BOB)
         .await
