@@ -341,8 +341,14 @@ crate::store_impl::impl_activity_store!(
 );
 
 /// `json_array(…)` of the event columns, in [`sql::COLUMNS`] order: the id as hex, the
-/// coordinates as text with 17 significant digits (so they read back exactly).
-fn json_columns() -> String {
+/// coordinates as text with 17 significant digits (so they read back exactly). Built
+/// once: every read uses it.
+fn json_columns() -> &'static str {
+    static COLUMNS: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    COLUMNS.get_or_init(build_json_columns)
+}
+
+fn build_json_columns() -> String {
     let cols: Vec<String> = sql::COLUMNS
         .iter()
         .map(|c| match *c {

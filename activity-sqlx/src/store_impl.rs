@@ -20,21 +20,7 @@ macro_rules! impl_activity_store {
                 &self,
                 events: &[activity_core::ActivityEvent],
             ) -> activity_core::Result<u64> {
-                for e in events {
-                    e.validate()?;
-                }
-                if events.is_empty() {
-                    return Ok(0);
-                }
-                self.prepare_append(events).await?;
-                let err = |e| crate::error::to_core_from($backend, e);
-                let mut tx = self.pool.begin().await.map_err(err)?;
-                let mut added = 0;
-                for chunk in events.chunks(Self::ROWS_PER_INSERT) {
-                    added += self.insert_chunk(&mut tx, chunk).await.map_err(err)?;
-                }
-                tx.commit().await.map_err(err)?;
-                Ok(added)
+                activity_core::ActivityStore::append_sealed(self, events, &[]).await
             }
 
             async fn query(
@@ -91,8 +77,8 @@ macro_rules! impl_activity_store {
                 for h in heads {
                     h.validate()?;
                 }
-                if heads.is_empty() {
-                    return activity_core::ActivityStore::append(self, events).await;
+                if events.is_empty() && heads.is_empty() {
+                    return Ok(0);
                 }
                 self.prepare_append(events).await?;
                 let err = |e| crate::error::to_core_from($backend, e);

@@ -318,12 +318,7 @@ impl Worker {
     ) -> Result<(), AppendError> {
         let mut attempt = 0;
         loop {
-            let result = if heads.is_empty() {
-                self.store.append(batch).await
-            } else {
-                self.store.append_sealed(batch, heads).await
-            };
-            match result {
+            match self.store.append_sealed(batch, heads).await {
                 Ok(n) => {
                     Counters::add(&self.shared.counters.written, n);
                     self.recovered(batch.len(), st);
