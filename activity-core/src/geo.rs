@@ -277,22 +277,38 @@ mod maxmind {
     use crate::error::{Error, Result, Rule};
     use crate::event::Geo;
 
-    /// A GeoIP2 / GeoLite2 City database.
-    pub struct MaxMindResolver {
+    /// A verified database of one type, swapped whole on reload while lookups run.
+    struct Database {
+        kind: &'static str,
         reader: RwLock<Arc<Reader<Vec<u8>>>>,
     }
 
-    impl std::fmt::Debug for MaxMindResolver {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            let r = self.current();
-            f.debug_struct("MaxMindResolver")
-                .field("database_type", &r.metadata().database_type)
+    impl Database {
+        fn from_bytes(bytes: Vec<u8>, kind: &'static str) -> Result<Self> {
+            Ok(Self {
+                kind,
+                reader: RwLock::new(Arc::new(check_type(bytes, kind)?)),
+            })
+        }
+
+        fn reload(&self, path: &Path) -> Result<()> {
+            let fresh = Arc::new(check_type(read(path)?, self.kind)?);
+            *self.reader.write().unwrap_or_else(|p| p.into_inner()) = fresh;
+            Ok(())
+        }
+
+        fn current(&self) -> Arc<Reader<Vec<u8>>> {
+            self.reader
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone()
+        }
+
+        fn debug(&self, name: &str, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct(name)
+                .field("database_type", &self.current().metadata().database_type)
                 .finish()
         }
-    }
-
-    fn check(bytes: Vec<u8>) -> Result<Reader<Vec<u8>>> {
-        check_type(bytes, "City")
     }
 
     /// Opens and fully verifies a database whose type names `kind`.
@@ -316,6 +332,28 @@ mod maxmind {
         Ok(reader)
     }
 
+    fn read(path: &Path) -> Result<Vec<u8>> {
+        std::fs::read(path).map_err(|e| {
+            Error::invalid(
+                "geoip",
+                Rule::Malformed(Box::leak(
+                    format!("cannot read {}: {e}", path.display()).into_boxed_str(),
+                )),
+            )
+        })
+    }
+
+    /// A GeoIP2 / GeoLite2 City database.
+    pub struct MaxMindResolver {
+        db: Database,
+    }
+
+    impl std::fmt::Debug for MaxMindResolver {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            self.db.debug("MaxMindResolver", f)
+        }
+    }
+
     impl MaxMindResolver {
         /// Opens a City database file.
         ///
@@ -331,7 +369,7 @@ mod maxmind {
         /// As [`open`](Self::open).
         pub fn from_bytes(bytes: Vec<u8>) -> Result<Self> {
             Ok(Self {
-                reader: RwLock::new(Arc::new(check(bytes)?)),
+                db: Database::from_bytes(bytes, "City")?,
             })
         }
 
@@ -341,43 +379,24 @@ mod maxmind {
         /// # Errors
         /// As [`open`](Self::open).
         pub fn reload(&self, path: impl AsRef<Path>) -> Result<()> {
-            let fresh = Arc::new(check(read(path.as_ref())?)?);
-            *self.reader.write().unwrap_or_else(|p| p.into_inner()) = fresh;
-            Ok(())
+            self.db.reload(path.as_ref())
         }
 
         fn current(&self) -> Arc<Reader<Vec<u8>>> {
-            self.reader
-                .read()
-                .unwrap_or_else(|p| p.into_inner())
-                .clone()
+            self.db.current()
         }
-    }
-
-    fn read(path: &Path) -> Result<Vec<u8>> {
-        std::fs::read(path).map_err(|e| {
-            Error::invalid(
-                "geoip",
-                Rule::Malformed(Box::leak(
-                    format!("cannot read {}: {e}", path.display()).into_boxed_str(),
-                )),
-            )
-        })
     }
 
     /// A GeoIP2 Anonymous-IP database (VPN, Tor, hosting, proxies), for
     /// [`AnonymousIpEnricher`](crate::AnonymousIpEnricher). Opened, verified and
     /// reloaded like [`MaxMindResolver`].
     pub struct MaxMindAnonymousIp {
-        reader: RwLock<Arc<Reader<Vec<u8>>>>,
+        db: Database,
     }
 
     impl std::fmt::Debug for MaxMindAnonymousIp {
         fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            let r = self.current();
-            f.debug_struct("MaxMindAnonymousIp")
-                .field("database_type", &r.metadata().database_type)
-                .finish()
+            self.db.debug("MaxMindAnonymousIp", f)
         }
     }
 
@@ -397,7 +416,7 @@ mod maxmind {
         /// As [`open`](Self::open).
         pub fn from_bytes(bytes: Vec<u8>) -> Result<Self> {
             Ok(Self {
-                reader: RwLock::new(Arc::new(check_type(bytes, "Anonymous-IP")?)),
+                db: Database::from_bytes(bytes, "Anonymous-IP")?,
             })
         }
 
@@ -407,16 +426,11 @@ mod maxmind {
         /// # Errors
         /// As [`open`](Self::open).
         pub fn reload(&self, path: impl AsRef<Path>) -> Result<()> {
-            let fresh = Arc::new(check_type(read(path.as_ref())?, "Anonymous-IP")?);
-            *self.reader.write().unwrap_or_else(|p| p.into_inner()) = fresh;
-            Ok(())
+            self.db.reload(path.as_ref())
         }
 
         fn current(&self) -> Arc<Reader<Vec<u8>>> {
-            self.reader
-                .read()
-                .unwrap_or_else(|p| p.into_inner())
-                .clone()
+            self.db.current()
         }
     }
 
