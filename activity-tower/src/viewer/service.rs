@@ -115,7 +115,13 @@ pub(crate) fn full(
 }
 
 fn json_response(value: &impl serde::Serialize) -> Result<Response<ViewerBody>, Error> {
-    let body = serde_json::to_vec(value).map_err(|e| Error::Core(activity_core::Error::Json(e)))?;
+    // Our own values failing to serialise is a server fault, not the client's input.
+    let body = serde_json::to_vec(value).map_err(|e| {
+        Error::Core(activity_core::Error::backend(
+            "response encoding failed",
+            Some(Box::new(e)),
+        ))
+    })?;
     Ok(full(StatusCode::OK, "application/json", body))
 }
 
