@@ -14,11 +14,12 @@ use activity_core::{
     ActivityEvent, ActivityQuery, ActivityStore, DeleteRequest, Page, Recorder, RecorderGuard,
 };
 use activity_sqlx::SqliteStore;
-use activity_tower::{ActivityLayer, RouteKind, RouteRule};
+use activity_tower::{ActivityLayer, PeerAddr, RouteKind, RouteRule};
 use axum::routing::post;
 use axum::Router;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tower::ServiceExt;
 
 const CONNS: usize = 32;
 
@@ -115,6 +116,33 @@ async fn load(addr: SocketAddr, secs: u64) -> (f64, Duration) {
     (all.len() as f64 / elapsed, p99)
 }
 
+/// Mean wall time per request of `app` driven through `oneshot` by 32 tasks at once.
+async fn in_process(app: Router, per_task: usize) -> f64 {
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..32)
+        .map(|_| {
+            let app = app.clone();
+            tokio::spawn(async move {
+                for _ in 0..per_task {
+                    let mut req = http::Request::post("/login")
+                        .header("user-agent", "bench/1.0")
+                        .body(axum::body::Body::empty())
+                        .unwrap();
+                    req.extensions_mut()
+                        .insert(PeerAddr("127.0.0.1:5000".parse().unwrap()));
+                    let res = app.clone().oneshot(req).await.unwrap();
+                    assert!(res.status().is_success());
+                    tokio::task::yield_now().await;
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    start.elapsed().as_nanos() as f64 / (32 * per_task) as f64
+}
+
 fn main() {
     let quick = !std::env::args().any(|a| a == "--bench");
     let secs = if quick { 1 } else { 5 };
@@ -161,9 +189,23 @@ fn main() {
         let discarding = serve(
             Router::new()
                 .route("/login", post(hello))
-                .layer(ActivityLayer::new(discard_recorder).rule(RouteRule::post("/login", RouteKind::Login))),
+                .layer(ActivityLayer::new(discard_recorder.clone()).rule(RouteRule::post("/login", RouteKind::Login))),
         )
         .await;
+        // The layer's own cost, without sockets: 32 tasks drive each router in-process.
+        let per_task = if quick { 2_000 } else { 20_000 };
+        let layered = |path: &str| {
+            Router::new()
+                .route("/login", post(hello))
+                .layer(ActivityLayer::new(discard_recorder.clone()).rule(RouteRule::post(path, RouteKind::Login)))
+        };
+        for (name, app) in [
+            ("in-process: bare", Router::new().route("/login", post(hello))),
+            ("in-process: ActivityLayer, no rule", layered("/signin")),
+            ("in-process: ActivityLayer, login, store discards", layered("/login")),
+        ] {
+            println!("{name:50} {:>6.0} ns per request (32 tasks, 2 threads)", in_process(app, per_task).await);
+        }
         let variants = [
             ("a bare", bare),
             ("b TraceLayer", traced),
