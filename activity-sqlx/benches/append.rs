@@ -77,19 +77,14 @@ async fn through_recorder(
     n as f64 / secs
 }
 
-/// The practical limit: rows pushed with sqlx's own QueryBuilder, 1,000 per statement,
-/// 1,000 per transaction, into the store's schema (created by `migrate`).
-async fn raw_sqlite(url: &str, events: &[ActivityEvent]) -> f64 {
-    let store = SqliteStore::connect(url).await.unwrap();
-    store.migrate().await.unwrap();
-    let pool = store.pool().clone();
-    let start = Instant::now();
-    for chunk in events.chunks(1000) {
-        let mut tx = pool.begin().await.unwrap();
-        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "INSERT INTO activity_events (id, time_us, tenant, action, outcome, reason, actor_id, actor_name, actor_type, ip, user_agent, device_id, request_id) ",
-        );
-        qb.push_values(chunk, |mut b, e| {
+/// The baseline's columns: what a login event fills.
+const RAW_INSERT: &str = "INSERT INTO activity_events (id, time_us, tenant, action, outcome, reason, actor_id, actor_name, actor_type, ip, user_agent, device_id, request_id) ";
+
+/// Pushes `chunk`'s rows into the baseline's `QueryBuilder` (same binds on every
+/// backend; a macro because the builder's database type differs).
+macro_rules! push_rows {
+    ($qb:ident, $chunk:ident) => {
+        $qb.push_values($chunk, |mut b, e| {
             let a = e.actor.as_ref().unwrap();
             let s = e.source.as_ref().unwrap();
             b.push_bind(e.id.as_bytes().to_vec())
@@ -105,7 +100,21 @@ async fn raw_sqlite(url: &str, events: &[ActivityEvent]) -> f64 {
                 .push_bind(s.user_agent.clone())
                 .push_bind(s.device_id.clone())
                 .push_bind(e.request_id.clone());
-        });
+        })
+    };
+}
+
+/// The practical limit: rows pushed with sqlx's own QueryBuilder, 1,000 per statement,
+/// 1,000 per transaction, into the store's schema (created by `migrate`).
+async fn raw_sqlite(url: &str, events: &[ActivityEvent]) -> f64 {
+    let store = SqliteStore::connect(url).await.unwrap();
+    store.migrate().await.unwrap();
+    let pool = store.pool().clone();
+    let start = Instant::now();
+    for chunk in events.chunks(1000) {
+        let mut tx = pool.begin().await.unwrap();
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(RAW_INSERT);
+        push_rows!(qb, chunk);
         qb.build().execute(&mut *tx).await.unwrap();
         tx.commit().await.unwrap();
     }
@@ -148,26 +157,8 @@ async fn raw_postgres(pool: &sqlx::PgPool, events: &[ActivityEvent], per_tx: usi
     for batch in events.chunks(per_tx) {
         let mut tx = pool.begin().await.unwrap();
         for chunk in batch.chunks(1000) {
-            let mut qb: QueryBuilder<sqlx::Postgres> = QueryBuilder::new(
-                "INSERT INTO activity_events (id, time_us, tenant, action, outcome, reason, actor_id, actor_name, actor_type, ip, user_agent, device_id, request_id) ",
-            );
-            qb.push_values(chunk, |mut b, e| {
-                let a = e.actor.as_ref().unwrap();
-                let s = e.source.as_ref().unwrap();
-                b.push_bind(e.id.as_bytes().to_vec())
-                    .push_bind(e.time.timestamp_micros())
-                    .push_bind(e.tenant.clone())
-                    .push_bind(e.action.to_string())
-                    .push_bind(e.outcome.as_str())
-                    .push_bind(e.reason.clone())
-                    .push_bind(a.id.clone())
-                    .push_bind(a.name.clone())
-                    .push_bind(a.kind.clone())
-                    .push_bind(s.ip.map(|ip| ip.to_string()))
-                    .push_bind(s.user_agent.clone())
-                    .push_bind(s.device_id.clone())
-                    .push_bind(e.request_id.clone());
-            });
+            let mut qb: QueryBuilder<sqlx::Postgres> = QueryBuilder::new(RAW_INSERT);
+            push_rows!(qb, chunk);
             qb.build().execute(&mut *tx).await.unwrap();
         }
         tx.commit().await.unwrap();
