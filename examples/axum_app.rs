@@ -300,12 +300,19 @@ pub fn app(
             let s = parts.extensions.get::<SignedIn>()?;
             Some(Viewer::user(s.email.clone()).name(s.email.clone()))
         });
-    // Settings → Security → Audit Log: administrators, everyone's events.
+    // Settings → Security → Audit Log: administrators, everyone's events; other users
+    // get a clear 403.
     let audit_log = ActivityViews::new(store, recorder)
         .base_path("/settings/security/audit-log")?
+        .admins_only()
         .viewer_fn(|parts| {
-            let s = parts.extensions.get::<SignedIn>().filter(|s| s.admin)?;
-            Some(Viewer::admin(s.email.clone()).name(s.email.clone()))
+            let s = parts.extensions.get::<SignedIn>()?;
+            let v = if s.admin {
+                Viewer::admin(s.email.clone())
+            } else {
+                Viewer::user(s.email.clone())
+            };
+            Some(v.name(s.email.clone()))
         });
     Ok(Router::new()
         .route("/", get(home))

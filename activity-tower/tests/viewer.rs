@@ -656,6 +656,25 @@ async fn the_page_and_its_refusals() {
     app.stop().await;
 }
 
+#[tokio::test]
+async fn an_admins_only_mount_refuses_users_with_403() {
+    let app = start(|v| v.admins_only()).await;
+    let r = get(app.addr, "/activity-log/api/events", BOB).await;
+    assert_eq!(r.status, 403);
+    assert!(r.json()["message"]
+        .as_str()
+        .unwrap()
+        .contains("only administrators"));
+    assert_eq!(get(app.addr, "/activity-log/", BOB).await.status, 403);
+    assert_eq!(
+        get(app.addr, "/activity-log/api/events", &[]).await.status,
+        401
+    );
+    let r = get(app.addr, "/activity-log/api/events?scope=tenant", ALICE).await;
+    assert_eq!(r.status, 200);
+    app.stop().await;
+}
+
 #[test]
 fn base_paths_are_validated() {
     let rt = tokio::runtime::Builder::new_current_thread()

@@ -6,6 +6,8 @@ use std::sync::Arc;
 use activity_core::{Actor, Tier};
 use http::request::Parts;
 
+use crate::Error;
+
 /// What a viewer may see.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Role {
@@ -117,6 +119,7 @@ pub(crate) struct AccessConfig {
     pub viewer: Option<ViewerFn>,
     pub tier: Option<TierFn>,
     pub api_tiers: Vec<Tier>,
+    pub admins_only: bool,
 }
 
 impl fmt::Debug for AccessConfig {
@@ -125,16 +128,24 @@ impl fmt::Debug for AccessConfig {
             .field("viewer_fn", &self.viewer.is_some())
             .field("tier_fn", &self.tier.is_some())
             .field("api_tiers", &self.api_tiers)
+            .field("admins_only", &self.admins_only)
             .finish()
     }
 }
 
 impl AccessConfig {
-    pub fn viewer(&self, parts: &Parts) -> Option<Viewer> {
-        match &self.viewer {
+    /// The viewer: `Unauthenticated` when the host app names none, `Forbidden` for a
+    /// user at a mount reserved for administrators.
+    pub fn viewer(&self, parts: &Parts) -> Result<Viewer, Error> {
+        let viewer = match &self.viewer {
             Some(f) => f(parts),
             None => parts.extensions.get::<Viewer>().cloned(),
         }
+        .ok_or(Error::Unauthenticated)?;
+        if self.admins_only && !viewer.is_admin() {
+            return Err(Error::Forbidden("only administrators open this log"));
+        }
+        Ok(viewer)
     }
 
     /// Whether `viewer` may use the API endpoints (listing, devices, timeline).

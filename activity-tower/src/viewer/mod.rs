@@ -160,6 +160,14 @@ impl ActivityViews {
         self
     }
 
+    /// Reserves this mount for administrators (Settings → Security → Audit Log): a
+    /// signed-in user who is not one gets `403` and a clear message, not the sign-in
+    /// answer (`401`) of an unknown visitor.
+    pub fn admins_only(mut self) -> Self {
+        self.access.admins_only = true;
+        self
+    }
+
     /// The mount path.
     pub fn path(&self) -> &str {
         &self.base

@@ -215,7 +215,7 @@ impl Shared {
     }
 
     fn viewer(&self, parts: &Parts) -> Result<Viewer, Error> {
-        self.access.viewer(parts).ok_or(Error::Unauthenticated)
+        self.access.viewer(parts)
     }
 
     fn redirect_to_page(&self, parts: &Parts) -> Response<ViewerBody> {
