@@ -454,6 +454,31 @@ async fn usable_archives(
     store: &dyn ActivityStore,
     dir: &Path,
 ) -> Result<Vec<crate::archive::Manifest>> {
+    // Reading and hashing every archive file is blocking work: off the async workers.
+    let dir = dir.to_path_buf();
+    let verified = tokio::task::spawn_blocking(move || verified_manifests(&dir))
+        .await
+        .map_err(|e| Error::backend("archive check did not finish", Some(Box::new(e))))?;
+    let mut out = Vec::new();
+    for (d, m) in verified {
+        let rows: u64 = m.files.iter().map(|f| f.rows).sum();
+        let mut q = match &m.tenant {
+            Some(t) => ActivityQuery::tenant_log(t),
+            None => ActivityQuery::new(),
+        };
+        q = q.since(m.since).until(m.until);
+        let stored = store.count(&q).await?;
+        if stored > rows {
+            tracing::warn!(dir = %d.display(), stored, rows, "events were added to an archived window after it was archived; not counted as an archive");
+            continue;
+        }
+        out.push(m);
+    }
+    Ok(out)
+}
+
+/// The manifests in `dir` and its immediate subdirectories whose files verify.
+fn verified_manifests(dir: &Path) -> Vec<(PathBuf, crate::archive::Manifest)> {
     let mut dirs = vec![dir.to_path_buf()];
     if let Ok(entries) = std::fs::read_dir(dir) {
         let mut subs: Vec<PathBuf> = entries
@@ -469,31 +494,17 @@ async fn usable_archives(
         if !d.join("manifest.json").is_file() {
             continue;
         }
-        let m = match crate::archive::verify_archive(&d) {
-            Ok((m, problems)) if problems.is_empty() => m,
+        match crate::archive::verify_archive(&d) {
+            Ok((m, problems)) if problems.is_empty() => out.push((d, m)),
             Ok((_, problems)) => {
                 tracing::warn!(dir = %d.display(), ?problems, "archive does not verify; not counted as an archive");
-                continue;
             }
             Err(e) => {
                 tracing::warn!(dir = %d.display(), error = %e, "unreadable archive; not counted as an archive");
-                continue;
             }
-        };
-        let rows: u64 = m.files.iter().map(|f| f.rows).sum();
-        let mut q = match &m.tenant {
-            Some(t) => ActivityQuery::tenant_log(t),
-            None => ActivityQuery::new(),
-        };
-        q = q.since(m.since).until(m.until);
-        let stored = store.count(&q).await?;
-        if stored > rows {
-            tracing::warn!(dir = %d.display(), stored, rows, "events were added to an archived window after it was archived; not counted as an archive");
-            continue;
         }
-        out.push(m);
     }
-    Ok(out)
+    out
 }
 
 /// The tenants of `plan` whose expired events are not all inside a usable archive.
