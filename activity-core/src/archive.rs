@@ -31,7 +31,7 @@ use crate::chain::{Break, ChainHead, ChainKey};
 use crate::error::{Error, Result, Rule};
 use crate::event::ActivityEvent;
 use crate::export::{ExportFormat, ExportWriter};
-use crate::query::{ActivityQuery, MAX_PAGE_SIZE};
+use crate::query::ActivityQuery;
 use crate::store::ActivityStore;
 
 /// One file of an archive.
@@ -156,24 +156,19 @@ pub async fn archive(
         },
         format,
     )?;
-    let mut q = match tenant {
+    let q = match tenant {
         Some(t) => ActivityQuery::tenant_log(t),
         None => ActivityQuery::new(),
     }
     .since(since)
     .until(until);
-    q.limit = MAX_PAGE_SIZE;
     let mut chains: std::collections::BTreeMap<(Option<String>, String), ChainSpan> =
         Default::default();
-    loop {
-        let page = store.query(&q).await?;
-        w.write(&page.events)?;
-        for e in &page.events {
+    let mut pages = crate::Pages::new(store, q);
+    while let Some(events) = pages.next().await? {
+        w.write(&events)?;
+        for e in &events {
             note_chain(&mut chains, e);
-        }
-        match page.next {
-            Some(c) => q.after = Some(c),
-            None => break,
         }
     }
     let rows = w.rows();

@@ -40,7 +40,7 @@ use uuid::Uuid;
 use crate::error::{Error, Result, Rule};
 use crate::event::{ActivityEvent, ChainLink};
 use crate::pipeline::Sealer;
-use crate::query::{ActivityQuery, MAX_PAGE_SIZE};
+use crate::query::ActivityQuery;
 use crate::store::ActivityStore;
 
 /// One stored link: position, predecessor hash, hash, event id.
@@ -110,27 +110,38 @@ impl ChainKey {
     }
 
     fn digest(&self, a: &[u8], b: &[u8]) -> String {
+        hex::encode(self.digest_bytes(a, b))
+    }
+
+    fn digest_bytes(&self, a: &[u8], b: &[u8]) -> [u8; 32] {
         match &self.mac {
             Some(m) => {
                 let mut m = m.clone();
                 m.update(a);
                 m.update(b);
-                hex::encode(m.finalize().into_bytes())
+                m.finalize().into_bytes().into()
             }
             None => {
                 let mut h = Sha256::new();
                 h.update(a);
                 h.update(b);
-                hex::encode(h.finalize())
+                h.finalize().into()
             }
         }
     }
 
     /// The hash of `event` at `seq` after `prev`.
     pub fn link_hash(&self, event: &ActivityEvent, seq: u64, prev: &str) -> String {
-        let canonical = canonical_json(event);
-        let header = format!("activity-chain-v1\n{seq}\n{prev}\n");
-        self.digest(header.as_bytes(), canonical.as_bytes())
+        hex::encode(self.link_digest(event, seq, prev))
+    }
+
+    /// [`link_hash`](Self::link_hash) as bytes.
+    fn link_digest(&self, event: &ActivityEvent, seq: u64, prev: &str) -> [u8; 32] {
+        use std::io::Write;
+        let mut input = Vec::with_capacity(640);
+        let _ = write!(input, "activity-chain-v1\n{seq}\n{prev}\n");
+        crate::canonical::write_canonical(event, &mut input);
+        self.digest_bytes(&input, &[])
     }
 
     /// A head for the chain of `tenant` and `writer` ending at `seq` with `last_hash`,
@@ -235,13 +246,18 @@ impl ChainHead {
 }
 
 /// The event's canonical JSON: schema v1 without `chain`, keys sorted, no whitespace.
+///
+/// ```
+/// use activity_core::{canonical_json, ActivityEvent, Actor};
+/// let e = ActivityEvent::logout(Actor::user("u1"));
+/// let text = canonical_json(&e);
+/// assert!(text.starts_with(r#"{"action":"auth.logout","actor":{"id":"u1"#));
+/// ```
 pub fn canonical_json(event: &ActivityEvent) -> String {
-    let mut v = serde_json::to_value(event).unwrap_or_default();
-    if let Some(m) = v.as_object_mut() {
-        m.remove("chain");
-    }
-    // serde_json's Map is ordered by key, so this is sorted at every level.
-    v.to_string()
+    let mut out = Vec::with_capacity(512);
+    crate::canonical::write_canonical(event, &mut out);
+    // serde_json writes UTF-8 only.
+    String::from_utf8(out).unwrap_or_default()
 }
 
 /// The recorder stage that chains events as they are written.
@@ -473,11 +489,10 @@ pub async fn verify(
     tenant: Option<&str>,
     key: &ChainKey,
 ) -> Result<VerifyReport> {
-    let mut q = match tenant {
+    let q = match tenant {
         Some(t) => ActivityQuery::tenant_log(t),
         None => ActivityQuery::new(),
     };
-    q.limit = MAX_PAGE_SIZE;
     let mut links: BTreeMap<(Option<String>, String), Vec<Link>> = BTreeMap::new();
     let mut report = VerifyReport {
         events: 0,
@@ -496,16 +511,20 @@ pub async fn verify(
         }
     };
     let mut unchained: Vec<(Option<String>, Uuid)> = Vec::new();
-    loop {
-        let page = store.query(&q).await?;
-        for e in &page.events {
+    let mut pages = crate::Pages::new(store, q);
+    while let Some(events) = pages.next().await? {
+        for e in &events {
             report.events += 1;
             let Some(link) = &e.chain else {
                 unchained.push((e.tenant.clone(), e.id));
                 continue;
             };
+            let mut prev = [0u8; 32];
+            let mut hash = [0u8; 32];
+            let _ = hex::decode_to_slice(&link.prev, &mut prev);
+            let stored = hex::decode_to_slice(&link.hash, &mut hash).is_ok();
             // The canonical form leaves `chain` out, so the stored event hashes as it is.
-            if key.link_hash(e, link.seq, &link.prev) != link.hash {
+            if !stored || key.link_digest(e, link.seq, &link.prev) != hash {
                 note(
                     &mut report,
                     Break::Modified {
@@ -515,18 +534,10 @@ pub async fn verify(
                     },
                 );
             }
-            let mut prev = [0u8; 32];
-            let mut hash = [0u8; 32];
-            let _ = hex::decode_to_slice(&link.prev, &mut prev);
-            let _ = hex::decode_to_slice(&link.hash, &mut hash);
             links
                 .entry((e.tenant.clone(), link.writer.clone()))
                 .or_default()
                 .push((link.seq, prev, hash, e.id));
-        }
-        match page.next {
-            Some(c) => q.after = Some(c),
-            None => break,
         }
     }
     let chained_tenants: std::collections::HashSet<&Option<String>> =
@@ -668,11 +679,10 @@ pub(crate) async fn purge_checkpoints(
         cutoff: DateTime<Utc>,
     }
     let mut out: HashMap<Option<String>, DateTime<Utc>> = HashMap::new();
-    let mut q = ActivityQuery::new().action(crate::Action::AUDIT_PURGED.as_str());
-    q.limit = MAX_PAGE_SIZE;
-    loop {
-        let page = store.query(&q).await?;
-        for e in &page.events {
+    let q = ActivityQuery::new().action(crate::Action::AUDIT_PURGED.as_str());
+    let mut pages = crate::Pages::new(store, q);
+    while let Some(events) = pages.next().await? {
+        for e in &events {
             let Some(link) = &e.chain else { continue };
             if e.outcome != crate::Outcome::Success
                 || key.link_hash(e, link.seq, &link.prev) != link.hash
@@ -695,10 +705,6 @@ pub(crate) async fn purge_checkpoints(
                     *slot = en.cutoff;
                 }
             }
-        }
-        match page.next {
-            Some(c) => q.after = Some(c),
-            None => break,
         }
     }
     Ok(out)

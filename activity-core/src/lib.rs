@@ -37,6 +37,7 @@
 mod alerts;
 mod archive;
 mod archive_scheduler;
+mod canonical;
 mod chain;
 mod clock;
 mod error;
@@ -47,6 +48,7 @@ mod html;
 mod lockout;
 mod lockout_check;
 mod memory;
+mod pages;
 pub mod pipeline;
 mod privacy;
 mod query;
@@ -94,6 +96,7 @@ pub use html::escape_html;
 pub use lockout::{AccountStatus, LockScope, LockoutConfig, LockoutPolicy};
 pub use lockout_check::{LockKey, LockStatus, LockoutCheck, NeverLock};
 pub use memory::MemoryStore;
+pub use pages::Pages;
 pub use pipeline::{AfterCommit, Enricher, Sealer};
 pub use privacy::{GeoPrecision, IpPrivacy, IpStorage};
 pub use query::{

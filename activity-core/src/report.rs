@@ -12,7 +12,7 @@ use crate::chain::{verify, ChainKey, VerifyReport};
 use crate::error::{Error, Result, Rule};
 use crate::event::{Action, Outcome};
 use crate::html::escape_html as esc;
-use crate::query::{ActivityQuery, MAX_PAGE_SIZE};
+use crate::query::ActivityQuery;
 use crate::store::ActivityStore;
 
 /// The compliance report.
@@ -81,16 +81,15 @@ pub async fn compliance_report(
         per_day: BTreeMap::new(),
         verification: verify(store, tenant, key).await?,
     };
-    let mut q = match tenant {
+    let q = match tenant {
         Some(t) => ActivityQuery::tenant_log(t),
         None => ActivityQuery::new(),
     }
     .since(since)
     .until(until);
-    q.limit = MAX_PAGE_SIZE;
-    loop {
-        let page = store.query(&q).await?;
-        for e in &page.events {
+    let mut pages = crate::Pages::new(store, q);
+    while let Some(events) = pages.next().await? {
+        for e in &events {
             r.total += 1;
             *r.by_category
                 .entry(e.action.category().to_owned())
@@ -123,10 +122,6 @@ pub async fn compliance_report(
             } else if *a == Action::AUDIT_PURGED {
                 r.purges += 1;
             }
-        }
-        match page.next {
-            Some(c) => q.after = Some(c),
-            None => break,
         }
     }
     Ok(r)

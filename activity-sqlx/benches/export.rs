@@ -7,6 +7,10 @@
 //! counted by this binary's global allocator); chain verification (events/s); and a
 //! purge of every event while a second task appends one event every 5 ms (the longest
 //! single append wait during the purge).
+//!
+//! `--db PATH` (with `--rows N`): only N events in the file PATH, loaded if it does not
+//! exist yet and kept afterwards; export and verification only (no purge), for profiling.
+//! `--phase baseline|export|verify`: only that part.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -61,11 +65,22 @@ fn event(i: usize) -> ActivityEvent {
     .with_detail("method", "password")
 }
 
-async fn run(rows: usize) {
+/// `kept`: a database file to reuse (loaded only if it does not exist yet), kept
+/// afterwards, and not purged: for profiling the reads without reloading every time.
+async fn run(rows: usize, kept: Option<&str>) {
     let dir = std::env::temp_dir().join(format!("activity-bench-export-{}", uuid::Uuid::now_v7()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let (path, load) = match kept {
+        Some(p) => (
+            std::path::PathBuf::from(p),
+            !std::path::Path::new(p).exists(),
+        ),
+        None => {
+            std::fs::create_dir_all(&dir).unwrap();
+            (dir.join("e.db"), true)
+        }
+    };
     let store = Arc::new(
-        SqliteStore::connect(&format!("sqlite://{}/e.db", dir.display()))
+        SqliteStore::connect(&format!("sqlite://{}", path.display()))
             .await
             .unwrap(),
     );
@@ -73,7 +88,7 @@ async fn run(rows: usize) {
     let key = ChainKey::keyed(b"benchmark chain key, 32 bytes..").unwrap();
     let mut sealer = ChainSealer::new("bench", key.clone());
     let mut batch = Vec::with_capacity(5000);
-    for i in 0..rows {
+    for i in (0..rows).filter(|_| load) {
         batch.push(event(i));
         if batch.len() == 5000 {
             sealer.seal_all(&mut batch);
@@ -84,17 +99,26 @@ async fn run(rows: usize) {
             batch.clear();
         }
     }
-    sealer.seal_all(&mut batch);
-    store
-        .append_sealed(&batch, &sealer.heads_of(&batch))
-        .await
-        .unwrap();
+    if load {
+        sealer.seal_all(&mut batch);
+        store
+            .append_sealed(&batch, &sealer.heads_of(&batch))
+            .await
+            .unwrap();
+    }
 
+    let phase = |name: &str| {
+        let args: Vec<String> = std::env::args().collect();
+        args.iter()
+            .position(|a| a == "--phase")
+            .and_then(|i| args.get(i + 1))
+            .is_none_or(|p| p == name)
+    };
     // Baseline, same run: the driver alone reading every row (no decoding, no CSV).
     let t = Instant::now();
     let mut raw = 0u64;
     let mut after = 0i64;
-    loop {
+    while phase("baseline") {
         let page = sqlx::query(
             "SELECT rowid, * FROM activity_events WHERE rowid > ? ORDER BY rowid LIMIT 1000",
         )
@@ -112,45 +136,51 @@ async fn run(rows: usize) {
     );
 
     // Peak heap: an export with the allocator counting (net of what was live before).
-    CURRENT.store(0, Ordering::Relaxed);
-    PEAK.store(0, Ordering::Relaxed);
-    COUNTING.store(true, Ordering::Relaxed);
-    export(
-        &*store,
-        &ActivityQuery::new(),
-        ExportFormat::Csv,
-        std::io::sink(),
-    )
-    .await
-    .unwrap();
-    COUNTING.store(false, Ordering::Relaxed);
-    let peak = PEAK.load(Ordering::Relaxed);
+    if phase("export") {
+        CURRENT.store(0, Ordering::Relaxed);
+        PEAK.store(0, Ordering::Relaxed);
+        COUNTING.store(true, Ordering::Relaxed);
+        export(
+            &*store,
+            &ActivityQuery::new(),
+            ExportFormat::Csv,
+            std::io::sink(),
+        )
+        .await
+        .unwrap();
+        COUNTING.store(false, Ordering::Relaxed);
+        let peak = PEAK.load(Ordering::Relaxed);
 
-    let t = Instant::now();
-    let n = export(
-        &*store,
-        &ActivityQuery::new(),
-        ExportFormat::Csv,
-        std::io::sink(),
-    )
-    .await
-    .unwrap();
-    let secs = t.elapsed().as_secs_f64();
-    println!(
-        "{rows} events: CSV export {:.0} rows/s, peak heap during export {:.1} MiB",
-        n as f64 / secs,
-        peak as f64 / 1048576.0
-    );
+        let t = Instant::now();
+        let n = export(
+            &*store,
+            &ActivityQuery::new(),
+            ExportFormat::Csv,
+            std::io::sink(),
+        )
+        .await
+        .unwrap();
+        let secs = t.elapsed().as_secs_f64();
+        println!(
+            "{rows} events: CSV export {:.0} rows/s, peak heap during export {:.1} MiB",
+            n as f64 / secs,
+            peak as f64 / 1048576.0
+        );
+    }
+    if phase("verify") {
+        let t = Instant::now();
+        let r = verify(&*store, None, &key).await.unwrap();
+        assert!(r.is_intact());
+        assert_eq!(r.anchored, 1, "checked against its chain head");
+        println!(
+            "{rows} events: chain verification {:.0} events/s",
+            r.events as f64 / t.elapsed().as_secs_f64()
+        );
+    }
 
-    let t = Instant::now();
-    let r = verify(&*store, None, &key).await.unwrap();
-    assert!(r.is_intact());
-    assert_eq!(r.anchored, 1, "checked against its chain head");
-    println!(
-        "{rows} events: chain verification {:.0} events/s",
-        r.events as f64 / t.elapsed().as_secs_f64()
-    );
-
+    if kept.is_some() {
+        return;
+    }
     let writer_store = store.clone();
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let stop2 = stop.clone();
@@ -199,10 +229,17 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    let kept = args
+        .iter()
+        .position(|a| a == "--db")
+        .and_then(|i| args.get(i + 1));
     rt.block_on(async {
-        run(rows.min(100_000)).await;
+        if let Some(path) = kept {
+            return run(rows, Some(path)).await;
+        }
+        run(rows.min(100_000), None).await;
         if rows > 100_000 {
-            run(rows).await;
+            run(rows, None).await;
         }
     });
 }

@@ -403,47 +403,124 @@ fn bad_json(what: &str) -> activity_core::Error {
 
 /// Decodes the array of `json_array` rows [`json_columns`] builds.
 fn events_from_json(text: &str) -> activity_core::Result<Vec<ActivityEvent>> {
-    use serde_json::Value;
-    let rows: Vec<Vec<Value>> = serde_json::from_str(text).map_err(|_| bad_json("row"))?;
-    let int = |v: &Value, what| match v {
-        Value::Null => Ok(None),
-        Value::Number(n) => n.as_i64().map(Some).ok_or_else(|| bad_json(what)),
-        _ => Err(bad_json(what)),
-    };
-    let real = |v: &Value, what| match v {
-        Value::Null => Ok(None),
-        Value::String(s) => s.parse::<f64>().map(Some).map_err(|_| bad_json(what)),
-        Value::Number(n) => n.as_f64().map(Some).ok_or_else(|| bad_json(what)),
-        _ => Err(bad_json(what)),
-    };
-    let mut out = Vec::with_capacity(rows.len());
-    for mut r in rows {
-        if r.len() != sql::COLUMNS.len() {
-            return Err(bad_json("row"));
+    let rows: Vec<JsonRow> = serde_json::from_str(text).map_err(|_| bad_json("row"))?;
+    rows.into_iter()
+        .map(|JsonRow(raw, hash)| sql::event_from_row(raw, hash))
+        .collect()
+}
+
+/// One `json_array` row, decoded straight into the columns (no `serde_json::Value` in
+/// between: this runs for every row an export or a verification reads).
+struct JsonRow(sql::RawRow, Option<String>);
+
+impl<'de> serde::Deserialize<'de> for JsonRow {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_seq(RowVisitor)
+    }
+}
+
+struct RowVisitor;
+
+/// A coordinate: `printf('%!.17g')` text, or a number.
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum Real<'a> {
+    Text(&'a str),
+    Number(f64),
+}
+
+impl<'de> serde::de::Visitor<'de> for RowVisitor {
+    type Value = JsonRow;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "an array of {} event columns", sql::COLUMNS.len())
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<JsonRow, A::Error> {
+        use serde::de::Error;
+        fn next<'de, T: serde::Deserialize<'de>, A: serde::de::SeqAccess<'de>>(
+            seq: &mut A,
+            col: usize,
+        ) -> Result<T, A::Error> {
+            seq.next_element()?
+                .ok_or_else(|| A::Error::invalid_length(col, &RowVisitor))
         }
-        let id = match &r[0] {
-            Value::String(h) => unhex(h).ok_or_else(|| bad_json("id"))?,
-            _ => return Err(bad_json("id")),
+        let real = |v: Option<Real<'_>>| match v {
+            None => Ok(None),
+            Some(Real::Number(x)) => Ok(Some(x)),
+            Some(Real::Text(t)) => t
+                .parse::<f64>()
+                .map(Some)
+                .map_err(|_| A::Error::custom("invalid coordinate")),
         };
+        let id: &str = next(&mut seq, 0)?;
         let mut raw = sql::RawRow {
-            id,
-            time_us: int(&r[1], "time")?.ok_or_else(|| bad_json("time"))?,
-            lat: real(&r[17], "geo_lat")?,
-            lon: real(&r[18], "geo_lon")?,
-            accuracy_km: int(&r[19], "geo_accuracy_km")?,
-            chain_seq: int(&r[24], "chain_seq")?,
+            id: unhex(id).ok_or_else(|| A::Error::custom("invalid id"))?,
+            time_us: next(&mut seq, 1)?,
             ..sql::RawRow::default()
         };
-        let mut text = |col: usize| match r[col].take() {
-            Value::Null => Ok(None),
-            Value::String(s) => Ok(Some(s)),
-            _ => Err(bad_json(sql::COLUMNS[col])),
-        };
-        for (slot, col) in sql::TEXT_COLUMNS.iter().enumerate() {
-            raw.texts[slot] = text(*col)?;
+        let mut hash = None;
+        let mut slot = 0;
+        for col in 2..sql::COLUMNS.len() {
+            match col {
+                17 => raw.lat = real(next(&mut seq, col)?)?,
+                18 => raw.lon = real(next(&mut seq, col)?)?,
+                19 => raw.accuracy_km = next(&mut seq, col)?,
+                24 => raw.chain_seq = next(&mut seq, col)?,
+                sql::CHAIN_HASH_COLUMN => hash = next(&mut seq, col)?,
+                _ => {
+                    raw.texts[slot] = next(&mut seq, col)?;
+                    slot += 1;
+                }
+            }
         }
-        let hash = text(sql::CHAIN_HASH_COLUMN)?;
-        out.push(sql::event_from_row(raw, hash)?);
+        if seq.next_element::<serde::de::IgnoredAny>()?.is_some() {
+            return Err(A::Error::invalid_length(sql::COLUMNS.len() + 1, &self));
+        }
+        Ok(JsonRow(raw, hash))
     }
-    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_row_decoder_follows_the_column_layout() {
+        // Every non-text column is where the decoder expects it.
+        assert_eq!(sql::COLUMNS[0], "id");
+        assert_eq!(sql::COLUMNS[1], "time_us");
+        assert_eq!(sql::COLUMNS[17], "geo_lat");
+        assert_eq!(sql::COLUMNS[18], "geo_lon");
+        assert_eq!(sql::COLUMNS[19], "geo_accuracy_km");
+        assert_eq!(sql::COLUMNS[24], "chain_seq");
+        let texts: Vec<usize> = (2..sql::COLUMNS.len())
+            .filter(|c| ![17, 18, 19, 24, sql::CHAIN_HASH_COLUMN].contains(c))
+            .collect();
+        assert_eq!(texts, sql::TEXT_COLUMNS);
+    }
+
+    #[test]
+    fn malformed_rows_are_errors_not_panics() {
+        for text in [
+            "",
+            "{}",
+            "[[]]",
+            "[[\"00\"]]",
+            "[[\"zz\", 1]]",
+            "[[1, 2]]",
+            "[null]",
+            // One column too many.
+            &format!("[[\"{}\", 1{}, 1]]", "00".repeat(16), ", null".repeat(25)),
+            // A coordinate that is not a number.
+            &format!(
+                "[[\"{}\", 1{}, \"north\"{}]]",
+                "00".repeat(16),
+                ", \"auth.login\"".repeat(15),
+                ", null".repeat(9)
+            ),
+        ] {
+            assert!(events_from_json(text).is_err(), "{text}");
+        }
+    }
 }

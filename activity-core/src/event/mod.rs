@@ -102,13 +102,42 @@ pub(crate) fn serialize_time<S: Serializer>(
 /// assert_eq!(activity_core::format_time(&t), "2026-11-24T06:30:00.000Z");
 /// ```
 pub fn format_time(t: &DateTime<Utc>) -> String {
-    use chrono::SecondsFormat;
-    let format = if t.timestamp_subsec_micros() % 1000 == 0 {
-        SecondsFormat::Millis
-    } else {
-        SecondsFormat::Micros
+    use chrono::{Datelike, SecondsFormat, Timelike};
+    let micros = t.timestamp_subsec_micros();
+    let millis_only = micros % 1000 == 0;
+    let (year, time) = (t.year(), t.time());
+    if !(0..=9999).contains(&year) || micros >= 1_000_000 {
+        // Years chrono writes with a sign, and leap seconds: its own formatter.
+        let format = if millis_only {
+            SecondsFormat::Millis
+        } else {
+            SecondsFormat::Micros
+        };
+        return t.to_rfc3339_opts(format, true);
+    }
+    // The common case by hand: this runs for every exported and verified row.
+    let mut b = *b"0000-00-00T00:00:00.000000Z";
+    let mut put = |at: usize, width: usize, mut v: u32| {
+        for i in (at..at + width).rev() {
+            b[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
     };
-    t.to_rfc3339_opts(format, true)
+    put(0, 4, year as u32);
+    put(5, 2, t.month());
+    put(8, 2, t.day());
+    put(11, 2, time.hour());
+    put(14, 2, time.minute());
+    put(17, 2, time.second());
+    let len = if millis_only {
+        put(20, 3, micros / 1000);
+        b[23] = b'Z';
+        24
+    } else {
+        put(20, 6, micros);
+        27
+    };
+    String::from_utf8_lossy(&b[..len]).into_owned()
 }
 
 /// The current time truncated to the microsecond.

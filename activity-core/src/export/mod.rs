@@ -1,7 +1,8 @@
 //! Export: CSV (spreadsheet-safe) and JSON Lines, streamed page by page.
 //!
-//! Memory stays flat whatever the row count: one page ([`MAX_PAGE_SIZE`] events) is held
-//! at a time and written out before the next is read.
+//! Memory stays flat whatever the row count: at most two pages ([`MAX_PAGE_SIZE`](crate::MAX_PAGE_SIZE)
+//! events each) are held, the one being written and the next being read
+//! ([`Pages`](crate::Pages)).
 //!
 //! CSV columns, always in this order: `id, time, tenant, action, category, outcome,
 //! reason, actor_id, actor_name, actor_type, target_type, target_id, target_name, ip,
@@ -21,7 +22,7 @@ pub use ocsf::ocsf_event;
 
 use crate::error::{Error, Result};
 use crate::event::ActivityEvent;
-use crate::query::{ActivityQuery, MAX_PAGE_SIZE};
+use crate::query::ActivityQuery;
 use crate::store::ActivityStore;
 
 /// The CSV header row.
@@ -77,41 +78,52 @@ pub fn spreadsheet_safe(cell: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-fn csv_record(e: &ActivityEvent) -> [String; 21] {
+/// Writes one event as a CSV record, each cell made spreadsheet-safe. Borrows what it
+/// can from the event; `details` is written into the reused `scratch`.
+fn write_csv_record<W: Write>(
+    w: &mut csv::Writer<W>,
+    e: &ActivityEvent,
+    scratch: &mut Vec<u8>,
+) -> csv::Result<()> {
     let actor = e.actor.as_ref();
     let target = e.target.as_ref();
     let source = e.source.as_ref();
     let geo = source.and_then(|s| s.geo.as_ref());
-    let o = |v: Option<&str>| v.unwrap_or("").to_owned();
-    [
-        e.id.to_string(),
-        crate::format_time(&e.time),
-        o(e.tenant.as_deref()),
-        e.action.to_string(),
-        e.action.category().to_owned(),
-        e.outcome.to_string(),
-        o(e.reason.as_deref()),
-        o(actor.map(|a| a.id.as_str())),
-        o(actor.and_then(|a| a.name.as_deref())),
-        o(actor.and_then(|a| a.kind.as_deref())),
-        o(target.map(|t| t.kind.as_str())),
-        o(target.and_then(|t| t.id.as_deref())),
-        o(target.and_then(|t| t.name.as_deref())),
-        source
-            .and_then(|s| s.ip)
-            .map(|ip| ip.to_string())
-            .unwrap_or_default(),
-        o(source.and_then(|s| s.user_agent.as_deref())),
-        o(source.and_then(|s| s.device_id.as_deref())),
-        o(geo.and_then(|g| g.country.as_deref())),
-        o(geo.and_then(|g| g.city.as_deref())),
-        o(e.session.as_deref()),
-        o(e.request_id.as_deref()),
-        e.details
-            .as_ref()
-            .map(|d| serde_json::Value::Object(d.clone()).to_string())
-            .unwrap_or_default(),
-    ]
+    let mut id = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    let time = crate::format_time(&e.time);
+    let ip = source.and_then(|s| s.ip).map(|ip| ip.to_string());
+    scratch.clear();
+    if let Some(d) = &e.details {
+        serde_json::to_writer(&mut *scratch, d).map_err(std::io::Error::from)?;
+    }
+    let cells: [&str; 21] = [
+        e.id.hyphenated().encode_lower(&mut id),
+        &time,
+        e.tenant.as_deref().unwrap_or(""),
+        e.action.as_str(),
+        e.action.category(),
+        e.outcome.as_str(),
+        e.reason.as_deref().unwrap_or(""),
+        actor.map_or("", |a| a.id.as_str()),
+        actor.and_then(|a| a.name.as_deref()).unwrap_or(""),
+        actor.and_then(|a| a.kind.as_deref()).unwrap_or(""),
+        target.map_or("", |t| t.kind.as_str()),
+        target.and_then(|t| t.id.as_deref()).unwrap_or(""),
+        target.and_then(|t| t.name.as_deref()).unwrap_or(""),
+        ip.as_deref().unwrap_or(""),
+        source.and_then(|s| s.user_agent.as_deref()).unwrap_or(""),
+        source.and_then(|s| s.device_id.as_deref()).unwrap_or(""),
+        geo.and_then(|g| g.country.as_deref()).unwrap_or(""),
+        geo.and_then(|g| g.city.as_deref()).unwrap_or(""),
+        e.session.as_deref().unwrap_or(""),
+        e.request_id.as_deref().unwrap_or(""),
+        // serde_json writes UTF-8.
+        std::str::from_utf8(scratch).unwrap_or(""),
+    ];
+    for cell in cells {
+        w.write_field(spreadsheet_safe(cell).as_bytes())?;
+    }
+    w.write_record(None::<&[u8]>)
 }
 
 /// Writes events in one format, a batch at a time.
@@ -120,6 +132,8 @@ pub struct ExportWriter<W: Write> {
     csv: Option<csv::Writer<W>>,
     raw: Option<W>,
     rows: u64,
+    /// Reused for each row's `details` JSON.
+    scratch: Vec<u8>,
 }
 
 impl<W: Write> std::fmt::Debug for ExportWriter<W> {
@@ -150,6 +164,7 @@ impl<W: Write> ExportWriter<W> {
                     csv: Some(w),
                     raw: None,
                     rows: 0,
+                    scratch: Vec::new(),
                 })
             }
             ExportFormat::JsonLines | ExportFormat::Ocsf => Ok(Self {
@@ -157,6 +172,7 @@ impl<W: Write> ExportWriter<W> {
                 csv: None,
                 raw: Some(out),
                 rows: 0,
+                scratch: Vec::new(),
             }),
         }
     }
@@ -168,13 +184,7 @@ impl<W: Write> ExportWriter<W> {
     pub fn write(&mut self, events: &[ActivityEvent]) -> Result<()> {
         if let Some(w) = &mut self.csv {
             for e in events {
-                let rec = csv_record(e);
-                // Cells that need no prefix are written from the record as they are.
-                w.write_record(rec.iter().map(|c| match spreadsheet_safe(c) {
-                    std::borrow::Cow::Borrowed(b) => std::borrow::Cow::Borrowed(b.as_bytes()),
-                    std::borrow::Cow::Owned(o) => std::borrow::Cow::Owned(o.into_bytes()),
-                }))
-                .map_err(csv_err)?;
+                write_csv_record(w, e, &mut self.scratch).map_err(csv_err)?;
             }
         }
         if let Some(w) = &mut self.raw {
@@ -255,16 +265,9 @@ pub async fn export<W: Write>(
     out: W,
 ) -> Result<u64> {
     let mut w = ExportWriter::new(out, format)?;
-    let mut q = query.clone();
-    q.after = None;
-    q.limit = MAX_PAGE_SIZE;
-    loop {
-        let page = store.query(&q).await?;
-        w.write(&page.events)?;
-        match page.next {
-            Some(c) => q.after = Some(c),
-            None => break,
-        }
+    let mut pages = crate::Pages::new(store, query.clone());
+    while let Some(events) = pages.next().await? {
+        w.write(&events)?;
     }
     let rows = w.rows();
     w.finish()?;

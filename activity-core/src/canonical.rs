@@ -1,0 +1,270 @@
+//! The canonical encoding the integrity chain hashes: an event's schema-v1 JSON without
+//! its `chain` field, object keys sorted at every level, no whitespace, serde_json's
+//! exact number and string formatting.
+//!
+//! It is written straight from the event, keys in their sorted order, instead of going
+//! through a `serde_json::Value` tree (which allocated every string of the event once
+//! more and cost most of a verification). The two are the same bytes; the tests hold
+//! this encoder to the `Value`-based definition. Each struct is destructured in full, so
+//! a field added to the schema does not compile here until it has its place.
+
+use serde::ser::{Serialize, SerializeMap, Serializer};
+
+use crate::event::{ActivityEvent, Actor, Geo, Source, Target};
+
+/// Appends the canonical JSON of `event` to `out`.
+pub(crate) fn write_canonical(event: &ActivityEvent, out: &mut Vec<u8>) {
+    // Writing into a Vec cannot fail, and every value here serialises.
+    let _ = serde_json::to_writer(out, &Canonical(event));
+}
+
+struct Canonical<'a>(&'a ActivityEvent);
+struct CanonicalActor<'a>(&'a Actor);
+struct CanonicalTarget<'a>(&'a Target);
+struct CanonicalSource<'a>(&'a Source);
+struct CanonicalGeo<'a>(&'a Geo);
+
+/// `m.serialize_entry(key, value)` when the value is present.
+fn entry<M: SerializeMap, T: Serialize + ?Sized>(
+    m: &mut M,
+    key: &'static str,
+    value: Option<&T>,
+) -> Result<(), M::Error> {
+    match value {
+        Some(v) => m.serialize_entry(key, v),
+        None => Ok(()),
+    }
+}
+
+impl Serialize for Canonical<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let ActivityEvent {
+            id,
+            time,
+            tenant,
+            action,
+            outcome,
+            reason,
+            actor,
+            target,
+            source,
+            session,
+            request_id,
+            details,
+            chain: _,
+        } = self.0;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("action", action)?;
+        entry(&mut m, "actor", actor.as_ref().map(CanonicalActor).as_ref())?;
+        entry(&mut m, "details", details.as_ref())?;
+        m.serialize_entry("id", id)?;
+        m.serialize_entry("outcome", outcome)?;
+        entry(&mut m, "reason", reason.as_ref())?;
+        entry(&mut m, "request_id", request_id.as_ref())?;
+        entry(&mut m, "session", session.as_ref())?;
+        entry(
+            &mut m,
+            "source",
+            source.as_ref().map(CanonicalSource).as_ref(),
+        )?;
+        entry(
+            &mut m,
+            "target",
+            target.as_ref().map(CanonicalTarget).as_ref(),
+        )?;
+        entry(&mut m, "tenant", tenant.as_ref())?;
+        m.serialize_entry("time", &crate::format_time(time))?;
+        m.end()
+    }
+}
+
+impl Serialize for CanonicalActor<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let Actor { id, name, kind } = self.0;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("id", id)?;
+        entry(&mut m, "name", name.as_ref())?;
+        entry(&mut m, "type", kind.as_ref())?;
+        m.end()
+    }
+}
+
+impl Serialize for CanonicalTarget<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let Target { kind, id, name } = self.0;
+        let mut m = s.serialize_map(None)?;
+        entry(&mut m, "id", id.as_ref())?;
+        entry(&mut m, "name", name.as_ref())?;
+        m.serialize_entry("type", kind)?;
+        m.end()
+    }
+}
+
+impl Serialize for CanonicalSource<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let Source {
+            ip,
+            user_agent,
+            device_id,
+            geo,
+        } = self.0;
+        let mut m = s.serialize_map(None)?;
+        entry(&mut m, "device_id", device_id.as_ref())?;
+        entry(&mut m, "geo", geo.as_ref().map(CanonicalGeo).as_ref())?;
+        entry(&mut m, "ip", ip.as_ref())?;
+        entry(&mut m, "user_agent", user_agent.as_ref())?;
+        m.end()
+    }
+}
+
+impl Serialize for CanonicalGeo<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let Geo {
+            country,
+            city,
+            lat,
+            lon,
+            accuracy_km,
+        } = self.0;
+        let mut m = s.serialize_map(None)?;
+        entry(&mut m, "accuracy_km", accuracy_km.as_ref())?;
+        entry(&mut m, "city", city.as_ref())?;
+        entry(&mut m, "country", country.as_ref())?;
+        entry(&mut m, "lat", lat.as_ref())?;
+        entry(&mut m, "lon", lon.as_ref())?;
+        m.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{ChainLink, Geo};
+    use chrono::{TimeZone, Utc};
+
+    /// The definition: the event as a `serde_json::Value` (whose maps are sorted by key)
+    /// without `chain`, written compactly.
+    fn reference(event: &ActivityEvent) -> String {
+        let mut v = serde_json::to_value(event).unwrap();
+        v.as_object_mut().unwrap().remove("chain");
+        v.to_string()
+    }
+
+    fn canonical(event: &ActivityEvent) -> String {
+        let mut out = Vec::new();
+        write_canonical(event, &mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    fn full() -> ActivityEvent {
+        let mut e = ActivityEvent::login_failed(
+            Actor::user("u\"1\\\u{1}é")
+                .with_name("=Ålice\n")
+                .with_kind("service"),
+        )
+        .with_reason("bad_password")
+        .with_tenant("acme\u{7f}")
+        .with_time(Utc.with_ymd_and_hms(2026, 11, 24, 6, 30, 0).unwrap())
+        .with_target(Target::new("document").with_id("d1").with_name("Q3 <plan>"))
+        .with_source(
+            Source::ip("2001:db8::1".parse().unwrap())
+                .with_user_agent("Mozilla/5.0 (X11) \u{2028}")
+                .with_device_id("dev-1")
+                .with_geo(Geo {
+                    country: Some("GB".into()),
+                    city: Some("London".into()),
+                    lat: Some(51.514_2),
+                    lon: Some(-0.093_1),
+                    accuracy_km: Some(20),
+                }),
+        )
+        .with_session("s".repeat(64))
+        .with_request_id("req-1")
+        .with_detail(
+            "z",
+            serde_json::json!({"b": [1, 2.5, -0.0, 1e300], "a": null}),
+        )
+        .with_detail("a", "x\ty")
+        .with_detail("m", u64::MAX);
+        e.chain = Some(ChainLink {
+            writer: "w".into(),
+            seq: 1,
+            prev: "0".repeat(64),
+            hash: "1".repeat(64),
+        });
+        e
+    }
+
+    #[test]
+    fn matches_the_value_based_definition_for_every_field() {
+        let e = full();
+        assert_eq!(canonical(&e), reference(&e));
+        assert!(!canonical(&e).contains("chain"));
+    }
+
+    #[test]
+    fn matches_the_definition_with_fields_absent() {
+        let bare = ActivityEvent::new(crate::Action::LOGOUT);
+        assert_eq!(canonical(&bare), reference(&bare));
+        let mut partial = full();
+        partial.actor.as_mut().unwrap().name = None;
+        partial.target.as_mut().unwrap().id = None;
+        let source = partial.source.as_mut().unwrap();
+        source.ip = None;
+        source.geo.as_mut().unwrap().city = None;
+        source.geo.as_mut().unwrap().lat = None;
+        partial.details = None;
+        partial = partial.with_time(Utc.timestamp_micros(1_700_000_000_123_456).unwrap());
+        assert_eq!(canonical(&partial), reference(&partial));
+        let mut geo_only = full();
+        geo_only.source = Some(Source {
+            geo: Some(Geo::default()),
+            ..Source::default()
+        });
+        assert_eq!(canonical(&geo_only), reference(&geo_only));
+    }
+
+    #[test]
+    fn keys_are_sorted() {
+        let text = canonical(&full());
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
+        let mut sorted = keys.clone();
+        sorted.sort();
+        assert_eq!(keys, sorted);
+        // The text's own order, not the parsed map's, is what is hashed.
+        let first =
+            ["\"action\"", "\"details\"", "\"outcome\"", "\"time\""].map(|k| text.find(k).unwrap());
+        assert!(first.windows(2).all(|w| w[0] < w[1]), "{text}");
+    }
+
+    #[test]
+    fn times_are_written_as_chrono_writes_them() {
+        use chrono::SecondsFormat;
+        let chrono_way = |t: &chrono::DateTime<Utc>| {
+            let f = if t.timestamp_subsec_micros() % 1000 == 0 {
+                SecondsFormat::Millis
+            } else {
+                SecondsFormat::Micros
+            };
+            t.to_rfc3339_opts(f, true)
+        };
+        let mut micros: i64 = -62_000_000_000_000_000; // year 4
+        let step = 7_919_000_123_457; // about three months, every sub-second pattern
+        while micros < 253_402_300_799_999_999 {
+            let t = Utc.timestamp_micros(micros).unwrap();
+            assert_eq!(crate::format_time(&t), chrono_way(&t));
+            micros += step;
+        }
+        for t in [
+            Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
+            Utc.timestamp_micros(1_000).unwrap(),
+            Utc.timestamp_micros(999_999).unwrap(),
+            Utc.with_ymd_and_hms(9999, 12, 31, 23, 59, 59).unwrap(),
+            Utc.timestamp_micros(-1).unwrap(),
+            Utc.with_ymd_and_hms(10000, 1, 1, 0, 0, 0).unwrap(),
+        ] {
+            assert_eq!(crate::format_time(&t), chrono_way(&t));
+        }
+    }
+}
