@@ -117,7 +117,9 @@ fn io(path: &Path, e: std::io::Error) -> Error {
 }
 
 /// Archives the events of `[since, until)` (of `tenant`, or all) into `dir` (created if
-/// needed; it must not already hold a manifest). Memory stays flat: a page at a time.
+/// needed; it must not already hold a manifest). Memory stays flat: a page at a time,
+/// written (and synced to disk) on a blocking thread while the next page is read. Needs a
+/// tokio runtime.
 ///
 /// # Errors
 /// [`Error::Invalid`] for an empty window or a directory that already holds an archive;
@@ -148,33 +150,57 @@ pub async fn archive(
         ExportFormat::Ocsf => ("events.ocsf.jsonl", "ocsf"),
     };
     let path = dir.join(name);
-    let file = std::fs::File::create(&path).map_err(|e| io(&path, e))?;
-    let mut w = ExportWriter::new(
-        HashingWriter {
-            inner: BufWriter::new(file),
-            hash: Sha256::new(),
-        },
-        format,
-    )?;
+    // The file is written, hashed and flushed on a blocking thread, a page at a time,
+    // while the next page is read here: no file I/O on the async workers.
+    let (pages_tx, mut pages_rx) = tokio::sync::mpsc::channel::<Vec<ActivityEvent>>(1);
+    let file_path = path.clone();
+    let writer = tokio::task::spawn_blocking(move || -> Result<(u64, String, Chains)> {
+        let file = std::fs::File::create(&file_path).map_err(|e| io(&file_path, e))?;
+        let mut w = ExportWriter::new(
+            HashingWriter {
+                inner: BufWriter::new(file),
+                hash: Sha256::new(),
+            },
+            format,
+        )?;
+        let mut chains = Chains::default();
+        while let Some(events) = pages_rx.blocking_recv() {
+            w.write(&events)?;
+            for e in &events {
+                note_chain(&mut chains, e);
+            }
+        }
+        let rows = w.rows();
+        let mut hw = w.finish()?;
+        hw.flush().map_err(|e| io(&file_path, e))?;
+        hw.inner
+            .get_ref()
+            .sync_all()
+            .map_err(|e| io(&file_path, e))?;
+        Ok((rows, hex::encode(hw.hash.finalize()), chains))
+    });
     let q = match tenant {
         Some(t) => ActivityQuery::tenant_log(t),
         None => ActivityQuery::new(),
     }
     .since(since)
     .until(until);
-    let mut chains: std::collections::BTreeMap<(Option<String>, String), ChainSpan> =
-        Default::default();
     let mut pages = crate::Pages::new(store, q);
-    while let Some(events) = pages.next().await? {
-        w.write(&events)?;
-        for e in &events {
-            note_chain(&mut chains, e);
+    let read = async {
+        while let Some(events) = pages.next().await? {
+            if pages_tx.send(events).await.is_err() {
+                break; // the writer stopped: its error says why
+            }
         }
+        Ok::<(), Error>(())
     }
-    let rows = w.rows();
-    let mut hw = w.finish()?;
-    hw.flush().map_err(|e| io(&path, e))?;
-    let sha256 = hex::encode(hw.hash.finalize());
+    .await;
+    drop(pages_tx);
+    let written = writer
+        .await
+        .map_err(|e| Error::backend("the archive writer failed", Some(Box::new(e))))?;
+    read?;
+    let (rows, sha256, chains) = written?;
     // Read after the events: every head is at or past what the archive holds.
     let mut heads = store.chain_heads(tenant).await?;
     heads.sort_by(|a, b| (&a.tenant, &a.writer).cmp(&(&b.tenant, &b.writer)));
@@ -198,10 +224,10 @@ pub async fn archive(
     Ok(manifest)
 }
 
-fn note_chain(
-    chains: &mut std::collections::BTreeMap<(Option<String>, String), ChainSpan>,
-    e: &ActivityEvent,
-) {
+/// The chain spans an archive covers, by tenant and writer.
+type Chains = std::collections::BTreeMap<(Option<String>, String), ChainSpan>;
+
+fn note_chain(chains: &mut Chains, e: &ActivityEvent) {
     let Some(link) = &e.chain else { return };
     let span = chains
         .entry((e.tenant.clone(), link.writer.clone()))

@@ -4,7 +4,8 @@
 //! accounts into a fresh SQLite file, then times `AlertEngine::with_defaults().evaluate`
 //! (all five built-in rules) on 2,000 new login events — failures and successes, with
 //! device ids and locations — each appended first, as the recorder does. Reports the
-//! median and p99 per login event, and the median per action.
+//! median and p99 per login event, and the median per action. `--connections N` sets the
+//! SQLite pool's size.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -59,7 +60,17 @@ fn main() {
     rt.block_on(async {
         let dir = std::env::temp_dir().join(format!("activity-bench-alerts-{}", uuid::Uuid::now_v7()));
         std::fs::create_dir_all(&dir).unwrap();
-        let store = SqliteStore::connect(&format!("sqlite://{}/a.db", dir.display())).await.unwrap();
+        let url = format!("sqlite://{}/a.db", dir.display());
+        let mut options = activity_sqlx::SqliteOptions::new(&url);
+        if let Some(n) = args
+            .iter()
+            .position(|a| a == "--connections")
+            .and_then(|i| args.get(i + 1))
+            .and_then(|v| v.parse().ok())
+        {
+            options = options.max_connections(n);
+        }
+        let store = SqliteStore::connect_with(options).await.unwrap();
         store.migrate().await.unwrap();
         let store: Arc<dyn ActivityStore> = Arc::new(store);
         let mut batch = Vec::with_capacity(5000);
