@@ -366,7 +366,11 @@ impl SqliteStore {
     /// The events of a SELECT as one JSON array built by SQLite: one hand-over from the
     /// connection's thread instead of one per row, which is most of the cost of a short
     /// read (a user's last 20 logins) through sqlx.
-    async fn fetch_json(&self, s: Stmt) -> activity_core::Result<Vec<ActivityEvent>> {
+    async fn fetch_json(
+        &self,
+        s: Stmt,
+        expected: usize,
+    ) -> activity_core::Result<Vec<ActivityEvent>> {
         let sql = format!(
             "SELECT json_group_array({}) FROM ({})",
             json_columns(),
@@ -378,7 +382,7 @@ impl SqliteStore {
             .await
             .map_err(err)?;
         let text: String = row.try_get(0).map_err(err)?;
-        let mut events = events_from_json(&text)?;
+        let mut events = events_from_json(&text, expected)?;
         // The aggregate's order follows the inner ORDER BY in practice; make it certain.
         events.sort_unstable_by_key(|e| std::cmp::Reverse((e.time, e.id)));
         Ok(events)
@@ -397,16 +401,43 @@ fn unhex(h: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-fn bad_json(what: &str) -> activity_core::Error {
-    activity_core::Error::backend(format!("stored row has an invalid {what}"), None)
+/// Decodes the array of `json_array` rows [`json_columns`] builds; `expected` rows
+/// (a capacity hint).
+fn events_from_json(text: &str, expected: usize) -> activity_core::Result<Vec<ActivityEvent>> {
+    use serde::de::DeserializeSeed;
+    let mut de = serde_json::Deserializer::from_str(text);
+    let events = Rows(expected.min(activity_core::MAX_PAGE_SIZE + 1))
+        .deserialize(&mut de)
+        .and_then(|events| de.end().map(|()| events))
+        .map_err(|e| activity_core::Error::backend(format!("stored row is invalid: {e}"), None))?;
+    Ok(events)
 }
 
-/// Decodes the array of `json_array` rows [`json_columns`] builds.
-fn events_from_json(text: &str) -> activity_core::Result<Vec<ActivityEvent>> {
-    let rows: Vec<JsonRow> = serde_json::from_str(text).map_err(|_| bad_json("row"))?;
-    rows.into_iter()
-        .map(|JsonRow(raw, hash)| sql::event_from_row(raw, hash))
-        .collect()
+/// The events of a `json_group_array`, each row turned into its event as it is read.
+struct Rows(usize);
+
+impl<'de> serde::de::DeserializeSeed<'de> for Rows {
+    type Value = Vec<ActivityEvent>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Rows {
+    type Value = Vec<ActivityEvent>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an array of event rows")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut out = Vec::with_capacity(self.0);
+        while let Some(JsonRow(raw, hash)) = seq.next_element()? {
+            out.push(sql::event_from_row(raw, hash).map_err(serde::de::Error::custom)?);
+        }
+        Ok(out)
+    }
 }
 
 /// One `json_array` row, decoded straight into the columns (no `serde_json::Value` in
@@ -520,7 +551,7 @@ mod tests {
                 ", null".repeat(9)
             ),
         ] {
-            assert!(events_from_json(text).is_err(), "{text}");
+            assert!(events_from_json(text, 1).is_err(), "{text}");
         }
     }
 }

@@ -12,7 +12,7 @@ macro_rules! impl_activity_store {
         crate::store_impl::impl_activity_store!($store, $dialect, $backend, $bind, rows);
     };
     // `$fetch`: `rows` decodes the rows one by one; `json` calls the store's
-    // `fetch_json(&self, Stmt) -> activity_core::Result<Vec<ActivityEvent>>`.
+    // `fetch_json(&self, Stmt, expected_rows: usize) -> activity_core::Result<Vec<ActivityEvent>>`.
     ($store:ty, $dialect:expr, $backend:expr, $bind:path, $fetch:ident) => {
         #[async_trait::async_trait]
         impl activity_core::ActivityStore for $store {
@@ -29,7 +29,9 @@ macro_rules! impl_activity_store {
             ) -> activity_core::Result<activity_core::Page> {
                 query.validate()?;
                 let s = crate::sql::select($dialect, &self.tables.events, query);
-                let events = crate::store_impl::fetch_events!($fetch, self, s, $backend, $bind);
+                let expected = query.page_size() + 1;
+                let events =
+                    crate::store_impl::fetch_events!($fetch, self, s, expected, $backend, $bind);
                 Ok(activity_core::Page::from_overfetch(
                     events,
                     query.page_size(),
@@ -141,17 +143,18 @@ pub(crate) use impl_activity_store;
 
 /// The events a SELECT statement returns, by the backend's chosen way.
 macro_rules! fetch_events {
-    (rows, $self:ident, $s:ident, $backend:expr, $bind:path) => {{
+    (rows, $self:ident, $s:ident, $expected:ident, $backend:expr, $bind:path) => {{
         let rows = $bind(sqlx::query(sqlx::AssertSqlSafe($s.sql)), $s.binds)
             .fetch_all(&$self.pool)
             .await
             .map_err(|e| crate::error::to_core_from($backend, e))?;
+        let _ = $expected;
         rows.iter()
             .map(|r| crate::sql::decode_row(r, $backend))
             .collect::<activity_core::Result<Vec<_>>>()?
     }};
-    (json, $self:ident, $s:ident, $backend:expr, $bind:path) => {{
-        $self.fetch_json($s).await?
+    (json, $self:ident, $s:ident, $expected:ident, $backend:expr, $bind:path) => {{
+        $self.fetch_json($s, $expected).await?
     }};
 }
 
