@@ -511,6 +511,7 @@ pub async fn verify(
         }
     };
     let mut unchained: Vec<(Option<String>, Uuid)> = Vec::new();
+    let mut current: Option<((Option<String>, String), Vec<Link>)> = None;
     let mut pages = crate::Pages::new(store, q);
     while let Some(events) = pages.next().await? {
         for e in &events {
@@ -534,11 +535,24 @@ pub async fn verify(
                     },
                 );
             }
-            links
-                .entry((e.tenant.clone(), link.writer.clone()))
-                .or_default()
-                .push((link.seq, prev, hash, e.id));
+            // Events come chain by chain in runs: the run's chain is kept out of the map,
+            // so that most events cost no key (two strings) to file.
+            let same = matches!(&current, Some(((t, w), _)) if *t == e.tenant && *w == link.writer);
+            if !same {
+                if let Some((k, v)) = current.take() {
+                    links.insert(k, v);
+                }
+                let k = (e.tenant.clone(), link.writer.clone());
+                let v = links.remove(&k).unwrap_or_default();
+                current = Some((k, v));
+            }
+            if let Some((_, run)) = &mut current {
+                run.push((link.seq, prev, hash, e.id));
+            }
         }
+    }
+    if let Some((k, v)) = current.take() {
+        links.insert(k, v);
     }
     let chained_tenants: std::collections::HashSet<&Option<String>> =
         links.keys().map(|(t, _)| t).collect();

@@ -5,7 +5,8 @@
 //! (all five built-in rules) on 2,000 new login events — failures and successes, with
 //! device ids and locations — each appended first, as the recorder does. Reports the
 //! median and p99 per login event, and the median per action. `--connections N` sets the
-//! SQLite pool's size.
+//! SQLite pool's size. `--db PATH`: a file to reuse (loaded with N events only if it does
+//! not exist yet; each run adds its 2,000) and keep.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -59,8 +60,14 @@ fn main() {
         .unwrap();
     rt.block_on(async {
         let dir = std::env::temp_dir().join(format!("activity-bench-alerts-{}", uuid::Uuid::now_v7()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let url = format!("sqlite://{}/a.db", dir.display());
+        let kept = args.iter().position(|a| a == "--db").and_then(|i| args.get(i + 1));
+        let (url, load) = match kept {
+            Some(p) => (format!("sqlite://{p}"), !std::path::Path::new(p).exists()),
+            None => {
+                std::fs::create_dir_all(&dir).unwrap();
+                (format!("sqlite://{}/a.db", dir.display()), true)
+            }
+        };
         let mut options = activity_sqlx::SqliteOptions::new(&url);
         if let Some(n) = args
             .iter()
@@ -74,14 +81,16 @@ fn main() {
         store.migrate().await.unwrap();
         let store: Arc<dyn ActivityStore> = Arc::new(store);
         let mut batch = Vec::with_capacity(5000);
-        for i in 0..rows {
+        for i in (0..rows).filter(|_| load) {
             batch.push(event(i));
             if batch.len() == 5000 {
                 store.append(&batch).await.unwrap();
                 batch.clear();
             }
         }
-        store.append(&batch).await.unwrap();
+        if load {
+            store.append(&batch).await.unwrap();
+        }
         let engine = AlertEngine::with_defaults();
         let mut times = Vec::new();
         let mut by_action = std::collections::BTreeMap::new();
@@ -109,6 +118,8 @@ fn main() {
             t.sort();
             println!("  {action}: median {:?} ({} events)", t[t.len() / 2], t.len());
         }
-        let _ = std::fs::remove_dir_all(dir);
+        if kept.is_none() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     });
 }
