@@ -106,6 +106,16 @@ impl Stmt {
         self
     }
 
+    /// Appends `LIMIT n` with the number written out, not bound: SQLite (3.51) marks a
+    /// statement whose LIMIT is a parameter to be prepared again every time the parameter
+    /// is bound, which cost a short read about as much as the rest of it together. The
+    /// number is a `usize` of ours, so writing it is safe; each distinct limit is its own
+    /// cached statement.
+    pub fn limit(&mut self, n: usize) -> &mut Self {
+        let _ = write!(self.sql, " LIMIT {}", n.min(i64::MAX as usize));
+        self
+    }
+
     /// Appends a placeholder for `v`.
     pub fn bind(&mut self, v: Val) -> &mut Self {
         self.binds.push(v);
@@ -393,8 +403,8 @@ pub(crate) fn select(dialect: Dialect, table: &str, q: &ActivityQuery) -> Stmt {
     s.push(&select_list(dialect));
     s.push(" FROM ").push(table).push(" WHERE 1=1");
     push_filters(&mut s, q, true);
-    s.push(" ORDER BY time_us DESC, id DESC LIMIT ")
-        .bind(Val::Int(Some(q.page_size() as i64 + 1)));
+    s.push(" ORDER BY time_us DESC, id DESC")
+        .limit(q.page_size() + 1);
     s
 }
 
@@ -415,8 +425,7 @@ pub(crate) fn doomed_ids(dialect: Dialect, table: &str, r: &DeleteRequest) -> St
     push_tenant_exact(&mut s, &r.tenant);
     s.push(" AND time_us < ")
         .bind(Val::Int(Some(r.before.timestamp_micros())));
-    s.push(" ORDER BY time_us, id LIMIT ")
-        .bind(Val::Int(Some(r.limit as i64)));
+    s.push(" ORDER BY time_us, id").limit(r.limit);
     s
 }
 
@@ -431,8 +440,7 @@ pub(crate) fn delete(dialect: Dialect, table: &str, r: &DeleteRequest) -> Stmt {
             push_tenant_exact(&mut s, &r.tenant);
             s.push(" AND time_us < ")
                 .bind(Val::Int(Some(r.before.timestamp_micros())));
-            s.push(" ORDER BY time_us, id LIMIT ")
-                .bind(Val::Int(Some(r.limit as i64)));
+            s.push(" ORDER BY time_us, id").limit(r.limit);
             s
         }
         Dialect::Sqlite | Dialect::Postgres => {
@@ -666,8 +674,17 @@ mod tests {
         assert!(s
             .sql
             .contains("action = $2 OR (action >= $3 AND action < $4)"));
-        assert!(s.sql.ends_with("LIMIT $5"));
-        assert_eq!(s.binds.len(), 5);
+        assert!(s.sql.ends_with(&format!("LIMIT {}", q.page_size() + 1)));
+        assert_eq!(s.binds.len(), 4);
+    }
+
+    #[test]
+    fn limits_are_written_out_and_clamped() {
+        let r = DeleteRequest::new(Some("t"), chrono::Utc::now(), usize::MAX);
+        let s = delete(Dialect::Sqlite, "t", &r);
+        assert!(s.sql.ends_with(&format!("LIMIT {})", i64::MAX)), "{}", s.sql);
+        let s = delete(Dialect::Mysql, "t", &DeleteRequest::new(None, chrono::Utc::now(), 500));
+        assert!(s.sql.ends_with("LIMIT 500"), "{}", s.sql);
     }
 
     #[test]
