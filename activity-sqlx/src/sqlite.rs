@@ -45,6 +45,7 @@ pub struct SqliteOptions {
     prefix: String,
     max_connections: u32,
     cache_kib: u32,
+    mmap_mib: u32,
 }
 
 impl SqliteOptions {
@@ -57,6 +58,7 @@ impl SqliteOptions {
             prefix: String::new(),
             max_connections: 4,
             cache_kib: 64 * 1024,
+            mmap_mib: 0,
         }
     }
 
@@ -82,6 +84,17 @@ impl SqliteOptions {
     /// SQLite's page cache per connection, in KiB (default 65,536: 64 MiB).
     pub fn cache_kib(mut self, kib: u32) -> Self {
         self.cache_kib = kib.max(256);
+        self
+    }
+
+    /// Memory-mapped I/O for reads, up to this many MiB of the file (SQLite's
+    /// `mmap_size`; default 0, off): pages are read from the OS's cache in place instead
+    /// of being copied into each connection's page cache, which helps long reads
+    /// (exports, verification) of a database larger than [`cache_kib`](Self::cache_kib).
+    /// An I/O error on a mapped page is a signal rather than an error code: see SQLite's
+    /// notes on memory-mapped I/O before turning it on.
+    pub fn mmap_mib(mut self, mib: u32) -> Self {
+        self.mmap_mib = mib;
         self
     }
 
@@ -149,6 +162,7 @@ impl SqliteStore {
             // A page cache large enough for the indexes' working set: with the default
             // 2 MB, appends into a large log spend their time re-reading index pages.
             .pragma("cache_size", format!("-{}", o.cache_kib))
+            .pragma("mmap_size", (u64::from(o.mmap_mib) << 20).to_string())
             .pragma("temp_store", "memory");
         // No ping before each use: a SQLite connection is a file handle on a thread of
         // its own, not a socket that can go stale, and the ping is one more round trip
@@ -452,12 +466,37 @@ impl<'de> serde::Deserialize<'de> for JsonRow {
 
 struct RowVisitor;
 
-/// A coordinate: `printf('%!.17g')` text, or a number.
-#[derive(serde::Deserialize)]
-#[serde(untagged)]
-enum Real<'a> {
-    Text(&'a str),
-    Number(f64),
+/// A coordinate: `printf('%!.17g')` text, a number, or null.
+struct Real(Option<f64>);
+
+impl<'de> serde::Deserialize<'de> for Real {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Real;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a coordinate")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Real, E> {
+                v.parse()
+                    .map(|x| Real(Some(x)))
+                    .map_err(|_| E::custom("invalid coordinate"))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Real, E> {
+                Ok(Real(Some(v)))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Real, E> {
+                Ok(Real(Some(v as f64)))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Real, E> {
+                Ok(Real(Some(v as f64)))
+            }
+            fn visit_unit<E>(self) -> Result<Real, E> {
+                Ok(Real(None))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 impl<'de> serde::de::Visitor<'de> for RowVisitor {
@@ -476,14 +515,6 @@ impl<'de> serde::de::Visitor<'de> for RowVisitor {
             seq.next_element()?
                 .ok_or_else(|| A::Error::invalid_length(col, &RowVisitor))
         }
-        let real = |v: Option<Real<'_>>| match v {
-            None => Ok(None),
-            Some(Real::Number(x)) => Ok(Some(x)),
-            Some(Real::Text(t)) => t
-                .parse::<f64>()
-                .map(Some)
-                .map_err(|_| A::Error::custom("invalid coordinate")),
-        };
         let id: &str = next(&mut seq, 0)?;
         let mut raw = sql::RawRow {
             id: unhex(id).ok_or_else(|| A::Error::custom("invalid id"))?,
@@ -494,8 +525,8 @@ impl<'de> serde::de::Visitor<'de> for RowVisitor {
         let mut slot = 0;
         for col in 2..sql::COLUMNS.len() {
             match col {
-                17 => raw.lat = real(next(&mut seq, col)?)?,
-                18 => raw.lon = real(next(&mut seq, col)?)?,
+                17 => raw.lat = next::<Real, _>(&mut seq, col)?.0,
+                18 => raw.lon = next::<Real, _>(&mut seq, col)?.0,
                 19 => raw.accuracy_km = next(&mut seq, col)?,
                 24 => raw.chain_seq = next(&mut seq, col)?,
                 sql::CHAIN_HASH_COLUMN => hash = next(&mut seq, col)?,
