@@ -45,6 +45,8 @@ use crate::store::ActivityStore;
 
 /// One stored link: position, predecessor hash, hash, event id.
 type Link = (u64, [u8; 32], [u8; 32], Uuid);
+/// A chain: its tenant and writer.
+type ChainId = (Option<String>, String);
 
 const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -493,7 +495,7 @@ pub async fn verify(
         Some(t) => ActivityQuery::tenant_log(t),
         None => ActivityQuery::new(),
     };
-    let mut links: BTreeMap<(Option<String>, String), Vec<Link>> = BTreeMap::new();
+    let mut links: BTreeMap<ChainId, Vec<Link>> = BTreeMap::new();
     let mut report = VerifyReport {
         events: 0,
         chains: 0,
@@ -511,7 +513,7 @@ pub async fn verify(
         }
     };
     let mut unchained: Vec<(Option<String>, Uuid)> = Vec::new();
-    let mut current: Option<((Option<String>, String), Vec<Link>)> = None;
+    let mut current: Option<(ChainId, Vec<Link>)> = None;
     let mut pages = crate::Pages::new(store, q);
     while let Some(events) = pages.next().await? {
         for e in &events {
