@@ -45,7 +45,6 @@ pub struct SqliteOptions {
     prefix: String,
     max_connections: u32,
     cache_kib: u32,
-    mmap_mib: u32,
 }
 
 impl SqliteOptions {
@@ -58,7 +57,6 @@ impl SqliteOptions {
             prefix: String::new(),
             max_connections: 4,
             cache_kib: 64 * 1024,
-            mmap_mib: 0,
         }
     }
 
@@ -84,17 +82,6 @@ impl SqliteOptions {
     /// SQLite's page cache per connection, in KiB (default 65,536: 64 MiB).
     pub fn cache_kib(mut self, kib: u32) -> Self {
         self.cache_kib = kib.max(256);
-        self
-    }
-
-    /// Memory-mapped I/O for reads, up to this many MiB of the file (SQLite's
-    /// `mmap_size`; default 0, off): pages are read from the OS's cache in place instead
-    /// of being copied into each connection's page cache, which helps long reads
-    /// (exports, verification) of a database larger than [`cache_kib`](Self::cache_kib).
-    /// An I/O error on a mapped page is a signal rather than an error code: see SQLite's
-    /// notes on memory-mapped I/O before turning it on.
-    pub fn mmap_mib(mut self, mib: u32) -> Self {
-        self.mmap_mib = mib;
         self
     }
 
@@ -162,7 +149,6 @@ impl SqliteStore {
             // A page cache large enough for the indexes' working set: with the default
             // 2 MB, appends into a large log spend their time re-reading index pages.
             .pragma("cache_size", format!("-{}", o.cache_kib))
-            .pragma("mmap_size", (u64::from(o.mmap_mib) << 20).to_string())
             .pragma("temp_store", "memory");
         // No ping before each use: a SQLite connection is a file handle on a thread of
         // its own, not a socket that can go stale, and the ping is one more round trip
