@@ -97,6 +97,7 @@ pub(crate) type RejectCallback = Arc<dyn Fn(&ActivityEvent, &Error) + Send + Syn
 pub(crate) struct Config {
     pub capacity: usize,
     pub batch_size: usize,
+    pub max_in_flight: usize,
     pub linger: Duration,
     pub overflow: Overflow,
     pub outage: OutagePolicy,
@@ -113,6 +114,7 @@ impl Default for Config {
         Self {
             capacity: 65_536,
             batch_size: 512,
+            max_in_flight: 1,
             linger: Duration::from_millis(2),
             overflow: Overflow::Reject,
             outage: OutagePolicy::KeepAccepting,

@@ -107,6 +107,46 @@ impl RecorderBuilder {
         self
     }
 
+    /// How many appends of one batch may be in flight at once (default 1: the whole batch
+    /// in one [`ActivityStore::append_sealed`], one transaction).
+    ///
+    /// With `n > 1` the worker splits each batch by tenant into up to `n` parts and
+    /// appends them concurrently, each in its own transaction (on its own connection of a
+    /// pooled store): a server that maintains the indexes of one transaction on one core
+    /// can then use several. Every integrity chain (one per tenant and writer) lies in one
+    /// part, which carries that chain's head, so each chain's events and head still
+    /// commit together and in order; batches still follow one another, so
+    /// [`Recorder::flush`] still means everything recorded before it is stored, and the
+    /// after-commit stages (alerts) still see the whole batch, in its order, once it is
+    /// stored. A part that fails goes through the usual path (retries with backoff,
+    /// isolation of a rejected event) while the parts that committed stay committed; a
+    /// batch whose events all belong to one tenant is not split. While the store is
+    /// failing, batches are not split. Give the store's pool at least `n` connections.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use activity_core::{ActivityEvent, ActivityQuery, ActivityStore, Actor, MemoryStore, Recorder};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let store = Arc::new(MemoryStore::new());
+    /// let (recorder, guard) = Recorder::builder(store.clone())
+    ///     .lifecycle_events(false)
+    ///     .max_in_flight(2)
+    ///     .start();
+    /// for tenant in ["acme", "globex"] {
+    ///     recorder
+    ///         .record(ActivityEvent::login_succeeded(Actor::user("u_1")).with_tenant(tenant))
+    ///         .unwrap();
+    /// }
+    /// recorder.flush().await.unwrap();
+    /// assert_eq!(store.count(&ActivityQuery::new()).await.unwrap(), 2);
+    /// guard.shutdown().await;
+    /// # });
+    /// ```
+    pub fn max_in_flight(mut self, n: usize) -> Self {
+        self.config.max_in_flight = n.max(1);
+        self
+    }
+
     /// How long the worker waits for a batch to fill once it has one event (default 2 ms).
     pub fn linger(mut self, linger: Duration) -> Self {
         self.config.linger = linger;

@@ -470,3 +470,235 @@ async fn dropping_the_guard_on_a_multi_thread_runtime_drains() {
     drop(guard);
     assert_eq!(store.inner.len(), 102);
 }
+
+/// A MemoryStore keeping chain heads, for `max_in_flight`: it logs the tenants of each
+/// append, can hold the first `meet` appends until that many are in flight at once (so a
+/// test proves they overlap), fail the next appends, or reject an actor's events.
+#[derive(Default)]
+struct PartsStore {
+    inner: MemoryStore,
+    calls: Mutex<Vec<Vec<Option<String>>>>,
+    meet: AtomicUsize,
+    met: tokio::sync::Notify,
+    arrived: AtomicUsize,
+    fail_next: AtomicUsize,
+    reject_actor: Mutex<Option<String>>,
+}
+
+#[async_trait]
+impl ActivityStore for PartsStore {
+    async fn append(&self, events: &[ActivityEvent]) -> Result<u64> {
+        self.append_sealed(events, &[]).await
+    }
+    async fn append_sealed(
+        &self,
+        events: &[ActivityEvent],
+        heads: &[crate::ChainHead],
+    ) -> Result<u64> {
+        let meet = self.meet.load(Ordering::SeqCst);
+        let arrived = self.arrived.fetch_add(1, Ordering::SeqCst) + 1;
+        if arrived <= meet {
+            let waiting = self.met.notified();
+            if arrived == meet {
+                self.met.notify_waiters();
+            } else {
+                waiting.await;
+            }
+        }
+        self.calls
+            .lock()
+            .unwrap()
+            .push(events.iter().map(|e| e.tenant.clone()).collect());
+        if self
+            .fail_next
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return Err(Error::timeout("slow", None));
+        }
+        if let Some(bad) = self.reject_actor.lock().unwrap().as_deref() {
+            if events.iter().any(|e| e.actor_id() == Some(bad)) {
+                return Err(Error::conflict("constraint violated", None));
+            }
+        }
+        self.inner.append_sealed(events, heads).await
+    }
+    async fn chain_heads(&self, tenant: Option<&str>) -> Result<Vec<crate::ChainHead>> {
+        self.inner.chain_heads(tenant).await
+    }
+    async fn query(&self, q: &ActivityQuery) -> Result<Page> {
+        self.inner.query(q).await
+    }
+    async fn count(&self, q: &ActivityQuery) -> Result<u64> {
+        self.inner.count(q).await
+    }
+    async fn delete(&self, r: &DeleteRequest) -> Result<u64> {
+        self.inner.delete(r).await
+    }
+    async fn tenants(&self) -> Result<Vec<Option<String>>> {
+        self.inner.tenants().await
+    }
+}
+
+/// Logs the ids of every committed batch it is shown.
+#[derive(Default)]
+struct SeenCommitted(Mutex<Vec<Vec<Uuid>>>);
+
+#[async_trait]
+impl crate::AfterCommit for SeenCommitted {
+    async fn after_commit(
+        &self,
+        _store: &dyn ActivityStore,
+        committed: &[ActivityEvent],
+    ) -> Vec<ActivityEvent> {
+        self.0
+            .lock()
+            .unwrap()
+            .push(committed.iter().map(|e| e.id).collect());
+        Vec::new()
+    }
+}
+
+const TENANTS: [&str; 4] = ["acme", "globex", "initech", "umbrella"];
+
+/// 40 logins, the four tenants interleaved; their ids in recording order.
+fn record_tenants(rec: &Recorder, who: impl Fn(usize) -> String) -> Vec<Uuid> {
+    (0..40)
+        .map(|i| {
+            let e = ActivityEvent::login_succeeded(Actor::user(who(i)))
+                .with_tenant(TENANTS[i % TENANTS.len()]);
+            let id = e.id;
+            rec.record(e).unwrap();
+            id
+        })
+        .collect()
+}
+
+fn parts_recorder(
+    store: &Arc<PartsStore>,
+    key: &crate::ChainKey,
+    seen: &Arc<SeenCommitted>,
+) -> (Recorder, RecorderGuard) {
+    Recorder::builder(store.clone())
+        .lifecycle_events(false)
+        .batch_size(100)
+        .max_in_flight(2)
+        .sealer(crate::ChainSealer::new("w", key.clone()))
+        .after_commit_arc(seen.clone())
+        .start()
+}
+
+#[tokio::test]
+async fn max_in_flight_appends_a_batch_by_tenant_at_once_and_its_chains_verify() {
+    let store = Arc::new(PartsStore::default());
+    // The first batch's two parts must both be in flight before either goes on.
+    store.meet.store(2, Ordering::SeqCst);
+    let key = crate::ChainKey::keyed(b"a key for the tests").unwrap();
+    let seen = Arc::new(SeenCommitted::default());
+    let (rec, guard) = parts_recorder(&store, &key, &seen);
+    let first = record_tenants(&rec, |i| format!("u_{i}"));
+    tokio::time::timeout(Duration::from_secs(30), rec.flush())
+        .await
+        .expect("the two parts were in flight at once")
+        .unwrap();
+    let calls = store.calls.lock().unwrap().clone();
+    assert_eq!(calls.len(), 2, "one batch, two parts: {calls:?}");
+    for tenant in TENANTS {
+        let holding = calls
+            .iter()
+            .filter(|c| c.contains(&Some(tenant.to_owned())))
+            .count();
+        assert_eq!(holding, 1, "{tenant}'s chain lies in one part");
+    }
+    // The after-commit stages saw the whole batch once, in its order.
+    assert_eq!(*seen.0.lock().unwrap(), vec![first.clone()]);
+    // More batches: every chain's head moves forward with its events.
+    let second = record_tenants(&rec, |i| format!("v_{i}"));
+    rec.flush().await.unwrap();
+    let report = guard.shutdown().await;
+    assert_eq!(report.metrics.written, 80);
+    assert_eq!(seen.0.lock().unwrap()[1], second);
+    let r = crate::verify(&*store, None, &key).await.unwrap();
+    assert!(r.is_intact(), "{r:?}");
+    assert_eq!((r.events, r.chains, r.anchored), (80, 4, 4));
+    for tenant in TENANTS {
+        let heads = store.chain_heads(Some(tenant)).await.unwrap();
+        assert_eq!(heads.len(), 1);
+        assert_eq!(heads[0].seq, 20, "{tenant}");
+    }
+}
+
+#[tokio::test]
+async fn max_in_flight_keeps_a_one_tenant_batch_whole() {
+    let store = Arc::new(PartsStore::default());
+    let (rec, guard) = Recorder::builder(store.clone())
+        .lifecycle_events(false)
+        .max_in_flight(4)
+        .start();
+    for i in 0..30 {
+        rec.record(login(i).with_tenant("acme")).unwrap();
+    }
+    rec.flush().await.unwrap();
+    assert_eq!(store.calls.lock().unwrap().len(), 1);
+    guard.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn max_in_flight_retries_a_failed_part_and_loses_or_doubles_nothing() {
+    let store = Arc::new(PartsStore::default());
+    store.fail_next.store(1, Ordering::SeqCst);
+    let key = crate::ChainKey::keyed(b"a key for the tests").unwrap();
+    let seen = Arc::new(SeenCommitted::default());
+    let (rec, guard) = parts_recorder(&store, &key, &seen);
+    let ids = record_tenants(&rec, |i| format!("u_{i}"));
+    rec.flush().await.unwrap();
+    let report = guard.shutdown().await;
+    assert_eq!(
+        report.metrics.written,
+        40 + 2,
+        "the logins, audit.failed and audit.recovered"
+    );
+    // One part failed and was retried alone: three appends of logins in all (then one of
+    // the outage's own two events).
+    let calls = store.calls.lock().unwrap().clone();
+    assert_eq!(
+        calls
+            .iter()
+            .filter(|c| c.iter().any(Option::is_some))
+            .count(),
+        3
+    );
+    assert_eq!(calls.len(), 4, "{calls:?}");
+    let logins = ActivityQuery::new().action("auth.login.succeeded");
+    assert_eq!(store.count(&logins).await.unwrap(), 40);
+    // Every login was shown to the after-commit stages exactly once.
+    let mut shown: Vec<Uuid> = seen.0.lock().unwrap().concat();
+    shown.retain(|id| ids.contains(id));
+    shown.sort();
+    let mut want = ids.clone();
+    want.sort();
+    assert_eq!(shown, want);
+    let r = crate::verify(&*store, None, &key).await.unwrap();
+    assert!(r.is_intact(), "{r:?}");
+}
+
+#[tokio::test]
+async fn max_in_flight_isolates_a_rejected_event_within_its_part() {
+    let store = Arc::new(PartsStore::default());
+    *store.reject_actor.lock().unwrap() = Some("poison".into());
+    let key = crate::ChainKey::keyed(b"a key for the tests").unwrap();
+    let seen = Arc::new(SeenCommitted::default());
+    let (rec, guard) = parts_recorder(&store, &key, &seen);
+    record_tenants(&rec, |i| {
+        if i == 13 {
+            "poison".into()
+        } else {
+            format!("u_{i}")
+        }
+    });
+    rec.flush().await.unwrap();
+    let report = guard.shutdown().await;
+    assert_eq!(report.metrics.rejected, 1);
+    let logins = ActivityQuery::new().action("auth.login.succeeded");
+    assert_eq!(store.count(&logins).await.unwrap(), 39);
+}

@@ -230,7 +230,43 @@ impl Worker {
             return Err((GaveUp, batch));
         }
         let mut committed = Vec::with_capacity(batch.len());
-        let mut stack = vec![batch];
+        let mut stack = Vec::new();
+        let in_flight = self.shared.config.max_in_flight;
+        if in_flight > 1 && st.outage.is_none() && batch.len() > 1 {
+            let (places, parts) = split_by_tenant(batch, in_flight);
+            if parts.len() > 1 {
+                let errors = self.append_parts(&parts).await;
+                let mut done: Vec<(usize, ActivityEvent)> = Vec::new();
+                let mut retryable = None;
+                for ((places, part), error) in places.into_iter().zip(parts).zip(errors) {
+                    match error {
+                        None => done.extend(places.into_iter().zip(part)),
+                        Some(err) => {
+                            if retryable.is_none() && err.is_retryable() {
+                                retryable = Some((err, part.len()));
+                            }
+                            stack.push(part);
+                        }
+                    }
+                }
+                // The batch's order, for the after-commit stages.
+                done.sort_unstable_by_key(|(i, _)| *i);
+                committed.extend(done.into_iter().map(|(_, e)| e));
+                // Failed parts go through the usual path below, first part first; a
+                // retryable failure counts as their first attempt (the outage starts, and
+                // is recorded, as it would without the split).
+                stack.reverse();
+                if let Some((err, held)) = retryable {
+                    if self.wait_to_retry(&err, 1, held, st).await.is_err() {
+                        return Err((GaveUp, stack.into_iter().rev().flatten().collect()));
+                    }
+                }
+            } else {
+                stack.extend(parts);
+            }
+        } else {
+            stack.push(batch);
+        }
         while let Some(part) = stack.pop() {
             // The heads this part brings its chains to, stored in the same transaction.
             let heads = self
@@ -275,6 +311,45 @@ impl Worker {
             st.pending.extend(follow_ups);
         }
         Ok(())
+    }
+
+    /// Appends `parts` concurrently, once each (no retry: a failed part is for the usual
+    /// path); returns, per part, its error if it did not commit.
+    async fn append_parts(&mut self, parts: &[Vec<ActivityEvent>]) -> Vec<Option<Error>> {
+        let heads: Vec<_> = parts
+            .iter()
+            .map(|part| {
+                self.sealer
+                    .as_ref()
+                    .map(|s| s.heads(part))
+                    .unwrap_or_default()
+            })
+            .collect();
+        // Only the store and counters across the await (the sealer is not `Sync`).
+        let store = &*self.store;
+        let shared = &*self.shared;
+        let results = join_all(
+            parts
+                .iter()
+                .zip(&heads)
+                .map(|(part, heads)| store.append_sealed(part, heads))
+                .collect(),
+        )
+        .await;
+        results
+            .into_iter()
+            .zip(parts)
+            .map(|(result, part)| match result {
+                Ok(n) => {
+                    Counters::add(&shared.counters.written, n);
+                    None
+                }
+                Err(err) => {
+                    tracing::debug!(error = %err, size = part.len(), "concurrent append failed; that part goes through the retrying path");
+                    Some(err)
+                }
+            })
+            .collect()
     }
 
     async fn seal(&mut self, batch: &mut [ActivityEvent], st: &mut State) -> Result<(), GaveUp> {
@@ -420,6 +495,54 @@ impl Worker {
             .map_or(0, |i| i + 1);
         st.pending.insert(at, recovered);
     }
+}
+
+/// Splits `batch` by tenant into at most `n` non-empty parts (every event of a tenant in
+/// the same part, in the batch's order), with each event's place in the batch.
+fn split_by_tenant(
+    batch: Vec<ActivityEvent>,
+    n: usize,
+) -> (Vec<Vec<usize>>, Vec<Vec<ActivityEvent>>) {
+    let mut places: Vec<Vec<usize>> = vec![Vec::new(); n];
+    let mut parts: Vec<Vec<ActivityEvent>> = (0..n).map(|_| Vec::new()).collect();
+    for (i, e) in batch.into_iter().enumerate() {
+        // FNV-1a of the tenant: stable, and spreads a handful of tenants evenly enough.
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in e.tenant.as_deref().unwrap_or("").bytes() {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        let slot = (h % n as u64) as usize;
+        places[slot].push(i);
+        parts[slot].push(e);
+    }
+    places.retain(|p| !p.is_empty());
+    parts.retain(|p| !p.is_empty());
+    (places, parts)
+}
+
+/// Polls every future until all are ready (on this task: no spawning, so a part is never
+/// lost to a panicking task); the outputs in the futures' order.
+async fn join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut futures: Vec<std::pin::Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
+    let mut out: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (f, slot) in futures.iter_mut().zip(out.iter_mut()) {
+            if slot.is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => *slot = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    out.into_iter().flatten().collect()
 }
 
 fn truncate(s: &str, max: usize) -> String {
