@@ -21,7 +21,7 @@ fn hot_queries() -> Vec<(&'static str, ActivityQuery, &'static str, &'static str
             "own activity",
             ActivityQuery::own(Some("t1"), "u_1"),
             "actor_time",
-            "tenant_actor_id_time_us",
+            "actor_id_time_us",
         ),
         (
             "own activity, one tenant",
@@ -68,6 +68,14 @@ fn hot_queries() -> Vec<(&'static str, ActivityQuery, &'static str, &'static str
         ),
     ]
 }
+
+/// The two indexes of versions 1 and 2 that version 3 dropped, to rebuild an older
+/// database exactly.
+const PG_V2_INDEXES: &str = "CREATE INDEX activity_events_tenant_actor_time ON activity_events (tenant, actor_id, time_us, id); \
+     CREATE INDEX activity_events_chain ON activity_events (chain_writer, tenant, chain_seq) WHERE chain_writer IS NOT NULL;";
+const MY_V2_INDEXES: &str = "ALTER TABLE activity_events \
+     ADD INDEX activity_events_tenant_actor_time (tenant, actor_id, time_us, id), \
+     ADD INDEX activity_events_chain (chain_writer, tenant, chain_seq)";
 
 #[tokio::test]
 async fn postgres_hot_queries_use_their_indexes() {
@@ -556,8 +564,10 @@ async fn postgres_version_1_database_migrates_forward_and_heads_share_the_transa
     let store = Arc::new(PgStore::from_pool(schema.pool.clone(), "").unwrap());
     store.migrate().await.unwrap();
     // Back to exactly a version-1 database, with chained events in it.
-    sqlx::raw_sql("DROP TABLE activity_chain_heads; DELETE FROM activity_schema WHERE version = 2")
-        .execute(&schema.pool)
+    sqlx::raw_sql(AssertSqlSafe(format!(
+        "DROP TABLE activity_chain_heads; DELETE FROM activity_schema WHERE version >= 2; {PG_V2_INDEXES}"
+    )))
+    .execute(&schema.pool)
         .await
         .unwrap();
     let key = ChainKey::keyed(b"a key kept outside the database").unwrap();
@@ -574,7 +584,7 @@ async fn postgres_version_1_database_migrates_forward_and_heads_share_the_transa
             .fetch_all(&schema.pool)
             .await
             .unwrap();
-    assert_eq!(versions, vec![1, 2]);
+    assert_eq!(versions, vec![1, 2, 3]);
     let r = verify(&*fresh, None, &key).await.unwrap();
     assert!(r.is_intact(), "{r:?}");
     assert_eq!(r.unanchored, 1, "the version-1 chain has no head");
@@ -715,7 +725,8 @@ async fn mariadb_version_1_database_migrates_forward_and_finds_the_newest_events
     // Back to exactly a version-1 database, with chained events in it.
     for s in [
         "DROP TABLE activity_chain_heads",
-        "DELETE FROM activity_schema WHERE version = 2",
+        "DELETE FROM activity_schema WHERE version >= 2",
+        MY_V2_INDEXES,
     ] {
         sqlx::query(s).execute(&db.pool).await.unwrap();
     }
@@ -833,4 +844,129 @@ async fn postgres_copy_skips_stored_ids_and_stores_exact_values() {
         12_000
     );
     schema.drop().await;
+}
+
+/// Sealed logins of two tenants through a recorder.
+async fn record_two_tenants(store: Arc<dyn ActivityStore>, key: &activity_core::ChainKey) {
+    let (rec, guard) = Recorder::builder(store)
+        .sealer(activity_core::ChainSealer::new("v2", key.clone()))
+        .lifecycle_events(false)
+        .batch_size(4)
+        .start();
+    for i in 0..10 {
+        rec.record(
+            ActivityEvent::login_failed(Actor::user(format!("u_{i}")))
+                .with_tenant(format!("t{}", i % 2)),
+        )
+        .unwrap();
+    }
+    guard.shutdown().await;
+}
+
+#[tokio::test]
+async fn postgres_version_2_database_migrates_to_3_dropping_two_indexes() {
+    use activity_core::{verify, ChainKey};
+    let Some(schema) = activity_tests::pg::schema().await else {
+        return;
+    };
+    let store = Arc::new(PgStore::from_pool(schema.pool.clone(), "").unwrap());
+    store.migrate().await.unwrap();
+    // Back to exactly a version-2 database, with chained events and heads in it.
+    sqlx::raw_sql(AssertSqlSafe(format!(
+        "DELETE FROM activity_schema WHERE version = 3; {PG_V2_INDEXES}"
+    )))
+    .execute(&schema.pool)
+    .await
+    .unwrap();
+    let key = ChainKey::keyed(b"a key kept outside the database").unwrap();
+    record_two_tenants(store.clone(), &key).await;
+    // Every partition's copy of an index counts; the parent's alone say what the schema is.
+    let indexes = || async {
+        sqlx::query_scalar::<_, String>(
+            "SELECT indexname::text FROM pg_indexes WHERE schemaname = current_schema() \
+             AND tablename LIKE 'activity_events%' ORDER BY 1",
+        )
+        .fetch_all(&schema.pool)
+        .await
+        .unwrap()
+    };
+    let before = indexes().await;
+    assert!(before.iter().any(|n| n.contains("tenant_actor_id_time_us")));
+    let fresh = Arc::new(PgStore::from_pool(schema.pool.clone(), "").unwrap());
+    fresh.migrate().await.unwrap();
+    let versions: Vec<i64> =
+        sqlx::query_scalar("SELECT version FROM activity_schema ORDER BY version")
+            .fetch_all(&schema.pool)
+            .await
+            .unwrap();
+    assert_eq!(versions, vec![1, 2, 3]);
+    let after = indexes().await;
+    assert!(
+        !after.iter().any(|n| n.contains("tenant_actor")
+            || n.contains("chain_writer")
+            || n.ends_with("_chain")),
+        "{after:?}"
+    );
+    let parent: Vec<&String> = after
+        .iter()
+        .filter(|n| !n.contains("_p2") && !n.contains("_default"))
+        .collect();
+    assert_eq!(parent.len(), 8, "the primary key and 7 indexes: {parent:?}");
+    assert_eq!(fresh.count(&ActivityQuery::new()).await.unwrap(), 10);
+    let r = verify(&*fresh, None, &key).await.unwrap();
+    assert!(r.is_intact(), "{r:?}");
+    assert_eq!(r.anchored, 2);
+    let plan = fresh
+        .explain(&ActivityQuery::own(Some("t1"), "u_1"))
+        .await
+        .unwrap()
+        .join("\n");
+    assert!(plan.contains("actor_id_time_us"), "{plan}");
+    schema.drop().await;
+}
+
+#[tokio::test]
+async fn mariadb_version_2_database_migrates_to_3_dropping_two_indexes() {
+    use activity_core::{verify, ChainKey};
+    let Some(db) = activity_tests::my::database().await else {
+        return;
+    };
+    let store = Arc::new(MySqlStore::from_pool(db.pool.clone(), "").unwrap());
+    store.migrate().await.unwrap();
+    for s in [
+        "DELETE FROM activity_schema WHERE version = 3",
+        MY_V2_INDEXES,
+    ] {
+        sqlx::query(s).execute(&db.pool).await.unwrap();
+    }
+    let key = ChainKey::keyed(b"a key kept outside the database").unwrap();
+    record_two_tenants(store.clone(), &key).await;
+    let indexes = || async {
+        sqlx::query_scalar::<_, String>(
+            "SELECT DISTINCT CAST(index_name AS CHAR) FROM information_schema.statistics \
+             WHERE table_schema = DATABASE() AND table_name = 'activity_events' ORDER BY 1",
+        )
+        .fetch_all(&db.pool)
+        .await
+        .unwrap()
+    };
+    assert_eq!(indexes().await.len(), 10, "the primary key and 9 indexes");
+    let fresh = Arc::new(MySqlStore::from_pool(db.pool.clone(), "").unwrap());
+    fresh.migrate().await.unwrap();
+    let versions: Vec<i64> =
+        sqlx::query_scalar("SELECT version FROM activity_schema ORDER BY version")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(versions, vec![1, 2, 3]);
+    let after = indexes().await;
+    assert_eq!(after.len(), 8, "{after:?}");
+    assert!(!after
+        .iter()
+        .any(|n| n.ends_with("tenant_actor_time") || n.ends_with("_chain")));
+    assert_eq!(fresh.count(&ActivityQuery::new()).await.unwrap(), 10);
+    let r = verify(&*fresh, None, &key).await.unwrap();
+    assert!(r.is_intact(), "{r:?}");
+    assert_eq!(r.anchored, 2);
+    db.drop().await;
 }

@@ -9,13 +9,23 @@
 //! Versions: 1, the events table; 2, the chain heads table
 //! (`<prefix>activity_chain_heads`, one row per chain: its count, last hash, last event
 //! time and MAC). A version-1 database migrates to 2 by creating the heads table; its
-//! existing chains have no head and verify as unanchored.
+//! existing chains have no head and verify as unanchored. 3 drops two indexes of the
+//! events table that no query needs, and that every append paid for:
+//! `activity_events_tenant_actor_time (tenant, actor_id, time_us, id)` (a user's own
+//! activity in a tenant is served by `activity_events_actor_time (actor_id, time_us, id)`
+//! as a range scan with the tenant as a residual filter: an actor's events rarely span
+//! tenants) and `activity_events_chain (chain_writer, tenant, chain_seq)` (verification
+//! reads a tenant's events in time order through the tenant index; nothing selects by
+//! chain position). The remaining indexes serve: the whole log and time windows
+//! (`time`), a tenant's log and the retention delete (`tenant_time`), a user's own
+//! activity and the failures of an account (`actor_time`), the failures of an address
+//! (`ip_time`), and the session, device and request filters.
 
 use crate::error::Error;
 use crate::sql::valid_prefix;
 
 /// The newest schema version this code knows.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// The names of the SDK's tables under one prefix.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,7 +142,15 @@ CREATE TABLE {p}activity_chain_heads (
 );
 CREATE INDEX {p}activity_chain_heads_tenant ON {p}activity_chain_heads (tenant_key);
 "#,
+    V3_DROP_INDEXES,
 ];
+
+/// Version 3 on SQLite and PostgreSQL (where dropping the partitioned table's index drops
+/// every partition's copy): the indexes no query uses.
+const V3_DROP_INDEXES: &str = r#"
+DROP INDEX {p}activity_events_tenant_actor_time;
+DROP INDEX {p}activity_events_chain;
+"#;
 
 /// PostgreSQL's migrations. The events table is partitioned by month on `time_us`
 /// (partitions are created by the store, see `postgres.rs`), with a default partition
@@ -195,6 +213,7 @@ CREATE TABLE {p}activity_chain_heads (
 );
 CREATE INDEX {p}activity_chain_heads_tenant ON {p}activity_chain_heads (tenant_key);
 "#,
+    V3_DROP_INDEXES,
 ];
 
 /// MySQL/MariaDB's migrations. `{collate}` is a binary, no-pad collation
@@ -254,6 +273,12 @@ CREATE TABLE {p}activity_chain_heads (
     PRIMARY KEY (writer, tenant_key),
     INDEX {p}activity_chain_heads_tenant (tenant_key)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE={collate}
+"#,
+    // One statement: MySQL commits each DDL statement on its own.
+    r#"
+ALTER TABLE {p}activity_events
+    DROP INDEX {p}activity_events_tenant_actor_time,
+    DROP INDEX {p}activity_events_chain
 "#,
 ];
 

@@ -8,6 +8,12 @@ use activity_core::{
 };
 use activity_sqlx::{Error, SqliteOptions, SqliteStore};
 use chrono::Utc;
+use sqlx::AssertSqlSafe;
+
+/// The two indexes of versions 1 and 2 that version 3 dropped, to rebuild an older
+/// database exactly.
+const V2_INDEXES: &str = "CREATE INDEX activity_events_tenant_actor_time ON activity_events (tenant, actor_id, time_us, id); \
+     CREATE INDEX activity_events_chain ON activity_events (chain_writer, tenant, chain_seq) WHERE chain_writer IS NOT NULL;";
 
 fn temp_db(name: &str) -> (std::path::PathBuf, String) {
     let dir = std::env::temp_dir().join(format!("activity-sqlx-{}-{}", name, uuid::Uuid::now_v7()));
@@ -36,7 +42,7 @@ async fn every_hot_query_is_an_index_range_scan() {
         (
             "own activity",
             ActivityQuery::own(Some("acme"), "u_1"),
-            "activity_events_tenant_actor_time",
+            "activity_events_actor_time",
         ),
         (
             "own activity, one tenant",
@@ -447,9 +453,9 @@ async fn a_version_1_database_migrates_forward_and_keeps_its_chains() {
     {
         // A version-1 database: the events table only, with chained events in it.
         let s = Arc::new(store(&url).await);
-        sqlx::raw_sql(
-            "DROP TABLE activity_chain_heads; DELETE FROM activity_schema WHERE version = 2",
-        )
+        sqlx::raw_sql(AssertSqlSafe(format!(
+            "DROP TABLE activity_chain_heads; DELETE FROM activity_schema WHERE version >= 2; {V2_INDEXES}"
+        )))
         .execute(s.pool())
         .await
         .unwrap();
@@ -467,8 +473,8 @@ async fn a_version_1_database_migrates_forward_and_keeps_its_chains() {
             .fetch_all(s.pool())
             .await
             .unwrap();
-    assert_eq!(versions, vec![1, 2]);
-    assert_eq!(activity_sqlx::SCHEMA_VERSION, 2);
+    assert_eq!(versions, vec![1, 2, 3]);
+    assert_eq!(activity_sqlx::SCHEMA_VERSION, 3);
     assert_eq!(s.count(&ActivityQuery::new()).await.unwrap(), 5);
     record_sealed(&s, &key, 3, |_| Utc::now()).await;
     let r = verify(&*s, None, &key).await.unwrap();
@@ -548,5 +554,57 @@ async fn reads_are_exact_for_awkward_floats_and_text() {
         .await
         .unwrap();
     assert!(none.events.is_empty() && none.next.is_none());
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn a_version_2_database_migrates_to_3_dropping_two_indexes_and_keeps_its_events() {
+    use activity_core::{verify, ChainKey};
+    let (dir, url) = temp_db("v2");
+    let key = ChainKey::keyed(b"an HMAC key that is not in the db").unwrap();
+    let indexes = |pool: sqlx::SqlitePool| async move {
+        let names: Vec<String> = sqlx::query_scalar(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'activity_events' AND sql IS NOT NULL ORDER BY name",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        names
+    };
+    {
+        // A version-2 database, with chained events and heads in it.
+        let s = Arc::new(store(&url).await);
+        sqlx::raw_sql(AssertSqlSafe(format!(
+            "DELETE FROM activity_schema WHERE version = 3; {V2_INDEXES}"
+        )))
+        .execute(s.pool())
+        .await
+        .unwrap();
+        assert_eq!(indexes(s.pool().clone()).await.len(), 9);
+        record_sealed(&s, &key, 5, |_| Utc::now()).await;
+        s.pool().close().await;
+    }
+    let s = Arc::new(store(&url).await);
+    let versions: Vec<i64> =
+        sqlx::query_scalar("SELECT version FROM activity_schema ORDER BY version")
+            .fetch_all(s.pool())
+            .await
+            .unwrap();
+    assert_eq!(versions, vec![1, 2, 3]);
+    let left = indexes(s.pool().clone()).await;
+    assert_eq!(left.len(), 7, "{left:?}");
+    assert!(!left
+        .iter()
+        .any(|n| n.ends_with("tenant_actor_time") || n.ends_with("_chain")));
+    assert_eq!(s.count(&ActivityQuery::new()).await.unwrap(), 5);
+    let r = verify(&*s, None, &key).await.unwrap();
+    assert!(r.is_intact(), "{r:?}");
+    assert_eq!(r.anchored, 1);
+    let plan = s
+        .explain(&ActivityQuery::own(Some("acme"), "u_1"))
+        .await
+        .unwrap();
+    assert!(uses_index(&plan, "activity_events_actor_time"), "{plan:?}");
+    s.migrate().await.unwrap();
     let _ = std::fs::remove_dir_all(dir);
 }
