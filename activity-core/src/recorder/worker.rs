@@ -498,20 +498,31 @@ impl Worker {
 }
 
 /// Splits `batch` by tenant into at most `n` non-empty parts (every event of a tenant in
-/// the same part, in the batch's order), with each event's place in the batch.
+/// the same part, in the batch's order), with each event's place in the batch. Tenants
+/// go, largest first, to the part with the fewest events so far, so that the parts come
+/// out about even (the batch waits for its slowest part).
 fn split_by_tenant(
     batch: Vec<ActivityEvent>,
     n: usize,
 ) -> (Vec<Vec<usize>>, Vec<Vec<ActivityEvent>>) {
+    let mut sizes: std::collections::HashMap<Option<&str>, usize> = Default::default();
+    for e in &batch {
+        *sizes.entry(e.tenant.as_deref()).or_default() += 1;
+    }
+    let mut tenants: Vec<(Option<&str>, usize)> = sizes.into_iter().collect();
+    // Largest first; ties by name, so the split does not depend on hashing.
+    tenants.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let mut load = vec![0usize; n];
+    let mut slot_of: std::collections::HashMap<Option<String>, usize> = Default::default();
+    for (tenant, size) in tenants {
+        let slot = (0..n).min_by_key(|&i| (load[i], i)).unwrap_or(0);
+        load[slot] += size;
+        slot_of.insert(tenant.map(str::to_owned), slot);
+    }
     let mut places: Vec<Vec<usize>> = vec![Vec::new(); n];
     let mut parts: Vec<Vec<ActivityEvent>> = (0..n).map(|_| Vec::new()).collect();
     for (i, e) in batch.into_iter().enumerate() {
-        // FNV-1a of the tenant: stable, and spreads a handful of tenants evenly enough.
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for b in e.tenant.as_deref().unwrap_or("").bytes() {
-            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-        }
-        let slot = (h % n as u64) as usize;
+        let slot = slot_of.get(&e.tenant).copied().unwrap_or(0);
         places[slot].push(i);
         parts[slot].push(e);
     }
@@ -554,4 +565,53 @@ fn truncate(s: &str, max: usize) -> String {
         end -= 1;
     }
     s[..end].to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Actor;
+
+    fn batch(sizes: &[(&str, usize)]) -> Vec<ActivityEvent> {
+        let mut out = Vec::new();
+        let longest = sizes.iter().map(|(_, n)| *n).max().unwrap_or(0);
+        for i in 0..longest {
+            for (tenant, n) in sizes {
+                if i < *n {
+                    out.push(ActivityEvent::logout(Actor::user("u")).with_tenant(*tenant));
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn a_batch_splits_by_tenant_into_even_parts_in_its_order() {
+        let b = batch(&[("a", 30), ("b", 20), ("c", 10)]);
+        let ids: Vec<_> = b.iter().map(|e| e.id).collect();
+        let (places, parts) = split_by_tenant(b, 2);
+        let sizes: Vec<usize> = parts.iter().map(Vec::len).collect();
+        assert_eq!(sizes, vec![30, 30]);
+        for (places, part) in places.iter().zip(&parts) {
+            assert!(
+                places.windows(2).all(|w| w[0] < w[1]),
+                "in the batch's order"
+            );
+            for (i, e) in places.iter().zip(part) {
+                assert_eq!(ids[*i], e.id);
+            }
+            let mut tenants: Vec<_> = part.iter().map(|e| e.tenant.clone()).collect();
+            tenants.dedup();
+            tenants.sort();
+            tenants.dedup();
+            assert!(parts
+                .iter()
+                .filter(|p| !std::ptr::eq(*p, part))
+                .all(|p| p.iter().all(|e| !tenants.contains(&e.tenant))));
+        }
+        let (_, parts) = split_by_tenant(batch(&[("a", 5)]), 4);
+        assert_eq!(parts.len(), 1, "one tenant, one part");
+        let (_, parts) = split_by_tenant(batch(&[("a", 3), ("b", 3), ("c", 3)]), 8);
+        assert_eq!(parts.len(), 3, "no empty parts");
+    }
 }
