@@ -682,8 +682,16 @@ mod tests {
     fn limits_are_written_out_and_clamped() {
         let r = DeleteRequest::new(Some("t"), chrono::Utc::now(), usize::MAX);
         let s = delete(Dialect::Sqlite, "t", &r);
-        assert!(s.sql.ends_with(&format!("LIMIT {})", i64::MAX)), "{}", s.sql);
-        let s = delete(Dialect::Mysql, "t", &DeleteRequest::new(None, chrono::Utc::now(), 500));
+        assert!(
+            s.sql.ends_with(&format!("LIMIT {})", i64::MAX)),
+            "{}",
+            s.sql
+        );
+        let s = delete(
+            Dialect::Mysql,
+            "t",
+            &DeleteRequest::new(None, chrono::Utc::now(), 500),
+        );
         assert!(s.sql.ends_with("LIMIT 500"), "{}", s.sql);
     }
 
