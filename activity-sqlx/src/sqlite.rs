@@ -92,7 +92,7 @@ impl SqliteOptions {
     }
 }
 
-/// An [`ActivityStore`] in SQLite: WAL journal, `synchronous=NORMAL` by default (see
+/// An [`ActivityStore`](activity_core::ActivityStore) in SQLite: WAL journal, `synchronous=NORMAL` by default (see
 /// [`Durability`]), a busy timeout, and the database file created on first use.
 ///
 /// ```

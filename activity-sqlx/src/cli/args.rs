@@ -158,7 +158,7 @@ pub struct ArchiveArgs {
     /// A closed window instead of --since/--until: yesterday or last month (UTC).
     #[arg(long, value_enum, conflicts_with = "every")]
     pub window: Option<WindowArg>,
-    /// Archive every closed day or month not yet archived into OUTPUT/<date>/ (for a
+    /// Archive every closed day or month not yet archived into OUTPUT/DATE/ (for a
     /// daily cron job; never archives a window twice).
     #[arg(long, value_enum)]
     pub every: Option<EveryArg>,
