@@ -8,7 +8,8 @@
 //! this encoder to the `Value`-based definition. Each struct is destructured in full, so
 //! a field added to the schema does not compile here until it has its place.
 
-use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
+use serde_json::{Map, Value};
 
 use crate::event::{ActivityEvent, Actor, Geo, Source, Target};
 
@@ -23,6 +24,8 @@ struct CanonicalActor<'a>(&'a Actor);
 struct CanonicalTarget<'a>(&'a Target);
 struct CanonicalSource<'a>(&'a Source);
 struct CanonicalGeo<'a>(&'a Geo);
+struct CanonicalMap<'a>(&'a Map<String, Value>);
+struct CanonicalValue<'a>(&'a Value);
 
 /// `m.serialize_entry(key, value)` when the value is present.
 fn entry<M: SerializeMap, T: Serialize + ?Sized>(
@@ -56,7 +59,11 @@ impl Serialize for Canonical<'_> {
         let mut m = s.serialize_map(None)?;
         m.serialize_entry("action", action)?;
         entry(&mut m, "actor", actor.as_ref().map(CanonicalActor).as_ref())?;
-        entry(&mut m, "details", details.as_ref())?;
+        entry(
+            &mut m,
+            "details",
+            details.as_ref().map(CanonicalMap).as_ref(),
+        )?;
         m.serialize_entry("id", id)?;
         m.serialize_entry("outcome", outcome)?;
         entry(&mut m, "reason", reason.as_ref())?;
@@ -133,6 +140,44 @@ impl Serialize for CanonicalGeo<'_> {
         entry(&mut m, "lat", lat.as_ref())?;
         entry(&mut m, "lon", lon.as_ref())?;
         m.end()
+    }
+}
+
+/// `details` and every object in it, keys in byte order whatever order the map keeps
+/// (serde_json's `preserve_order` feature, which any crate in an application can turn on,
+/// makes its maps keep insertion order; without it they are sorted already, and are
+/// written as they are).
+impl Serialize for CanonicalMap<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        if self.0.keys().is_sorted() {
+            for (k, v) in self.0 {
+                m.serialize_entry(k, &CanonicalValue(v))?;
+            }
+        } else {
+            let mut entries: Vec<(&String, &Value)> = self.0.iter().collect();
+            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            for (k, v) in entries {
+                m.serialize_entry(k, &CanonicalValue(v))?;
+            }
+        }
+        m.end()
+    }
+}
+
+impl Serialize for CanonicalValue<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Value::Object(m) => CanonicalMap(m).serialize(s),
+            Value::Array(items) => {
+                let mut seq = s.serialize_seq(Some(items.len()))?;
+                for v in items {
+                    seq.serialize_element(&CanonicalValue(v))?;
+                }
+                seq.end()
+            }
+            scalar => scalar.serialize(s),
+        }
     }
 }
 
@@ -266,5 +311,17 @@ mod tests {
         ] {
             assert_eq!(crate::format_time(&t), chrono_way(&t));
         }
+    }
+
+    #[test]
+    fn nested_details_are_written_with_sorted_keys() {
+        let e = ActivityEvent::logout(Actor::user("u")).with_detail(
+            "outer",
+            serde_json::json!({"zeta": [{"b": 1, "a": {"y": true, "x": null}}], "alpha": "é\u{0}"}),
+        );
+        assert_eq!(canonical(&e), reference(&e));
+        assert!(canonical(&e).contains(
+            r#""details":{"outer":{"alpha":"é\u0000","zeta":[{"a":{"x":null,"y":true},"b":1}]}}"#
+        ));
     }
 }
