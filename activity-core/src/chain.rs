@@ -134,16 +134,23 @@ impl ChainKey {
 
     /// The hash of `event` at `seq` after `prev`.
     pub fn link_hash(&self, event: &ActivityEvent, seq: u64, prev: &str) -> String {
-        hex::encode(self.link_digest(event, seq, prev))
+        hex::encode(self.link_digest(event, seq, prev, &mut Vec::with_capacity(640)))
     }
 
-    /// [`link_hash`](Self::link_hash) as bytes.
-    fn link_digest(&self, event: &ActivityEvent, seq: u64, prev: &str) -> [u8; 32] {
+    /// [`link_hash`](Self::link_hash) as bytes; `input` is a buffer to reuse (a
+    /// verification hashes every stored event).
+    fn link_digest(
+        &self,
+        event: &ActivityEvent,
+        seq: u64,
+        prev: &str,
+        input: &mut Vec<u8>,
+    ) -> [u8; 32] {
         use std::io::Write;
-        let mut input = Vec::with_capacity(640);
+        input.clear();
         let _ = write!(input, "activity-chain-v1\n{seq}\n{prev}\n");
-        crate::canonical::write_canonical(event, &mut input);
-        self.digest_bytes(&input, &[])
+        crate::canonical::write_canonical(event, input);
+        self.digest_bytes(input, &[])
     }
 
     /// A head for the chain of `tenant` and `writer` ending at `seq` with `last_hash`,
@@ -514,6 +521,7 @@ pub async fn verify(
     };
     let mut unchained: Vec<(Option<String>, Uuid)> = Vec::new();
     let mut current: Option<(ChainId, Vec<Link>)> = None;
+    let mut input = Vec::with_capacity(640);
     let mut pages = crate::Pages::new(store, q);
     while let Some(events) = pages.next().await? {
         for e in &events {
@@ -527,7 +535,7 @@ pub async fn verify(
             let _ = hex::decode_to_slice(&link.prev, &mut prev);
             let stored = hex::decode_to_slice(&link.hash, &mut hash).is_ok();
             // The canonical form leaves `chain` out, so the stored event hashes as it is.
-            if !stored || key.link_digest(e, link.seq, &link.prev) != hash {
+            if !stored || key.link_digest(e, link.seq, &link.prev, &mut input) != hash {
                 note(
                     &mut report,
                     Break::Modified {
