@@ -109,23 +109,19 @@ fn query_of(f: &Filters, limit: usize) -> Result<ActivityQuery, Failure> {
 /// Every event of `q` up to `limit` (0: all), newest first.
 async fn collect(
     store: &dyn ActivityStore,
-    mut q: ActivityQuery,
+    q: ActivityQuery,
     limit: usize,
 ) -> Result<Vec<activity_core::ActivityEvent>, Failure> {
     let mut out = Vec::new();
-    q.limit = activity_core::MAX_PAGE_SIZE;
-    loop {
-        let page = store.query(&q).await?;
-        out.extend(page.events);
+    let mut pages = activity_core::Pages::new(store, q);
+    while let Some(events) = pages.next().await? {
+        out.extend(events);
         if limit > 0 && out.len() >= limit {
             out.truncate(limit);
-            return Ok(out);
-        }
-        match page.next {
-            Some(c) => q.after = Some(c),
-            None => return Ok(out),
+            break;
         }
     }
+    Ok(out)
 }
 
 fn write_events(
