@@ -24,6 +24,8 @@
 
 #[cfg(feature = "cli")]
 pub mod cli;
+#[cfg(feature = "sqlite")]
+mod connections;
 mod error;
 #[cfg(feature = "mysql")]
 mod mysql;

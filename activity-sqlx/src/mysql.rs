@@ -168,6 +168,11 @@ impl MySqlStore {
 
     crate::store_impl::values_insert!(Dialect::Mysql, MySql, bind_all);
 
+    /// A pooled connection for one store operation.
+    async fn lease(&self) -> Result<sqlx::pool::PoolConnection<MySql>, sqlx::Error> {
+        self.pool.acquire().await
+    }
+
     async fn prepare_append(&self, _events: &[ActivityEvent]) -> activity_core::Result<()> {
         Ok(())
     }
@@ -229,4 +234,10 @@ impl MySqlStore {
     }
 }
 
-crate::store_impl::impl_activity_store!(MySqlStore, Dialect::Mysql, Backend::Mysql, bind_all);
+crate::store_impl::impl_activity_store!(
+    MySqlStore,
+    sqlx::MySql,
+    Dialect::Mysql,
+    Backend::Mysql,
+    bind_all
+);

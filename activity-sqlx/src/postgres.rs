@@ -334,7 +334,7 @@ impl PgStore {
     /// to the savepoint and goes through the `UNNEST` insert, which skips those.
     async fn insert_chunk(
         &self,
-        tx: &mut sqlx::Transaction<'static, Postgres>,
+        tx: &mut sqlx::Transaction<'_, Postgres>,
         chunk: &[ActivityEvent],
     ) -> Result<u64, sqlx::Error> {
         if !self.copy {
@@ -368,7 +368,7 @@ impl PgStore {
     /// PostgreSQL's binary representation, so no text is ever escaped or parsed.
     async fn copy_chunk(
         &self,
-        tx: &mut sqlx::Transaction<'static, Postgres>,
+        tx: &mut sqlx::Transaction<'_, Postgres>,
         chunk: &[ActivityEvent],
     ) -> Result<u64, sqlx::Error> {
         let statement = format!(
@@ -390,7 +390,7 @@ impl PgStore {
     /// instead of 27 per row, which PostgreSQL plans and parses once.
     async fn insert_unnest(
         &self,
-        tx: &mut sqlx::Transaction<'static, Postgres>,
+        tx: &mut sqlx::Transaction<'_, Postgres>,
         chunk: &[ActivityEvent],
     ) -> Result<u64, sqlx::Error> {
         let n = chunk.len();
@@ -474,6 +474,11 @@ impl PgStore {
             q = q.bind(col);
         }
         Ok(q.execute(&mut **tx).await?.rows_affected())
+    }
+
+    /// A pooled connection for one store operation.
+    async fn lease(&self) -> Result<sqlx::pool::PoolConnection<Postgres>, sqlx::Error> {
+        self.pool.acquire().await
     }
 
     /// Creates the partitions a batch needs (and the month after each), once per month
@@ -592,4 +597,10 @@ fn copy_binary(events: &[ActivityEvent]) -> Vec<u8> {
     out
 }
 
-crate::store_impl::impl_activity_store!(PgStore, Dialect::Postgres, Backend::Postgres, bind_all);
+crate::store_impl::impl_activity_store!(
+    PgStore,
+    sqlx::Postgres,
+    Dialect::Postgres,
+    Backend::Postgres,
+    bind_all
+);

@@ -1,6 +1,7 @@
 //! The SQLite store: the embedded default.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use activity_core::{ActivityEvent, ActivityQuery, DeleteRequest};
@@ -10,9 +11,11 @@ use sqlx::sqlite::{
 };
 use sqlx::{AssertSqlSafe, Row, Sqlite};
 
+use crate::connections::{Connections, Lease, Source};
 use crate::error::{Backend, Error};
 use crate::schema::{Tables, SCHEMA_VERSION, SQLITE};
 use crate::sql::{self, Dialect, Stmt, Val};
+use crate::store_impl::Finish;
 
 /// How hard SQLite works to keep committed events across a power cut.
 ///
@@ -108,6 +111,8 @@ impl SqliteOptions {
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// What the store's operations run on: its own connections to a file, or `pool`.
+    connections: Source,
     tables: Tables,
 }
 
@@ -165,13 +170,36 @@ impl SqliteStore {
         } else {
             pool.max_connections(o.max_connections)
         };
-        let pool = pool.connect_with(opts).await?;
-        Ok(Self { pool, tables })
+        if in_memory {
+            let pool = pool.connect_with(opts).await?;
+            return Ok(Self {
+                connections: Source::Pool(pool.clone()),
+                pool,
+                tables,
+            });
+        }
+        // A file: the store's operations run on its own connections (see
+        // `connections.rs`); the pool, for the application's own use of `pool()`, opens
+        // its connections only when used.
+        let connections = Source::Own(Arc::new(Connections::new(
+            opts.clone(),
+            o.max_connections,
+            o.busy_timeout + Duration::from_secs(5),
+        )));
+        // Open one now, so that a file that cannot be opened fails here.
+        connections.acquire().await?.finish();
+        let pool = pool.connect_lazy_with(opts);
+        Ok(Self {
+            pool,
+            connections,
+            tables,
+        })
     }
 
     /// Uses a pool the application already has (tables without prefix).
     pub fn from_pool(pool: SqlitePool) -> Self {
         Self {
+            connections: Source::Pool(pool.clone()),
             pool,
             tables: Tables::new("").expect("the empty prefix is valid"),
         }
@@ -183,14 +211,23 @@ impl SqliteStore {
     /// [`Error::InvalidPrefix`].
     pub fn from_pool_with_prefix(pool: SqlitePool, prefix: &str) -> Result<Self, Error> {
         Ok(Self {
+            connections: Source::Pool(pool.clone()),
             pool,
             tables: Tables::new(prefix)?,
         })
     }
 
-    /// The pool.
+    /// The pool: the one handed to [`from_pool`](Self::from_pool), or, for a store that
+    /// opened a file itself, a pool of its own for the application's queries (the store's
+    /// operations run on connections of their own, reused newest first and returned
+    /// without sqlx's per-release check, which a local file does not need).
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
+    }
+
+    /// A connection for one store operation.
+    async fn lease(&self) -> Result<Lease, sqlx::Error> {
+        self.connections.acquire().await
     }
 
     /// The table names.
@@ -206,11 +243,12 @@ impl SqliteStore {
     /// create; [`Error::SchemaTooNew`] when the database is ahead of this code; in both
     /// cases nothing is changed.
     pub async fn migrate(&self) -> Result<(), Error> {
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.lease().await?;
         sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
         let result = self.migrate_locked(&mut conn).await;
         let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
         sqlx::query(end).execute(&mut *conn).await?;
+        conn.finish();
         result
     }
 
@@ -310,9 +348,12 @@ impl SqliteStore {
 
     async fn explain_stmt(&self, s: Stmt) -> Result<Vec<String>, Error> {
         let sql = format!("EXPLAIN QUERY PLAN {}", s.sql);
+        let mut conn = self.lease().await?;
         let rows = bind_all(sqlx::query(AssertSqlSafe(sql)), s.binds)
-            .fetch_all(&self.pool)
-            .await?;
+            .fetch_all(&mut *conn)
+            .await;
+        conn.finish();
+        let rows = rows?;
         Ok(rows.iter().map(|r| r.get::<String, _>("detail")).collect())
     }
 }
@@ -334,6 +375,7 @@ fn bind_all(
 
 crate::store_impl::impl_activity_store!(
     SqliteStore,
+    Sqlite,
     Dialect::Sqlite,
     Backend::Sqlite,
     bind_all,
@@ -377,11 +419,12 @@ impl SqliteStore {
             s.sql
         );
         let err = |e| crate::error::to_core_from(Backend::Sqlite, e);
+        let mut conn = self.lease().await.map_err(err)?;
         let row = bind_all(sqlx::query(AssertSqlSafe(sql)), s.binds)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(err)?;
-        let text: String = row.try_get(0).map_err(err)?;
+            .fetch_one(&mut *conn)
+            .await;
+        conn.finish();
+        let text: String = row.map_err(err)?.try_get(0).map_err(err)?;
         let mut events = events_from_json(&text, expected)?;
         // The aggregate's order follows the inner ORDER BY in practice; make it certain.
         events.sort_unstable_by_key(|e| std::cmp::Reverse((e.time, e.id)));

@@ -1,19 +1,59 @@
 //! The [`ActivityStore`](activity_core::ActivityStore) methods, the same for every backend
-//! but for the pool type, the dialect and a per-backend hook before appends.
+//! but for the connection type, the dialect and a per-backend hook before appends.
 
-/// Implements `ActivityStore` for `$store`, which has `pool` and `tables` fields, a
+/// A connection lent for one store operation: [`finish`](Self::finish) says the operation
+/// ran to its end (successfully or with an error the database reported), so the
+/// connection may serve the next one.
+pub(crate) trait Finish {
+    /// Done with the connection.
+    fn finish(self);
+}
+
+impl<DB: sqlx::Database> Finish for sqlx::pool::PoolConnection<DB> {
+    /// sqlx's pool takes it back (and checks it) when dropped.
+    fn finish(self) {}
+}
+
+/// Implements `ActivityStore` for `$store`, which has a `tables` field, a
+/// `lease(&self) -> Result<impl DerefMut<Target = Connection> + Finish, sqlx::Error>`
+/// method, a
 /// `prepare_append(&self, &[ActivityEvent]) -> activity_core::Result<()>` method, a
 /// `drop_partitions_hook(&self, DateTime<Utc>) -> activity_core::Result<DroppedPartitions>`
 /// method, an
-/// `insert_chunk(&self, &mut Transaction, &[ActivityEvent]) -> Result<u64, sqlx::Error>`
+/// `insert_chunk(&self, &mut Transaction<'_, DB>, &[ActivityEvent]) -> Result<u64, sqlx::Error>`
 /// method with its `ROWS_PER_INSERT`, and whose backend binds values with `$bind`.
 macro_rules! impl_activity_store {
-    ($store:ty, $dialect:expr, $backend:expr, $bind:path) => {
-        crate::store_impl::impl_activity_store!($store, $dialect, $backend, $bind, rows);
+    ($store:ty, $db:ty, $dialect:expr, $backend:expr, $bind:path) => {
+        crate::store_impl::impl_activity_store!($store, $db, $dialect, $backend, $bind, rows);
     };
     // `$fetch`: `rows` decodes the rows one by one; `json` calls the store's
     // `fetch_json(&self, Stmt, expected_rows: usize) -> activity_core::Result<Vec<ActivityEvent>>`.
-    ($store:ty, $dialect:expr, $backend:expr, $bind:path, $fetch:ident) => {
+    ($store:ty, $db:ty, $dialect:expr, $backend:expr, $bind:path, $fetch:ident) => {
+        impl $store {
+            /// The batch and the heads in one transaction on `conn`.
+            async fn write_sealed(
+                &self,
+                conn: &mut <$db as sqlx::Database>::Connection,
+                events: &[activity_core::ActivityEvent],
+                heads: &[activity_core::ChainHead],
+            ) -> Result<u64, sqlx::Error> {
+                let mut tx = sqlx::Connection::begin(conn).await?;
+                let mut added = 0;
+                for chunk in events.chunks(Self::ROWS_PER_INSERT) {
+                    added += self.insert_chunk(&mut tx, chunk).await?;
+                }
+                let heads = crate::sql::dedup_heads(heads);
+                for chunk in heads.chunks(crate::sql::HEADS_PER_UPSERT) {
+                    let s = crate::sql::upsert_heads($dialect, &self.tables.chain_heads, chunk);
+                    $bind(sqlx::query(sqlx::AssertSqlSafe(s.sql)), s.binds)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(added)
+            }
+        }
+
         #[async_trait::async_trait]
         impl activity_core::ActivityStore for $store {
             async fn append(
@@ -44,12 +84,13 @@ macro_rules! impl_activity_store {
             ) -> activity_core::Result<u64> {
                 query.validate()?;
                 let s = crate::sql::count($dialect, &self.tables.events, query);
+                let err = |e| crate::error::to_core_from($backend, e);
+                let mut conn = self.lease().await.map_err(err)?;
                 let row = $bind(sqlx::query(sqlx::AssertSqlSafe(s.sql)), s.binds)
-                    .fetch_one(&self.pool)
-                    .await
-                    .map_err(|e| crate::error::to_core_from($backend, e))?;
-                let n: i64 = sqlx::Row::try_get(&row, 0)
-                    .map_err(|e| crate::error::to_core_from($backend, e))?;
+                    .fetch_one(&mut *conn)
+                    .await;
+                crate::store_impl::Finish::finish(conn);
+                let n: i64 = sqlx::Row::try_get(&row.map_err(err)?, 0).map_err(err)?;
                 Ok(n as u64)
             }
 
@@ -61,11 +102,13 @@ macro_rules! impl_activity_store {
                     return Ok(0);
                 }
                 let s = crate::sql::delete($dialect, &self.tables.events, request);
+                let err = |e| crate::error::to_core_from($backend, e);
+                let mut conn = self.lease().await.map_err(err)?;
                 let done = $bind(sqlx::query(sqlx::AssertSqlSafe(s.sql)), s.binds)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(|e| crate::error::to_core_from($backend, e))?;
-                Ok(done.rows_affected())
+                    .execute(&mut *conn)
+                    .await;
+                crate::store_impl::Finish::finish(conn);
+                Ok(done.map_err(err)?.rows_affected())
             }
 
             async fn append_sealed(
@@ -84,21 +127,13 @@ macro_rules! impl_activity_store {
                 }
                 self.prepare_append(events).await?;
                 let err = |e| crate::error::to_core_from($backend, e);
-                let mut tx = self.pool.begin().await.map_err(err)?;
-                let mut added = 0;
-                for chunk in events.chunks(Self::ROWS_PER_INSERT) {
-                    added += self.insert_chunk(&mut tx, chunk).await.map_err(err)?;
-                }
-                let heads = crate::sql::dedup_heads(heads);
-                for chunk in heads.chunks(crate::sql::HEADS_PER_UPSERT) {
-                    let s = crate::sql::upsert_heads($dialect, &self.tables.chain_heads, chunk);
-                    $bind(sqlx::query(sqlx::AssertSqlSafe(s.sql)), s.binds)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(err)?;
-                }
-                tx.commit().await.map_err(err)?;
-                Ok(added)
+                let mut conn = self.lease().await.map_err(err)?;
+                let added = self.write_sealed(&mut conn, events, heads).await;
+                // Finished either way: a failed statement or commit leaves the transaction
+                // rolled back (the `Transaction` guard's rollback runs before any later
+                // command on the connection).
+                crate::store_impl::Finish::finish(conn);
+                added.map_err(err)
             }
 
             async fn chain_heads(
@@ -106,11 +141,14 @@ macro_rules! impl_activity_store {
                 tenant: Option<&str>,
             ) -> activity_core::Result<Vec<activity_core::ChainHead>> {
                 let s = crate::sql::select_heads($dialect, &self.tables.chain_heads, tenant);
+                let err = |e| crate::error::to_core_from($backend, e);
+                let mut conn = self.lease().await.map_err(err)?;
                 let rows = $bind(sqlx::query(sqlx::AssertSqlSafe(s.sql)), s.binds)
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(|e| crate::error::to_core_from($backend, e))?;
-                rows.iter()
+                    .fetch_all(&mut *conn)
+                    .await;
+                crate::store_impl::Finish::finish(conn);
+                rows.map_err(err)?
+                    .iter()
                     .map(|r| crate::sql::decode_head(r, $backend))
                     .collect()
             }
@@ -124,11 +162,14 @@ macro_rules! impl_activity_store {
 
             async fn tenants(&self) -> activity_core::Result<Vec<Option<String>>> {
                 let sql_text = format!("SELECT DISTINCT tenant FROM {}", self.tables.events);
+                let err = |e| crate::error::to_core_from($backend, e);
+                let mut conn = self.lease().await.map_err(err)?;
                 let rows = sqlx::query(sqlx::AssertSqlSafe(sql_text))
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(|e| crate::error::to_core_from($backend, e))?;
-                rows.iter()
+                    .fetch_all(&mut *conn)
+                    .await;
+                crate::store_impl::Finish::finish(conn);
+                rows.map_err(err)?
+                    .iter()
                     .map(|r| {
                         sqlx::Row::try_get::<Option<String>, _>(r, 0)
                             .map_err(|e| crate::error::to_core_from($backend, e))
@@ -144,12 +185,15 @@ pub(crate) use impl_activity_store;
 /// The events a SELECT statement returns, by the backend's chosen way.
 macro_rules! fetch_events {
     (rows, $self:ident, $s:ident, $expected:ident, $backend:expr, $bind:path) => {{
+        let err = |e| crate::error::to_core_from($backend, e);
+        let mut conn = $self.lease().await.map_err(err)?;
         let rows = $bind(sqlx::query(sqlx::AssertSqlSafe($s.sql)), $s.binds)
-            .fetch_all(&$self.pool)
-            .await
-            .map_err(|e| crate::error::to_core_from($backend, e))?;
+            .fetch_all(&mut *conn)
+            .await;
+        crate::store_impl::Finish::finish(conn);
         let _ = $expected;
-        rows.iter()
+        rows.map_err(err)?
+            .iter()
             .map(|r| crate::sql::decode_row(r, $backend))
             .collect::<activity_core::Result<Vec<_>>>()?
     }};
@@ -167,7 +211,7 @@ macro_rules! values_insert {
 
         async fn insert_chunk(
             &self,
-            tx: &mut sqlx::Transaction<'static, $db>,
+            tx: &mut sqlx::Transaction<'_, $db>,
             chunk: &[activity_core::ActivityEvent],
         ) -> Result<u64, sqlx::Error> {
             let s = crate::sql::insert($dialect, &self.tables.events, chunk);
