@@ -76,6 +76,31 @@ pub trait ActivityStore: Send + Sync + 'static {
     /// How many events match `query` (cursor and limit ignored).
     async fn count(&self, query: &ActivityQuery) -> Result<u64>;
 
+    /// One page for each of `queries`, in their order, each exactly what
+    /// [`query`](Self::query) returns for it. The alert engine reads the history of a
+    /// whole committed batch with one call. The default runs the queries one by one;
+    /// a backend that can answer several in one round trip overrides it (the SQLite store
+    /// does: one statement). An invalid query fails the whole call.
+    ///
+    /// ```
+    /// use activity_core::{ActivityEvent, ActivityQuery, ActivityStore, Actor, MemoryStore};
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let store = MemoryStore::new();
+    /// store.append(&[ActivityEvent::login_succeeded(Actor::user("ann"))]).await?;
+    /// let pages = store
+    ///     .query_many(&[ActivityQuery::own(None, "ann"), ActivityQuery::own(None, "bob")])
+    ///     .await?;
+    /// assert_eq!((pages[0].events.len(), pages[1].events.len()), (1, 0));
+    /// # Ok::<(), activity_core::Error>(()) }).unwrap();
+    /// ```
+    async fn query_many(&self, queries: &[ActivityQuery]) -> Result<Vec<Page>> {
+        let mut pages = Vec::with_capacity(queries.len());
+        for q in queries {
+            pages.push(self.query(q).await?);
+        }
+        Ok(pages)
+    }
+
     /// Deletes up to `request.limit` of the oldest events of `request.tenant` older than
     /// `request.before`; returns how many went. Used by retention only.
     async fn delete(&self, request: &DeleteRequest) -> Result<u64>;
@@ -125,6 +150,9 @@ impl<S: ActivityStore + ?Sized> ActivityStore for Arc<S> {
     }
     async fn count(&self, query: &ActivityQuery) -> Result<u64> {
         (**self).count(query).await
+    }
+    async fn query_many(&self, queries: &[ActivityQuery]) -> Result<Vec<Page>> {
+        (**self).query_many(queries).await
     }
     async fn delete(&self, request: &DeleteRequest) -> Result<u64> {
         (**self).delete(request).await

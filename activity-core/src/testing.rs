@@ -94,6 +94,7 @@ where
     tenants(&*make_store().await).await;
     invalid_queries(&*make_store().await).await;
     chain_heads(&*make_store().await).await;
+    query_many(&*make_store().await).await;
 }
 
 async fn all_pages(store: &dyn ActivityStore, query: &ActivityQuery) -> Vec<ActivityEvent> {
@@ -658,6 +659,58 @@ pub async fn invalid_queries(store: &dyn ActivityStore) {
             "invalid_queries: {err:?}"
         );
     }
+}
+
+/// Case: [`ActivityStore::query_many`] returns, for each query in order, the page
+/// [`ActivityStore::query`] returns — filters, cursors, limits and empty results alike,
+/// the same query twice, more queries than fit in one statement, and none at all; one
+/// invalid query fails the call.
+pub async fn query_many(store: &dyn ActivityStore) {
+    let data = dataset();
+    store.append(&data).await.unwrap();
+    let t = |s: i64| base_time() + Duration::seconds(s);
+    let mut queries = vec![
+        ActivityQuery::new().limit(7),
+        ActivityQuery::own(Some("acme"), "alice").action("auth"),
+        ActivityQuery::new().actor("nobody"),
+        ActivityQuery::new()
+            .action("auth.login.failed")
+            .since(t(3))
+            .until(t(30)),
+        ActivityQuery::new()
+            .ip("81.2.69.142".parse().unwrap())
+            .limit(3),
+        ActivityQuery::new().limit(7),
+        ActivityQuery::new()
+            .session("hmac-sha256:s3")
+            .after(crate::Cursor::after_event(&data[40])),
+        ActivityQuery::new().ids([data[0].id, data[33].id, Uuid::now_v7()]),
+    ];
+    for i in 0..150 {
+        queries.push(
+            ActivityQuery::new()
+                .actor(["alice", "bob", "carol"][i % 3])
+                .limit(1 + i % 4),
+        );
+    }
+    let pages = store.query_many(&queries).await.expect("query_many");
+    assert_eq!(pages.len(), queries.len(), "query_many: one page per query");
+    for (i, (q, page)) in queries.iter().zip(&pages).enumerate() {
+        let one = store.query(q).await.expect("query");
+        assert_eq!(
+            ids(&page.events),
+            ids(&one.events),
+            "query_many: query {i}: events"
+        );
+        assert_eq!(page.next, one.next, "query_many: query {i}: next cursor");
+    }
+    assert!(store.query_many(&[]).await.expect("no queries").is_empty());
+    queries.insert(2, ActivityQuery::new().action("auth.%"));
+    let err = store
+        .query_many(&queries)
+        .await
+        .expect_err("query_many: an invalid query must fail the call");
+    assert!(matches!(err, Error::Invalid { .. }), "query_many: {err:?}");
 }
 
 fn sorted_heads(mut heads: Vec<ChainHead>) -> Vec<ChainHead> {

@@ -432,6 +432,60 @@ impl SqliteStore {
     }
 }
 
+/// How many queries [`SqliteStore::fetch_json_many`] puts in one statement: each is a
+/// result column (SQLite allows 2,000) and binds a handful of parameters (32,766).
+const QUERIES_PER_STATEMENT: usize = 64;
+
+impl SqliteStore {
+    /// The events of several SELECTs (each with its expected row count), read with one
+    /// statement per [`QUERIES_PER_STATEMENT`]: one result row whose columns are the
+    /// queries' JSON arrays, so a batch's history costs one hand-over from the
+    /// connection's thread instead of one per query.
+    async fn fetch_json_many(
+        &self,
+        stmts: Vec<(Stmt, usize)>,
+    ) -> activity_core::Result<Vec<Vec<ActivityEvent>>> {
+        let err = |e| crate::error::to_core_from(Backend::Sqlite, e);
+        let mut out = Vec::with_capacity(stmts.len());
+        let mut stmts = stmts.into_iter().peekable();
+        while stmts.peek().is_some() {
+            let chunk: Vec<(Stmt, usize)> = stmts.by_ref().take(QUERIES_PER_STATEMENT).collect();
+            let mut sql = String::from("SELECT ");
+            let mut binds = Vec::new();
+            for (i, (s, _)) in chunk.iter().enumerate() {
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push_str("(SELECT json_group_array(");
+                sql.push_str(json_columns());
+                sql.push_str(") FROM (");
+                sql.push_str(&s.sql);
+                sql.push_str("))");
+            }
+            let expected: Vec<usize> = chunk
+                .into_iter()
+                .map(|(s, n)| {
+                    binds.extend(s.binds);
+                    n
+                })
+                .collect();
+            let mut conn = self.lease().await.map_err(err)?;
+            let row = bind_all(sqlx::query(AssertSqlSafe(sql)), binds)
+                .fetch_one(&mut *conn)
+                .await;
+            conn.finish();
+            let row = row.map_err(err)?;
+            for (i, n) in expected.into_iter().enumerate() {
+                let text: String = row.try_get(i).map_err(err)?;
+                let mut events = events_from_json(&text, n)?;
+                events.sort_unstable_by_key(|e| std::cmp::Reverse((e.time, e.id)));
+                out.push(events);
+            }
+        }
+        Ok(out)
+    }
+}
+
 /// Bytes from SQLite's `hex()` (upper-case, even length).
 fn unhex(h: &str) -> Option<Vec<u8>> {
     let digit = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
@@ -444,12 +498,16 @@ fn unhex(h: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-/// Decodes the array of `json_array` rows [`json_columns`] builds; `expected` rows
+/// Decodes the array of `json_array` rows [`json_columns`] builds; at most `expected` rows
 /// (a capacity hint).
 fn events_from_json(text: &str, expected: usize) -> activity_core::Result<Vec<ActivityEvent>> {
     use serde::de::DeserializeSeed;
     let mut de = serde_json::Deserializer::from_str(text);
-    let events = Rows(expected.min(activity_core::MAX_PAGE_SIZE + 1))
+    // `expected` is the query's limit, which a short read (five failures under a limit of
+    // a thousand) is far below: no row takes fewer than 128 bytes of JSON (27 values and
+    // their commas, the 32-digit id), so the text's length bounds the count too.
+    let capacity = expected.min(text.len() / 128 + 1);
+    let events = Rows(capacity.min(activity_core::MAX_PAGE_SIZE + 1))
         .deserialize(&mut de)
         .and_then(|events| de.end().map(|()| events))
         .map_err(|e| activity_core::Error::backend(format!("stored row is invalid: {e}"), None))?;

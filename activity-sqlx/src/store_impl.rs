@@ -78,6 +78,13 @@ macro_rules! impl_activity_store {
                 ))
             }
 
+            async fn query_many(
+                &self,
+                queries: &[activity_core::ActivityQuery],
+            ) -> activity_core::Result<Vec<activity_core::Page>> {
+                crate::store_impl::query_many!($fetch, self, queries, $dialect)
+            }
+
             async fn count(
                 &self,
                 query: &activity_core::ActivityQuery,
@@ -181,6 +188,37 @@ macro_rules! impl_activity_store {
 }
 
 pub(crate) use impl_activity_store;
+
+/// The body of `ActivityStore::query_many`: one query at a time (as the trait's default) for backends
+/// that decode rows, one statement for those that read JSON (the store's
+/// `fetch_json_many(&self, Vec<(Stmt, usize)>) -> activity_core::Result<Vec<Vec<ActivityEvent>>>`).
+macro_rules! query_many {
+    (rows, $self:ident, $queries:ident, $dialect:expr) => {{
+        let mut pages = Vec::with_capacity($queries.len());
+        for q in $queries {
+            pages.push(activity_core::ActivityStore::query($self, q).await?);
+        }
+        Ok(pages)
+    }};
+    (json, $self:ident, $queries:ident, $dialect:expr) => {{
+        let mut stmts = Vec::with_capacity($queries.len());
+        for q in $queries {
+            q.validate()?;
+            stmts.push((
+                crate::sql::select($dialect, &$self.tables.events, q),
+                q.page_size() + 1,
+            ));
+        }
+        let events = $self.fetch_json_many(stmts).await?;
+        Ok(events
+            .into_iter()
+            .zip($queries)
+            .map(|(events, q)| activity_core::Page::from_overfetch(events, q.page_size()))
+            .collect())
+    }};
+}
+
+pub(crate) use query_many;
 
 /// The events a SELECT statement returns, by the backend's chosen way.
 macro_rules! fetch_events {

@@ -28,7 +28,7 @@ pub use rules::{haversine_km, AnonymousIpAction, ConcurrentSessions, GeoAnomaly,
 use crate::error::Result;
 use crate::event::{Action, ActivityEvent, Target};
 use crate::pipeline::AfterCommit;
-use crate::query::{ActivityQuery, Cursor};
+use crate::query::{ActivityQuery, Cursor, Page};
 use crate::store::ActivityStore;
 
 /// How serious an alert is.
@@ -121,6 +121,34 @@ pub trait AlertRule: Send + Sync + 'static {
     ) -> Result<Vec<Alert>> {
         self.evaluate(evaluation.store(), event).await
     }
+
+    /// The recent successful logins this rule reads through
+    /// [`Evaluation::previous_logins`], as (how many, how far back), so that the engine
+    /// reads them for the whole batch in the same store call as the rest of its history.
+    /// Default: none.
+    fn login_look_back(&self) -> Option<(usize, Duration)> {
+        None
+    }
+
+    /// The queries [`evaluate_in`](Self::evaluate_in) will make for `event` through
+    /// [`Evaluation::query`], so that the engine runs those of the whole batch in one
+    /// store call ([`ActivityStore::query_many`]) before judging any event. Default: none
+    /// (the rule reads as it goes).
+    fn prefetch(&self, event: &ActivityEvent) -> Vec<ActivityQuery> {
+        let _ = event;
+        Vec::new()
+    }
+}
+
+/// Whether the engine judges `e`: not the alerts and audit records it writes itself.
+fn evaluable(e: &ActivityEvent) -> bool {
+    let category = e.action.category();
+    category != "alert" && category != "audit"
+}
+
+/// The key under which an [`Evaluation`] keeps the page of a query.
+fn query_key(q: &ActivityQuery) -> String {
+    serde_json::to_string(q).unwrap_or_else(|_| format!("{q:?}"))
 }
 
 /// The successful logins of one account read for a batch: every login of the account
@@ -193,7 +221,18 @@ pub struct Evaluation<'a> {
     store: &'a dyn ActivityStore,
     batch: &'a [ActivityEvent],
     logins: Mutex<HashMap<AccountKey, Arc<LoginWindow>>>,
+    pages: Mutex<HashMap<String, Arc<Page>>>,
     reads: AtomicU64,
+}
+
+/// The read that serves an account's logins for `e` and every later login of the
+/// account in the batch.
+struct WindowRead {
+    key: AccountKey,
+    query: ActivityQuery,
+    since: DateTime<Utc>,
+    upto: (DateTime<Utc>, Uuid),
+    limit: usize,
 }
 
 impl std::fmt::Debug for Evaluation<'_> {
@@ -212,6 +251,7 @@ impl<'a> Evaluation<'a> {
             store,
             batch,
             logins: Mutex::new(HashMap::new()),
+            pages: Mutex::new(HashMap::new()),
             reads: AtomicU64::new(0),
         }
     }
@@ -221,7 +261,9 @@ impl<'a> Evaluation<'a> {
         self.store
     }
 
-    /// How many history reads [`previous_logins`](Self::previous_logins) has made.
+    /// How many store calls this evaluation has made for history: one for
+    /// [`prefetch`](Self::prefetch), one for each read [`previous_logins`](Self::previous_logins)
+    /// and [`query`](Self::query) could not serve from what it already had.
     pub fn history_reads(&self) -> u64 {
         self.reads.load(Ordering::Relaxed)
     }
@@ -254,9 +296,27 @@ impl<'a> Evaluation<'a> {
                 return Ok(v);
             }
         }
-        // One read for this event and every later login of the account in the batch:
-        // up to the newest of them, reaching back for the oldest, with room for the
-        // logins of the batch itself on top of `count`.
+        let read = self.window_read(e, account, count, look_back);
+        self.reads.fetch_add(1, Ordering::Relaxed);
+        let page = self.store.query(&read.query).await?;
+        let served = self.keep_window(read, page).serve(e, count, since);
+        match served {
+            Some(v) => Ok(v),
+            // Only when other writers' logins crowd the window: read for `e` alone.
+            None => self.previous_logins_direct(e, account, count, since).await,
+        }
+    }
+
+    /// The read of `account`'s logins for `e` and every later login of the account in
+    /// the batch: up to the newest of them, reaching back for the oldest, with room for
+    /// the logins of the batch itself on top of `count`.
+    fn window_read(
+        &self,
+        e: &ActivityEvent,
+        account: &str,
+        count: usize,
+        look_back: Duration,
+    ) -> WindowRead {
         let mut upto = (e.time, e.id);
         let mut oldest = e.time;
         let mut in_batch = 0usize;
@@ -272,35 +332,134 @@ impl<'a> Evaluation<'a> {
             }
         }
         let limit = (count + in_batch + 1).min(crate::MAX_PAGE_SIZE);
-        let window_since = since.min(oldest - look_back);
-        let mut q = ActivityQuery::new()
+        let since = (e.time - look_back).min(oldest - look_back);
+        let mut query = ActivityQuery::new()
             .actor(account)
             .action(Action::LOGIN_SUCCEEDED.as_str())
-            .since(window_since)
+            .since(since)
             .after(Cursor::new(upto.0, upto.1))
             .limit(limit);
         if let Some(t) = &e.tenant {
-            q = q.tenant(t.clone());
+            query = query.tenant(t.clone());
         }
-        self.reads.fetch_add(1, Ordering::Relaxed);
-        let logins = self.store.query(&q).await?.events;
-        let complete = logins.len() < limit;
-        let w = LoginWindow {
-            since: window_since,
+        WindowRead {
+            key: (e.tenant.clone(), account.to_owned()),
+            query,
+            since,
             upto,
-            complete,
+            limit,
+        }
+    }
+
+    /// Keeps what a window read returned for the account's later logins.
+    fn keep_window(&self, read: WindowRead, page: Page) -> Arc<LoginWindow> {
+        let logins = page.events;
+        let w = Arc::new(LoginWindow {
+            since: read.since,
+            upto: read.upto,
+            complete: logins.len() < read.limit,
             logins,
-        };
-        let served = w.serve(e, count, since);
+        });
         self.logins
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(key, Arc::new(w));
-        match served {
-            Some(v) => Ok(v),
-            // Only when other writers' logins crowd the window: read for `e` alone.
-            None => self.previous_logins_direct(e, account, count, since).await,
+            .insert(read.key, Arc::clone(&w));
+        w
+    }
+
+    /// The page `query` returns: the one [`prefetch`](Self::prefetch) read for it, else
+    /// read now (and kept for the next rule asking the same).
+    ///
+    /// # Errors
+    /// The store's.
+    pub async fn query(&self, query: &ActivityQuery) -> Result<Arc<Page>> {
+        let key = query_key(query);
+        let kept = self
+            .pages
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+            .cloned();
+        if let Some(page) = kept {
+            return Ok(page);
         }
+        self.reads.fetch_add(1, Ordering::Relaxed);
+        let page = Arc::new(self.store.query(query).await?);
+        self.pages
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key, Arc::clone(&page));
+        Ok(page)
+    }
+
+    /// Reads, in one store call ([`ActivityStore::query_many`]), everything `rules` said
+    /// they will read for the batch: the recent logins of every account that signs in
+    /// (the longest look-back any rule asked for) and each rule's
+    /// [`prefetch`](AlertRule::prefetch) queries (the same query once). The
+    /// [`AlertEngine`] calls it before judging a batch; the rules then find their
+    /// history here.
+    ///
+    /// # Errors
+    /// The store's.
+    pub async fn prefetch(&self, rules: &[&dyn AlertRule]) -> Result<()> {
+        let mut queries = Vec::new();
+        let mut windows = Vec::new();
+        let look_back = rules
+            .iter()
+            .filter_map(|r| r.login_look_back())
+            .reduce(|a, b| (a.0.max(b.0), a.1.max(b.1)));
+        if let Some((count, look_back)) = look_back {
+            // Each account's earliest login in the batch: its read covers the later ones.
+            let mut first: HashMap<AccountKey, &ActivityEvent> = HashMap::new();
+            for e in self.batch.iter().filter(|e| evaluable(e)) {
+                if e.action != Action::LOGIN_SUCCEEDED {
+                    continue;
+                }
+                let Some(account) = e.actor_id() else {
+                    continue;
+                };
+                first
+                    .entry((e.tenant.clone(), account.to_owned()))
+                    .and_modify(|f| {
+                        if (e.time, e.id) < (f.time, f.id) {
+                            *f = e;
+                        }
+                    })
+                    .or_insert(e);
+            }
+            for ((_, account), e) in &first {
+                let read = self.window_read(e, account, count, look_back);
+                queries.push(read.query.clone());
+                windows.push(read);
+            }
+        }
+        let mut keys = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for e in self.batch.iter().filter(|e| evaluable(e)) {
+            for r in rules {
+                for q in r.prefetch(e) {
+                    let key = query_key(&q);
+                    if seen.insert(key.clone()) {
+                        queries.push(q);
+                        keys.push(key);
+                    }
+                }
+            }
+        }
+        if queries.is_empty() {
+            return Ok(());
+        }
+        self.reads.fetch_add(1, Ordering::Relaxed);
+        let mut pages = self.store.query_many(&queries).await?.into_iter();
+        for read in windows {
+            let page = pages.next().unwrap_or_default();
+            self.keep_window(read, page);
+        }
+        let mut kept = self.pages.lock().unwrap_or_else(|p| p.into_inner());
+        for key in keys {
+            kept.insert(key, Arc::new(pages.next().unwrap_or_default()));
+        }
+        Ok(())
     }
 
     async fn previous_logins_direct(
@@ -516,11 +675,10 @@ impl AlertEngine {
         events: &[ActivityEvent],
     ) -> Result<Vec<Alert>> {
         let evaluation = Evaluation::new(store, events);
+        let rules: Vec<&dyn AlertRule> = self.rules.iter().map(|r| &**r).collect();
+        evaluation.prefetch(&rules).await?;
         let mut out = Vec::new();
-        for e in events {
-            if e.action.category() == "alert" || e.action.category() == "audit" {
-                continue;
-            }
+        for e in events.iter().filter(|e| evaluable(e)) {
             for r in &self.rules {
                 out.extend(r.evaluate_in(&evaluation, e).await?);
             }
@@ -592,6 +750,34 @@ impl FailedLogins {
     }
 }
 
+impl FailedLogins {
+    /// The failures in the window ending at `e` (a failed login), of its account or
+    /// address, and that account or address.
+    fn window(&self, e: &ActivityEvent) -> Option<(ActivityQuery, String)> {
+        if e.action != Action::LOGIN_FAILED || e.reason.as_deref() == Some("locked") {
+            return None;
+        }
+        let mut q = ActivityQuery::new()
+            .action(Action::LOGIN_FAILED.as_str())
+            .since(e.time - self.window + Duration::microseconds(1))
+            .until(e.time + Duration::microseconds(1))
+            .limit(crate::MAX_PAGE_SIZE);
+        if let Some(t) = &e.tenant {
+            q = q.tenant(t.clone());
+        }
+        let subject = if self.per_ip {
+            let ip = e.ip()?;
+            q = q.ip(ip);
+            ip.to_string()
+        } else {
+            let a = e.actor_id()?;
+            q = q.actor(a);
+            a.to_owned()
+        };
+        Some((q, subject))
+    }
+}
+
 #[async_trait]
 impl AlertRule for FailedLogins {
     fn id(&self) -> &str {
@@ -603,33 +789,24 @@ impl AlertRule for FailedLogins {
     }
 
     async fn evaluate(&self, store: &dyn ActivityStore, e: &ActivityEvent) -> Result<Vec<Alert>> {
-        if e.action != Action::LOGIN_FAILED || e.reason.as_deref() == Some("locked") {
+        self.evaluate_in(&Evaluation::new(store, std::slice::from_ref(e)), e)
+            .await
+    }
+
+    fn prefetch(&self, e: &ActivityEvent) -> Vec<ActivityQuery> {
+        self.window(e).map(|(q, _)| q).into_iter().collect()
+    }
+
+    async fn evaluate_in(&self, ev: &Evaluation<'_>, e: &ActivityEvent) -> Result<Vec<Alert>> {
+        let Some((q, subject)) = self.window(e) else {
             return Ok(Vec::new());
-        }
-        let mut q = ActivityQuery::new()
-            .action(Action::LOGIN_FAILED.as_str())
-            .since(e.time - self.window + Duration::microseconds(1))
-            .until(e.time + Duration::microseconds(1))
-            .limit(crate::MAX_PAGE_SIZE);
-        if let Some(t) = &e.tenant {
-            q = q.tenant(t.clone());
-        }
-        let subject = if self.per_ip {
-            let Some(ip) = e.ip() else {
-                return Ok(Vec::new());
-            };
-            q = q.ip(ip);
-            ip.to_string()
-        } else {
-            let Some(a) = e.actor_id() else {
-                return Ok(Vec::new());
-            };
-            q = q.actor(a);
-            a.to_owned()
         };
-        let mut window: Vec<ActivityEvent> = store.query(&q).await?.events;
-        window
-            .retain(|x| x.reason.as_deref() != Some("locked") && (x.time, x.id) <= (e.time, e.id));
+        let page = ev.query(&q).await?;
+        let mut window: Vec<&ActivityEvent> = page
+            .events
+            .iter()
+            .filter(|x| x.reason.as_deref() != Some("locked") && (x.time, x.id) <= (e.time, e.id))
+            .collect();
         window.sort_by_key(|x| (x.time, x.id));
         if window.len() as u64 != self.threshold || window.last().map(|x| x.id) != Some(e.id) {
             return Ok(Vec::new());
@@ -826,6 +1003,92 @@ mod tests {
                 assert_eq!(ids(&shared), ids(&direct), "round {round}");
             }
         }
+    }
+
+    /// Read ahead for the whole batch in one store call, the built-in rules raise exactly
+    /// what each raises judging one event at a time with its own reads.
+    #[tokio::test]
+    async fn one_prefetch_per_batch_raises_what_reads_per_event_raise() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let engine = AlertEngine::with_defaults();
+        let rules: Vec<&dyn AlertRule> = engine.rules.iter().map(|r| &**r).collect();
+        let mut raised = 0;
+        for round in 0..60 {
+            let store = MemoryStore::new();
+            let mut all = Vec::new();
+            let mut batch = Vec::new();
+            for _ in 0..(10 + next(50)) {
+                let account = ["ann", "bob", "cy"][next(3) as usize];
+                let at = t0() + Duration::minutes(next(90) as i64);
+                let ip = ["81.2.69.142", "175.16.199.1", "2.125.160.216"][next(3) as usize];
+                let source = Source::ip(ip.parse().unwrap())
+                    .with_device_id(["d1", "d2", "d3"][next(3) as usize]);
+                let mut e = match next(6) {
+                    0..=2 => ActivityEvent::login_failed(Actor::user(account))
+                        .with_reason("bad_password"),
+                    3 => ActivityEvent::session_created(Actor::user(account))
+                        .with_session(format!("s{}", next(4))),
+                    4 => ActivityEvent::session_terminated(Actor::user(account))
+                        .with_session(format!("s{}", next(4))),
+                    _ => ActivityEvent::login_succeeded(Actor::user(account)),
+                }
+                .with_time(at)
+                .with_source(source);
+                if next(8) == 0 {
+                    e = e.with_tenant("acme");
+                }
+                if next(2) == 0 {
+                    batch.push(e.clone());
+                }
+                all.push(e);
+            }
+            store.append(&all).await.unwrap();
+            let ev = Evaluation::new(&store, &batch);
+            ev.prefetch(&rules).await.unwrap();
+            let mut shared = Vec::new();
+            for e in &batch {
+                for r in &rules {
+                    shared.extend(r.evaluate_in(&ev, e).await.unwrap());
+                }
+            }
+            assert!(
+                ev.history_reads() <= 1,
+                "round {round}: {} reads",
+                ev.history_reads()
+            );
+            let mut alone = Vec::new();
+            for e in &batch {
+                for r in &rules {
+                    alone.extend(r.evaluate(&store, e).await.unwrap());
+                }
+            }
+            let key = |a: &Alert| {
+                (
+                    a.rule.clone(),
+                    a.trigger,
+                    a.evidence.clone(),
+                    a.message.clone(),
+                )
+            };
+            let (mut shared, mut alone): (Vec<_>, Vec<_>) = (
+                shared.iter().map(key).collect(),
+                alone.iter().map(key).collect(),
+            );
+            shared.sort();
+            alone.sort();
+            assert_eq!(shared, alone, "round {round}");
+            raised += alone.len();
+        }
+        assert!(
+            raised > 20,
+            "the batches raise alerts of their own: {raised}"
+        );
     }
 
     #[tokio::test]

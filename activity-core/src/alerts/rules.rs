@@ -112,6 +112,10 @@ impl AlertRule for NewDevice {
         "new_device"
     }
 
+    fn login_look_back(&self) -> Option<(usize, Duration)> {
+        Some((self.look_back_count, self.look_back))
+    }
+
     async fn evaluate(&self, store: &dyn ActivityStore, e: &ActivityEvent) -> Result<Vec<Alert>> {
         self.evaluate_in(&Evaluation::new(store, std::slice::from_ref(e)), e)
             .await
@@ -263,6 +267,10 @@ impl AlertRule for GeoAnomaly {
         "geo_anomaly"
     }
 
+    fn login_look_back(&self) -> Option<(usize, Duration)> {
+        Some((self.look_back_count, self.look_back))
+    }
+
     async fn evaluate(&self, store: &dyn ActivityStore, e: &ActivityEvent) -> Result<Vec<Alert>> {
         self.evaluate_in(&Evaluation::new(store, std::slice::from_ref(e)), e)
             .await
@@ -387,21 +395,15 @@ impl Default for ConcurrentSessions {
     }
 }
 
-#[async_trait]
-impl AlertRule for ConcurrentSessions {
-    fn id(&self) -> &str {
-        "concurrent_sessions"
-    }
-
-    async fn evaluate(&self, store: &dyn ActivityStore, e: &ActivityEvent) -> Result<Vec<Alert>> {
+impl ConcurrentSessions {
+    /// The session events of `e`'s account within a session lifetime before `e` (a
+    /// session creation).
+    fn sessions_query(&self, e: &ActivityEvent) -> Option<ActivityQuery> {
         if e.action != Action::SESSION_CREATED {
-            return Ok(Vec::new());
+            return None;
         }
-        let Some(account) = e.actor_id() else {
-            return Ok(Vec::new());
-        };
         let mut q = ActivityQuery::new()
-            .actor(account)
+            .actor(e.actor_id()?)
             .action("session")
             .since(e.time - self.session_lifetime)
             .until(e.time + Duration::microseconds(1))
@@ -409,7 +411,31 @@ impl AlertRule for ConcurrentSessions {
         if let Some(t) = &e.tenant {
             q = q.tenant(t.clone());
         }
-        let events = store.query(&q).await?.events;
+        Some(q)
+    }
+}
+
+#[async_trait]
+impl AlertRule for ConcurrentSessions {
+    fn id(&self) -> &str {
+        "concurrent_sessions"
+    }
+
+    async fn evaluate(&self, store: &dyn ActivityStore, e: &ActivityEvent) -> Result<Vec<Alert>> {
+        self.evaluate_in(&Evaluation::new(store, std::slice::from_ref(e)), e)
+            .await
+    }
+
+    fn prefetch(&self, e: &ActivityEvent) -> Vec<ActivityQuery> {
+        self.sessions_query(e).into_iter().collect()
+    }
+
+    async fn evaluate_in(&self, ev: &Evaluation<'_>, e: &ActivityEvent) -> Result<Vec<Alert>> {
+        let (Some(q), Some(account)) = (self.sessions_query(e), e.actor_id()) else {
+            return Ok(Vec::new());
+        };
+        let page = ev.query(&q).await?;
+        let events = &page.events;
         // Session key: its hash, or the event id when the app gives none.
         let mut created: BTreeMap<String, &ActivityEvent> = BTreeMap::new();
         let mut ended: BTreeSet<String> = BTreeSet::new();
