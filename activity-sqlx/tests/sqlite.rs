@@ -488,6 +488,57 @@ async fn a_version_1_database_migrates_forward_and_keeps_its_chains() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// Coordinates of every magnitude and every mantissa come back bit for bit, whichever of
+/// the two encodings a read uses for them (integers times 2^52, or decimal text).
+#[tokio::test]
+async fn random_coordinates_read_back_exactly() {
+    use activity_core::{Geo, Source};
+    let (dir, url) = temp_db("coords");
+    let s = store(&url).await;
+    let mut seed = 0x853c_49e6_748f_ea9bu64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let t0 = Utc::now();
+    let coordinate = |bits: u64, exponent: u64, top: u64| {
+        // A random mantissa and sign under an exponent from 2^-12 to 2^top.
+        f64::from_bits((bits & 0x800f_ffff_ffff_ffff) | ((1023 - 12 + exponent % (13 + top)) << 52))
+    };
+    let events: Vec<ActivityEvent> = (0..3000)
+        .map(|i| {
+            let (a, b, c) = (next(), next(), next());
+            ActivityEvent::login_succeeded(Actor::user("geo"))
+                .with_time(t0 + chrono::Duration::microseconds(i))
+                .with_source(Source::ip("81.2.69.142".parse().unwrap()).with_geo(Geo {
+                    country: None,
+                    city: None,
+                    lat: Some(coordinate(a, c, 5)), // below 64: valid latitudes
+                    lon: Some(coordinate(b, c >> 8, 6)), // below 128
+                    accuracy_km: None,
+                }))
+        })
+        .collect();
+    s.append(&events).await.unwrap();
+    let mut got = Vec::new();
+    let mut pages = activity_core::Pages::new(&s, ActivityQuery::new().actor("geo"));
+    while let Some(page) = pages.next().await.unwrap() {
+        got.extend(page);
+    }
+    got.reverse();
+    assert_eq!(got.len(), events.len());
+    let bits = |e: &ActivityEvent| {
+        let g = e.source.as_ref().unwrap().geo.as_ref().unwrap();
+        (g.lat.unwrap().to_bits(), g.lon.unwrap().to_bits())
+    };
+    for (g, e) in got.iter().zip(&events) {
+        assert_eq!(bits(g), bits(e), "{:?}", e.source);
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 /// Reads come back from SQLite as one JSON array per query: coordinates must still be
 /// bit-exact, and text of every kind exactly as written.
 #[tokio::test]
@@ -502,8 +553,19 @@ async fn reads_are_exact_for_awkward_floats_and_text() {
         (5e-324, -5e-324), // (SQLite itself stores -0.0 as 0.0, on every read path)
         (89.999_999_999_999_99, 1e-300),
         (51.5142, -0.0931),
+        // Magnitudes from 1 to 2048 travel as integers times 2^52; the edges of that.
+        (1.0, -1.0),
+        (1.000_000_000_000_000_2, -0.999_999_999_999_999_9),
+        (89.999_999_999_999_99, -180.0),
+        (1.000_000_000_000_000_2, 179.999_999_999_999_97),
+        (45.123_456_789_012_345, -122.419_415_500_000_01),
     ];
     let texts = [
+        "plain",
+        "plain",
+        "plain",
+        "plain",
+        "plain",
         "tab\there, newline\n, cr\r, bell\u{7}, del\u{7f}",
         "quote \" backslash \\ slash / </script>",
         "\u{2028}\u{2029} ünïcödé 🦀 \u{fffd}",
