@@ -31,6 +31,8 @@ mod error;
 mod mysql;
 #[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(feature = "sqlite")]
+mod readahead;
 mod schema;
 mod sql;
 #[cfg(feature = "sqlite")]

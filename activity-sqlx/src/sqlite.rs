@@ -13,6 +13,7 @@ use sqlx::{AssertSqlSafe, Row, Sqlite};
 
 use crate::connections::{Connections, Lease, Source};
 use crate::error::{Backend, Error};
+use crate::readahead::Readahead;
 use crate::schema::{Tables, SCHEMA_VERSION, SQLITE};
 use crate::sql::{self, Dialect, Stmt, Val};
 use crate::store_impl::Finish;
@@ -113,6 +114,8 @@ pub struct SqliteStore {
     pool: SqlitePool,
     /// What the store's operations run on: its own connections to a file, or `pool`.
     connections: Source,
+    /// The next page of the last bulk read, being read.
+    readahead: Arc<Readahead>,
     tables: Tables,
 }
 
@@ -174,6 +177,7 @@ impl SqliteStore {
             let pool = pool.connect_with(opts).await?;
             return Ok(Self {
                 connections: Source::Pool(pool.clone()),
+                readahead: Arc::default(),
                 pool,
                 tables,
             });
@@ -192,6 +196,7 @@ impl SqliteStore {
         Ok(Self {
             pool,
             connections,
+            readahead: Arc::default(),
             tables,
         })
     }
@@ -200,6 +205,7 @@ impl SqliteStore {
     pub fn from_pool(pool: SqlitePool) -> Self {
         Self {
             connections: Source::Pool(pool.clone()),
+            readahead: Arc::default(),
             pool,
             tables: Tables::new("").expect("the empty prefix is valid"),
         }
@@ -212,6 +218,7 @@ impl SqliteStore {
     pub fn from_pool_with_prefix(pool: SqlitePool, prefix: &str) -> Result<Self, Error> {
         Ok(Self {
             connections: Source::Pool(pool.clone()),
+            readahead: Arc::default(),
             pool,
             tables: Tables::new(prefix)?,
         })
@@ -405,30 +412,53 @@ fn build_json_columns() -> String {
 }
 
 impl SqliteStore {
-    /// The events of a SELECT as one JSON array built by SQLite: one hand-over from the
-    /// connection's thread instead of one per row, which is most of the cost of a short
-    /// read (a user's last 20 logins) through sqlx.
+    /// The events of `query` (whose SELECT is `s`) as one JSON array built by SQLite:
+    /// one hand-over from the connection's thread instead of one per row, which is most
+    /// of the cost of a short read (a user's last 20 logins) through sqlx. A bulk read's
+    /// next page is started before this one is decoded (see `readahead.rs`).
     async fn fetch_json(
         &self,
+        query: &ActivityQuery,
         s: Stmt,
         expected: usize,
     ) -> activity_core::Result<Vec<ActivityEvent>> {
+        let err = |e| crate::error::to_core_from(Backend::Sqlite, e);
+        let text = match self.readahead.take(query) {
+            Some(task) => match task.await {
+                Ok(read) => read,
+                // The task panicked or was cancelled with its runtime: read again.
+                Err(_) => self.fetch_text(s).await,
+            },
+            None => self.fetch_text(s).await,
+        }
+        .map_err(err)?;
+        if let Some(next) = crate::readahead::next_query(query, &text) {
+            if tokio::runtime::Handle::try_current().is_ok() {
+                let s = sql::select(Dialect::Sqlite, &self.tables.events, &next);
+                let store = self.clone();
+                let task = tokio::spawn(async move { store.fetch_text(s).await });
+                self.readahead.keep(&next, task);
+            }
+        }
+        let mut events = events_from_json(&text, expected)?;
+        // The aggregate's order follows the inner ORDER BY in practice; make it certain.
+        events.sort_unstable_by_key(|e| std::cmp::Reverse((e.time, e.id)));
+        Ok(events)
+    }
+
+    /// The JSON array of the rows of `s`.
+    async fn fetch_text(&self, s: Stmt) -> Result<String, sqlx::Error> {
         let sql = format!(
             "SELECT json_group_array({}) FROM ({})",
             json_columns(),
             s.sql
         );
-        let err = |e| crate::error::to_core_from(Backend::Sqlite, e);
-        let mut conn = self.lease().await.map_err(err)?;
+        let mut conn = self.lease().await?;
         let row = bind_all(sqlx::query(AssertSqlSafe(sql)), s.binds)
             .fetch_one(&mut *conn)
             .await;
         conn.finish();
-        let text: String = row.map_err(err)?.try_get(0).map_err(err)?;
-        let mut events = events_from_json(&text, expected)?;
-        // The aggregate's order follows the inner ORDER BY in practice; make it certain.
-        events.sort_unstable_by_key(|e| std::cmp::Reverse((e.time, e.id)));
-        Ok(events)
+        row?.try_get(0)
     }
 }
 
@@ -647,6 +677,51 @@ mod tests {
             .filter(|c| ![17, 18, 19, 24, sql::CHAIN_HASH_COLUMN].contains(c))
             .collect();
         assert_eq!(texts, sql::TEXT_COLUMNS);
+    }
+
+    /// A bulk read's next page is read ahead, served to the query that asks for it, and
+    /// what every page holds is exactly what reading it cold gives.
+    #[tokio::test]
+    async fn bulk_pages_are_read_ahead_and_served_exactly() {
+        use activity_core::{ActivityStore, Actor, MAX_PAGE_SIZE};
+        let dir = std::env::temp_dir().join(format!("activity-ra-{}", uuid::Uuid::now_v7()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let url = format!("sqlite://{}/r.db", dir.display());
+        let store = SqliteStore::connect(&url).await.unwrap();
+        store.migrate().await.unwrap();
+        let t0 = chrono::Utc::now();
+        let events: Vec<ActivityEvent> = (0..(2 * MAX_PAGE_SIZE + 7))
+            .map(|i| {
+                // Pairs of equal times, so that cursors fall between ties too.
+                ActivityEvent::logout(Actor::user(format!("u{i}")))
+                    .with_time(t0 + chrono::Duration::microseconds(i as i64 / 2))
+            })
+            .collect();
+        store.append(&events).await.unwrap();
+        let cold = SqliteStore::connect(&url).await.unwrap();
+        let mut q = ActivityQuery::new().limit(MAX_PAGE_SIZE);
+        let mut pages = 0;
+        let mut seen = 0;
+        loop {
+            let page = store.query(&q).await.unwrap();
+            assert_eq!(page, cold.query(&q).await.unwrap(), "page {pages}");
+            pages += 1;
+            seen += page.events.len();
+            let Some(cursor) = page.next else {
+                assert!(
+                    !store.readahead.holds_any(),
+                    "nothing follows the last page"
+                );
+                break;
+            };
+            q.after = Some(cursor);
+            assert!(
+                store.readahead.holds(&q),
+                "page {pages}: the next is being read"
+            );
+        }
+        assert_eq!((pages, seen), (3, events.len()));
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]

@@ -27,7 +27,7 @@ macro_rules! impl_activity_store {
         crate::store_impl::impl_activity_store!($store, $db, $dialect, $backend, $bind, rows);
     };
     // `$fetch`: `rows` decodes the rows one by one; `json` calls the store's
-    // `fetch_json(&self, Stmt, expected_rows: usize) -> activity_core::Result<Vec<ActivityEvent>>`.
+    // `fetch_json(&self, &ActivityQuery, Stmt, expected_rows: usize) -> activity_core::Result<Vec<ActivityEvent>>`.
     ($store:ty, $db:ty, $dialect:expr, $backend:expr, $bind:path, $fetch:ident) => {
         impl $store {
             /// The batch and the heads in one transaction on `conn`.
@@ -70,8 +70,9 @@ macro_rules! impl_activity_store {
                 query.validate()?;
                 let s = crate::sql::select($dialect, &self.tables.events, query);
                 let expected = query.page_size() + 1;
-                let events =
-                    crate::store_impl::fetch_events!($fetch, self, s, expected, $backend, $bind);
+                let events = crate::store_impl::fetch_events!(
+                    $fetch, self, query, s, expected, $backend, $bind
+                );
                 Ok(activity_core::Page::from_overfetch(
                     events,
                     query.page_size(),
@@ -222,21 +223,21 @@ pub(crate) use query_many;
 
 /// The events a SELECT statement returns, by the backend's chosen way.
 macro_rules! fetch_events {
-    (rows, $self:ident, $s:ident, $expected:ident, $backend:expr, $bind:path) => {{
+    (rows, $self:ident, $query:ident, $s:ident, $expected:ident, $backend:expr, $bind:path) => {{
         let err = |e| crate::error::to_core_from($backend, e);
         let mut conn = $self.lease().await.map_err(err)?;
         let rows = $bind(sqlx::query(sqlx::AssertSqlSafe($s.sql)), $s.binds)
             .fetch_all(&mut *conn)
             .await;
         crate::store_impl::Finish::finish(conn);
-        let _ = $expected;
+        let _ = ($query, $expected);
         rows.map_err(err)?
             .iter()
             .map(|r| crate::sql::decode_row(r, $backend))
             .collect::<activity_core::Result<Vec<_>>>()?
     }};
-    (json, $self:ident, $s:ident, $expected:ident, $backend:expr, $bind:path) => {{
-        $self.fetch_json($s, $expected).await?
+    (json, $self:ident, $query:ident, $s:ident, $expected:ident, $backend:expr, $bind:path) => {{
+        $self.fetch_json($query, $s, $expected).await?
     }};
 }
 
