@@ -66,8 +66,8 @@ pub mod testing;
 
 pub use alerts::{
     haversine_km, AccountNotifier, Alert, AlertEngine, AlertRule, AlertSink, AnonymousIpAction,
-    ChannelSink, ConcurrentSessions, Evaluation, FailedLogins, GeoAnomaly, NewDevice, Severity,
-    TracingSink,
+    ChannelSink, ConcurrentSessions, Evaluation, FailedLogins, GeoAnomaly, Logins, NewDevice,
+    Severity, TracingSink,
 };
 pub use archive::{
     archive, check_heads, read_manifest, verify_archive, ArchiveFile, ArchiveProblem, ChainSpan,

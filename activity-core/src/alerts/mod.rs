@@ -163,29 +163,69 @@ struct LoginWindow {
 }
 
 impl LoginWindow {
-    /// The newest `count` logins before `e` within `since`, if this window holds them.
+    /// Where the newest `count` logins before `e` within `since` are in this window
+    /// (newest first), if it holds them.
     fn serve(
         &self,
         e: &ActivityEvent,
         count: usize,
         since: DateTime<Utc>,
-    ) -> Option<Vec<ActivityEvent>> {
+    ) -> Option<std::ops::Range<usize>> {
         if (e.time, e.id) > self.upto || since < self.since {
             return None;
         }
-        let before: Vec<&ActivityEvent> = self
+        // Newest first (`keep_window` sorts): those before `e` start at `start`, and
+        // run on while they are within `since`.
+        let start = self
             .logins
-            .iter()
-            .filter(|x| (x.time, x.id) < (e.time, e.id) && x.time >= since)
-            .take(count)
-            .collect();
+            .partition_point(|x| (x.time, x.id) >= (e.time, e.id));
+        let within = self.logins[start..].partition_point(|x| x.time >= since);
+        let before = within.min(count);
         // Enough of them; or all there are (the window is complete, or reaches back
         // past `since` so that nothing in the look-back is missing).
         let reaches_back = self.logins.last().is_some_and(|o| o.time < since);
-        if before.len() == count || self.complete || reaches_back {
-            Some(before.into_iter().cloned().collect())
+        if before == count || self.complete || reaches_back {
+            Some(start..start + before)
         } else {
             None
+        }
+    }
+}
+
+/// Successful logins of an account, newest first, as
+/// [`Evaluation::recent_logins`] returns them: a view of the evaluation's shared read
+/// (no copies), or read for one event alone.
+///
+/// ```
+/// use activity_core::{ActivityEvent, ActivityStore, Actor, Evaluation, MemoryStore};
+/// use chrono::Duration;
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let store = MemoryStore::new();
+/// let first = ActivityEvent::login_succeeded(Actor::user("ann"));
+/// let second = ActivityEvent::login_succeeded(Actor::user("ann"))
+///     .with_time(first.time + Duration::minutes(1));
+/// store.append(&[first.clone(), second.clone()]).await?;
+/// let batch = [second.clone()];
+/// let evaluation = Evaluation::new(&store, &batch);
+/// let logins = evaluation.recent_logins(&second, 20, Duration::days(90)).await?;
+/// assert_eq!(logins.iter().map(|e| e.id).collect::<Vec<_>>(), vec![first.id]);
+/// # Ok::<(), activity_core::Error>(()) }).unwrap();
+/// ```
+#[derive(Debug, Clone)]
+pub struct Logins(LoginsInner);
+
+#[derive(Debug, Clone)]
+enum LoginsInner {
+    Shared(Arc<LoginWindow>, std::ops::Range<usize>),
+    Own(Vec<ActivityEvent>),
+}
+
+impl std::ops::Deref for Logins {
+    type Target = [ActivityEvent];
+    fn deref(&self) -> &[ActivityEvent] {
+        match &self.0 {
+            LoginsInner::Shared(w, range) => &w.logins[range.clone()],
+            LoginsInner::Own(v) => v,
         }
     }
 }
@@ -271,6 +311,7 @@ impl<'a> Evaluation<'a> {
     /// The successful logins of `e`'s account (and tenant) before `e` — by time, then id —
     /// newest first: at most `count`, none older than `look_back` before `e`. Read from
     /// the store once per account and batch, as long as the rules' look-backs allow.
+    /// [`recent_logins`](Self::recent_logins) is the same without copying the events.
     ///
     /// # Errors
     /// The store's.
@@ -280,8 +321,22 @@ impl<'a> Evaluation<'a> {
         count: usize,
         look_back: Duration,
     ) -> Result<Vec<ActivityEvent>> {
+        Ok(self.recent_logins(e, count, look_back).await?.to_vec())
+    }
+
+    /// What [`previous_logins`](Self::previous_logins) returns, as a view of the shared
+    /// read: the built-in rules use this.
+    ///
+    /// # Errors
+    /// The store's.
+    pub async fn recent_logins(
+        &self,
+        e: &ActivityEvent,
+        count: usize,
+        look_back: Duration,
+    ) -> Result<Logins> {
         let Some(account) = e.actor_id() else {
-            return Ok(Vec::new());
+            return Ok(Logins(LoginsInner::Own(Vec::new())));
         };
         let since = e.time - look_back;
         let key = (e.tenant.clone(), account.to_owned());
@@ -292,18 +347,21 @@ impl<'a> Evaluation<'a> {
             .get(&key)
             .cloned();
         if let Some(w) = cached {
-            if let Some(v) = w.serve(e, count, since) {
-                return Ok(v);
+            if let Some(range) = w.serve(e, count, since) {
+                return Ok(Logins(LoginsInner::Shared(w, range)));
             }
         }
         let read = self.window_read(e, account, count, look_back);
         self.reads.fetch_add(1, Ordering::Relaxed);
         let page = self.store.query(&read.query).await?;
-        let served = self.keep_window(read, page).serve(e, count, since);
-        match served {
-            Some(v) => Ok(v),
+        let w = self.keep_window(read, page);
+        match w.serve(e, count, since) {
+            Some(range) => Ok(Logins(LoginsInner::Shared(w, range))),
             // Only when other writers' logins crowd the window: read for `e` alone.
-            None => self.previous_logins_direct(e, account, count, since).await,
+            None => Ok(Logins(LoginsInner::Own(
+                self.previous_logins_direct(e, account, count, since)
+                    .await?,
+            ))),
         }
     }
 
@@ -353,7 +411,9 @@ impl<'a> Evaluation<'a> {
 
     /// Keeps what a window read returned for the account's later logins.
     fn keep_window(&self, read: WindowRead, page: Page) -> Arc<LoginWindow> {
-        let logins = page.events;
+        let mut logins = page.events;
+        // Newest first, as `serve` expects (stores return them so: this only makes sure).
+        logins.sort_by_key(|x| std::cmp::Reverse((x.time, x.id)));
         let w = Arc::new(LoginWindow {
             since: read.since,
             upto: read.upto,

@@ -129,7 +129,7 @@ impl AlertRule for NewDevice {
             return Ok(Vec::new());
         };
         let prev = ev
-            .previous_logins(e, self.look_back_count, self.look_back)
+            .recent_logins(e, self.look_back_count, self.look_back)
             .await?;
         if prev.is_empty() && !self.alert_on_first_login {
             return Ok(Vec::new());
@@ -290,9 +290,10 @@ impl AlertRule for GeoAnomaly {
         if !anonymous_now.is_empty() && self.anonymous_ip == AnonymousIpAction::Suppress {
             return Ok(Vec::new());
         }
-        let mut prev = ev
-            .previous_logins(e, self.look_back_count, self.look_back)
+        let logins = ev
+            .recent_logins(e, self.look_back_count, self.look_back)
             .await?;
+        let mut prev: Vec<&ActivityEvent> = logins.iter().collect();
         if self.anonymous_ip == AnonymousIpAction::Suppress {
             prev.retain(|p| self.anonymous(p).is_empty());
         }
