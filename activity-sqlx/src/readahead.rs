@@ -11,23 +11,31 @@
 //! first (skipping over the rows costs a tenth of decoding them), starts the next page's
 //! read on a task of its own, and only then decodes. The next call for exactly that query
 //! takes the text the task read. One read ahead is kept per store (a newer one replaces
-//! it); it is used only by the query it was started for, so what a caller gets is always
-//! what that query returns — read a moment earlier.
+//! it); it is used only by the query it was started for, and only within two seconds, so
+//! what a caller gets is always what that query returns — read a moment earlier.
 
 use std::sync::Mutex;
+
+use std::time::Duration;
 
 use activity_core::{ActivityQuery, Cursor, MAX_PAGE_SIZE};
 use chrono::{TimeZone, Utc};
 use serde::de::{DeserializeSeed, IgnoredAny, SeqAccess, Visitor};
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 /// A page being read: its JSON text.
 pub(crate) type Read = JoinHandle<Result<String, sqlx::Error>>;
 
+/// How long a read ahead stays good: a bulk reader asks for the next page within
+/// milliseconds; a page asked for later (a viewer's "next" clicked minutes after) is read
+/// afresh, so that it never shows what a purge has removed since.
+const FRESH_FOR: Duration = Duration::from_secs(2);
+
 /// The read started for the page after the last one served.
 #[derive(Debug, Default)]
 pub(crate) struct Readahead {
-    slot: Mutex<Option<(String, Read)>>,
+    slot: Mutex<Option<(String, Instant, Read)>>,
 }
 
 /// The key of a query: equal keys, equal queries.
@@ -36,11 +44,14 @@ fn key(query: &ActivityQuery) -> String {
 }
 
 impl Readahead {
-    /// The read started for `query`, if that is what is kept.
+    /// The read started for `query`, if that is what is kept and it is fresh (a stale
+    /// one is dropped: its task finishes on its own).
     pub(crate) fn take(&self, query: &ActivityQuery) -> Option<Read> {
         let mut slot = self.slot.lock().unwrap_or_else(|p| p.into_inner());
         match slot.take() {
-            Some((k, task)) if k == key(query) => Some(task),
+            Some((k, started, task)) if k == key(query) => {
+                (started.elapsed() <= FRESH_FOR).then_some(task)
+            }
             other => {
                 *slot = other;
                 None
@@ -51,7 +62,8 @@ impl Readahead {
     /// Keeps `task`, the read of `query`, replacing any other (which finishes on its own
     /// and is dropped).
     pub(crate) fn keep(&self, query: &ActivityQuery, task: Read) {
-        *self.slot.lock().unwrap_or_else(|p| p.into_inner()) = Some((key(query), task));
+        *self.slot.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some((key(query), Instant::now(), task));
     }
 }
 
@@ -60,7 +72,7 @@ impl Readahead {
     /// Whether the read kept is `query`'s.
     pub(crate) fn holds(&self, query: &ActivityQuery) -> bool {
         let slot = self.slot.lock().unwrap_or_else(|p| p.into_inner());
-        slot.as_ref().is_some_and(|(k, _)| *k == key(query))
+        slot.as_ref().is_some_and(|(k, _, _)| *k == key(query))
     }
 
     /// Whether a read is kept.
@@ -196,5 +208,19 @@ mod tests {
         let task = r.take(&q).expect("kept for ann");
         assert_eq!(task.await.unwrap().unwrap(), "[]");
         assert!(r.take(&q).is_none(), "taken once");
+    }
+
+    // Paused time: the clock moves only when told.
+    #[tokio::test(start_paused = true)]
+    async fn a_stale_read_is_not_served() {
+        let r = Readahead::default();
+        let q = ActivityQuery::new().actor("ann");
+        r.keep(&q, tokio::spawn(async { Ok("[]".to_owned()) }));
+        tokio::time::advance(FRESH_FOR).await;
+        assert!(r.take(&q).is_some(), "fresh up to the limit");
+        r.keep(&q, tokio::spawn(async { Ok("[]".to_owned()) }));
+        tokio::time::advance(FRESH_FOR + Duration::from_millis(1)).await;
+        assert!(r.take(&q).is_none(), "stale: read afresh");
+        assert!(!r.holds_any(), "and dropped");
     }
 }
