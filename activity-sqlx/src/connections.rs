@@ -191,37 +191,29 @@ mod tests {
         }
     }
 
-    fn file_options(dir: &Dir) -> SqliteConnectOptions {
-        SqliteConnectOptions::new()
+    async fn exec(conn: &mut SqliteConnection, sql: &'static str) {
+        sqlx::query(sql).execute(conn).await.unwrap();
+    }
+
+    /// Up to `max` connections to a file in `dir`, and a source over them.
+    fn connections(dir: &Dir, max: u32, timeout: Duration) -> (Arc<Connections>, Source) {
+        let options = SqliteConnectOptions::new()
             .filename(dir.0.join("c.db"))
             .create_if_missing(true)
-            .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+            .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal);
+        let set = Arc::new(Connections::new(options, max, timeout));
+        (Arc::clone(&set), Source::Own(set))
     }
 
     #[tokio::test]
     async fn a_finished_connection_is_reused_newest_first() {
         let dir = Dir::new();
-        let set = Arc::new(Connections::new(
-            file_options(&dir),
-            3,
-            Duration::from_secs(5),
-        ));
-        let source = Source::Own(Arc::clone(&set));
+        let (set, source) = connections(&dir, 3, Duration::from_secs(5));
         let mut a = source.acquire().await.unwrap();
         let mut b = source.acquire().await.unwrap();
-        sqlx::query("CREATE TABLE t (x)")
-            .execute(&mut *a)
-            .await
-            .unwrap();
+        exec(&mut a, "CREATE TABLE t (x)").await;
         // Connection-local state tells the connections apart.
-        sqlx::query("PRAGMA user_version = 0")
-            .execute(&mut *a)
-            .await
-            .unwrap();
-        sqlx::query("CREATE TEMP TABLE mark_b (x)")
-            .execute(&mut *b)
-            .await
-            .unwrap();
+        exec(&mut b, "CREATE TEMP TABLE mark_b (x)").await;
         a.finish();
         b.finish();
         assert_eq!(set.idle_count(), 2);
@@ -239,38 +231,21 @@ mod tests {
     #[tokio::test]
     async fn an_unfinished_connection_is_closed_not_reused() {
         let dir = Dir::new();
-        let set = Arc::new(Connections::new(
-            file_options(&dir),
-            1,
-            Duration::from_secs(5),
-        ));
-        let source = Source::Own(Arc::clone(&set));
+        let (set, source) = connections(&dir, 1, Duration::from_secs(5));
         let mut a = source.acquire().await.unwrap();
-        sqlx::query("CREATE TABLE t (x)")
-            .execute(&mut *a)
-            .await
-            .unwrap();
+        exec(&mut a, "CREATE TABLE t (x)").await;
         a.finish();
         // Dropped inside a transaction, as a cancelled append would be.
         let mut b = source.acquire().await.unwrap();
-        sqlx::query("BEGIN IMMEDIATE")
-            .execute(&mut *b)
-            .await
-            .unwrap();
-        sqlx::query("INSERT INTO t VALUES (1)")
-            .execute(&mut *b)
-            .await
-            .unwrap();
+        exec(&mut b, "BEGIN IMMEDIATE").await;
+        exec(&mut b, "INSERT INTO t VALUES (1)").await;
         drop(b);
         assert_eq!(set.idle_count(), 0, "not returned");
         // The next operation gets a fresh connection: not inside that transaction, the
         // write lock free, the half-done insert rolled back.
         let mut c = source.acquire().await.unwrap();
         let mut tx = c.begin().await.unwrap();
-        sqlx::query("INSERT INTO t VALUES (2)")
-            .execute(&mut *tx)
-            .await
-            .unwrap();
+        exec(&mut tx, "INSERT INTO t VALUES (2)").await;
         tx.commit().await.unwrap();
         let rows: Vec<i64> = sqlx::query_scalar("SELECT x FROM t")
             .fetch_all(&mut *c)
@@ -284,12 +259,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn waiting_longer_than_the_timeout_is_a_pool_timeout() {
         let dir = Dir::new();
-        let set = Arc::new(Connections::new(
-            file_options(&dir),
-            1,
-            Duration::from_millis(50),
-        ));
-        let source = Source::Own(set);
+        let (_, source) = connections(&dir, 1, Duration::from_millis(50));
         let held = source.acquire().await.unwrap();
         let err = source.acquire().await.err().expect("no connection free");
         assert!(matches!(err, sqlx::Error::PoolTimedOut), "{err}");

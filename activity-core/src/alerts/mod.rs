@@ -1016,17 +1016,21 @@ mod tests {
         assert_eq!(ev.history_reads(), 2, "one read for ann, one for bob");
     }
 
-    /// The shared reads give exactly what a read per event gives, whatever the batch,
-    /// the look-backs, and the other writers' logins interleaved with the batch's.
-    #[tokio::test]
-    async fn shared_reads_equal_reads_per_event() {
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move |n: u64| {
+    /// A repeatable pseudo-random source (xorshift): each call, a number below `n`.
+    fn below(mut seed: u64) -> impl FnMut(u64) -> u64 {
+        move |n| {
             seed ^= seed << 13;
             seed ^= seed >> 7;
             seed ^= seed << 17;
             seed % n
-        };
+        }
+    }
+
+    /// The shared reads give exactly what a read per event gives, whatever the batch,
+    /// the look-backs, and the other writers' logins interleaved with the batch's.
+    #[tokio::test]
+    async fn shared_reads_equal_reads_per_event() {
+        let mut next = below(0x2545_f491_4f6c_dd1du64);
         for round in 0..200 {
             let store = MemoryStore::new();
             let accounts = ["ann", "bob"];
@@ -1069,13 +1073,7 @@ mod tests {
     /// what each raises judging one event at a time with its own reads.
     #[tokio::test]
     async fn one_prefetch_per_batch_raises_what_reads_per_event_raise() {
-        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move |n: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % n
-        };
+        let mut next = below(0x9e37_79b9_7f4a_7c15u64);
         let engine = AlertEngine::with_defaults();
         let rules: Vec<&dyn AlertRule> = engine.rules.iter().map(|r| &**r).collect();
         let mut raised = 0;
