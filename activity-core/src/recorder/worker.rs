@@ -328,12 +328,13 @@ impl Worker {
         // Only the store and counters across the await (the sealer is not `Sync`).
         let store = &*self.store;
         let shared = &*self.shared;
-        let results = join_all(
+        // Polled together on this task (no spawning, so a part is never lost to a
+        // panicking task); the results in the parts' order.
+        let results = futures_util::future::join_all(
             parts
                 .iter()
                 .zip(&heads)
-                .map(|(part, heads)| store.append_sealed(part, heads))
-                .collect(),
+                .map(|(part, heads)| store.append_sealed(part, heads)),
         )
         .await;
         results
@@ -529,31 +530,6 @@ fn split_by_tenant(
     places.retain(|p| !p.is_empty());
     parts.retain(|p| !p.is_empty());
     (places, parts)
-}
-
-/// Polls every future until all are ready (on this task: no spawning, so a part is never
-/// lost to a panicking task); the outputs in the futures' order.
-async fn join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
-    let mut futures: Vec<std::pin::Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
-    let mut out: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (f, slot) in futures.iter_mut().zip(out.iter_mut()) {
-            if slot.is_none() {
-                match f.as_mut().poll(cx) {
-                    std::task::Poll::Ready(v) => *slot = Some(v),
-                    std::task::Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending {
-            std::task::Poll::Pending
-        } else {
-            std::task::Poll::Ready(())
-        }
-    })
-    .await;
-    out.into_iter().flatten().collect()
 }
 
 fn truncate(s: &str, max: usize) -> String {
