@@ -579,12 +579,7 @@ async fn postgres_version_1_database_migrates_forward_and_heads_share_the_transa
     store.append(&old).await.unwrap();
     let fresh = Arc::new(PgStore::from_pool(schema.pool.clone(), "").unwrap());
     fresh.migrate().await.unwrap();
-    let versions: Vec<i64> =
-        sqlx::query_scalar("SELECT version FROM activity_schema ORDER BY version")
-            .fetch_all(&schema.pool)
-            .await
-            .unwrap();
-    assert_eq!(versions, vec![1, 2, 3]);
+    assert_eq!(versions(&schema.pool).await, vec![1, 2, 3]);
     let r = verify(&*fresh, None, &key).await.unwrap();
     assert!(r.is_intact(), "{r:?}");
     assert_eq!(r.unanchored, 1, "the version-1 chain has no head");
@@ -847,6 +842,20 @@ async fn postgres_copy_skips_stored_ids_and_stores_exact_values() {
 }
 
 /// Sealed logins of two tenants through a recorder.
+/// The schema versions recorded in the database of `pool`, in order.
+async fn versions<DB: sqlx::Database>(pool: &sqlx::Pool<DB>) -> Vec<i64>
+where
+    i64: sqlx::Type<DB> + for<'r> sqlx::Decode<'r, DB>,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    DB::Arguments: sqlx::IntoArguments<DB>,
+    usize: sqlx::ColumnIndex<DB::Row>,
+{
+    sqlx::query_scalar("SELECT version FROM activity_schema ORDER BY version")
+        .fetch_all(pool)
+        .await
+        .unwrap()
+}
+
 async fn record_two_tenants(store: Arc<dyn ActivityStore>, key: &activity_core::ChainKey) {
     let (rec, guard) = Recorder::builder(store)
         .sealer(activity_core::ChainSealer::new("v2", key.clone()))
@@ -894,12 +903,7 @@ async fn postgres_version_2_database_migrates_to_3_dropping_two_indexes() {
     assert!(before.iter().any(|n| n.contains("tenant_actor_id_time_us")));
     let fresh = Arc::new(PgStore::from_pool(schema.pool.clone(), "").unwrap());
     fresh.migrate().await.unwrap();
-    let versions: Vec<i64> =
-        sqlx::query_scalar("SELECT version FROM activity_schema ORDER BY version")
-            .fetch_all(&schema.pool)
-            .await
-            .unwrap();
-    assert_eq!(versions, vec![1, 2, 3]);
+    assert_eq!(versions(&schema.pool).await, vec![1, 2, 3]);
     let after = indexes().await;
     assert!(
         !after.iter().any(|n| n.contains("tenant_actor")
@@ -953,12 +957,7 @@ async fn mariadb_version_2_database_migrates_to_3_dropping_two_indexes() {
     assert_eq!(indexes().await.len(), 10, "the primary key and 9 indexes");
     let fresh = Arc::new(MySqlStore::from_pool(db.pool.clone(), "").unwrap());
     fresh.migrate().await.unwrap();
-    let versions: Vec<i64> =
-        sqlx::query_scalar("SELECT version FROM activity_schema ORDER BY version")
-            .fetch_all(&db.pool)
-            .await
-            .unwrap();
-    assert_eq!(versions, vec![1, 2, 3]);
+    assert_eq!(versions(&db.pool).await, vec![1, 2, 3]);
     let after = indexes().await;
     assert_eq!(after.len(), 8, "{after:?}");
     assert!(!after

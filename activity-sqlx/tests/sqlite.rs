@@ -29,6 +29,24 @@ async fn store(url: &str) -> SqliteStore {
     s
 }
 
+/// A migrated store on `url` set back to an older schema by `sql` (run on its pool).
+async fn set_back(url: &str, sql: &str) -> Arc<SqliteStore> {
+    let s = Arc::new(store(url).await);
+    sqlx::raw_sql(AssertSqlSafe(sql.to_owned()))
+        .execute(s.pool())
+        .await
+        .unwrap();
+    s
+}
+
+/// The schema versions recorded in the database of `store`, in order.
+async fn versions(store: &SqliteStore) -> Vec<i64> {
+    sqlx::query_scalar("SELECT version FROM activity_schema ORDER BY version")
+        .fetch_all(store.pool())
+        .await
+        .unwrap()
+}
+
 fn uses_index(plan: &[String], index: &str) -> bool {
     plan.iter().any(|l| l.contains(index))
 }
@@ -452,13 +470,13 @@ async fn a_version_1_database_migrates_forward_and_keeps_its_chains() {
     let key = ChainKey::keyed(b"an HMAC key that is not in the db").unwrap();
     {
         // A version-1 database: the events table only, with chained events in it.
-        let s = Arc::new(store(&url).await);
-        sqlx::raw_sql(AssertSqlSafe(format!(
-            "DROP TABLE activity_chain_heads; DELETE FROM activity_schema WHERE version >= 2; {V2_INDEXES}"
-        )))
-        .execute(s.pool())
-        .await
-        .unwrap();
+        let s = set_back(
+            &url,
+            &format!(
+                "DROP TABLE activity_chain_heads; DELETE FROM activity_schema WHERE version >= 2; {V2_INDEXES}"
+            ),
+        )
+        .await;
         let mut sealer = activity_core::ChainSealer::new("v1", key.clone());
         let mut old: Vec<_> = (0..5)
             .map(|i| ActivityEvent::logout(Actor::user(format!("u{i}"))))
@@ -468,12 +486,7 @@ async fn a_version_1_database_migrates_forward_and_keeps_its_chains() {
         s.pool().close().await;
     }
     let s = Arc::new(store(&url).await);
-    let versions: Vec<i64> =
-        sqlx::query_scalar("SELECT version FROM activity_schema ORDER BY version")
-            .fetch_all(s.pool())
-            .await
-            .unwrap();
-    assert_eq!(versions, vec![1, 2, 3]);
+    assert_eq!(versions(&s).await, vec![1, 2, 3]);
     assert_eq!(activity_sqlx::SCHEMA_VERSION, 3);
     assert_eq!(s.count(&ActivityQuery::new()).await.unwrap(), 5);
     record_sealed(&s, &key, 3, |_| Utc::now()).await;
@@ -635,24 +648,17 @@ async fn a_version_2_database_migrates_to_3_dropping_two_indexes_and_keeps_its_e
     };
     {
         // A version-2 database, with chained events and heads in it.
-        let s = Arc::new(store(&url).await);
-        sqlx::raw_sql(AssertSqlSafe(format!(
-            "DELETE FROM activity_schema WHERE version = 3; {V2_INDEXES}"
-        )))
-        .execute(s.pool())
-        .await
-        .unwrap();
+        let s = set_back(
+            &url,
+            &format!("DELETE FROM activity_schema WHERE version = 3; {V2_INDEXES}"),
+        )
+        .await;
         assert_eq!(indexes(s.pool().clone()).await.len(), 9);
         record_sealed(&s, &key, 5, |_| Utc::now()).await;
         s.pool().close().await;
     }
     let s = Arc::new(store(&url).await);
-    let versions: Vec<i64> =
-        sqlx::query_scalar("SELECT version FROM activity_schema ORDER BY version")
-            .fetch_all(s.pool())
-            .await
-            .unwrap();
-    assert_eq!(versions, vec![1, 2, 3]);
+    assert_eq!(versions(&s).await, vec![1, 2, 3]);
     let left = indexes(s.pool().clone()).await;
     assert_eq!(left.len(), 7, "{left:?}");
     assert!(!left
