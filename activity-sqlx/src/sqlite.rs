@@ -89,7 +89,10 @@ impl SqliteOptions {
         self
     }
 
-    /// Pool size (default 4; 1 for in-memory databases).
+    /// How many connections the store's operations use at once (default 4; 1 for
+    /// in-memory databases). For a file, the pool [`SqliteStore::pool`] returns for the
+    /// application's own queries has the same limit and opens its connections only when
+    /// used. Each connection has its own page cache of [`cache_kib`](Self::cache_kib).
     pub fn max_connections(mut self, n: u32) -> Self {
         self.max_connections = n.max(1);
         self
