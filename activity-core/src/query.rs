@@ -35,7 +35,7 @@ pub const MAX_FILTER_VALUES: usize = 100;
 /// assert_eq!(q.page_size(), 20);
 /// assert_eq!(ActivityQuery::new().limit(1_000_000).page_size(), activity_core::MAX_PAGE_SIZE);
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ActivityQuery {
     /// Only this tenant's events.

@@ -7,7 +7,10 @@
 //! median and p99 per login event, and the median per action. `--batch N` appends and
 //! evaluates the 2,000 events in batches of N, as the recorder does under load (the
 //! engine reads a batch's history in one store call), and reports the time per event:
-//! each batch's time divided by its size. `--connections N` sets the
+//! each batch's time divided by its size. `--accounts N` spreads the events over N
+//! accounts instead: `--rows 100000 --accounts 10000` gives every account the history
+//! (ten events) it has at 1,000,000 events and 100,000 accounts, so that the two runs
+//! differ in table size alone. `--connections N` sets the
 //! SQLite pool's size. `--db PATH`: a file to reuse (loaded with N events only if it does
 //! not exist yet; each run adds its 2,000) and keep; with `--load-only`, only load it (so
 //! that copies of one clean file serve several runs).
@@ -19,11 +22,12 @@ use activity_core::{ActivityEvent, ActivityStore, Actor, AlertEngine, Geo, Sourc
 use activity_sqlx::SqliteStore;
 use chrono::{Duration as Span, TimeZone, Utc};
 
+/// The accounts the events are spread over, unless `--accounts` says otherwise.
 const ACCOUNTS: usize = 100_000;
 
-fn event(i: usize) -> ActivityEvent {
+fn event(i: usize, accounts: usize) -> ActivityEvent {
     let t0 = Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap();
-    let account = (i * 7919) % ACCOUNTS;
+    let account = (i * 7919) % accounts;
     let actor = Actor::user(format!("u_{account}"));
     let e = match i % 10 {
         0 | 1 => ActivityEvent::login_failed(actor).with_reason("bad_password"),
@@ -57,6 +61,13 @@ fn main() {
         .and_then(|i| args.get(i + 1))
         .and_then(|v| v.parse().ok())
         .unwrap_or(if quick { 5_000 } else { 1_000_000 });
+    let accounts = args
+        .iter()
+        .position(|a| a == "--accounts")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(ACCOUNTS)
+        .max(1);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -86,7 +97,7 @@ fn main() {
         let store: Arc<dyn ActivityStore> = Arc::new(store);
         let mut batch = Vec::with_capacity(5000);
         for i in (0..rows).filter(|_| load) {
-            batch.push(event(i));
+            batch.push(event(i, accounts));
             if batch.len() == 5000 {
                 store.append(&batch).await.unwrap();
                 batch.clear();
@@ -112,7 +123,7 @@ fn main() {
         let mut batches = 0;
         for first in (0..2000usize).step_by(batch_size) {
             let batch: Vec<ActivityEvent> =
-                (first..(first + batch_size).min(2000)).map(|k| event(rows + k)).collect();
+                (first..(first + batch_size).min(2000)).map(|k| event(rows + k, accounts)).collect();
             store.append(&batch).await.unwrap();
             let t = Instant::now();
             alerts += engine.evaluate(&*store, &batch).await.unwrap().len();
@@ -130,7 +141,8 @@ fn main() {
         let pct = |p: f64| times[((times.len() - 1) as f64 * p) as usize];
         let per: Duration = times.iter().sum::<Duration>() / times.len() as u32;
         println!(
-            "alert evaluation with {rows} stored events, {ACCOUNTS} accounts, batches of {batch_size} ({batches} batches): per event mean {per:?}, median {:?}, p99 {:?} ({alerts} alerts)",
+            "alert evaluation with {rows} stored events, {accounts} accounts ({} per account), batches of {batch_size} ({batches} batches): per event mean {per:?}, median {:?}, p99 {:?} ({alerts} alerts)",
+            rows / accounts,
             pct(0.5),
             pct(0.99)
         );

@@ -35,12 +35,7 @@ const FRESH_FOR: Duration = Duration::from_secs(2);
 /// The read started for the page after the last one served.
 #[derive(Debug, Default)]
 pub(crate) struct Readahead {
-    slot: Mutex<Option<(String, Instant, Read)>>,
-}
-
-/// The key of a query: equal keys, equal queries.
-fn key(query: &ActivityQuery) -> String {
-    serde_json::to_string(query).unwrap_or_else(|_| format!("{query:?}"))
+    slot: Mutex<Option<(ActivityQuery, Instant, Read)>>,
 }
 
 impl Readahead {
@@ -49,7 +44,7 @@ impl Readahead {
     pub(crate) fn take(&self, query: &ActivityQuery) -> Option<Read> {
         let mut slot = self.slot.lock().unwrap_or_else(|p| p.into_inner());
         match slot.take() {
-            Some((k, started, task)) if k == key(query) => {
+            Some((k, started, task)) if k == *query => {
                 (started.elapsed() <= FRESH_FOR).then_some(task)
             }
             other => {
@@ -63,7 +58,7 @@ impl Readahead {
     /// and is dropped).
     pub(crate) fn keep(&self, query: &ActivityQuery, task: Read) {
         *self.slot.lock().unwrap_or_else(|p| p.into_inner()) =
-            Some((key(query), Instant::now(), task));
+            Some((query.clone(), Instant::now(), task));
     }
 }
 
@@ -72,7 +67,7 @@ impl Readahead {
     /// Whether the read kept is `query`'s.
     pub(crate) fn holds(&self, query: &ActivityQuery) -> bool {
         let slot = self.slot.lock().unwrap_or_else(|p| p.into_inner());
-        slot.as_ref().is_some_and(|(k, _, _)| *k == key(query))
+        slot.as_ref().is_some_and(|(k, _, _)| k == query)
     }
 
     /// Whether a read is kept.

@@ -147,10 +147,6 @@ fn evaluable(e: &ActivityEvent) -> bool {
 }
 
 /// The key under which an [`Evaluation`] keeps the page of a query.
-fn query_key(q: &ActivityQuery) -> String {
-    serde_json::to_string(q).unwrap_or_else(|_| format!("{q:?}"))
-}
-
 /// The successful logins of one account read for a batch: every login of the account
 /// before `upto` (by time, then id) and no older than `since`, newest first — or only
 /// the newest of them when `complete` is false.
@@ -261,7 +257,7 @@ pub struct Evaluation<'a> {
     store: &'a dyn ActivityStore,
     batch: &'a [ActivityEvent],
     logins: Mutex<HashMap<AccountKey, Arc<LoginWindow>>>,
-    pages: Mutex<HashMap<String, Arc<Page>>>,
+    pages: Mutex<HashMap<ActivityQuery, Arc<Page>>>,
     reads: AtomicU64,
 }
 
@@ -433,12 +429,11 @@ impl<'a> Evaluation<'a> {
     /// # Errors
     /// The store's.
     pub async fn query(&self, query: &ActivityQuery) -> Result<Arc<Page>> {
-        let key = query_key(query);
         let kept = self
             .pages
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .get(&key)
+            .get(query)
             .cloned();
         if let Some(page) = kept {
             return Ok(page);
@@ -448,7 +443,7 @@ impl<'a> Evaluation<'a> {
         self.pages
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(key, Arc::clone(&page));
+            .insert(query.clone(), Arc::clone(&page));
         Ok(page)
     }
 
@@ -493,15 +488,13 @@ impl<'a> Evaluation<'a> {
                 windows.push(read);
             }
         }
-        let mut keys = Vec::new();
+        let windows_end = queries.len();
         let mut seen = std::collections::HashSet::new();
         for e in self.batch.iter().filter(|e| evaluable(e)) {
             for r in rules {
                 for q in r.prefetch(e) {
-                    let key = query_key(&q);
-                    if seen.insert(key.clone()) {
+                    if seen.insert(q.clone()) {
                         queries.push(q);
-                        keys.push(key);
                     }
                 }
             }
@@ -516,8 +509,8 @@ impl<'a> Evaluation<'a> {
             self.keep_window(read, page);
         }
         let mut kept = self.pages.lock().unwrap_or_else(|p| p.into_inner());
-        for key in keys {
-            kept.insert(key, Arc::new(pages.next().unwrap_or_default()));
+        for q in queries.drain(windows_end..) {
+            kept.insert(q, Arc::new(pages.next().unwrap_or_default()));
         }
         Ok(())
     }
