@@ -392,9 +392,8 @@ crate::store_impl::impl_activity_store!(
     json
 );
 
-/// `json_array(…)` of the event columns, in [`sql::COLUMNS`] order: the id as hex, the
-/// coordinates as text with 17 significant digits (so they read back exactly). Built
-/// once: every read uses it.
+/// `json_array(…)` of the event columns, in [`sql::COLUMNS`] order: the id as hex, each
+/// coordinate as [`coordinate`] writes it. Built once: every read uses it.
 fn json_columns() -> &'static str {
     static COLUMNS: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     COLUMNS.get_or_init(build_json_columns)
@@ -405,13 +404,28 @@ fn build_json_columns() -> String {
         .iter()
         .map(|c| match *c {
             "id" => "hex(id)".to_owned(),
-            "geo_lat" | "geo_lon" => {
-                format!("CASE WHEN {c} IS NULL THEN NULL ELSE printf('%!.17g', {c}) END")
-            }
+            "geo_lat" | "geo_lon" => coordinate(c),
             other => other.to_owned(),
         })
         .collect();
     format!("json_array({})", cols.join(", "))
+}
+
+/// The divisor of a coordinate written as an integer: tenths of a microdegree.
+const COORDINATE_SCALE: f64 = 10_000_000.0;
+
+/// A coordinate column as JSON that reads back exactly: the integer `k` when the value is
+/// exactly `k / 10^7` in floating point (what geolocation databases hold: a few decimals),
+/// which SQLite writes as cheaply as any integer; otherwise (and for zero, whose sign an
+/// integer would lose) text with 17 significant digits, whose formatting costs SQLite
+/// about as much as the rest of the row. [`Real`] reads both.
+fn coordinate(c: &str) -> String {
+    format!(
+        "CASE WHEN {c} IS NULL THEN NULL \
+         WHEN {c} <> 0 AND abs({c}) < 1000 AND round({c} * {COORDINATE_SCALE:.1}) / {COORDINATE_SCALE:.1} = {c} \
+         THEN CAST(round({c} * {COORDINATE_SCALE:.1}) AS INTEGER) \
+         ELSE printf('%!.17g', {c}) END"
+    )
 }
 
 impl SqliteStore {
@@ -586,7 +600,8 @@ impl<'de> serde::Deserialize<'de> for JsonRow {
 
 struct RowVisitor;
 
-/// A coordinate: `printf('%!.17g')` text, a number, or null.
+/// A coordinate as [`coordinate`] writes it: `printf('%!.17g')` text, an integer count of
+/// [`COORDINATE_SCALE`]ths (divided back exactly as SQLite checked it would be), or null.
 struct Real(Option<f64>);
 
 impl<'de> serde::Deserialize<'de> for Real {
@@ -602,14 +617,15 @@ impl<'de> serde::Deserialize<'de> for Real {
                     .map(|x| Real(Some(x)))
                     .map_err(|_| E::custom("invalid coordinate"))
             }
-            fn visit_f64<E>(self, v: f64) -> Result<Real, E> {
-                Ok(Real(Some(v)))
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Real, E> {
+                // |v| < 10^10 (|coordinate| < 1000), so `v as f64` is exact.
+                if v.unsigned_abs() >= 10_000_000_000 {
+                    return Err(E::custom("invalid coordinate"));
+                }
+                Ok(Real(Some(v as f64 / COORDINATE_SCALE)))
             }
-            fn visit_i64<E>(self, v: i64) -> Result<Real, E> {
-                Ok(Real(Some(v as f64)))
-            }
-            fn visit_u64<E>(self, v: u64) -> Result<Real, E> {
-                Ok(Real(Some(v as f64)))
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Real, E> {
+                self.visit_i64(i64::try_from(v).map_err(|_| E::custom("invalid coordinate"))?)
             }
             fn visit_unit<E>(self) -> Result<Real, E> {
                 Ok(Real(None))

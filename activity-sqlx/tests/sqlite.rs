@@ -275,6 +275,45 @@ async fn a_locked_database_is_retryable_and_the_recorder_loses_nothing() {
 
 use sqlx::Connection;
 
+/// A coordinate of negative zero reaches SQLite as zero (which keeps no sign): the
+/// recorder normalises it before the chain hashes the event, so the chain still verifies.
+#[tokio::test]
+async fn a_chain_with_negative_zero_coordinates_verifies() {
+    use activity_core::{verify, ChainKey, ChainSealer, Geo, Source};
+    let key = ChainKey::keyed(b"an HMAC key that is not in the db").unwrap();
+    let s = Arc::new(store("sqlite::memory:").await);
+    let (rec, guard) = Recorder::builder(s.clone())
+        .sealer(ChainSealer::new("test", key.clone()))
+        .lifecycle_events(false)
+        .start();
+    for (lat, lon) in [(-0.0, -0.0), (51.5, -0.0), (-0.0, 0.0), (0.0, -0.1)] {
+        rec.record(
+            ActivityEvent::login_succeeded(Actor::user("u_1")).with_source(
+                Source::ip("81.2.69.142".parse().unwrap()).with_geo(Geo {
+                    lat: Some(lat),
+                    lon: Some(lon),
+                    ..Geo::default()
+                }),
+            ),
+        )
+        .unwrap();
+    }
+    guard.shutdown().await;
+    let r = verify(&*s, None, &key).await.unwrap();
+    assert!(r.is_intact() && r.events == 4, "{r:?}");
+    let page = s.query(&ActivityQuery::new()).await.unwrap();
+    for e in &page.events {
+        let g = e
+            .source
+            .as_ref()
+            .and_then(|s: &Source| s.geo.as_ref())
+            .unwrap();
+        for c in [g.lat.unwrap(), g.lon.unwrap()] {
+            assert_ne!(c.to_bits(), (-0.0f64).to_bits(), "no negative zero is kept");
+        }
+    }
+}
+
 #[tokio::test]
 async fn the_chain_finds_tampering_done_directly_in_sql() {
     use activity_core::{verify, Break, ChainKey, ChainSealer};
@@ -502,7 +541,10 @@ async fn a_version_1_database_migrates_forward_and_keeps_its_chains() {
 }
 
 /// Coordinates of every magnitude and every mantissa come back bit for bit, whichever of
-/// the two encodings a read uses for them (integers times 2^52, or decimal text).
+/// the two encodings a read uses for them (an integer count of 10^-7 degrees when that is
+/// exact, else decimal text): random bit patterns, decimals of one to nine places as a
+/// geolocation database holds them, both zeros and the
+/// largest, smallest and closest-to-whole values.
 #[tokio::test]
 async fn random_coordinates_read_back_exactly() {
     use activity_core::{Geo, Source};
@@ -520,20 +562,58 @@ async fn random_coordinates_read_back_exactly() {
         // A random mantissa and sign under an exponent from 2^-12 to 2^top.
         f64::from_bits((bits & 0x800f_ffff_ffff_ffff) | ((1023 - 12 + exponent % (13 + top)) << 52))
     };
-    let events: Vec<ActivityEvent> = (0..3000)
+    // A decimal of one to nine places, parsed from its text.
+    let decimal = |bits: u64, max: u64| {
+        let places = 1 + (bits >> 40) % 9;
+        let whole = (bits >> 8) % max;
+        let frac = bits % 10u64.pow(places as u32);
+        let sign = if bits >> 63 == 1 { "-" } else { "" };
+        format!("{sign}{whole}.{frac:0width$}", width = places as usize)
+            .parse::<f64>()
+            .unwrap()
+    };
+    let edges = [
+        0.0,
+        -0.0,
+        1e-7,
+        -1e-7,
+        5e-8,
+        89.9999999,
+        -89.9999999,
+        90.0,
+        -90.0,
+        89.99999999999999,
+        51.5142,
+        -0.1,
+        f64::MIN_POSITIVE,
+        1e-300,
+    ];
+    let events: Vec<ActivityEvent> = (0..4000)
         .map(|i| {
             let (a, b, c) = (next(), next(), next());
+            let (lat, lon) = match i % 4 {
+                0 | 1 => (coordinate(a, c, 5), coordinate(b, c >> 8, 6)), // below 64, 128
+                2 => (decimal(a, 90), decimal(b, 180)),
+                _ => (
+                    edges[a as usize % edges.len()],
+                    edges[b as usize % edges.len()],
+                ),
+            };
             ActivityEvent::login_succeeded(Actor::user("geo"))
                 .with_time(t0 + chrono::Duration::microseconds(i))
                 .with_source(Source::ip("81.2.69.142".parse().unwrap()).with_geo(Geo {
                     country: None,
                     city: None,
-                    lat: Some(coordinate(a, c, 5)), // below 64: valid latitudes
-                    lon: Some(coordinate(b, c >> 8, 6)), // below 128
+                    lat: Some(lat),
+                    lon: Some(lon),
                     accuracy_km: None,
                 }))
         })
         .collect();
+    // What the recorder stores: normalised (a negative zero is zero; SQLite keeps no sign
+    // on a zero).
+    let mut events = events;
+    events.iter_mut().for_each(ActivityEvent::normalize);
     s.append(&events).await.unwrap();
     let mut got = Vec::new();
     let mut pages = activity_core::Pages::new(&s, ActivityQuery::new().actor("geo"));

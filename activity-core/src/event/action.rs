@@ -33,6 +33,14 @@ macro_rules! actions {
 
             /// Every action the product names (DESIGN.md's table), in table order.
             pub const BUILT_IN: &'static [Action] = &[$(Action::$name),*];
+
+            /// The built-in action whose code is `code`, if any.
+            fn built_in(code: &str) -> Option<Action> {
+                match code {
+                    $($code => Some(Action::$name),)*
+                    _ => None,
+                }
+            }
         }
     };
 }
@@ -106,6 +114,11 @@ impl Action {
     /// lowercase segments.
     pub fn new(code: impl Into<String>) -> Result<Self> {
         let code = code.into();
+        // A built-in code (most of what a store reads back) is the constant itself:
+        // valid by construction, and cloned without copying.
+        if let Some(known) = Self::built_in(&code) {
+            return Ok(known);
+        }
         check_code(&code, "action")?;
         Ok(Action(Cow::Owned(code)))
     }
@@ -243,9 +256,17 @@ mod tests {
     fn built_in_codes_are_valid_and_unique() {
         let mut seen = std::collections::HashSet::new();
         for a in Action::BUILT_IN {
-            Action::new(a.as_str()).unwrap();
+            check_code(a.as_str(), "action").unwrap();
             assert!(seen.insert(a.as_str()));
+            // Parsing a built-in code gives the constant itself, not a copy.
+            let parsed = Action::new(a.as_str().to_owned()).unwrap();
+            assert_eq!(&parsed, a);
+            assert!(matches!(parsed.0, Cow::Borrowed(_)), "{a}");
         }
+        assert!(matches!(
+            Action::new("app.thing.done").unwrap().0,
+            Cow::Owned(_)
+        ));
     }
 
     #[test]

@@ -425,11 +425,35 @@ impl ActivityEvent {
     }
 
     /// Normalises values that have several spellings (IPv4-mapped IPv6 addresses become
-    /// IPv4, times are truncated to microseconds). Done by parsing and by the recorder.
+    /// IPv4, times are truncated to microseconds, a coordinate of negative zero becomes
+    /// zero: SQLite keeps no sign on a zero, and the chain's hash must match what is read
+    /// back). Done by parsing and by the recorder.
+    ///
+    /// ```
+    /// use activity_core::{ActivityEvent, Actor, Geo, Source};
+    /// let mut e = ActivityEvent::login_succeeded(Actor::user("u_1")).with_source(
+    ///     Source::ip("81.2.69.142".parse().unwrap()).with_geo(Geo {
+    ///         lon: Some(-0.0),
+    ///         ..Geo::default()
+    ///     }),
+    /// );
+    /// e.normalize();
+    /// let lon = e.source.unwrap().geo.unwrap().lon.unwrap();
+    /// assert!(lon == 0.0 && lon.is_sign_positive());
+    /// ```
     pub fn normalize(&mut self) {
         self.time = self.time.trunc_subsecs(6);
-        if let Some(ip) = self.source.as_mut().and_then(|s| s.ip.as_mut()) {
-            *ip = ip.to_canonical();
+        if let Some(source) = self.source.as_mut() {
+            if let Some(ip) = source.ip.as_mut() {
+                *ip = ip.to_canonical();
+            }
+            if let Some(geo) = source.geo.as_mut() {
+                for c in [&mut geo.lat, &mut geo.lon].into_iter().flatten() {
+                    if *c == 0.0 {
+                        *c = 0.0;
+                    }
+                }
+            }
         }
     }
 }
