@@ -33,6 +33,8 @@ mod mysql;
 mod postgres;
 #[cfg(feature = "sqlite")]
 mod readahead;
+#[cfg(feature = "sqlite")]
+mod reader;
 mod schema;
 mod sql;
 #[cfg(feature = "sqlite")]

@@ -14,6 +14,7 @@ use sqlx::{AssertSqlSafe, Row, Sqlite};
 use crate::connections::{Connections, Lease, Source};
 use crate::error::{Backend, Error};
 use crate::readahead::Readahead;
+use crate::reader::Reader;
 use crate::schema::{Tables, SCHEMA_VERSION, SQLITE};
 use crate::sql::{self, Dialect, Stmt, Val};
 use crate::store_impl::Finish;
@@ -119,6 +120,9 @@ pub struct SqliteStore {
     connections: Source,
     /// The next page of the last bulk read, being read.
     readahead: Arc<Readahead>,
+    /// Bulk reads on connections of their own, rows read in place (a file the store
+    /// opened; see `reader.rs`); other reads go through `connections` as JSON.
+    reader: Option<Arc<Reader>>,
     tables: Tables,
 }
 
@@ -181,6 +185,7 @@ impl SqliteStore {
             return Ok(Self {
                 connections: Source::Pool(pool.clone()),
                 readahead: Arc::default(),
+                reader: None,
                 pool,
                 tables,
             });
@@ -195,11 +200,19 @@ impl SqliteStore {
         )));
         // Open one now, so that a file that cannot be opened fails here.
         connections.acquire().await?.finish();
+        let reader = Reader::new(
+            opts.get_filename().to_owned(),
+            o.max_connections,
+            o.busy_timeout,
+            o.cache_kib,
+            o.busy_timeout + Duration::from_secs(5),
+        );
         let pool = pool.connect_lazy_with(opts);
         Ok(Self {
             pool,
             connections,
             readahead: Arc::default(),
+            reader: Some(Arc::new(reader)),
             tables,
         })
     }
@@ -209,6 +222,7 @@ impl SqliteStore {
         Self {
             connections: Source::Pool(pool.clone()),
             readahead: Arc::default(),
+            reader: None,
             pool,
             tables: Tables::new("").expect("the empty prefix is valid"),
         }
@@ -222,6 +236,7 @@ impl SqliteStore {
         Ok(Self {
             connections: Source::Pool(pool.clone()),
             readahead: Arc::default(),
+            reader: None,
             pool,
             tables: Tables::new(prefix)?,
         })
@@ -429,34 +444,52 @@ fn coordinate(c: &str) -> String {
 }
 
 impl SqliteStore {
-    /// The events of `query` (whose SELECT is `s`) as one JSON array built by SQLite:
-    /// one hand-over from the connection's thread instead of one per row, which is most
-    /// of the cost of a short read (a user's last 20 logins) through sqlx. A bulk read's
-    /// next page is started before this one is decoded (see `readahead.rs`).
+    /// The events of `query` (whose SELECT is `s`; `expected` rows at most): a bulk read's
+    /// page may have been read already, and a full one starts the next (see
+    /// `readahead.rs`).
     async fn fetch_json(
         &self,
         query: &ActivityQuery,
         s: Stmt,
         expected: usize,
     ) -> activity_core::Result<Vec<ActivityEvent>> {
-        let err = |e| crate::error::to_core_from(Backend::Sqlite, e);
-        let text = match self.readahead.take(query) {
+        let bulk = query.page_size() == activity_core::MAX_PAGE_SIZE;
+        let events = match self.readahead.take(query) {
             Some(task) => match task.await {
                 Ok(read) => read,
                 // The task panicked or was cancelled with its runtime: read again.
-                Err(_) => self.fetch_text(s).await,
+                Err(_) => self.read_page(s, expected, bulk).await,
             },
-            None => self.fetch_text(s).await,
-        }
-        .map_err(err)?;
-        if let Some(next) = crate::readahead::next_query(query, &text) {
+            None => self.read_page(s, expected, bulk).await,
+        }?;
+        if let Some(next) = crate::readahead::next_query(query, &events) {
             if tokio::runtime::Handle::try_current().is_ok() {
                 let s = sql::select(Dialect::Sqlite, &self.tables.events, &next);
                 let store = self.clone();
-                let task = tokio::spawn(async move { store.fetch_text(s).await });
+                let task = tokio::spawn(async move { store.read_page(s, expected, true).await });
                 self.readahead.keep(&next, task);
             }
         }
+        Ok(events)
+    }
+
+    /// The events of `s`, newest first: a `bulk` page through the [`Reader`] when the
+    /// store has one; otherwise as one JSON array built by SQLite on the store's own
+    /// connections (one hand-over from the connection's thread instead of one per row,
+    /// which is most of the cost of a short read through sqlx).
+    async fn read_page(
+        &self,
+        s: Stmt,
+        expected: usize,
+        bulk: bool,
+    ) -> activity_core::Result<Vec<ActivityEvent>> {
+        if let (true, Some(reader)) = (bulk, &self.reader) {
+            return reader.read(s, expected).await;
+        }
+        let text = self
+            .fetch_text(s)
+            .await
+            .map_err(|e| crate::error::to_core_from(Backend::Sqlite, e))?;
         let mut events = events_from_json(&text, expected)?;
         // The aggregate's order follows the inner ORDER BY in practice; make it certain.
         events.sort_unstable_by_key(|e| std::cmp::Reverse((e.time, e.id)));
