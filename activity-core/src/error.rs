@@ -147,6 +147,15 @@ pub enum Error {
     /// JSON could not be parsed into an event.
     #[error("invalid JSON: {0}")]
     Json(#[source] serde_json::Error),
+    /// A GeoIP database could not be read, is corrupt, or is not the kind asked for.
+    #[error("GeoIP database: {message}")]
+    GeoIp {
+        /// What is wrong, naming the file when there is one.
+        message: String,
+        /// The reader's own error.
+        #[source]
+        source: Option<BoxError>,
+    },
     /// A purge that requires an archive found expired events that no verified archive
     /// covers; nothing was deleted.
     #[error("purge refused: {events} expired events of {} before {} are in no verified archive; nothing was deleted", tenant.as_deref().unwrap_or("(no tenant)"), crate::event::format_time(until))]
@@ -204,7 +213,7 @@ impl Error {
     /// The kind of failure.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::Invalid { .. } | Error::Json(_) => ErrorKind::Invalid,
+            Error::Invalid { .. } | Error::Json(_) | Error::GeoIp { .. } => ErrorKind::Invalid,
             Error::Unavailable { .. } => ErrorKind::Unavailable,
             Error::Timeout { .. } => ErrorKind::Timeout,
             Error::Conflict { .. } | Error::NotArchived { .. } => ErrorKind::Conflict,

@@ -274,7 +274,7 @@ mod maxmind {
     use maxminddb::{geoip2, Reader};
 
     use super::{is_global, AnonymousIpResolver, AnonymousKind, GeoResolver};
-    use crate::error::{Error, Result, Rule};
+    use crate::error::{Error, Result};
     use crate::event::Geo;
 
     /// A verified database of one type, swapped whole on reload while lookups run.
@@ -313,33 +313,31 @@ mod maxmind {
 
     /// Opens and fully verifies a database whose type names `kind`.
     fn check_type(bytes: Vec<u8>, kind: &str) -> Result<Reader<Vec<u8>>> {
-        let bad = |what: String| {
-            Error::invalid("geoip", Rule::Malformed(Box::leak(what.into_boxed_str())))
+        let bad = |what: String, e: maxminddb::MaxMindDbError| Error::GeoIp {
+            message: format!("{what}: {e}"),
+            source: Some(Box::new(e)),
         };
         // A full structural check up front, so that a corrupt file fails here and not
         // at some later lookup.
-        let reader = Reader::from_source(bytes)
-            .map_err(|e| bad(format!("not a readable MaxMind DB: {e}")))?;
+        let reader =
+            Reader::from_source(bytes).map_err(|e| bad("not a readable MaxMind DB".into(), e))?;
         reader
             .verify()
-            .map_err(|e| bad(format!("corrupt MaxMind DB: {e}")))?;
+            .map_err(|e| bad("corrupt MaxMind DB".into(), e))?;
         let t = &reader.metadata().database_type;
         if !t.contains(kind) {
-            return Err(bad(format!(
-                "a {kind} database is needed, this one is {t:?}"
-            )));
+            return Err(Error::GeoIp {
+                message: format!("a {kind} database is needed, this one is {t:?}"),
+                source: None,
+            });
         }
         Ok(reader)
     }
 
     fn read(path: &Path) -> Result<Vec<u8>> {
-        std::fs::read(path).map_err(|e| {
-            Error::invalid(
-                "geoip",
-                Rule::Malformed(Box::leak(
-                    format!("cannot read {}: {e}", path.display()).into_boxed_str(),
-                )),
-            )
+        std::fs::read(path).map_err(|e| Error::GeoIp {
+            message: format!("cannot read {}: {e}", path.display()),
+            source: Some(Box::new(e)),
         })
     }
 
@@ -358,7 +356,7 @@ mod maxmind {
         /// Opens a City database file.
         ///
         /// # Errors
-        /// [`Error::Invalid`] naming `geoip` for a missing, corrupt or non-City file.
+        /// [`Error::GeoIp`] for a missing, corrupt or non-City file.
         pub fn open(path: impl AsRef<Path>) -> Result<Self> {
             Self::from_bytes(read(path.as_ref())?)
         }
@@ -404,8 +402,7 @@ mod maxmind {
         /// Opens an Anonymous-IP database file.
         ///
         /// # Errors
-        /// [`Error::Invalid`] naming `geoip` for a missing, corrupt or non-Anonymous-IP
-        /// file.
+        /// [`Error::GeoIp`] for a missing, corrupt or non-Anonymous-IP file.
         pub fn open(path: impl AsRef<Path>) -> Result<Self> {
             Self::from_bytes(read(path.as_ref())?)
         }
@@ -581,6 +578,16 @@ mod tests {
     fn wrong_type_and_garbage_are_refused_at_open() {
         let err = MaxMindResolver::from_bytes(fixture("GeoIP2-Anonymous-IP")).unwrap_err();
         assert!(err.to_string().contains("City"), "{err}");
+        assert!(
+            matches!(err, crate::Error::GeoIp { source: None, .. }),
+            "{err:?}"
+        );
+        let err = MaxMindResolver::open("/nonexistent/file.mmdb").unwrap_err();
+        assert!(err.to_string().contains("/nonexistent/file.mmdb"), "{err}");
+        assert!(
+            std::error::Error::source(&err).is_some(),
+            "the io error is kept"
+        );
         assert!(MaxMindResolver::from_bytes(b"not a database".to_vec()).is_err());
         let mut cut = fixture("GeoIP2-City");
         cut.truncate(cut.len() / 2);

@@ -19,6 +19,11 @@
 //! ([`ActivityStore::append_sealed`](activity_core::ActivityStore::append_sealed)); on
 //! PostgreSQL the retention purge drops whole expired monthly partitions
 //! ([`ActivityStore::drop_expired_partitions`](activity_core::ActivityStore::drop_expired_partitions)).
+//!
+//! A SQLite file store reads bulk pages (export, verification, archiving) through
+//! [`rusqlite`](https://docs.rs/rusqlite) on read-only connections of its own, building
+//! events straight from the rows' values, and reads the next page while the caller works
+//! through this one; rusqlite links the same bundled SQLite as sqlx.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
