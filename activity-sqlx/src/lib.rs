@@ -21,7 +21,7 @@
 //! ([`ActivityStore::drop_expired_partitions`](activity_core::ActivityStore::drop_expired_partitions)).
 //!
 //! A SQLite file store reads bulk pages (export, verification, archiving) through
-//! [`rusqlite`](https://docs.rs/rusqlite) on read-only connections of its own, building
+//! [`rusqlite`](https://docs.rs/rusqlite) on query-only connections of its own, building
 //! events straight from the rows' values, and reads the next page while the caller works
 //! through this one; rusqlite links the same bundled SQLite as sqlx.
 #![forbid(unsafe_code)]

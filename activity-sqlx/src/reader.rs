@@ -9,7 +9,7 @@
 //!
 //! A [`Reader`] runs a bulk read (a page of [`MAX_PAGE_SIZE`](activity_core::MAX_PAGE_SIZE)
 //! events, read by export, verification and archiving) on a blocking thread, on a
-//! read-only [`rusqlite`] connection to the same file (the same bundled SQLite library),
+//! query-only [`rusqlite`] connection to the same file (the same bundled SQLite library),
 //! and builds each event straight from the row's values: one hand-over per page and no
 //! text in between. Connections are reused newest first, at most the store's
 //! `max_connections` at once; statements are prepared once per connection and cached.
@@ -37,7 +37,7 @@ use crate::sql::{self, RawRow, Stmt, Val, CHAIN_HASH_COLUMN, TEXT_COLUMNS};
 /// How many prepared statements each connection keeps.
 const STATEMENT_CACHE: usize = 64;
 
-/// Read-only connections to one SQLite file, reused newest first.
+/// Query-only connections to one SQLite file, reused newest first.
 pub(crate) struct Reader {
     path: PathBuf,
     busy_timeout: Duration,
@@ -114,12 +114,16 @@ impl Reader {
     }
 
     fn open(&self) -> rusqlite::Result<Connection> {
+        // Opened read-write (never creating the file) but made query-only: a read-only
+        // connection cannot always open a WAL database (it needs the `-shm` file another
+        // connection created), and query-only refuses every write all the same.
         let conn = Connection::open_with_flags(
             &self.path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY
+            OpenFlags::SQLITE_OPEN_READ_WRITE
                 | OpenFlags::SQLITE_OPEN_NO_MUTEX
                 | OpenFlags::SQLITE_OPEN_URI,
         )?;
+        conn.pragma_update(None, "query_only", true)?;
         conn.busy_timeout(self.busy_timeout)?;
         conn.pragma_update(None, "cache_size", format!("-{}", self.cache_kib))?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);

@@ -93,7 +93,7 @@ impl SqliteOptions {
     /// How many connections the store's operations use at once (default 4; 1 for
     /// in-memory databases). For a file, the store's bulk reads (export, verification,
     /// archiving: pages of [`MAX_PAGE_SIZE`](activity_core::MAX_PAGE_SIZE) events) run
-    /// on read-only connections of their own, up to the same number, and the pool
+    /// on query-only connections of their own, up to the same number, and the pool
     /// [`SqliteStore::pool`] returns for the application's own queries has the same limit;
     /// both open their connections only when used. Each connection has its own page cache
     /// of [`cache_kib`](Self::cache_kib).
