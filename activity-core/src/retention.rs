@@ -448,19 +448,35 @@ async fn count_of(
     }
 }
 
-/// The archives in `dir` (itself and its immediate subdirectories) that verify against
-/// their manifests and still hold every event the store has in their window.
+/// The archives in `dir` (itself and its immediate subdirectories) that can cover events
+/// expiring before `before`: their window starts before it, the store still has events
+/// in it (an archive of events already purged covers nothing), no more than the archive
+/// holds (else events were added after it was made), and their files verify against the
+/// manifest. Only those are read and hashed: a directory of years of archives costs one
+/// manifest read and one indexed count each, not a full read of every file on every
+/// purge.
 async fn usable_archives(
     store: &dyn ActivityStore,
     dir: &Path,
+    before: DateTime<Utc>,
 ) -> Result<Vec<crate::archive::Manifest>> {
-    // Reading and hashing every archive file is blocking work: off the async workers.
+    usable_archives_checked(store, dir, before, verifies).await
+}
+
+/// [`usable_archives`], with `check` saying whether an archive's files verify.
+async fn usable_archives_checked(
+    store: &dyn ActivityStore,
+    dir: &Path,
+    before: DateTime<Utc>,
+    check: impl Fn(&Path) -> bool + Send + 'static,
+) -> Result<Vec<crate::archive::Manifest>> {
     let dir = dir.to_path_buf();
-    let verified = tokio::task::spawn_blocking(move || verified_manifests(&dir))
-        .await
-        .map_err(|e| Error::backend("archive check did not finish", Some(Box::new(e))))?;
-    let mut out = Vec::new();
-    for (d, m) in verified {
+    let found = off_thread(move || manifests(&dir)).await?;
+    let mut candidates = Vec::new();
+    for (d, m) in found {
+        if m.since >= before {
+            continue;
+        }
         let rows: u64 = m.files.iter().map(|f| f.rows).sum();
         let mut q = match &m.tenant {
             Some(t) => ActivityQuery::tenant_log(t),
@@ -468,17 +484,35 @@ async fn usable_archives(
         };
         q = q.since(m.since).until(m.until);
         let stored = store.count(&q).await?;
+        if stored == 0 {
+            continue;
+        }
         if stored > rows {
             tracing::warn!(dir = %d.display(), stored, rows, "events were added to an archived window after it was archived; not counted as an archive");
             continue;
         }
-        out.push(m);
+        candidates.push((d, m));
     }
-    Ok(out)
+    off_thread(move || {
+        candidates
+            .into_iter()
+            .filter(|(d, _)| check(d))
+            .map(|(_, m)| m)
+            .collect()
+    })
+    .await
 }
 
-/// The manifests in `dir` and its immediate subdirectories whose files verify.
-fn verified_manifests(dir: &Path) -> Vec<(PathBuf, crate::archive::Manifest)> {
+/// Runs `f` (reading files: blocking work) off the async workers.
+async fn off_thread<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::backend("archive check did not finish", Some(Box::new(e))))
+}
+
+/// The manifests in `dir` and its immediate subdirectories (those that do not parse are
+/// skipped with a warning).
+fn manifests(dir: &Path) -> Vec<(PathBuf, crate::archive::Manifest)> {
     let mut dirs = vec![dir.to_path_buf()];
     if let Ok(entries) = std::fs::read_dir(dir) {
         let mut subs: Vec<PathBuf> = entries
@@ -494,17 +528,29 @@ fn verified_manifests(dir: &Path) -> Vec<(PathBuf, crate::archive::Manifest)> {
         if !d.join("manifest.json").is_file() {
             continue;
         }
-        match crate::archive::verify_archive(&d) {
-            Ok((m, problems)) if problems.is_empty() => out.push((d, m)),
-            Ok((_, problems)) => {
-                tracing::warn!(dir = %d.display(), ?problems, "archive does not verify; not counted as an archive");
-            }
+        match crate::archive::read_manifest(&d) {
+            Ok(m) => out.push((d, m)),
             Err(e) => {
                 tracing::warn!(dir = %d.display(), error = %e, "unreadable archive; not counted as an archive");
             }
         }
     }
     out
+}
+
+/// Whether the archive in `dir` verifies against its manifest (a warning when not).
+fn verifies(dir: &Path) -> bool {
+    match crate::archive::verify_archive(dir) {
+        Ok((_, problems)) if problems.is_empty() => true,
+        Ok((_, problems)) => {
+            tracing::warn!(dir = %dir.display(), ?problems, "archive does not verify; not counted as an archive");
+            false
+        }
+        Err(e) => {
+            tracing::warn!(dir = %dir.display(), error = %e, "unreadable archive; not counted as an archive");
+            false
+        }
+    }
 }
 
 /// The tenants of `plan` whose expired events are not all inside a usable archive.
@@ -514,7 +560,10 @@ async fn not_archived(
     plan: &[(Option<String>, DateTime<Utc>)],
     tenants: &[Option<String>],
 ) -> Result<Vec<TenantPurge>> {
-    let archives = usable_archives(store, dir).await?;
+    let Some(before) = plan.iter().map(|(_, cutoff)| *cutoff).max() else {
+        return Ok(Vec::new());
+    };
+    let archives = usable_archives(store, dir, before).await?;
     let mut out = Vec::new();
     for (tenant, cutoff) in plan {
         let total = count_of(store, tenant.as_deref(), None, *cutoff, tenants).await?;
@@ -752,6 +801,60 @@ mod tests {
         assert_eq!(report.total, 6);
         assert!(report.not_archived.is_empty());
         guard.shutdown().await;
+        let _ = std::fs::remove_dir_all(root);
+    }
+
+    /// Only archives that can cover something are read and hashed: not one whose
+    /// window's events are gone already, nor one whose window starts after the cut-off.
+    #[tokio::test]
+    async fn only_archives_that_can_cover_expired_events_are_verified() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let store = seeded().await;
+        let root = temp_dir("purge-which-archives");
+        let year_ago = now() - Duration::days(365);
+        // Nothing of the store is older than five years: an archive of that time covers
+        // nothing; one of the last year covers expiring events; one of next week, none.
+        archive_window(
+            &store,
+            &root.join("old"),
+            None,
+            year_ago - Duration::days(2000),
+            year_ago - Duration::days(1900),
+        )
+        .await;
+        archive_window(
+            &store,
+            &root.join("year"),
+            None,
+            year_ago,
+            now() - Duration::days(29),
+        )
+        .await;
+        archive_window(
+            &store,
+            &root.join("future"),
+            None,
+            now() + Duration::days(1),
+            now() + Duration::days(8),
+        )
+        .await;
+        let checked = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let calls = std::sync::Arc::new(AtomicUsize::new(0));
+        let (c, k) = (checked.clone(), calls.clone());
+        let usable =
+            usable_archives_checked(&*store, &root, now() - Duration::days(30), move |d| {
+                k.fetch_add(1, Ordering::Relaxed);
+                c.lock()
+                    .unwrap()
+                    .push(d.file_name().unwrap().to_string_lossy().into_owned());
+                verifies(d)
+            })
+            .await
+            .unwrap();
+        assert_eq!(calls.load(Ordering::Relaxed), 1);
+        assert_eq!(*checked.lock().unwrap(), vec!["year".to_owned()]);
+        assert_eq!(usable.len(), 1);
+        assert_eq!(usable[0].since, year_ago);
         let _ = std::fs::remove_dir_all(root);
     }
 
