@@ -279,26 +279,20 @@ use sqlx::Connection;
 /// recorder normalises it before the chain hashes the event, so the chain still verifies.
 #[tokio::test]
 async fn a_chain_with_negative_zero_coordinates_verifies() {
-    use activity_core::{verify, ChainKey, ChainSealer, Geo, Source};
+    use activity_core::{verify, ChainKey, Geo, Source};
     let key = ChainKey::keyed(b"an HMAC key that is not in the db").unwrap();
     let s = Arc::new(store("sqlite::memory:").await);
-    let (rec, guard) = Recorder::builder(s.clone())
-        .sealer(ChainSealer::new("test", key.clone()))
-        .lifecycle_events(false)
-        .start();
-    for (lat, lon) in [(-0.0, -0.0), (51.5, -0.0), (-0.0, 0.0), (0.0, -0.1)] {
-        rec.record(
-            ActivityEvent::login_succeeded(Actor::user("u_1")).with_source(
-                Source::ip("81.2.69.142".parse().unwrap()).with_geo(Geo {
-                    lat: Some(lat),
-                    lon: Some(lon),
-                    ..Geo::default()
-                }),
-            ),
+    let located = |(lat, lon)| {
+        ActivityEvent::login_succeeded(Actor::user("u_1")).with_source(
+            Source::ip("81.2.69.142".parse().unwrap()).with_geo(Geo {
+                lat: Some(lat),
+                lon: Some(lon),
+                ..Geo::default()
+            }),
         )
-        .unwrap();
-    }
-    guard.shutdown().await;
+    };
+    let coordinates = [(-0.0, -0.0), (51.5, -0.0), (-0.0, 0.0), (0.0, -0.1)];
+    record_sealed_events(&s, &key, coordinates.map(located)).await;
     let r = verify(&*s, None, &key).await.unwrap();
     assert!(r.is_intact() && r.events == 4, "{r:?}");
     let page = s.query(&ActivityQuery::new()).await.unwrap();
@@ -316,18 +310,12 @@ async fn a_chain_with_negative_zero_coordinates_verifies() {
 
 #[tokio::test]
 async fn the_chain_finds_tampering_done_directly_in_sql() {
-    use activity_core::{verify, Break, ChainKey, ChainSealer};
+    use activity_core::{verify, Break, ChainKey};
     let key = ChainKey::keyed(b"an HMAC key that is not in the db").unwrap();
     let s = Arc::new(store("sqlite::memory:").await);
-    let (rec, guard) = Recorder::builder(s.clone())
-        .sealer(ChainSealer::new("test", key.clone()))
-        .lifecycle_events(false)
-        .start();
-    for i in 0..20 {
-        rec.record(ActivityEvent::login_failed(Actor::user(format!("u{i}"))).with_detail("n", i))
-            .unwrap();
-    }
-    guard.shutdown().await;
+    let events = (0..20)
+        .map(|i| ActivityEvent::login_failed(Actor::user(format!("u{i}"))).with_detail("n", i));
+    record_sealed_events(&s, &key, events).await;
     assert!(verify(&*s, None, &key).await.unwrap().is_intact());
     // Modify one row.
     sqlx::query("UPDATE activity_events SET actor_id = 'someone_else' WHERE chain_seq = 7")
@@ -370,14 +358,25 @@ async fn record_sealed(
     n: usize,
     time: impl Fn(usize) -> chrono::DateTime<Utc>,
 ) {
+    let events = (0..n)
+        .map(|i| ActivityEvent::login_failed(Actor::user(format!("u{i}"))).with_time(time(i)));
+    record_sealed_events(s, key, events).await;
+}
+
+/// Records `events` through a recorder that seals them with `key` (batches of four), and
+/// waits until they are stored.
+async fn record_sealed_events(
+    s: &Arc<SqliteStore>,
+    key: &activity_core::ChainKey,
+    events: impl IntoIterator<Item = ActivityEvent>,
+) {
     let (rec, guard) = Recorder::builder(s.clone())
         .sealer(activity_core::ChainSealer::new("test", key.clone()))
         .lifecycle_events(false)
         .batch_size(4)
         .start();
-    for i in 0..n {
-        rec.record(ActivityEvent::login_failed(Actor::user(format!("u{i}"))).with_time(time(i)))
-            .unwrap();
+    for e in events {
+        rec.record(e).unwrap();
     }
     guard.shutdown().await;
 }
