@@ -53,7 +53,10 @@ impl Error {
 
 /// Which server an error came from (error codes differ).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(not(all(feature = "postgres", feature = "mysql")), allow(dead_code))]
+#[cfg_attr(
+    not(all(feature = "sqlite", feature = "postgres", feature = "mysql")),
+    allow(dead_code)
+)]
 pub(crate) enum Backend {
     Sqlite,
     Postgres,

@@ -88,6 +88,7 @@ impl Tables {
 }
 
 /// SQLite's migrations, by version (index 0 is version 1).
+#[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
 pub(crate) const SQLITE: &[&str] = &[
     r#"
 CREATE TABLE {p}activity_events (

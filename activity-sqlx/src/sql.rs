@@ -48,6 +48,7 @@ pub(crate) const COLUMNS: &[&str] = &[
 
 /// Rows per INSERT statement: 27 columns × 1000 rows stays under every backend's
 /// bind-variable limit (SQLite's is the lowest, 32,766).
+#[cfg_attr(not(any(feature = "sqlite", feature = "mysql")), allow(dead_code))]
 pub(crate) const ROWS_PER_INSERT: usize = 1000;
 
 /// The index of `details` in [`COLUMNS`] (bound as JSON where the backend needs a cast).
@@ -64,7 +65,10 @@ pub(crate) enum Val {
 
 /// How a backend writes what differs between SQL dialects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(not(all(feature = "postgres", feature = "mysql")), allow(dead_code))]
+#[cfg_attr(
+    not(all(feature = "sqlite", feature = "postgres", feature = "mysql")),
+    allow(dead_code)
+)]
 pub(crate) enum Dialect {
     Sqlite,
     Postgres,
@@ -129,6 +133,7 @@ impl Stmt {
     }
 
     /// Appends a placeholder for a JSON value (a cast on PostgreSQL).
+    #[cfg_attr(not(any(feature = "sqlite", feature = "mysql")), allow(dead_code))]
     pub fn bind_json(&mut self, v: Val) -> &mut Self {
         if self.dialect == Some(Dialect::Postgres) {
             self.sql.push_str("CAST(");
@@ -483,6 +488,7 @@ where
 }
 
 /// The multi-row INSERT of `events`, skipping ids already stored.
+#[cfg_attr(not(any(feature = "sqlite", feature = "mysql")), allow(dead_code))]
 pub(crate) fn insert(dialect: Dialect, table: &str, events: &[ActivityEvent]) -> Stmt {
     let mut s = Stmt::new(dialect);
     s.binds.reserve(events.len() * COLUMNS.len());

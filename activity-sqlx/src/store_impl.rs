@@ -244,6 +244,7 @@ macro_rules! fetch_events {
 pub(crate) use fetch_events;
 
 /// The multi-row `INSERT … VALUES` of a chunk, for backends without array parameters.
+#[cfg_attr(not(any(feature = "sqlite", feature = "mysql")), allow(unused_macros))]
 macro_rules! values_insert {
     ($dialect:expr, $db:ty, $bind:path) => {
         const ROWS_PER_INSERT: usize = crate::sql::ROWS_PER_INSERT;
@@ -262,4 +263,5 @@ macro_rules! values_insert {
     };
 }
 
+#[cfg_attr(not(any(feature = "sqlite", feature = "mysql")), allow(unused_imports))]
 pub(crate) use values_insert;
