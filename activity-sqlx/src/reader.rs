@@ -4,8 +4,8 @@
 //! thread and handed to the async side separately, a thread wake-up per row; the store
 //! therefore used to have SQLite build one JSON array of a read's rows (see
 //! `json_columns` in `sqlite.rs`) and parse it back: a single hand-over, but per row
-//! SQLite formatting 27 values as JSON text and `serde_json` parsing them again, about
-//! most of what a bulk read (export, verification) cost.
+//! SQLite formatting 27 values as JSON text and `serde_json` parsing them again: most of
+//! what a bulk read (export, verification) cost.
 //!
 //! A [`Reader`] runs a bulk read (a page of [`MAX_PAGE_SIZE`](activity_core::MAX_PAGE_SIZE)
 //! events, read by export, verification and archiving) on a blocking thread, on a
@@ -241,8 +241,8 @@ mod tests {
         assert!(!to_core(rusqlite::Error::InvalidQuery).is_retryable());
     }
 
-    /// A row that is not what the store writes (changed behind its back) is an error
-    /// naming the column, never a panic; the rows around it read as before.
+    /// A row that is not what the store writes (changed behind its back) makes a bulk read
+    /// fail with a typed, non-retryable error, never a panic, whichever column is wrong.
     #[tokio::test]
     async fn a_malformed_row_in_a_bulk_read_is_an_error() {
         let dir = std::env::temp_dir().join(format!("activity-reader-{}", uuid::Uuid::now_v7()));
