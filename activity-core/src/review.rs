@@ -314,13 +314,9 @@ pub async fn digest(
     let mut failing_accounts: BTreeMap<String, u64> = BTreeMap::new();
     // Pages come newest first; gaps are measured between consecutive event times.
     let mut newer = until;
-    let mut q = scoped(tenant)
-        .since(since)
-        .until(until)
-        .limit(crate::MAX_PAGE_SIZE);
-    loop {
-        let page = store.query(&q).await?;
-        for e in &page.events {
+    let mut pages = crate::Pages::new(store, scoped(tenant).since(since).until(until));
+    while let Some(events) = pages.next().await? {
+        for e in &events {
             d.total_events += 1;
             *d.by_category
                 .entry(e.action.category().to_owned())
@@ -375,10 +371,6 @@ pub async fn digest(
                     *failing_accounts.entry(actor.to_owned()).or_default() += 1;
                 }
             }
-        }
-        match page.next {
-            Some(c) => q.after = Some(c),
-            None => break,
         }
     }
     if newer - since > options.gap {
@@ -472,15 +464,14 @@ pub async fn overdue(
     let mut out = Vec::new();
     for role in ReviewRole::ALL {
         let look_back = role.cadence() * 3;
-        let mut q = scoped(tenant)
+        let q = scoped(tenant)
             .action(Action::AUDIT_REVIEWED.as_str())
             .since(at - look_back)
-            .until(at)
-            .limit(crate::MAX_PAGE_SIZE);
+            .until(at);
+        let mut pages = crate::Pages::new(store, q);
         let mut last = None;
-        'pages: loop {
-            let page = store.query(&q).await?;
-            for e in &page.events {
+        'pages: while let Some(events) = pages.next().await? {
+            for e in &events {
                 let r = e
                     .details
                     .as_ref()
@@ -490,10 +481,6 @@ pub async fn overdue(
                     last = Some(e.time);
                     break 'pages;
                 }
-            }
-            match page.next {
-                Some(c) => q.after = Some(c),
-                None => break,
             }
         }
         let grace = Duration::days(1);

@@ -352,14 +352,10 @@ impl Timeline {
         link: Link,
         rows: &mut BTreeMap<Uuid, TimelineEntry>,
     ) -> Result<()> {
-        let mut q = query
-            .since(self.since)
-            .until(self.until)
-            .limit(crate::MAX_PAGE_SIZE);
+        let mut pages = crate::Pages::new(store, query.since(self.since).until(self.until));
         let mut n = 0;
-        loop {
-            let page = store.query(&q).await?;
-            for e in page.events {
+        while let Some(events) = pages.next().await? {
+            for e in events {
                 if n == self.options.max_per_key {
                     self.truncated = true;
                     return Ok(());
@@ -367,11 +363,8 @@ impl Timeline {
                 n += 1;
                 add(rows, e, link.clone());
             }
-            match page.next {
-                Some(c) => q.after = Some(c),
-                None => return Ok(()),
-            }
         }
+        Ok(())
     }
 
     fn finish(&mut self, rows: BTreeMap<Uuid, TimelineEntry>, keys: &Keys) {
