@@ -841,7 +841,6 @@ async fn postgres_copy_skips_stored_ids_and_stores_exact_values() {
     schema.drop().await;
 }
 
-/// Sealed logins of two tenants through a recorder.
 /// The schema versions recorded in the database of `pool`, in order.
 async fn versions<DB: sqlx::Database>(pool: &sqlx::Pool<DB>) -> Vec<i64>
 where
@@ -856,6 +855,7 @@ where
         .unwrap()
 }
 
+/// Sealed logins of two tenants through a recorder.
 async fn record_two_tenants(store: Arc<dyn ActivityStore>, key: &activity_core::ChainKey) {
     let (rec, guard) = Recorder::builder(store)
         .sealer(activity_core::ChainSealer::new("v2", key.clone()))

@@ -313,17 +313,14 @@ mod maxmind {
 
     /// Opens and fully verifies a database whose type names `kind`.
     fn check_type(bytes: Vec<u8>, kind: &str) -> Result<Reader<Vec<u8>>> {
-        let bad = |what: String, e: maxminddb::MaxMindDbError| Error::GeoIp {
+        let bad = |what: &str, e: maxminddb::MaxMindDbError| Error::GeoIp {
             message: format!("{what}: {e}"),
             source: Some(Box::new(e)),
         };
         // A full structural check up front, so that a corrupt file fails here and not
         // at some later lookup.
-        let reader =
-            Reader::from_source(bytes).map_err(|e| bad("not a readable MaxMind DB".into(), e))?;
-        reader
-            .verify()
-            .map_err(|e| bad("corrupt MaxMind DB".into(), e))?;
+        let reader = Reader::from_source(bytes).map_err(|e| bad("not a readable MaxMind DB", e))?;
+        reader.verify().map_err(|e| bad("corrupt MaxMind DB", e))?;
         let t = &reader.metadata().database_type;
         if !t.contains(kind) {
             return Err(Error::GeoIp {

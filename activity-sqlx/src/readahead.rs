@@ -72,15 +72,20 @@ impl Readahead {
     }
 }
 
+/// Whether `query` is a bulk read: pages of [`MAX_PAGE_SIZE`] events (export,
+/// verification, archiving), read ahead and, on a file store, through the reader.
+pub(crate) fn is_bulk(query: &ActivityQuery) -> bool {
+    query.page_size() == MAX_PAGE_SIZE
+}
+
 /// The query of the page after the one `events` holds (what a read of `query` returned:
 /// newest first, one more than a page when more follow), when `query` is a bulk read
 /// ([`MAX_PAGE_SIZE`] events a page) and more rows follow; `None` otherwise.
 pub(crate) fn next_query(query: &ActivityQuery, events: &[ActivityEvent]) -> Option<ActivityQuery> {
-    let size = query.page_size();
-    if size != MAX_PAGE_SIZE || events.len() <= size {
+    if !is_bulk(query) || events.len() <= MAX_PAGE_SIZE {
         return None;
     }
-    let last = &events[size - 1];
+    let last = &events[MAX_PAGE_SIZE - 1];
     let mut next = query.clone();
     next.after = Some(Cursor::new(last.time, last.id));
     Some(next)

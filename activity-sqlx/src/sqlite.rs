@@ -171,8 +171,10 @@ impl SqliteStore {
         // No ping before each use: a SQLite connection is a file handle on a thread of
         // its own, not a socket that can go stale, and the ping is one more round trip
         // to that thread on every query (a third of a short query's time).
+        // Waiting for a connection gives up a little after a lock wait would.
+        let acquire_timeout = o.busy_timeout + Duration::from_secs(5);
         let mut pool = SqlitePoolOptions::new()
-            .acquire_timeout(o.busy_timeout + Duration::from_secs(5))
+            .acquire_timeout(acquire_timeout)
             .test_before_acquire(false);
         pool = if in_memory {
             // One connection that never closes: the database lives as long as the pool.
@@ -199,7 +201,7 @@ impl SqliteStore {
         let connections = Source::Own(Arc::new(Connections::new(
             opts.clone(),
             o.max_connections,
-            o.busy_timeout + Duration::from_secs(5),
+            acquire_timeout,
         )));
         // Open one now, so that a file that cannot be opened fails here.
         connections.acquire().await?.finish();
@@ -208,7 +210,7 @@ impl SqliteStore {
             o.max_connections,
             o.busy_timeout,
             o.cache_kib,
-            o.busy_timeout + Duration::from_secs(5),
+            acquire_timeout,
         );
         let pool = pool.connect_lazy_with(opts);
         Ok(Self {
@@ -407,7 +409,7 @@ crate::store_impl::impl_activity_store!(
     Dialect::Sqlite,
     Backend::Sqlite,
     bind_all,
-    json
+    own
 );
 
 /// `json_array(…)` of the event columns, in [`sql::COLUMNS`] order: the id as hex, each
@@ -450,13 +452,13 @@ impl SqliteStore {
     /// The events of `query` (whose SELECT is `s`; `expected` rows at most): a bulk read's
     /// page may have been read already, and a full one starts the next (see
     /// `readahead.rs`).
-    async fn fetch_json(
+    async fn fetch_page(
         &self,
         query: &ActivityQuery,
         s: Stmt,
         expected: usize,
     ) -> activity_core::Result<Vec<ActivityEvent>> {
-        let bulk = query.page_size() == activity_core::MAX_PAGE_SIZE;
+        let bulk = crate::readahead::is_bulk(query);
         let events = match self.readahead.take(query) {
             Some(task) => match task.await {
                 Ok(read) => read,

@@ -26,8 +26,9 @@ macro_rules! impl_activity_store {
     ($store:ty, $db:ty, $dialect:expr, $backend:expr, $bind:path) => {
         crate::store_impl::impl_activity_store!($store, $db, $dialect, $backend, $bind, rows);
     };
-    // `$fetch`: `rows` decodes the rows one by one; `json` calls the store's
-    // `fetch_json(&self, &ActivityQuery, Stmt, expected_rows: usize) -> activity_core::Result<Vec<ActivityEvent>>`.
+    // `$fetch`: `rows` decodes the rows one by one; `own` calls the store's own
+    // `fetch_page(&self, &ActivityQuery, Stmt, expected_rows: usize) -> activity_core::Result<Vec<ActivityEvent>>`
+    // and `fetch_json_many` (see `query_many!`).
     ($store:ty, $db:ty, $dialect:expr, $backend:expr, $bind:path, $fetch:ident) => {
         impl $store {
             /// The batch and the heads in one transaction on `conn`.
@@ -201,7 +202,7 @@ macro_rules! query_many {
         }
         Ok(pages)
     }};
-    (json, $self:ident, $queries:ident, $dialect:expr) => {{
+    (own, $self:ident, $queries:ident, $dialect:expr) => {{
         let mut stmts = Vec::with_capacity($queries.len());
         for q in $queries {
             q.validate()?;
@@ -236,8 +237,8 @@ macro_rules! fetch_events {
             .map(|r| crate::sql::decode_row(r, $backend))
             .collect::<activity_core::Result<Vec<_>>>()?
     }};
-    (json, $self:ident, $query:ident, $s:ident, $expected:ident, $backend:expr, $bind:path) => {{
-        $self.fetch_json($query, $s, $expected).await?
+    (own, $self:ident, $query:ident, $s:ident, $expected:ident, $backend:expr, $bind:path) => {{
+        $self.fetch_page($query, $s, $expected).await?
     }};
 }
 

@@ -146,7 +146,6 @@ fn evaluable(e: &ActivityEvent) -> bool {
     category != "alert" && category != "audit"
 }
 
-/// The key under which an [`Evaluation`] keeps the page of a query.
 /// The successful logins of one account read for a batch: every login of the account
 /// before `upto` (by time, then id) and no older than `since`, newest first — or only
 /// the newest of them when `complete` is false.
