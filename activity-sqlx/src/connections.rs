@@ -15,31 +15,22 @@
 //! inside a transaction — is closed instead of reused (SQLite rolls back what it left
 //! open). Connections open lazily, up to the store's `max_connections`.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 use sqlx::{ConnectOptions, Sqlite, SqlitePool};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::OwnedSemaphorePermit;
 
+use crate::lifo::{Lifo, NoPermit};
 pub(crate) use crate::store_impl::Finish;
 
 /// Up to `max` connections to one SQLite file, reused newest first.
+#[derive(Debug)]
 pub(crate) struct Connections {
     options: SqliteConnectOptions,
-    idle: Mutex<Vec<SqliteConnection>>,
-    permits: Arc<Semaphore>,
-    acquire_timeout: Duration,
-}
-
-impl std::fmt::Debug for Connections {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Connections")
-            .field("idle", &self.idle_count())
-            .field("available", &self.permits.available_permits())
-            .finish_non_exhaustive()
-    }
+    set: Lifo<SqliteConnection>,
 }
 
 impl Connections {
@@ -48,27 +39,24 @@ impl Connections {
     pub(crate) fn new(options: SqliteConnectOptions, max: u32, acquire_timeout: Duration) -> Self {
         Self {
             options,
-            idle: Mutex::new(Vec::new()),
-            permits: Arc::new(Semaphore::new(max.max(1) as usize)),
-            acquire_timeout,
+            set: Lifo::new(max, acquire_timeout),
         }
     }
 
     /// Connections open and not in use.
+    #[cfg(test)]
     pub(crate) fn idle_count(&self) -> usize {
-        self.idle.lock().unwrap_or_else(|p| p.into_inner()).len()
+        self.set.idle_count()
     }
 
     /// The most recently returned connection, or a new one while fewer than `max` are
     /// open.
     async fn acquire(self: &Arc<Self>) -> Result<Lease, sqlx::Error> {
-        let permit =
-            tokio::time::timeout(self.acquire_timeout, self.permits.clone().acquire_owned())
-                .await
-                .map_err(|_| sqlx::Error::PoolTimedOut)?
-                .map_err(|_| sqlx::Error::PoolClosed)?;
-        let reused = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
-        let conn = match reused {
+        let permit = self.set.permit().await.map_err(|e| match e {
+            NoPermit::TimedOut => sqlx::Error::PoolTimedOut,
+            NoPermit::Closed => sqlx::Error::PoolClosed,
+        })?;
+        let conn = match self.set.take() {
             Some(c) => c,
             None => self.options.connect().await?,
         };
@@ -160,10 +148,7 @@ impl Drop for Lease {
         {
             if self.finished {
                 // Back before the permit: a waiter woken by the permit finds it.
-                home.idle
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push(conn);
+                home.set.put(conn);
             }
         }
     }

@@ -32,6 +32,8 @@ pub mod cli;
 #[cfg(feature = "sqlite")]
 mod connections;
 mod error;
+#[cfg(feature = "sqlite")]
+mod lifo;
 #[cfg(feature = "mysql")]
 mod mysql;
 #[cfg(feature = "postgres")]

@@ -24,15 +24,14 @@
 //! its one sqlx connection, and a pool handed over may be anything.
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
+use crate::lifo::{Lifo, NoPermit};
+use crate::sql::{self, RawRow, Stmt, Val, CHAIN_HASH_COLUMN, TEXT_COLUMNS};
 use activity_core::{ActivityEvent, Error as CoreError};
 use rusqlite::types::{Value, ValueRef};
 use rusqlite::{Connection, OpenFlags};
-use tokio::sync::Semaphore;
-
-use crate::sql::{self, RawRow, Stmt, Val, CHAIN_HASH_COLUMN, TEXT_COLUMNS};
 
 /// How many prepared statements each connection keeps.
 const STATEMENT_CACHE: usize = 64;
@@ -42,16 +41,14 @@ pub(crate) struct Reader {
     path: PathBuf,
     busy_timeout: Duration,
     cache_kib: u32,
-    idle: Mutex<Vec<Connection>>,
-    permits: Arc<Semaphore>,
-    acquire_timeout: Duration,
+    set: Lifo<Connection>,
 }
 
 impl std::fmt::Debug for Reader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Reader")
             .field("path", &self.path)
-            .field("available", &self.permits.available_permits())
+            .field("connections", &self.set)
             .finish_non_exhaustive()
     }
 }
@@ -71,9 +68,7 @@ impl Reader {
             path,
             busy_timeout,
             cache_kib,
-            idle: Mutex::new(Vec::new()),
-            permits: Arc::new(Semaphore::new(max.max(1) as usize)),
-            acquire_timeout,
+            set: Lifo::new(max, acquire_timeout),
         }
     }
 
@@ -89,23 +84,23 @@ impl Reader {
         s: Stmt,
         expected: usize,
     ) -> activity_core::Result<Vec<ActivityEvent>> {
-        let permit =
-            tokio::time::timeout(self.acquire_timeout, self.permits.clone().acquire_owned())
-                .await
-                .map_err(|_| CoreError::timeout("no SQLite read connection free in time", None))?
-                .map_err(|_| CoreError::unavailable("the SQLite reader is closed", None))?;
+        let permit = self.set.permit().await.map_err(|e| match e {
+            NoPermit::TimedOut => {
+                CoreError::timeout("no SQLite read connection free in time", None)
+            }
+            NoPermit::Closed => CoreError::unavailable("the SQLite reader is closed", None),
+        })?;
         let me = Arc::clone(self);
         let task = tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            let reused = me.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
-            let conn = match reused {
+            let conn = match me.set.take() {
                 Some(c) => c,
                 None => me.open().map_err(to_core)?,
             };
             let out = select(&conn, s, expected);
             // A connection that failed is dropped (closed), not reused.
             if out.is_ok() {
-                me.idle.lock().unwrap_or_else(|p| p.into_inner()).push(conn);
+                me.set.put(conn);
             }
             out
         });
