@@ -35,6 +35,23 @@ use crate::query::ActivityQuery;
 use crate::store::ActivityStore;
 
 /// One file of an archive.
+///
+/// ```
+/// use activity_core::{archive, ActivityEvent, ActivityStore, Actor, ExportFormat, MemoryStore};
+/// use chrono::{Duration, TimeZone, Utc};
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let store = MemoryStore::new();
+/// let day = Utc.with_ymd_and_hms(2026, 11, 23, 0, 0, 0).unwrap();
+/// store.append(&[ActivityEvent::logout(Actor::user("u_1")).with_time(day)]).await.unwrap();
+/// let dir = std::env::temp_dir().join(format!("activity-doc-{}", uuid::Uuid::now_v7()));
+/// let next = day + Duration::days(1);
+/// let manifest = archive(&store, &dir, None, day, next, ExportFormat::JsonLines, next).await.unwrap();
+/// let file = &manifest.files[0];
+/// assert_eq!((file.name.as_str(), file.rows), ("events.jsonl", 1));
+/// assert_eq!(file.sha256.len(), 64, "hex SHA-256 of the file's bytes");
+/// # std::fs::remove_dir_all(dir).unwrap();
+/// # });
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ArchiveFile {
     /// File name inside the archive directory.
@@ -46,6 +63,28 @@ pub struct ArchiveFile {
 }
 
 /// The chain positions an archive covers, per chain.
+///
+/// ```
+/// use activity_core::{archive, ActivityEvent, ActivityStore, Actor, ChainKey, ChainSealer, ExportFormat, MemoryStore};
+/// use chrono::{Duration, TimeZone, Utc};
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let day = Utc.with_ymd_and_hms(2026, 11, 23, 0, 0, 0).unwrap();
+/// let mut events: Vec<_> = (0..3)
+///     .map(|h| ActivityEvent::logout(Actor::user("u_1")).with_time(day + Duration::hours(h)))
+///     .collect();
+/// let mut sealer = ChainSealer::new("web-1", ChainKey::unkeyed());
+/// sealer.seal_all(&mut events);
+/// let store = MemoryStore::new();
+/// store.append(&events).await.unwrap();
+/// # let dir = std::env::temp_dir().join(format!("activity-doc-{}", uuid::Uuid::now_v7()));
+/// let next = day + Duration::days(1);
+/// let manifest = archive(&store, &dir, None, day, next, ExportFormat::JsonLines, next).await.unwrap();
+/// let span = &manifest.chains[0];
+/// assert_eq!((span.writer.as_str(), span.first_seq, span.last_seq), (sealer.writer(), 1, 3));
+/// assert_eq!(span.last_hash, events[2].chain.as_ref().unwrap().hash);
+/// # std::fs::remove_dir_all(dir).unwrap();
+/// # });
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChainSpan {
     /// Tenant of the chain.
@@ -61,6 +100,24 @@ pub struct ChainSpan {
 }
 
 /// An archive's manifest (`manifest.json`).
+///
+/// [`archive`] returns it and writes it beside the events; [`read_manifest`] reads it back.
+///
+/// ```
+/// use activity_core::{archive, read_manifest, ActivityEvent, ActivityStore, Actor, ExportFormat, MemoryStore};
+/// use chrono::{Duration, TimeZone, Utc};
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let store = MemoryStore::new();
+/// let day = Utc.with_ymd_and_hms(2026, 11, 23, 0, 0, 0).unwrap();
+/// store.append(&[ActivityEvent::logout(Actor::user("u_1")).with_time(day)]).await.unwrap();
+/// let dir = std::env::temp_dir().join(format!("activity-doc-{}", uuid::Uuid::now_v7()));
+/// let next = day + Duration::days(1);
+/// let manifest = archive(&store, &dir, None, day, next, ExportFormat::Csv, next).await.unwrap();
+/// assert_eq!((manifest.format.as_str(), manifest.since, manifest.until), ("csv", day, next));
+/// assert_eq!(read_manifest(&dir).unwrap(), manifest);
+/// # std::fs::remove_dir_all(dir).unwrap();
+/// # });
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
     /// Manifest format version (1).
@@ -86,6 +143,25 @@ pub struct Manifest {
 }
 
 /// The problem [`verify_archive`] found, if any.
+///
+/// ```
+/// use activity_core::{archive, verify_archive, ActivityEvent, ActivityStore, Actor, ArchiveProblem, ExportFormat, MemoryStore};
+/// use chrono::{Duration, TimeZone, Utc};
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// # let store = MemoryStore::new();
+/// # let day = Utc.with_ymd_and_hms(2026, 11, 23, 0, 0, 0).unwrap();
+/// # store.append(&[ActivityEvent::logout(Actor::user("u_1")).with_time(day)]).await.unwrap();
+/// let dir = std::env::temp_dir().join(format!("activity-doc-{}", uuid::Uuid::now_v7()));
+/// let next = day + Duration::days(1);
+/// archive(&store, &dir, None, day, next, ExportFormat::JsonLines, next).await.unwrap();
+/// assert!(verify_archive(&dir).unwrap().1.is_empty(), "intact");
+///
+/// std::fs::write(dir.join("events.jsonl"), "{}\n").unwrap(); // altered after archiving
+/// let (_, problems) = verify_archive(&dir).unwrap();
+/// assert_eq!(problems, vec![ArchiveProblem::ChecksumMismatch("events.jsonl".into())]);
+/// # std::fs::remove_dir_all(dir).unwrap();
+/// # });
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum ArchiveProblem {
     /// A file listed in the manifest is missing.

@@ -22,6 +22,16 @@ use crate::recorder::Recorder;
 use crate::store::ActivityStore;
 
 /// The length of the windows an [`ArchiveScheduler`] archives.
+///
+/// ```
+/// use activity_core::ArchiveWindow;
+/// use chrono::{TimeZone, Utc};
+/// let window = ArchiveWindow::parse("daily").unwrap();
+/// assert_eq!(window, ArchiveWindow::Day);
+/// let (start, _) = window.last_closed(Utc.with_ymd_and_hms(2026, 11, 24, 6, 30, 0).unwrap());
+/// assert_eq!(window.label(start), "2026-11-23");
+/// assert_eq!(ArchiveWindow::Month.label(start), "2026-11");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ArchiveWindow {
     /// UTC days: `[00:00, 24:00)`.

@@ -51,6 +51,18 @@ type ChainId = (Option<String>, String);
 const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// The key (or none) chain hashes are computed with.
+///
+/// ```
+/// use activity_core::{ActivityEvent, Actor, ChainKey};
+/// assert!(ChainKey::keyed(b"too short").is_err(), "at least 16 bytes");
+/// let key = ChainKey::keyed(b"keep this key out of the database").unwrap();
+/// let event = ActivityEvent::logout(Actor::user("u_1"));
+/// let genesis = "0".repeat(64);
+/// let hash = key.link_hash(&event, 1, &genesis);
+/// assert_eq!(hash, key.link_hash(&event, 1, &genesis), "deterministic");
+/// // Without the key, the same link cannot be recomputed.
+/// assert_ne!(hash, ChainKey::unkeyed().link_hash(&event, 1, &genesis));
+/// ```
 #[derive(Clone)]
 pub struct ChainKey {
     mac: Option<Hmac<Sha256>>,
@@ -377,6 +389,26 @@ impl Sealer for ChainSealer {
 }
 
 /// The first problem [`verify`] found.
+///
+/// ```
+/// use activity_core::{verify, ActivityEvent, ActivityStore, Actor, Break, ChainKey, ChainSealer, MemoryStore};
+/// use chrono::{Duration, TimeZone, Utc};
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let key = ChainKey::keyed(b"keep this key out of the database").unwrap();
+/// let mut sealer = ChainSealer::new("web-1", key.clone());
+/// let t0 = Utc.with_ymd_and_hms(2026, 11, 24, 6, 0, 0).unwrap();
+/// let mut events: Vec<_> = (0..3)
+///     .map(|i| ActivityEvent::logout(Actor::user("u_1")).with_time(t0 + Duration::seconds(i)))
+///     .collect();
+/// sealer.seal_all(&mut events);
+/// events[1].reason = Some("edited".into()); // changed after sealing
+/// let store = MemoryStore::new();
+/// store.append(&events).await.unwrap();
+/// let report = verify(&store, None, &key).await.unwrap();
+/// let writer = sealer.writer().to_owned();
+/// assert_eq!(report.first_break, Some(Break::Modified { id: events[1].id, writer, seq: 2 }));
+/// # });
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "problem", rename_all = "snake_case")]
 pub enum Break {
@@ -448,6 +480,25 @@ pub enum Break {
 }
 
 /// What [`verify`] found.
+///
+/// ```
+/// use std::sync::Arc;
+/// use activity_core::{verify, ActivityEvent, Actor, ChainKey, ChainSealer, MemoryStore, Recorder};
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let store = Arc::new(MemoryStore::new());
+/// let key = ChainKey::keyed(b"keep this key out of the database").unwrap();
+/// let (recorder, guard) = Recorder::builder(store.clone())
+///     .sealer(ChainSealer::new("web-1", key.clone()))
+///     .lifecycle_events(false)
+///     .start();
+/// recorder.record(ActivityEvent::login_succeeded(Actor::user("u_1"))).unwrap();
+/// recorder.record(ActivityEvent::logout(Actor::user("u_1"))).unwrap();
+/// guard.shutdown().await;
+/// let report = verify(&*store, None, &key).await.unwrap();
+/// assert!(report.is_intact());
+/// assert_eq!((report.events, report.chains, report.anchored, report.breaks), (2, 1, 1, 0));
+/// # });
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct VerifyReport {
     /// Events examined.

@@ -8,6 +8,27 @@ use chrono::{DateTime, Duration, Utc};
 ///
 /// Everything in the SDK that judges time windows (event timestamps, alert rules, lockout,
 /// retention) asks a `Clock`, so tests inject a [`ManualClock`].
+///
+/// ```
+/// use std::sync::Arc;
+/// use activity_core::{Clock, ManualClock, SystemClock};
+/// use chrono::{DateTime, Duration, TimeZone, Utc};
+///
+/// /// The system clock, corrected by an offset measured elsewhere.
+/// struct Corrected(Duration);
+///
+/// impl Clock for Corrected {
+///     fn now(&self) -> DateTime<Utc> {
+///         SystemClock.now() + self.0
+///     }
+/// }
+///
+/// assert!(Corrected(Duration::hours(1)).now() > SystemClock.now() + Duration::minutes(59));
+/// // Shared clocks are clocks too.
+/// let start = Utc.with_ymd_and_hms(2026, 11, 24, 6, 0, 0).unwrap();
+/// let shared: Arc<dyn Clock> = Arc::new(ManualClock::new(start));
+/// assert_eq!(shared.now(), start);
+/// ```
 pub trait Clock: Send + Sync + 'static {
     /// The current time, in UTC.
     fn now(&self) -> DateTime<Utc>;

@@ -22,6 +22,32 @@ use crate::event::{ActivityEvent, Geo};
 use crate::pipeline::Enricher;
 
 /// Resolves addresses to locations.
+///
+/// `MaxMindResolver` (feature `geoip`) is the usual one; an application can bring its
+/// own and hand it to a [`GeoEnricher`].
+///
+/// ```
+/// use std::net::IpAddr;
+/// use activity_core::{Geo, GeoResolver};
+///
+/// /// Knows the company's London office network, 81.2.69.0/24.
+/// struct Offices;
+///
+/// impl GeoResolver for Offices {
+///     fn resolve(&self, ip: IpAddr) -> Option<Geo> {
+///         let IpAddr::V4(v4) = ip.to_canonical() else { return None };
+///         (v4.octets()[..3] == [81, 2, 69]).then(|| Geo {
+///             country: Some("GB".into()),
+///             city: Some("London".into()),
+///             ..Geo::default()
+///         })
+///     }
+/// }
+///
+/// let london = Offices.resolve("81.2.69.142".parse().unwrap()).unwrap();
+/// assert_eq!(london.city.as_deref(), Some("London"));
+/// assert!(Offices.resolve("175.16.199.1".parse().unwrap()).is_none());
+/// ```
 pub trait GeoResolver: Send + Sync + 'static {
     /// The location of `ip`, or `None` when unknown (and always for private, loopback
     /// and other non-global addresses).
@@ -108,6 +134,14 @@ impl<R: GeoResolver> Enricher for GeoEnricher<R> {
 
 /// A kind of anonymizing network, as MaxMind's GeoIP2 Anonymous-IP database classifies
 /// addresses.
+///
+/// ```
+/// use activity_core::AnonymousKind;
+/// for kind in AnonymousKind::ALL {
+///     assert_eq!(AnonymousKind::parse(kind.as_str()), Some(kind));
+/// }
+/// assert_eq!(AnonymousKind::parse("satellite"), None);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum AnonymousKind {
     /// An anonymous VPN provider (`vpn`).
@@ -164,6 +198,32 @@ impl AnonymousKind {
 pub const ANONYMOUS_IP_DETAIL: &str = "ip_anonymous";
 
 /// Tells whether an address belongs to an anonymizing network.
+///
+/// `MaxMindAnonymousIp` (feature `geoip`) is the usual one; an application can bring
+/// its own and hand it to an [`AnonymousIpEnricher`].
+///
+/// ```
+/// use std::collections::HashSet;
+/// use std::net::IpAddr;
+/// use activity_core::{anonymous_kinds, ActivityEvent, Actor, AnonymousIpEnricher,
+///     AnonymousIpResolver, AnonymousKind, Enricher};
+///
+/// /// A list of Tor exit nodes the application keeps itself.
+/// struct TorExits(HashSet<IpAddr>);
+///
+/// impl AnonymousIpResolver for TorExits {
+///     fn anonymous(&self, ip: IpAddr) -> Vec<AnonymousKind> {
+///         if self.0.contains(&ip) { vec![AnonymousKind::Tor] } else { Vec::new() }
+///     }
+/// }
+///
+/// let exits = TorExits(HashSet::from(["175.16.199.1".parse().unwrap()]));
+/// assert!(exits.anonymous("81.2.69.142".parse().unwrap()).is_empty());
+/// let mut login = ActivityEvent::login_succeeded(Actor::user("ann"))
+///     .with_ip("175.16.199.1".parse().unwrap());
+/// AnonymousIpEnricher::new(exits).enrich(&mut login);
+/// assert_eq!(anonymous_kinds(&login), vec![AnonymousKind::Tor]);
+/// ```
 pub trait AnonymousIpResolver: Send + Sync + 'static {
     /// The kinds of anonymizing network `ip` belongs to; empty when none or unknown (and
     /// always for private, loopback and other non-global addresses).
@@ -339,6 +399,29 @@ mod maxmind {
     }
 
     /// A GeoIP2 / GeoLite2 City database.
+    ///
+    /// ```
+    /// use activity_core::{ActivityEvent, Actor, Enricher, GeoEnricher, GeoResolver, MaxMindResolver};
+    /// # let dir = std::env::temp_dir().join(format!("activity-doc-{}", activity_core::reexports::uuid::Uuid::now_v7()));
+    /// # std::fs::create_dir_all(&dir).unwrap();
+    /// # let mut w = mmdb_writer::Writer::builder("GeoIP2-City").description(&[("en", "doc")]).build();
+    /// # w.insert("81.2.69.128/26".parse::<ipnet::IpNet>().unwrap(), &serde_json::json!({
+    /// #     "country": {"iso_code": "GB"}, "city": {"names": {"en": "London"}},
+    /// #     "location": {"latitude": 51.5142, "longitude": -0.0931}})).unwrap();
+    /// # let path = dir.join("GeoLite2-City.mmdb");
+    /// # std::fs::write(&path, w.to_bytes().unwrap()).unwrap();
+    /// // e.g. /var/lib/GeoIP/GeoLite2-City.mmdb
+    /// let resolver = MaxMindResolver::open(&path)?;
+    /// let london = resolver.resolve("81.2.69.142".parse().unwrap()).unwrap();
+    /// assert_eq!(london.country.as_deref(), Some("GB"));
+    /// assert!(resolver.resolve("10.0.0.1".parse().unwrap()).is_none(), "private");
+    /// // In the recorder: `Recorder::builder(store).enricher(GeoEnricher::new(resolver))`.
+    /// let mut e = ActivityEvent::logout(Actor::user("u")).with_ip("81.2.69.142".parse().unwrap());
+    /// GeoEnricher::new(resolver).enrich(&mut e);
+    /// assert_eq!(e.source.unwrap().geo.unwrap().city.as_deref(), Some("London"));
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// # Ok::<(), activity_core::Error>(())
+    /// ```
     pub struct MaxMindResolver {
         db: Database,
     }
@@ -385,6 +468,28 @@ mod maxmind {
     /// A GeoIP2 Anonymous-IP database (VPN, Tor, hosting, proxies), for
     /// [`AnonymousIpEnricher`](crate::AnonymousIpEnricher). Opened, verified and
     /// reloaded like [`MaxMindResolver`].
+    ///
+    /// ```
+    /// use activity_core::{anonymous_kinds, ActivityEvent, Actor, AnonymousIpEnricher,
+    ///     AnonymousIpResolver, AnonymousKind, Enricher, MaxMindAnonymousIp};
+    /// # let dir = std::env::temp_dir().join(format!("activity-doc-{}", activity_core::reexports::uuid::Uuid::now_v7()));
+    /// # std::fs::create_dir_all(&dir).unwrap();
+    /// # let mut w = mmdb_writer::Writer::builder("GeoIP2-Anonymous-IP").description(&[("en", "doc")]).build();
+    /// # w.insert("175.16.199.0/28".parse::<ipnet::IpNet>().unwrap(),
+    /// #     &serde_json::json!({"is_anonymous": true, "is_tor_exit_node": true})).unwrap();
+    /// # let path = dir.join("GeoIP2-Anonymous-IP.mmdb");
+    /// # std::fs::write(&path, w.to_bytes().unwrap()).unwrap();
+    /// let anonymous = MaxMindAnonymousIp::open(&path)?;
+    /// assert_eq!(anonymous.anonymous("175.16.199.1".parse().unwrap()), vec![AnonymousKind::Tor]);
+    /// assert!(anonymous.anonymous("81.2.69.142".parse().unwrap()).is_empty());
+    /// // In the recorder, before any `IpPrivacy` stage:
+    /// // `Recorder::builder(store).enricher(AnonymousIpEnricher::new(anonymous))`.
+    /// let mut e = ActivityEvent::logout(Actor::user("u")).with_ip("175.16.199.1".parse().unwrap());
+    /// AnonymousIpEnricher::new(anonymous).enrich(&mut e);
+    /// assert_eq!(anonymous_kinds(&e), vec![AnonymousKind::Tor]);
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// # Ok::<(), activity_core::Error>(())
+    /// ```
     pub struct MaxMindAnonymousIp {
         db: Database,
     }

@@ -29,6 +29,26 @@ use crate::recorder::Recorder;
 use crate::store::ActivityStore;
 
 /// What a lock applies to.
+///
+/// ```
+/// use std::sync::Arc;
+/// use activity_core::{ActivityEvent, ActivityStore, Actor, LockScope, LockoutConfig,
+///     LockoutPolicy, MemoryStore};
+/// use chrono::{Duration, TimeZone, Utc};
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let t0 = Utc.with_ymd_and_hms(2026, 11, 24, 9, 0, 0).unwrap();
+/// let (attacker, user) = ("175.16.199.1".parse().unwrap(), "81.2.69.142".parse().unwrap());
+/// let store = Arc::new(MemoryStore::new());
+/// store.append(&[ActivityEvent::login_failed(Actor::user("bob")).with_time(t0).with_ip(attacker)]).await?;
+/// // Failures from one address do not count against the account elsewhere.
+/// let config = LockoutConfig { scope: LockScope::AccountAndIp, ..LockoutConfig::default() };
+/// let policy = LockoutPolicy::new(store, config);
+/// let at = t0 + Duration::minutes(1);
+/// assert_eq!(policy.status(None, "bob", Some(attacker), at).await?.failures, 1);
+/// assert_eq!(policy.status(None, "bob", Some(user), at).await?.failures, 0);
+/// assert_eq!(LockScope::default(), LockScope::Account);
+/// # Ok::<(), activity_core::Error>(()) }).unwrap();
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum LockScope {
     /// The account, from anywhere (default).
@@ -39,6 +59,16 @@ pub enum LockScope {
 }
 
 /// Lockout settings.
+///
+/// ```
+/// use activity_core::LockoutConfig;
+/// use chrono::Duration;
+/// let pci = LockoutConfig::default();
+/// assert_eq!((pci.threshold, pci.cool_off), (10, Duration::minutes(30)));
+/// // Stricter: five failures, and a permanent lock at the third lock within a day.
+/// let strict = LockoutConfig { threshold: 5, permanent_after: Some(3), ..LockoutConfig::default() };
+/// assert_eq!(strict.window, Duration::minutes(15));
+/// ```
 #[derive(Debug, Clone)]
 pub struct LockoutConfig {
     /// Failures in the window that lock (default 10, PCI DSS 8.3.4's maximum).
@@ -75,6 +105,36 @@ impl Default for LockoutConfig {
 }
 
 /// The lockout policy.
+///
+/// ```
+/// use std::sync::Arc;
+/// use activity_core::{ActivityEvent, Actor, Clock, LockKey, LockStatus, LockoutCheck,
+///     LockoutConfig, LockoutPolicy, ManualClock, MemoryStore, Recorder};
+/// use chrono::{Duration, TimeZone, Utc};
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let store = Arc::new(MemoryStore::new());
+/// let t0 = Utc.with_ymd_and_hms(2026, 11, 24, 9, 0, 0).unwrap();
+/// let clock = ManualClock::new(t0);
+/// let policy = Arc::new(
+///     LockoutPolicy::new(store.clone(), LockoutConfig::default()).with_clock(clock.clone()),
+/// );
+/// let (recorder, guard) = Recorder::builder(store).after_commit(policy.clone()).start();
+/// policy.set_recorder(recorder.clone());
+/// for _ in 0..10 {
+///     recorder.record(ActivityEvent::login_failed(Actor::user("bob")).with_time(clock.now()))?;
+/// }
+/// recorder.flush().await?;
+/// let bob = LockKey { tenant: None, account: Some("bob"), ip: None };
+/// let locked = LockStatus::Locked {
+///     until: Some(t0 + Duration::minutes(30)),
+///     reason: "too_many_failures".into(),
+/// };
+/// assert_eq!(policy.check(&bob).await?, locked);
+/// clock.advance(Duration::minutes(30));
+/// assert!(!policy.check(&bob).await?.is_locked());
+/// guard.shutdown().await;
+/// # Ok::<(), activity_core::Error>(()) }).unwrap();
+/// ```
 pub struct LockoutPolicy {
     store: Arc<dyn ActivityStore>,
     config: LockoutConfig,
@@ -91,6 +151,24 @@ impl std::fmt::Debug for LockoutPolicy {
 }
 
 /// What [`LockoutPolicy::status`] found.
+///
+/// ```
+/// use std::sync::Arc;
+/// use activity_core::{ActivityEvent, ActivityStore, Actor, LockoutConfig, LockoutPolicy,
+///     MemoryStore};
+/// use chrono::{Duration, TimeZone, Utc};
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let t0 = Utc.with_ymd_and_hms(2026, 11, 24, 9, 0, 0).unwrap();
+/// let failures: Vec<_> = (0..3)
+///     .map(|i| ActivityEvent::login_failed(Actor::user("bob")).with_time(t0 + Duration::seconds(i)))
+///     .collect();
+/// let store = Arc::new(MemoryStore::new());
+/// store.append(&failures).await?;
+/// let policy = LockoutPolicy::new(store, LockoutConfig::default());
+/// let status = policy.status(None, "bob", None, t0 + Duration::minutes(1)).await?;
+/// assert_eq!((status.locked, status.failures, status.attempts_left), (None, 3, 7));
+/// # Ok::<(), activity_core::Error>(()) }).unwrap();
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccountStatus {
     /// Locked until (`Some(None)`: permanently), or not locked.

@@ -11,6 +11,33 @@ use chrono::{DateTime, Utc};
 use crate::error::Result;
 
 /// Who is trying to sign in, as far as the request tells.
+///
+/// ```
+/// use std::net::IpAddr;
+/// use activity_core::reexports::async_trait;
+/// use activity_core::{LockKey, LockStatus, LockoutCheck};
+///
+/// /// Refuses one abusive address, whatever the account.
+/// struct BlockIp(IpAddr);
+///
+/// #[async_trait]
+/// impl LockoutCheck for BlockIp {
+///     async fn check(&self, key: &LockKey<'_>) -> activity_core::Result<LockStatus> {
+///         Ok(if key.ip == Some(self.0) {
+///             LockStatus::Locked { until: None, reason: "blocked_ip".into() }
+///         } else {
+///             LockStatus::Open { attempts_left: None }
+///         })
+///     }
+/// }
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let check = BlockIp("175.16.199.1".parse().unwrap());
+/// let key = LockKey { tenant: None, account: Some("alice"), ip: Some("175.16.199.1".parse().unwrap()) };
+/// assert!(check.check(&key).await?.is_locked());
+/// assert!(!check.check(&LockKey { ip: None, ..key }).await?.is_locked());
+/// # Ok::<(), activity_core::Error>(()) }).unwrap();
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LockKey<'a> {
     /// The tenant, if the app has several.
@@ -22,6 +49,24 @@ pub struct LockKey<'a> {
 }
 
 /// The answer of a [`LockoutCheck`].
+///
+/// ```
+/// use activity_core::LockStatus;
+/// use chrono::{Duration, Utc};
+/// let now = Utc::now();
+/// let status = LockStatus::Locked {
+///     until: Some(now + Duration::minutes(30)),
+///     reason: "too_many_failures".into(),
+/// };
+/// assert!(status.is_locked());
+/// // What an HTTP layer would put in `Retry-After`.
+/// let retry_after = match status {
+///     LockStatus::Locked { until: Some(until), .. } => Some((until - now).num_seconds()),
+///     _ => None,
+/// };
+/// assert_eq!(retry_after, Some(1800));
+/// assert!(!LockStatus::Open { attempts_left: Some(3) }.is_locked());
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum LockStatus {
@@ -66,6 +111,14 @@ pub trait LockoutCheck: Send + Sync + 'static {
 }
 
 /// A [`LockoutCheck`] that never locks anything.
+///
+/// ```
+/// use activity_core::{LockKey, LockStatus, LockoutCheck, NeverLock};
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let key = LockKey { tenant: Some("acme"), account: Some("bob"), ip: None };
+/// assert_eq!(NeverLock.check(&key).await?, LockStatus::Open { attempts_left: None });
+/// # Ok::<(), activity_core::Error>(()) }).unwrap();
+/// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NeverLock;
 

@@ -39,6 +39,40 @@ where
 /// Seals each batch just before it is appended (the integrity chain). Stateful: it is
 /// called for every batch in order, exactly once per batch, and a retried batch is not
 /// sealed again.
+///
+/// [`ChainSealer`](crate::ChainSealer) is the one the SDK provides; a sealer of your own
+/// may wrap it, e.g. to count what it seals:
+///
+/// ```
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use std::sync::Arc;
+/// use activity_core::reexports::async_trait;
+/// use activity_core::{verify, ActivityEvent, ActivityStore, Actor, ChainHead, ChainKey, ChainSealer, MemoryStore, Recorder, Result, Sealer};
+///
+/// struct Counted(ChainSealer, Arc<AtomicUsize>);
+///
+/// #[async_trait]
+/// impl Sealer for Counted {
+///     async fn seal(&mut self, store: &dyn ActivityStore, batch: &mut [ActivityEvent]) -> Result<()> {
+///         self.1.fetch_add(batch.len(), Ordering::Relaxed);
+///         self.0.seal(store, batch).await
+///     }
+///     fn heads(&self, batch: &[ActivityEvent]) -> Vec<ChainHead> {
+///         self.0.heads(batch)
+///     }
+/// }
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let (store, sealed) = (Arc::new(MemoryStore::new()), Arc::new(AtomicUsize::new(0)));
+/// let key = ChainKey::keyed(b"keep this key out of the database").unwrap();
+/// let sealer = Counted(ChainSealer::new("web-1", key.clone()), sealed.clone());
+/// let (recorder, guard) = Recorder::builder(store.clone()).sealer(sealer).lifecycle_events(false).start();
+/// recorder.record(ActivityEvent::logout(Actor::user("u_1"))).unwrap();
+/// guard.shutdown().await;
+/// assert_eq!(sealed.load(Ordering::Relaxed), 1);
+/// let report = verify(&*store, None, &key).await.unwrap();
+/// assert!(report.is_intact() && report.anchored == 1, "chained, with its head stored");
+/// # });
+/// ```
 #[async_trait]
 pub trait Sealer: Send + 'static {
     /// Sets `chain` on every event of `batch`. `store` is there to load the chain head on
@@ -59,6 +93,36 @@ pub trait Sealer: Send + 'static {
 ///
 /// A slow hook delays the next batch but never the request path; hooks that talk to the
 /// network should hand the work to a task of their own.
+///
+/// ```
+/// use std::sync::Arc;
+/// use activity_core::reexports::async_trait;
+/// use activity_core::{Action, ActivityEvent, ActivityQuery, ActivityStore, Actor, AfterCommit, MemoryStore, Recorder};
+///
+/// /// Records a follow-up for every failed login that was stored.
+/// struct Followup;
+///
+/// #[async_trait]
+/// impl AfterCommit for Followup {
+///     async fn after_commit(&self, _store: &dyn ActivityStore, committed: &[ActivityEvent]) -> Vec<ActivityEvent> {
+///         committed
+///             .iter()
+///             .filter(|e| e.action == Action::LOGIN_FAILED)
+///             .map(|e| ActivityEvent::custom("security.followup").unwrap().with_detail("login", e.id.to_string()))
+///             .collect()
+///     }
+/// }
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let store = Arc::new(MemoryStore::new());
+/// let (recorder, guard) = Recorder::builder(store.clone()).after_commit(Followup).start();
+/// let failed = ActivityEvent::login_failed(Actor::user("u_1"));
+/// recorder.record(failed.clone()).unwrap();
+/// recorder.flush().await.unwrap(); // the follow-ups are written too
+/// let page = store.query(&ActivityQuery::new().action("security.followup")).await.unwrap();
+/// assert_eq!(page.events[0].details.as_ref().unwrap()["login"], failed.id.to_string());
+/// guard.shutdown().await;
+/// # });
+/// ```
 #[async_trait]
 pub trait AfterCommit: Send + Sync + 'static {
     /// Sees every event of the committed batch (in order) and may return new events.

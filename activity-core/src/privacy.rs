@@ -17,6 +17,15 @@ use crate::event::ActivityEvent;
 use crate::pipeline::Enricher;
 
 /// What is kept of the address.
+///
+/// ```
+/// use activity_core::{ActivityEvent, Actor, Enricher, GeoPrecision, IpPrivacy, IpStorage};
+/// let stage = IpPrivacy::new(IpStorage::Hash, GeoPrecision::Full, b"a secret of 16+ bytes").unwrap();
+/// let mut e = ActivityEvent::logout(Actor::user("u")).with_ip("81.2.69.142".parse().unwrap());
+/// stage.enrich(&mut e);
+/// assert!(e.ip().is_none());
+/// assert!(e.details.unwrap()["ip_hash"].as_str().unwrap().starts_with("hmac-sha256:"));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum IpStorage {
     /// The full address (default).
@@ -31,6 +40,23 @@ pub enum IpStorage {
 }
 
 /// How precise the stored location is.
+///
+/// ```
+/// use activity_core::{ActivityEvent, Actor, Enricher, Geo, GeoPrecision, IpPrivacy, IpStorage,
+///     Source};
+/// let london = Geo {
+///     country: Some("GB".into()),
+///     city: Some("London".into()),
+///     lat: Some(51.51),
+///     lon: Some(-0.09),
+///     accuracy_km: Some(10),
+/// };
+/// let source = Source::ip("81.2.69.142".parse().unwrap()).with_geo(london);
+/// let mut e = ActivityEvent::logout(Actor::user("u")).with_source(source);
+/// IpPrivacy::new(IpStorage::Full, GeoPrecision::City, b"0123456789abcdef").unwrap().enrich(&mut e);
+/// let geo = e.source.unwrap().geo.unwrap();
+/// assert_eq!((geo.city.as_deref(), geo.lat), (Some("London"), None));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum GeoPrecision {
     /// Everything the resolver gave (default).

@@ -389,6 +389,23 @@ impl<'de> Deserialize<'de> for Cursor {
 }
 
 /// One page of results, newest first.
+///
+/// ```
+/// use activity_core::{ActivityEvent, ActivityQuery, ActivityStore, Actor, MemoryStore};
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let store = MemoryStore::new();
+/// let now = chrono::Utc::now();
+/// let newer = ActivityEvent::logout(Actor::user("u_1")).with_time(now);
+/// let older = ActivityEvent::logout(Actor::user("u_2")).with_time(now - chrono::Duration::minutes(1));
+/// store.append(&[older.clone(), newer.clone()]).await.unwrap();
+/// let first = store.query(&ActivityQuery::new().limit(1)).await.unwrap();
+/// assert_eq!(first.events[0].id, newer.id);
+/// let cursor = first.next.expect("more follow");
+/// let last = store.query(&ActivityQuery::new().limit(1).after(cursor)).await.unwrap();
+/// assert_eq!(last.events[0].id, older.id);
+/// assert!(last.next.is_none(), "the last page");
+/// # });
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Page {
     /// The events, newest first.

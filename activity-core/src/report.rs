@@ -16,6 +16,29 @@ use crate::query::ActivityQuery;
 use crate::store::ActivityStore;
 
 /// The compliance report.
+///
+/// ```
+/// use activity_core::{compliance_report, ActivityEvent, ActivityStore, Actor, ChainKey, MemoryStore};
+/// use chrono::{Duration, TimeZone, Utc};
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let store = MemoryStore::new();
+/// let day = Utc.with_ymd_and_hms(2026, 11, 23, 0, 0, 0).unwrap();
+/// let failed = |h| {
+///     ActivityEvent::login_failed(Actor::user("bob"))
+///         .with_ip("81.2.69.142".parse().unwrap())
+///         .with_time(day + Duration::hours(h))
+/// };
+/// let enrolled = ActivityEvent::mfa_enrolled(Actor::user("ann")).with_time(day);
+/// store.append(&[failed(1), failed(2), enrolled]).await.unwrap();
+/// let key = ChainKey::keyed(b"keep this key out of the database").unwrap();
+/// let r = compliance_report(&store, None, day, day + Duration::days(1), &key).await.unwrap();
+/// assert_eq!((r.total, r.failed_logins_by_account["bob"], r.mfa_enrolments), (3, 2, 1));
+/// assert_eq!(r.failed_logins_by_ip["81.2.69.142"], 2);
+/// assert_eq!(r.by_category["auth"]["failure"], 2);
+/// assert!(r.verification.is_intact());
+/// assert!(r.to_html().starts_with("<!doctype html>"));
+/// # });
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ComplianceReport {
     /// Tenant (`None`: all).

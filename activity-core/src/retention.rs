@@ -30,6 +30,14 @@ use crate::recorder::Recorder;
 use crate::store::ActivityStore;
 
 /// The product's retention tiers.
+///
+/// ```
+/// use activity_core::Tier;
+/// assert_eq!(Tier::parse("small_business").unwrap().days(), 90);
+/// assert_eq!(Tier::MediumBusiness.days(), 365);
+/// assert_eq!(Tier::Enterprise.days(), 7 * 365 + 2, "seven years, leap days included");
+/// assert!(Tier::parse("gold").is_err());
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Tier {
@@ -69,6 +77,14 @@ impl Tier {
 }
 
 /// How long a tenant's events are kept.
+///
+/// ```
+/// use activity_core::{Retention, Tier};
+/// use chrono::Duration;
+/// assert_eq!(Retention::Tier(Tier::SmallBusiness).duration(), Duration::days(90));
+/// assert_eq!(Retention::Days(30).duration(), Duration::days(30));
+/// assert_eq!(Retention::Days(0).duration(), Duration::days(1), "at least a day");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Retention {
     /// A tier's preset.
@@ -144,6 +160,24 @@ impl RetentionPolicy {
 }
 
 /// What one tenant's purge did.
+///
+/// ```
+/// use std::sync::Arc;
+/// use activity_core::{ActivityEvent, ActivityStore, Actor, ManualClock, MemoryStore, Purger, Retention, RetentionPolicy, TenantPurge};
+/// use chrono::{Duration, TimeZone, Utc};
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let store = Arc::new(MemoryStore::new());
+/// let now = Utc.with_ymd_and_hms(2026, 11, 24, 0, 0, 0).unwrap();
+/// let old = ActivityEvent::logout(Actor::user("u_1")).with_tenant("acme");
+/// store.append(&[old.with_time(now - Duration::days(100))]).await.unwrap();
+/// let policy = RetentionPolicy::new(Retention::Days(90));
+/// let purger = Purger::new(store.clone(), policy, Arc::new(ManualClock::new(now)));
+/// let report = purger.run_once(true).await.unwrap(); // a dry run only counts
+/// let acme = TenantPurge { tenant: Some("acme".into()), cutoff: now - Duration::days(90), events: 1 };
+/// assert_eq!(report.tenants, vec![acme]);
+/// assert_eq!(store.len(), 1);
+/// # });
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TenantPurge {
     /// The tenant (`None`: events without a tenant).
@@ -155,6 +189,26 @@ pub struct TenantPurge {
 }
 
 /// What a purge run did.
+///
+/// ```
+/// use std::sync::Arc;
+/// use activity_core::{ActivityEvent, ActivityStore, Actor, ManualClock, MemoryStore, Purger, Retention, RetentionPolicy};
+/// use chrono::{Duration, TimeZone, Utc};
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let store = Arc::new(MemoryStore::new());
+/// let now = Utc.with_ymd_and_hms(2026, 11, 24, 0, 0, 0).unwrap();
+/// let old = |tenant: &str| {
+///     ActivityEvent::logout(Actor::user("u_1")).with_tenant(tenant).with_time(now - Duration::days(100))
+/// };
+/// store.append(&[old("acme"), old("beta")]).await.unwrap();
+/// let policy = RetentionPolicy::new(Retention::Days(90)).hold("acme");
+/// let purger = Purger::new(store.clone(), policy, Arc::new(ManualClock::new(now)));
+/// let report = purger.run_once(false).await.unwrap();
+/// assert_eq!((report.ran_at, report.dry_run, report.total), (now, false, 1));
+/// assert_eq!(report.held, vec!["acme".to_string()], "under legal hold: kept");
+/// assert!(report.partitions.is_empty(), "the memory store has no partitions");
+/// # });
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PurgeReport {
     /// When it ran (by the purger's clock).
@@ -178,6 +232,26 @@ pub struct PurgeReport {
 }
 
 /// Deletes expired events.
+///
+/// Run it once ([`run_once`](Self::run_once), e.g. from cron) or every so often on a
+/// tokio task ([`spawn`](Self::spawn)); time comes from the injected [`Clock`].
+///
+/// ```
+/// use std::sync::Arc;
+/// use activity_core::{ActivityEvent, ActivityStore, Actor, ManualClock, MemoryStore, Purger, Retention, RetentionPolicy, Tier};
+/// use chrono::{Duration, TimeZone, Utc};
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let store = Arc::new(MemoryStore::new());
+/// let now = Utc.with_ymd_and_hms(2026, 11, 24, 0, 0, 0).unwrap();
+/// let at = |days| ActivityEvent::logout(Actor::user("u_1")).with_time(now - Duration::days(days));
+/// store.append(&[at(91), at(89)]).await.unwrap();
+/// let policy = RetentionPolicy::new(Retention::Tier(Tier::SmallBusiness));
+/// let purger = Purger::new(store.clone(), policy, Arc::new(ManualClock::new(now))).batch(1_000);
+/// assert_eq!(purger.run_once(false).await.unwrap().total, 1);
+/// assert_eq!(store.len(), 1, "only the event older than 90 days went");
+/// assert_eq!(purger.last_run().unwrap().ran_at, now);
+/// # });
+/// ```
 pub struct Purger {
     store: Arc<dyn ActivityStore>,
     policy: RetentionPolicy,

@@ -26,6 +26,15 @@ use crate::recorder::Recorder;
 use crate::store::ActivityStore;
 
 /// Who reviews, and so what a digest holds and how often it is due.
+///
+/// ```
+/// use activity_core::ReviewRole;
+/// use chrono::Duration;
+/// let role = ReviewRole::parse("security").unwrap();
+/// assert_eq!(role, ReviewRole::SecurityAnalyst);
+/// assert_eq!(role.cadence(), Duration::days(1));
+/// assert_eq!(role.to_string(), "security_analyst");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ReviewRole {
@@ -87,6 +96,22 @@ impl fmt::Display for ReviewRole {
 }
 
 /// A count per key, most frequent first.
+///
+/// ```
+/// use activity_core::{digest, ActivityEvent, ActivityStore, Actor, DigestOptions, MemoryStore, Ranked, ReviewRole};
+/// use chrono::{Duration, TimeZone, Utc};
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let store = MemoryStore::new();
+/// let day = Utc.with_ymd_and_hms(2026, 11, 23, 0, 0, 0).unwrap();
+/// let fail = |who: &str| ActivityEvent::login_failed(Actor::user(who)).with_time(day);
+/// store.append(&[fail("bob"), fail("bob"), fail("ann")]).await.unwrap();
+/// let end = day + Duration::days(1);
+/// let d = digest(&store, ReviewRole::SecurityAnalyst, None, day, end, end, DigestOptions::default())
+///     .await.unwrap();
+/// assert_eq!(d.top_failing_accounts[0], Ranked { key: "bob".into(), count: 2 });
+/// assert_eq!(d.top_failing_accounts[1], Ranked { key: "ann".into(), count: 1 });
+/// # });
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Ranked {
     /// The key (an account, an address, a rule…).
@@ -96,6 +121,23 @@ pub struct Ranked {
 }
 
 /// A short line about one notable event.
+///
+/// ```
+/// use activity_core::{digest, ActivityEvent, ActivityStore, Actor, DigestOptions, MemoryStore, Outcome, ReviewRole};
+/// use chrono::{Duration, TimeZone, Utc};
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let store = MemoryStore::new();
+/// let day = Utc.with_ymd_and_hms(2026, 11, 23, 0, 0, 0).unwrap();
+/// let change = ActivityEvent::admin_config_changed(Actor::user("root")).with_time(day);
+/// store.append(&[change.clone()]).await.unwrap();
+/// let end = day + Duration::days(7);
+/// let d = digest(&store, ReviewRole::Administrator, None, day, end, end, DigestOptions::default())
+///     .await.unwrap();
+/// let n = &d.config_changes[0];
+/// assert_eq!((n.action.as_str(), n.actor.as_deref()), ("admin.config.changed", Some("root")));
+/// assert_eq!((n.id, n.time, n.outcome), (change.id, day, Outcome::Success));
+/// # });
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Notable {
     /// When.
@@ -132,6 +174,22 @@ impl From<&ActivityEvent> for Notable {
 }
 
 /// A stretch of time with no events at all.
+///
+/// ```
+/// use activity_core::{digest, ActivityEvent, ActivityStore, Actor, DigestOptions, Gap, MemoryStore, ReviewRole};
+/// use chrono::{Duration, TimeZone, Utc};
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let store = MemoryStore::new();
+/// let day = Utc.with_ymd_and_hms(2026, 11, 23, 0, 0, 0).unwrap();
+/// let (one, twenty) = (day + Duration::hours(1), day + Duration::hours(20));
+/// let at = |t| ActivityEvent::logout(Actor::user("u_1")).with_time(t);
+/// store.append(&[at(one), at(twenty)]).await.unwrap();
+/// let options = DigestOptions { gap: Duration::hours(6), ..DigestOptions::default() };
+/// let end = day + Duration::days(1);
+/// let d = digest(&store, ReviewRole::Compliance, None, day, end, end, options).await.unwrap();
+/// assert_eq!(d.gaps, vec![Gap { from: one, until: twenty }], "19 hours without an event");
+/// # });
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Gap {
     /// Last event before the gap (or the period start).
@@ -141,6 +199,19 @@ pub struct Gap {
 }
 
 /// A review that should have happened and did not.
+///
+/// ```
+/// use activity_core::{overdue, MemoryStore, ReviewRole};
+/// use chrono::{TimeZone, Utc};
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let store = MemoryStore::new(); // nobody has ever signed a digest off
+/// let now = Utc.with_ymd_and_hms(2026, 11, 24, 0, 0, 0).unwrap();
+/// let late = overdue(&store, None, now).await.unwrap();
+/// assert_eq!(late.len(), 3, "every role");
+/// assert_eq!((late[1].role, late[1].last_review), (ReviewRole::SecurityAnalyst, None));
+/// assert!(late.iter().all(|o| o.due < now));
+/// # });
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Overdue {
     /// The role.
@@ -152,6 +223,27 @@ pub struct Overdue {
 }
 
 /// A review digest for one role and period.
+///
+/// Made by [`digest`] (or a [`ReviewScheduler`]), signed off with [`sign_off`], shown with
+/// [`to_html`](Self::to_html) or [`to_json`](Self::to_json).
+///
+/// ```
+/// use activity_core::{digest, ActivityEvent, ActivityStore, Actor, DigestOptions, MemoryStore, ReviewRole};
+/// use chrono::{Duration, TimeZone, Utc};
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let store = MemoryStore::new();
+/// let day = Utc.with_ymd_and_hms(2026, 11, 23, 0, 0, 0).unwrap();
+/// store.append(&[
+///     ActivityEvent::login_succeeded(Actor::user("ann")).with_time(day),
+///     ActivityEvent::audit_exported(Actor::user("root")).with_time(day),
+/// ]).await.unwrap();
+/// let end = day + Duration::days(7);
+/// let d = digest(&store, ReviewRole::Administrator, None, day, end, end, DigestOptions::default())
+///     .await.unwrap();
+/// assert_eq!((d.total_events, d.by_category["auth"], d.exports.len()), (2, 1, 1));
+/// assert!(d.to_html().contains("administrator review digest"));
+/// # });
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Digest {
     /// The role it is for.
@@ -221,6 +313,22 @@ pub struct Digest {
 }
 
 /// Settings for computing digests.
+///
+/// ```
+/// use activity_core::{digest, ActivityEvent, ActivityStore, Actor, DigestOptions, MemoryStore, ReviewRole};
+/// use chrono::{Duration, TimeZone, Utc};
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let store = MemoryStore::new();
+/// let day = Utc.with_ymd_and_hms(2026, 11, 23, 0, 0, 0).unwrap();
+/// let change = |who: &str| ActivityEvent::admin_config_changed(Actor::user(who)).with_time(day);
+/// store.append(&[change("root"), change("ops")]).await.unwrap();
+/// let options = DigestOptions { max_listed: 1, ..DigestOptions::default() };
+/// assert_eq!(options.gap, Duration::hours(24));
+/// let end = day + Duration::days(7);
+/// let d = digest(&store, ReviewRole::Administrator, None, day, end, end, options).await.unwrap();
+/// assert_eq!((d.total_events, d.config_changes.len()), (2, 1), "counted, listed once");
+/// # });
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DigestOptions {
     /// A stretch with no events longer than this is reported as a gap (default 24 h).
@@ -527,6 +635,32 @@ pub fn sign_off(
 }
 
 /// Receives digests from the [`ReviewScheduler`] (the host app mails or posts them).
+///
+/// A closure `Fn(Digest)` is a sink; a type of your own implements the trait:
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use activity_core::reexports::async_trait;
+/// use activity_core::{Digest, DigestSink, ManualClock, MemoryStore, ReviewRole, ReviewScheduler};
+/// use chrono::{TimeZone, Utc};
+///
+/// struct Outbox(Arc<Mutex<Vec<String>>>);
+///
+/// #[async_trait]
+/// impl DigestSink for Outbox {
+///     async fn deliver(&self, digest: Digest) {
+///         self.0.lock().unwrap().push(format!("{} digest: {} events", digest.role, digest.total_events));
+///     }
+/// }
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let sent = Arc::new(Mutex::new(Vec::new()));
+/// let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 24, 6, 0, 0).unwrap());
+/// let mut scheduler = ReviewScheduler::new(Arc::new(MemoryStore::new()), Outbox(sent.clone()), Arc::new(clock), None)
+///     .roles(&[ReviewRole::SecurityAnalyst]);
+/// scheduler.run_due().await.unwrap();
+/// assert_eq!(*sent.lock().unwrap(), ["security_analyst digest: 0 events"]);
+/// # });
+/// ```
 #[async_trait]
 pub trait DigestSink: Send + Sync + 'static {
     /// Handles one digest.
@@ -548,6 +682,27 @@ where
 /// Periods are aligned to the Unix epoch in whole cadences (days; 7-day weeks; 30-day
 /// months). [`run_due`](Self::run_due) produces every digest whose period has closed
 /// since the last call; [`spawn`](Self::spawn) calls it on an interval.
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use activity_core::{ActivityEvent, ActivityStore, Actor, Digest, ManualClock, MemoryStore, ReviewRole, ReviewScheduler};
+/// use chrono::{Duration, TimeZone, Utc};
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let store = Arc::new(MemoryStore::new());
+/// let day = Utc.with_ymd_and_hms(2026, 11, 23, 0, 0, 0).unwrap();
+/// store.append(&[ActivityEvent::login_failed(Actor::user("bob")).with_time(day)]).await.unwrap();
+/// let clock = Arc::new(ManualClock::new(day + Duration::hours(25)));
+/// let got = Arc::new(Mutex::new(Vec::new()));
+/// let inbox = got.clone();
+/// let mut scheduler = ReviewScheduler::new(store, move |d: Digest| inbox.lock().unwrap().push(d), clock.clone(), None)
+///     .roles(&[ReviewRole::SecurityAnalyst]);
+/// assert_eq!(scheduler.run_due().await.unwrap(), 1, "yesterday's digest");
+/// assert_eq!(scheduler.run_due().await.unwrap(), 0, "not twice");
+/// clock.advance(Duration::days(1));
+/// assert_eq!(scheduler.run_due().await.unwrap(), 1, "the next day's");
+/// assert_eq!(got.lock().unwrap()[0].top_failing_accounts[0].key, "bob");
+/// # });
+/// ```
 pub struct ReviewScheduler {
     store: Arc<dyn ActivityStore>,
     sink: Arc<dyn DigestSink>,

@@ -12,6 +12,21 @@ use crate::event::ActivityEvent;
 use crate::query::{ActivityQuery, DeleteRequest, Page};
 
 /// What [`ActivityStore::drop_expired_partitions`] removed.
+///
+/// ```
+/// use activity_core::{ActivityStore, DroppedPartitions, MemoryStore};
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// // The memory store has no partitions: nothing to drop.
+/// let none = MemoryStore::new().drop_expired_partitions(chrono::Utc::now()).await.unwrap();
+/// assert_eq!(none, DroppedPartitions::default());
+/// // What a partitioned store (PostgreSQL) reports:
+/// let dropped = DroppedPartitions {
+///     partitions: vec!["activity_events_2026_01".into()],
+///     events: vec![(Some("acme".into()), 120), (None, 3)],
+/// };
+/// assert_eq!(dropped.total(), 123);
+/// # });
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct DroppedPartitions {
     /// The partitions dropped, by name.

@@ -23,6 +23,27 @@ use crate::query::ActivityQuery;
 use crate::store::ActivityStore;
 
 /// Where a timeline starts.
+///
+/// ```
+/// use activity_core::{timeline, ActivityEvent, ActivityStore, Actor, Anchor, MemoryStore, TimelineOptions};
+/// use chrono::{Duration, TimeZone, Utc};
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let store = MemoryStore::new();
+/// let t0 = Utc.with_ymd_and_hms(2026, 11, 24, 3, 0, 0).unwrap();
+/// let failed = ActivityEvent::login_failed(Actor::user("alice")).with_time(t0);
+/// store.append(&[
+///     failed.clone(),
+///     ActivityEvent::logout(Actor::user("alice")).with_time(t0 - Duration::days(3)), // too early
+///     ActivityEvent::logout(Actor::user("bob")).with_time(t0), // someone else
+/// ]).await.unwrap();
+/// let anchor = Anchor::Account { id: "alice".into(), at: t0 };
+/// let t = timeline(&store, None, anchor, TimelineOptions::default()).await.unwrap();
+/// assert_eq!(t.entries.len(), 1);
+/// assert_eq!(t.entries[0].event.id, failed.id);
+/// // An alert anchor must be an `alert.raised` event.
+/// assert!(timeline(&store, None, Anchor::Alert(failed.id), TimelineOptions::default()).await.is_err());
+/// # });
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Anchor {
     /// An `alert.raised` event: its evidence events seed the links.
@@ -53,6 +74,24 @@ pub enum Anchor {
 }
 
 /// Why an event is on the timeline.
+///
+/// ```
+/// use std::net::IpAddr;
+/// use activity_core::{timeline, ActivityEvent, ActivityStore, Actor, Anchor, Link, MemoryStore, TimelineOptions};
+/// use chrono::{Duration, TimeZone, Utc};
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let store = MemoryStore::new();
+/// let t0 = Utc.with_ymd_and_hms(2026, 11, 24, 3, 0, 0).unwrap();
+/// let ip: IpAddr = "175.16.199.1".parse().unwrap();
+/// let alice = ActivityEvent::login_failed(Actor::user("alice")).with_ip(ip).with_time(t0);
+/// let bob = ActivityEvent::login_failed(Actor::user("bob")).with_ip(ip).with_time(t0 + Duration::minutes(1));
+/// store.append(&[alice.clone(), bob]).await.unwrap();
+/// let t = timeline(&store, None, Anchor::Event(alice.id), TimelineOptions::default()).await.unwrap();
+/// assert_eq!(t.entries[0].links, vec![Link::Anchor, Link::Account("alice".into()), Link::Ip(ip)]);
+/// assert_eq!(t.entries[1].links, vec![Link::Ip(ip)]);
+/// assert_eq!(t.entries[1].links[0].to_string(), "same IP 175.16.199.1");
+/// # });
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(tag = "link", content = "value", rename_all = "snake_case")]
 pub enum Link {
@@ -92,6 +131,23 @@ fn short(s: &str) -> &str {
 }
 
 /// Settings of a timeline.
+///
+/// ```
+/// use activity_core::{timeline, ActivityEvent, ActivityStore, Actor, Anchor, MemoryStore, TimelineOptions};
+/// use chrono::{Duration, TimeZone, Utc};
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let store = MemoryStore::new();
+/// let t0 = Utc.with_ymd_and_hms(2026, 11, 24, 3, 0, 0).unwrap();
+/// let login = ActivityEvent::login_succeeded(Actor::user("alice")).with_time(t0);
+/// let later = ActivityEvent::logout(Actor::user("alice")).with_time(t0 + Duration::hours(2));
+/// store.append(&[login.clone(), later]).await.unwrap();
+/// let narrow = TimelineOptions { before: Duration::hours(1), after: Duration::hours(1), ..TimelineOptions::default() };
+/// let t = timeline(&store, None, Anchor::Event(login.id), narrow).await.unwrap();
+/// assert_eq!((t.since, t.until, t.entries.len()), (t0 - Duration::hours(1), t0 + Duration::hours(1), 1));
+/// let t = timeline(&store, None, Anchor::Event(login.id), TimelineOptions::default()).await.unwrap();
+/// assert_eq!(t.entries.len(), 2, "within the default 24 hours");
+/// # });
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TimelineOptions {
     /// How far before the anchor to look (default 24 h).
@@ -114,6 +170,23 @@ impl Default for TimelineOptions {
 }
 
 /// One row of a timeline.
+///
+/// ```
+/// use activity_core::{timeline, ActivityEvent, ActivityStore, Actor, Anchor, Link, MemoryStore, TimelineOptions};
+/// use chrono::{Duration, TimeZone, Utc};
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let store = MemoryStore::new();
+/// let t0 = Utc.with_ymd_and_hms(2026, 11, 24, 3, 0, 0).unwrap();
+/// let failed = ActivityEvent::login_failed(Actor::user("bob")).with_time(t0);
+/// let alert = ActivityEvent::alert_raised("failed_logins", "high", &[failed.id]).with_time(t0 + Duration::minutes(1));
+/// store.append(&[failed.clone(), alert.clone()]).await.unwrap();
+/// let t = timeline(&store, None, Anchor::Alert(alert.id), TimelineOptions::default()).await.unwrap();
+/// let (first, second) = (&t.entries[0], &t.entries[1]); // oldest first
+/// assert_eq!(first.event.id, failed.id);
+/// assert_eq!(first.links, vec![Link::Evidence, Link::Account("bob".into())]);
+/// assert_eq!((second.event.id, &second.links), (alert.id, &vec![Link::Anchor]));
+/// # });
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TimelineEntry {
     /// The event.
@@ -123,6 +196,25 @@ pub struct TimelineEntry {
 }
 
 /// Another account seen from one of the timeline's addresses or devices, not followed.
+///
+/// ```
+/// use activity_core::{timeline, ActivityEvent, ActivityStore, Actor, Anchor, Link, MemoryStore, Pivot, Source, TimelineOptions};
+/// use chrono::{Duration, TimeZone, Utc};
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let store = MemoryStore::new();
+/// let t0 = Utc.with_ymd_and_hms(2026, 11, 24, 3, 0, 0).unwrap();
+/// let laptop = Source::ip("2.125.160.216".parse().unwrap()).with_device_id("d_1");
+/// store.append(&[
+///     ActivityEvent::login_succeeded(Actor::user("alice")).with_source(laptop.clone()).with_time(t0),
+///     ActivityEvent::login_succeeded(Actor::user("bob")).with_source(laptop).with_time(t0 + Duration::minutes(5)),
+/// ]).await.unwrap();
+/// let anchor = Anchor::Account { id: "alice".into(), at: t0 };
+/// let t = timeline(&store, None, anchor, TimelineOptions::default()).await.unwrap();
+/// let via_device = Pivot { account: "bob".into(), via: Link::Device("d_1".into()) };
+/// assert_eq!(t.pivots.len(), 2, "seen from the same address and the same device");
+/// assert!(t.pivots.contains(&via_device));
+/// # });
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct Pivot {
     /// The account (actor id).
@@ -132,6 +224,30 @@ pub struct Pivot {
 }
 
 /// The result: events in time order (oldest first) with their links.
+///
+/// ```
+/// use std::net::IpAddr;
+/// use activity_core::{timeline, ActivityEvent, ActivityStore, Actor, Anchor, Link, MemoryStore, TimelineOptions};
+/// use chrono::{Duration, TimeZone, Utc};
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let store = MemoryStore::new();
+/// let t0 = Utc.with_ymd_and_hms(2026, 11, 24, 3, 0, 0).unwrap();
+/// let ip: IpAddr = "2.125.160.216".parse().unwrap();
+/// let elsewhere: IpAddr = "81.2.69.142".parse().unwrap();
+/// store.append(&[
+///     ActivityEvent::login_failed(Actor::user("alice")).with_ip(ip).with_time(t0),
+///     ActivityEvent::login_failed(Actor::user("bob")).with_ip(ip).with_time(t0 + Duration::minutes(1)),
+///     ActivityEvent::password_changed(Actor::user("bob")).with_ip(elsewhere).with_time(t0 + Duration::minutes(2)),
+/// ]).await.unwrap();
+/// let anchor = Anchor::Account { id: "alice".into(), at: t0 };
+/// let mut t = timeline(&store, None, anchor, TimelineOptions::default()).await.unwrap();
+/// assert_eq!((t.entries.len(), t.pivots[0].account.as_str(), t.truncated), (2, "bob", false));
+/// t.pivot(&store, "bob").await.unwrap(); // follow bob explicitly
+/// assert_eq!(t.entries.len(), 3);
+/// assert_eq!(t.entries[2].links, vec![Link::Pivot("bob".into())]);
+/// assert!(t.pivots.is_empty());
+/// # });
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Timeline {
     /// Tenant searched (`None`: all).

@@ -4,6 +4,20 @@ use activity_core::Error as CoreError;
 
 /// Errors of `activity-sqlx` outside the [`ActivityStore`](activity_core::ActivityStore)
 /// methods (which return [`activity_core::Error`]): connecting, migrating, configuring.
+///
+/// ```
+/// use activity_sqlx::{Error, SqliteStore};
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let store = SqliteStore::connect("sqlite::memory:").await?;
+/// // The application already has a table of that name.
+/// sqlx::query("CREATE TABLE activity_events (id INTEGER)").execute(store.pool()).await?;
+/// match store.migrate().await {
+///     Err(Error::ForeignTable { table, .. }) => assert_eq!(table, "activity_events"),
+///     other => panic!("expected ForeignTable, got {other:?}"),
+/// }
+/// # Ok::<(), Error>(())
+/// # }).unwrap();
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {

@@ -12,6 +12,21 @@ use crate::sql::{self, Dialect, Stmt, Val};
 
 /// An [`ActivityStore`](activity_core::ActivityStore) in MySQL 8 or MariaDB 10.6+
 /// (InnoDB, utf8mb4 with a binary no-pad collation so comparisons are exact).
+///
+/// ```no_run
+/// use activity_core::{ActivityEvent, ActivityQuery, ActivityStore, Actor};
+/// use activity_sqlx::MySqlStore;
+/// # async fn demo() -> Result<(), activity_sqlx::Error> {
+/// let store = MySqlStore::connect("mysql://app@db.internal/app").await?;
+/// store.migrate().await?; // safe on every start
+/// let failed = ActivityEvent::login_failed(Actor::user("Bob"));
+/// store.append(&[failed.clone()]).await?;
+/// let this = ActivityQuery::new().ids([failed.id]);
+/// assert_eq!(store.count(&this.clone().actor("Bob")).await?, 1);
+/// // Exact comparison, no case folding: `bob` is another account.
+/// assert_eq!(store.count(&this.actor("bob")).await?, 0);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct MySqlStore {
     pool: MySqlPool,

@@ -28,6 +28,20 @@ pub const PARTITIONS_AHEAD: u32 = 3;
 /// batch (same ids, same times) is never stored twice.
 ///
 /// See the crate docs for running the application with an insert-only role.
+///
+/// ```no_run
+/// use activity_core::{ActivityEvent, ActivityQuery, ActivityStore, Actor};
+/// use activity_sqlx::PgStore;
+/// # async fn demo() -> Result<(), activity_sqlx::Error> {
+/// let store = PgStore::connect_with_prefix("postgres://app@db.internal/app", "app_").await?;
+/// store.migrate().await?; // the schema, this month's partition and the next ones
+/// assert_eq!(store.tables().events, "app_activity_events");
+/// let login = ActivityEvent::login_succeeded(Actor::user("u_1"));
+/// store.append(&[login.clone()]).await?;
+/// store.append(&[login.clone()]).await?; // a retried batch is not stored twice
+/// assert_eq!(store.count(&ActivityQuery::new().ids([login.id])).await?, 1);
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct PgStore {
     pool: PgPool,

@@ -27,7 +27,19 @@ use crate::sql::valid_prefix;
 /// The newest schema version this code knows.
 pub const SCHEMA_VERSION: i64 = 3;
 
-/// The names of the SDK's tables under one prefix.
+/// The names of the SDK's tables under one prefix, as a store reports them
+/// (`tables()`), e.g. for the application's own grants or queries.
+///
+/// ```
+/// use activity_sqlx::{Error, Tables};
+/// let t = Tables::new("app_").unwrap();
+/// assert_eq!(t.events, "app_activity_events");
+/// assert_eq!(t.schema, "app_activity_schema");
+/// assert_eq!(t.chain_heads, "app_activity_chain_heads");
+/// assert_eq!(Tables::new("").unwrap().events, "activity_events");
+/// // A prefix is an identifier, never SQL.
+/// assert!(matches!(Tables::new("app; DROP TABLE x; --"), Err(Error::InvalidPrefix(_))));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tables {
     /// The prefix (validated).

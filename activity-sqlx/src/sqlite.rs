@@ -27,6 +27,20 @@ use crate::store_impl::Finish;
 /// synced). `Full` syncs the WAL on every commit, so nothing committed is ever lost, at
 /// the cost of an fsync per batch. An audit log that must survive power loss without
 /// any gap should choose `Full`.
+///
+/// ```
+/// use activity_sqlx::{Durability, SqliteOptions, SqliteStore};
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// assert_eq!(Durability::default(), Durability::Normal);
+/// // SQLite's `PRAGMA synchronous` levels: 1 is NORMAL, 2 is FULL.
+/// for (durability, level) in [(Durability::Normal, 1), (Durability::Full, 2)] {
+///     let options = SqliteOptions::new("sqlite::memory:").durability(durability);
+///     let store = SqliteStore::connect_with(options).await.unwrap();
+///     let found: i64 = sqlx::query_scalar("PRAGMA synchronous").fetch_one(store.pool()).await.unwrap();
+///     assert_eq!(found, level);
+/// }
+/// # });
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Durability {
     /// `synchronous=NORMAL`: safe against application crashes.

@@ -10,10 +10,58 @@ use http::request::Parts;
 use crate::context::{cap, AuthenticatedActor};
 
 /// A closure naming the actor from the request head.
+///
+/// ```
+/// use std::sync::Arc;
+/// use activity_core::Actor;
+/// use activity_tower::ActorFn;
+/// let from_header: ActorFn = Arc::new(|parts| {
+///     let id = parts.headers.get("x-user-id")?.to_str().ok()?;
+///     Some(Actor::user(id))
+/// });
+/// let (parts, ()) = http::Request::get("/").header("x-user-id", "u_7").body(()).unwrap().into_parts();
+/// assert_eq!(from_header(&parts).unwrap().id, "u_7");
+/// ```
 pub type ActorFn = Arc<dyn Fn(&Parts) -> Option<Actor> + Send + Sync>;
 
 /// How the layer learns who is acting, tried in order: the [`AuthenticatedActor`]
 /// extension, the header, the closure, then the body fields.
+///
+/// It is configured through [`ActivityLayer`](crate::ActivityLayer)'s
+/// [`actor_header`](crate::ActivityLayer::actor_header),
+/// [`actor_fn`](crate::ActivityLayer::actor_fn) and
+/// [`actor_fields`](crate::ActivityLayer::actor_fields); handlers see the actor it found
+/// in their [`ActivityHandle`](crate::ActivityHandle)'s context.
+///
+/// ```
+/// # use std::{convert::Infallible, sync::Arc};
+/// use activity_core::Actor;
+/// use activity_tower::{ActivityHandle, ActivityLayer, AuthenticatedActor, PrefixedBody};
+/// use http::{HeaderName, Request, Response};
+/// use tower::{Layer, ServiceExt};
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// # let (recorder, guard) = activity_core::Recorder::builder(Arc::new(activity_core::MemoryStore::new())).start();
+/// let layer = ActivityLayer::new(recorder)
+///     .actor_header(HeaderName::from_static("x-user-id"))
+///     .actor_fn(|_parts| Some(Actor::user("from_closure")));
+/// // A handler answering with the actor's id.
+/// let app = layer.layer(tower::service_fn(|req: Request<PrefixedBody<String>>| async move {
+///     let actor = req.extensions().get::<ActivityHandle>().unwrap().context().actor.clone();
+///     Ok::<_, Infallible>(Response::new(actor.map(|a| a.id).unwrap_or_default()))
+/// }));
+/// let request = || Request::get("/").header("x-user-id", "u_7").body(String::new()).unwrap();
+///
+/// let res = app.clone().oneshot(Request::new(String::new())).await.unwrap();
+/// assert_eq!(res.into_body(), "from_closure");
+/// let res = app.clone().oneshot(request()).await.unwrap();
+/// assert_eq!(res.into_body(), "u_7"); // the header comes before the closure
+/// let mut req = request();
+/// req.extensions_mut().insert(AuthenticatedActor(Actor::user("u_1")));
+/// let res = app.oneshot(req).await.unwrap();
+/// assert_eq!(res.into_body(), "u_1"); // and the app's own authentication first
+/// # guard.shutdown().await;
+/// # });
+/// ```
 #[derive(Clone)]
 pub struct ActorSource {
     pub(crate) header: Option<http::HeaderName>,

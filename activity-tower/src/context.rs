@@ -12,6 +12,30 @@ use http::HeaderMap;
 pub type TenantFn = Arc<dyn Fn(&Parts) -> Option<String> + Send + Sync>;
 
 /// Where the tenant of a request comes from.
+///
+/// The tenant found (trimmed, capped at [`limits::TENANT`] bytes) is in every event of
+/// the request and in its [`RequestContext`].
+///
+/// ```
+/// # use std::{convert::Infallible, sync::Arc};
+/// use activity_tower::{ActivityHandle, ActivityLayer, PrefixedBody, TenantSource};
+/// use http::{HeaderName, Request, Response};
+/// use tower::{Layer, ServiceExt};
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// # let (recorder, guard) = activity_core::Recorder::builder(Arc::new(activity_core::MemoryStore::new())).start();
+/// let layer = ActivityLayer::new(recorder)
+///     .tenant(TenantSource::Header(HeaderName::from_static("x-tenant")));
+/// // Or from the host name: TenantSource::Fn(Arc::new(|parts| parts.uri.host().map(str::to_owned)))
+/// let app = layer.layer(tower::service_fn(|req: Request<PrefixedBody<String>>| async move {
+///     let ctx = req.extensions().get::<ActivityHandle>().unwrap().context();
+///     Ok::<_, Infallible>(Response::new(ctx.tenant.clone().unwrap_or_default()))
+/// }));
+/// let req = Request::get("/").header("x-tenant", " acme ").body(String::new()).unwrap();
+/// assert_eq!(app.oneshot(req).await.unwrap().into_body(), "acme");
+/// assert!(matches!(TenantSource::default(), TenantSource::None));
+/// # guard.shutdown().await;
+/// # });
+/// ```
 #[derive(Clone, Default)]
 pub enum TenantSource {
     /// No tenants (the default).
@@ -47,6 +71,28 @@ pub struct AuthenticatedActor(pub Actor);
 
 /// The peer address, for servers that do not use axum's `ConnectInfo`: insert it as a
 /// request extension.
+///
+/// ```
+/// # use std::{convert::Infallible, sync::Arc};
+/// use activity_tower::{ActivityHandle, ActivityLayer, PeerAddr, PrefixedBody};
+/// use http::{Request, Response};
+/// use tower::{Layer, ServiceExt};
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// # let (recorder, guard) = activity_core::Recorder::builder(Arc::new(activity_core::MemoryStore::new())).start();
+/// let app = ActivityLayer::new(recorder).layer(tower::service_fn(
+///     |req: Request<PrefixedBody<String>>| async move {
+///         let ctx = req.extensions().get::<ActivityHandle>().unwrap().context();
+///         Ok::<_, Infallible>(Response::new(ctx.ip.map(|ip| ip.to_string()).unwrap_or_default()))
+///     },
+/// ));
+/// // What the server's accept loop knows about the connection:
+/// let mut req = Request::get("/").header("x-forwarded-for", "198.51.100.1").body(String::new()).unwrap();
+/// req.extensions_mut().insert(PeerAddr("203.0.113.7:51000".parse().unwrap()));
+/// // No trusted proxies are configured, so the forwarding header is not believed.
+/// assert_eq!(app.oneshot(req).await.unwrap().into_body(), "203.0.113.7");
+/// # guard.shutdown().await;
+/// # });
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PeerAddr(pub SocketAddr);
 
@@ -95,6 +141,28 @@ impl OutcomeHint {
 }
 
 /// The context of one request.
+///
+/// Handlers read it from [`ActivityHandle::context`]; [`fill`](Self::fill) puts it into
+/// an event without overwriting what the event already says.
+///
+/// ```
+/// use activity_core::{ActivityEvent, Actor};
+/// use activity_tower::RequestContext;
+/// let ctx = RequestContext {
+///     ip: Some("203.0.113.7".parse().unwrap()),
+///     user_agent: None,
+///     device_id: None,
+///     request_id: "req_1".into(),
+///     tenant: Some("acme".into()),
+///     actor: Some(Actor::user("u_1")),
+///     session: None,
+/// };
+/// let e = ctx.fill(ActivityEvent::custom("document.viewed").unwrap().with_tenant("other"));
+/// assert_eq!(e.tenant.as_deref(), Some("other")); // kept
+/// assert_eq!(e.actor_id(), Some("u_1"));
+/// assert_eq!(e.request_id.as_deref(), Some("req_1"));
+/// assert_eq!(e.ip(), ctx.ip);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestContext {
     /// Client address (after trusted-proxy resolution).

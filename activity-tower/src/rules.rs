@@ -8,6 +8,18 @@ use activity_core::{Action, Outcome};
 use http::{Method, StatusCode};
 
 /// What a route does, and so which events it produces.
+///
+/// ```
+/// use activity_core::{Action, Outcome};
+/// use activity_tower::{RouteKind, RouteRule};
+/// assert_eq!(RouteKind::Login.action(Outcome::Failure), Action::LOGIN_FAILED);
+/// assert_eq!(RouteKind::MfaVerify.action(Outcome::Success), Action::MFA_VERIFIED);
+/// assert!(RouteKind::Login.is_authentication() && !RouteKind::Logout.is_authentication());
+/// // An action of the app's own, judged from the status like the others.
+/// let created = Action::new("api_key.created").unwrap();
+/// let rule = RouteRule::post("/api-keys", RouteKind::Custom(created.clone()));
+/// assert_eq!(rule.kind().action(Outcome::Failure), created);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum RouteKind {
@@ -62,7 +74,23 @@ impl RouteKind {
     }
 }
 
-/// The outcome and reason a status means.
+/// The outcome and reason a status means. Closures of the right shape are judges; give
+/// one to [`RouteRule::judge_with`] for a route that does not answer in the usual way.
+///
+/// ```
+/// use activity_core::Outcome;
+/// use activity_tower::{default_outcome, OutcomeJudge, RouteKind, RouteRule};
+/// use http::StatusCode;
+/// // A sign-in page that redirects on success and shows the form again (200) on failure.
+/// let judge = |status: StatusCode| match status {
+///     StatusCode::SEE_OTHER => (Outcome::Success, None),
+///     StatusCode::OK => (Outcome::Failure, Some("bad_password")),
+///     other => default_outcome(other),
+/// };
+/// assert_eq!(judge.judge(StatusCode::OK), (Outcome::Failure, Some("bad_password")));
+/// assert_eq!(judge.judge(StatusCode::LOCKED), (Outcome::Failure, Some("locked")));
+/// let rule = RouteRule::post("/login", RouteKind::Login).judge_with(judge);
+/// ```
 pub trait OutcomeJudge: Send + Sync + 'static {
     /// Judges `status`.
     fn judge(&self, status: StatusCode) -> (Outcome, Option<&'static str>);

@@ -31,6 +31,37 @@ pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 ///
 /// The inner service receives the request with its body wrapped in a [`PrefixedBody`]
 /// (byte-identical to what the client sent).
+///
+/// ```
+/// # use std::{convert::Infallible, sync::Arc};
+/// use activity_core::{Action, ActivityQuery, ActivityStore, MemoryStore, Recorder};
+/// use activity_tower::{ActivityLayer, PrefixedBody, RouteKind, RouteRule};
+/// use http::{Request, Response, StatusCode};
+/// use tower::{Layer, ServiceExt};
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let store = Arc::new(MemoryStore::new());
+/// let (recorder, guard) = Recorder::builder(store.clone()).start();
+/// let layer = ActivityLayer::new(recorder.clone()).rule(RouteRule::post("/login", RouteKind::Login));
+/// // Any tower service; this one turns every sign-in down.
+/// let app = layer.layer(tower::service_fn(|_req: Request<PrefixedBody<String>>| async {
+///     let mut res = Response::new(String::new());
+///     *res.status_mut() = StatusCode::UNAUTHORIZED;
+///     Ok::<_, Infallible>(res)
+/// }));
+/// let req = Request::post("/login")
+///     .header("content-type", "application/x-www-form-urlencoded")
+///     .body("username=alice%40example.com&password=nope".to_owned())
+///     .unwrap();
+/// let res = app.oneshot(req).await.unwrap();
+/// assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+/// assert!(res.headers().contains_key("x-request-id"));
+/// recorder.flush().await.unwrap();
+/// let page = store.query(&ActivityQuery::own(None, "alice@example.com")).await.unwrap();
+/// assert_eq!(page.events[0].action, Action::LOGIN_FAILED);
+/// assert_eq!(page.events[0].reason.as_deref(), Some("unauthorized"));
+/// # guard.shutdown().await;
+/// # });
+/// ```
 #[derive(Clone)]
 pub struct ActivityService<S> {
     inner: S,

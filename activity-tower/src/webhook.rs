@@ -158,6 +158,19 @@ pub fn verify_signature(
 }
 
 /// Counters of a [`WebhookSink`], for monitoring.
+///
+/// ```
+/// use activity_tower::webhook::{WebhookSink, WebhookStats};
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let sink = WebhookSink::builder("http://127.0.0.1:9/alerts", b"a shared secret of 16+ bytes")
+///     .start()?;
+/// let stats: WebhookStats = sink.stats();
+/// assert_eq!(stats, WebhookStats::default()); // nothing queued, sent or lost yet
+/// // Alerts that never reached the endpoint (they stay in the audit log):
+/// assert_eq!(stats.failed + stats.dropped, 0);
+/// # Ok::<(), activity_core::Error>(())
+/// # }).unwrap();
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct WebhookStats {
@@ -193,6 +206,21 @@ struct Job {
 ///
 /// Cloning is cheap: clones share the queue, the sending task and the counters, so keep
 /// one to read [`stats`](Self::stats) after handing another to the engine.
+///
+/// ```
+/// use activity_core::AlertEngine;
+/// use activity_tower::webhook::WebhookSink;
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let sink = WebhookSink::builder("http://127.0.0.1:9/alerts?token=s3cret", b"a shared secret of 16+ bytes")
+///     .start()?;
+/// let _engine = AlertEngine::with_defaults().sink(sink.clone()).start(1024);
+/// sink.idle().await; // nothing queued: returns at once
+/// assert_eq!(sink.stats().pending, 0);
+/// // Its debug form leaves out the query string, which may hold a token.
+/// assert!(!format!("{sink:?}").contains("s3cret"));
+/// # Ok::<(), activity_core::Error>(())
+/// # }).unwrap();
+/// ```
 #[derive(Clone)]
 pub struct WebhookSink {
     tx: mpsc::Sender<Job>,
@@ -212,6 +240,26 @@ impl std::fmt::Debug for WebhookSink {
 }
 
 /// Configures a [`WebhookSink`]; made by [`WebhookSink::builder`].
+///
+/// ```
+/// use std::time::Duration;
+/// use activity_tower::webhook::WebhookSink;
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let secret = b"a shared secret of 16+ bytes";
+/// let sink = WebhookSink::builder("http://alerts.internal:8080/hook", secret)
+///     .timeout(Duration::from_secs(5))
+///     .retries(5)
+///     .backoff(Duration::from_millis(250), Duration::from_secs(10))
+///     .queue_capacity(100)
+///     .start()?;
+/// // Settings are checked at start: https needs a TLS connector, secrets 16+ bytes.
+/// let err = WebhookSink::builder("https://alerts.example.com/hook", secret).start().unwrap_err();
+/// assert!(err.to_string().contains("webhook.url"));
+/// let err = WebhookSink::builder("http://alerts.internal/hook", b"short").start().unwrap_err();
+/// assert!(err.to_string().contains("webhook.secret"));
+/// # Ok::<(), activity_core::Error>(())
+/// # }).unwrap();
+/// ```
 pub struct WebhookBuilder<C = HttpConnector> {
     url: String,
     secret: Vec<u8>,

@@ -32,6 +32,12 @@ use crate::query::{ActivityQuery, Cursor, Page};
 use crate::store::ActivityStore;
 
 /// How serious an alert is.
+///
+/// ```
+/// use activity_core::Severity;
+/// assert_eq!(Severity::High.as_str(), "high");
+/// assert!(Severity::Medium > Severity::Low, "ordered, so sinks can filter on a minimum");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
@@ -55,6 +61,28 @@ impl Severity {
 }
 
 /// Something a rule found.
+///
+/// The engine stores each alert as the event [`to_event`](Alert::to_event) gives, whose id
+/// depends only on the rule and the trigger, so the same alert is never stored twice.
+///
+/// ```
+/// use activity_core::{ActivityEvent, Actor, Alert, Severity};
+/// let failure = ActivityEvent::login_failed(Actor::user("bob"));
+/// let alert = Alert {
+///     rule: "failed_logins".into(),
+///     severity: Severity::High,
+///     account: Some("bob".into()),
+///     tenant: None,
+///     evidence: vec![failure.id],
+///     message: "5 failed logins for account bob within 15 minutes".into(),
+///     time: failure.time,
+///     trigger: failure.id,
+/// };
+/// let event = alert.to_event();
+/// assert_eq!(event.action.as_str(), "alert.raised");
+/// assert_eq!(event.target.as_ref().and_then(|t| t.id.as_deref()), Some("bob"));
+/// assert_eq!(alert.clone().to_event().id, event.id);
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Alert {
     /// The rule's stable id, e.g. `failed_logins`.
@@ -99,6 +127,53 @@ impl Alert {
 }
 
 /// A rule. Custom rules implement this and are added with [`AlertEngine::rule`].
+///
+/// ```
+/// use activity_core::reexports::async_trait;
+/// use activity_core::{ActivityEvent, ActivityStore, Actor, Alert, AlertEngine, AlertRule,
+///     MemoryStore, Severity};
+///
+/// /// Any sign-in to the `root` account.
+/// struct RootLogin;
+///
+/// #[async_trait]
+/// impl AlertRule for RootLogin {
+///     fn id(&self) -> &str {
+///         "root_login"
+///     }
+///     async fn evaluate(
+///         &self,
+///         _store: &dyn ActivityStore,
+///         e: &ActivityEvent,
+///     ) -> activity_core::Result<Vec<Alert>> {
+///         if e.action.as_str() != "auth.login.succeeded" || e.actor_id() != Some("root") {
+///             return Ok(Vec::new());
+///         }
+///         Ok(vec![Alert {
+///             rule: self.id().into(),
+///             severity: Severity::High,
+///             account: Some("root".into()),
+///             tenant: e.tenant.clone(),
+///             evidence: vec![e.id],
+///             message: "root signed in".into(),
+///             time: e.time,
+///             trigger: e.id,
+///         }])
+///     }
+/// }
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let store = MemoryStore::new();
+/// let batch = [
+///     ActivityEvent::login_succeeded(Actor::user("root")),
+///     ActivityEvent::login_succeeded(Actor::user("ann")),
+/// ];
+/// store.append(&batch).await?;
+/// let alerts = AlertEngine::new().rule(RootLogin).evaluate(&store, &batch).await?;
+/// assert_eq!(alerts.len(), 1);
+/// assert_eq!(alerts[0].trigger, batch[0].id);
+/// # Ok::<(), activity_core::Error>(()) }).unwrap();
+/// ```
 #[async_trait]
 pub trait AlertRule: Send + Sync + 'static {
     /// The stable id.
@@ -535,7 +610,38 @@ impl<'a> Evaluation<'a> {
     }
 }
 
-/// Receives alerts (on the engine's delivery task).
+/// Receives alerts (on the engine's delivery task). Closures `Fn(&Alert)` are sinks too.
+///
+/// ```
+/// use std::sync::Mutex;
+/// use activity_core::reexports::async_trait;
+/// use activity_core::{Alert, AlertEngine, AlertSink, Severity};
+///
+/// /// Pages the on-call engineer, for high-severity alerts only.
+/// #[derive(Default)]
+/// struct Pager(Mutex<Vec<String>>);
+///
+/// #[async_trait]
+/// impl AlertSink for Pager {
+///     async fn deliver(&self, alert: &Alert) {
+///         if alert.severity >= Severity::High {
+///             self.0.lock().unwrap().push(alert.message.clone());
+///         }
+///     }
+/// }
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// # let alert = |severity, message: &str| Alert { rule: "failed_logins".into(), severity,
+/// #     account: None, tenant: None, evidence: Vec::new(), message: message.into(),
+/// #     time: chrono::Utc::now(), trigger: activity_core::reexports::uuid::Uuid::now_v7() };
+/// let pager = Pager::default();
+/// pager.deliver(&alert(Severity::Low, "a new device")).await;
+/// pager.deliver(&alert(Severity::High, "5 failed logins")).await;
+/// assert_eq!(*pager.0.lock().unwrap(), vec!["5 failed logins".to_string()]);
+/// // In an application the engine calls it for every alert raised:
+/// let _engine = AlertEngine::with_defaults().sink(pager).start(1024);
+/// # });
+/// ```
 #[async_trait]
 pub trait AlertSink: Send + Sync + 'static {
     /// Delivers one alert.
@@ -553,6 +659,36 @@ where
 }
 
 /// A sink that logs each alert with `tracing` at WARN.
+///
+/// ```
+/// use activity_core::{Alert, AlertEngine, AlertSink, Severity, TracingSink};
+/// # use std::sync::{atomic::{AtomicUsize, Ordering}, Arc};
+/// # use tracing::{span, Event, Level, Metadata, Subscriber};
+/// # struct Warnings(Arc<AtomicUsize>);
+/// # impl Subscriber for Warnings {
+/// #     fn enabled(&self, _: &Metadata<'_>) -> bool { true }
+/// #     fn new_span(&self, _: &span::Attributes<'_>) -> span::Id { span::Id::from_u64(1) }
+/// #     fn record(&self, _: &span::Id, _: &span::Record<'_>) {}
+/// #     fn record_follows_from(&self, _: &span::Id, _: &span::Id) {}
+/// #     fn event(&self, e: &Event<'_>) {
+/// #         if *e.metadata().level() == Level::WARN { self.0.fetch_add(1, Ordering::SeqCst); }
+/// #     }
+/// #     fn enter(&self, _: &span::Id) {}
+/// #     fn exit(&self, _: &span::Id) {}
+/// # }
+/// # let warnings = Arc::new(AtomicUsize::new(0));
+/// # let _subscriber = tracing::subscriber::set_default(Warnings(warnings.clone()));
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// # let alert = Alert { rule: "new_device".into(), severity: Severity::Medium,
+/// #     account: Some("ann".into()), tenant: None, evidence: Vec::new(),
+/// #     message: "sign-in to ann from a new device".into(), time: chrono::Utc::now(),
+/// #     trigger: activity_core::reexports::uuid::Uuid::now_v7() };
+/// let _engine = AlertEngine::with_defaults().sink(TracingSink).start(1024);
+/// // What the engine does with each alert: one WARN event.
+/// TracingSink.deliver(&alert).await;
+/// assert_eq!(warnings.load(Ordering::SeqCst), 1);
+/// # });
+/// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct TracingSink;
 
@@ -619,6 +755,29 @@ impl<F: Fn(&str, &Alert) + Send + Sync + 'static> AlertSink for AccountNotifier<
 }
 
 /// A sink that sends each alert into a tokio channel (dropping it, counted, if full).
+///
+/// ```
+/// use std::sync::Arc;
+/// use activity_core::{ActivityEvent, Actor, AlertEngine, ChannelSink, FailedLogins,
+///     MemoryStore, Recorder};
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let (tx, mut alerts) = tokio::sync::mpsc::channel(16);
+/// let engine = AlertEngine::new()
+///     .rule(FailedLogins::default())
+///     .sink(ChannelSink(tx))
+///     .start(64);
+/// let (recorder, guard) = Recorder::builder(Arc::new(MemoryStore::new()))
+///     .after_commit(engine)
+///     .start();
+/// for _ in 0..5 {
+///     recorder.record(ActivityEvent::login_failed(Actor::user("bob"))).unwrap();
+/// }
+/// recorder.flush().await.unwrap();
+/// let alert = alerts.recv().await.unwrap();
+/// assert_eq!((alert.rule.as_str(), alert.account.as_deref()), ("failed_logins", Some("bob")));
+/// guard.shutdown().await;
+/// # });
+/// ```
 #[derive(Debug, Clone)]
 pub struct ChannelSink(pub mpsc::Sender<Alert>);
 
@@ -632,6 +791,28 @@ impl AlertSink for ChannelSink {
 }
 
 /// Runs rules after each committed batch and delivers what they raise.
+///
+/// Added to a recorder with [`after_commit`](crate::RecorderBuilder::after_commit) (after
+/// [`start`](Self::start), to deliver to its sinks); [`evaluate`](Self::evaluate) judges a
+/// batch directly.
+///
+/// ```
+/// use activity_core::{ActivityEvent, ActivityStore, Actor, AlertEngine, MemoryStore};
+/// use chrono::{Duration, TimeZone, Utc};
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let t0 = Utc.with_ymd_and_hms(2026, 11, 24, 9, 0, 0).unwrap();
+/// let failures: Vec<_> = (0..5)
+///     .map(|i| ActivityEvent::login_failed(Actor::user("bob")).with_time(t0 + Duration::minutes(i)))
+///     .collect();
+/// let store = MemoryStore::new();
+/// store.append(&failures).await?;
+/// let engine = AlertEngine::with_defaults();
+/// let alerts = engine.evaluate(&store, &failures).await?;
+/// assert_eq!(alerts.len(), 1);
+/// assert_eq!(alerts[0].rule, "failed_logins");
+/// assert_eq!(alerts[0].trigger, failures[4].id);
+/// # Ok::<(), activity_core::Error>(()) }).unwrap();
+/// ```
 pub struct AlertEngine {
     rules: Vec<Arc<dyn AlertRule>>,
     sinks: Vec<Arc<dyn AlertSink>>,
@@ -769,6 +950,28 @@ impl AfterCommit for AlertEngine {
 /// `failed_logins`: `threshold` failed logins for one account within `window` raise one
 /// alert per burst (when the threshold-th failure arrives, ordered by time then id), and
 /// `failed_logins_ip` the same per source address across accounts (password spraying).
+///
+/// ```
+/// use activity_core::{ActivityEvent, ActivityStore, Actor, AlertEngine, FailedLogins,
+///     MemoryStore};
+/// use chrono::{Duration, TimeZone, Utc};
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// // Stricter than the default: three failures within five minutes.
+/// let mut rule = FailedLogins::default();
+/// rule.threshold = 3;
+/// rule.window = Duration::minutes(5);
+/// let t0 = Utc.with_ymd_and_hms(2026, 11, 24, 9, 0, 0).unwrap();
+/// let failures: Vec<_> = (0..3)
+///     .map(|i| ActivityEvent::login_failed(Actor::user("bob")).with_time(t0 + Duration::minutes(i)))
+///     .collect();
+/// let store = MemoryStore::new();
+/// store.append(&failures).await?;
+/// let alerts = AlertEngine::new().rule(rule).evaluate(&store, &failures).await?;
+/// assert_eq!(alerts.len(), 1);
+/// assert_eq!(alerts[0].evidence.len(), 3);
+/// assert_eq!(FailedLogins::per_ip().threshold, 20);
+/// # Ok::<(), activity_core::Error>(()) }).unwrap();
+/// ```
 #[derive(Debug, Clone)]
 pub struct FailedLogins {
     /// Failures that raise the alert (default 5; 20 per IP).

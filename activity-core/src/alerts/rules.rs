@@ -83,6 +83,27 @@ fn alert(
 /// successful logins (the last `look_back_count`, within `look_back`). Without a device id
 /// the key is the user-agent family plus the /24 (IPv4) or /48 (IPv6) network. An
 /// account's very first login alerts only with `alert_on_first_login`.
+///
+/// ```
+/// use activity_core::{ActivityEvent, ActivityStore, Actor, AlertEngine, MemoryStore, NewDevice,
+///     Source};
+/// use chrono::{Duration, TimeZone, Utc};
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let t0 = Utc.with_ymd_and_hms(2026, 11, 24, 8, 0, 0).unwrap();
+/// let login = |device: &str, hours| {
+///     ActivityEvent::login_succeeded(Actor::user("ann"))
+///         .with_time(t0 + Duration::hours(hours))
+///         .with_source(Source::ip("81.2.69.142".parse().unwrap()).with_device_id(device))
+/// };
+/// let logins = [login("laptop", 0), login("laptop", 1), login("phone", 2)];
+/// let store = MemoryStore::new();
+/// store.append(&logins).await?;
+/// let alerts = AlertEngine::new().rule(NewDevice::default()).evaluate(&store, &logins).await?;
+/// // Neither the first login nor the known laptop alerts; the new phone does.
+/// assert_eq!(alerts.len(), 1);
+/// assert_eq!(alerts[0].trigger, logins[2].id);
+/// # Ok::<(), activity_core::Error>(()) }).unwrap();
+/// ```
 #[derive(Debug, Clone)]
 pub struct NewDevice {
     /// How many earlier logins are compared (default 20).
@@ -160,6 +181,35 @@ pub fn haversine_km(lat1: f64, lon1: f64, lat2: f64, lon2: f64) -> f64 {
 /// What `geo_anomaly` does with a login through an anonymizing network (VPN, Tor, a
 /// hosting provider, a proxy) — one whose `details.ip_anonymous` (written by
 /// [`AnonymousIpEnricher`](crate::AnonymousIpEnricher)) lists a kind the rule counts.
+///
+/// ```
+/// use activity_core::{ActivityEvent, ActivityStore, Actor, AlertEngine, AnonymousIpAction,
+///     Geo, GeoAnomaly, MemoryStore, Source};
+/// use chrono::{Duration, TimeZone, Utc};
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// # let t0 = Utc.with_ymd_and_hms(2026, 11, 24, 8, 0, 0).unwrap();
+/// # let login = |ip: &str, country: &str, lat, lon, minutes| {
+/// #     let geo = Geo { country: Some(country.into()), lat: Some(lat), lon: Some(lon), ..Geo::default() };
+/// #     ActivityEvent::login_succeeded(Actor::user("ann"))
+/// #         .with_time(t0 + Duration::minutes(minutes))
+/// #         .with_source(Source::ip(ip.parse().unwrap()).with_geo(geo))
+/// # };
+/// // London, then Changchun ten minutes later through a Tor exit node.
+/// let london = login("81.2.69.142", "GB", 51.51, -0.09, 0);
+/// let tor = login("175.16.199.1", "CN", 43.88, 125.32, 10)
+///     .with_detail("ip_anonymous", serde_json::json!(["tor"]));
+/// let batch = [london, tor];
+/// let store = MemoryStore::new();
+/// store.append(&batch).await?;
+/// let engine = |anonymous_ip| {
+///     AlertEngine::new().rule(GeoAnomaly { anonymous_ip, ..GeoAnomaly::default() })
+/// };
+/// let marked = engine(AnonymousIpAction::Mark).evaluate(&store, &batch).await?;
+/// assert!(marked[0].message.contains("through an anonymous network (tor)"));
+/// let suppressed = engine(AnonymousIpAction::Suppress).evaluate(&store, &batch).await?;
+/// assert!(suppressed.is_empty());
+/// # Ok::<(), activity_core::Error>(()) }).unwrap();
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum AnonymousIpAction {
     /// Judge it like any other login.
@@ -376,6 +426,28 @@ impl AlertRule for GeoAnomaly {
 /// `concurrent_sessions`: more simultaneous active sessions (created, not terminated or
 /// expired, within `session_lifetime`) than `max_sessions`, from different devices or
 /// addresses. By default a second simultaneous session from another device alerts.
+///
+/// ```
+/// use activity_core::{ActivityEvent, ActivityStore, Actor, AlertEngine, ConcurrentSessions,
+///     MemoryStore, Source};
+/// use chrono::{Duration, TimeZone, Utc};
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let t0 = Utc.with_ymd_and_hms(2026, 11, 24, 8, 0, 0).unwrap();
+/// let session = |id: &str, device: &str, minutes| {
+///     ActivityEvent::session_created(Actor::user("ann"))
+///         .with_session(id)
+///         .with_time(t0 + Duration::minutes(minutes))
+///         .with_source(Source::ip("81.2.69.142".parse().unwrap()).with_device_id(device))
+/// };
+/// // A second session from another device while the first is still active.
+/// let batch = [session("s1", "laptop", 0), session("s2", "phone", 5)];
+/// let store = MemoryStore::new();
+/// store.append(&batch).await?;
+/// let alerts = AlertEngine::new().rule(ConcurrentSessions::default()).evaluate(&store, &batch).await?;
+/// assert_eq!(alerts.len(), 1);
+/// assert_eq!(alerts[0].evidence, vec![batch[0].id, batch[1].id]);
+/// # Ok::<(), activity_core::Error>(()) }).unwrap();
+/// ```
 #[derive(Debug, Clone)]
 pub struct ConcurrentSessions {
     /// Sessions allowed at once (default 1).

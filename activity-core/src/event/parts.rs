@@ -6,6 +6,15 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 
 /// Whether the action succeeded.
+///
+/// ```
+/// use activity_core::{ActivityEvent, ActivityQuery, Actor, Outcome};
+/// let failed = ActivityEvent::login_failed(Actor::user("u_1"));
+/// assert_eq!(failed.outcome, Outcome::Failure);
+/// assert_eq!(failed.outcome.to_string(), "failure");
+/// assert!(ActivityQuery::new().outcome(Outcome::Failure).matches(&failed));
+/// assert_eq!(Outcome::default(), Outcome::Unknown);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {
@@ -244,6 +253,19 @@ pub struct Geo {
 /// An event's place in its integrity chain (one chain per tenant and writer).
 ///
 /// Filled in by the recorder's sealing stage, never by producers.
+///
+/// ```
+/// use activity_core::{ActivityEvent, Actor, ChainKey, ChainSealer};
+/// let key = ChainKey::unkeyed();
+/// let mut sealer = ChainSealer::new("web-1", key.clone());
+/// let mut batch = vec![ActivityEvent::logout(Actor::user("u_1")), ActivityEvent::logout(Actor::user("u_2"))];
+/// sealer.seal_all(&mut batch);
+/// let (first, second) = (batch[0].chain.clone().unwrap(), batch[1].chain.clone().unwrap());
+/// assert_eq!((first.seq, first.prev), (1, "0".repeat(64)));
+/// assert_eq!((second.seq, &second.prev), (2, &first.hash));
+/// assert_eq!(second.writer, sealer.writer());
+/// assert_eq!(key.link_hash(&batch[1], 2, &second.prev), second.hash);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChainLink {
     /// The writer (recorder instance) whose chain this is.

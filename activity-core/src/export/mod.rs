@@ -51,6 +51,16 @@ pub const CSV_COLUMNS: [&str; 21] = [
 ];
 
 /// Export formats.
+///
+/// ```
+/// use activity_core::{ActivityEvent, Actor, ExportFormat, ExportWriter};
+/// let csv = ExportWriter::new(Vec::new(), ExportFormat::Csv).unwrap().finish().unwrap();
+/// assert!(String::from_utf8(csv).unwrap().starts_with("id,time,tenant,action,"));
+/// let mut w = ExportWriter::new(Vec::new(), ExportFormat::JsonLines).unwrap();
+/// w.write(&[ActivityEvent::logout(Actor::user("u_1"))]).unwrap();
+/// let line = String::from_utf8(w.finish().unwrap()).unwrap();
+/// assert_eq!(ActivityEvent::from_json(line.trim_end()).unwrap().action.as_str(), "auth.logout");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExportFormat {
     /// CSV with [`CSV_COLUMNS`], spreadsheet-safe.
@@ -127,6 +137,17 @@ fn write_csv_record<W: Write>(
 }
 
 /// Writes events in one format, a batch at a time.
+///
+/// ```
+/// use activity_core::{ActivityEvent, Actor, ExportFormat, ExportWriter};
+/// let mut w = ExportWriter::new(Vec::new(), ExportFormat::Csv).unwrap();
+/// w.write(&[ActivityEvent::login_failed(Actor::user("=1+1"))]).unwrap(); // a page
+/// w.write(&[ActivityEvent::logout(Actor::user("bob"))]).unwrap(); // the next one
+/// assert_eq!(w.rows(), 2);
+/// let text = String::from_utf8(w.finish().unwrap()).unwrap();
+/// assert_eq!(text.lines().count(), 3, "header and two rows");
+/// assert!(text.contains(",'=1+1,"), "spreadsheet-safe");
+/// ```
 pub struct ExportWriter<W: Write> {
     format: ExportFormat,
     csv: Option<csv::Writer<W>>,

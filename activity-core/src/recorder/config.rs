@@ -12,6 +12,26 @@ use crate::event::ActivityEvent;
 ///
 /// The default, [`Reject`](Overflow::Reject), hands the caller an error so that nothing
 /// is lost without someone knowing.
+///
+/// ```
+/// use std::sync::Arc;
+/// use activity_core::{ActivityEvent, ActivityQuery, ActivityStore, Actor, MemoryStore, Overflow, Recorder};
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let store = Arc::new(MemoryStore::new());
+/// let (recorder, guard) = Recorder::builder(store.clone())
+///     .capacity(1)
+///     .overflow(Overflow::Drop)
+///     .lifecycle_events(false)
+///     .start();
+/// // The worker has not run yet: the first event fills the queue, the second is dropped.
+/// recorder.record(ActivityEvent::logout(Actor::user("u_1"))).unwrap();
+/// recorder.record(ActivityEvent::logout(Actor::user("u_2"))).unwrap();
+/// assert_eq!(recorder.metrics().dropped, 1);
+/// guard.shutdown().await;
+/// let failed = store.query(&ActivityQuery::new().action("audit.failed")).await.unwrap();
+/// assert_eq!(failed.events[0].reason.as_deref(), Some("queue_overflow"));
+/// # });
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Overflow {
     /// Return [`Error::QueueFull`]; the caller decides (the default).
@@ -26,6 +46,39 @@ pub enum Overflow {
 }
 
 /// What the recorder does while its store is failing.
+///
+/// ```
+/// use std::sync::Arc;
+/// use activity_core::{ActivityEvent, Actor, Error, OutageNotice, OutagePolicy, Recorder};
+/// # use activity_core::{reexports::async_trait, ActivityQuery, ActivityStore, DeleteRequest, Page, Result};
+/// # struct Down;
+/// # #[async_trait]
+/// # impl ActivityStore for Down {
+/// #     async fn append(&self, _: &[ActivityEvent]) -> Result<u64> { Err(Error::unavailable("connection refused", None)) }
+/// #     async fn query(&self, _: &ActivityQuery) -> Result<Page> { Ok(Page::default()) }
+/// #     async fn count(&self, _: &ActivityQuery) -> Result<u64> { Ok(0) }
+/// #     async fn delete(&self, _: &DeleteRequest) -> Result<u64> { Ok(0) }
+/// #     async fn tenants(&self) -> Result<Vec<Option<String>>> { Ok(Vec::new()) }
+/// # }
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let store = Arc::new(Down); // its database is unreachable
+/// let (tx, mut notices) = tokio::sync::mpsc::unbounded_channel();
+/// let (recorder, guard) = Recorder::builder(store)
+///     .outage_policy(OutagePolicy::FailClosed)
+///     .on_outage(move |n: &OutageNotice| {
+///         let _ = tx.send(n.clone());
+///     })
+///     .shutdown_timeout(std::time::Duration::ZERO)
+///     .start();
+/// assert!(recorder.is_accepting());
+/// notices.recv().await.unwrap(); // the first append (of `audit.started`) failed
+/// assert!(!recorder.is_accepting());
+/// let refused = recorder.record(ActivityEvent::login_succeeded(Actor::user("u_1")));
+/// assert!(matches!(refused, Err(Error::FailClosed)));
+/// let report = guard.shutdown().await; // shutdown_timeout 0: stops at the next failed retry
+/// assert!(!report.unwritten.is_empty(), "handed back, not lost");
+/// # });
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum OutagePolicy {
     /// Keep accepting events into the queue and retry the store (the default). When the
@@ -40,6 +93,19 @@ pub enum OutagePolicy {
 }
 
 /// How failed appends are retried: exponential backoff from `initial` to `max`.
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use activity_core::{Backoff, MemoryStore, Recorder};
+/// let backoff = Backoff { initial: Duration::from_millis(100), max: Duration::from_secs(1) };
+/// assert_eq!(backoff.delay(1), Duration::from_millis(100));
+/// assert_eq!(backoff.delay(3), Duration::from_millis(400), "doubling");
+/// assert_eq!(backoff.delay(10), Duration::from_secs(1), "capped");
+/// assert_eq!(Backoff::default().delay(1), Duration::from_millis(50));
+/// let builder = Recorder::builder(Arc::new(MemoryStore::new())).backoff(backoff);
+/// # drop(builder);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Backoff {
     /// First wait.
@@ -68,6 +134,46 @@ impl Backoff {
 }
 
 /// A change in the store's health, passed to the outage callback.
+///
+/// ```
+/// use std::sync::atomic::{AtomicBool, Ordering};
+/// use std::sync::Arc;
+/// use activity_core::{ActivityEvent, Actor, MemoryStore, OutageNotice, Recorder};
+/// # use activity_core::{reexports::async_trait, ActivityQuery, ActivityStore, DeleteRequest, Error, Page, Result};
+/// # #[derive(Default)]
+/// # struct Flaky { down: AtomicBool, inner: MemoryStore }
+/// # #[async_trait]
+/// # impl ActivityStore for Flaky {
+/// #     async fn append(&self, e: &[ActivityEvent]) -> Result<u64> {
+/// #         if self.down.load(Ordering::SeqCst) {
+/// #             return Err(Error::unavailable("connection refused", None));
+/// #         }
+/// #         self.inner.append(e).await
+/// #     }
+/// #     async fn query(&self, q: &ActivityQuery) -> Result<Page> { self.inner.query(q).await }
+/// #     async fn count(&self, q: &ActivityQuery) -> Result<u64> { self.inner.count(q).await }
+/// #     async fn delete(&self, r: &DeleteRequest) -> Result<u64> { self.inner.delete(r).await }
+/// #     async fn tenants(&self) -> Result<Vec<Option<String>>> { self.inner.tenants().await }
+/// # }
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let store = Arc::new(Flaky::default()); // a store whose database can go away
+/// store.down.store(true, Ordering::SeqCst);
+/// let (tx, mut notices) = tokio::sync::mpsc::unbounded_channel();
+/// let (recorder, guard) = Recorder::builder(store.clone())
+///     .on_outage(move |n: &OutageNotice| {
+///         let _ = tx.send(n.clone());
+///     })
+///     .start();
+/// recorder.record(ActivityEvent::login_succeeded(Actor::user("u_1"))).unwrap();
+/// let failed = notices.recv().await.unwrap();
+/// assert!(matches!(failed, OutageNotice::Failed { ref error, .. } if error.contains("connection refused")));
+/// store.down.store(false, Ordering::SeqCst); // the database is back
+/// recorder.flush().await.unwrap(); // the held events are written, in order
+/// let recovered = notices.recv().await.unwrap();
+/// assert!(matches!(recovered, OutageNotice::Recovered { held_back, .. } if held_back >= 1));
+/// guard.shutdown().await;
+/// # });
+/// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum OutageNotice {

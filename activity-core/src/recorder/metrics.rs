@@ -6,6 +6,22 @@ use std::sync::Mutex;
 use chrono::{DateTime, Utc};
 
 /// A snapshot of a recorder's counters.
+///
+/// ```
+/// use std::sync::Arc;
+/// use activity_core::{ActivityEvent, Actor, MemoryStore, Recorder};
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let (recorder, guard) = Recorder::builder(Arc::new(MemoryStore::new()))
+///     .lifecycle_events(false)
+///     .start();
+/// recorder.record(ActivityEvent::logout(Actor::user("u_1"))).unwrap();
+/// recorder.flush().await.unwrap();
+/// let m = recorder.metrics();
+/// assert_eq!((m.accepted, m.written, m.queued, m.refused), (1, 1, 0, 0));
+/// assert_eq!(m.last_error, None);
+/// guard.shutdown().await;
+/// # });
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Metrics {
@@ -28,6 +44,20 @@ pub struct Metrics {
 }
 
 /// Whether the recorder can currently write.
+///
+/// [`Degraded`](Health::Degraded) lasts from the store's first failed append until one
+/// succeeds again (see [`OutageNotice`](super::OutageNotice) for watching that happen).
+///
+/// ```
+/// use std::sync::Arc;
+/// use activity_core::{Health, MemoryStore, Recorder};
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let (recorder, guard) = Recorder::builder(Arc::new(MemoryStore::new())).start();
+/// assert!(recorder.health().is_healthy());
+/// guard.shutdown().await;
+/// assert_eq!(recorder.health(), Health::Stopped);
+/// # });
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Health {

@@ -84,6 +84,27 @@ impl std::fmt::Debug for Recorder {
 }
 
 /// Builds and starts a [`Recorder`].
+///
+/// ```
+/// use std::sync::Arc;
+/// use activity_core::{ActivityQuery, ActivityStore, ManualClock, MemoryStore, Recorder};
+/// use chrono::{TimeZone, Utc};
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let store = Arc::new(MemoryStore::new());
+/// let now = Utc.with_ymd_and_hms(2026, 11, 24, 6, 0, 0).unwrap();
+/// let (recorder, guard) = Recorder::builder(store.clone())
+///     .capacity(10_000)
+///     .batch_size(256)
+///     .writer_id("web-1")
+///     .clock(ManualClock::new(now))
+///     .start();
+/// assert_eq!(recorder.writer_id(), "web-1");
+/// recorder.flush().await.unwrap();
+/// let started = store.query(&ActivityQuery::new().action("audit.started")).await.unwrap();
+/// assert_eq!(started.events[0].time, now, "stamped by the injected clock");
+/// guard.shutdown().await;
+/// # });
+/// ```
 #[must_use = "call .start() to get a recorder"]
 pub struct RecorderBuilder {
     store: Arc<dyn ActivityStore>,
@@ -436,6 +457,19 @@ impl Recorder {
 }
 
 /// What [`RecorderGuard::shutdown`] did.
+///
+/// ```
+/// use std::sync::Arc;
+/// use activity_core::{ActivityEvent, Actor, MemoryStore, Recorder};
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let (recorder, guard) = Recorder::builder(Arc::new(MemoryStore::new())).start();
+/// recorder.record(ActivityEvent::logout(Actor::user("u_1"))).unwrap();
+/// let report = guard.shutdown().await;
+/// assert!(report.unwritten.is_empty(), "a clean shutdown");
+/// assert_eq!(report.metrics.accepted, 1);
+/// assert_eq!(report.metrics.written, 3, "audit.started, the logout, audit.stopped");
+/// # });
+/// ```
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub struct ShutdownReport {
@@ -454,6 +488,20 @@ pub struct ShutdownReport {
 /// multi-threaded runtime the drop waits for it (up to the shutdown timeout), as
 /// tracing-appender's `WorkerGuard` does; on a current-thread runtime it cannot wait, so
 /// it logs a warning and the worker drains only as long as the runtime keeps running.
+///
+/// ```
+/// use std::sync::Arc;
+/// use activity_core::{ActivityEvent, ActivityQuery, ActivityStore, Actor, Error, MemoryStore, Recorder};
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let store = Arc::new(MemoryStore::new());
+/// let (recorder, guard) = Recorder::builder(store.clone()).start();
+/// guard.recorder().record(ActivityEvent::logout(Actor::user("u_1"))).unwrap();
+/// guard.shutdown().await; // before the process exits
+/// assert_eq!(store.count(&ActivityQuery::new().action("audit.stopped")).await.unwrap(), 1);
+/// let late = recorder.record(ActivityEvent::logout(Actor::user("u_2")));
+/// assert!(matches!(late, Err(Error::Closed)));
+/// # });
+/// ```
 #[must_use = "dropping the guard shuts the recorder down; keep it until the app exits"]
 pub struct RecorderGuard {
     recorder: Recorder,

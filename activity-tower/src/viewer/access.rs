@@ -9,6 +9,12 @@ use http::request::Parts;
 use crate::Error;
 
 /// What a viewer may see.
+///
+/// ```
+/// use activity_tower::{Role, Viewer};
+/// assert_eq!(Viewer::user("u_2").role, Role::User);
+/// assert_eq!(Viewer::admin("u_1").tenant("acme").role, Role::Admin);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Role {
     /// Their own Activity Log only.
@@ -18,6 +24,29 @@ pub enum Role {
 }
 
 /// How the viewer reached the endpoint: the tier gate applies to [`Access::Api`] only.
+///
+/// ```
+/// # use std::sync::Arc;
+/// use activity_core::{MemoryStore, Recorder, Tier};
+/// use activity_tower::{Access, ActivityViews, Viewer};
+/// use tower::ServiceExt;
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// # let store = Arc::new(MemoryStore::new());
+/// # let (recorder, guard) = Recorder::builder(store.clone()).start();
+/// let views = ActivityViews::new(store, recorder).tier_fn(|_tenant| Tier::SmallBusiness);
+/// let token = Viewer::user("svc_1").tenant("acme").api();
+/// assert_eq!(token.access, Access::Api);
+/// let get = |path: &str| {
+///     let mut req = http::Request::get(path).body(()).unwrap();
+///     req.extensions_mut().insert(token.clone());
+///     views.service().oneshot(req)
+/// };
+/// // Listing is Enterprise-only for API access; export is on every tier.
+/// assert_eq!(get("/activity-log/api/events").await.unwrap().status(), 403);
+/// assert_eq!(get("/activity-log/api/events.csv").await.unwrap().status(), 200);
+/// # guard.shutdown().await;
+/// # });
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub enum Access {
     /// Signed in to the host app in a browser (the viewer page and its own requests).

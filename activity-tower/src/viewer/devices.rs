@@ -8,6 +8,25 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 /// One device (device cookie, or the browser when a sign-in carried no device id).
+///
+/// ```
+/// use activity_core::{ActivityEvent, Actor, Geo, Source};
+/// use activity_tower::known_devices;
+/// let login = |ua: &str, city: &str| {
+///     let geo = Geo { city: Some(city.into()), country: Some("GB".into()), ..Geo::default() };
+///     let source = Source::default().with_device_id("d_1").with_user_agent(ua).with_geo(geo);
+///     ActivityEvent::login_succeeded(Actor::user("bob")).with_source(source)
+/// };
+/// let first = login("Firefox 140", "Boxford");
+/// let latest = login("Firefox 141", "London").with_time(first.time + chrono::Duration::days(1));
+/// let device = &known_devices(&[latest.clone(), first.clone()]).devices[0];
+/// assert_eq!(device.device_id.as_deref(), Some("d_1"));
+/// assert_eq!((device.first_seen, device.last_seen), (first.time, latest.time));
+/// assert_eq!(device.sign_ins, 2);
+/// // What the latest sign-in said.
+/// assert_eq!(device.user_agent.as_deref(), Some("Firefox 141"));
+/// assert_eq!(device.last_location.as_deref(), Some("London, GB"));
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct KnownDevice {
     /// The device id, when the sign-in carried the device cookie.
@@ -25,6 +44,25 @@ pub struct KnownDevice {
 }
 
 /// One place (country and city).
+///
+/// ```
+/// use activity_core::{ActivityEvent, Actor, Geo, Source};
+/// use activity_tower::known_devices;
+/// let london = Geo {
+///     country: Some("GB".into()),
+///     city: Some("London".into()),
+///     lat: Some(51.5142),
+///     lon: Some(-0.0931),
+///     accuracy_km: Some(10),
+/// };
+/// let login = ActivityEvent::login_succeeded(Actor::user("bob"))
+///     .with_source(Source::default().with_geo(london));
+/// let place = &known_devices(&[login.clone(), login]).locations[0];
+/// assert_eq!((place.country.as_deref(), place.city.as_deref()), (Some("GB"), Some("London")));
+/// assert_eq!(place.sign_ins, 2);
+/// // Country and city only: the coordinates stay in the log.
+/// assert!(!serde_json::to_string(place).unwrap().contains("51.5"));
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct KnownLocation {
     /// ISO country code.
@@ -40,6 +78,25 @@ pub struct KnownLocation {
 }
 
 /// A user's known devices and locations, most recently seen first.
+///
+/// It is what [`known_devices`] returns and what the viewer's `/api/devices` endpoint
+/// answers, as JSON.
+///
+/// ```
+/// use activity_core::{ActivityEvent, Actor};
+/// use activity_tower::{known_devices, KnownDevices};
+/// let bob = || Actor::user("bob");
+/// let k = known_devices(&[
+///     ActivityEvent::login_failed(bob()),
+///     ActivityEvent::login_succeeded(bob()),
+/// ]);
+/// assert_eq!(k.sign_ins_examined, 1); // successful sign-ins only
+/// assert_eq!(k.devices.len(), 1); // no device cookie: grouped by browser
+/// assert!(k.locations.is_empty()); // no location resolved
+/// let json = serde_json::to_value(&k).unwrap();
+/// assert_eq!(json["sign_ins_examined"], 1);
+/// assert_eq!(known_devices(&[]), KnownDevices::default());
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct KnownDevices {
     /// Devices.

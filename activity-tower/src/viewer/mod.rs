@@ -80,6 +80,33 @@ pub const DEVICES_LOOKBACK: usize = 1000;
 
 /// Builder of the activity-log endpoints; [`service`](Self::service) gives the tower
 /// service, [`router`](Self::router) an axum `Router` (feature `axum`).
+///
+/// ```
+/// # use std::sync::Arc;
+/// use activity_core::{ActivityEvent, ActivityStore, Actor, MemoryStore, Recorder};
+/// use activity_tower::{ActivityViews, Viewer};
+/// use http_body_util::BodyExt;
+/// use tower::ServiceExt;
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let store = Arc::new(MemoryStore::new());
+/// # store.append(&[ActivityEvent::login_succeeded(Actor::user("u_1"))]).await.unwrap();
+/// # store.append(&[ActivityEvent::login_succeeded(Actor::user("u_2"))]).await.unwrap();
+/// let (recorder, guard) = Recorder::builder(store.clone()).start();
+/// let views = ActivityViews::new(store, recorder).base_path("/account/activity").unwrap();
+/// // The host app's login names the viewer, here as a request extension.
+/// let mut req = http::Request::get("/account/activity/api/events").body(()).unwrap();
+/// req.extensions_mut().insert(Viewer::user("u_1"));
+/// let res = views.service().oneshot(req).await.unwrap();
+/// assert_eq!(res.status(), 200);
+/// let body = res.into_body().collect().await.unwrap().to_bytes();
+/// let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+/// // Their own sign-in, not u_2's.
+/// assert_eq!(json["scope"], "own");
+/// assert_eq!(json["events"].as_array().unwrap().len(), 1);
+/// assert_eq!(json["events"][0]["actor"]["id"], "u_1");
+/// guard.shutdown().await;
+/// # });
+/// ```
 #[derive(Clone)]
 pub struct ActivityViews {
     store: Arc<dyn ActivityStore>,

@@ -50,6 +50,29 @@ pub(crate) struct Shared {
 
 /// The activity-log endpoints as a tower service (see [`ActivityViews`](super::ActivityViews)).
 /// Request bodies are never read.
+///
+/// ```
+/// # use std::sync::Arc;
+/// use activity_core::{MemoryStore, Recorder};
+/// use activity_tower::ActivityViews;
+/// use http::{Request, StatusCode};
+/// use tower::ServiceExt;
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// # let store = Arc::new(MemoryStore::new());
+/// # let (recorder, guard) = Recorder::builder(store.clone()).start();
+/// let svc = ActivityViews::new(store, recorder).service(); // at /activity-log
+/// // Nobody signed in (no `Viewer`): 401, with the headers every answer carries.
+/// let req = Request::get("/activity-log/api/events").body(()).unwrap();
+/// let res = svc.clone().oneshot(req).await.unwrap();
+/// assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+/// assert_eq!(res.headers()["cache-control"], "no-store");
+/// assert_eq!(res.headers()["x-content-type-options"], "nosniff");
+/// // Anything outside its path: 404.
+/// let res = svc.oneshot(Request::get("/elsewhere").body(()).unwrap()).await.unwrap();
+/// assert_eq!(res.status(), StatusCode::NOT_FOUND);
+/// # guard.shutdown().await;
+/// # });
+/// ```
 #[derive(Clone)]
 pub struct ViewerService {
     shared: Arc<Shared>,
