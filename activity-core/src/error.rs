@@ -9,6 +9,22 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// The rule a value broke, named by [`Error::Invalid`].
+///
+/// ```
+/// use activity_core::{ActivityEvent, Error, Rule};
+/// let json = r#"{"action":"auth.logout","outcome":"maybe"}"#;
+/// let err = ActivityEvent::from_json(json).unwrap_err();
+/// match &err {
+///     Error::Invalid { field, rule } => {
+///         assert_eq!(field, "outcome");
+///         assert_eq!(*rule, Rule::Unknown("success, failure, unknown"));
+///     }
+///     other => panic!("expected Error::Invalid, got {other:?}"),
+/// }
+/// // The rule is the second half of the error's message.
+/// assert_eq!(err.to_string(), "invalid `outcome`: is not one of success, failure, unknown");
+/// assert_eq!(Rule::TooLong { max: 64 }.to_string(), "is longer than 64 bytes");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Rule {
@@ -52,6 +68,20 @@ impl fmt::Display for Rule {
 }
 
 /// What kind of failure an [`Error`] is, and so whether to retry.
+///
+/// ```
+/// use activity_core::{ActivityEvent, Error, ErrorKind};
+/// // Bad input fails the same way every time: not retryable.
+/// let bad = ActivityEvent::from_json("not json").unwrap_err();
+/// assert_eq!(bad.kind(), ErrorKind::Invalid);
+/// assert!(!bad.is_retryable());
+/// // A full recorder queue or a timeout may clear: retry later.
+/// assert_eq!(Error::QueueFull { capacity: 1024 }.kind(), ErrorKind::QueueFull);
+/// assert!(Error::QueueFull { capacity: 1024 }.is_retryable());
+/// assert!(Error::timeout("insert took 30s", None).is_retryable());
+/// // A conflict with stored state does not.
+/// assert!(!Error::conflict("newer schema", None).is_retryable());
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ErrorKind {

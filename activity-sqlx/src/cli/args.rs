@@ -5,6 +5,23 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// `activity`: review, export, archive, verify, purge and report on an activity log.
+///
+/// ```
+/// use activity_sqlx::cli::args::{Cli, Command, ListFormat};
+/// use clap::Parser;
+/// let cli = Cli::try_parse_from([
+///     "activity", "query", "--db", "sqlite://audit.db", "--limit", "5", "--format", "json",
+/// ])
+/// .unwrap();
+/// assert_eq!(cli.db, "sqlite://audit.db"); // global: accepted after the subcommand too
+/// assert_eq!(cli.config, None);
+/// let Command::Query(q) = cli.command else { panic!("expected query") };
+/// assert_eq!((q.limit, q.format), (5, ListFormat::Json));
+/// // A bad argument is an error to report (exit status 2), not a panic.
+/// let err = Cli::try_parse_from(["activity", "query", "--limit", "many"]).unwrap_err();
+/// assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation);
+/// assert_eq!(err.exit_code(), 2);
+/// ```
 #[derive(Debug, Parser)]
 #[command(name = "activity", version, about, long_about = None)]
 pub struct Cli {
@@ -25,6 +42,26 @@ pub struct Cli {
 }
 
 /// The subcommands.
+///
+/// ```
+/// use activity_sqlx::cli::args::{ArchiveVerify, Cli, Command};
+/// use clap::Parser;
+/// let parse = |args: &[&str]| {
+///     Cli::try_parse_from(["activity"].iter().chain(args)).map(|cli| cli.command)
+/// };
+/// let Ok(Command::Unlock(u)) = parse(&["unlock", "alice", "--tenant", "acme"]) else {
+///     panic!("expected unlock")
+/// };
+/// assert_eq!((u.account.as_str(), u.tenant.as_deref()), ("alice", Some("acme")));
+/// let Ok(Command::Archive(a)) = parse(&["archive", "verify", "/srv/archives/2026-11-24"]) else {
+///     panic!("expected archive")
+/// };
+/// assert!(matches!(a.verify, Some(ArchiveVerify::Verify { dir }) if dir.ends_with("2026-11-24")));
+/// // Unknown subcommands and conflicting anchors are errors, not panics.
+/// assert!(parse(&["frobnicate"]).is_err());
+/// assert!(parse(&["timeline", "--account", "alice", "--ip", "192.0.2.1"]).is_err());
+/// assert!(parse(&[]).is_err()); // a subcommand is required
+/// ```
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create or upgrade the schema.
@@ -54,6 +91,12 @@ pub enum Command {
 }
 
 /// Output formats for listings.
+///
+/// ```
+/// use activity_sqlx::cli::args::ListFormat;
+/// use clap::ValueEnum;
+/// assert_eq!(ListFormat::from_str("csv", false), Ok(ListFormat::Csv));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ListFormat {
     /// Aligned text for people, control characters escaped.
@@ -65,6 +108,15 @@ pub enum ListFormat {
 }
 
 /// Filters shared by listing commands.
+///
+/// ```
+/// use activity_sqlx::cli::args::{Cli, Command};
+/// use clap::Parser;
+/// let args = ["activity", "export", "--tenant", "acme", "--action", "auth", "--action", "admin"];
+/// let cli = Cli::try_parse_from(args).unwrap();
+/// let Command::Export(e) = cli.command else { panic!("expected export") };
+/// assert_eq!((e.filters.tenant.as_deref(), e.filters.action.len()), (Some("acme"), 2));
+/// ```
 #[derive(Debug, Clone, Args)]
 pub struct Filters {
     /// Only this tenant.
@@ -115,6 +167,13 @@ pub struct IngestArgs {
 }
 
 /// Export formats.
+///
+/// ```
+/// use activity_sqlx::cli::args::ExportFormat;
+/// use clap::ValueEnum;
+/// assert_eq!(ExportFormat::from_str("ocsf", false), Ok(ExportFormat::Ocsf));
+/// assert!(ExportFormat::from_str("xml", false).is_err());
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ExportFormat {
     /// CSV, spreadsheet-safe.

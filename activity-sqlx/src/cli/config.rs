@@ -8,6 +8,23 @@ use serde::Deserialize;
 use super::time::parse_duration;
 
 /// The whole file. Every section is optional; unknown keys are errors.
+///
+/// ```
+/// use activity_sqlx::cli::config::Config;
+/// let path = std::env::temp_dir().join(format!("activity-{}.toml", uuid::Uuid::now_v7()));
+/// std::fs::write(&path, "[lockout]\nthreshold = 6\n\n[chain]\nwriter = \"nightly\"\n").unwrap();
+/// let config = Config::load(Some(&path)).unwrap();
+/// assert_eq!(config.lockout.threshold, Some(6));
+/// assert_eq!(config.chain.writer.as_deref(), Some("nightly"));
+/// assert!(config.retention.tenants.is_empty()); // absent sections take their defaults
+/// // A misspelt key is an error naming it, not silently ignored.
+/// std::fs::write(&path, "[lockout]\nthreshhold = 6\n").unwrap();
+/// let typo = Config::load(Some(&path));
+/// std::fs::remove_file(&path).unwrap();
+/// assert!(typo.unwrap_err().contains("threshhold"));
+/// // A file named explicitly must exist.
+/// assert!(Config::load(Some(&path)).is_err());
+/// ```
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
@@ -29,6 +46,18 @@ pub struct Config {
 }
 
 /// A failed-logins threshold.
+///
+/// ```
+/// use activity_sqlx::cli::config::Config;
+/// let text = "[alerts.failed_logins]\nthreshold = 3\nwindow = \"10m\"\n";
+/// let config: Config = toml::from_str(text).unwrap();
+/// assert_eq!(config.alerts.failed_logins.threshold, Some(3));
+/// let (per_account, _) = config.failed_logins().unwrap();
+/// assert_eq!((per_account.threshold, per_account.window.num_minutes()), (3, 10));
+/// // A window that is not a duration is refused when the rule is built.
+/// let bad: Config = toml::from_str("[alerts.failed_logins]\nwindow = \"soon\"\n").unwrap();
+/// assert!(bad.failed_logins().is_err());
+/// ```
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Threshold {
@@ -39,6 +68,14 @@ pub struct Threshold {
 }
 
 /// `[alerts]`.
+///
+/// ```
+/// use activity_sqlx::cli::config::Config;
+/// let config: Config = toml::from_str("[alerts.failed_logins_ip]\nthreshold = 50\n").unwrap();
+/// let (per_account, per_ip) = config.failed_logins().unwrap();
+/// assert_eq!(per_account.threshold, 5); // not configured: the default
+/// assert_eq!((per_ip.threshold, per_ip.window.num_minutes()), (50, 15));
+/// ```
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AlertsConfig {
@@ -51,6 +88,15 @@ pub struct AlertsConfig {
 }
 
 /// `[lockout]`.
+///
+/// ```
+/// use activity_sqlx::cli::config::Config;
+/// let text = "[lockout]\nthreshold = 5\nmax_cool_off = \"12h\"\npermanent_after = 3\n";
+/// let lockout = toml::from_str::<Config>(text).unwrap().lockout().unwrap();
+/// assert_eq!((lockout.threshold, lockout.permanent_after), (5, Some(3)));
+/// assert_eq!(lockout.max_cool_off.num_hours(), 12);
+/// assert_eq!(lockout.cool_off.num_minutes(), 30); // not configured: the default
+/// ```
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LockoutSection {
@@ -67,6 +113,19 @@ pub struct LockoutSection {
 }
 
 /// `[geoip]`.
+///
+/// ```
+/// use activity_core::{AnonymousIpAction, AnonymousKind};
+/// use activity_sqlx::cli::config::Config;
+/// let text = "[geoip]\nanonymous_ip_action = \"suppress\"\nanonymous_kinds = [\"tor\"]\n";
+/// let config: Config = toml::from_str(text).unwrap();
+/// assert!(config.geoip.city.is_none());
+/// let rule = config.geo_anomaly().unwrap();
+/// assert_eq!(rule.anonymous_ip, AnonymousIpAction::Suppress);
+/// assert_eq!(rule.anonymous_kinds, vec![AnonymousKind::Tor]);
+/// let bad: Config = toml::from_str("[geoip]\nanonymous_ip_action = \"drop\"\n").unwrap();
+/// assert!(bad.geo_anomaly().is_err());
+/// ```
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GeoipSection {
@@ -84,6 +143,18 @@ pub struct GeoipSection {
 }
 
 /// A tenant's retention: a tier name or `{ days = N }`.
+///
+/// ```
+/// use activity_sqlx::cli::config::{Config, TenantRetention};
+/// let text = "[retention]\ntenants = { acme = \"enterprise\", beta = { days = 30 } }\n";
+/// let config: Config = toml::from_str(text).unwrap();
+/// let tenants = &config.retention.tenants;
+/// assert_eq!(tenants["acme"], TenantRetention::Tier("enterprise".into()));
+/// assert_eq!(tenants["beta"], TenantRetention::Days { days: 30 });
+/// // Zero days is refused when the policy is built.
+/// let zero: Config = toml::from_str("[retention]\ntenants = { gamma = { days = 0 } }\n").unwrap();
+/// assert!(zero.retention().is_err());
+/// ```
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(untagged)]
 pub enum TenantRetention {
@@ -97,6 +168,16 @@ pub enum TenantRetention {
 }
 
 /// `[retention]`.
+///
+/// ```
+/// use activity_sqlx::cli::config::Config;
+/// let text = "[retention]\ndefault_tier = \"medium_business\"\n\
+///             tenants = { beta = { days = 30 } }\nlegal_holds = [\"held-corp\"]\n";
+/// let policy = toml::from_str::<Config>(text).unwrap().retention().unwrap();
+/// assert_eq!(policy.retention_for(Some("beta")).unwrap().num_days(), 30);
+/// assert_eq!(policy.retention_for(None).unwrap().num_days(), 365); // the default tier
+/// assert!(policy.retention_for(Some("held-corp")).is_none()); // legal hold: never purged
+/// ```
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RetentionSection {
@@ -114,6 +195,19 @@ pub struct RetentionSection {
 }
 
 /// `[chain]`.
+///
+/// ```
+/// use activity_sqlx::cli::config::Config;
+/// let key = std::env::temp_dir().join(format!("activity-{}.key", uuid::Uuid::now_v7()));
+/// std::fs::write(&key, "s3cret-chain-key\n").unwrap();
+/// let text = format!("[chain]\nkey_file = '{}'\nwriter = \"nightly\"\n", key.display());
+/// let config: Config = toml::from_str(&text).unwrap();
+/// std::env::remove_var("ACTIVITY_CHAIN_KEY"); // when set, it wins over key_file
+/// let read = config.chain_key();
+/// std::fs::remove_file(&key).unwrap();
+/// assert_eq!(read.unwrap(), Some(b"s3cret-chain-key".to_vec())); // trimmed
+/// assert_eq!(config.chain.writer.as_deref(), Some("nightly"));
+/// ```
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ChainConfig {

@@ -8,6 +8,20 @@ use activity_core::{ActivityEvent, Recorder};
 pub const MAX_LINE: usize = 1024 * 1024;
 
 /// What an ingest run did.
+///
+/// ```
+/// use activity_sqlx::cli::ingest::read_events;
+/// let input = r#"{"action":"auth.logout"}
+/// not json
+///
+/// {"outcome":"success"}"#;
+/// let (events, report) = read_events(input.as_bytes()).unwrap();
+/// assert_eq!((events.len(), report.valid), (1, 1));
+/// // Refused lines keep their line number; the blank line 3 is skipped, not refused.
+/// let lines: Vec<u64> = report.bad.iter().map(|(n, _)| *n).collect();
+/// assert_eq!(lines, vec![2, 4]);
+/// assert!(report.bad[1].1.contains("action"), "{}", report.bad[1].1);
+/// ```
 #[derive(Debug, Default)]
 pub struct IngestReport {
     /// Lines holding a valid event.

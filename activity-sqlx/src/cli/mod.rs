@@ -27,6 +27,23 @@ use progress::{Progress, ProgressStore};
 use time::{parse_duration, parse_when};
 
 /// A failure of the command: a message and an exit status.
+///
+/// ```
+/// use activity_sqlx::cli::{args::Cli, run, Failure};
+/// use clap::Parser;
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// // A usage error, here a configuration file that does not exist, has exit status 2.
+/// let missing = std::env::temp_dir().join(format!("activity-{}.toml", uuid::Uuid::now_v7()));
+/// let config = missing.to_str().unwrap();
+/// let cli = Cli::try_parse_from(["activity", "--config", config, "migrate"]).unwrap();
+/// let failure = run(cli).await.unwrap_err(); // refused before any database is opened
+/// assert_eq!(failure.code, 2);
+/// assert!(failure.message.starts_with("cannot read"), "{}", failure.message);
+/// // Any other error converts into a failure with status 1.
+/// let failure = Failure::from("disk full");
+/// assert_eq!((failure.message.as_str(), failure.code), ("disk full", 1));
+/// # });
+/// ```
 #[derive(Debug)]
 pub struct Failure {
     /// What to print (one line).

@@ -21,6 +21,33 @@ use chrono::{DateTime, Utc};
 const EVERY: Duration = Duration::from_millis(100);
 
 /// A progress line: `label: N events` (with `/ total` when known).
+///
+/// ```
+/// use activity_sqlx::cli::progress::Progress;
+/// # use std::io::Write;
+/// # use std::sync::{Arc, Mutex};
+/// # #[derive(Clone, Default)]
+/// # struct Screen(Arc<Mutex<Vec<u8>>>);
+/// # impl Write for Screen {
+/// #     fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+/// #         self.0.lock().unwrap().write(b)
+/// #     }
+/// #     fn flush(&mut self) -> std::io::Result<()> { Ok(()) }
+/// # }
+/// let screen = Screen::default(); // a terminal stand-in whose bytes can be read back
+/// let p = Progress::with_sink("export", Some(Box::new(screen.clone())));
+/// p.set_total(10);
+/// p.add(3);
+/// p.finish();
+/// let drawn = String::from_utf8(screen.0.lock().unwrap().clone()).unwrap();
+/// assert_eq!(drawn, "\rexport: 3 / 10 events\x1b[K\r\x1b[K"); // drawn in place, then cleared
+/// assert_eq!(p.count(), 3);
+/// // Without a sink (standard error is not a terminal) it only counts.
+/// let quiet = Progress::with_sink("export", None);
+/// quiet.add(3);
+/// assert!(!quiet.is_drawn());
+/// assert_eq!(quiet.count(), 3);
+/// ```
 pub struct Progress {
     label: String,
     /// The expected total; 0 when unknown.
@@ -124,6 +151,26 @@ impl Progress {
 
 /// A store that counts the events read (`query`) and deleted (`delete`, dropped
 /// partitions) into a [`Progress`], forwarding every call unchanged.
+///
+/// ```
+/// use std::sync::Arc;
+/// use activity_core::{ActivityEvent, ActivityQuery, ActivityStore, Actor, DeleteRequest};
+/// use activity_sqlx::cli::progress::{Progress, ProgressStore};
+/// use activity_sqlx::SqliteStore;
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let sqlite = SqliteStore::connect("sqlite::memory:").await.unwrap();
+/// sqlite.migrate().await.unwrap();
+/// let progress = Arc::new(Progress::with_sink("export", None));
+/// let store = ProgressStore::new(Arc::new(sqlite), progress.clone());
+/// let events: Vec<_> = (0..3).map(|_| ActivityEvent::logout(Actor::user("alice"))).collect();
+/// store.append(&events).await.unwrap(); // forwarded, not counted
+/// assert_eq!(store.query(&ActivityQuery::new()).await.unwrap().events.len(), 3);
+/// assert_eq!(progress.count(), 3); // the events read
+/// let later = chrono::Utc::now() + chrono::Duration::minutes(1);
+/// assert_eq!(store.delete(&DeleteRequest::new(None, later, 2)).await.unwrap(), 2);
+/// assert_eq!(progress.count(), 5); // and the events deleted
+/// # });
+/// ```
 pub struct ProgressStore {
     inner: Arc<dyn ActivityStore>,
     progress: Arc<Progress>,
