@@ -27,10 +27,17 @@ use crate::lifo::{Lifo, NoPermit};
 pub(crate) use crate::store_impl::Finish;
 
 /// Up to `max` connections to one SQLite file, reused newest first.
-#[derive(Debug)]
 pub(crate) struct Connections {
     options: SqliteConnectOptions,
     set: Lifo<SqliteConnection>,
+}
+
+impl std::fmt::Debug for Connections {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connections")
+            .field("set", &self.set)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Connections {

@@ -27,11 +27,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::lifo::{Lifo, NoPermit};
-use crate::sql::{self, RawRow, Stmt, Val, CHAIN_HASH_COLUMN, TEXT_COLUMNS};
 use activity_core::{ActivityEvent, Error as CoreError};
 use rusqlite::types::{Value, ValueRef};
 use rusqlite::{Connection, OpenFlags};
+
+use crate::lifo::{Lifo, NoPermit};
+use crate::sql::{self, RawRow, Stmt, Val, CHAIN_HASH_COLUMN, TEXT_COLUMNS};
 
 /// How many prepared statements each connection keeps.
 const STATEMENT_CACHE: usize = 64;
