@@ -359,19 +359,13 @@ impl AlertRule for GeoAnomaly {
             }
         }
         let mut hop_from = None;
-        let last_located = prev.iter().find(|p| {
-            p.source
-                .as_ref()
-                .and_then(|s| s.geo.as_ref())
-                .is_some_and(|g| g.lat.is_some() && g.lon.is_some())
+        // The newest earlier login with a location, and that location.
+        let last_located = prev.iter().find_map(|p| {
+            let g = p.source.as_ref()?.geo.as_ref()?;
+            Some((p, g, g.lat?, g.lon?))
         });
-        if let (Some(p), Some(lat), Some(lon)) = (last_located, geo.lat, geo.lon) {
-            let pg = p
-                .source
-                .as_ref()
-                .and_then(|s| s.geo.as_ref())
-                .expect("filtered above");
-            let (plat, plon) = (pg.lat.unwrap_or_default(), pg.lon.unwrap_or_default());
+        if let (Some((p, pg, plat, plon)), Some(lat), Some(lon)) = (last_located, geo.lat, geo.lon)
+        {
             let dist = haversine_km(plat, plon, lat, lon);
             let slack =
                 f64::from(pg.accuracy_km.unwrap_or(0)) + f64::from(geo.accuracy_km.unwrap_or(0));
