@@ -249,13 +249,33 @@ impl AnonymousIpAction {
 /// network are marked, suppressed or ignored as `anonymous_ip` says.
 ///
 /// ```
-/// use activity_core::{AnonymousIpAction, AnonymousKind, GeoAnomaly};
+/// use activity_core::{ActivityEvent, ActivityStore, Actor, AlertEngine, AnonymousIpAction,
+///     AnonymousKind, GeoAnomaly, Geo, MemoryStore, Source};
+/// use chrono::{Duration, TimeZone, Utc};
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let login = |minutes: i64, ip: &str, country: &str, lat: f64, lon: f64| {
+///     let geo = Geo { country: Some(country.into()), city: None, lat: Some(lat), lon: Some(lon), accuracy_km: Some(20) };
+///     ActivityEvent::login_succeeded(Actor::user("alice"))
+///         .with_time(Utc.with_ymd_and_hms(2026, 11, 24, 9, 0, 0).unwrap() + Duration::minutes(minutes))
+///         .with_source(Source::ip(ip.parse().unwrap()).with_device_id("laptop").with_geo(geo))
+/// };
+/// // London, then Changchun ten minutes later: impossible travel (and a new country).
+/// let logins = [login(0, "81.2.69.142", "GB", 51.51, -0.09), login(10, "175.16.199.1", "CN", 43.88, 125.32)];
+/// let store = MemoryStore::new();
+/// store.append(&logins).await?;
+/// let alerts = AlertEngine::new().rule(GeoAnomaly::default()).evaluate(&store, &logins).await?;
+/// assert_eq!(alerts.len(), 1);
+/// assert!(alerts[0].message.contains("impossible travel"), "{}", alerts[0].message);
+/// assert_eq!(alerts[0].evidence, vec![logins[0].id, logins[1].id]);
+///
 /// // Say nothing about logins through VPNs or Tor; hosting networks are judged as usual.
 /// let rule = GeoAnomaly {
 ///     anonymous_ip: AnonymousIpAction::Suppress,
 ///     anonymous_kinds: vec![AnonymousKind::Vpn, AnonymousKind::Tor],
 ///     ..GeoAnomaly::default()
 /// };
+/// # drop(rule);
+/// # Ok::<(), activity_core::Error>(()) }).unwrap();
 /// ```
 #[derive(Debug, Clone)]
 pub struct GeoAnomaly {
