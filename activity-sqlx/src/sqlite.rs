@@ -200,14 +200,7 @@ impl SqliteStore {
             pool.max_connections(o.max_connections)
         };
         if in_memory {
-            let pool = pool.connect_with(opts).await?;
-            return Ok(Self {
-                connections: Source::Pool(pool.clone()),
-                readahead: Arc::default(),
-                reader: None,
-                pool,
-                tables,
-            });
+            return Ok(Self::on_pool(pool.connect_with(opts).await?, tables));
         }
         // A file: the store's operations run on its own connections (see
         // `connections.rs`); the pool, for the application's own use of `pool()`, opens
@@ -238,13 +231,7 @@ impl SqliteStore {
 
     /// Uses a pool the application already has (tables without prefix).
     pub fn from_pool(pool: SqlitePool) -> Self {
-        Self {
-            connections: Source::Pool(pool.clone()),
-            readahead: Arc::default(),
-            reader: None,
-            pool,
-            tables: Tables::new("").expect("the empty prefix is valid"),
-        }
+        Self::on_pool(pool, Tables::new("").expect("the empty prefix is valid"))
     }
 
     /// Uses a pool the application already has, with a table prefix.
@@ -252,13 +239,19 @@ impl SqliteStore {
     /// # Errors
     /// [`Error::InvalidPrefix`].
     pub fn from_pool_with_prefix(pool: SqlitePool, prefix: &str) -> Result<Self, Error> {
-        Ok(Self {
+        Ok(Self::on_pool(pool, Tables::new(prefix)?))
+    }
+
+    /// A store whose operations all run on `pool` (an in-memory database, or a pool the
+    /// application handed over): no connections of its own, no bulk reader.
+    fn on_pool(pool: SqlitePool, tables: Tables) -> Self {
+        Self {
             connections: Source::Pool(pool.clone()),
             readahead: Arc::default(),
             reader: None,
             pool,
-            tables: Tables::new(prefix)?,
-        })
+            tables,
+        }
     }
 
     /// The pool: the one handed to [`from_pool`](Self::from_pool), or, for a store that
