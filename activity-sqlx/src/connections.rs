@@ -23,7 +23,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 use sqlx::{ConnectOptions, Sqlite, SqlitePool};
 use tokio::sync::OwnedSemaphorePermit;
 
-use crate::lifo::{Lifo, NoPermit};
+use crate::lifo::Lifo;
 pub(crate) use crate::store_impl::Finish;
 
 /// Up to `max` connections to one SQLite file, reused newest first.
@@ -59,10 +59,7 @@ impl Connections {
     /// The most recently returned connection, or a new one while fewer than `max` are
     /// open.
     async fn acquire(self: &Arc<Self>) -> Result<Lease, sqlx::Error> {
-        let permit = self.set.permit().await.map_err(|e| match e {
-            NoPermit::TimedOut => sqlx::Error::PoolTimedOut,
-            NoPermit::Closed => sqlx::Error::PoolClosed,
-        })?;
+        let permit = self.set.permit().await.ok_or(sqlx::Error::PoolTimedOut)?;
         let conn = match self.set.take() {
             Some(c) => c,
             None => self.options.connect().await?,

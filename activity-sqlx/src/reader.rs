@@ -31,7 +31,7 @@ use activity_core::{ActivityEvent, Error as CoreError};
 use rusqlite::types::{Value, ValueRef};
 use rusqlite::{Connection, OpenFlags};
 
-use crate::lifo::{Lifo, NoPermit};
+use crate::lifo::Lifo;
 use crate::sql::{self, RawRow, Stmt, Val, CHAIN_HASH_COLUMN, TEXT_COLUMNS};
 
 /// How many prepared statements each connection keeps.
@@ -85,12 +85,10 @@ impl Reader {
         s: Stmt,
         expected: usize,
     ) -> activity_core::Result<Vec<ActivityEvent>> {
-        let permit = self.set.permit().await.map_err(|e| match e {
-            NoPermit::TimedOut => {
+        let permit =
+            self.set.permit().await.ok_or_else(|| {
                 CoreError::timeout("no SQLite read connection free in time", None)
-            }
-            NoPermit::Closed => CoreError::unavailable("the SQLite reader is closed", None),
-        })?;
+            })?;
         let me = Arc::clone(self);
         let task = tokio::task::spawn_blocking(move || {
             let _permit = permit;
