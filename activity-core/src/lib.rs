@@ -37,7 +37,6 @@
 mod alerts;
 mod archive;
 mod archive_scheduler;
-mod canonical;
 mod chain;
 mod clock;
 mod error;

@@ -13,6 +13,21 @@ use serde_json::{Map, Value};
 
 use crate::event::{ActivityEvent, Actor, Geo, Source, Target};
 
+/// The event's canonical JSON: schema v1 without `chain`, keys sorted, no whitespace.
+///
+/// ```
+/// use activity_core::{canonical_json, ActivityEvent, Actor};
+/// let e = ActivityEvent::logout(Actor::user("u1"));
+/// let text = canonical_json(&e);
+/// assert!(text.starts_with(r#"{"action":"auth.logout","actor":{"id":"u1"#));
+/// ```
+pub fn canonical_json(event: &ActivityEvent) -> String {
+    let mut out = Vec::with_capacity(512);
+    write_canonical(event, &mut out);
+    // serde_json writes UTF-8 only.
+    String::from_utf8(out).unwrap_or_default()
+}
+
 /// Appends the canonical JSON of `event` to `out`.
 pub(crate) fn write_canonical(event: &ActivityEvent, out: &mut Vec<u8>) {
     // Writing into a Vec cannot fail, and every value here serialises.
