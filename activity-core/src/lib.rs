@@ -39,17 +39,16 @@ mod archive;
 mod archive_scheduler;
 mod chain;
 mod clock;
+mod enrich;
 mod error;
 mod event;
 mod export;
-mod geo;
 mod html;
 mod lockout;
 mod lockout_check;
 mod memory;
 mod pages;
 pub mod pipeline;
-mod privacy;
 mod query;
 mod recorder;
 mod report;
@@ -77,6 +76,13 @@ pub use chain::{
     canonical_json, verified_event, verify, Break, ChainHead, ChainKey, ChainSealer, VerifyReport,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use enrich::{
+    anonymous_kinds, is_global, AnonymousIpEnricher, AnonymousIpResolver, AnonymousKind,
+    GeoEnricher, GeoResolver, ANONYMOUS_IP_DETAIL,
+};
+pub use enrich::{GeoPrecision, IpPrivacy, IpStorage};
+#[cfg(feature = "geoip")]
+pub use enrich::{MaxMindAnonymousIp, MaxMindResolver};
 pub use error::{BoxError, Error, ErrorKind, Result, Rule};
 pub use event::{
     format_time, limits, Action, ActivityEvent, Actor, ChainLink, Geo, Outcome, Source, Target,
@@ -85,19 +91,12 @@ pub use event::{
 pub use export::{
     export, export_event, ocsf_event, spreadsheet_safe, ExportFormat, ExportWriter, CSV_COLUMNS,
 };
-pub use geo::{
-    anonymous_kinds, is_global, AnonymousIpEnricher, AnonymousIpResolver, AnonymousKind,
-    GeoEnricher, GeoResolver, ANONYMOUS_IP_DETAIL,
-};
-#[cfg(feature = "geoip")]
-pub use geo::{MaxMindAnonymousIp, MaxMindResolver};
 pub use html::escape_html;
 pub use lockout::{AccountStatus, LockScope, LockoutConfig, LockoutPolicy};
 pub use lockout_check::{LockKey, LockStatus, LockoutCheck, NeverLock};
 pub use memory::MemoryStore;
 pub use pages::Pages;
 pub use pipeline::{AfterCommit, Enricher, Sealer};
-pub use privacy::{GeoPrecision, IpPrivacy, IpStorage};
 pub use query::{
     action_prefix_range, ActivityQuery, Cursor, DeleteRequest, Page, DEFAULT_PAGE_SIZE,
     MAX_FILTER_VALUES, MAX_PAGE_SIZE,

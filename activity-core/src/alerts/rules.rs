@@ -9,9 +9,9 @@ use async_trait::async_trait;
 use chrono::Duration;
 
 use super::{Alert, AlertRule, Evaluation, Severity};
+use crate::enrich::{anonymous_kinds, AnonymousKind};
 use crate::error::Result;
 use crate::event::{Action, ActivityEvent};
-use crate::geo::{anonymous_kinds, AnonymousKind};
 use crate::query::ActivityQuery;
 use crate::store::ActivityStore;
 

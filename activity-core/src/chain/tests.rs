@@ -1,4 +1,3 @@
-
 use super::*;
 use crate::event::ActivityEvent;
 use crate::store::ActivityStore;
