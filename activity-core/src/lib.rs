@@ -43,24 +43,15 @@ mod enrich;
 mod error;
 mod event;
 mod export;
-mod html;
 mod lockout;
-mod lockout_check;
-mod memory;
-mod pages;
-pub mod pipeline;
 mod query;
 mod recorder;
 mod report;
 mod retention;
 mod review;
-mod session;
 mod store;
-mod table;
+mod text;
 mod timeline;
-
-#[cfg(feature = "testing")]
-pub mod testing;
 
 pub use alerts::{
     haversine_km, AccountNotifier, Alert, AlertEngine, AlertRule, AlertSink, AnonymousIpAction,
@@ -91,19 +82,18 @@ pub use event::{
 pub use export::{
     export, export_event, ocsf_event, spreadsheet_safe, ExportFormat, ExportWriter, CSV_COLUMNS,
 };
-pub use html::escape_html;
 pub use lockout::{AccountStatus, LockScope, LockoutConfig, LockoutPolicy};
-pub use lockout_check::{LockKey, LockStatus, LockoutCheck, NeverLock};
-pub use memory::MemoryStore;
-pub use pages::Pages;
-pub use pipeline::{AfterCommit, Enricher, Sealer};
+pub use lockout::{LockKey, LockStatus, LockoutCheck, NeverLock};
+pub use text::escape_html;
+
+pub use event::{SessionKey, MIN_SESSION_KEY_LEN};
 pub use query::{
-    action_prefix_range, ActivityQuery, Cursor, DeleteRequest, Page, DEFAULT_PAGE_SIZE,
+    action_prefix_range, ActivityQuery, Cursor, DeleteRequest, Page, Pages, DEFAULT_PAGE_SIZE,
     MAX_FILTER_VALUES, MAX_PAGE_SIZE,
 };
 pub use recorder::{
-    Backoff, Health, Metrics, OutageNotice, OutagePolicy, Overflow, Recorder, RecorderBuilder,
-    RecorderGuard, ShutdownReport,
+    AfterCommit, Backoff, Enricher, Health, Metrics, OutageNotice, OutagePolicy, Overflow,
+    Recorder, RecorderBuilder, RecorderGuard, Sealer, ShutdownReport,
 };
 pub use report::{compliance_report, ComplianceReport};
 pub use retention::{PurgeReport, Purger, Retention, RetentionPolicy, TenantPurge, Tier};
@@ -111,9 +101,10 @@ pub use review::{
     digest, overdue, sign_off, Digest, DigestOptions, DigestSink, Gap, Notable, Overdue, Ranked,
     ReviewRole, ReviewScheduler,
 };
-pub use session::{SessionKey, MIN_SESSION_KEY_LEN};
-pub use store::{ActivityStore, DroppedPartitions};
-pub use table::{escape_control, EventTable};
+#[cfg(feature = "testing")]
+pub use store::conformance as testing;
+pub use store::{ActivityStore, DroppedPartitions, MemoryStore};
+pub use text::{escape_control, EventTable};
 pub use timeline::{
     evidence_ids, timeline, Anchor, Link, Pivot, Timeline, TimelineEntry, TimelineOptions,
 };

@@ -11,9 +11,9 @@ use serde::Serialize;
 use crate::chain::{verify, ChainKey, VerifyReport};
 use crate::error::{Error, Result, Rule};
 use crate::event::{Action, Outcome};
-use crate::html::escape_html as esc;
 use crate::query::ActivityQuery;
 use crate::store::ActivityStore;
+use crate::text::escape_html as esc;
 
 /// The compliance report.
 ///

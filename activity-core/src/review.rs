@@ -1045,7 +1045,7 @@ mod page {
     use std::fmt::Write;
 
     use super::{Digest, Notable, Ranked};
-    use crate::html::escape_html as esc;
+    use crate::text::escape_html as esc;
 
     const STYLE: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222}\
 table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left}\

@@ -27,8 +27,8 @@ pub use rules::{haversine_km, AnonymousIpAction, ConcurrentSessions, GeoAnomaly,
 
 use crate::error::Result;
 use crate::event::{Action, ActivityEvent, Target};
-use crate::pipeline::AfterCommit;
 use crate::query::{ActivityQuery, Cursor, Page};
+use crate::recorder::AfterCommit;
 use crate::store::ActivityStore;
 
 /// How serious an alert is.

@@ -8,7 +8,7 @@ use uuid::Uuid;
 use super::{ChainHead, ChainKey, GENESIS};
 use crate::error::Result;
 use crate::event::{ActivityEvent, ChainLink};
-use crate::pipeline::Sealer;
+use crate::recorder::Sealer;
 use crate::store::ActivityStore;
 
 /// The recorder stage that chains events as they are written.

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use super::is_global;
 
 use crate::event::ActivityEvent;
-use crate::pipeline::Enricher;
+use crate::recorder::Enricher;
 
 /// A kind of anonymizing network, as MaxMind's GeoIP2 Anonymous-IP database classifies
 /// addresses.

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use super::is_global;
 
 use crate::event::{ActivityEvent, Geo};
-use crate::pipeline::Enricher;
+use crate::recorder::Enricher;
 
 /// Resolves addresses to locations.
 ///

@@ -276,7 +276,7 @@ mod tests {
     use super::*;
     use crate::enrich::{anonymous_kinds, AnonymousIpEnricher, GeoEnricher};
     use crate::event::ActivityEvent;
-    use crate::pipeline::Enricher;
+    use crate::recorder::Enricher;
     use serde::Serialize;
 
     #[derive(Serialize)]

@@ -14,7 +14,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use crate::event::ActivityEvent;
-use crate::pipeline::Enricher;
+use crate::recorder::Enricher;
 
 /// What is kept of the address.
 ///

@@ -3,6 +3,7 @@
 mod action;
 mod parse;
 mod parts;
+mod session_key;
 mod validate;
 
 use std::net::IpAddr;
@@ -16,6 +17,7 @@ pub(crate) use action::check_code_segments;
 pub use action::{Action, MAX_ACTION_LEN};
 pub(crate) use parse::parse_time;
 pub use parts::{Actor, ChainLink, Geo, Outcome, Source, Target};
+pub use session_key::{SessionKey, MIN_SESSION_KEY_LEN};
 pub use validate::limits;
 pub(crate) use validate::text as check_text;
 

@@ -4,7 +4,7 @@
 //! `record(event)` validates the event and puts it on a bounded queue: no I/O, no
 //! awaiting, no lock held across anything slow. A worker task takes events off the queue
 //! in batches (up to `batch_size`, waiting at most `linger` for a batch to fill), runs the
-//! [pipeline](crate::pipeline) and writes each batch with one [`ActivityStore::append`].
+//! [pipeline](crate::recorder) and writes each batch with one [`ActivityStore::append`].
 //!
 //! Nothing is lost by default: when the store fails with a retryable error the batch is
 //! kept and retried with backoff, in order, and written exactly once when the store
@@ -16,6 +16,7 @@
 
 mod config;
 mod metrics;
+mod stage;
 mod worker;
 
 use std::sync::atomic::Ordering;
@@ -27,11 +28,11 @@ use tokio::task::JoinHandle;
 
 pub use config::{Backoff, OutageNotice, OutagePolicy, Overflow};
 pub use metrics::{Health, Metrics};
+pub use stage::{AfterCommit, Enricher, Sealer};
 
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
 use crate::event::ActivityEvent;
-use crate::pipeline::{AfterCommit, Enricher, Sealer};
 use crate::store::ActivityStore;
 use config::Config;
 use metrics::Counters;

@@ -12,7 +12,7 @@ use super::metrics::Counters;
 use super::{Msg, Shared};
 use crate::error::Error;
 use crate::event::{Action, ActivityEvent, Outcome};
-use crate::pipeline::{AfterCommit, Enricher, Sealer};
+use crate::recorder::{AfterCommit, Enricher, Sealer};
 use crate::store::ActivityStore;
 
 pub(crate) struct Worker {

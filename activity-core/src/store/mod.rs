@@ -11,6 +11,12 @@ use crate::error::Result;
 use crate::event::ActivityEvent;
 use crate::query::{ActivityQuery, DeleteRequest, Page};
 
+#[cfg(feature = "testing")]
+pub mod conformance;
+mod memory;
+
+pub use memory::MemoryStore;
+
 /// What [`ActivityStore::drop_expired_partitions`] removed.
 ///
 /// ```

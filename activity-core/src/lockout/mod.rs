@@ -10,6 +10,10 @@ use chrono::{DateTime, Utc};
 
 use crate::error::Result;
 
+mod policy;
+
+pub use policy::{AccountStatus, LockScope, LockoutConfig, LockoutPolicy};
+
 /// Who is trying to sign in, as far as the request tells.
 ///
 /// ```

@@ -22,9 +22,9 @@ use sha2::Digest;
 use crate::clock::{Clock, SystemClock};
 use crate::error::Result;
 use crate::event::{Action, ActivityEvent, Actor, Outcome, Target};
-use crate::lockout_check::{LockKey, LockStatus, LockoutCheck};
-use crate::pipeline::AfterCommit;
+use crate::lockout::{LockKey, LockStatus, LockoutCheck};
 use crate::query::ActivityQuery;
+use crate::recorder::AfterCommit;
 use crate::recorder::Recorder;
 use crate::store::ActivityStore;
 
