@@ -36,7 +36,6 @@
 
 mod alerts;
 mod archive;
-mod archive_scheduler;
 mod chain;
 mod clock;
 mod enrich;
@@ -62,7 +61,7 @@ pub use archive::{
     archive, check_heads, read_manifest, verify_archive, ArchiveFile, ArchiveProblem, ChainSpan,
     Manifest,
 };
-pub use archive_scheduler::{ArchiveScheduler, ArchiveWindow, MAX_WINDOWS_PER_RUN};
+pub use archive::{ArchiveScheduler, ArchiveWindow, MAX_WINDOWS_PER_RUN};
 pub use chain::{
     canonical_json, verified_event, verify, Break, ChainHead, ChainKey, ChainSealer, VerifyReport,
 };

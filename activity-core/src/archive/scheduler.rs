@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc};
 
-use crate::archive::{archive, Manifest};
+use super::{archive, Manifest};
 use crate::clock::Clock;
 use crate::error::{Error, Result, Rule};
 use crate::export::{export_event, ExportFormat};
