@@ -14,6 +14,8 @@
 //! store starts failing, `audit.recovered` with the outage's length and the number of
 //! events held back.
 
+mod append;
+mod builder;
 mod config;
 mod metrics;
 mod stage;
@@ -26,6 +28,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+pub use builder::RecorderBuilder;
 pub use config::{Backoff, OutageNotice, OutagePolicy, Overflow};
 pub use metrics::{Health, Metrics};
 pub use stage::{AfterCommit, Enricher, Sealer};
@@ -81,213 +84,6 @@ impl std::fmt::Debug for Recorder {
             .field("writer", &self.shared.config.writer)
             .field("metrics", &self.metrics())
             .finish()
-    }
-}
-
-/// Builds and starts a [`Recorder`].
-///
-/// ```
-/// use std::sync::Arc;
-/// use activity_core::{ActivityQuery, ActivityStore, ManualClock, MemoryStore, Recorder};
-/// use chrono::{TimeZone, Utc};
-/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-/// let store = Arc::new(MemoryStore::new());
-/// let now = Utc.with_ymd_and_hms(2026, 11, 24, 6, 0, 0).unwrap();
-/// let (recorder, guard) = Recorder::builder(store.clone())
-///     .capacity(10_000)
-///     .batch_size(256)
-///     .writer_id("web-1")
-///     .clock(ManualClock::new(now))
-///     .start();
-/// assert_eq!(recorder.writer_id(), "web-1");
-/// recorder.flush().await.unwrap();
-/// let started = store.query(&ActivityQuery::new().action("audit.started")).await.unwrap();
-/// assert_eq!(started.events[0].time, now, "stamped by the injected clock");
-/// guard.shutdown().await;
-/// # });
-/// ```
-#[must_use = "call .start() to get a recorder"]
-pub struct RecorderBuilder {
-    store: Arc<dyn ActivityStore>,
-    config: Config,
-    clock: Arc<dyn Clock>,
-    enrichers: Vec<Arc<dyn Enricher>>,
-    sealer: Option<Box<dyn Sealer>>,
-    after_commit: Vec<Arc<dyn AfterCommit>>,
-}
-
-impl RecorderBuilder {
-    /// Queue capacity in events (default 65,536).
-    pub fn capacity(mut self, capacity: usize) -> Self {
-        self.config.capacity = capacity.max(1);
-        self
-    }
-
-    /// Largest batch written with one append (default 512).
-    pub fn batch_size(mut self, batch_size: usize) -> Self {
-        self.config.batch_size = batch_size.max(1);
-        self
-    }
-
-    /// How many appends of one batch may be in flight at once (default 1: the whole batch
-    /// in one [`ActivityStore::append_sealed`], one transaction).
-    ///
-    /// With `n > 1` the worker splits each batch by tenant into up to `n` parts and
-    /// appends them concurrently, each in its own transaction (on its own connection of a
-    /// pooled store): a server that maintains the indexes of one transaction on one core
-    /// can then use several. Every integrity chain (one per tenant and writer) lies in one
-    /// part, which carries that chain's head, so each chain's events and head still
-    /// commit together and in order; batches still follow one another, so
-    /// [`Recorder::flush`] still means everything recorded before it is stored, and the
-    /// after-commit stages (alerts) still see the whole batch, in its order, once it is
-    /// stored. A part that fails goes through the usual path (retries with backoff,
-    /// isolation of a rejected event) while the parts that committed stay committed; a
-    /// batch whose events all belong to one tenant is not split. While the store is
-    /// failing, batches are not split. Give the store's pool at least `n` connections.
-    ///
-    /// ```
-    /// use std::sync::Arc;
-    /// use activity_core::{ActivityEvent, ActivityQuery, ActivityStore, Actor, MemoryStore, Recorder};
-    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-    /// let store = Arc::new(MemoryStore::new());
-    /// let (recorder, guard) = Recorder::builder(store.clone())
-    ///     .lifecycle_events(false)
-    ///     .max_in_flight(2)
-    ///     .start();
-    /// for tenant in ["acme", "globex"] {
-    ///     recorder
-    ///         .record(ActivityEvent::login_succeeded(Actor::user("u_1")).with_tenant(tenant))
-    ///         .unwrap();
-    /// }
-    /// recorder.flush().await.unwrap();
-    /// assert_eq!(store.count(&ActivityQuery::new()).await.unwrap(), 2);
-    /// guard.shutdown().await;
-    /// # });
-    /// ```
-    pub fn max_in_flight(mut self, n: usize) -> Self {
-        self.config.max_in_flight = n.max(1);
-        self
-    }
-
-    /// How long the worker waits for a batch to fill once it has one event (default 2 ms).
-    pub fn linger(mut self, linger: Duration) -> Self {
-        self.config.linger = linger;
-        self
-    }
-
-    /// What `record` does when the queue is full (default [`Overflow::Reject`]).
-    pub fn overflow(mut self, overflow: Overflow) -> Self {
-        self.config.overflow = overflow;
-        self
-    }
-
-    /// What `record` does while the store is failing (default [`OutagePolicy::KeepAccepting`]).
-    pub fn outage_policy(mut self, policy: OutagePolicy) -> Self {
-        self.config.outage = policy;
-        self
-    }
-
-    /// Retry backoff for a failing store.
-    pub fn backoff(mut self, backoff: Backoff) -> Self {
-        self.config.backoff = backoff;
-        self
-    }
-
-    /// How long `shutdown` keeps retrying a failing store before it gives up and returns
-    /// the unwritten events in its report (default 30 s).
-    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
-        self.config.shutdown_timeout = timeout;
-        self
-    }
-
-    /// This recorder's writer id, which names its integrity chain (default: a new UUID).
-    pub fn writer_id(mut self, writer: impl Into<String>) -> Self {
-        self.config.writer = writer.into();
-        self
-    }
-
-    /// The clock that stamps lifecycle events and outage times.
-    pub fn clock(mut self, clock: impl Clock) -> Self {
-        self.clock = Arc::new(clock);
-        self
-    }
-
-    /// Called when the store starts failing and when it recovers; hook an alert to it.
-    pub fn on_outage(mut self, f: impl Fn(&OutageNotice) + Send + Sync + 'static) -> Self {
-        self.config.on_outage = Some(Arc::new(f));
-        self
-    }
-
-    /// Called for each event the store rejects as invalid (a non-retryable error that
-    /// the worker isolated to that event). The event is not stored; it is counted in
-    /// [`Metrics::rejected`] and an `audit.failed` event records the rejection.
-    pub fn on_reject(mut self, f: impl Fn(&ActivityEvent, &Error) + Send + Sync + 'static) -> Self {
-        self.config.on_reject = Some(Arc::new(f));
-        self
-    }
-
-    /// Whether to record `audit.started` and `audit.stopped` (default true).
-    pub fn lifecycle_events(mut self, on: bool) -> Self {
-        self.config.lifecycle_events = on;
-        self
-    }
-
-    /// Adds an enrichment stage (e.g. geo lookup), run in the worker before sealing.
-    pub fn enricher(mut self, enricher: impl Enricher) -> Self {
-        self.enrichers.push(Arc::new(enricher));
-        self
-    }
-
-    /// Sets the sealing stage (the integrity chain).
-    pub fn sealer(mut self, sealer: impl Sealer) -> Self {
-        self.sealer = Some(Box::new(sealer));
-        self
-    }
-
-    /// Adds an after-commit stage (e.g. the alert engine).
-    pub fn after_commit(mut self, hook: impl AfterCommit) -> Self {
-        self.after_commit.push(Arc::new(hook));
-        self
-    }
-
-    /// Adds an after-commit stage that is already shared.
-    pub fn after_commit_arc(mut self, hook: Arc<dyn AfterCommit>) -> Self {
-        self.after_commit.push(hook);
-        self
-    }
-
-    /// Starts the worker on the current tokio runtime.
-    ///
-    /// Returns the handle and a guard; call [`RecorderGuard::shutdown`] before exiting so
-    /// that everything queued is written.
-    ///
-    /// # Panics
-    /// Outside a tokio runtime (as `tokio::spawn` does).
-    pub fn start(self) -> (Recorder, RecorderGuard) {
-        let (tx, rx) = mpsc::channel(self.config.capacity);
-        let shared = Arc::new(Shared {
-            tx,
-            counters: Counters::default(),
-            config: self.config,
-            clock: self.clock,
-        });
-        let worker = worker::Worker {
-            rx,
-            store: self.store,
-            shared: shared.clone(),
-            enrichers: self.enrichers,
-            sealer: self.sealer,
-            after_commit: self.after_commit,
-        };
-        let handle = tokio::spawn(worker.run());
-        let recorder = Recorder {
-            shared: shared.clone(),
-        };
-        let guard = RecorderGuard {
-            recorder: recorder.clone(),
-            handle: Some(handle),
-        };
-        (recorder, guard)
     }
 }
 

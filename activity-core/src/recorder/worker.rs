@@ -25,25 +25,25 @@ pub(crate) struct Worker {
 }
 
 /// The store kept failing past the shutdown deadline.
-struct GaveUp;
+pub(super) struct GaveUp;
 
-enum AppendError {
+pub(super) enum AppendError {
     GaveUp,
     Rejected(Error),
 }
 
-struct Outage {
-    since: chrono::DateTime<chrono::Utc>,
+pub(super) struct Outage {
+    pub(super) since: chrono::DateTime<chrono::Utc>,
 }
 
-struct State {
+pub(super) struct State {
     /// Events the worker made itself (lifecycle, follow-ups), written before the queue.
-    pending: VecDeque<ActivityEvent>,
-    flushes: Vec<oneshot::Sender<()>>,
-    stopping: bool,
-    deadline: Option<Instant>,
-    outage: Option<Outage>,
-    dropped_seen: u64,
+    pub(super) pending: VecDeque<ActivityEvent>,
+    pub(super) flushes: Vec<oneshot::Sender<()>>,
+    pub(super) stopping: bool,
+    pub(super) deadline: Option<Instant>,
+    pub(super) outage: Option<Outage>,
+    pub(super) dropped_seen: u64,
 }
 
 impl Worker {
@@ -188,7 +188,7 @@ impl Worker {
         self.drain(batch, st);
     }
 
-    fn note_stop(&mut self, st: &mut State) {
+    pub(super) fn note_stop(&mut self, st: &mut State) {
         if !st.stopping && self.shared.counters.stopped.load(Ordering::Acquire) {
             st.stopping = true;
             self.rx.close();
@@ -211,7 +211,7 @@ impl Worker {
         }
     }
 
-    fn lifecycle(&self, action: Action, outcome: Outcome) -> ActivityEvent {
+    pub(super) fn lifecycle(&self, action: Action, outcome: Outcome) -> ActivityEvent {
         ActivityEvent::audit(action, outcome).with_time(self.shared.clock.now())
     }
 
@@ -229,128 +229,12 @@ impl Worker {
         if let Err(GaveUp) = self.seal(&mut batch, st).await {
             return Err((GaveUp, batch));
         }
-        let mut committed = Vec::with_capacity(batch.len());
-        let mut stack = Vec::new();
-        let in_flight = self.shared.config.max_in_flight;
-        if in_flight > 1 && st.outage.is_none() && batch.len() > 1 {
-            let (places, parts) = split_by_tenant(batch, in_flight);
-            if parts.len() > 1 {
-                let errors = self.append_parts(&parts).await;
-                let mut done: Vec<(usize, ActivityEvent)> = Vec::new();
-                let mut retryable = None;
-                for ((places, part), error) in places.into_iter().zip(parts).zip(errors) {
-                    match error {
-                        None => done.extend(places.into_iter().zip(part)),
-                        Some(err) => {
-                            if retryable.is_none() && err.is_retryable() {
-                                retryable = Some((err, part.len()));
-                            }
-                            stack.push(part);
-                        }
-                    }
-                }
-                // The batch's order, for the after-commit stages.
-                done.sort_unstable_by_key(|(i, _)| *i);
-                committed.extend(done.into_iter().map(|(_, e)| e));
-                // Failed parts go through the usual path below, first part first; a
-                // retryable failure counts as their first attempt (the outage starts, and
-                // is recorded, as it would without the split).
-                stack.reverse();
-                if let Some((err, held)) = retryable {
-                    if self.wait_to_retry(&err, 1, held, st).await.is_err() {
-                        return Err((GaveUp, stack.into_iter().rev().flatten().collect()));
-                    }
-                }
-            } else {
-                stack.extend(parts);
-            }
-        } else {
-            stack.push(batch);
-        }
-        while let Some(part) = stack.pop() {
-            // The heads this part brings its chains to, stored in the same transaction.
-            let heads = self
-                .sealer
-                .as_ref()
-                .map(|s| s.heads(&part))
-                .unwrap_or_default();
-            match self.append_retrying(&part, &heads, st).await {
-                Ok(()) => committed.extend(part),
-                Err(AppendError::GaveUp) => {
-                    let mut unwritten = part;
-                    while let Some(rest) = stack.pop() {
-                        unwritten.extend(rest);
-                    }
-                    return Err((GaveUp, unwritten));
-                }
-                Err(AppendError::Rejected(err)) if part.len() > 1 => {
-                    tracing::warn!(error = %err, size = part.len(), "batch rejected; isolating the bad event");
-                    let mut first = part;
-                    let second = first.split_off(first.len() / 2);
-                    stack.push(second);
-                    stack.push(first);
-                }
-                Err(AppendError::Rejected(err)) => {
-                    let event = &part[0];
-                    Counters::add(&self.shared.counters.rejected, 1);
-                    tracing::error!(error = %err, id = %event.id, "store rejected an event");
-                    if let Some(cb) = &self.shared.config.on_reject {
-                        cb(event, &err);
-                    }
-                    st.pending.push_front(
-                        self.lifecycle(Action::AUDIT_FAILED, Outcome::Failure)
-                            .with_reason("event_rejected")
-                            .with_detail("event_id", event.id.to_string())
-                            .with_detail("error", truncate(&err.to_string(), 512)),
-                    );
-                }
-            }
-        }
+        let committed = self.append(batch, st).await?;
         for hook in &self.after_commit {
             let follow_ups = hook.after_commit(&*self.store, &committed).await;
             st.pending.extend(follow_ups);
         }
         Ok(())
-    }
-
-    /// Appends `parts` concurrently, once each (no retry: a failed part is for the usual
-    /// path); returns, per part, its error if it did not commit.
-    async fn append_parts(&mut self, parts: &[Vec<ActivityEvent>]) -> Vec<Option<Error>> {
-        let heads: Vec<_> = parts
-            .iter()
-            .map(|part| {
-                self.sealer
-                    .as_ref()
-                    .map(|s| s.heads(part))
-                    .unwrap_or_default()
-            })
-            .collect();
-        // Only the store and counters across the await (the sealer is not `Sync`).
-        let store = &*self.store;
-        let shared = &*self.shared;
-        // Polled together on this task (no spawning, so a part is never lost to a
-        // panicking task); the results in the parts' order.
-        let results = futures_util::future::join_all(
-            parts
-                .iter()
-                .zip(&heads)
-                .map(|(part, heads)| store.append_sealed(part, heads)),
-        )
-        .await;
-        results
-            .into_iter()
-            .zip(parts)
-            .map(|(result, part)| match result {
-                Ok(n) => {
-                    Counters::add(&shared.counters.written, n);
-                    None
-                }
-                Err(err) => {
-                    tracing::debug!(error = %err, size = part.len(), "concurrent append failed; that part goes through the retrying path");
-                    Some(err)
-                }
-            })
-            .collect()
     }
 
     async fn seal(&mut self, batch: &mut [ActivityEvent], st: &mut State) -> Result<(), GaveUp> {
@@ -386,81 +270,7 @@ impl Worker {
         result
     }
 
-    async fn append_retrying(
-        &mut self,
-        batch: &[ActivityEvent],
-        heads: &[crate::chain::ChainHead],
-        st: &mut State,
-    ) -> Result<(), AppendError> {
-        let mut attempt = 0;
-        loop {
-            match self.store.append_sealed(batch, heads).await {
-                Ok(n) => {
-                    Counters::add(&self.shared.counters.written, n);
-                    self.recovered(batch.len(), st);
-                    return Ok(());
-                }
-                Err(err) if err.is_retryable() => {
-                    attempt += 1;
-                    if self
-                        .wait_to_retry(&err, attempt, batch.len(), st)
-                        .await
-                        .is_err()
-                    {
-                        return Err(AppendError::GaveUp);
-                    }
-                }
-                Err(err) => {
-                    self.recovered(batch.len(), st);
-                    return Err(AppendError::Rejected(err));
-                }
-            }
-        }
-    }
-
-    /// Notes the failure (starting an outage on the first), then sleeps the backoff.
-    async fn wait_to_retry(
-        &mut self,
-        err: &Error,
-        attempt: u32,
-        batch_len: usize,
-        st: &mut State,
-    ) -> Result<(), GaveUp> {
-        let counters = &self.shared.counters;
-        Counters::add(&counters.retried, 1);
-        let text = err.to_string();
-        counters.state().last_error = Some(text.clone());
-        if st.outage.is_none() {
-            let since = self.shared.clock.now();
-            st.outage = Some(Outage { since });
-            counters.state().outage_since = Some(since);
-            counters.outage.store(true, Ordering::Release);
-            tracing::error!(error = %text, held = batch_len, "activity store failing; holding events and retrying");
-            if let Some(cb) = &self.shared.config.on_outage {
-                cb(&OutageNotice::Failed {
-                    since,
-                    error: text.clone(),
-                });
-            }
-            st.pending.push_front(
-                self.lifecycle(Action::AUDIT_FAILED, Outcome::Failure)
-                    .with_time(since)
-                    .with_reason("store_unavailable")
-                    .with_detail("error", truncate(&text, 512)),
-            );
-        }
-        self.note_stop(st);
-        let delay = self.shared.config.backoff.delay(attempt);
-        if let Some(deadline) = st.deadline {
-            if Instant::now() + delay > deadline {
-                return Err(GaveUp);
-            }
-        }
-        tokio::time::sleep(delay).await;
-        Ok(())
-    }
-
-    fn recovered(&mut self, batch_len: usize, st: &mut State) {
+    pub(super) fn recovered(&mut self, batch_len: usize, st: &mut State) {
         let Some(outage) = st.outage.take() else {
             return;
         };
@@ -498,41 +308,7 @@ impl Worker {
     }
 }
 
-/// Splits `batch` by tenant into at most `n` non-empty parts (every event of a tenant in
-/// the same part, in the batch's order), with each event's place in the batch. Tenants
-/// go, largest first, to the part with the fewest events so far, so that the parts come
-/// out about even (the batch waits for its slowest part).
-fn split_by_tenant(
-    batch: Vec<ActivityEvent>,
-    n: usize,
-) -> (Vec<Vec<usize>>, Vec<Vec<ActivityEvent>>) {
-    let mut sizes: std::collections::HashMap<Option<&str>, usize> = Default::default();
-    for e in &batch {
-        *sizes.entry(e.tenant.as_deref()).or_default() += 1;
-    }
-    let mut tenants: Vec<(Option<&str>, usize)> = sizes.into_iter().collect();
-    // Largest first; ties by name, so the split does not depend on hashing.
-    tenants.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-    let mut load = vec![0usize; n];
-    let mut slot_of: std::collections::HashMap<Option<String>, usize> = Default::default();
-    for (tenant, size) in tenants {
-        let slot = (0..n).min_by_key(|&i| (load[i], i)).unwrap_or(0);
-        load[slot] += size;
-        slot_of.insert(tenant.map(str::to_owned), slot);
-    }
-    let mut places: Vec<Vec<usize>> = vec![Vec::new(); n];
-    let mut parts: Vec<Vec<ActivityEvent>> = (0..n).map(|_| Vec::new()).collect();
-    for (i, e) in batch.into_iter().enumerate() {
-        let slot = slot_of.get(&e.tenant).copied().unwrap_or(0);
-        places[slot].push(i);
-        parts[slot].push(e);
-    }
-    places.retain(|p| !p.is_empty());
-    parts.retain(|p| !p.is_empty());
-    (places, parts)
-}
-
-fn truncate(s: &str, max: usize) -> String {
+pub(super) fn truncate(s: &str, max: usize) -> String {
     if s.len() <= max {
         return s.to_owned();
     }
@@ -541,53 +317,4 @@ fn truncate(s: &str, max: usize) -> String {
         end -= 1;
     }
     s[..end].to_owned()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::Actor;
-
-    fn batch(sizes: &[(&str, usize)]) -> Vec<ActivityEvent> {
-        let mut out = Vec::new();
-        let longest = sizes.iter().map(|(_, n)| *n).max().unwrap_or(0);
-        for i in 0..longest {
-            for (tenant, n) in sizes {
-                if i < *n {
-                    out.push(ActivityEvent::logout(Actor::user("u")).with_tenant(*tenant));
-                }
-            }
-        }
-        out
-    }
-
-    #[test]
-    fn a_batch_splits_by_tenant_into_even_parts_in_its_order() {
-        let b = batch(&[("a", 30), ("b", 20), ("c", 10)]);
-        let ids: Vec<_> = b.iter().map(|e| e.id).collect();
-        let (places, parts) = split_by_tenant(b, 2);
-        let sizes: Vec<usize> = parts.iter().map(Vec::len).collect();
-        assert_eq!(sizes, vec![30, 30]);
-        for (places, part) in places.iter().zip(&parts) {
-            assert!(
-                places.windows(2).all(|w| w[0] < w[1]),
-                "in the batch's order"
-            );
-            for (i, e) in places.iter().zip(part) {
-                assert_eq!(ids[*i], e.id);
-            }
-            let mut tenants: Vec<_> = part.iter().map(|e| e.tenant.clone()).collect();
-            tenants.dedup();
-            tenants.sort();
-            tenants.dedup();
-            assert!(parts
-                .iter()
-                .filter(|p| !std::ptr::eq(*p, part))
-                .all(|p| p.iter().all(|e| !tenants.contains(&e.tenant))));
-        }
-        let (_, parts) = split_by_tenant(batch(&[("a", 5)]), 4);
-        assert_eq!(parts.len(), 1, "one tenant, one part");
-        let (_, parts) = split_by_tenant(batch(&[("a", 3), ("b", 3), ("c", 3)]), 8);
-        assert_eq!(parts.len(), 3, "no empty parts");
-    }
 }
