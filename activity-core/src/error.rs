@@ -174,6 +174,17 @@ pub enum Error {
     /// The recorder has shut down; the event was not accepted.
     #[error("recorder is shut down; the event was not accepted")]
     Closed,
+    /// A stage needs the recorder it is a stage of, and was not given one: it was never
+    /// registered with a [`RecorderBuilder`](crate::RecorderBuilder) that started.
+    #[error(
+        "{stage} is not a stage of a started recorder (give it to RecorderBuilder::{register})"
+    )]
+    NotStarted {
+        /// The stage.
+        stage: &'static str,
+        /// The builder call that registers it.
+        register: &'static str,
+    },
     /// JSON could not be parsed into an event.
     #[error("invalid JSON: {0}")]
     Json(#[source] serde_json::Error),
@@ -188,7 +199,7 @@ pub enum Error {
     },
     /// A purge that requires an archive found expired events that no verified archive
     /// covers; nothing was deleted.
-    #[error("purge refused: {events} expired events of {} before {} are in no verified archive; nothing was deleted", tenant.as_deref().unwrap_or("(no tenant)"), crate::event::format_time(until))]
+    #[error("purge refused: {events} expired events of {} before {} are in no verified archive; nothing was deleted", tenant.as_deref().unwrap_or("(no tenant)"), time_text(until))]
     NotArchived {
         /// The tenant whose events are not covered (`None`: events without a tenant).
         tenant: Option<String>,
@@ -250,7 +261,7 @@ impl Error {
             Error::Backend { .. } => ErrorKind::Backend,
             Error::QueueFull { .. } => ErrorKind::QueueFull,
             Error::FailClosed => ErrorKind::FailClosed,
-            Error::Closed => ErrorKind::Closed,
+            Error::Closed | Error::NotStarted { .. } => ErrorKind::Closed,
         }
     }
 
@@ -272,4 +283,15 @@ impl Error {
             _ => None,
         }
     }
+}
+
+/// `t` as RFC 3339 in UTC with milliseconds, or microseconds when it has them (the event's
+/// own time format).
+fn time_text(t: &chrono::DateTime<chrono::Utc>) -> String {
+    let format = if t.timestamp_subsec_micros() % 1000 == 0 {
+        chrono::SecondsFormat::Millis
+    } else {
+        chrono::SecondsFormat::Micros
+    };
+    t.to_rfc3339_opts(format, true)
 }

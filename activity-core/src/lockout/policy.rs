@@ -20,7 +20,7 @@ use chrono::{DateTime, Duration, Utc};
 use sha2::Digest;
 
 use crate::clock::{Clock, SystemClock};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::event::{Action, ActivityEvent, Actor, Outcome, Target};
 use crate::lockout::{LockKey, LockStatus, LockoutCheck};
 use crate::query::ActivityQuery;
@@ -116,10 +116,9 @@ impl Default for LockoutConfig {
 /// let t0 = Utc.with_ymd_and_hms(2026, 11, 24, 9, 0, 0).unwrap();
 /// let clock = ManualClock::new(t0);
 /// let policy = Arc::new(
-///     LockoutPolicy::new(store.clone(), LockoutConfig::default()).with_clock(clock.clone()),
+///     LockoutPolicy::new(store.clone(), LockoutConfig::default()).clock(clock.clone()),
 /// );
-/// let (recorder, guard) = Recorder::builder(store).after_commit(policy.clone()).start();
-/// policy.set_recorder(recorder.clone());
+/// let (recorder, guard) = Recorder::builder(store).lockout(policy.clone()).start();
 /// for _ in 0..10 {
 ///     recorder.record(ActivityEvent::login_failed(Actor::user("bob")).with_time(clock.now()))?;
 /// }
@@ -201,16 +200,10 @@ impl LockoutPolicy {
         }
     }
 
-    /// Uses `clock` for "now" (tests).
-    pub fn with_clock(mut self, clock: impl Clock) -> Self {
+    /// Uses `clock` for "now" (default: the system clock).
+    pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = Arc::new(clock);
         self
-    }
-
-    /// The recorder used to record releases on expiry and administrator unlocks (set
-    /// once, after the recorder is built with this policy as a stage).
-    pub fn set_recorder(&self, recorder: Recorder) {
-        let _ = self.recorder.set(recorder);
     }
 
     fn scoped(&self, tenant: Option<&str>, account: &str) -> ActivityQuery {
@@ -335,18 +328,13 @@ impl LockoutPolicy {
     }
 
     /// An administrator unlocks `account`: records `admin.user.unlocked` and
-    /// `lockout.released` (reason `admin_unlock`) through the recorder set with
-    /// [`set_recorder`](Self::set_recorder) (or the one given).
+    /// `lockout.released` (reason `admin_unlock`) through the recorder this policy is a
+    /// stage of ([`RecorderBuilder::lockout`](crate::RecorderBuilder::lockout)).
     ///
     /// # Errors
-    /// As [`Recorder::record`].
-    pub fn unlock(
-        &self,
-        recorder: &Recorder,
-        admin: Actor,
-        tenant: Option<&str>,
-        account: &str,
-    ) -> Result<()> {
+    /// [`Error::NotStarted`] when the policy is not a stage of a started recorder; as
+    /// [`Recorder::record`].
+    pub fn unlock(&self, admin: Actor, tenant: Option<&str>, account: &str) -> Result<()> {
         let now = self.clock.now();
         let mut by =
             ActivityEvent::admin_user_unlocked(admin.clone(), Target::user(account)).with_time(now);
@@ -357,6 +345,10 @@ impl LockoutPolicy {
             by = by.with_tenant(t);
             released = released.with_tenant(t);
         }
+        let recorder = self.recorder.get().ok_or(Error::NotStarted {
+            stage: "LockoutPolicy",
+            register: "lockout",
+        })?;
         recorder.record(by)?;
         recorder.record(released)
     }
@@ -403,6 +395,10 @@ impl LockoutCheck for LockoutPolicy {
 
 #[async_trait]
 impl AfterCommit for LockoutPolicy {
+    fn on_start(&self, recorder: &Recorder) {
+        let _ = self.recorder.set(recorder.clone());
+    }
+
     async fn after_commit(
         &self,
         store: &dyn ActivityStore,
@@ -497,13 +493,13 @@ mod tests {
     fn setup(config: LockoutConfig) -> Setup {
         let store = Arc::new(MemoryStore::new());
         let clock = ManualClock::new(t0());
-        let policy = Arc::new(LockoutPolicy::new(store.clone(), config).with_clock(clock.clone()));
+        let policy = Arc::new(LockoutPolicy::new(store.clone(), config).clock(clock.clone()));
         let (rec, guard) = Recorder::builder(store.clone())
             .after_commit(policy.clone())
             .lifecycle_events(false)
             .clock(clock.clone())
             .start();
-        policy.set_recorder(rec.clone());
+
         Setup {
             store,
             policy,
@@ -629,9 +625,7 @@ mod tests {
             },
             "permanent after three"
         );
-        s.policy
-            .unlock(&s.rec, Actor::user("admin"), None, "a")
-            .unwrap();
+        s.policy.unlock(Actor::user("admin"), None, "a").unwrap();
         s.rec.flush().await.unwrap();
         s.clock.advance(Duration::seconds(1));
         assert!(!s.policy.check(&key("a")).await.unwrap().is_locked());
@@ -708,5 +702,56 @@ mod tests {
             1
         );
         s.guard.shutdown().await;
+    }
+
+    #[test]
+    fn unlock_without_a_started_recorder_is_refused_not_dropped() {
+        let policy = LockoutPolicy::new(Arc::new(MemoryStore::new()), LockoutConfig::default());
+        let err = policy
+            .unlock(Actor::user("admin"), None, "a")
+            .expect_err("no recorder to record the unlock with");
+        assert!(
+            matches!(
+                err,
+                Error::NotStarted {
+                    stage: "LockoutPolicy",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_recorder_builder_registers_the_lockout_once_for_stage_and_check() {
+        let store = Arc::new(MemoryStore::new());
+        let policy = Arc::new(LockoutPolicy::new(store.clone(), LockoutConfig::default()));
+        let (rec, guard) = Recorder::builder(store.clone())
+            .lockout(policy.clone())
+            .start();
+        assert!(rec.lockout_check().is_some());
+        for _ in 0..10 {
+            rec.record(ActivityEvent::login_failed(Actor::user("a")))
+                .unwrap();
+        }
+        rec.flush().await.unwrap();
+        let key = LockKey {
+            tenant: None,
+            account: Some("a"),
+            ip: None,
+        };
+        assert!(rec
+            .lockout_check()
+            .unwrap()
+            .check(&key)
+            .await
+            .unwrap()
+            .is_locked());
+        // The stage was told its recorder: the unlock is recorded through it.
+        policy.unlock(Actor::user("admin"), None, "a").unwrap();
+        rec.flush().await.unwrap();
+        let q = ActivityQuery::new().action("lockout.released");
+        assert_eq!(store.count(&q).await.unwrap(), 1);
+        guard.shutdown().await;
     }
 }

@@ -11,6 +11,7 @@ use super::{worker, AfterCommit, Enricher, Recorder, RecorderGuard, Sealer, Shar
 use crate::clock::Clock;
 use crate::error::Error;
 use crate::event::ActivityEvent;
+use crate::lockout::{LockoutCheck, LockoutPolicy};
 use crate::store::ActivityStore;
 
 /// Builds and starts a [`Recorder`].
@@ -43,6 +44,7 @@ pub struct RecorderBuilder {
     pub(super) enrichers: Vec<Arc<dyn Enricher>>,
     pub(super) sealer: Option<Box<dyn Sealer>>,
     pub(super) after_commit: Vec<Arc<dyn AfterCommit>>,
+    pub(super) lockout: Option<Arc<dyn LockoutCheck>>,
 }
 
 impl RecorderBuilder {
@@ -179,9 +181,31 @@ impl RecorderBuilder {
         self
     }
 
-    /// Adds an after-commit stage that is already shared.
-    pub fn after_commit_arc(mut self, hook: Arc<dyn AfterCommit>) -> Self {
-        self.after_commit.push(hook);
+    /// Adds the lockout policy: the after-commit stage that locks accounts after repeated
+    /// failures, told the recorder when it starts (to record expiries and unlocks), and the
+    /// check that [`Recorder::lockout_check`] hands to the HTTP layer — one call instead of
+    /// registering it in three places.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use activity_core::{ActivityEvent, Actor, LockKey, LockoutConfig, LockoutPolicy, MemoryStore, Recorder};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let store = Arc::new(MemoryStore::new());
+    /// let policy = Arc::new(LockoutPolicy::new(store.clone(), LockoutConfig::default()));
+    /// let (recorder, guard) = Recorder::builder(store).lockout(policy).start();
+    /// for _ in 0..10 {
+    ///     recorder.record(ActivityEvent::login_failed(Actor::user("bob"))).unwrap();
+    /// }
+    /// recorder.flush().await.unwrap();
+    /// let check = recorder.lockout_check().expect("registered");
+    /// let bob = LockKey { tenant: None, account: Some("bob"), ip: None };
+    /// assert!(check.check(&bob).await.unwrap().is_locked());
+    /// guard.shutdown().await;
+    /// # });
+    /// ```
+    pub fn lockout(mut self, policy: Arc<LockoutPolicy>) -> Self {
+        self.lockout = Some(policy.clone());
+        self.after_commit.push(policy);
         self
     }
 
@@ -199,7 +223,15 @@ impl RecorderBuilder {
             counters: Counters::default(),
             config: self.config,
             clock: self.clock,
+            lockout: self.lockout,
         });
+        let recorder = Recorder {
+            shared: shared.clone(),
+        };
+        // Before the first batch, so that no stage sees a commit before its recorder.
+        for stage in &self.after_commit {
+            stage.on_start(&recorder);
+        }
         let worker = worker::Worker {
             rx,
             store: self.store,
@@ -209,9 +241,6 @@ impl RecorderBuilder {
             after_commit: self.after_commit,
         };
         let handle = tokio::spawn(worker.run());
-        let recorder = Recorder {
-            shared: shared.clone(),
-        };
         let guard = RecorderGuard {
             recorder: recorder.clone(),
             handle: Some(handle),

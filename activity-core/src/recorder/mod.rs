@@ -36,6 +36,7 @@ pub use stage::{AfterCommit, Enricher, Sealer};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
 use crate::event::ActivityEvent;
+use crate::lockout::LockoutCheck;
 use crate::store::ActivityStore;
 use config::Config;
 use metrics::Counters;
@@ -53,6 +54,8 @@ struct Shared {
     counters: Counters,
     config: Config,
     clock: Arc<dyn Clock>,
+    /// The lockout registered with [`RecorderBuilder::lockout`], for the HTTP layer.
+    lockout: Option<Arc<dyn LockoutCheck>>,
 }
 
 /// The handle that records events. Cheap to clone; every clone feeds the same worker.
@@ -88,6 +91,12 @@ impl std::fmt::Debug for Recorder {
 }
 
 impl Recorder {
+    /// The lockout check registered with [`RecorderBuilder::lockout`], if any: the HTTP
+    /// layer asks it before a login is attempted.
+    pub fn lockout_check(&self) -> Option<Arc<dyn LockoutCheck>> {
+        self.shared.lockout.clone()
+    }
+
     /// A builder writing into `store`.
     pub fn builder(store: Arc<dyn ActivityStore>) -> RecorderBuilder {
         RecorderBuilder {
@@ -97,6 +106,7 @@ impl Recorder {
             enrichers: Vec::new(),
             sealer: None,
             after_commit: Vec::new(),
+            lockout: None,
         }
     }
 

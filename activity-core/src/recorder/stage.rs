@@ -4,6 +4,7 @@
 
 use async_trait::async_trait;
 
+use super::Recorder;
 use crate::chain::ChainHead;
 use crate::error::Result;
 use crate::event::ActivityEvent;
@@ -131,10 +132,21 @@ pub trait AfterCommit: Send + Sync + 'static {
         store: &dyn ActivityStore,
         committed: &[ActivityEvent],
     ) -> Vec<ActivityEvent>;
+
+    /// Called once when the recorder this stage belongs to starts, before the first batch:
+    /// a stage that records events of its own (expiries, deliveries) keeps the handle.
+    /// Default: nothing.
+    fn on_start(&self, recorder: &Recorder) {
+        let _ = recorder;
+    }
 }
 
 #[async_trait]
 impl<T: AfterCommit + ?Sized> AfterCommit for std::sync::Arc<T> {
+    fn on_start(&self, recorder: &Recorder) {
+        (**self).on_start(recorder);
+    }
+
     async fn after_commit(
         &self,
         store: &dyn ActivityStore,

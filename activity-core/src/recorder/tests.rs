@@ -584,7 +584,7 @@ fn parts_recorder(
         .batch_size(100)
         .max_in_flight(2)
         .sealer(crate::ChainSealer::new("w", key.clone()))
-        .after_commit_arc(seen.clone())
+        .after_commit(seen.clone())
         .start()
 }
 
