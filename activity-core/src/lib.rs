@@ -42,6 +42,7 @@ mod enrich;
 mod error;
 mod event;
 mod export;
+pub mod jobs;
 mod lockout;
 mod query;
 mod recorder;

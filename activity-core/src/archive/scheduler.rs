@@ -314,19 +314,17 @@ impl ArchiveScheduler {
         }
         Ok(m)
     }
+}
 
-    /// Runs [`run_once`](Self::run_once) every `interval` on a tokio task; errors are
-    /// logged and retried at the next tick.
-    pub fn spawn(self: Arc<Self>, interval: std::time::Duration) -> tokio::task::JoinHandle<()> {
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(interval);
-            loop {
-                tick.tick().await;
-                if let Err(e) = self.run_once().await {
-                    tracing::error!(error = %e, "scheduled archive failed; retrying at the next tick");
-                }
-            }
-        })
+/// The closed windows archived per run: `jobs::every(interval).spawn(scheduler)`.
+#[async_trait::async_trait]
+impl crate::jobs::Job for ArchiveScheduler {
+    fn name(&self) -> &str {
+        "archive scheduler"
+    }
+
+    async fn run(&self) -> Result<()> {
+        self.run_once().await.map(drop)
     }
 }
 

@@ -336,17 +336,16 @@ impl Purger {
             tracing::error!(error = %err, "audit.purged not recorded");
         }
     }
+}
 
-    /// Runs [`run_once`](Self::run_once) every `interval` on a tokio task.
-    pub fn spawn(self: Arc<Self>, interval: std::time::Duration) -> tokio::task::JoinHandle<()> {
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(interval);
-            loop {
-                tick.tick().await;
-                if let Err(e) = self.run_once(false).await {
-                    tracing::error!(error = %e, "retention purge failed; retrying at the next tick");
-                }
-            }
-        })
+/// A purge (not a dry run) per run: `jobs::every(interval).spawn(purger)`.
+#[async_trait::async_trait]
+impl crate::jobs::Job for Purger {
+    fn name(&self) -> &str {
+        "retention purge"
+    }
+
+    async fn run(&self) -> Result<()> {
+        self.run_once(false).await.map(drop)
     }
 }
