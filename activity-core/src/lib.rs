@@ -40,7 +40,7 @@ mod chain;
 mod clock;
 mod enrich;
 mod error;
-mod event;
+pub mod event;
 mod export;
 pub mod jobs;
 mod lockout;

@@ -18,6 +18,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::error::{Error, Result, Rule};
+use crate::event::payload::{AlertRaised, Payload};
 use crate::event::{Action, ActivityEvent};
 use crate::query::ActivityQuery;
 use crate::store::ActivityStore;
@@ -434,17 +435,11 @@ async fn fetch(store: &dyn ActivityStore, tenant: Option<&str>, id: Uuid) -> Res
 
 /// The evidence ids an `alert.raised` event carries in `details.evidence`.
 pub fn evidence_ids(alert: &ActivityEvent) -> Vec<Uuid> {
-    alert
-        .details
-        .as_ref()
-        .and_then(|d| d.get("evidence"))
-        .and_then(|v| v.as_array())
-        .map(|items| {
-            items
-                .iter()
-                .filter_map(|v| v.as_str().and_then(|s| Uuid::try_parse(s).ok()))
-                .take(crate::MAX_FILTER_VALUES)
-                .collect()
+    AlertRaised::read(alert)
+        .map(|raised| {
+            let mut ids = raised.evidence;
+            ids.truncate(crate::MAX_FILTER_VALUES);
+            ids
         })
         .unwrap_or_default()
 }

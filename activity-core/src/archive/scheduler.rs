@@ -16,7 +16,7 @@ use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc};
 use super::{archive, Manifest};
 use crate::clock::Clock;
 use crate::error::{Error, Result, Rule};
-use crate::export::{export_event, ExportFormat};
+use crate::export::{exported_event, ExportFormat};
 use crate::query::ActivityQuery;
 use crate::recorder::Recorder;
 use crate::store::ActivityStore;
@@ -305,9 +305,8 @@ impl ArchiveScheduler {
             let mut q = ActivityQuery::new().since(since).until(until);
             q.tenant = self.tenant.clone();
             let by = crate::Actor::new("archive-scheduler").with_kind("service");
-            let e = export_event(by, &q, self.format, rows)
-                .with_time(now)
-                .with_detail("archive", dir.display().to_string());
+            let archive = Some(dir.display().to_string());
+            let e = exported_event(by, &q, self.format, rows, archive).with_time(now);
             if let Err(err) = r.record(e) {
                 tracing::error!(error = %err, "audit.exported not recorded for an archive");
             }

@@ -3,11 +3,12 @@
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use uuid::Uuid;
 
 use super::ChainKey;
 use crate::error::Result;
+use crate::event::payload::{Payload, Purged, Verified};
 use crate::event::ActivityEvent;
 use crate::query::ActivityQuery;
 use crate::store::ActivityStore;
@@ -377,11 +378,6 @@ pub(crate) async fn purge_checkpoints(
     store: &dyn ActivityStore,
     key: &ChainKey,
 ) -> Result<HashMap<Option<String>, DateTime<Utc>>> {
-    #[derive(Deserialize)]
-    struct Entry {
-        tenant: Option<String>,
-        cutoff: DateTime<Utc>,
-    }
     let mut out: HashMap<Option<String>, DateTime<Utc>> = HashMap::new();
     let q = ActivityQuery::new().action(crate::Action::AUDIT_PURGED.as_str());
     let mut pages = crate::Pages::new(store, q);
@@ -393,17 +389,13 @@ pub(crate) async fn purge_checkpoints(
             {
                 continue;
             }
-            let Some(d) = &e.details else { continue };
-            if d.get("dry_run").and_then(|v| v.as_bool()) != Some(false) {
+            let Some(purged) = Purged::read(e) else {
+                continue;
+            };
+            if purged.dry_run {
                 continue;
             }
-            let Some(list) = d.get("tenants") else {
-                continue;
-            };
-            let Ok(entries) = serde_json::from_value::<Vec<Entry>>(list.clone()) else {
-                continue;
-            };
-            for en in entries {
+            for en in purged.tenants {
                 let slot = out.entry(en.tenant).or_insert(en.cutoff);
                 if en.cutoff > *slot {
                     *slot = en.cutoff;
@@ -421,15 +413,18 @@ pub fn verified_event(tenant: Option<&str>, report: &VerifyReport) -> ActivityEv
     } else {
         crate::Outcome::Failure
     };
-    let mut e = ActivityEvent::audit(crate::Action::AUDIT_VERIFIED, outcome)
-        .with_detail("events", report.events)
-        .with_detail("chains", report.chains)
-        .with_detail("anchored", report.anchored)
-        .with_detail("unanchored", report.unanchored)
-        .with_detail("breaks", report.breaks);
-    if let Some(b) = &report.first_break {
-        e = e.with_detail("first_break", serde_json::to_value(b).unwrap_or_default());
-    }
+    let verified = Verified {
+        events: report.events,
+        chains: report.chains,
+        anchored: report.anchored,
+        unanchored: report.unanchored,
+        breaks: report.breaks,
+        first_break: report
+            .first_break
+            .as_ref()
+            .and_then(|b| serde_json::to_value(b).ok()),
+    };
+    let mut e = verified.write(ActivityEvent::audit(crate::Action::AUDIT_VERIFIED, outcome));
     if let Some(t) = tenant {
         e = e.with_tenant(t);
     }

@@ -3,6 +3,7 @@
 mod action;
 mod parse;
 mod parts;
+pub mod payload;
 mod session_key;
 mod validate;
 
@@ -282,21 +283,19 @@ impl ActivityEvent {
     ///
     /// The rule id is the reason; `details` holds `rule`, `severity` and `evidence`.
     pub fn alert_raised(rule: &str, severity: &str, evidence: &[Uuid]) -> Self {
-        Self::new(Action::ALERT_RAISED)
-            .with_outcome(Outcome::Success)
-            .with_actor(Actor::system())
-            .with_reason(rule)
-            .with_detail("rule", rule)
-            .with_detail("severity", severity)
-            .with_detail(
-                "evidence",
-                Value::Array(
-                    evidence
-                        .iter()
-                        .map(|id| Value::String(id.to_string()))
-                        .collect(),
-                ),
-            )
+        let raised = payload::AlertRaised {
+            rule: rule.to_owned(),
+            severity: severity.to_owned(),
+            evidence: evidence.to_vec(),
+            message: None,
+        };
+        payload::Payload::write(
+            &raised,
+            Self::new(Action::ALERT_RAISED)
+                .with_outcome(Outcome::Success)
+                .with_actor(Actor::system())
+                .with_reason(rule),
+        )
     }
 
     /// An `audit.*` event about the log itself (`started`, `stopped`, `failed`, `recovered`,

@@ -21,6 +21,7 @@ mod ocsf;
 pub use ocsf::ocsf_event;
 
 use crate::error::{Error, Result};
+use crate::event::payload::{Exported, Payload};
 use crate::event::ActivityEvent;
 use crate::query::ActivityQuery;
 use crate::store::ActivityStore;
@@ -302,17 +303,29 @@ pub fn export_event(
     format: ExportFormat,
     rows: u64,
 ) -> ActivityEvent {
-    let mut e = ActivityEvent::audit_exported(by)
-        .with_detail("rows", rows)
-        .with_detail(
-            "format",
-            match format {
-                ExportFormat::Csv => "csv",
-                ExportFormat::JsonLines => "jsonl",
-                ExportFormat::Ocsf => "ocsf",
-            },
-        )
-        .with_detail("filter", serde_json::to_value(query).unwrap_or_default());
+    exported_event(by, query, format, rows, None)
+}
+
+/// [`export_event`] for an export into the archive directory `archive`, when one is given.
+pub(crate) fn exported_event(
+    by: crate::Actor,
+    query: &ActivityQuery,
+    format: ExportFormat,
+    rows: u64,
+    archive: Option<String>,
+) -> ActivityEvent {
+    let exported = Exported {
+        format: match format {
+            ExportFormat::Csv => "csv",
+            ExportFormat::JsonLines => "jsonl",
+            ExportFormat::Ocsf => "ocsf",
+        }
+        .to_owned(),
+        rows,
+        filter: serde_json::to_value(query).unwrap_or_default(),
+        archive,
+    };
+    let mut e = exported.write(ActivityEvent::audit_exported(by));
     if let Some(t) = &query.tenant {
         e = e.with_tenant(t.clone());
     }

@@ -17,10 +17,10 @@ use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
-use sha2::Digest;
 
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
+use crate::event::payload::{derived_id, LockoutReleased, LockoutTriggered, Payload};
 use crate::event::{Action, ActivityEvent, Actor, Outcome, Target};
 use crate::lockout::{LockKey, LockStatus, LockoutCheck};
 use crate::query::ActivityQuery;
@@ -181,12 +181,10 @@ pub struct AccountStatus {
     pub expired_lock: Option<(uuid::Uuid, DateTime<Utc>)>,
 }
 
+/// When the lock `e` (a `lockout.triggered` event) ends: `Some(None)` when permanent,
+/// `None` when its details are not a lock's.
 fn details_until(e: &ActivityEvent) -> Option<Option<DateTime<Utc>>> {
-    let d = e.details.as_ref()?;
-    match d.get("until") {
-        Some(serde_json::Value::String(s)) => crate::parse_time("until", s).ok().map(Some),
-        _ => Some(None),
-    }
+    LockoutTriggered::read(e).map(|lock| lock.until)
 }
 
 impl LockoutPolicy {
@@ -338,9 +336,9 @@ impl LockoutPolicy {
         let now = self.clock.now();
         let mut by =
             ActivityEvent::admin_user_unlocked(admin.clone(), Target::user(account)).with_time(now);
-        let mut released = ActivityEvent::lockout_released(Actor::user(account), "admin_unlock")
-            .with_time(now)
-            .with_detail("by", admin.id);
+        let mut released = LockoutReleased { by: Some(admin.id) }.write(
+            ActivityEvent::lockout_released(Actor::user(account), "admin_unlock").with_time(now),
+        );
         if let Some(t) = tenant {
             by = by.with_tenant(t);
             released = released.with_tenant(t);
@@ -367,12 +365,8 @@ impl LockoutCheck for LockoutPolicy {
         if let (Some((lock_id, end)), Some(rec)) = (s.expired_lock, self.recorder.get()) {
             // Record the release at the lock's end, once: the id is derived from the lock,
             // so checks on several instances store one event.
-            let mut bytes = [0u8; 16];
-            bytes.copy_from_slice(
-                &sha2::Sha256::digest([b"expired".as_slice(), lock_id.as_bytes()].concat())[..16],
-            );
             let mut rel = ActivityEvent::lockout_released(Actor::user(account), "expired")
-                .with_id(uuid::Uuid::new_v8(bytes))
+                .with_id(derived_id(&[b"expired", lock_id.as_bytes()]))
                 .with_time(end);
             if let Some(t) = key.tenant {
                 rel = rel.with_tenant(t);
@@ -423,20 +417,20 @@ impl AfterCommit for LockoutPolicy {
                     let locked = pending.unwrap_or(s.locked.is_some());
                     if !locked && s.failures >= self.config.threshold {
                         let length = self.next_lock_length(tenant, account, e.time).await?;
-                        let mut lock = ActivityEvent::lockout_triggered(
-                            Actor::user(account),
-                            "too_many_failures",
-                        )
-                        .with_time(e.time)
-                        .with_detail("failures", s.failures)
-                        .with_detail("trigger", e.id.to_string());
-                        if let Some(len) = length {
-                            lock = lock
-                                .with_detail("until", crate::format_time(&(e.time + len)))
-                                .with_detail("minutes", len.num_minutes());
-                        } else {
-                            lock = lock.with_detail("permanent", true);
-                        }
+                        let triggered = LockoutTriggered {
+                            failures: s.failures,
+                            trigger: e.id.to_string(),
+                            until: length.map(|len| e.time + len),
+                            minutes: length.map(|len| len.num_minutes()),
+                            permanent: length.is_none(),
+                        };
+                        let mut lock = triggered.write(
+                            ActivityEvent::lockout_triggered(
+                                Actor::user(account),
+                                "too_many_failures",
+                            )
+                            .with_time(e.time),
+                        );
                         if let Some(ip) = e.ip() {
                             lock = lock.with_ip(ip);
                         }

@@ -7,8 +7,9 @@ use tokio::time::Instant;
 
 use super::config::OutageNotice;
 use super::metrics::Counters;
-use super::worker::{truncate, AppendError, GaveUp, Outage, State, Worker};
+use super::worker::{AppendError, GaveUp, Outage, State, Worker};
 use crate::error::Error;
+use crate::event::payload::{Failed, Payload};
 use crate::event::{Action, ActivityEvent, Outcome};
 
 impl Worker {
@@ -89,11 +90,15 @@ impl Worker {
                     if let Some(cb) = &self.shared.config.on_reject {
                         cb(event, &err);
                     }
+                    let failed = Failed {
+                        event_id: Some(event.id.to_string()),
+                        ..Failed::error(&err.to_string())
+                    };
                     st.pending.push_front(
-                        self.lifecycle(Action::AUDIT_FAILED, Outcome::Failure)
-                            .with_reason("event_rejected")
-                            .with_detail("event_id", event.id.to_string())
-                            .with_detail("error", truncate(&err.to_string(), 512)),
+                        failed.write(
+                            self.lifecycle(Action::AUDIT_FAILED, Outcome::Failure)
+                                .with_reason("event_rejected"),
+                        ),
                     );
                 }
             }
@@ -198,10 +203,11 @@ impl Worker {
                 });
             }
             st.pending.push_front(
-                self.lifecycle(Action::AUDIT_FAILED, Outcome::Failure)
-                    .with_time(since)
-                    .with_reason("store_unavailable")
-                    .with_detail("error", truncate(&text, 512)),
+                Failed::error(&text).write(
+                    self.lifecycle(Action::AUDIT_FAILED, Outcome::Failure)
+                        .with_time(since)
+                        .with_reason("store_unavailable"),
+                ),
             );
         }
         self.note_stop(st);

@@ -11,6 +11,7 @@ use super::config::OutageNotice;
 use super::metrics::Counters;
 use super::{Msg, Shared};
 use crate::error::Error;
+use crate::event::payload::{Failed, Payload, Recovered, Started, Stopped};
 use crate::event::{Action, ActivityEvent, Outcome};
 use crate::recorder::{AfterCommit, Enricher, Sealer};
 use crate::store::ActivityStore;
@@ -57,10 +58,11 @@ impl Worker {
             dropped_seen: 0,
         };
         if self.shared.config.lifecycle_events {
-            let started = self
-                .lifecycle(Action::AUDIT_STARTED, Outcome::Success)
-                .with_detail("writer", self.shared.config.writer.clone())
-                .with_detail("sdk_version", env!("CARGO_PKG_VERSION"));
+            let started = Started {
+                writer: self.shared.config.writer.clone(),
+                sdk_version: env!("CARGO_PKG_VERSION").to_owned(),
+            }
+            .write(self.lifecycle(Action::AUDIT_STARTED, Outcome::Success));
             st.pending.push_back(started);
         }
         let mut wrote_stopped = false;
@@ -98,11 +100,14 @@ impl Worker {
                         if self.shared.config.lifecycle_events && !wrote_stopped {
                             wrote_stopped = true;
                             let written = Counters::get(&self.shared.counters.written);
-                            st.pending.push_back(
-                                self.lifecycle(Action::AUDIT_STOPPED, Outcome::Success)
-                                    .with_detail("writer", self.shared.config.writer.clone())
-                                    .with_detail("events_written", written + 1),
-                            );
+                            let stopped = Stopped {
+                                writer: self.shared.config.writer.clone(),
+                                events_written: written + 1,
+                            };
+                            st.pending
+                                .push_back(stopped.write(
+                                    self.lifecycle(Action::AUDIT_STOPPED, Outcome::Success),
+                                ));
                             continue;
                         }
                         return Vec::new();
@@ -203,10 +208,15 @@ impl Worker {
         if dropped > st.dropped_seen {
             let n = dropped - st.dropped_seen;
             st.dropped_seen = dropped;
+            let failed = Failed {
+                dropped: Some(n),
+                ..Failed::default()
+            };
             st.pending.push_back(
-                self.lifecycle(Action::AUDIT_FAILED, Outcome::Failure)
-                    .with_reason("queue_overflow")
-                    .with_detail("dropped", n),
+                failed.write(
+                    self.lifecycle(Action::AUDIT_FAILED, Outcome::Failure)
+                        .with_reason("queue_overflow"),
+                ),
             );
         }
     }
@@ -258,9 +268,10 @@ impl Worker {
                 Err(err) => {
                     tracing::error!(error = %err, "sealing failed; batch stored without chain links");
                     st.pending.push_front(
-                        self.lifecycle(Action::AUDIT_FAILED, Outcome::Failure)
-                            .with_reason("seal_failed")
-                            .with_detail("error", truncate(&err.to_string(), 512)),
+                        Failed::error(&err.to_string()).write(
+                            self.lifecycle(Action::AUDIT_FAILED, Outcome::Failure)
+                                .with_reason("seal_failed"),
+                        ),
                     );
                     break Ok(());
                 }
@@ -294,11 +305,12 @@ impl Worker {
             });
         }
         // After the audit.failed pushed when the outage began (already at the front).
-        let recovered = self
-            .lifecycle(Action::AUDIT_RECOVERED, Outcome::Success)
-            .with_detail("outage_ms", duration.num_milliseconds())
-            .with_detail("outage_since", crate::format_time(&outage.since))
-            .with_detail("held_back", held_back);
+        let recovered = Recovered {
+            outage_ms: duration.num_milliseconds(),
+            outage_since: outage.since,
+            held_back,
+        }
+        .write(self.lifecycle(Action::AUDIT_RECOVERED, Outcome::Success));
         let at = st
             .pending
             .iter()
@@ -306,15 +318,4 @@ impl Worker {
             .map_or(0, |i| i + 1);
         st.pending.insert(at, recovered);
     }
-}
-
-pub(super) fn truncate(s: &str, max: usize) -> String {
-    if s.len() <= max {
-        return s.to_owned();
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    s[..end].to_owned()
 }

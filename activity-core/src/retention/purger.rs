@@ -11,39 +11,12 @@ use super::RetentionPolicy;
 use crate::archive::coverage::{count_of, not_archived};
 use crate::clock::Clock;
 use crate::error::{Error, Result};
+pub use crate::event::payload::TenantPurge;
+use crate::event::payload::{Payload, Purged};
 use crate::event::{Action, ActivityEvent, Outcome};
 use crate::query::DeleteRequest;
 use crate::recorder::Recorder;
 use crate::store::ActivityStore;
-
-/// What one tenant's purge did.
-///
-/// ```
-/// use std::sync::Arc;
-/// use activity_core::{ActivityEvent, ActivityStore, Actor, ManualClock, MemoryStore, Purger, Retention, RetentionPolicy, TenantPurge};
-/// use chrono::{Duration, TimeZone, Utc};
-/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-/// let store = Arc::new(MemoryStore::new());
-/// let now = Utc.with_ymd_and_hms(2026, 11, 24, 0, 0, 0).unwrap();
-/// let old = ActivityEvent::logout(Actor::user("u_1")).with_tenant("acme");
-/// store.append(&[old.with_time(now - Duration::days(100))]).await.unwrap();
-/// let policy = RetentionPolicy::new(Retention::Days(90));
-/// let purger = Purger::new(store.clone(), policy, Arc::new(ManualClock::new(now)));
-/// let report = purger.run_once(true).await.unwrap(); // a dry run only counts
-/// let acme = TenantPurge { tenant: Some("acme".into()), cutoff: now - Duration::days(90), events: 1 };
-/// assert_eq!(report.tenants, vec![acme]);
-/// assert_eq!(store.len(), 1);
-/// # });
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct TenantPurge {
-    /// The tenant (`None`: events without a tenant).
-    pub tenant: Option<String>,
-    /// Events older than this went.
-    pub cutoff: DateTime<Utc>,
-    /// How many went (or would go, in a dry run).
-    pub events: u64,
-}
 
 /// What a purge run did.
 ///
@@ -312,25 +285,19 @@ impl Purger {
     /// Records the run as `audit.purged`, when a recorder is set.
     fn record(&self, report: &PurgeReport, outcome: Outcome) {
         let Some(r) = &self.recorder else { return };
-        fn json<T: Serialize>(v: &T) -> serde_json::Value {
-            serde_json::to_value(v).unwrap_or_default()
-        }
-        let mut e = ActivityEvent::audit(Action::AUDIT_PURGED, outcome)
-            .with_time(report.ran_at)
-            .with_detail("dry_run", report.dry_run)
-            .with_detail("total", report.total)
-            .with_detail("tenants", json(&report.tenants))
-            .with_detail("held", json(&report.held));
-        if !report.partitions.is_empty() {
-            e = e
-                .with_detail("partitions", json(&report.partitions))
-                .with_detail("partition_events", report.partition_events);
-        }
-        if !report.not_archived.is_empty() {
-            e = e.with_detail("not_archived", json(&report.not_archived));
-            if outcome == Outcome::Failure {
-                e = e.with_reason("not_archived");
-            }
+        let purged = Purged {
+            dry_run: report.dry_run,
+            total: report.total,
+            tenants: report.tenants.clone(),
+            held: report.held.clone(),
+            partitions: report.partitions.clone(),
+            partition_events: (!report.partitions.is_empty()).then_some(report.partition_events),
+            not_archived: report.not_archived.clone(),
+        };
+        let mut e = purged
+            .write(ActivityEvent::audit(Action::AUDIT_PURGED, outcome).with_time(report.ran_at));
+        if !report.not_archived.is_empty() && outcome == Outcome::Failure {
+            e = e.with_reason("not_archived");
         }
         if let Err(err) = r.record(e) {
             tracing::error!(error = %err, "audit.purged not recorded");
