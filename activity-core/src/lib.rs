@@ -1,17 +1,31 @@
 //! # activity-core
 //!
 //! The heart of the `activity` SDK: user activity monitoring and audit logging for Rust
-//! servers. This crate holds everything that is neither HTTP nor SQL:
+//! servers. This crate holds everything that is neither HTTP nor SQL.
 //!
-//! - the event model, schema v1 ([`ActivityEvent`], [`Action`], [`Actor`], [`Source`]…)
-//!   with validation that names the field and the rule ([`Error::Invalid`]);
-//! - the query model ([`ActivityQuery`]) with keyset pagination ([`Cursor`], [`Page`]);
-//! - the storage trait ([`ActivityStore`]) and its in-memory reference implementation
-//!   ([`MemoryStore`]), plus a conformance kit (`testing`, feature `testing`) that any
-//!   backend runs to prove it behaves the same;
-//! - the [`Recorder`]: a non-blocking handle that queues events and a background worker
-//!   that batches them into the store, retries a failing store without losing anything,
-//!   and logs the log's own life (`audit.started`, `audit.failed`, …).
+//! The crate root is the front door: the event ([`ActivityEvent`], [`Action`], [`Actor`],
+//! [`Source`], …), the query ([`ActivityQuery`], [`Cursor`], [`Page`]), the storage trait
+//! ([`ActivityStore`]) with its in-memory reference ([`MemoryStore`]), the [`Recorder`], the
+//! errors ([`Error`], [`ErrorKind`], [`Rule`]) and the clocks. Everything else lives in the
+//! module of its feature, and the modules follow the data's path:
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | [`event`] | the model, schema v1: parts, actions, validation, [`limits`], session keys, and [`event::payload`], the typed details of the SDK's own events |
+//! | [`query`] | filters and scopes, keyset pagination ([`Cursor`], [`Page`]), [`query::Pages`] |
+//! | [`store`] | the [`ActivityStore`] trait, [`MemoryStore`], the conformance kit ([`testing`], feature `testing`) |
+//! | [`recorder`] | the write path: [`Recorder`], its builder, worker, append and the stage traits ([`recorder::Enricher`], [`recorder::Sealer`], [`recorder::AfterCommit`]) |
+//! | [`enrich`] | enricher stages: GeoIP, anonymous-IP, MaxMind readers (feature `geoip`), IP privacy |
+//! | [`chain`] | the sealer stage and the integrity chain: key, head, canonical form, verification |
+//! | [`alerts`] | the after-commit alert engine: model, evaluation, sinks, and one file per rule in `alerts::rules` |
+//! | [`lockout`] | the lockout check the HTTP layer asks and the policy that locks |
+//! | [`retention`] | tiers, legal holds, the purge job |
+//! | [`archive`] | closed windows exported with a manifest, verified, scheduled |
+//! | [`export`] | CSV, JSON Lines and OCSF export |
+//! | [`review`] | access-review digests, their schedule and sign-off, compliance reports |
+//! | [`timeline`] | the investigation timeline around an event or alert |
+//! | [`jobs`] | the one runner of the periodic jobs (purge, archive, review) |
+//! | [`text`] | escaping for the pages and terminals the SDK writes to |
 //!
 //! ```
 //! use std::sync::Arc;
