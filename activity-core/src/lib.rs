@@ -34,7 +34,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-mod alerts;
+pub mod alerts;
 mod archive;
 mod archive_scheduler;
 mod canonical;
@@ -53,9 +53,8 @@ pub mod pipeline;
 mod privacy;
 mod query;
 mod recorder;
-mod report;
 mod retention;
-mod review;
+pub mod review;
 mod session;
 mod store;
 mod table;
@@ -107,8 +106,8 @@ pub use recorder::{
     Backoff, Health, Metrics, OutageNotice, OutagePolicy, Overflow, Recorder, RecorderBuilder,
     RecorderGuard, ShutdownReport,
 };
-pub use report::{compliance_report, ComplianceReport};
 pub use retention::{PurgeReport, Purger, Retention, RetentionPolicy, TenantPurge, Tier};
+pub use review::{compliance_report, ComplianceReport};
 pub use review::{
     digest, overdue, sign_off, Digest, DigestOptions, DigestSink, Gap, Notable, Overdue, Ranked,
     ReviewRole, ReviewScheduler,
