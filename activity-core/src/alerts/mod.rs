@@ -1,9 +1,9 @@
 //! Alerts: rules that read recent history through the store after each committed batch,
 //! and sinks that deliver what they raise.
 //!
-//! The [`AlertEngine`] is a recorder [`AfterCommit`](crate::AfterCommit) stage. Each rule judges an event by
+//! The [`AlertEngine`] is a recorder [`AfterCommit`] stage. Each rule judges an event by
 //! the event's own time (so ingesting a day of history raises what it would have raised
-//! live) and reads the history from the [`ActivityStore`](crate::ActivityStore) (so a rule holds across app
+//! live) and reads the history from the [`ActivityStore`] (so a rule holds across app
 //! instances sharing one database). An alert is stored as an `alert.raised` event whose
 //! id is derived from the rule and the event that triggered it, so evaluating the same
 //! event twice — a retry, or two instances — never stores two alerts. Sinks get alerts
@@ -15,6 +15,8 @@
 //! [`AlertEngine`] stage; the sinks ([`TracingSink`], [`ChannelSink`],
 //! [`AccountNotifier`], or any [`AlertSink`]); and the built-in rules, [`FailedLogins`],
 //! [`NewDevice`], [`GeoAnomaly`] and [`ConcurrentSessions`].
+//!
+//! [`AfterCommit`]: crate::AfterCommit
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
