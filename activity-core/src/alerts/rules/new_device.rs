@@ -27,6 +27,7 @@ fn ua_family(ua: &str) -> &'static str {
     "other"
 }
 
+/// The /24 (IPv4) or /48 (IPv6) network of `ip`.
 fn network(ip: IpAddr) -> String {
     match ip.to_canonical() {
         IpAddr::V4(v4) => {
@@ -41,7 +42,7 @@ fn network(ip: IpAddr) -> String {
 }
 
 /// The device key of a login: its device id, else user-agent family plus /24 or /48.
-pub(crate) fn device_key(e: &ActivityEvent) -> Option<String> {
+fn device_key(e: &ActivityEvent) -> Option<String> {
     if let Some(d) = e.device_id() {
         return Some(format!("id:{d}"));
     }
