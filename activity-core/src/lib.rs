@@ -48,7 +48,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-mod alerts;
+pub mod alerts;
 mod archive;
 mod chain;
 mod clock;
@@ -60,9 +60,8 @@ pub mod jobs;
 mod lockout;
 mod query;
 mod recorder;
-mod report;
 mod retention;
-mod review;
+pub mod review;
 mod store;
 mod text;
 mod timeline;
@@ -109,8 +108,8 @@ pub use recorder::{
     AfterCommit, Backoff, Enricher, Health, Metrics, OutageNotice, OutagePolicy, Overflow,
     Recorder, RecorderBuilder, RecorderGuard, Sealer, ShutdownReport,
 };
-pub use report::{compliance_report, ComplianceReport};
 pub use retention::{PurgeReport, Purger, Retention, RetentionPolicy, TenantPurge, Tier};
+pub use review::{compliance_report, ComplianceReport};
 pub use review::{
     digest, overdue, sign_off, Digest, DigestOptions, DigestSink, Gap, Notable, Overdue, Ranked,
     ReviewRole, ReviewScheduler,

@@ -1,173 +1,14 @@
-//! The built-in rules beyond failed logins: new device, geographic anomaly, concurrent
-//! sessions. Each reads the account's recent history from the store, judged at the
-//! triggering event's own time.
+//! `geo_anomaly`: a login from a new country, or impossible travel since the previous
+//! one; and what it does with logins through anonymizing networks.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::net::IpAddr;
+use std::collections::BTreeSet;
 
 use async_trait::async_trait;
 use chrono::Duration;
 
-use super::{Alert, AlertRule, Evaluation, Severity};
-use crate::enrich::{anonymous_kinds, AnonymousKind};
-use crate::error::Result;
-use crate::event::{Action, ActivityEvent};
-use crate::query::ActivityQuery;
-use crate::store::ActivityStore;
-
-/// A browser family from a user agent, for the device fallback key.
-fn ua_family(ua: &str) -> &'static str {
-    for (needle, family) in [
-        ("Edg/", "edge"),
-        ("OPR/", "opera"),
-        ("Firefox/", "firefox"),
-        ("Chrome/", "chrome"),
-        ("Safari/", "safari"),
-        ("curl/", "curl"),
-    ] {
-        if ua.contains(needle) {
-            return family;
-        }
-    }
-    "other"
-}
-
-fn network(ip: IpAddr) -> String {
-    match ip.to_canonical() {
-        IpAddr::V4(v4) => {
-            let o = v4.octets();
-            format!("{}.{}.{}.0/24", o[0], o[1], o[2])
-        }
-        IpAddr::V6(v6) => {
-            let s = v6.segments();
-            format!("{:x}:{:x}:{:x}::/48", s[0], s[1], s[2])
-        }
-    }
-}
-
-/// The device key of a login: its device id, else user-agent family plus /24 or /48.
-pub(crate) fn device_key(e: &ActivityEvent) -> Option<String> {
-    if let Some(d) = e.device_id() {
-        return Some(format!("id:{d}"));
-    }
-    let ua = e
-        .source
-        .as_ref()
-        .and_then(|s| s.user_agent.as_deref())
-        .unwrap_or("");
-    e.ip()
-        .map(|ip| format!("ua:{}|{}", ua_family(ua), network(ip)))
-}
-
-fn alert(
-    rule: &str,
-    severity: Severity,
-    e: &ActivityEvent,
-    account: &str,
-    evidence: Vec<uuid::Uuid>,
-    message: String,
-) -> Alert {
-    Alert {
-        rule: rule.to_owned(),
-        severity,
-        account: Some(account.to_owned()),
-        tenant: e.tenant.clone(),
-        evidence,
-        message,
-        time: e.time,
-        trigger: e.id,
-    }
-}
-
-/// `new_device`: a successful login from a device never seen among the account's recent
-/// successful logins (the last `look_back_count`, within `look_back`). Without a device id
-/// the key is the user-agent family plus the /24 (IPv4) or /48 (IPv6) network. An
-/// account's very first login alerts only with `alert_on_first_login`.
-///
-/// ```
-/// use activity_core::{ActivityEvent, ActivityStore, Actor, AlertEngine, MemoryStore, NewDevice,
-///     Source};
-/// use chrono::{Duration, TimeZone, Utc};
-/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-/// let t0 = Utc.with_ymd_and_hms(2026, 11, 24, 8, 0, 0).unwrap();
-/// let login = |device: &str, hours| {
-///     ActivityEvent::login_succeeded(Actor::user("ann"))
-///         .with_time(t0 + Duration::hours(hours))
-///         .with_source(Source::ip("81.2.69.142".parse().unwrap()).with_device_id(device))
-/// };
-/// let logins = [login("laptop", 0), login("laptop", 1), login("phone", 2)];
-/// let store = MemoryStore::new();
-/// store.append(&logins).await?;
-/// let alerts = AlertEngine::new().rule(NewDevice::default()).evaluate(&store, &logins).await?;
-/// // Neither the first login nor the known laptop alerts; the new phone does.
-/// assert_eq!(alerts.len(), 1);
-/// assert_eq!(alerts[0].trigger, logins[2].id);
-/// # Ok::<(), activity_core::Error>(()) }).unwrap();
-/// ```
-#[derive(Debug, Clone)]
-pub struct NewDevice {
-    /// How many earlier logins are compared (default 20).
-    pub look_back_count: usize,
-    /// How far back (default 90 days).
-    pub look_back: Duration,
-    /// Whether the first login ever alerts (default false).
-    pub alert_on_first_login: bool,
-    /// Severity (default medium).
-    pub severity: Severity,
-}
-
-impl Default for NewDevice {
-    fn default() -> Self {
-        Self {
-            look_back_count: 20,
-            look_back: Duration::days(90),
-            alert_on_first_login: false,
-            severity: Severity::Medium,
-        }
-    }
-}
-
-#[async_trait]
-impl AlertRule for NewDevice {
-    fn id(&self) -> &str {
-        "new_device"
-    }
-
-    fn login_look_back(&self) -> Option<(usize, Duration)> {
-        Some((self.look_back_count, self.look_back))
-    }
-
-    async fn evaluate(&self, store: &dyn ActivityStore, e: &ActivityEvent) -> Result<Vec<Alert>> {
-        self.evaluate_in(&Evaluation::new(store, std::slice::from_ref(e)), e)
-            .await
-    }
-
-    async fn evaluate_in(&self, ev: &Evaluation<'_>, e: &ActivityEvent) -> Result<Vec<Alert>> {
-        if e.action != Action::LOGIN_SUCCEEDED {
-            return Ok(Vec::new());
-        }
-        let (Some(account), Some(key)) = (e.actor_id(), device_key(e)) else {
-            return Ok(Vec::new());
-        };
-        let prev = ev
-            .recent_logins(e, self.look_back_count, self.look_back)
-            .await?;
-        if prev.is_empty() && !self.alert_on_first_login {
-            return Ok(Vec::new());
-        }
-        if prev.iter().filter_map(device_key).any(|k| k == key) {
-            return Ok(Vec::new());
-        }
-        Ok(vec![alert(
-            "new_device",
-            self.severity,
-            e,
-            account,
-            vec![e.id],
-            format!("sign-in to {account} from a new device"),
-        )])
-    }
-}
+use super::alert;
+use crate::alerts::{Alert, AlertRule, Evaluation, Severity};
+use crate::{anonymous_kinds, Action, ActivityEvent, ActivityStore, AnonymousKind, Result};
 
 /// Great-circle distance in km.
 pub fn haversine_km(lat1: f64, lon1: f64, lat2: f64, lon2: f64) -> f64 {
@@ -183,8 +24,8 @@ pub fn haversine_km(lat1: f64, lon1: f64, lat2: f64, lon2: f64) -> f64 {
 /// [`AnonymousIpEnricher`](crate::AnonymousIpEnricher)) lists a kind the rule counts.
 ///
 /// ```
-/// use activity_core::{ActivityEvent, ActivityStore, Actor, AlertEngine, AnonymousIpAction,
-///     Geo, GeoAnomaly, MemoryStore, Source};
+/// use activity_core::alerts::{AlertEngine, AnonymousIpAction, GeoAnomaly};
+/// use activity_core::{ActivityEvent, ActivityStore, Actor, Geo, MemoryStore, Source};
 /// use chrono::{Duration, TimeZone, Utc};
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 /// # let t0 = Utc.with_ymd_and_hms(2026, 11, 24, 8, 0, 0).unwrap();
@@ -227,7 +68,7 @@ impl AnonymousIpAction {
     /// `ignore`, `mark` or `suppress`.
     ///
     /// ```
-    /// use activity_core::AnonymousIpAction;
+    /// use activity_core::alerts::AnonymousIpAction;
     /// assert_eq!(AnonymousIpAction::parse("suppress"), Some(AnonymousIpAction::Suppress));
     /// assert_eq!(AnonymousIpAction::parse("drop"), None);
     /// ```
@@ -249,8 +90,8 @@ impl AnonymousIpAction {
 /// network are marked, suppressed or ignored as `anonymous_ip` says.
 ///
 /// ```
-/// use activity_core::{ActivityEvent, ActivityStore, Actor, AlertEngine, AnonymousIpAction,
-///     AnonymousKind, GeoAnomaly, Geo, MemoryStore, Source};
+/// use activity_core::alerts::{AlertEngine, AnonymousIpAction, GeoAnomaly};
+/// use activity_core::{ActivityEvent, ActivityStore, Actor, AnonymousKind, Geo, MemoryStore, Source};
 /// use chrono::{Duration, TimeZone, Utc};
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 /// let login = |minutes: i64, ip: &str, country: &str, lat: f64, lon: f64| {
@@ -437,139 +278,11 @@ impl AlertRule for GeoAnomaly {
     }
 }
 
-/// `concurrent_sessions`: more simultaneous active sessions (created, not terminated or
-/// expired, within `session_lifetime`) than `max_sessions`, from different devices or
-/// addresses. By default a second simultaneous session from another device alerts.
-///
-/// ```
-/// use activity_core::{ActivityEvent, ActivityStore, Actor, AlertEngine, ConcurrentSessions,
-///     MemoryStore, Source};
-/// use chrono::{Duration, TimeZone, Utc};
-/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-/// let t0 = Utc.with_ymd_and_hms(2026, 11, 24, 8, 0, 0).unwrap();
-/// let session = |id: &str, device: &str, minutes| {
-///     ActivityEvent::session_created(Actor::user("ann"))
-///         .with_session(id)
-///         .with_time(t0 + Duration::minutes(minutes))
-///         .with_source(Source::ip("81.2.69.142".parse().unwrap()).with_device_id(device))
-/// };
-/// // A second session from another device while the first is still active.
-/// let batch = [session("s1", "laptop", 0), session("s2", "phone", 5)];
-/// let store = MemoryStore::new();
-/// store.append(&batch).await?;
-/// let alerts = AlertEngine::new().rule(ConcurrentSessions::default()).evaluate(&store, &batch).await?;
-/// assert_eq!(alerts.len(), 1);
-/// assert_eq!(alerts[0].evidence, vec![batch[0].id, batch[1].id]);
-/// # Ok::<(), activity_core::Error>(()) }).unwrap();
-/// ```
-#[derive(Debug, Clone)]
-pub struct ConcurrentSessions {
-    /// Sessions allowed at once (default 1).
-    pub max_sessions: usize,
-    /// How long a session lives unless ended (default 12 hours).
-    pub session_lifetime: Duration,
-    /// Severity (default medium).
-    pub severity: Severity,
-}
-
-impl Default for ConcurrentSessions {
-    fn default() -> Self {
-        Self {
-            max_sessions: 1,
-            session_lifetime: Duration::hours(12),
-            severity: Severity::Medium,
-        }
-    }
-}
-
-impl ConcurrentSessions {
-    /// The session events of `e`'s account within a session lifetime before `e` (a
-    /// session creation).
-    fn sessions_query(&self, e: &ActivityEvent) -> Option<ActivityQuery> {
-        if e.action != Action::SESSION_CREATED {
-            return None;
-        }
-        let mut q = ActivityQuery::new()
-            .actor(e.actor_id()?)
-            .action("session")
-            .since(e.time - self.session_lifetime)
-            .until(e.time + Duration::microseconds(1))
-            .limit(crate::MAX_PAGE_SIZE);
-        if let Some(t) = &e.tenant {
-            q = q.tenant(t.clone());
-        }
-        Some(q)
-    }
-}
-
-#[async_trait]
-impl AlertRule for ConcurrentSessions {
-    fn id(&self) -> &str {
-        "concurrent_sessions"
-    }
-
-    async fn evaluate(&self, store: &dyn ActivityStore, e: &ActivityEvent) -> Result<Vec<Alert>> {
-        self.evaluate_in(&Evaluation::new(store, std::slice::from_ref(e)), e)
-            .await
-    }
-
-    fn prefetch(&self, e: &ActivityEvent) -> Vec<ActivityQuery> {
-        self.sessions_query(e).into_iter().collect()
-    }
-
-    async fn evaluate_in(&self, ev: &Evaluation<'_>, e: &ActivityEvent) -> Result<Vec<Alert>> {
-        let (Some(q), Some(account)) = (self.sessions_query(e), e.actor_id()) else {
-            return Ok(Vec::new());
-        };
-        let page = ev.query(&q).await?;
-        let events = &page.events;
-        // Session key: its hash, or the event id when the app gives none.
-        let mut created: BTreeMap<String, &ActivityEvent> = BTreeMap::new();
-        let mut ended: BTreeSet<String> = BTreeSet::new();
-        for x in events.iter().filter(|x| (x.time, x.id) <= (e.time, e.id)) {
-            let key = x.session.clone().unwrap_or_else(|| x.id.to_string());
-            if x.action == Action::SESSION_CREATED {
-                created.insert(key, x);
-            } else if x.action == Action::SESSION_TERMINATED || x.action == Action::SESSION_EXPIRED
-            {
-                ended.insert(key);
-            }
-        }
-        let mine = (e.device_id(), e.ip());
-        let others: Vec<&ActivityEvent> = created
-            .iter()
-            .filter(|(k, x)| !ended.contains(*k) && x.id != e.id)
-            .map(|(_, x)| *x)
-            .filter(|x| (x.device_id(), x.ip()) != mine)
-            .collect();
-        if others.len() < self.max_sessions {
-            return Ok(Vec::new());
-        }
-        let mut evidence: Vec<uuid::Uuid> = others.iter().map(|x| x.id).collect();
-        evidence.push(e.id);
-        Ok(vec![alert(
-            "concurrent_sessions",
-            self.severity,
-            e,
-            account,
-            evidence,
-            format!(
-                "{} simultaneous sessions for {account} from different devices or addresses",
-                others.len() + 1
-            ),
-        )])
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Actor, Geo, MemoryStore, Source};
-    use chrono::{DateTime, TimeZone, Utc};
-
-    fn t0() -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 11, 24, 8, 0, 0).unwrap()
-    }
+    use crate::alerts::rules::fixtures::{login, run, t0};
+    use crate::Geo;
 
     fn london() -> Geo {
         Geo {
@@ -597,56 +310,6 @@ mod tests {
             lon: Some(-1.25),
             accuracy_km: Some(100),
         }
-    }
-
-    fn login(at: DateTime<Utc>, device: Option<&str>, ip: &str, geo: Option<Geo>) -> ActivityEvent {
-        let mut s = Source::ip(ip.parse().unwrap()).with_user_agent("Mozilla/5.0 Firefox/140.0");
-        if let Some(d) = device {
-            s = s.with_device_id(d);
-        }
-        s.geo = geo;
-        ActivityEvent::login_succeeded(Actor::user("alice"))
-            .with_time(at)
-            .with_source(s)
-    }
-
-    async fn run(rule: &dyn AlertRule, events: &[ActivityEvent]) -> Vec<Alert> {
-        let store = MemoryStore::new();
-        store.append(events).await.unwrap();
-        let mut out = Vec::new();
-        for e in events {
-            out.extend(rule.evaluate(&store, e).await.unwrap());
-        }
-        out
-    }
-
-    #[tokio::test]
-    async fn new_device_alerts_on_a_new_device_only() {
-        let rule = NewDevice::default();
-        let v = vec![
-            login(t0(), Some("d1"), "81.2.69.142", None),
-            login(t0() + Duration::hours(1), Some("d1"), "81.2.69.142", None),
-            login(t0() + Duration::hours(2), Some("d2"), "81.2.69.142", None),
-        ];
-        let a = run(&rule, &v).await;
-        assert_eq!(
-            a.len(),
-            1,
-            "the first login does not alert; d1 again does not; d2 does"
-        );
-        assert_eq!(a[0].trigger, v[2].id);
-        let first = NewDevice {
-            alert_on_first_login: true,
-            ..NewDevice::default()
-        };
-        assert_eq!(run(&first, &v[..1]).await.len(), 1);
-        // Without device ids: same browser family and /24 is the same device.
-        let v = vec![
-            login(t0(), None, "81.2.69.142", None),
-            login(t0() + Duration::hours(1), None, "81.2.69.150", None),
-            login(t0() + Duration::hours(2), None, "89.160.20.112", None),
-        ];
-        assert_eq!(run(&rule, &v).await.len(), 1);
     }
 
     #[tokio::test]
@@ -784,44 +447,6 @@ mod tests {
             ),
         ];
         assert_eq!(run(&suppress, &v).await.len(), 1);
-    }
-
-    #[tokio::test]
-    async fn a_second_session_from_another_device_alerts() {
-        let rule = ConcurrentSessions::default();
-        let sess = |at, dev: &str, s: &str| {
-            ActivityEvent::session_created(Actor::user("alice"))
-                .with_time(at)
-                .with_source(Source::ip("81.2.69.142".parse().unwrap()).with_device_id(dev))
-                .with_session(s)
-        };
-        let v = vec![
-            sess(t0(), "d1", "s1"),
-            sess(t0() + Duration::minutes(5), "d2", "s2"),
-        ];
-        let a = run(&rule, &v).await;
-        assert_eq!(a.len(), 1);
-        assert_eq!(a[0].evidence, vec![v[0].id, v[1].id]);
-        // The first ended before the second began: no alert.
-        let v = vec![
-            sess(t0(), "d1", "s1"),
-            ActivityEvent::session_terminated(Actor::user("alice"))
-                .with_time(t0() + Duration::minutes(1))
-                .with_session("s1"),
-            sess(t0() + Duration::minutes(5), "d2", "s2"),
-        ];
-        assert!(run(&rule, &v).await.is_empty());
-        // Same device twice: no alert. Expired by lifetime: no alert.
-        let v = vec![
-            sess(t0(), "d1", "s1"),
-            sess(t0() + Duration::minutes(5), "d1", "s2"),
-        ];
-        assert!(run(&rule, &v).await.is_empty());
-        let v = vec![
-            sess(t0(), "d1", "s1"),
-            sess(t0() + Duration::hours(13), "d2", "s2"),
-        ];
-        assert!(run(&rule, &v).await.is_empty());
     }
 
     #[test]

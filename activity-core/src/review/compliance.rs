@@ -8,17 +8,17 @@ use std::fmt::Write;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
-use crate::chain::{verify, ChainKey, VerifyReport};
-use crate::error::{Error, Result, Rule};
-use crate::event::{Action, Outcome};
-use crate::query::ActivityQuery;
-use crate::store::ActivityStore;
-use crate::text::escape_html as esc;
+use crate::escape_html as esc;
+use crate::{
+    verify, Action, ActivityQuery, ActivityStore, ChainKey, Error, Outcome, Result, Rule,
+    VerifyReport,
+};
 
 /// The compliance report.
 ///
 /// ```
-/// use activity_core::{compliance_report, ActivityEvent, ActivityStore, Actor, ChainKey, MemoryStore};
+/// use activity_core::review::compliance_report;
+/// use activity_core::{ActivityEvent, ActivityStore, Actor, ChainKey, MemoryStore};
 /// use chrono::{Duration, TimeZone, Utc};
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 /// let store = MemoryStore::new();
@@ -153,7 +153,8 @@ pub async fn compliance_report(
 impl ComplianceReport {
     /// Pretty JSON.
     pub fn to_json(&self) -> String {
-        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+        serde_json::to_string_pretty(self)
+            .expect("a report serialises: its maps have string or date keys and it holds no floats")
     }
 
     /// One self-contained HTML page.

@@ -1,0 +1,340 @@
+//! The review schedule: which reviews are overdue, the sign-off that records one, and
+//! the scheduler that produces each role's digest when its period closes.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+
+use super::digest::scoped;
+use super::{digest, Digest, DigestOptions, Overdue, ReviewRole};
+use crate::{Action, ActivityEvent, ActivityStore, Actor, Clock, Error, Recorder, Result, Rule};
+
+/// The reviews overdue at `at`: for each role, the last `audit.reviewed` sign-off for it
+/// (looked up in `details.role`) is older than the role's cadence (plus one day of grace).
+///
+/// # Errors
+/// The store's errors.
+pub async fn overdue(
+    store: &dyn ActivityStore,
+    tenant: Option<&str>,
+    at: DateTime<Utc>,
+) -> Result<Vec<Overdue>> {
+    let mut out = Vec::new();
+    for role in ReviewRole::ALL {
+        let look_back = role.cadence() * 3;
+        let q = scoped(tenant)
+            .action(Action::AUDIT_REVIEWED.as_str())
+            .since(at - look_back)
+            .until(at);
+        let mut pages = crate::Pages::new(store, q);
+        let mut last = None;
+        'pages: while let Some(events) = pages.next().await? {
+            for e in &events {
+                let r = e
+                    .details
+                    .as_ref()
+                    .and_then(|d| d.get("role"))
+                    .and_then(|v| v.as_str());
+                if r == Some(role.as_str()) {
+                    last = Some(e.time);
+                    break 'pages;
+                }
+            }
+        }
+        let grace = Duration::days(1);
+        let due = match last {
+            Some(t) => t + role.cadence() + grace,
+            None => at - look_back + role.cadence() + grace,
+        };
+        if due < at {
+            out.push(Overdue {
+                role,
+                last_review: last,
+                due,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Records a reviewer's sign-off of `digest` as an `audit.reviewed` event (who, when,
+/// which role and period, a comment), through the recorder.
+///
+/// # Errors
+/// As [`Recorder::record`]; [`Error::Invalid`] for an over-long comment (over 2,000 bytes).
+pub fn sign_off(
+    recorder: &Recorder,
+    digest: &Digest,
+    reviewer: Actor,
+    comment: &str,
+) -> Result<()> {
+    if comment.len() > 2000 {
+        return Err(Error::invalid("comment", Rule::TooLong { max: 2000 }));
+    }
+    let mut e = ActivityEvent::audit_reviewed(reviewer)
+        .with_time(recorder.clock().now())
+        .with_detail("role", digest.role.as_str())
+        .with_detail("since", crate::format_time(&digest.since))
+        .with_detail("until", crate::format_time(&digest.until))
+        .with_detail("total_events", digest.total_events)
+        .with_detail("comment", comment);
+    if let Some(t) = &digest.tenant {
+        e = e.with_tenant(t.clone());
+    }
+    recorder.record(e)
+}
+
+/// Receives digests from the [`ReviewScheduler`] (the host app mails or posts them).
+///
+/// A closure `Fn(Digest)` is a sink; a type of your own implements the trait:
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use activity_core::reexports::async_trait;
+/// use activity_core::review::{Digest, DigestSink, ReviewRole, ReviewScheduler};
+/// use activity_core::{ManualClock, MemoryStore};
+/// use chrono::{TimeZone, Utc};
+///
+/// struct Outbox(Arc<Mutex<Vec<String>>>);
+///
+/// #[async_trait]
+/// impl DigestSink for Outbox {
+///     async fn deliver(&self, digest: Digest) {
+///         self.0.lock().unwrap().push(format!("{} digest: {} events", digest.role, digest.total_events));
+///     }
+/// }
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let sent = Arc::new(Mutex::new(Vec::new()));
+/// let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 24, 6, 0, 0).unwrap());
+/// let mut scheduler = ReviewScheduler::new(Arc::new(MemoryStore::new()), Outbox(sent.clone()), Arc::new(clock), None)
+///     .roles(&[ReviewRole::SecurityAnalyst]);
+/// scheduler.run_due().await.unwrap();
+/// assert_eq!(*sent.lock().unwrap(), ["security_analyst digest: 0 events"]);
+/// # });
+/// ```
+#[async_trait]
+pub trait DigestSink: Send + Sync + 'static {
+    /// Handles one digest.
+    async fn deliver(&self, digest: Digest);
+}
+
+#[async_trait]
+impl<F> DigestSink for F
+where
+    F: Fn(Digest) + Send + Sync + 'static,
+{
+    async fn deliver(&self, digest: Digest) {
+        self(digest)
+    }
+}
+
+/// Produces each role's digest when its period closes, and hands it to a sink.
+///
+/// Periods are aligned to the Unix epoch in whole cadences (days; 7-day weeks; 30-day
+/// months). [`run_due`](Self::run_due) produces every digest whose period has closed
+/// since the last call; [`spawn`](Self::spawn) calls it on an interval.
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use activity_core::review::{Digest, ReviewRole, ReviewScheduler};
+/// use activity_core::{ActivityEvent, ActivityStore, Actor, ManualClock, MemoryStore};
+/// use chrono::{Duration, TimeZone, Utc};
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let store = Arc::new(MemoryStore::new());
+/// let day = Utc.with_ymd_and_hms(2026, 11, 23, 0, 0, 0).unwrap();
+/// store.append(&[ActivityEvent::login_failed(Actor::user("bob")).with_time(day)]).await.unwrap();
+/// let clock = Arc::new(ManualClock::new(day + Duration::hours(25)));
+/// let got = Arc::new(Mutex::new(Vec::new()));
+/// let inbox = got.clone();
+/// let mut scheduler = ReviewScheduler::new(store, move |d: Digest| inbox.lock().unwrap().push(d), clock.clone(), None)
+///     .roles(&[ReviewRole::SecurityAnalyst]);
+/// assert_eq!(scheduler.run_due().await.unwrap(), 1, "yesterday's digest");
+/// assert_eq!(scheduler.run_due().await.unwrap(), 0, "not twice");
+/// clock.advance(Duration::days(1));
+/// assert_eq!(scheduler.run_due().await.unwrap(), 1, "the next day's");
+/// assert_eq!(got.lock().unwrap()[0].top_failing_accounts[0].key, "bob");
+/// # });
+/// ```
+pub struct ReviewScheduler {
+    store: Arc<dyn ActivityStore>,
+    sink: Arc<dyn DigestSink>,
+    clock: Arc<dyn Clock>,
+    tenant: Option<String>,
+    roles: Vec<ReviewRole>,
+    options: DigestOptions,
+    done: BTreeMap<ReviewRole, DateTime<Utc>>,
+}
+
+impl fmt::Debug for ReviewScheduler {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReviewScheduler")
+            .field("tenant", &self.tenant)
+            .field("roles", &self.roles)
+            .field("done", &self.done)
+            .finish_non_exhaustive()
+    }
+}
+
+fn period_end(role: ReviewRole, now: DateTime<Utc>) -> DateTime<Utc> {
+    let cadence = role.cadence().num_seconds();
+    let secs = now.timestamp().div_euclid(cadence) * cadence;
+    DateTime::from_timestamp(secs, 0).unwrap_or(now)
+}
+
+impl ReviewScheduler {
+    /// A scheduler for every role, over `tenant` (`None`: all).
+    pub fn new(
+        store: Arc<dyn ActivityStore>,
+        sink: impl DigestSink,
+        clock: Arc<dyn Clock>,
+        tenant: Option<String>,
+    ) -> Self {
+        Self {
+            store,
+            sink: Arc::new(sink),
+            clock,
+            tenant,
+            roles: ReviewRole::ALL.to_vec(),
+            options: DigestOptions::default(),
+            done: BTreeMap::new(),
+        }
+    }
+
+    /// Only these roles.
+    pub fn roles(mut self, roles: &[ReviewRole]) -> Self {
+        self.roles = roles.to_vec();
+        self
+    }
+
+    /// Digest settings.
+    pub fn options(mut self, options: DigestOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Produces and delivers the digest of every period that closed since the last
+    /// call (on the first call: the last closed period of each role). Returns how many.
+    ///
+    /// # Errors
+    /// The store's errors; nothing is marked done for a role whose digest failed.
+    pub async fn run_due(&mut self) -> Result<usize> {
+        let now = self.clock.now();
+        let mut delivered = 0;
+        for role in self.roles.clone() {
+            let end = period_end(role, now);
+            if self.done.get(&role).is_some_and(|d| *d >= end) {
+                continue;
+            }
+            let d = digest(
+                &*self.store,
+                role,
+                self.tenant.as_deref(),
+                end - role.cadence(),
+                end,
+                now,
+                self.options,
+            )
+            .await?;
+            self.sink.deliver(d).await;
+            self.done.insert(role, end);
+            delivered += 1;
+        }
+        Ok(delivered)
+    }
+
+    /// Runs [`run_due`](Self::run_due) every `interval` on a tokio task; errors are logged
+    /// and retried at the next tick.
+    pub fn spawn(mut self, interval: std::time::Duration) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(interval);
+            loop {
+                tick.tick().await;
+                if let Err(e) = self.run_due().await {
+                    tracing::error!(error = %e, "review digest failed");
+                }
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::review::fixtures::{day, seeded};
+    use crate::{ActivityQuery, ManualClock, MemoryStore};
+    use std::sync::Mutex;
+
+    #[tokio::test]
+    async fn sign_off_records_a_review_and_clears_overdue() {
+        let store = Arc::new(MemoryStore::new());
+        let clock = ManualClock::new(day() + Duration::days(1));
+        let (rec, guard) = Recorder::builder(store.clone())
+            .clock(clock.clone())
+            .lifecycle_events(false)
+            .start();
+        let end = day() + Duration::days(1);
+        let d = digest(
+            &*store,
+            ReviewRole::SecurityAnalyst,
+            None,
+            day(),
+            end,
+            end,
+            DigestOptions::default(),
+        )
+        .await
+        .unwrap();
+        sign_off(&rec, &d, Actor::user("analyst"), "looked at the spraying").unwrap();
+        rec.flush().await.unwrap();
+        let reviewed = store
+            .query(&ActivityQuery::new().action("audit.reviewed"))
+            .await
+            .unwrap();
+        assert_eq!(reviewed.events.len(), 1);
+        let details = reviewed.events[0].details.as_ref().unwrap();
+        assert_eq!(details["role"], "security_analyst");
+        assert_eq!(details["comment"], "looked at the spraying");
+        let od = overdue(&*store, None, end + Duration::seconds(1))
+            .await
+            .unwrap();
+        assert!(od.iter().all(|o| o.role != ReviewRole::SecurityAnalyst));
+        // Three days later the daily review is overdue again.
+        let od = overdue(&*store, None, end + Duration::days(3))
+            .await
+            .unwrap();
+        let analyst = od
+            .iter()
+            .find(|o| o.role == ReviewRole::SecurityAnalyst)
+            .unwrap();
+        assert_eq!(analyst.last_review, Some(end));
+        guard.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn scheduler_delivers_each_closed_period_once() {
+        let store = Arc::new(MemoryStore::new());
+        store.append(&seeded()).await.unwrap();
+        let clock = Arc::new(ManualClock::new(
+            day() + Duration::days(1) + Duration::hours(1),
+        ));
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let g2 = got.clone();
+        let mut s = ReviewScheduler::new(
+            store,
+            move |d: Digest| g2.lock().unwrap().push((d.role, d.since, d.total_events)),
+            clock.clone(),
+            None,
+        )
+        .roles(&[ReviewRole::SecurityAnalyst]);
+        assert_eq!(s.run_due().await.unwrap(), 1);
+        assert_eq!(s.run_due().await.unwrap(), 0, "same period, not again");
+        clock.advance(Duration::days(1));
+        assert_eq!(s.run_due().await.unwrap(), 1);
+        let got = got.lock().unwrap();
+        assert_eq!(got[0], (ReviewRole::SecurityAnalyst, day(), 19));
+        assert_eq!(got[1].1, day() + Duration::days(1));
+    }
+}
