@@ -169,15 +169,23 @@ async fn run(
     status: Arc<Mutex<Status>>,
     mut rx: mpsc::Receiver<Command>,
 ) {
-    let mut tick = tokio::time::interval(interval);
+    // The first run at once (not on the interval's first tick, which the timer may
+    // deliver after a command that arrived meanwhile), then one per interval.
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut first = true;
     loop {
-        let done = tokio::select! {
+        let done = if std::mem::take(&mut first) {
+            None
+        } else {
+            tokio::select! {
+            biased;
             _ = tick.tick() => None,
             cmd = rx.recv() => match cmd {
                 Some(Command::RunNow(done)) => Some(done),
                 Some(Command::Stop) | None => return,
             },
+            }
         };
         let started = clock.now();
         let result = job.run().await;

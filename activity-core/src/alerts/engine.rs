@@ -2,7 +2,7 @@
 //! what they raise and hands it to the sinks.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 use tokio::sync::mpsc;
@@ -12,13 +12,14 @@ use super::{
     Alert, AlertRule, AlertSink, ConcurrentSessions, Evaluation, FailedLogins, GeoAnomaly,
     NewDevice,
 };
-use crate::{ActivityEvent, ActivityStore, AfterCommit, Result};
+use crate::{ActivityEvent, ActivityStore, AfterCommit, Recorder, Result};
 
 /// Runs rules after each committed batch and delivers what they raise.
 ///
-/// Added to a recorder with [`after_commit`](crate::RecorderBuilder::after_commit) (after
-/// [`start`](Self::start), to deliver to its sinks); [`evaluate`](Self::evaluate) judges a
-/// batch directly.
+/// Added to a recorder with [`after_commit`](crate::RecorderBuilder::after_commit); when
+/// that recorder starts, the engine starts the task that delivers its alerts to its sinks
+/// (so a sink cannot be silently left undelivered). [`evaluate`](Self::evaluate) judges a
+/// batch directly, without delivering.
 ///
 /// ```
 /// use activity_core::alerts::AlertEngine;
@@ -41,7 +42,8 @@ use crate::{ActivityEvent, ActivityStore, AfterCommit, Result};
 pub struct AlertEngine {
     rules: Vec<Arc<dyn AlertRule>>,
     sinks: Vec<Arc<dyn AlertSink>>,
-    queue: Option<mpsc::Sender<Alert>>,
+    capacity: usize,
+    queue: OnceLock<mpsc::Sender<Alert>>,
     undelivered: Arc<AtomicU64>,
 }
 
@@ -73,7 +75,8 @@ impl AlertEngine {
         Self {
             rules: Vec::new(),
             sinks: Vec::new(),
-            queue: None,
+            capacity: Self::DEFAULT_QUEUE_CAPACITY,
+            queue: OnceLock::new(),
             undelivered: Arc::new(AtomicU64::new(0)),
         }
     }
@@ -101,20 +104,15 @@ impl AlertEngine {
         self
     }
 
-    /// Starts the delivery task (on the current tokio runtime) with a queue of `capacity`
-    /// alerts; alerts that find it full are counted in [`undelivered`](Self::undelivered)
-    /// (they are stored all the same).
-    pub fn start(mut self, capacity: usize) -> Self {
-        let (tx, mut rx) = mpsc::channel::<Alert>(capacity.max(1));
-        let sinks = self.sinks.clone();
-        tokio::spawn(async move {
-            while let Some(a) = rx.recv().await {
-                for s in &sinks {
-                    s.deliver(&a).await;
-                }
-            }
-        });
-        self.queue = Some(tx);
+    /// The delivery queue's capacity when none is set.
+    pub const DEFAULT_QUEUE_CAPACITY: usize = 1024;
+
+    /// The most alerts waiting for the sinks (default
+    /// [`DEFAULT_QUEUE_CAPACITY`](Self::DEFAULT_QUEUE_CAPACITY), at least 1); alerts that
+    /// find the queue full are counted in [`undelivered`](Self::undelivered) (they are
+    /// stored all the same).
+    pub fn queue_capacity(mut self, capacity: usize) -> Self {
+        self.capacity = capacity.max(1);
         self
     }
 
@@ -162,13 +160,32 @@ impl AfterCommit for AlertEngine {
         let mut events = Vec::with_capacity(alerts.len());
         for a in alerts {
             events.push(a.to_event());
-            if let Some(q) = &self.queue {
+            if let Some(q) = self.queue.get() {
                 if q.try_send(a).is_err() {
                     self.undelivered.fetch_add(1, Ordering::Relaxed);
                 }
             }
         }
         events
+    }
+
+    /// Starts the task that delivers alerts to the sinks, on the recorder's runtime.
+    fn on_start(&self, _recorder: &Recorder) {
+        if self.sinks.is_empty() || self.queue.get().is_some() {
+            return;
+        }
+        let (tx, mut rx) = mpsc::channel::<Alert>(self.capacity);
+        if self.queue.set(tx).is_err() {
+            return;
+        }
+        let sinks = self.sinks.clone();
+        tokio::spawn(async move {
+            while let Some(a) = rx.recv().await {
+                for s in &sinks {
+                    s.deliver(&a).await;
+                }
+            }
+        });
     }
 }
 
@@ -275,7 +292,7 @@ mod tests {
                 })
                 .rules(&["failed_logins"]),
             )
-            .start(64);
+            .queue_capacity(64);
         let (rec, guard) = crate::Recorder::builder(store.clone())
             .after_commit(engine)
             .lifecycle_events(false)
@@ -285,7 +302,11 @@ mod tests {
                 .unwrap();
         }
         rec.flush().await.unwrap();
-        let got = rx.recv().await.unwrap();
+        // Registering the engine is all it takes: the recorder's start starts delivery.
+        let got = tokio::time::timeout(std::time::Duration::from_secs(10), rx.recv())
+            .await
+            .expect("the sinks are served without a separate start")
+            .unwrap();
         assert_eq!(got.rule, "failed_logins");
         // The sinks run in order on their task: after the channel, the notifier.
         for _ in 0..100 {

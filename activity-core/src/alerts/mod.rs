@@ -21,7 +21,6 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
-use sha2::{Digest as _, Sha256};
 use uuid::Uuid;
 
 mod engine;
@@ -39,6 +38,7 @@ pub use rules::{
 };
 pub use sinks::{AccountNotifier, AlertSink, ChannelSink, TracingSink};
 
+use crate::event::payload::{derived_id, AlertRaised, Payload};
 use crate::{ActivityEvent, ActivityQuery, ActivityStore, Result, Target};
 
 /// How serious an alert is.
@@ -117,16 +117,19 @@ pub struct Alert {
 impl Alert {
     /// The `alert.raised` event storing this alert (id derived from rule and trigger).
     pub fn to_event(&self) -> ActivityEvent {
-        let mut h = Sha256::new();
-        h.update(self.rule.as_bytes());
-        h.update(self.trigger.as_bytes());
-        let digest = h.finalize();
-        let mut bytes = [0u8; 16];
-        bytes.copy_from_slice(&digest[..16]);
-        let mut e = ActivityEvent::alert_raised(&self.rule, self.severity.as_str(), &self.evidence)
-            .with_id(Uuid::new_v8(bytes))
-            .with_time(self.time)
-            .with_detail("message", self.message.clone());
+        let raised = AlertRaised {
+            rule: self.rule.clone(),
+            severity: self.severity.as_str().to_owned(),
+            evidence: self.evidence.clone(),
+            message: Some(self.message.clone()),
+        };
+        // The constructor writes the same payload without the message.
+        let raised_event =
+            ActivityEvent::alert_raised(&self.rule, self.severity.as_str(), &self.evidence);
+        let mut e = raised
+            .write(raised_event)
+            .with_id(derived_id(&[self.rule.as_bytes(), self.trigger.as_bytes()]))
+            .with_time(self.time);
         if let Some(a) = &self.account {
             e = e.with_target(Target::user(a.clone()));
         }

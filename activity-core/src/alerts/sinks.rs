@@ -34,7 +34,7 @@ use super::Alert;
 /// pager.deliver(&alert(Severity::High, "5 failed logins")).await;
 /// assert_eq!(*pager.0.lock().unwrap(), vec!["5 failed logins".to_string()]);
 /// // In an application the engine calls it for every alert raised:
-/// let _engine = AlertEngine::with_defaults().sink(pager).start(1024);
+/// let _engine = AlertEngine::with_defaults().sink(pager);
 /// # });
 /// ```
 #[async_trait]
@@ -78,7 +78,7 @@ where
 /// #     account: Some("ann".into()), tenant: None, evidence: Vec::new(),
 /// #     message: "sign-in to ann from a new device".into(), time: chrono::Utc::now(),
 /// #     trigger: activity_core::reexports::uuid::Uuid::now_v7() };
-/// let _engine = AlertEngine::with_defaults().sink(TracingSink).start(1024);
+/// let _engine = AlertEngine::with_defaults().sink(TracingSink);
 /// // What the engine does with each alert: one WARN event.
 /// TracingSink.deliver(&alert).await;
 /// assert_eq!(warnings.load(Ordering::SeqCst), 1);
@@ -160,7 +160,7 @@ impl<F: Fn(&str, &Alert) + Send + Sync + 'static> AlertSink for AccountNotifier<
 /// let engine = AlertEngine::new()
 ///     .rule(FailedLogins::default())
 ///     .sink(ChannelSink(tx))
-///     .start(64);
+///     .queue_capacity(64);
 /// let (recorder, guard) = Recorder::builder(Arc::new(MemoryStore::new()))
 ///     .after_commit(engine)
 ///     .start();

@@ -10,6 +10,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::digest::scoped;
 use super::{digest, Digest, DigestOptions, Overdue, ReviewRole};
+use crate::event::payload::{Payload, Reviewed};
 use crate::{Action, ActivityEvent, ActivityStore, Actor, Clock, Error, Recorder, Result, Rule};
 
 /// The reviews overdue at `at`: for each role, the last `audit.reviewed` sign-off for it
@@ -33,12 +34,8 @@ pub async fn overdue(
         let mut last = None;
         'pages: while let Some(events) = pages.next().await? {
             for e in &events {
-                let r = e
-                    .details
-                    .as_ref()
-                    .and_then(|d| d.get("role"))
-                    .and_then(|v| v.as_str());
-                if r == Some(role.as_str()) {
+                let r = Reviewed::read(e).map(|r| r.role);
+                if r.as_deref() == Some(role.as_str()) {
                     last = Some(e.time);
                     break 'pages;
                 }
@@ -74,13 +71,15 @@ pub fn sign_off(
     if comment.len() > 2000 {
         return Err(Error::invalid("comment", Rule::TooLong { max: 2000 }));
     }
-    let mut e = ActivityEvent::audit_reviewed(reviewer)
-        .with_time(recorder.clock().now())
-        .with_detail("role", digest.role.as_str())
-        .with_detail("since", crate::format_time(&digest.since))
-        .with_detail("until", crate::format_time(&digest.until))
-        .with_detail("total_events", digest.total_events)
-        .with_detail("comment", comment);
+    let reviewed = Reviewed {
+        role: digest.role.as_str().to_owned(),
+        since: digest.since,
+        until: digest.until,
+        total_events: digest.total_events,
+        comment: comment.to_owned(),
+    };
+    let mut e =
+        reviewed.write(ActivityEvent::audit_reviewed(reviewer).with_time(recorder.clock().now()));
     if let Some(t) = &digest.tenant {
         e = e.with_tenant(t.clone());
     }
@@ -109,7 +108,7 @@ pub fn sign_off(
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 /// let sent = Arc::new(Mutex::new(Vec::new()));
 /// let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 24, 6, 0, 0).unwrap());
-/// let mut scheduler = ReviewScheduler::new(Arc::new(MemoryStore::new()), Outbox(sent.clone()), Arc::new(clock), None)
+/// let scheduler = ReviewScheduler::new(Arc::new(MemoryStore::new()), Outbox(sent.clone()), Arc::new(clock), None)
 ///     .roles(&[ReviewRole::SecurityAnalyst]);
 /// scheduler.run_due().await.unwrap();
 /// assert_eq!(*sent.lock().unwrap(), ["security_analyst digest: 0 events"]);
@@ -149,7 +148,7 @@ where
 /// let clock = Arc::new(ManualClock::new(day + Duration::hours(25)));
 /// let got = Arc::new(Mutex::new(Vec::new()));
 /// let inbox = got.clone();
-/// let mut scheduler = ReviewScheduler::new(store, move |d: Digest| inbox.lock().unwrap().push(d), clock.clone(), None)
+/// let scheduler = ReviewScheduler::new(store, move |d: Digest| inbox.lock().unwrap().push(d), clock.clone(), None)
 ///     .roles(&[ReviewRole::SecurityAnalyst]);
 /// assert_eq!(scheduler.run_due().await.unwrap(), 1, "yesterday's digest");
 /// assert_eq!(scheduler.run_due().await.unwrap(), 0, "not twice");
@@ -165,7 +164,9 @@ pub struct ReviewScheduler {
     tenant: Option<String>,
     roles: Vec<ReviewRole>,
     options: DigestOptions,
-    done: BTreeMap<ReviewRole, DateTime<Utc>>,
+    /// The end of the last period delivered per role; locked for a whole run, so that
+    /// runs never overlap.
+    done: tokio::sync::Mutex<BTreeMap<ReviewRole, DateTime<Utc>>>,
 }
 
 impl fmt::Debug for ReviewScheduler {
@@ -173,7 +174,7 @@ impl fmt::Debug for ReviewScheduler {
         f.debug_struct("ReviewScheduler")
             .field("tenant", &self.tenant)
             .field("roles", &self.roles)
-            .field("done", &self.done)
+            .field("done", &self.done.try_lock().map(|d| d.clone()).ok())
             .finish_non_exhaustive()
     }
 }
@@ -199,7 +200,7 @@ impl ReviewScheduler {
             tenant,
             roles: ReviewRole::ALL.to_vec(),
             options: DigestOptions::default(),
-            done: BTreeMap::new(),
+            done: tokio::sync::Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -220,12 +221,13 @@ impl ReviewScheduler {
     ///
     /// # Errors
     /// The store's errors; nothing is marked done for a role whose digest failed.
-    pub async fn run_due(&mut self) -> Result<usize> {
+    pub async fn run_due(&self) -> Result<usize> {
+        let mut done = self.done.lock().await;
         let now = self.clock.now();
         let mut delivered = 0;
         for role in self.roles.clone() {
             let end = period_end(role, now);
-            if self.done.get(&role).is_some_and(|d| *d >= end) {
+            if done.get(&role).is_some_and(|d| *d >= end) {
                 continue;
             }
             let d = digest(
@@ -239,24 +241,22 @@ impl ReviewScheduler {
             )
             .await?;
             self.sink.deliver(d).await;
-            self.done.insert(role, end);
+            done.insert(role, end);
             delivered += 1;
         }
         Ok(delivered)
     }
+}
 
-    /// Runs [`run_due`](Self::run_due) every `interval` on a tokio task; errors are logged
-    /// and retried at the next tick.
-    pub fn spawn(mut self, interval: std::time::Duration) -> tokio::task::JoinHandle<()> {
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(interval);
-            loop {
-                tick.tick().await;
-                if let Err(e) = self.run_due().await {
-                    tracing::error!(error = %e, "review digest failed");
-                }
-            }
-        })
+/// The digests due per run: `jobs::every(interval).spawn(scheduler)`.
+#[async_trait]
+impl crate::jobs::Job for ReviewScheduler {
+    fn name(&self) -> &str {
+        "review scheduler"
+    }
+
+    async fn run(&self) -> Result<()> {
+        self.run_due().await.map(drop)
     }
 }
 
@@ -322,7 +322,7 @@ mod tests {
         ));
         let got = Arc::new(Mutex::new(Vec::new()));
         let g2 = got.clone();
-        let mut s = ReviewScheduler::new(
+        let s = ReviewScheduler::new(
             store,
             move |d: Digest| g2.lock().unwrap().push((d.role, d.since, d.total_events)),
             clock.clone(),
@@ -336,5 +336,34 @@ mod tests {
         let got = got.lock().unwrap();
         assert_eq!(got[0], (ReviewRole::SecurityAnalyst, day(), 19));
         assert_eq!(got[1].1, day() + Duration::days(1));
+    }
+
+    #[tokio::test]
+    async fn the_job_runner_runs_the_scheduler_and_keeps_its_status() {
+        let store = Arc::new(MemoryStore::new());
+        store.append(&seeded()).await.unwrap();
+        let clock = Arc::new(ManualClock::new(
+            day() + Duration::days(1) + Duration::hours(1),
+        ));
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let g2 = got.clone();
+        let s = ReviewScheduler::new(
+            store,
+            move |d: Digest| g2.lock().unwrap().push(d.role),
+            clock.clone(),
+            None,
+        )
+        .roles(&[ReviewRole::SecurityAnalyst]);
+        let guard = crate::jobs::every(std::time::Duration::from_secs(3600)).spawn(Arc::new(s));
+        guard.run_now().await;
+        guard.run_now().await;
+        assert_eq!(guard.runs(), 3, "the first tick, then two on demand");
+        assert!(guard.last_run().unwrap().succeeded());
+        assert_eq!(
+            *got.lock().unwrap(),
+            vec![ReviewRole::SecurityAnalyst],
+            "once per period"
+        );
+        guard.stop().await;
     }
 }
