@@ -332,7 +332,9 @@ pub async fn timeline(
                 }
                 let evidence = evidence_ids(&event);
                 if !evidence.is_empty() {
-                    let q = scoped(tenant).ids(evidence).limit(crate::MAX_PAGE_SIZE);
+                    let q = ActivityQuery::scoped(tenant)
+                        .ids(evidence)
+                        .limit(crate::MAX_PAGE_SIZE);
                     for e in store.query(&q).await?.events {
                         keys.add_event(&e);
                         seeds.push((e, Link::Evidence));
@@ -373,7 +375,7 @@ pub async fn timeline(
     for a in &keys.accounts {
         t.gather(
             store,
-            scoped(tenant).actor(a.clone()),
+            ActivityQuery::scoped(tenant).actor(a.clone()),
             Link::Account(a.clone()),
             &mut rows,
         )
@@ -391,13 +393,18 @@ pub async fn timeline(
         }
     }
     for ip in &keys.ips {
-        t.gather(store, scoped(tenant).ip(*ip), Link::Ip(*ip), &mut rows)
-            .await?;
+        t.gather(
+            store,
+            ActivityQuery::scoped(tenant).ip(*ip),
+            Link::Ip(*ip),
+            &mut rows,
+        )
+        .await?;
     }
     for d in &keys.devices {
         t.gather(
             store,
-            scoped(tenant).device_id(d.clone()),
+            ActivityQuery::scoped(tenant).device_id(d.clone()),
             Link::Device(d.clone()),
             &mut rows,
         )
@@ -406,7 +413,7 @@ pub async fn timeline(
     for s in &keys.sessions {
         t.gather(
             store,
-            scoped(tenant).session(s.clone()),
+            ActivityQuery::scoped(tenant).session(s.clone()),
             Link::Session(s.clone()),
             &mut rows,
         )
@@ -416,16 +423,9 @@ pub async fn timeline(
     Ok(t)
 }
 
-fn scoped(tenant: Option<&str>) -> ActivityQuery {
-    match tenant {
-        Some(t) => ActivityQuery::tenant_log(t),
-        None => ActivityQuery::new(),
-    }
-}
-
 async fn fetch(store: &dyn ActivityStore, tenant: Option<&str>, id: Uuid) -> Result<ActivityEvent> {
     store
-        .query(&scoped(tenant).ids([id]).limit(1))
+        .query(&ActivityQuery::scoped(tenant).ids([id]).limit(1))
         .await?
         .events
         .into_iter()
@@ -515,7 +515,7 @@ impl Timeline {
         let tenant = self.tenant.clone();
         self.gather(
             store,
-            scoped(tenant.as_deref()).actor(account),
+            ActivityQuery::scoped(tenant.as_deref()).actor(account),
             Link::Pivot(account.to_owned()),
             &mut rows,
         )

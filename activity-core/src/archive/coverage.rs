@@ -68,10 +68,7 @@ pub(crate) async fn usable_archives_checked(
             continue;
         }
         let rows: u64 = m.files.iter().map(|f| f.rows).sum();
-        let mut q = match &m.tenant {
-            Some(t) => ActivityQuery::tenant_log(t),
-            None => ActivityQuery::new(),
-        };
+        let mut q = ActivityQuery::scoped(m.tenant.as_deref());
         q = q.since(m.since).until(m.until);
         let stored = store.count(&q).await?;
         if stored == 0 {

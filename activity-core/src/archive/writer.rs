@@ -94,12 +94,7 @@ pub async fn archive(
             .map_err(|e| io(&file_path, e))?;
         Ok((rows, hex::encode(hw.hash.finalize()), chains))
     });
-    let q = match tenant {
-        Some(t) => ActivityQuery::tenant_log(t),
-        None => ActivityQuery::new(),
-    }
-    .since(since)
-    .until(until);
+    let q = ActivityQuery::scoped(tenant).since(since).until(until);
     let mut pages = crate::Pages::new(store, q);
     let read = async {
         while let Some(events) = pages.next().await? {

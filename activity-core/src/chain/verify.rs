@@ -179,10 +179,7 @@ pub async fn verify(
     tenant: Option<&str>,
     key: &ChainKey,
 ) -> Result<VerifyReport> {
-    let q = match tenant {
-        Some(t) => ActivityQuery::tenant_log(t),
-        None => ActivityQuery::new(),
-    };
+    let q = ActivityQuery::scoped(tenant);
     let mut links: BTreeMap<ChainId, Vec<Link>> = BTreeMap::new();
     let mut report = VerifyReport {
         events: 0,

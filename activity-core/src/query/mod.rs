@@ -103,6 +103,21 @@ impl ActivityQuery {
         }
     }
 
+    /// Every event of `tenant`'s log, or every event of the store when `tenant` is `None`
+    /// (an operator's scope: the CLI, archives, verification, reports).
+    ///
+    /// ```
+    /// use activity_core::ActivityQuery;
+    /// assert_eq!(ActivityQuery::scoped(Some("acme")), ActivityQuery::tenant_log("acme"));
+    /// assert_eq!(ActivityQuery::scoped(None), ActivityQuery::new());
+    /// ```
+    pub fn scoped(tenant: Option<&str>) -> Self {
+        match tenant {
+            Some(t) => Self::tenant_log(t),
+            None => Self::new(),
+        }
+    }
+
     /// Scope "my tenant's audit log": every event of `tenant`.
     pub fn tenant_log(tenant: &str) -> Self {
         Self {

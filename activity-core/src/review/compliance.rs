@@ -104,12 +104,7 @@ pub async fn compliance_report(
         per_day: BTreeMap::new(),
         verification: verify(store, tenant, key).await?,
     };
-    let q = match tenant {
-        Some(t) => ActivityQuery::tenant_log(t),
-        None => ActivityQuery::new(),
-    }
-    .since(since)
-    .until(until);
+    let q = ActivityQuery::scoped(tenant).since(since).until(until);
     let mut pages = crate::Pages::new(store, q);
     while let Some(events) = pages.next().await? {
         for e in &events {

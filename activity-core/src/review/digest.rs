@@ -186,7 +186,10 @@ pub async fn digest(
     let mut failing_accounts: BTreeMap<String, u64> = BTreeMap::new();
     // Pages come newest first; gaps are measured between consecutive event times.
     let mut newer = until;
-    let mut pages = crate::Pages::new(store, scoped(tenant).since(since).until(until));
+    let mut pages = crate::Pages::new(
+        store,
+        ActivityQuery::scoped(tenant).since(since).until(until),
+    );
     // What the role reviews beyond the notable lists, asked once rather than per event.
     let gaps = role.reviews(Section::Gaps);
     let alerts_by_rule = role.reviews(Section::AlertsByRule);
@@ -251,14 +254,6 @@ pub async fn digest(
         d.overdue_reviews = overdue(store, tenant, until).await?;
     }
     Ok(d)
-}
-
-/// Every event, or those of `tenant`'s log.
-pub(super) fn scoped(tenant: Option<&str>) -> ActivityQuery {
-    match tenant {
-        Some(t) => ActivityQuery::tenant_log(t),
-        None => ActivityQuery::new(),
-    }
 }
 
 #[cfg(test)]

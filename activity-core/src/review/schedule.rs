@@ -8,10 +8,12 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 
-use super::digest::scoped;
 use super::{digest, Digest, DigestOptions, Overdue, ReviewRole};
 use crate::event::payload::{Payload, Reviewed};
-use crate::{Action, ActivityEvent, ActivityStore, Actor, Clock, Error, Recorder, Result, Rule};
+use crate::{
+    Action, ActivityEvent, ActivityQuery, ActivityStore, Actor, Clock, Error, Recorder, Result,
+    Rule,
+};
 
 /// The reviews overdue at `at`: for each role, the last `audit.reviewed` sign-off for it
 /// (looked up in `details.role`) is older than the role's cadence (plus one day of grace).
@@ -26,7 +28,7 @@ pub async fn overdue(
     let mut out = Vec::new();
     for role in ReviewRole::ALL {
         let look_back = role.cadence() * 3;
-        let q = scoped(tenant)
+        let q = ActivityQuery::scoped(tenant)
             .action(Action::AUDIT_REVIEWED.as_str())
             .since(at - look_back)
             .until(at);
