@@ -11,7 +11,7 @@ use crate::Error;
 /// What a viewer may see.
 ///
 /// ```
-/// use activity_tower::{Role, Viewer};
+/// use activity_tower::viewer::{Role, Viewer};
 /// assert_eq!(Viewer::user("u_2").role, Role::User);
 /// assert_eq!(Viewer::admin("u_1").tenant("acme").role, Role::Admin);
 /// ```
@@ -28,7 +28,7 @@ pub enum Role {
 /// ```
 /// # use std::sync::Arc;
 /// use activity_core::{MemoryStore, Recorder, Tier};
-/// use activity_tower::{Access, ActivityViews, Viewer};
+/// use activity_tower::viewer::{Access, ActivityViews, Viewer};
 /// use tower::ServiceExt;
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 /// # let store = Arc::new(MemoryStore::new());
@@ -63,7 +63,7 @@ pub enum Access {
 /// [`ActivityViews::viewer_fn`](crate::ActivityViews::viewer_fn).
 ///
 /// ```
-/// use activity_tower::{Viewer, Role};
+/// use activity_tower::viewer::{Role, Viewer};
 /// let admin = Viewer::admin("u_1").tenant("acme").name("alice@example.com");
 /// assert_eq!(admin.role, Role::Admin);
 /// let mut req = http::Request::new(());

@@ -144,7 +144,7 @@ impl ActivityViews {
     /// `/`, does not end with one, and holds only letters, digits, `-`, `_`, `.` and `/`.
     ///
     /// # Errors
-    /// [`Error::BadParam`] naming `base_path`.
+    /// [`Error::Config`] naming `base_path`.
     pub fn base_path(mut self, path: &str) -> Result<Self, Error> {
         let ok = path.len() > 1
             && path.len() <= 200
@@ -156,7 +156,7 @@ impl ActivityViews {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'/'));
         if !ok {
-            return Err(Error::param(
+            return Err(Error::config(
                 "base_path",
                 "expected /segment[/segment…] of letters, digits, - _ .",
             ));

@@ -148,15 +148,25 @@ fn json_response(value: &impl serde::Serialize) -> Result<Response<ViewerBody>, 
     Ok(full(StatusCode::OK, "application/json", body))
 }
 
+/// The text an error is answered with: its message, then the store's or recorder's own
+/// (which `Display` leaves to `source()`).
+fn message(e: &Error) -> String {
+    match e {
+        Error::Core(core) => format!("{e}: {core}"),
+        _ => e.to_string(),
+    }
+}
+
 fn error_response(e: &Error, api: bool) -> Response<ViewerBody> {
+    let message = message(e);
     if e.status().is_server_error() {
-        tracing::error!(error = %e, "activity viewer request failed");
+        tracing::error!(error = %message, "activity viewer request failed");
     }
     let mut r = if api {
-        let body = json!({ "error": e.code(), "message": e.to_string() });
+        let body = json!({ "error": e.code(), "message": message });
         full(e.status(), "application/json", body.to_string())
     } else {
-        let text = activity_core::escape_html(&e.to_string());
+        let text = activity_core::escape_html(&message);
         full(
             e.status(),
             "text/html; charset=utf-8",
