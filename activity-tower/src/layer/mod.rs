@@ -55,6 +55,10 @@ use tenant::TenantSource;
 
 /// The tower layer that records authentication events.
 ///
+/// Every builder call takes and returns the layer, and none can panic. Cloning is cheap
+/// (the configuration is shared); configuring a clone gives it a configuration of its own
+/// and leaves the original as it was.
+///
 /// ```
 /// use std::sync::Arc;
 /// use activity_core::{MemoryStore, Recorder};
@@ -70,6 +74,8 @@ use tenant::TenantSource;
 ///     .session_cookie("sid", b"a secret key of at least 16 bytes")
 ///     .unwrap();
 /// // axum: Router::new().route(...).layer(layer)
+/// // The same layer with one more rule, e.g. for another router:
+/// let admin = layer.clone().rule(RouteRule::post("/admin/login", RouteKind::Login));
 /// # });
 /// ```
 #[derive(Clone)]

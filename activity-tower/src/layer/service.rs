@@ -145,13 +145,16 @@ where
     ReqBody: Body<Data = bytes::Bytes> + Unpin,
     ResBody: Default,
 {
+    // Admit: a refused attempt never reaches the handler.
     let req = match attempt.admit(parts, body).await {
         Ok(req) => req,
         Err(refused) => return Ok(refused),
     };
+    // Call: a client that goes away meanwhile is recorded by the guard.
     let guard = DropGuard(Some(&attempt));
     let result = AssertUnwindSafe(inner.call(req)).catch_unwind().await;
     guard.disarm();
+    // Judge and record.
     match result {
         Ok(Ok(res)) => Ok(attempt.answered(res)),
         Ok(Err(err)) => {

@@ -283,7 +283,7 @@ impl AlertSink for WebhookSink {
         let (id, rule) = (job.id.clone(), job.rule.clone());
         self.shared.pending.fetch_add(1, Ordering::AcqRel);
         if let Err(e) = self.tx.try_send(job) {
-            self.finish_one();
+            finish_one(&self.shared);
             self.shared.dropped.fetch_add(1, Ordering::Relaxed);
             let why = match e {
                 mpsc::error::TrySendError::Full(_) => "queue full",
@@ -296,12 +296,6 @@ impl AlertSink for WebhookSink {
                 "webhook: {why}; alert not sent (it is in the audit log)"
             );
         }
-    }
-}
-
-impl WebhookSink {
-    fn finish_one(&self) {
-        finish_one(&self.shared);
     }
 }
 
