@@ -55,6 +55,8 @@
 //! ```
 
 mod access;
+mod audit;
+mod body;
 mod devices;
 mod export;
 mod page;
@@ -62,8 +64,9 @@ mod params;
 mod service;
 
 pub use access::{Access, Role, TierFn, Viewer, ViewerFn};
+pub use body::ViewerBody;
 pub use devices::{known_devices, KnownDevice, KnownDevices, KnownLocation};
-pub use service::{ViewerBody, ViewerFuture, ViewerService};
+pub use service::{ViewerFuture, ViewerService};
 
 use std::sync::Arc;
 
