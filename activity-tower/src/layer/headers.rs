@@ -46,6 +46,13 @@ pub(crate) fn new_request_id() -> String {
     )
 }
 
+/// Puts the request id on a response, unless the handler set one of its own.
+pub(crate) fn echo_request_id(headers: &mut HeaderMap, request_id: &str) {
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        headers.entry(X_REQUEST_ID).or_insert(v);
+    }
+}
+
 /// A device id from the cookie is kept if it is 1–64 of `[A-Za-z0-9_-]`.
 pub(crate) fn valid_device_id(v: &str) -> bool {
     !v.is_empty()

@@ -22,7 +22,7 @@ use super::context::RequestContext;
 use super::extensions::OutcomeHint;
 use super::future::ResponseFuture;
 use super::handle::ActivityHandle;
-use super::headers::{device_cookie, set_cookie, X_REQUEST_ID};
+use super::headers::{device_cookie, echo_request_id, set_cookie};
 use super::rules::{RouteKind, RouteRule};
 
 /// The middleware [`ActivityLayer`](crate::ActivityLayer) produces.
@@ -283,9 +283,7 @@ impl Attempt {
         if let Ok(v) = HeaderValue::from_str(&retry_after_secs.max(1).to_string()) {
             res.headers_mut().insert(RETRY_AFTER, v);
         }
-        if let Ok(v) = HeaderValue::from_str(&self.ctx.request_id) {
-            res.headers_mut().insert(X_REQUEST_ID, v);
-        }
+        echo_request_id(res.headers_mut(), &self.ctx.request_id);
         res
     }
 
@@ -309,9 +307,7 @@ impl Attempt {
         if let Some(e) = follow_up {
             self.record(e);
         }
-        if let Ok(v) = HeaderValue::from_str(&self.ctx.request_id) {
-            res.headers_mut().entry(X_REQUEST_ID).or_insert(v);
-        }
+        echo_request_id(res.headers_mut(), &self.ctx.request_id);
         res
     }
 
