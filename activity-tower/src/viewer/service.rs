@@ -399,3 +399,23 @@ fn asset(content_type: &'static str, body: &'static str) -> Response<ViewerBody>
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     r
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_store_error_is_answered_with_its_text_and_printed_once() {
+        let e = Error::from(activity_core::Error::unavailable("database down", None));
+        // The answer's text is the same as when `Display` held the source.
+        assert_eq!(
+            message(&e),
+            "activity log unavailable: store unavailable: database down"
+        );
+        // `Display` leaves the source to `source()`, so chain printers show it once.
+        assert_eq!(e.to_string(), "activity log unavailable");
+        let source = std::error::Error::source(&e).unwrap().to_string();
+        assert!(source.contains("database down"), "{source}");
+        assert_eq!(message(&Error::NotFound), "not found");
+    }
+}
