@@ -14,7 +14,8 @@ use activity_core::{
     ActivityEvent, ActivityQuery, ActivityStore, DeleteRequest, Page, Recorder, RecorderGuard,
 };
 use activity_sqlx::SqliteStore;
-use activity_tower::{ActivityLayer, PeerAddr, RouteKind, RouteRule};
+use activity_tower::layer::PeerAddr;
+use activity_tower::{ActivityLayer, RouteKind, RouteRule};
 use axum::routing::post;
 use axum::Router;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -1,15 +1,25 @@
-//! The crate's error type: why a viewer request was refused or failed.
+//! The crate's one error type: a builder setting that was refused, or why a viewer
+//! request was refused or failed.
 
 use http::StatusCode;
 
-/// What went wrong serving the activity-log endpoints. Each variant maps to one HTTP
-/// status ([`Error::status`]) and a stable machine-readable code ([`Error::code`]).
+/// What went wrong: a setting refused by one of the builders ([`Error::Config`]), or
+/// serving the activity-log endpoints (every other variant). Each variant maps to one
+/// HTTP status ([`Error::status`]) and a stable machine-readable code ([`Error::code`]).
+///
+/// A source error is kept as the [`source`](std::error::Error::source), never repeated
+/// in the message, so error-chain printers show it once.
 ///
 /// ```
-/// use activity_tower::Error;
+/// use activity_tower::{Error, TrustedProxies};
 /// let e = Error::BadParam { param: "since".into(), message: "not an RFC 3339 time".into() };
 /// assert_eq!(e.status(), http::StatusCode::BAD_REQUEST);
 /// assert_eq!(e.code(), "bad_param");
+///
+/// let e = TrustedProxies::cidrs(["10.0.0.0/33"]).unwrap_err();
+/// assert!(matches!(e, Error::Config { setting: "trusted_proxies", .. }));
+/// assert_eq!(e.code(), "config");
+/// assert!(std::error::Error::source(&e).is_some()); // the parser's own error
 /// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -37,9 +47,25 @@ pub enum Error {
     /// The endpoint only answers GET and HEAD.
     #[error("method not allowed")]
     MethodNotAllowed,
-    /// Reading the store failed, or the read could not be audited.
-    #[error("activity log unavailable: {0}")]
+    /// Reading the store failed, or the read could not be audited (the store's or the
+    /// recorder's error is the source).
+    #[error("activity log unavailable")]
     Core(#[from] activity_core::Error),
+    /// A builder refused a setting: [`ActivityLayer::session_cookie`](crate::ActivityLayer::session_cookie),
+    /// [`TrustedProxies::cidrs`](crate::TrustedProxies::cidrs),
+    /// [`ActivityViews::base_path`](crate::ActivityViews::base_path) or (feature
+    /// `webhook`) `WebhookBuilder::start`.
+    #[error("invalid setting `{setting}`: {reason}")]
+    Config {
+        /// The setting: `session_cookie`, `trusted_proxies`, `base_path`, `webhook.url`,
+        /// `webhook.secret`, `webhook.timeout` or `webhook`.
+        setting: &'static str,
+        /// What is wrong with it.
+        reason: String,
+        /// The error beneath, when there is one.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
 }
 
 impl Error {
@@ -55,11 +81,12 @@ impl Error {
                 StatusCode::BAD_REQUEST
             }
             Error::Core(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Config { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     /// A stable code for programs: `unauthenticated`, `forbidden`, `tier`, `bad_param`,
-    /// `not_found`, `method`, `invalid` or `unavailable`.
+    /// `not_found`, `method`, `invalid`, `unavailable` or `config`.
     pub fn code(&self) -> &'static str {
         match self {
             Error::Unauthenticated => "unauthenticated",
@@ -70,6 +97,33 @@ impl Error {
             Error::MethodNotAllowed => "method",
             Error::Core(e) if e.kind() == activity_core::ErrorKind::Invalid => "invalid",
             Error::Core(_) => "unavailable",
+            Error::Config { .. } => "config",
+        }
+    }
+
+    /// A refused setting, without a source yet.
+    pub(crate) fn config(setting: &'static str, reason: impl Into<String>) -> Self {
+        Error::Config {
+            setting,
+            reason: reason.into(),
+            source: None,
+        }
+    }
+
+    /// The same error with `source` beneath it (only [`Error::Config`] takes one).
+    pub(crate) fn with_source(
+        self,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        match self {
+            Error::Config {
+                setting, reason, ..
+            } => Error::Config {
+                setting,
+                reason,
+                source: Some(Box::new(source)),
+            },
+            other => other,
         }
     }
 

@@ -28,40 +28,30 @@
 //! the [`Recorder`](activity_core::Recorder); the only await before the handler is the
 //! lockout pre-check on login routes.
 //!
-//! Also here: [`ActivityViews`], the Activity Log and Audit Log as endpoints and a
-//! self-contained viewer page the host app mounts behind its login, and (feature
-//! `webhook`) `WebhookSink`, which posts signed alerts to an HTTP endpoint.
+//! # Module map
+//!
+//! The crate root holds what an app uses every day; the rest is in the module of its
+//! folder.
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | [`layer`] | the middleware: [`ActivityLayer`] and its [`RouteRule`]s and [`RouteKind`]s, the [`ActivityService`](layer::ActivityService) it makes, where the actor, tenant and client address come from ([`TrustedProxies`]), the [`RequestContext`](layer::RequestContext) of every event and the [`ActivityHandle`] handlers record with; [`AuthenticatedActor`], [`PeerAddr`](layer::PeerAddr) and [`OutcomeHint`], which the app sets as extensions |
+//! | [`viewer`] | [`ActivityViews`]: the Activity Log and Audit Log as endpoints and a self-contained viewer page the host app mounts behind its login, for a [`Viewer`] it names |
+//! | `webhook` | (feature `webhook`) `WebhookSink`, which posts signed alerts to an HTTP endpoint, and the signature a receiver checks |
+//! | [`Error`] | the crate's one error: a refused builder setting, or a refused or failed viewer request |
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-mod actor;
-mod body;
-mod client_ip;
-mod context;
 mod error;
-mod future;
-mod layer;
-mod rules;
-mod service;
-mod viewer;
+pub mod layer;
+pub mod viewer;
 #[cfg(feature = "webhook")]
 pub mod webhook;
 
 pub use activity_core;
-pub use actor::{ActorFn, ActorSource};
-pub use body::PrefixedBody;
-pub use client_ip::{client_ip, TrustedProxies, MAX_FORWARDED_BYTES, MAX_FORWARDED_ENTRIES};
-pub use context::{
-    ActivityHandle, AuthenticatedActor, OutcomeHint, PeerAddr, RequestContext, TenantSource,
-};
 pub use error::Error;
-pub use future::ResponseFuture;
-pub use layer::ActivityLayer;
-pub use rules::{default_outcome, OutcomeJudge, PathPattern, RouteKind, RouteRule};
-pub use service::{ActivityService, X_REQUEST_ID};
-pub use viewer::{
-    known_devices, Access, ActivityViews, KnownDevice, KnownDevices, KnownLocation, Role, TierFn,
-    Viewer, ViewerBody, ViewerFn, ViewerFuture, ViewerService, DEFAULT_BASE_PATH, DEVICES_LOOKBACK,
+pub use layer::{
+    ActivityHandle, ActivityLayer, AuthenticatedActor, OutcomeHint, RouteKind, RouteRule,
+    TrustedProxies, X_REQUEST_ID,
 };
-#[cfg(feature = "webhook")]
-pub use webhook::WebhookSink;
+pub use viewer::{ActivityViews, Viewer};

@@ -14,7 +14,7 @@ use activity_core::{
     MemoryStore, Outcome, Recorder, RecorderGuard,
 };
 use activity_tower::{
-    ActivityHandle, ActivityLayer, OutcomeHint, RouteKind, RouteRule, TenantSource, TrustedProxies,
+    ActivityHandle, ActivityLayer, Error, OutcomeHint, RouteKind, RouteRule, TrustedProxies,
 };
 use axum::body::Bytes;
 use axum::extract::Path;
@@ -132,9 +132,7 @@ async fn start(
         .rule(RouteRule::post("/boom", RouteKind::PasswordChange))
         .rule(RouteRule::post("/panic", RouteKind::PasswordChange))
         .trusted_proxies(trusted)
-        .tenant(TenantSource::Header(http::HeaderName::from_static(
-            "x-tenant",
-        )))
+        .tenant_header(http::HeaderName::from_static("x-tenant"))
         .lockout(Arc::new(Locker))
         .session_cookie("sid", SESSION_KEY)
         .unwrap();
@@ -244,7 +242,7 @@ async fn every_rule_and_outcome() {
         .find(|l| l.to_ascii_lowercase().contains("activity_device="))
         .unwrap()
         .to_string();
-    for flag in ["HttpOnly", "Secure", "SameSite=Lax", "Max-Age="] {
+    for flag in ["HttpOnly", "Secure", "SameSite=Lax", "Max-Age=", "Path=/"] {
         assert!(device_cookie.contains(flag), "{device_cookie}");
     }
     let bad = post_form(a, "/login", "username=alice&password=wrong", "").await;
@@ -477,7 +475,7 @@ async fn an_inner_service_error_is_recorded_and_passed_on() {
     let layer =
         ActivityLayer::new(recorder.clone()).rule(RouteRule::post("/login", RouteKind::Login));
     let failing = tower::service_fn(
-        |_req: http::Request<activity_tower::PrefixedBody<axum::body::Body>>| async {
+        |_req: http::Request<activity_tower::layer::PrefixedBody<axum::body::Body>>| async {
             Err::<http::Response<axum::body::Body>, std::io::Error>(std::io::Error::other(
                 "backend down",
             ))
@@ -636,4 +634,87 @@ async fn handlers_record_through_the_handle_with_the_context_filled_in() {
     assert_eq!(e.ip().unwrap().to_string(), "127.0.0.1");
     assert_eq!(e.details.as_ref().unwrap()["method"], "totp");
     app.stop().await;
+}
+
+#[tokio::test]
+async fn a_clone_of_a_layer_is_configured_on_its_own() {
+    use tower::{Layer, ServiceExt};
+    let store = Arc::new(MemoryStore::new());
+    let (recorder, guard) = Recorder::builder(store.clone())
+        .lifecycle_events(false)
+        .start();
+    let base =
+        ActivityLayer::new(recorder.clone()).rule(RouteRule::post("/login", RouteKind::Login));
+    let handler = tower::service_fn(
+        |_req: http::Request<activity_tower::layer::PrefixedBody<String>>| async {
+            Ok::<_, std::convert::Infallible>(http::Response::new(String::new()))
+        },
+    );
+    // A service made from the layer shares its configuration, and so does a clone:
+    // configuring the clone copies it (it used to panic) and leaves the original as it was.
+    let base_service = base.layer(handler);
+    let extended = base
+        .clone()
+        .rule(RouteRule::post("/logout", RouteKind::Logout))
+        .tenant_header(http::HeaderName::from_static("x-tenant"));
+    let logout = || {
+        http::Request::post("/logout")
+            .header("x-tenant", "acme")
+            .body(String::new())
+            .unwrap()
+    };
+    base_service.clone().oneshot(logout()).await.unwrap();
+    base.layer(handler).oneshot(logout()).await.unwrap();
+    recorder.flush().await.unwrap();
+    let page = store.query(&ActivityQuery::new()).await.unwrap();
+    assert!(page.events.is_empty(), "{:?}", page.events);
+    extended.layer(handler).oneshot(logout()).await.unwrap();
+    recorder.flush().await.unwrap();
+    let page = store.query(&ActivityQuery::new()).await.unwrap();
+    let actions: Vec<_> = page.events.iter().map(|e| e.action.clone()).collect();
+    assert_eq!(actions.len(), 2, "{actions:?}");
+    assert!(actions.contains(&Action::LOGOUT));
+    assert!(actions.contains(&Action::SESSION_TERMINATED));
+    assert!(page
+        .events
+        .iter()
+        .all(|e| e.tenant.as_deref() == Some("acme")));
+    guard.shutdown().await;
+}
+
+#[test]
+fn refused_settings_are_config_errors_with_their_source() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (recorder, guard) = rt.block_on(async {
+        Recorder::builder(Arc::new(MemoryStore::new()))
+            .lifecycle_events(false)
+            .start()
+    });
+    let e = ActivityLayer::new(recorder)
+        .session_cookie("sid", b"short")
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::Config {
+                setting: "session_cookie",
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    let source = std::error::Error::source(&e).expect("the key's own error");
+    assert!(!e.to_string().contains(&source.to_string()), "{e}");
+    assert_eq!(e.code(), "config");
+
+    let e = TrustedProxies::cidrs(["10.0.0.0/8", "not-a-net"]).unwrap_err();
+    assert!(
+        matches!(e, Error::Config { setting: "trusted_proxies", ref reason, .. } if reason.contains("not-a-net")),
+        "{e:?}"
+    );
+    assert!(std::error::Error::source(&e).is_some());
+    rt.block_on(guard.shutdown());
 }

@@ -696,7 +696,17 @@ fn base_paths_are_validated() {
             "/a?b",
             "/<script>",
         ] {
-            assert!(v().base_path(bad).is_err(), "{bad:?}");
+            let e = v().base_path(bad).unwrap_err();
+            assert!(
+                matches!(
+                    e,
+                    activity_tower::Error::Config {
+                        setting: "base_path",
+                        ..
+                    }
+                ),
+                "{bad:?}: {e:?}"
+            );
         }
         assert_eq!(
             v().base_path("/settings/security/audit-log")

@@ -1,9 +1,10 @@
-//! Who is asking: the viewer as the host app names them, and what their tenant's tier allows.
+//! Who is asking: the viewer as the host app names them, what their tenant's tier allows,
+//! and which events they may see.
 
 use std::fmt;
 use std::sync::Arc;
 
-use activity_core::{Actor, Tier};
+use activity_core::{ActivityEvent, Actor, Tier};
 use http::request::Parts;
 
 use crate::Error;
@@ -11,7 +12,7 @@ use crate::Error;
 /// What a viewer may see.
 ///
 /// ```
-/// use activity_tower::{Role, Viewer};
+/// use activity_tower::viewer::{Role, Viewer};
 /// assert_eq!(Viewer::user("u_2").role, Role::User);
 /// assert_eq!(Viewer::admin("u_1").tenant("acme").role, Role::Admin);
 /// ```
@@ -28,7 +29,7 @@ pub enum Role {
 /// ```
 /// # use std::sync::Arc;
 /// use activity_core::{MemoryStore, Recorder, Tier};
-/// use activity_tower::{Access, ActivityViews, Viewer};
+/// use activity_tower::viewer::{Access, ActivityViews, Viewer};
 /// use tower::ServiceExt;
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 /// # let store = Arc::new(MemoryStore::new());
@@ -63,7 +64,7 @@ pub enum Access {
 /// [`ActivityViews::viewer_fn`](crate::ActivityViews::viewer_fn).
 ///
 /// ```
-/// use activity_tower::{Viewer, Role};
+/// use activity_tower::viewer::{Role, Viewer};
 /// let admin = Viewer::admin("u_1").tenant("acme").name("alice@example.com");
 /// assert_eq!(admin.role, Role::Admin);
 /// let mut req = http::Request::new(());
@@ -187,4 +188,28 @@ impl AccessConfig {
             Some(f) => self.api_tiers.contains(&f(viewer.tenant.as_deref())),
         }
     }
+}
+
+/// Which log a listing reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scope {
+    /// The viewer's own Activity Log.
+    Own,
+    /// The tenant's Audit Log (administrators).
+    Tenant,
+}
+
+impl Scope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Own => "own",
+            Scope::Tenant => "tenant",
+        }
+    }
+}
+
+/// Whether `viewer` may see `e` in `scope`: the last check before an event leaves.
+pub(crate) fn visible(viewer: &Viewer, scope: Scope, e: &ActivityEvent) -> bool {
+    e.tenant == viewer.tenant
+        && (scope == Scope::Tenant || e.actor_id() == Some(viewer.user_id.as_str()))
 }

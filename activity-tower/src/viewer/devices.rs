@@ -11,7 +11,7 @@ use serde::Serialize;
 ///
 /// ```
 /// use activity_core::{ActivityEvent, Actor, Geo, Source};
-/// use activity_tower::known_devices;
+/// use activity_tower::viewer::known_devices;
 /// let login = |ua: &str, city: &str| {
 ///     let geo = Geo { city: Some(city.into()), country: Some("GB".into()), ..Geo::default() };
 ///     let source = Source::default().with_device_id("d_1").with_user_agent(ua).with_geo(geo);
@@ -47,7 +47,7 @@ pub struct KnownDevice {
 ///
 /// ```
 /// use activity_core::{ActivityEvent, Actor, Geo, Source};
-/// use activity_tower::known_devices;
+/// use activity_tower::viewer::known_devices;
 /// let london = Geo {
 ///     country: Some("GB".into()),
 ///     city: Some("London".into()),
@@ -84,7 +84,7 @@ pub struct KnownLocation {
 ///
 /// ```
 /// use activity_core::{ActivityEvent, Actor};
-/// use activity_tower::{known_devices, KnownDevices};
+/// use activity_tower::viewer::{known_devices, KnownDevices};
 /// let bob = || Actor::user("bob");
 /// let k = known_devices(&[
 ///     ActivityEvent::login_failed(bob()),
@@ -128,7 +128,7 @@ fn label(country: &Option<String>, city: &Option<String>) -> Option<String> {
 ///
 /// ```
 /// use activity_core::{ActivityEvent, Actor, Source};
-/// use activity_tower::known_devices;
+/// use activity_tower::viewer::known_devices;
 /// let mut login = ActivityEvent::login_succeeded(Actor::user("bob"));
 /// login.source = Some(Source { device_id: Some("d_1".into()), ..Source::default() });
 /// let k = known_devices(&[login.clone(), login]);

@@ -15,9 +15,9 @@ use http::{Response, StatusCode};
 use http_body::Frame;
 use http_body_util::{BodyExt, StreamBody};
 
-use super::access::Viewer;
-use super::params::Scope;
-use super::service::{visible, BoxError, Shared, ViewerBody};
+use super::access::{visible, Scope, Viewer};
+use super::audit;
+use super::body::{BoxError, ViewerBody};
 use crate::{ActivityHandle, Error};
 
 /// The writer's output: what the CSV writer produced since the last chunk.
@@ -68,7 +68,7 @@ impl Drop for ExportAudit {
         .with_detail("scope", self.scope.as_str())
         .with_detail("complete", self.complete);
         // A failure here is logged by the handle / reported by the recorder's metrics.
-        if let Err(err) = Shared::audit(&self.recorder, self.handle.as_ref(), &self.viewer, e) {
+        if let Err(err) = audit::record(&self.recorder, self.handle.as_ref(), &self.viewer, e) {
             tracing::error!(error = %err, "audit.exported not recorded");
         }
     }

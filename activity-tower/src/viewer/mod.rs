@@ -55,6 +55,8 @@
 //! ```
 
 mod access;
+mod audit;
+mod body;
 mod devices;
 mod export;
 mod page;
@@ -62,8 +64,9 @@ mod params;
 mod service;
 
 pub use access::{Access, Role, TierFn, Viewer, ViewerFn};
+pub use body::ViewerBody;
 pub use devices::{known_devices, KnownDevice, KnownDevices, KnownLocation};
-pub use service::{ViewerBody, ViewerFuture, ViewerService};
+pub use service::{ViewerFuture, ViewerService};
 
 use std::sync::Arc;
 
@@ -144,7 +147,7 @@ impl ActivityViews {
     /// `/`, does not end with one, and holds only letters, digits, `-`, `_`, `.` and `/`.
     ///
     /// # Errors
-    /// [`Error::BadParam`] naming `base_path`.
+    /// [`Error::Config`] naming `base_path`.
     pub fn base_path(mut self, path: &str) -> Result<Self, Error> {
         let ok = path.len() > 1
             && path.len() <= 200
@@ -156,7 +159,7 @@ impl ActivityViews {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'/'));
         if !ok {
-            return Err(Error::param(
+            return Err(Error::config(
                 "base_path",
                 "expected /segment[/segment…] of letters, digits, - _ .",
             ));

@@ -7,29 +7,11 @@ use activity_core::{ActivityQuery, Cursor, Outcome, MAX_FILTER_VALUES, MAX_PAGE_
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::access::Viewer;
+use super::access::{Scope, Viewer};
 use crate::Error;
 
 /// The longest query string accepted.
 pub(crate) const MAX_QUERY_BYTES: usize = 8 * 1024;
-
-/// Which log a listing reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Scope {
-    /// The viewer's own Activity Log.
-    Own,
-    /// The tenant's Audit Log (administrators).
-    Tenant,
-}
-
-impl Scope {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Scope::Own => "own",
-            Scope::Tenant => "tenant",
-        }
-    }
-}
 
 /// The decoded `key=value` pairs of a query string.
 pub(crate) struct Params(Vec<(String, String)>);

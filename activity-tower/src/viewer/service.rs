@@ -11,25 +11,17 @@ use activity_core::{
     timeline, ActivityEvent, ActivityQuery, ActivityStore, Anchor, Cursor, Recorder,
     TimelineOptions,
 };
-use bytes::Bytes;
 use chrono::Duration;
 use http::header::{self, HeaderValue};
 use http::request::Parts;
 use http::{Method, Request, Response, StatusCode};
-use http_body_util::combinators::UnsyncBoxBody;
-use http_body_util::{BodyExt, Full};
 use serde_json::json;
 
-use super::access::{AccessConfig, Viewer};
-use super::params::{scoped_query, Params, Scope, EXPORT_KEYS, LIST_KEYS};
-use super::{devices, export, page, DEVICES_LOOKBACK};
+use super::access::{visible, AccessConfig, Scope, Viewer};
+use super::body::{full, ViewerBody};
+use super::params::{scoped_query, Params, EXPORT_KEYS, LIST_KEYS};
+use super::{audit, devices, export, page, DEVICES_LOOKBACK};
 use crate::{ActivityHandle, Error};
-
-/// The error type of a streamed response body.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
-/// The response body of the viewer endpoints (whole, or streamed for CSV export).
-pub type ViewerBody = UnsyncBoxBody<Bytes, BoxError>;
 
 /// The response future of [`ViewerService`].
 pub type ViewerFuture =
@@ -121,22 +113,6 @@ impl<B> tower_service::Service<Request<B>> for ViewerService {
     }
 }
 
-pub(crate) fn full(
-    status: StatusCode,
-    content_type: &'static str,
-    body: impl Into<Bytes>,
-) -> Response<ViewerBody> {
-    let mut r = Response::new(
-        Full::new(body.into())
-            .map_err(|never| match never {})
-            .boxed_unsync(),
-    );
-    *r.status_mut() = status;
-    r.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    r
-}
-
 fn json_response(value: &impl serde::Serialize) -> Result<Response<ViewerBody>, Error> {
     // Our own values failing to serialise is a server fault, not the client's input.
     let body = serde_json::to_vec(value).map_err(|e| {
@@ -148,15 +124,25 @@ fn json_response(value: &impl serde::Serialize) -> Result<Response<ViewerBody>, 
     Ok(full(StatusCode::OK, "application/json", body))
 }
 
+/// The text an error is answered with: its message, then the store's or recorder's own
+/// (which `Display` leaves to `source()`).
+fn message(e: &Error) -> String {
+    match e {
+        Error::Core(core) => format!("{e}: {core}"),
+        _ => e.to_string(),
+    }
+}
+
 fn error_response(e: &Error, api: bool) -> Response<ViewerBody> {
+    let message = message(e);
     if e.status().is_server_error() {
-        tracing::error!(error = %e, "activity viewer request failed");
+        tracing::error!(error = %message, "activity viewer request failed");
     }
     let mut r = if api {
-        let body = json!({ "error": e.code(), "message": e.to_string() });
+        let body = json!({ "error": e.code(), "message": message });
         full(e.status(), "application/json", body.to_string())
     } else {
-        let text = activity_core::escape_html(&e.to_string());
+        let text = activity_core::escape_html(&message);
         full(
             e.status(),
             "text/html; charset=utf-8",
@@ -192,12 +178,6 @@ fn secure(mut r: Response<ViewerBody>) -> Response<ViewerBody> {
     h.entry(header::CACHE_CONTROL)
         .or_insert(HeaderValue::from_static("no-store"));
     r
-}
-
-/// Whether `viewer` may see `e` in `scope`: the last check before an event leaves.
-pub(crate) fn visible(viewer: &Viewer, scope: Scope, e: &ActivityEvent) -> bool {
-    e.tenant == viewer.tenant
-        && (scope == Scope::Tenant || e.actor_id() == Some(viewer.user_id.as_str()))
 }
 
 impl Shared {
@@ -262,24 +242,6 @@ impl Shared {
         }
     }
 
-    /// Records an `audit.*` event for `viewer`, through the request's [`ActivityHandle`]
-    /// when the activity layer is in front (IP, user agent, request id filled in).
-    pub(crate) fn audit(
-        recorder: &Recorder,
-        handle: Option<&ActivityHandle>,
-        viewer: &Viewer,
-        mut e: ActivityEvent,
-    ) -> Result<(), Error> {
-        if e.tenant.is_none() {
-            e.tenant = viewer.tenant.clone();
-        }
-        match handle {
-            Some(h) => h.record(e),
-            None => recorder.record(e),
-        }
-        .map_err(Error::Core)
-    }
-
     /// Reads one page of events `viewer` may see in `scope`.
     async fn visible_page(
         &self,
@@ -327,7 +289,7 @@ impl Shared {
                     "first"
                 },
             );
-        Self::audit(&self.recorder, parts.extensions.get(), viewer, e)?;
+        audit::record(&self.recorder, parts.extensions.get(), viewer, e)?;
         json_response(&json!({ "scope": scope.as_str(), "events": events, "next": next }))
     }
 
@@ -364,7 +326,7 @@ impl Shared {
             .with_detail("scope", "devices")
             .with_detail("user", user)
             .with_detail("rows", known.devices.len());
-        Self::audit(&self.recorder, parts.extensions.get(), viewer, e)?;
+        audit::record(&self.recorder, parts.extensions.get(), viewer, e)?;
         json_response(&known)
     }
 
@@ -426,7 +388,7 @@ impl Shared {
             .with_detail("scope", "timeline")
             .with_detail("anchor", id.to_string())
             .with_detail("rows", t.entries.len());
-        Self::audit(&self.recorder, parts.extensions.get(), viewer, e)?;
+        audit::record(&self.recorder, parts.extensions.get(), viewer, e)?;
         json_response(&t)
     }
 }
@@ -436,4 +398,24 @@ fn asset(content_type: &'static str, body: &'static str) -> Response<ViewerBody>
     r.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_store_error_is_answered_with_its_text_and_printed_once() {
+        let e = Error::from(activity_core::Error::unavailable("database down", None));
+        // The answer's text is the same as when `Display` held the source.
+        assert_eq!(
+            message(&e),
+            "activity log unavailable: store unavailable: database down"
+        );
+        // `Display` leaves the source to `source()`, so chain printers show it once.
+        assert_eq!(e.to_string(), "activity log unavailable");
+        let source = std::error::Error::source(&e).unwrap().to_string();
+        assert!(source.contains("database down"), "{source}");
+        assert_eq!(message(&Error::NotFound), "not found");
+    }
 }

@@ -9,10 +9,12 @@ use std::task::{ready, Context, Poll};
 use http::{HeaderValue, Response};
 use pin_project_lite::pin_project;
 
+use super::headers::X_REQUEST_ID;
+
 pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
 pin_project! {
-    /// Response future of [`ActivityService`](crate::ActivityService).
+    /// Response future of [`ActivityService`](super::ActivityService).
     pub struct ResponseFuture<F, B, E> {
         #[pin]
         kind: Kind<F, B, E>,
@@ -58,9 +60,7 @@ where
             KindProj::Passthrough { inner, request_id } => {
                 let mut res = ready!(inner.poll(cx))?;
                 if let Some(id) = request_id.take() {
-                    res.headers_mut()
-                        .entry(crate::service::X_REQUEST_ID)
-                        .or_insert(id);
+                    res.headers_mut().entry(X_REQUEST_ID).or_insert(id);
                 }
                 Poll::Ready(Ok(res))
             }

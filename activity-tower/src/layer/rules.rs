@@ -79,7 +79,8 @@ impl RouteKind {
 ///
 /// ```
 /// use activity_core::Outcome;
-/// use activity_tower::{default_outcome, OutcomeJudge, RouteKind, RouteRule};
+/// use activity_tower::layer::{default_outcome, OutcomeJudge};
+/// use activity_tower::{RouteKind, RouteRule};
 /// use http::StatusCode;
 /// // A sign-in page that redirects on success and shows the form again (200) on failure.
 /// let judge = |status: StatusCode| match status {
@@ -111,7 +112,7 @@ where
 ///
 /// ```
 /// use activity_core::Outcome;
-/// use activity_tower::default_outcome;
+/// use activity_tower::layer::default_outcome;
 /// use http::StatusCode;
 /// assert_eq!(default_outcome(StatusCode::SEE_OTHER).0, Outcome::Success);
 /// assert_eq!(default_outcome(StatusCode::LOCKED), (Outcome::Failure, Some("locked")));
@@ -142,7 +143,7 @@ enum Segment {
 /// remainder.
 ///
 /// ```
-/// use activity_tower::PathPattern;
+/// use activity_tower::layer::PathPattern;
 /// let p = PathPattern::new("/users/{id}/mfa");
 /// assert!(p.matches("/users/42/mfa"));
 /// assert!(!p.matches("/users/42/mfa/extra"));
@@ -253,8 +254,8 @@ impl RouteRule {
     }
 
     /// The route's kind.
-    pub fn kind(&self) -> &RouteKind {
-        &self.kind
+    pub fn kind(&self) -> RouteKind {
+        self.kind.clone()
     }
 
     pub(crate) fn matches(&self, method: &Method, path: &str) -> bool {

@@ -6,6 +6,8 @@ use std::net::{IpAddr, SocketAddr};
 use http::HeaderMap;
 use ipnet::IpNet;
 
+use crate::Error;
+
 /// The most forwarded-for entries examined (from the right); the rest are ignored.
 pub const MAX_FORWARDED_ENTRIES: usize = 32;
 /// The most bytes of forwarding headers examined (from the right).
@@ -40,14 +42,21 @@ impl TrustedProxies {
     /// Trusted networks from text such as `10.0.0.0/8` or a single address.
     ///
     /// # Errors
-    /// The first entry that is neither a network nor an address.
-    pub fn cidrs<'a>(nets: impl IntoIterator<Item = &'a str>) -> Result<Self, String> {
+    /// [`Error::Config`] naming `trusted_proxies` for the first entry that is neither a
+    /// network nor an address (the network parser's error is its source).
+    pub fn cidrs<'a>(nets: impl IntoIterator<Item = &'a str>) -> Result<Self, Error> {
         let mut out = Vec::new();
         for n in nets {
-            let net = n
-                .parse::<IpNet>()
-                .or_else(|_| n.parse::<IpAddr>().map(IpNet::from))
-                .map_err(|_| format!("not a network or address: {n:?}"))?;
+            let net = match n.parse::<IpNet>() {
+                Ok(net) => net,
+                Err(e) => n.parse::<IpAddr>().map(IpNet::from).map_err(|_| {
+                    Error::config(
+                        "trusted_proxies",
+                        format!("not a network or address: {n:?}"),
+                    )
+                    .with_source(e)
+                })?,
+            };
             out.push(net);
         }
         Ok(TrustedProxies::Cidrs(out))
@@ -145,7 +154,8 @@ fn chain(headers: &HeaderMap) -> Vec<Hop> {
 /// Resolves the client address from the peer and the headers under `trusted`.
 ///
 /// ```
-/// use activity_tower::{client_ip, TrustedProxies};
+/// use activity_tower::layer::client_ip;
+/// use activity_tower::TrustedProxies;
 /// use http::HeaderMap;
 /// let mut h = HeaderMap::new();
 /// h.insert("x-forwarded-for", "6.6.6.6, 81.2.69.142".parse().unwrap());

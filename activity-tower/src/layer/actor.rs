@@ -7,14 +7,15 @@ use std::sync::Arc;
 use activity_core::{limits, Actor};
 use http::request::Parts;
 
-use crate::context::{cap, AuthenticatedActor};
+use super::extensions::AuthenticatedActor;
+use super::headers::cap;
 
 /// A closure naming the actor from the request head.
 ///
 /// ```
 /// use std::sync::Arc;
 /// use activity_core::Actor;
-/// use activity_tower::ActorFn;
+/// use activity_tower::layer::ActorFn;
 /// let from_header: ActorFn = Arc::new(|parts| {
 ///     let id = parts.headers.get("x-user-id")?.to_str().ok()?;
 ///     Some(Actor::user(id))
@@ -36,7 +37,8 @@ pub type ActorFn = Arc<dyn Fn(&Parts) -> Option<Actor> + Send + Sync>;
 /// ```
 /// # use std::{convert::Infallible, sync::Arc};
 /// use activity_core::Actor;
-/// use activity_tower::{ActivityHandle, ActivityLayer, AuthenticatedActor, PrefixedBody};
+/// use activity_tower::layer::PrefixedBody;
+/// use activity_tower::{ActivityHandle, ActivityLayer, AuthenticatedActor};
 /// use http::{HeaderName, Request, Response};
 /// use tower::{Layer, ServiceExt};
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {

@@ -58,104 +58,36 @@
 //! // … later, for monitoring:
 //! let stats = webhook.stats();
 //! assert_eq!(stats.failed + stats.dropped, 0);
-//! # Ok::<(), activity_core::Error>(())
+//! # Ok::<(), activity_tower::Error>(())
 //! # }).unwrap();
 //! ```
 
-use std::sync::atomic::{AtomicU64, Ordering};
+mod signature;
+mod worker;
+
+pub use signature::{
+    sign, verify_signature, ATTEMPT_HEADER, DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER,
+};
+
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use activity_core::{Alert, AlertSink, Clock, Error, Result, Rule, SystemClock};
+use activity_core::{Alert, AlertSink, Clock, SystemClock};
 use async_trait::async_trait;
 use bytes::Bytes;
-use chrono::{DateTime, Utc};
-use hmac::{Hmac, Mac};
-use http::{header, HeaderValue, Method, Request, StatusCode, Uri};
-use http_body_util::{BodyExt, Full, Limited};
+use http::Uri;
+use http_body_util::Full;
 use hyper_util::client::legacy::connect::{Connect, HttpConnector};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use sha2::Sha256;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::mpsc;
 
-/// `X-Activity-Signature`: `sha256=<lowercase hex HMAC-SHA256 of "{timestamp}.{body}">`.
-pub const SIGNATURE_HEADER: &str = "x-activity-signature";
-/// `X-Activity-Timestamp`: the sending time in Unix seconds, covered by the signature.
-pub const TIMESTAMP_HEADER: &str = "x-activity-timestamp";
-/// `X-Activity-Delivery`: the alert's id, the same on every retry.
-pub const DELIVERY_HEADER: &str = "x-activity-delivery";
-/// `X-Activity-Attempt`: 1 for the first try, then 2, 3, … on retries.
-pub const ATTEMPT_HEADER: &str = "x-activity-attempt";
+use crate::Error;
+use worker::{finish_one, Job, Shared, Worker};
+
 /// The shortest secret accepted, in bytes.
 pub const MIN_SECRET_LEN: usize = 16;
-
-const RESPONSE_BODY_LIMIT: usize = 64 * 1024;
-
-type HmacSha256 = Hmac<Sha256>;
-
-fn mac(secret: &[u8], timestamp: i64, body: &[u8]) -> HmacSha256 {
-    // HMAC takes keys of any length; `new_from_slice` cannot fail for it.
-    let mut m = <HmacSha256 as Mac>::new_from_slice(secret)
-        .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
-    m.update(timestamp.to_string().as_bytes());
-    m.update(b".");
-    m.update(body);
-    m
-}
-
-/// The `X-Activity-Signature` value for `body` sent at `timestamp` (Unix seconds).
-///
-/// ```
-/// let sig = activity_tower::webhook::sign(b"a shared secret of 16+ bytes", 1_790_000_000, b"{}");
-/// assert!(sig.starts_with("sha256=") && sig.len() == 7 + 64);
-/// ```
-pub fn sign(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
-    format!(
-        "sha256={}",
-        hex::encode(mac(secret, timestamp, body).finalize().into_bytes())
-    )
-}
-
-/// Checks a delivery as a receiver would: the signature must be `sha256=<hex>` over
-/// `"{timestamp}.{body}"` with `secret` (compared in constant time), and the timestamp
-/// within `tolerance` of `now` either way (so an old request cannot be replayed).
-///
-/// ```
-/// use activity_tower::webhook::{sign, verify_signature};
-/// use chrono::{TimeZone, Utc};
-/// let secret = b"a shared secret of 16+ bytes";
-/// let now = Utc.timestamp_opt(1_790_000_000, 0).unwrap();
-/// let sig = sign(secret, now.timestamp(), b"{}");
-/// let five_min = std::time::Duration::from_secs(300);
-/// assert!(verify_signature(secret, "1790000000", &sig, b"{}", now, five_min));
-/// assert!(!verify_signature(secret, "1790000000", &sig, b"{ }", now, five_min));
-/// let later = now + chrono::Duration::minutes(10);
-/// assert!(!verify_signature(secret, "1790000000", &sig, b"{}", later, five_min));
-/// ```
-pub fn verify_signature(
-    secret: &[u8],
-    timestamp: &str,
-    signature: &str,
-    body: &[u8],
-    now: DateTime<Utc>,
-    tolerance: Duration,
-) -> bool {
-    let Ok(ts) = timestamp.trim().parse::<i64>() else {
-        return false;
-    };
-    let tolerance = i64::try_from(tolerance.as_secs()).unwrap_or(i64::MAX);
-    if now.timestamp().abs_diff(ts) > tolerance.unsigned_abs() {
-        return false;
-    }
-    let Some(hex_mac) = signature.trim().strip_prefix("sha256=") else {
-        return false;
-    };
-    let Ok(given) = hex::decode(hex_mac) else {
-        return false;
-    };
-    mac(secret, ts, body).verify_slice(&given).is_ok()
-}
 
 /// Counters of a [`WebhookSink`], for monitoring.
 ///
@@ -168,7 +100,7 @@ pub fn verify_signature(
 /// assert_eq!(stats, WebhookStats::default()); // nothing queued, sent or lost yet
 /// // Alerts that never reached the endpoint (they stay in the audit log):
 /// assert_eq!(stats.failed + stats.dropped, 0);
-/// # Ok::<(), activity_core::Error>(())
+/// # Ok::<(), activity_tower::Error>(())
 /// # }).unwrap();
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -184,22 +116,6 @@ pub struct WebhookStats {
     pub dropped: u64,
     /// Alerts waiting in the queue or being sent right now.
     pub pending: u64,
-}
-
-#[derive(Debug, Default)]
-struct Shared {
-    delivered: AtomicU64,
-    retried: AtomicU64,
-    failed: AtomicU64,
-    dropped: AtomicU64,
-    pending: AtomicU64,
-    idle: Notify,
-}
-
-struct Job {
-    id: String,
-    rule: String,
-    body: Bytes,
 }
 
 /// An [`AlertSink`] that POSTs each alert as signed JSON; see the [module](self) docs.
@@ -218,7 +134,7 @@ struct Job {
 /// assert_eq!(sink.stats().pending, 0);
 /// // Its debug form leaves out the query string, which may hold a token.
 /// assert!(!format!("{sink:?}").contains("s3cret"));
-/// # Ok::<(), activity_core::Error>(())
+/// # Ok::<(), activity_tower::Error>(())
 /// # }).unwrap();
 /// ```
 #[derive(Clone)]
@@ -257,7 +173,7 @@ impl std::fmt::Debug for WebhookSink {
 /// assert!(err.to_string().contains("webhook.url"));
 /// let err = WebhookSink::builder("http://alerts.internal/hook", b"short").start().unwrap_err();
 /// assert!(err.to_string().contains("webhook.secret"));
-/// # Ok::<(), activity_core::Error>(())
+/// # Ok::<(), activity_tower::Error>(())
 /// # }).unwrap();
 /// ```
 pub struct WebhookBuilder<C = HttpConnector> {
@@ -295,7 +211,7 @@ impl WebhookSink {
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
     /// let sink = activity_tower::webhook::WebhookSink::builder(
     ///     "http://127.0.0.1:9/hook", b"a shared secret of 16+ bytes").start()?;
-    /// # Ok::<(), activity_core::Error>(()) }).unwrap();
+    /// # Ok::<(), activity_tower::Error>(()) }).unwrap();
     /// ```
     pub fn builder(url: &str, secret: &[u8]) -> WebhookBuilder {
         let mut connector = HttpConnector::new();
@@ -367,7 +283,7 @@ impl AlertSink for WebhookSink {
         let (id, rule) = (job.id.clone(), job.rule.clone());
         self.shared.pending.fetch_add(1, Ordering::AcqRel);
         if let Err(e) = self.tx.try_send(job) {
-            self.finish_one();
+            finish_one(&self.shared);
             self.shared.dropped.fetch_add(1, Ordering::Relaxed);
             let why = match e {
                 mpsc::error::TrySendError::Full(_) => "queue full",
@@ -381,22 +297,6 @@ impl AlertSink for WebhookSink {
             );
         }
     }
-}
-
-impl WebhookSink {
-    fn finish_one(&self) {
-        finish_one(&self.shared);
-    }
-}
-
-fn finish_one(shared: &Shared) {
-    if shared.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
-        shared.idle.notify_waiters();
-    }
-}
-
-fn invalid(field: &str, what: &'static str) -> Error {
-    Error::invalid(field, Rule::Malformed(what))
 }
 
 impl<C> WebhookBuilder<C> {
@@ -459,37 +359,38 @@ where
     /// Checks the settings and starts the sending task on the current tokio runtime.
     ///
     /// # Errors
-    /// [`Error::Invalid`] naming `webhook.url` for a URL that is not `http://` (or
+    /// [`Error::Config`] naming `webhook.url` for a URL that is not `http://` (or
     /// `https://` with a custom connector) with a host, `webhook.secret` for a secret
     /// shorter than [`MIN_SECRET_LEN`], `webhook.timeout` for a zero timeout, or
     /// `webhook` when called outside a tokio runtime.
-    pub fn start(self) -> Result<WebhookSink> {
+    pub fn start(self) -> Result<WebhookSink, Error> {
         let uri: Uri = self
             .url
             .parse()
-            .map_err(|_| invalid("webhook.url", "not a URL"))?;
+            .map_err(|e| Error::config("webhook.url", "not a URL").with_source(e))?;
         match uri.scheme_str() {
             Some("http") => {}
             Some("https") if self.custom_connector => {}
             Some("https") => {
-                return Err(invalid(
+                return Err(Error::config(
                     "webhook.url",
                     "https needs a TLS connector (WebhookBuilder::connector); the default speaks plain HTTP",
                 ))
             }
-            _ => return Err(invalid("webhook.url", "the scheme must be http or https")),
+            _ => return Err(Error::config("webhook.url", "the scheme must be http or https")),
         }
         if uri.host().is_none_or(str::is_empty) {
-            return Err(invalid("webhook.url", "no host"));
+            return Err(Error::config("webhook.url", "no host"));
         }
         if self.secret.len() < MIN_SECRET_LEN {
-            return Err(invalid("webhook.secret", "shorter than 16 bytes"));
+            return Err(Error::config("webhook.secret", "shorter than 16 bytes"));
         }
         if self.timeout.is_zero() {
-            return Err(invalid("webhook.timeout", "must be more than zero"));
+            return Err(Error::config("webhook.timeout", "must be more than zero"));
         }
-        let rt = tokio::runtime::Handle::try_current()
-            .map_err(|_| invalid("webhook", "start() must be called inside a tokio runtime"))?;
+        let rt = tokio::runtime::Handle::try_current().map_err(|e| {
+            Error::config("webhook", "start() must be called inside a tokio runtime").with_source(e)
+        })?;
         let client: Client<C, Full<Bytes>> =
             Client::builder(TokioExecutor::new()).build(self.connector);
         let (tx, rx) = mpsc::channel(self.capacity);
@@ -515,213 +416,11 @@ where
     }
 }
 
-struct Worker<C> {
-    client: Client<C, Full<Bytes>>,
-    uri: Arc<Uri>,
-    secret: Vec<u8>,
-    timeout: Duration,
-    retries: u32,
-    backoff_initial: Duration,
-    backoff_max: Duration,
-    clock: Arc<dyn Clock>,
-    shared: Arc<Shared>,
-}
-
-/// How one attempt ended.
-enum Attempt {
-    Delivered,
-    Retry(String),
-    Fail(String),
-}
-
-impl<C> Worker<C>
-where
-    C: Connect + Clone + Send + Sync + 'static,
-{
-    async fn run(self, mut rx: mpsc::Receiver<Job>) {
-        while let Some(job) = rx.recv().await {
-            self.send(&job).await;
-            finish_one(&self.shared);
-        }
-    }
-
-    async fn send(&self, job: &Job) {
-        let mut attempt: u32 = 0;
-        loop {
-            attempt += 1;
-            let why = match self.attempt(job, attempt).await {
-                Attempt::Delivered => {
-                    self.shared.delivered.fetch_add(1, Ordering::Relaxed);
-                    tracing::debug!(rule = %job.rule, alert = %job.id, attempt, "webhook: alert delivered");
-                    return;
-                }
-                Attempt::Fail(why) => why,
-                Attempt::Retry(why) if attempt <= self.retries => {
-                    self.shared.retried.fetch_add(1, Ordering::Relaxed);
-                    let wait = self.backoff(attempt);
-                    tracing::info!(rule = %job.rule, alert = %job.id, attempt, retry_in_ms = wait.as_millis() as u64, "webhook: {why}; will retry");
-                    tokio::time::sleep(wait).await;
-                    continue;
-                }
-                Attempt::Retry(why) => format!("{why}, after {attempt} attempts"),
-            };
-            self.shared.failed.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(
-                rule = %job.rule,
-                alert = %job.id,
-                attempt,
-                failed = self.shared.failed.load(Ordering::Relaxed),
-                "webhook: alert not delivered: {why} (it is in the audit log)"
-            );
-            return;
-        }
-    }
-
-    /// The wait after failed attempt `n` (1-based): initial × 2^(n-1), capped, then a
-    /// random point in its upper half.
-    fn backoff(&self, n: u32) -> Duration {
-        let full = self
-            .backoff_initial
-            .saturating_mul(1u32.checked_shl(n.saturating_sub(1)).unwrap_or(u32::MAX))
-            .min(self.backoff_max);
-        let r = uuid::Uuid::new_v4().as_u128() as u64;
-        let half = full / 2;
-        let extra_nanos = u64::try_from(half.as_nanos())
-            .unwrap_or(u64::MAX)
-            .checked_add(1)
-            .map_or(0, |span| r % span);
-        half + Duration::from_nanos(extra_nanos)
-    }
-
-    async fn attempt(&self, job: &Job, attempt: u32) -> Attempt {
-        let ts = self.clock.now().timestamp();
-        let req = Request::builder()
-            .method(Method::POST)
-            .uri(self.uri.as_ref().clone())
-            .header(header::CONTENT_TYPE, "application/json")
-            .header(
-                header::USER_AGENT,
-                concat!("activity-webhook/", env!("CARGO_PKG_VERSION")),
-            )
-            .header(TIMESTAMP_HEADER, ts)
-            .header(SIGNATURE_HEADER, sign(&self.secret, ts, &job.body))
-            .header(DELIVERY_HEADER, job.id.as_str())
-            .header(ATTEMPT_HEADER, HeaderValue::from(attempt))
-            .body(Full::new(job.body.clone()));
-        let req = match req {
-            Ok(r) => r,
-            Err(e) => return Attempt::Fail(format!("request could not be built: {e}")),
-        };
-        let exchange = async {
-            let resp = self.client.request(req).await?;
-            let status = resp.status();
-            // Read (a bounded amount of) the body so the connection can be reused.
-            let _ = Limited::new(resp.into_body(), RESPONSE_BODY_LIMIT)
-                .collect()
-                .await;
-            Ok::<StatusCode, hyper_util::client::legacy::Error>(status)
-        };
-        match tokio::time::timeout(self.timeout, exchange).await {
-            Err(_) => Attempt::Retry(format!("no answer within {:?}", self.timeout)),
-            Ok(Err(e)) => Attempt::Retry(format!("request failed: {}", error_chain(&e))),
-            Ok(Ok(s)) if s.is_success() => Attempt::Delivered,
-            Ok(Ok(s))
-                if s.is_server_error()
-                    || s == StatusCode::REQUEST_TIMEOUT
-                    || s == StatusCode::TOO_MANY_REQUESTS =>
-            {
-                Attempt::Retry(format!("endpoint answered {s}"))
-            }
-            Ok(Ok(s)) => Attempt::Fail(format!("endpoint answered {s} (not retried)")),
-        }
-    }
-}
-
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(inner) = cur {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        cur = inner.source();
-    }
-    s
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone;
 
     const SECRET: &[u8] = b"a shared secret of 16+ bytes";
-
-    #[test]
-    fn the_signature_covers_timestamp_and_body() {
-        let now = Utc.with_ymd_and_hms(2026, 11, 24, 9, 0, 0).unwrap();
-        let ts = now.timestamp();
-        let sig = sign(SECRET, ts, b"{\"a\":1}");
-        let five = Duration::from_secs(300);
-        let t = ts.to_string();
-        assert!(verify_signature(SECRET, &t, &sig, b"{\"a\":1}", now, five));
-        // Another body, timestamp, secret or prefix: refused.
-        assert!(!verify_signature(SECRET, &t, &sig, b"{\"a\":2}", now, five));
-        assert!(!verify_signature(
-            SECRET,
-            &(ts + 1).to_string(),
-            &sig,
-            b"{\"a\":1}",
-            now,
-            five
-        ));
-        assert!(!verify_signature(
-            b"another secret, 16+ bytes",
-            &t,
-            &sig,
-            b"{\"a\":1}",
-            now,
-            five
-        ));
-        let bare = sig.trim_start_matches("sha256=");
-        assert!(!verify_signature(SECRET, &t, bare, b"{\"a\":1}", now, five));
-        assert!(!verify_signature(
-            SECRET,
-            "yesterday",
-            &sig,
-            b"{\"a\":1}",
-            now,
-            five
-        ));
-        // The replay window, at its exact edges.
-        let edge = now + chrono::Duration::seconds(300);
-        assert!(verify_signature(SECRET, &t, &sig, b"{\"a\":1}", edge, five));
-        let past = edge + chrono::Duration::seconds(1);
-        assert!(!verify_signature(
-            SECRET,
-            &t,
-            &sig,
-            b"{\"a\":1}",
-            past,
-            five
-        ));
-        let before = now - chrono::Duration::seconds(301);
-        assert!(!verify_signature(
-            SECRET,
-            &t,
-            &sig,
-            b"{\"a\":1}",
-            before,
-            five
-        ));
-    }
-
-    #[test]
-    fn known_vector() {
-        // HMAC-SHA256(key = "a shared secret of 16+ bytes", "1790000000.{}"), computed
-        // independently with `openssl dgst -sha256 -hmac`.
-        assert_eq!(sign(SECRET, 1_790_000_000, b"{}"), KNOWN);
-    }
-
-    const KNOWN: &str = "sha256=fc8cd070d66086855ff0e469f286d90b72d9a537629f5b11d5501f029edcbb19";
 
     #[tokio::test]
     async fn bad_settings_are_refused_at_start() {
@@ -737,44 +436,48 @@ mod tests {
         );
     }
 
+    #[tokio::test]
+    async fn every_refused_setting_is_a_config_error_naming_it() {
+        let setting = |b: WebhookBuilder| match b.start().unwrap_err() {
+            Error::Config { setting, .. } => setting,
+            other => panic!("not a config error: {other:?}"),
+        };
+        let url = |u: &str| setting(WebhookSink::builder(u, SECRET));
+        assert_eq!(url("https://example.com/h"), "webhook.url");
+        assert_eq!(url("ftp://example.com/h"), "webhook.url");
+        assert_eq!(url("not a url"), "webhook.url");
+        assert_eq!(url("/relative"), "webhook.url");
+        assert_eq!(
+            setting(WebhookSink::builder("http://example.com/h", b"short")),
+            "webhook.secret"
+        );
+        assert_eq!(
+            setting(WebhookSink::builder("http://example.com/h", SECRET).timeout(Duration::ZERO)),
+            "webhook.timeout"
+        );
+        // The URL parser's error is kept as the source, not repeated in the message.
+        let e = WebhookSink::builder("not a url", SECRET)
+            .start()
+            .unwrap_err();
+        let source = std::error::Error::source(&e).expect("the parser's error");
+        assert!(!e.to_string().contains(&source.to_string()), "{e}");
+    }
+
     #[test]
     fn start_outside_a_runtime_is_an_error_not_a_panic() {
         let e = WebhookSink::builder("http://127.0.0.1:9/h", SECRET)
             .start()
             .unwrap_err();
         assert!(e.to_string().contains("tokio runtime"), "{e}");
-    }
-
-    #[test]
-    fn backoff_doubles_up_to_the_cap_with_jitter_in_the_upper_half() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let _g = rt.enter();
-        let w = Worker {
-            client: Client::builder(TokioExecutor::new()).build(HttpConnector::new()),
-            uri: Arc::new(Uri::from_static("http://127.0.0.1:9/")),
-            secret: SECRET.to_vec(),
-            timeout: Duration::from_secs(1),
-            retries: 10,
-            backoff_initial: Duration::from_millis(100),
-            backoff_max: Duration::from_millis(1000),
-            clock: Arc::new(SystemClock),
-            shared: Arc::default(),
-        };
-        for (n, full) in [
-            (1, 100),
-            (2, 200),
-            (3, 400),
-            (4, 800),
-            (5, 1000),
-            (40, 1000),
-        ] {
-            for _ in 0..50 {
-                let b = w.backoff(n).as_millis() as u64;
-                assert!((full / 2..=full).contains(&b), "attempt {n}: {b} ms");
-            }
-        }
+        assert!(
+            matches!(
+                e,
+                Error::Config {
+                    setting: "webhook",
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
     }
 }

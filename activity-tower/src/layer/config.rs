@@ -1,0 +1,60 @@
+//! [`Config`]: everything [`ActivityLayer`](crate::ActivityLayer)'s builder sets and
+//! [`ActivityService`](super::ActivityService) reads. Shared behind an `Arc` by the layer
+//! and every service it makes; `Clone` so that configuring a clone of a layer copies it
+//! instead of failing.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use activity_core::{LockoutCheck, NeverLock, Recorder, SessionKey};
+use http::StatusCode;
+
+use super::actor::ActorSource;
+use super::client_ip::TrustedProxies;
+use super::rules::RouteRule;
+use super::tenant::TenantSource;
+
+#[derive(Clone)]
+pub(crate) struct Config {
+    pub recorder: Recorder,
+    pub rules: Vec<RouteRule>,
+    pub trusted: TrustedProxies,
+    pub actor: ActorSource,
+    pub body_limit: usize,
+    pub tenant: TenantSource,
+    pub device_cookie: String,
+    pub device_max_age: Duration,
+    pub session: Option<SessionCookie>,
+    pub lockout: Arc<dyn LockoutCheck>,
+    pub locked_status: StatusCode,
+    pub locked_retry_after: Duration,
+    pub unavailable_retry_after: Duration,
+}
+
+impl Config {
+    /// The defaults, recording into `recorder`.
+    pub fn new(recorder: Recorder) -> Self {
+        Self {
+            recorder,
+            rules: Vec::new(),
+            trusted: TrustedProxies::None,
+            actor: ActorSource::default(),
+            body_limit: 16 * 1024,
+            tenant: TenantSource::None,
+            device_cookie: "activity_device".into(),
+            device_max_age: Duration::from_secs(400 * 24 * 3600),
+            session: None,
+            lockout: Arc::new(NeverLock),
+            locked_status: StatusCode::LOCKED,
+            locked_retry_after: Duration::from_secs(900),
+            unavailable_retry_after: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The app's session cookie and the key its values are hashed with.
+#[derive(Clone)]
+pub(crate) struct SessionCookie {
+    pub name: String,
+    pub key: SessionKey,
+}

@@ -1,0 +1,142 @@
+//! What the layer reads from and writes to headers: the request id, the user agent's cap,
+//! the device and session cookies. Only the [`cookie`] crate parses and builds cookies.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use activity_core::limits;
+use cookie::{Cookie, SameSite};
+use http::header::{HeaderName, HeaderValue, COOKIE, SET_COOKIE};
+use http::HeaderMap;
+
+/// The request-id header read and set by the layer: a client's id (1–128 visible ASCII
+/// characters) is kept, any other request gets a new one, and the response echoes it.
+///
+/// ```
+/// assert_eq!(activity_tower::X_REQUEST_ID.as_str(), "x-request-id");
+/// ```
+pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Caps `s` at `max` bytes on a character boundary.
+pub(crate) fn cap(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_owned();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_owned()
+}
+
+/// A request id from the client is kept if it is 1–128 visible ASCII characters.
+pub(crate) fn valid_request_id(v: &str) -> bool {
+    !v.is_empty() && v.len() <= limits::REQUEST_ID && v.bytes().all(|b| b.is_ascii_graphic())
+}
+
+/// A request id unique across processes: a random per-process prefix and a counter
+/// (no random number per request: that costs a system call).
+pub(crate) fn new_request_id() -> String {
+    static PREFIX: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let prefix = PREFIX.get_or_init(|| uuid::Uuid::new_v4().simple().to_string()[..12].to_owned());
+    format!(
+        "req_{prefix}{:08x}",
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Puts the request id on a response, unless the handler set one of its own.
+pub(crate) fn echo_request_id(headers: &mut HeaderMap, request_id: &str) {
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        headers.entry(X_REQUEST_ID).or_insert(v);
+    }
+}
+
+/// A device id from the cookie is kept if it is 1–64 of `[A-Za-z0-9_-]`.
+pub(crate) fn valid_device_id(v: &str) -> bool {
+    !v.is_empty()
+        && v.len() <= 64
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// The value of cookie `name` in the request's `Cookie` headers (surrounding quotes
+/// trimmed).
+pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|c| c.name() == name)
+        .map(|c| c.value_trimmed().to_owned())
+}
+
+/// The value of cookie `name` set by a response's `Set-Cookie` headers (an empty value,
+/// which removes the cookie, is not one).
+pub(crate) fn set_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| Cookie::parse(v).ok())
+        .find(|c| c.name() == name && !c.value().is_empty())
+        .map(|c| c.value().to_owned())
+}
+
+/// The `Set-Cookie` value that gives the browser its device id: `Path=/`, `Max-Age`,
+/// `HttpOnly`, `Secure`, `SameSite=Lax`. `None` if the name makes no valid header.
+pub(crate) fn device_cookie(name: &str, id: &str, max_age: Duration) -> Option<HeaderValue> {
+    let secs = i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX);
+    let c = Cookie::build((name, id))
+        .path("/")
+        .max_age(cookie::time::Duration::seconds(secs))
+        .http_only(true)
+        .secure(true)
+        .same_site(SameSite::Lax)
+        .build();
+    HeaderValue::from_str(&c.to_string()).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookies() {
+        let mut h = HeaderMap::new();
+        h.append("cookie", "a=1; activity_device=d_x".parse().unwrap());
+        assert_eq!(cookie(&h, "activity_device").as_deref(), Some("d_x"));
+        assert_eq!(cookie(&h, "b"), None);
+        let mut h = HeaderMap::new();
+        h.append("cookie", "junk; sid=\"quoted\"".parse().unwrap());
+        assert_eq!(cookie(&h, "sid").as_deref(), Some("quoted"));
+        let mut h = HeaderMap::new();
+        h.append("set-cookie", "sid=abc; Path=/; HttpOnly".parse().unwrap());
+        assert_eq!(set_cookie(&h, "sid").as_deref(), Some("abc"));
+        let mut h = HeaderMap::new();
+        h.append("set-cookie", "sid=; Path=/; Max-Age=0".parse().unwrap());
+        assert_eq!(set_cookie(&h, "sid"), None);
+    }
+
+    #[test]
+    fn the_device_cookie_has_every_attribute() {
+        let v = device_cookie("activity_device", "d_1", Duration::from_secs(60)).unwrap();
+        let v = v.to_str().unwrap();
+        assert!(v.starts_with("activity_device=d_1;"), "{v}");
+        for flag in ["Path=/", "Max-Age=60", "HttpOnly", "Secure", "SameSite=Lax"] {
+            assert!(v.contains(flag), "{v}");
+        }
+        assert!(device_cookie("bad\nname", "d_1", Duration::from_secs(60)).is_none());
+    }
+
+    #[test]
+    fn caps_and_ids() {
+        assert_eq!(cap("héllo", 2), "h");
+        assert!(valid_request_id("req-1"));
+        assert!(!valid_request_id("req 1"));
+        assert!(!valid_device_id("d;x"));
+    }
+}

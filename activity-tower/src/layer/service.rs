@@ -1,0 +1,378 @@
+//! [`ActivityService`]: the middleware itself. A request no rule matches passes through
+//! with its context; a rule's request goes admit → call → judge → record
+//! (`handle_rule`), and every event it records is made by one function
+//! (`Attempt::event`).
+
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use activity_core::{Action, ActivityEvent, Actor, LockKey, LockStatus, Outcome};
+use futures_util::FutureExt;
+use http::header::{HeaderValue, RETRY_AFTER, SET_COOKIE};
+use http::request::Parts;
+use http::{Request, Response, StatusCode};
+use http_body::Body;
+use tower_service::Service;
+
+use super::body::{read_prefix, PrefixedBody};
+use super::config::Config;
+use super::context::RequestContext;
+use super::extensions::OutcomeHint;
+use super::future::ResponseFuture;
+use super::handle::ActivityHandle;
+use super::headers::{device_cookie, echo_request_id, set_cookie};
+use super::rules::{RouteKind, RouteRule};
+
+/// The middleware [`ActivityLayer`](crate::ActivityLayer) produces.
+///
+/// The inner service receives the request with its body wrapped in a [`PrefixedBody`]
+/// (byte-identical to what the client sent).
+///
+/// ```
+/// # use std::{convert::Infallible, sync::Arc};
+/// use activity_core::{Action, ActivityQuery, ActivityStore, MemoryStore, Recorder};
+/// use activity_tower::layer::PrefixedBody;
+/// use activity_tower::{ActivityLayer, RouteKind, RouteRule};
+/// use http::{Request, Response, StatusCode};
+/// use tower::{Layer, ServiceExt};
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let store = Arc::new(MemoryStore::new());
+/// let (recorder, guard) = Recorder::builder(store.clone()).start();
+/// let layer = ActivityLayer::new(recorder.clone()).rule(RouteRule::post("/login", RouteKind::Login));
+/// // Any tower service; this one turns every sign-in down.
+/// let app = layer.layer(tower::service_fn(|_req: Request<PrefixedBody<String>>| async {
+///     let mut res = Response::new(String::new());
+///     *res.status_mut() = StatusCode::UNAUTHORIZED;
+///     Ok::<_, Infallible>(res)
+/// }));
+/// let req = Request::post("/login")
+///     .header("content-type", "application/x-www-form-urlencoded")
+///     .body("username=alice%40example.com&password=nope".to_owned())
+///     .unwrap();
+/// let res = app.oneshot(req).await.unwrap();
+/// assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+/// assert!(res.headers().contains_key("x-request-id"));
+/// recorder.flush().await.unwrap();
+/// let page = store.query(&ActivityQuery::own(None, "alice@example.com")).await.unwrap();
+/// assert_eq!(page.events[0].action, Action::LOGIN_FAILED);
+/// assert_eq!(page.events[0].reason.as_deref(), Some("unauthorized"));
+/// # guard.shutdown().await;
+/// # });
+/// ```
+#[derive(Clone)]
+pub struct ActivityService<S> {
+    inner: S,
+    config: Arc<Config>,
+}
+
+impl<S> std::fmt::Debug for ActivityService<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ActivityService").finish_non_exhaustive()
+    }
+}
+
+impl<S> ActivityService<S> {
+    pub(crate) fn new(inner: S, config: Arc<Config>) -> Self {
+        Self { inner, config }
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for ActivityService<S>
+where
+    S: Service<Request<PrefixedBody<ReqBody>>, Response = Response<ResBody>>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    ReqBody: Body<Data = bytes::Bytes> + Unpin + Send + 'static,
+    ReqBody::Error: Send,
+    ResBody: Default + Send + 'static,
+{
+    type Response = Response<ResBody>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future, ResBody, S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+        let (mut parts, body) = req.into_parts();
+        let ctx = Arc::new(RequestContext::read(&self.config, &parts));
+        parts.extensions.insert(ActivityHandle::new(
+            self.config.recorder.clone(),
+            ctx.clone(),
+            self.config.session.as_ref().map(|s| s.key.clone()),
+        ));
+        let rule = self
+            .config
+            .rules
+            .iter()
+            .find(|r| r.matches(&parts.method, parts.uri.path()))
+            .cloned();
+        let Some(rule) = rule else {
+            let request_id = HeaderValue::from_str(&ctx.request_id).ok();
+            let req =
+                Request::from_parts(parts, PrefixedBody::new(bytes::Bytes::new(), body, false));
+            return ResponseFuture::passthrough(self.inner.call(req), request_id);
+        };
+        // The clone that was driven to readiness handles this request.
+        let clone = self.inner.clone();
+        let inner = std::mem::replace(&mut self.inner, clone);
+        let attempt = Attempt {
+            actor: ctx.actor.clone(),
+            config: self.config.clone(),
+            rule,
+            ctx,
+        };
+        ResponseFuture::rule(Box::pin(handle_rule(inner, attempt, parts, body)))
+    }
+}
+
+/// A request of a rule's route: admitted, then handed to the inner service, then judged
+/// from its response, and recorded.
+async fn handle_rule<S, ReqBody, ResBody>(
+    mut inner: S,
+    mut attempt: Attempt,
+    parts: Parts,
+    body: ReqBody,
+) -> Result<Response<ResBody>, S::Error>
+where
+    S: Service<Request<PrefixedBody<ReqBody>>, Response = Response<ResBody>>,
+    ReqBody: Body<Data = bytes::Bytes> + Unpin,
+    ResBody: Default,
+{
+    // Admit: a refused attempt never reaches the handler.
+    let req = match attempt.admit(parts, body).await {
+        Ok(req) => req,
+        Err(refused) => return Ok(refused),
+    };
+    // Call: a client that goes away meanwhile is recorded by the guard.
+    let guard = DropGuard(Some(&attempt));
+    let result = AssertUnwindSafe(inner.call(req)).catch_unwind().await;
+    guard.disarm();
+    // Judge and record.
+    match result {
+        Ok(Ok(res)) => Ok(attempt.answered(res)),
+        Ok(Err(err)) => {
+            attempt.record(attempt.event(Outcome::Unknown, Some("service_error".into()), None));
+            Err(err)
+        }
+        Err(panic) => {
+            attempt.record(attempt.event(Outcome::Unknown, Some("panic".into()), None));
+            std::panic::resume_unwind(panic)
+        }
+    }
+}
+
+/// One request of a rule's route: what each of its events is made from.
+struct Attempt {
+    config: Arc<Config>,
+    rule: RouteRule,
+    ctx: Arc<RequestContext>,
+    /// The actor known before the handler runs: the context's, or the one in the body.
+    actor: Option<Actor>,
+}
+
+impl Attempt {
+    /// The event of this attempt for `outcome`: the rule's action with the request's
+    /// context, `reason`, and the actor `who` (the handler's), else the one known before
+    /// the handler ran.
+    fn event(&self, outcome: Outcome, reason: Option<String>, who: Option<Actor>) -> ActivityEvent {
+        let mut e = self
+            .ctx
+            .fill(ActivityEvent::new(self.rule.kind.action(outcome)).with_outcome(outcome));
+        e.actor = who.or_else(|| self.actor.clone()).or(e.actor);
+        e.reason = reason;
+        e
+    }
+
+    /// Records, or reports the refusal: every time for the first few, then at powers of
+    /// two, so that an overloaded log does not also drown the application's own logs.
+    fn record(&self, event: ActivityEvent) {
+        static REFUSED: AtomicU64 = AtomicU64::new(0);
+        if let Err(e) = self.config.recorder.record(event) {
+            let n = REFUSED.fetch_add(1, Ordering::Relaxed) + 1;
+            if n <= 8 || n.is_power_of_two() {
+                tracing::error!(error = %e, refused_so_far = n, "activity event not recorded");
+            }
+        }
+    }
+
+    /// The checks before the handler: the log is recording (fail closed), the body's
+    /// actor is read, the account is not locked. `Err` is the answer that refuses it.
+    async fn admit<ReqBody, ResBody>(
+        &mut self,
+        parts: Parts,
+        body: ReqBody,
+    ) -> Result<Request<PrefixedBody<ReqBody>>, Response<ResBody>>
+    where
+        ReqBody: Body<Data = bytes::Bytes> + Unpin,
+        ResBody: Default,
+    {
+        // Fail closed: nothing authenticates while nothing can be recorded.
+        if self.rule.kind.is_authentication() && !self.config.recorder.is_accepting() {
+            let retry = self.config.unavailable_retry_after.as_secs();
+            return Err(self.refusal(StatusCode::SERVICE_UNAVAILABLE, retry));
+        }
+        let Ok(body) = self.read_actor(&parts, body).await else {
+            // The client's body broke off: nothing reaches the handler, which could not
+            // have read it either. Recorded as unknown.
+            self.record(self.event(Outcome::Unknown, Some("body_error".into()), None));
+            return Err(self.refusal(StatusCode::BAD_REQUEST, 1));
+        };
+        if let Some(locked) = self.locked().await {
+            return Err(locked);
+        }
+        Ok(Request::from_parts(parts, body))
+    }
+
+    /// Reads the start of a form or JSON body for the actor, when nothing named one
+    /// before; the handler gets the whole body either way.
+    async fn read_actor<B>(&mut self, parts: &Parts, body: B) -> Result<PrefixedBody<B>, B::Error>
+    where
+        B: Body<Data = bytes::Bytes> + Unpin,
+    {
+        let source = &self.config.actor;
+        match (self.actor.is_none(), source.body_kind(parts)) {
+            (true, Some(kind)) => {
+                let limit = self.config.body_limit;
+                let (prefix, done, rest) = read_prefix(body, limit).await?;
+                self.actor = source.actor_in_body(kind, &prefix[..prefix.len().min(limit)]);
+                Ok(PrefixedBody::new(prefix, rest, done))
+            }
+            _ => Ok(PrefixedBody::new(bytes::Bytes::new(), body, false)),
+        }
+    }
+
+    /// Asks the lockout policy before a login; the answer for a locked account (after
+    /// recording the refused attempt).
+    async fn locked<B: Default>(&self) -> Option<Response<B>> {
+        if self.rule.kind != RouteKind::Login {
+            return None;
+        }
+        let key = LockKey {
+            tenant: self.ctx.tenant.as_deref(),
+            account: self.actor.as_ref().map(|a| a.id.as_str()),
+            ip: self.ctx.ip,
+        };
+        match self.config.lockout.check(&key).await {
+            Ok(LockStatus::Locked { until, reason }) => {
+                let e = self.event(Outcome::Failure, Some("locked".into()), None);
+                self.record(e.with_detail("lock_reason", reason));
+                let retry = until
+                    .map(|u| (u - chrono::Utc::now()).num_seconds().max(1) as u64)
+                    .unwrap_or(self.config.locked_retry_after.as_secs());
+                Some(self.refusal(self.config.locked_status, retry))
+            }
+            Ok(_) => None,
+            Err(e) => {
+                tracing::warn!(error = %e, "lockout check failed; letting the attempt through");
+                None
+            }
+        }
+    }
+
+    /// An empty answer of the layer's own, with `Retry-After` and the request id.
+    fn refusal<B: Default>(&self, status: StatusCode, retry_after_secs: u64) -> Response<B> {
+        let mut res = Response::new(B::default());
+        *res.status_mut() = status;
+        if let Ok(v) = HeaderValue::from_str(&retry_after_secs.max(1).to_string()) {
+            res.headers_mut().insert(RETRY_AFTER, v);
+        }
+        echo_request_id(res.headers_mut(), &self.ctx.request_id);
+        res
+    }
+
+    /// Judges the handler's answer, records its event (and the session event that
+    /// follows a login or logout), and echoes the request id.
+    fn answered<B>(&self, mut res: Response<B>) -> Response<B> {
+        let (outcome, reason, who) = self.judge(&mut res);
+        let mut event = self.event(outcome, reason, who);
+        let follow_up = match self.rule.kind {
+            RouteKind::Login if outcome == Outcome::Success => {
+                Some(self.signed_in(&mut event, &mut res))
+            }
+            RouteKind::Logout if outcome == Outcome::Success => {
+                let mut ended = follow_up(&event, Action::SESSION_TERMINATED);
+                ended.session = self.ctx.session.clone();
+                Some(ended)
+            }
+            _ => None,
+        };
+        self.record(event);
+        if let Some(e) = follow_up {
+            self.record(e);
+        }
+        echo_request_id(res.headers_mut(), &self.ctx.request_id);
+        res
+    }
+
+    /// The outcome, reason and actor of an answer: the rule's judgement of its status,
+    /// overridden by the handler's [`OutcomeHint`].
+    fn judge<B>(&self, res: &mut Response<B>) -> (Outcome, Option<String>, Option<Actor>) {
+        let (outcome, reason) = self.rule.judge(res.status());
+        let reason = reason.map(str::to_owned);
+        match res.extensions_mut().remove::<OutcomeHint>() {
+            Some(hint) => (
+                hint.outcome.unwrap_or(outcome),
+                hint.reason.or(reason),
+                hint.actor,
+            ),
+            None => (outcome, reason, None),
+        }
+    }
+
+    /// A successful login: a new device gets its device cookie, the session the response
+    /// sets is the event's, and `session.created` follows.
+    fn signed_in<B>(&self, event: &mut ActivityEvent, res: &mut Response<B>) -> ActivityEvent {
+        let config = &self.config;
+        if event.device_id().is_none() {
+            let id = format!("d_{}", uuid::Uuid::new_v4().simple());
+            if let Some(v) = device_cookie(&config.device_cookie, &id, config.device_max_age) {
+                res.headers_mut().append(SET_COOKIE, v);
+            }
+            event.source.get_or_insert_with(Default::default).device_id = Some(id);
+        }
+        let session = config
+            .session
+            .as_ref()
+            .and_then(|s| set_cookie(res.headers(), &s.name).map(|v| s.key.hash(&v)));
+        if session.is_some() {
+            event.session = session;
+        }
+        let mut created = follow_up(event, Action::SESSION_CREATED);
+        created.reason = None;
+        created
+    }
+}
+
+/// The event that follows `event` (a session's start or end): the same context, its own
+/// id and `action`.
+fn follow_up(event: &ActivityEvent, action: Action) -> ActivityEvent {
+    let mut e = event.clone();
+    e.id = uuid::Uuid::now_v7();
+    e.action = action;
+    e
+}
+
+/// Records the attempt as `client_disconnected` when its future is dropped before the
+/// handler answers (the client went away), unless disarmed. The event is built only then.
+struct DropGuard<'a>(Option<&'a Attempt>);
+
+impl DropGuard<'_> {
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for DropGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(a) = self.0.take() {
+            a.record(a.event(Outcome::Unknown, Some("client_disconnected".into()), None));
+        }
+    }
+}
