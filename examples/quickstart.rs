@@ -51,13 +51,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             ..LockoutConfig::default()
         },
     ));
-    let alerts = AlertEngine::with_defaults().sink(TracingSink).start(256);
     let (recorder, guard) = Recorder::builder(store.clone())
         .sealer(ChainSealer::new("quickstart", chain_key.clone()))
-        .after_commit(alerts)
-        .after_commit(lockout.clone())
+        .after_commit(AlertEngine::with_defaults().sink(TracingSink))
+        .lockout(lockout.clone())
         .start();
-    lockout.set_recorder(recorder.clone());
     let sessions = SessionKey::new(b"quickstart demo key - keep real keys secret")?;
 
     let office: IpAddr = "81.2.69.142".parse()?;

@@ -30,16 +30,14 @@ async fn ten_failures_lock_the_account_at_the_door() {
     store.migrate().await.unwrap();
     let store: Arc<dyn ActivityStore> = Arc::new(store);
     let policy = Arc::new(LockoutPolicy::new(store.clone(), LockoutConfig::default()));
+    // One call wires the lockout: the recorder's stage, its recorder, and the layer's check.
     let (recorder, guard) = Recorder::builder(store.clone())
-        .after_commit(policy.clone())
+        .lockout(policy.clone())
         .start();
-    policy.set_recorder(recorder.clone());
     let app = Router::new()
         .route("/login", post(|| async { StatusCode::UNAUTHORIZED }))
         .layer(
-            ActivityLayer::new(recorder.clone())
-                .rule(RouteRule::post("/login", RouteKind::Login))
-                .lockout(policy.clone()),
+            ActivityLayer::new(recorder.clone()).rule(RouteRule::post("/login", RouteKind::Login)),
         );
     let addr = activity_tests::serve(app).await;
     for _ in 0..10 {

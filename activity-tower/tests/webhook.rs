@@ -259,7 +259,7 @@ async fn a_hung_endpoint_never_blocks_the_recorder() {
     let engine = AlertEngine::new()
         .rule(FailedLogins::default())
         .sink(webhook.clone())
-        .start(16);
+        .queue_capacity(16);
     let store = Arc::new(MemoryStore::new());
     let (rec, guard) = Recorder::builder(store.clone())
         .after_commit(engine)

@@ -35,6 +35,10 @@ impl Config {
     /// The defaults, recording into `recorder`.
     pub fn new(recorder: Recorder) -> Self {
         Self {
+            // The lockout registered with the recorder (`RecorderBuilder::lockout`), if any.
+            lockout: recorder
+                .lockout_check()
+                .unwrap_or_else(|| Arc::new(NeverLock)),
             recorder,
             rules: Vec::new(),
             trusted: TrustedProxies::None,
@@ -44,7 +48,6 @@ impl Config {
             device_cookie: "activity_device".into(),
             device_max_age: Duration::from_secs(400 * 24 * 3600),
             session: None,
-            lockout: Arc::new(NeverLock),
             locked_status: StatusCode::LOCKED,
             locked_retry_after: Duration::from_secs(900),
             unavailable_retry_after: Duration::from_secs(30),

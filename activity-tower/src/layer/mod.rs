@@ -229,7 +229,9 @@ impl ActivityLayer {
         Ok(self)
     }
 
-    /// The lockout policy asked before login routes (default: never locks).
+    /// The lockout policy asked before login routes. Default: the one registered with the
+    /// recorder ([`RecorderBuilder::lockout`](activity_core::RecorderBuilder::lockout)),
+    /// else none (never locks); this replaces it.
     pub fn lockout(mut self, check: Arc<dyn LockoutCheck>) -> Self {
         self.config_mut().lockout = check;
         self

@@ -54,7 +54,7 @@
 //!     .timeout(Duration::from_secs(5))
 //!     .retries(3)
 //!     .start()?;
-//! let engine = AlertEngine::with_defaults().sink(webhook.clone()).start(1024);
+//! let engine = AlertEngine::with_defaults().sink(webhook.clone());
 //! // … later, for monitoring:
 //! let stats = webhook.stats();
 //! assert_eq!(stats.failed + stats.dropped, 0);
@@ -129,7 +129,7 @@ pub struct WebhookStats {
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 /// let sink = WebhookSink::builder("http://127.0.0.1:9/alerts?token=s3cret", b"a shared secret of 16+ bytes")
 ///     .start()?;
-/// let _engine = AlertEngine::with_defaults().sink(sink.clone()).start(1024);
+/// let _engine = AlertEngine::with_defaults().sink(sink.clone());
 /// sink.idle().await; // nothing queued: returns at once
 /// assert_eq!(sink.stats().pending, 0);
 /// // Its debug form leaves out the query string, which may hold a token.
