@@ -67,7 +67,7 @@ mod text;
 mod timeline;
 
 pub use alerts::{
-    haversine_km, AccountNotifier, Alert, AlertEngine, AlertRule, AlertSink, AnonymousIpAction,
+    AccountNotifier, Alert, AlertEngine, AlertRule, AlertSink, AnonymousIpAction,
     ChannelSink, ConcurrentSessions, Evaluation, FailedLogins, GeoAnomaly, Logins, NewDevice,
     Severity, TracingSink,
 };
@@ -81,7 +81,7 @@ pub use chain::{
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use enrich::{
-    anonymous_kinds, is_global, AnonymousIpEnricher, AnonymousIpResolver, AnonymousKind,
+    anonymous_kinds, haversine_km, is_global, AnonymousIpEnricher, AnonymousIpResolver, AnonymousKind,
     GeoEnricher, GeoResolver, ANONYMOUS_IP_DETAIL,
 };
 pub use enrich::{GeoPrecision, IpPrivacy, IpStorage};

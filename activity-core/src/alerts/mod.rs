@@ -34,7 +34,7 @@ mod fixtures;
 pub use engine::AlertEngine;
 pub use evaluation::{Evaluation, Logins};
 pub use rules::{
-    haversine_km, AnonymousIpAction, ConcurrentSessions, FailedLogins, GeoAnomaly, NewDevice,
+    AnonymousIpAction, ConcurrentSessions, FailedLogins, GeoAnomaly, NewDevice,
 };
 pub use sinks::{AccountNotifier, AlertSink, ChannelSink, TracingSink};
 

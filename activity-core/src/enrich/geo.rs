@@ -95,3 +95,18 @@ impl<R: GeoResolver> Enricher for GeoEnricher<R> {
         }
     }
 }
+
+/// Great-circle distance in km between two points given in degrees (a sphere of radius
+/// 6,371 km).
+///
+/// ```
+/// let london_to_paris = activity_core::enrich::haversine_km(51.5074, -0.1278, 48.8566, 2.3522);
+/// assert!((london_to_paris - 343.5).abs() < 1.0);
+/// ```
+pub fn haversine_km(lat1: f64, lon1: f64, lat2: f64, lon2: f64) -> f64 {
+    let (p1, p2) = (lat1.to_radians(), lat2.to_radians());
+    let dp = (lat2 - lat1).to_radians();
+    let dl = (lon2 - lon1).to_radians();
+    let a = (dp / 2.0).sin().powi(2) + p1.cos() * p2.cos() * (dl / 2.0).sin().powi(2);
+    2.0 * 6371.0 * a.sqrt().asin()
+}

@@ -23,7 +23,7 @@ mod privacy;
 pub use anonymous::{
     anonymous_kinds, AnonymousIpEnricher, AnonymousIpResolver, AnonymousKind, ANONYMOUS_IP_DETAIL,
 };
-pub use geo::{GeoEnricher, GeoResolver};
+pub use geo::{haversine_km, GeoEnricher, GeoResolver};
 #[cfg(feature = "geoip")]
 pub use maxmind::{MaxMindAnonymousIp, MaxMindResolver};
 pub use privacy::{GeoPrecision, IpPrivacy, IpStorage};

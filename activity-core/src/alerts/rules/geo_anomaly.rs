@@ -8,16 +8,8 @@ use chrono::Duration;
 
 use super::alert;
 use crate::alerts::{Alert, AlertRule, Evaluation, Severity};
+use crate::enrich::haversine_km;
 use crate::{anonymous_kinds, Action, ActivityEvent, ActivityStore, AnonymousKind, Result};
-
-/// Great-circle distance in km.
-pub fn haversine_km(lat1: f64, lon1: f64, lat2: f64, lon2: f64) -> f64 {
-    let (p1, p2) = (lat1.to_radians(), lat2.to_radians());
-    let dp = (lat2 - lat1).to_radians();
-    let dl = (lon2 - lon1).to_radians();
-    let a = (dp / 2.0).sin().powi(2) + p1.cos() * p2.cos() * (dl / 2.0).sin().powi(2);
-    2.0 * 6371.0 * a.sqrt().asin()
-}
 
 /// What `geo_anomaly` does with a login through an anonymizing network (VPN, Tor, a
 /// hosting provider, a proxy) — one whose `details.ip_anonymous` (written by

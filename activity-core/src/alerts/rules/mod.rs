@@ -12,7 +12,7 @@ mod fixtures;
 
 pub use concurrent_sessions::ConcurrentSessions;
 pub use failed_logins::FailedLogins;
-pub use geo_anomaly::{haversine_km, AnonymousIpAction, GeoAnomaly};
+pub use geo_anomaly::{AnonymousIpAction, GeoAnomaly};
 pub use new_device::NewDevice;
 
 use super::{Alert, Severity};
