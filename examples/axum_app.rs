@@ -63,7 +63,7 @@ struct CodeForm {
 }
 
 fn esc(s: &str) -> String {
-    activity_core::escape_html(s)
+    activity_core::text::escape_html(s)
 }
 
 fn page(title: &str, body: &str) -> Html<String> {

@@ -10,9 +10,10 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use activity_core::{
-    export, export_event, verified_event, verify, ActivityEvent, ActivityQuery, ActivityStore,
-    Actor, AlertEngine, ChainKey, ChainSealer, EventTable, ExportFormat, LockoutConfig,
-    LockoutPolicy, Recorder, SessionKey, Source, TracingSink,
+    alerts::AlertEngine, alerts::TracingSink, chain::verified_event, chain::verify,
+    chain::ChainKey, chain::ChainSealer, event::SessionKey, export::export, export::export_event,
+    export::ExportFormat, lockout::LockoutConfig, lockout::LockoutPolicy, text::EventTable,
+    ActivityEvent, ActivityQuery, ActivityStore, Actor, Recorder, Source,
 };
 use activity_sqlx::SqliteStore;
 

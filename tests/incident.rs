@@ -8,8 +8,9 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use activity_core::{
-    digest, timeline, Action, ActivityEvent, ActivityQuery, ActivityStore, Actor, AlertEngine,
-    Anchor, DigestOptions, Link, Recorder, ReviewRole, Source, TimelineOptions,
+    alerts::AlertEngine, review::digest, review::DigestOptions, review::ReviewRole,
+    timeline::timeline, timeline::Anchor, timeline::Link, timeline::TimelineOptions, Action,
+    ActivityEvent, ActivityQuery, ActivityStore, Actor, Recorder, Source,
 };
 use activity_sqlx::SqliteStore;
 use chrono::{DateTime, Duration, TimeZone, Utc};

@@ -3,7 +3,9 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use activity_core::{ActivityQuery, ActivityStore, LockoutConfig, LockoutPolicy, Recorder};
+use activity_core::{
+    lockout::LockoutConfig, lockout::LockoutPolicy, ActivityQuery, ActivityStore, Recorder,
+};
 use activity_sqlx::SqliteStore;
 use activity_tower::{ActivityLayer, RouteKind, RouteRule};
 use axum::http::StatusCode;

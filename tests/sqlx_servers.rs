@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use activity_core::{
-    ActivityEvent, ActivityQuery, ActivityStore, Actor, DeleteRequest, Outcome, Recorder,
+    query::DeleteRequest, ActivityEvent, ActivityQuery, ActivityStore, Actor, Outcome, Recorder,
 };
 use activity_sqlx::{Error, MySqlStore, PgStore};
 use chrono::{Datelike, Duration as Span, TimeZone, Utc};
@@ -342,7 +342,8 @@ async fn postgres_insert_only_role_cannot_rewrite_history() {
         .unwrap_err();
     assert!(denied.to_string().contains("permission denied"), "{denied}");
     // The README's grants are enough for sealed batches and their chain heads.
-    let mut sealer = activity_core::ChainSealer::new("app", activity_core::ChainKey::unkeyed());
+    let mut sealer =
+        activity_core::chain::ChainSealer::new("app", activity_core::chain::ChainKey::unkeyed());
     let mut sealed = vec![
         ActivityEvent::logout(Actor::user("victim")),
         ActivityEvent::logout(Actor::user("victim")),
@@ -412,7 +413,7 @@ async fn postgres_connections_killed_mid_run_lose_nothing() {
     let store = Arc::new(PgStore::from_pool(pool, "").unwrap());
     store.migrate().await.unwrap();
     let (rec, guard) = Recorder::builder(store.clone())
-        .backoff(activity_core::Backoff {
+        .backoff(activity_core::recorder::Backoff {
             initial: Duration::from_millis(10),
             max: Duration::from_millis(100),
         })
@@ -452,7 +453,7 @@ async fn postgres_connections_killed_mid_run_lose_nothing() {
 
 #[tokio::test]
 async fn postgres_chain_finds_tampering_done_directly_in_sql() {
-    use activity_core::{verify, Break, ChainKey, ChainSealer};
+    use activity_core::{chain::verify, chain::Break, chain::ChainKey, chain::ChainSealer};
     let Some(schema) = activity_tests::pg::schema().await else {
         return;
     };
@@ -503,7 +504,7 @@ async fn postgres_chain_finds_tampering_done_directly_in_sql() {
 
 #[tokio::test]
 async fn postgres_chain_head_finds_the_newest_events_deleted_in_sql() {
-    use activity_core::{verify, Break, ChainKey, ChainSealer};
+    use activity_core::{chain::verify, chain::Break, chain::ChainKey, chain::ChainSealer};
     let Some(schema) = activity_tests::pg::schema().await else {
         return;
     };
@@ -557,7 +558,7 @@ async fn postgres_chain_head_finds_the_newest_events_deleted_in_sql() {
 
 #[tokio::test]
 async fn postgres_version_1_database_migrates_forward_and_heads_share_the_transaction() {
-    use activity_core::{verify, ChainKey, ChainSealer};
+    use activity_core::{chain::verify, chain::ChainKey, chain::ChainSealer};
     let Some(schema) = activity_tests::pg::schema().await else {
         return;
     };
@@ -609,7 +610,8 @@ async fn postgres_version_1_database_migrates_forward_and_heads_share_the_transa
 #[tokio::test]
 async fn postgres_purge_drops_whole_expired_partitions_unless_a_tenant_is_held() {
     use activity_core::{
-        verify, ChainKey, ChainSealer, ManualClock, Purger, Retention, RetentionPolicy,
+        chain::verify, chain::ChainKey, chain::ChainSealer, retention::Purger,
+        retention::Retention, retention::RetentionPolicy, ManualClock,
     };
     let Some(schema) = activity_tests::pg::schema().await else {
         return;
@@ -711,7 +713,7 @@ async fn postgres_purge_drops_whole_expired_partitions_unless_a_tenant_is_held()
 
 #[tokio::test]
 async fn mariadb_version_1_database_migrates_forward_and_finds_the_newest_events_deleted() {
-    use activity_core::{verify, Break, ChainKey, ChainSealer};
+    use activity_core::{chain::verify, chain::Break, chain::ChainKey, chain::ChainSealer};
     let Some(db) = activity_tests::my::database().await else {
         return;
     };
@@ -856,9 +858,9 @@ where
 }
 
 /// Sealed logins of two tenants through a recorder.
-async fn record_two_tenants(store: Arc<dyn ActivityStore>, key: &activity_core::ChainKey) {
+async fn record_two_tenants(store: Arc<dyn ActivityStore>, key: &activity_core::chain::ChainKey) {
     let (rec, guard) = Recorder::builder(store)
-        .sealer(activity_core::ChainSealer::new("v2", key.clone()))
+        .sealer(activity_core::chain::ChainSealer::new("v2", key.clone()))
         .lifecycle_events(false)
         .batch_size(4)
         .start();
@@ -874,7 +876,7 @@ async fn record_two_tenants(store: Arc<dyn ActivityStore>, key: &activity_core::
 
 #[tokio::test]
 async fn postgres_version_2_database_migrates_to_3_dropping_two_indexes() {
-    use activity_core::{verify, ChainKey};
+    use activity_core::{chain::verify, chain::ChainKey};
     let Some(schema) = activity_tests::pg::schema().await else {
         return;
     };
@@ -931,7 +933,7 @@ async fn postgres_version_2_database_migrates_to_3_dropping_two_indexes() {
 
 #[tokio::test]
 async fn mariadb_version_2_database_migrates_to_3_dropping_two_indexes() {
-    use activity_core::{verify, ChainKey};
+    use activity_core::{chain::verify, chain::ChainKey};
     let Some(db) = activity_tests::my::database().await else {
         return;
     };

@@ -12,7 +12,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use activity_core::{ActivityEvent, ActivityStore, Actor, MemoryStore, Overflow, Recorder, Source};
+use activity_core::{
+    recorder::Overflow, ActivityEvent, ActivityStore, Actor, MemoryStore, Recorder, Source,
+};
 
 const TASKS: usize = 8;
 

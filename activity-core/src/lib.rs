@@ -49,92 +49,31 @@
 #![warn(missing_docs)]
 
 pub mod alerts;
-mod archive;
-mod chain;
+pub mod archive;
+pub mod chain;
 mod clock;
-mod enrich;
+pub mod enrich;
 mod error;
 pub mod event;
-mod export;
+pub mod export;
 pub mod jobs;
-mod lockout;
-mod query;
-mod recorder;
-mod retention;
+pub mod lockout;
+pub mod query;
+pub mod recorder;
+pub mod retention;
 pub mod review;
-mod store;
-mod text;
-mod timeline;
+pub mod store;
+pub mod text;
+pub mod timeline;
 
-pub use alerts::{
-    AccountNotifier, Alert, AlertEngine, AlertRule, AlertSink, AnonymousIpAction,
-    ChannelSink, ConcurrentSessions, Evaluation, FailedLogins, GeoAnomaly, Logins, NewDevice,
-    Severity, TracingSink,
-};
-pub use archive::{
-    archive, check_heads, read_manifest, verify_archive, ArchiveFile, ArchiveProblem, ChainSpan,
-    Manifest,
-};
-pub use archive::{ArchiveScheduler, ArchiveWindow, MAX_WINDOWS_PER_RUN};
-pub use chain::{
-    canonical_json, verified_event, verify, Break, ChainHead, ChainKey, ChainSealer, VerifyReport,
-};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use enrich::{
-    anonymous_kinds, haversine_km, is_global, AnonymousIpEnricher, AnonymousIpResolver, AnonymousKind,
-    GeoEnricher, GeoResolver, ANONYMOUS_IP_DETAIL,
-};
-pub use enrich::{GeoPrecision, IpPrivacy, IpStorage};
-#[cfg(feature = "geoip")]
-pub use enrich::{MaxMindAnonymousIp, MaxMindResolver};
 pub use error::{BoxError, Error, ErrorKind, Result, Rule};
-pub use event::{
-    format_time, limits, Action, ActivityEvent, Actor, ChainLink, Geo, Outcome, Source, Target,
-    MAX_ACTION_LEN,
-};
-pub use export::{
-    export, export_event, ocsf_event, spreadsheet_safe, ExportFormat, ExportWriter, CSV_COLUMNS,
-};
-pub use lockout::{AccountStatus, LockScope, LockoutConfig, LockoutPolicy};
-pub use lockout::{LockKey, LockStatus, LockoutCheck, NeverLock};
-pub use text::escape_html;
-
-pub use event::{SessionKey, MIN_SESSION_KEY_LEN};
-pub use query::{
-    action_prefix_range, ActivityQuery, Cursor, DeleteRequest, Page, Pages, DEFAULT_PAGE_SIZE,
-    MAX_FILTER_VALUES, MAX_PAGE_SIZE,
-};
-pub use recorder::{
-    AfterCommit, Backoff, Enricher, Health, Metrics, OutageNotice, OutagePolicy, Overflow,
-    Recorder, RecorderBuilder, RecorderGuard, Sealer, ShutdownReport,
-};
-pub use retention::{PurgeReport, Purger, Retention, RetentionPolicy, TenantPurge, Tier};
-pub use review::{compliance_report, ComplianceReport};
-pub use review::{
-    digest, overdue, sign_off, Digest, DigestOptions, DigestSink, Gap, Notable, Overdue, Ranked,
-    ReviewRole, ReviewScheduler,
-};
+pub use event::{limits, Action, ActivityEvent, Actor, ChainLink, Geo, Outcome, Source, Target};
+pub use query::{ActivityQuery, Cursor, Page};
+pub use recorder::{Recorder, RecorderBuilder, RecorderGuard};
 #[cfg(feature = "testing")]
 pub use store::conformance as testing;
-pub use store::{ActivityStore, DroppedPartitions, MemoryStore};
-pub use text::{escape_control, EventTable};
-pub use timeline::{
-    evidence_ids, timeline, Anchor, Link, Pivot, Timeline, TimelineEntry, TimelineOptions,
-};
-
-/// Parses an RFC 3339 time into UTC (microsecond precision), with an error naming `field`.
-///
-/// ```
-/// let t = activity_core::parse_time("since", "2026-11-24T06:30:00Z").unwrap();
-/// assert_eq!(t.timestamp(), 1795501800);
-/// assert!(activity_core::parse_time("since", "yesterday").is_err());
-/// ```
-///
-/// # Errors
-/// [`Error::Invalid`] when `value` is not RFC 3339.
-pub fn parse_time(field: &str, value: &str) -> Result<chrono::DateTime<chrono::Utc>> {
-    event::parse_time(field, value)
-}
+pub use store::{ActivityStore, MemoryStore};
 
 /// Re-exports the crates that appear in this crate's public API.
 pub mod reexports {

@@ -26,7 +26,7 @@ use crate::store::ActivityStore;
 /// Where a timeline starts.
 ///
 /// ```
-/// use activity_core::{timeline, ActivityEvent, ActivityStore, Actor, Anchor, MemoryStore, TimelineOptions};
+/// use activity_core::{timeline::timeline, ActivityEvent, ActivityStore, Actor, timeline::Anchor, MemoryStore, timeline::TimelineOptions};
 /// use chrono::{Duration, TimeZone, Utc};
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 /// let store = MemoryStore::new();
@@ -78,7 +78,7 @@ pub enum Anchor {
 ///
 /// ```
 /// use std::net::IpAddr;
-/// use activity_core::{timeline, ActivityEvent, ActivityStore, Actor, Anchor, Link, MemoryStore, TimelineOptions};
+/// use activity_core::{timeline::timeline, ActivityEvent, ActivityStore, Actor, timeline::Anchor, timeline::Link, MemoryStore, timeline::TimelineOptions};
 /// use chrono::{Duration, TimeZone, Utc};
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 /// let store = MemoryStore::new();
@@ -134,7 +134,7 @@ fn short(s: &str) -> &str {
 /// Settings of a timeline.
 ///
 /// ```
-/// use activity_core::{timeline, ActivityEvent, ActivityStore, Actor, Anchor, MemoryStore, TimelineOptions};
+/// use activity_core::{timeline::timeline, ActivityEvent, ActivityStore, Actor, timeline::Anchor, MemoryStore, timeline::TimelineOptions};
 /// use chrono::{Duration, TimeZone, Utc};
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 /// let store = MemoryStore::new();
@@ -173,7 +173,7 @@ impl Default for TimelineOptions {
 /// One row of a timeline.
 ///
 /// ```
-/// use activity_core::{timeline, ActivityEvent, ActivityStore, Actor, Anchor, Link, MemoryStore, TimelineOptions};
+/// use activity_core::{timeline::timeline, ActivityEvent, ActivityStore, Actor, timeline::Anchor, timeline::Link, MemoryStore, timeline::TimelineOptions};
 /// use chrono::{Duration, TimeZone, Utc};
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 /// let store = MemoryStore::new();
@@ -199,7 +199,7 @@ pub struct TimelineEntry {
 /// Another account seen from one of the timeline's addresses or devices, not followed.
 ///
 /// ```
-/// use activity_core::{timeline, ActivityEvent, ActivityStore, Actor, Anchor, Link, MemoryStore, Pivot, Source, TimelineOptions};
+/// use activity_core::{timeline::timeline, ActivityEvent, ActivityStore, Actor, timeline::Anchor, timeline::Link, MemoryStore, timeline::Pivot, Source, timeline::TimelineOptions};
 /// use chrono::{Duration, TimeZone, Utc};
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 /// let store = MemoryStore::new();
@@ -228,7 +228,7 @@ pub struct Pivot {
 ///
 /// ```
 /// use std::net::IpAddr;
-/// use activity_core::{timeline, ActivityEvent, ActivityStore, Actor, Anchor, Link, MemoryStore, TimelineOptions};
+/// use activity_core::{timeline::timeline, ActivityEvent, ActivityStore, Actor, timeline::Anchor, timeline::Link, MemoryStore, timeline::TimelineOptions};
 /// use chrono::{Duration, TimeZone, Utc};
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 /// let store = MemoryStore::new();
@@ -302,7 +302,7 @@ impl Keys {
 ///
 /// ```
 /// use std::sync::Arc;
-/// use activity_core::{timeline, ActivityEvent, ActivityStore, Actor, Anchor, MemoryStore, TimelineOptions};
+/// use activity_core::{timeline::timeline, ActivityEvent, ActivityStore, Actor, timeline::Anchor, MemoryStore, timeline::TimelineOptions};
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 /// let store = MemoryStore::new();
 /// let login = ActivityEvent::login_failed(Actor::user("bob")).with_ip("175.16.199.1".parse().unwrap());
@@ -334,7 +334,7 @@ pub async fn timeline(
                 if !evidence.is_empty() {
                     let q = ActivityQuery::scoped(tenant)
                         .ids(evidence)
-                        .limit(crate::MAX_PAGE_SIZE);
+                        .limit(crate::query::MAX_PAGE_SIZE);
                     for e in store.query(&q).await?.events {
                         keys.add_event(&e);
                         seeds.push((e, Link::Evidence));
@@ -438,7 +438,7 @@ pub fn evidence_ids(alert: &ActivityEvent) -> Vec<Uuid> {
     AlertRaised::read(alert)
         .map(|raised| {
             let mut ids = raised.evidence;
-            ids.truncate(crate::MAX_FILTER_VALUES);
+            ids.truncate(crate::query::MAX_FILTER_VALUES);
             ids
         })
         .unwrap_or_default()
@@ -463,7 +463,7 @@ impl Timeline {
         link: Link,
         rows: &mut BTreeMap<Uuid, TimelineEntry>,
     ) -> Result<()> {
-        let mut pages = crate::Pages::new(store, query.since(self.since).until(self.until));
+        let mut pages = crate::query::Pages::new(store, query.since(self.since).until(self.until));
         let mut n = 0;
         while let Some(events) = pages.next().await? {
             for e in events {

@@ -18,7 +18,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use activity_core::{ActivityEvent, ActivityStore, Actor, AlertEngine, Geo, Source};
+use activity_core::{alerts::AlertEngine, ActivityEvent, ActivityStore, Actor, Geo, Source};
 use activity_sqlx::SqliteStore;
 use chrono::{Duration as Span, TimeZone, Utc};
 

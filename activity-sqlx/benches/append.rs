@@ -22,7 +22,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use activity_core::{
-    ActivityEvent, ActivityQuery, ActivityStore, Actor, Outcome, Overflow, Recorder, Source,
+    recorder::Overflow, ActivityEvent, ActivityQuery, ActivityStore, Actor, Outcome, Recorder,
+    Source,
 };
 use activity_sqlx::{SqliteOptions, SqliteStore};
 use chrono::{Duration as Span, TimeZone, Utc};

@@ -18,8 +18,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use activity_core::{
-    export, verify, ActivityEvent, ActivityQuery, ActivityStore, Actor, ChainKey, ChainSealer,
-    ExportFormat, ManualClock, Purger, Retention, RetentionPolicy, Source,
+    chain::verify, chain::ChainKey, chain::ChainSealer, export::export, export::ExportFormat,
+    retention::Purger, retention::Retention, retention::RetentionPolicy, ActivityEvent,
+    ActivityQuery, ActivityStore, Actor, ManualClock, Source,
 };
 use activity_sqlx::SqliteStore;
 use chrono::{Duration as Span, TimeZone, Utc};

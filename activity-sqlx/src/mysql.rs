@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use activity_core::{ActivityEvent, ActivityQuery, DeleteRequest};
+use activity_core::{query::DeleteRequest, ActivityEvent, ActivityQuery};
 use sqlx::mysql::{MySql, MySqlArguments, MySqlPool, MySqlPoolOptions};
 use sqlx::{AssertSqlSafe, Row};
 
@@ -196,8 +196,8 @@ impl MySqlStore {
     async fn drop_partitions_hook(
         &self,
         _before: chrono::DateTime<chrono::Utc>,
-    ) -> activity_core::Result<activity_core::DroppedPartitions> {
-        Ok(activity_core::DroppedPartitions::default())
+    ) -> activity_core::Result<activity_core::store::DroppedPartitions> {
+        Ok(activity_core::store::DroppedPartitions::default())
     }
 
     /// The plan MySQL chooses for `query`: for each table access, the key used (or

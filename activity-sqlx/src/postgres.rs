@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use activity_core::{ActivityEvent, ActivityQuery, DeleteRequest};
+use activity_core::{query::DeleteRequest, ActivityEvent, ActivityQuery};
 use chrono::{DateTime, Datelike, TimeZone, Utc};
 use sqlx::postgres::{PgArguments, PgPool, PgPoolOptions};
 use sqlx::{AssertSqlSafe, Postgres, Row};
@@ -281,7 +281,7 @@ impl PgStore {
     async fn drop_partitions(
         &self,
         cutoff: DateTime<Utc>,
-    ) -> Result<activity_core::DroppedPartitions, Error> {
+    ) -> Result<activity_core::store::DroppedPartitions, Error> {
         let pattern = format!("{}_p______", self.tables.events);
         let rows = sqlx::query(
             "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid \
@@ -291,7 +291,7 @@ impl PgStore {
         .bind(pattern)
         .fetch_all(&self.pool)
         .await?;
-        let mut out = activity_core::DroppedPartitions::default();
+        let mut out = activity_core::store::DroppedPartitions::default();
         let mut by: std::collections::BTreeMap<Option<String>, u64> = Default::default();
         for row in rows {
             let name: String = row.get(0);
@@ -333,7 +333,7 @@ impl PgStore {
     async fn drop_partitions_hook(
         &self,
         before: DateTime<Utc>,
-    ) -> activity_core::Result<activity_core::DroppedPartitions> {
+    ) -> activity_core::Result<activity_core::store::DroppedPartitions> {
         self.drop_partitions(before)
             .await
             .map_err(|e| e.into_core(Backend::Postgres))

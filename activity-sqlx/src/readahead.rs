@@ -13,7 +13,7 @@ use std::sync::Mutex;
 
 use std::time::Duration;
 
-use activity_core::{ActivityEvent, ActivityQuery, Cursor, MAX_PAGE_SIZE};
+use activity_core::{query::MAX_PAGE_SIZE, ActivityEvent, ActivityQuery, Cursor};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 

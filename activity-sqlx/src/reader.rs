@@ -7,7 +7,7 @@
 //! SQLite formatting 27 values as JSON text and `serde_json` parsing them again: most of
 //! what a bulk read (export, verification) cost.
 //!
-//! A [`Reader`] runs a bulk read (a page of [`MAX_PAGE_SIZE`](activity_core::MAX_PAGE_SIZE)
+//! A [`Reader`] runs a bulk read (a page of [`MAX_PAGE_SIZE`](activity_core::query::MAX_PAGE_SIZE)
 //! events, read by export, verification and archiving) on a blocking thread, on a
 //! query-only [`rusqlite`] connection to the same file (the same bundled SQLite library),
 //! and builds each event straight from the row's values: one hand-over per page and no
@@ -141,7 +141,7 @@ fn select(
     let mut rows = stmt
         .query(rusqlite::params_from_iter(params))
         .map_err(to_core)?;
-    let mut events = Vec::with_capacity(expected.min(activity_core::MAX_PAGE_SIZE + 1));
+    let mut events = Vec::with_capacity(expected.min(activity_core::query::MAX_PAGE_SIZE + 1));
     while let Some(row) = rows.next().map_err(to_core)? {
         events.push(event(row)?);
     }
@@ -222,7 +222,7 @@ fn to_core(e: rusqlite::Error) -> CoreError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use activity_core::{ActivityQuery, ActivityStore, Actor, MAX_PAGE_SIZE};
+    use activity_core::{query::MAX_PAGE_SIZE, ActivityQuery, ActivityStore, Actor};
 
     #[test]
     fn busy_and_locked_are_retryable_and_nothing_else_is() {

@@ -6,8 +6,8 @@
 use std::fmt::Write;
 
 use activity_core::{
-    action_prefix_range, Action, ActivityEvent, ActivityQuery, Actor, ChainLink, DeleteRequest,
-    Geo, Outcome, Source, Target,
+    query::action_prefix_range, query::DeleteRequest, Action, ActivityEvent, ActivityQuery, Actor,
+    ChainLink, Geo, Outcome, Source, Target,
 };
 use chrono::{TimeZone, Utc};
 use sqlx::{ColumnIndex, Decode, Row, Type};
@@ -546,8 +546,10 @@ pub(crate) fn tenant_key(tenant: Option<&str>) -> String {
 
 /// The heads to write: one per chain (the furthest along when `heads` repeats one), so
 /// that one statement never touches a row twice.
-pub(crate) fn dedup_heads(heads: &[activity_core::ChainHead]) -> Vec<&activity_core::ChainHead> {
-    let mut by: std::collections::BTreeMap<(Option<&str>, &str), &activity_core::ChainHead> =
+pub(crate) fn dedup_heads(
+    heads: &[activity_core::chain::ChainHead],
+) -> Vec<&activity_core::chain::ChainHead> {
+    let mut by: std::collections::BTreeMap<(Option<&str>, &str), &activity_core::chain::ChainHead> =
         Default::default();
     for h in heads {
         let slot = by
@@ -564,7 +566,7 @@ pub(crate) fn dedup_heads(heads: &[activity_core::ChainHead]) -> Vec<&activity_c
 pub(crate) fn upsert_heads(
     dialect: Dialect,
     table: &str,
-    heads: &[&activity_core::ChainHead],
+    heads: &[&activity_core::chain::ChainHead],
 ) -> Stmt {
     let mut s = Stmt::new(dialect);
     s.push("INSERT INTO ")
@@ -626,7 +628,7 @@ pub(crate) fn select_heads(dialect: Dialect, table: &str, tenant: Option<&str>) 
 pub(crate) fn decode_head<R>(
     row: &R,
     backend: Backend,
-) -> activity_core::Result<activity_core::ChainHead>
+) -> activity_core::Result<activity_core::chain::ChainHead>
 where
     R: Row,
     usize: ColumnIndex<R>,
@@ -637,7 +639,7 @@ where
     let err = |e: sqlx::Error| to_core_from(backend, e);
     let seq: i64 = row.try_get(2).map_err(err)?;
     let us: i64 = row.try_get(4).map_err(err)?;
-    Ok(activity_core::ChainHead {
+    Ok(activity_core::chain::ChainHead {
         writer: row.try_get(0).map_err(err)?,
         tenant: row.try_get(1).map_err(err)?,
         seq: u64::try_from(seq).unwrap_or(0),

@@ -4,7 +4,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use activity_core::{ActivityEvent, ActivityQuery, DeleteRequest};
+use activity_core::{query::DeleteRequest, ActivityEvent, ActivityQuery};
 use sqlx::sqlite::{
     SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
     SqliteSynchronous,
@@ -106,7 +106,7 @@ impl SqliteOptions {
 
     /// How many connections the store's operations use at once (default 4; 1 for
     /// in-memory databases). For a file, the store's bulk reads (export, verification,
-    /// archiving: pages of [`MAX_PAGE_SIZE`](activity_core::MAX_PAGE_SIZE) events) run
+    /// archiving: pages of [`MAX_PAGE_SIZE`](activity_core::query::MAX_PAGE_SIZE) events) run
     /// on query-only connections of their own, up to the same number, and the pool
     /// [`SqliteStore::pool`] returns for the application's own queries has the same limit;
     /// both open their connections only when used. Each connection has its own page cache
@@ -379,8 +379,8 @@ impl SqliteStore {
     async fn drop_partitions_hook(
         &self,
         _before: chrono::DateTime<chrono::Utc>,
-    ) -> activity_core::Result<activity_core::DroppedPartitions> {
-        Ok(activity_core::DroppedPartitions::default())
+    ) -> activity_core::Result<activity_core::store::DroppedPartitions> {
+        Ok(activity_core::store::DroppedPartitions::default())
     }
 
     async fn explain_stmt(&self, s: Stmt) -> Result<Vec<String>, Error> {
@@ -599,7 +599,7 @@ fn events_from_json(text: &str, expected: usize) -> activity_core::Result<Vec<Ac
     // a thousand) is far below: no row takes fewer than 128 bytes of JSON (27 values and
     // their commas, the 32-digit id), so the text's length bounds the count too.
     let capacity = expected.min(text.len() / 128 + 1);
-    let events = Rows(capacity.min(activity_core::MAX_PAGE_SIZE + 1))
+    let events = Rows(capacity.min(activity_core::query::MAX_PAGE_SIZE + 1))
         .deserialize(&mut de)
         .and_then(|events| de.end().map(|()| events))
         .map_err(|e| activity_core::Error::backend(format!("stored row is invalid: {e}"), None))?;
@@ -747,7 +747,7 @@ mod tests {
     /// what every page holds is exactly what reading it cold gives.
     #[tokio::test]
     async fn bulk_pages_are_read_ahead_and_served_exactly() {
-        use activity_core::{ActivityStore, Actor, MAX_PAGE_SIZE};
+        use activity_core::{query::MAX_PAGE_SIZE, ActivityStore, Actor};
         let dir = std::env::temp_dir().join(format!("activity-ra-{}", uuid::Uuid::now_v7()));
         std::fs::create_dir_all(&dir).unwrap();
         let url = format!("sqlite://{}/r.db", dir.display());

@@ -36,7 +36,7 @@ macro_rules! impl_activity_store {
                 &self,
                 conn: &mut <$db as sqlx::Database>::Connection,
                 events: &[activity_core::ActivityEvent],
-                heads: &[activity_core::ChainHead],
+                heads: &[activity_core::chain::ChainHead],
             ) -> Result<u64, sqlx::Error> {
                 let mut tx = sqlx::Connection::begin(conn).await?;
                 let mut added = 0;
@@ -105,7 +105,7 @@ macro_rules! impl_activity_store {
 
             async fn delete(
                 &self,
-                request: &activity_core::DeleteRequest,
+                request: &activity_core::query::DeleteRequest,
             ) -> activity_core::Result<u64> {
                 if request.limit == 0 {
                     return Ok(0);
@@ -123,7 +123,7 @@ macro_rules! impl_activity_store {
             async fn append_sealed(
                 &self,
                 events: &[activity_core::ActivityEvent],
-                heads: &[activity_core::ChainHead],
+                heads: &[activity_core::chain::ChainHead],
             ) -> activity_core::Result<u64> {
                 for e in events {
                     e.validate()?;
@@ -148,7 +148,7 @@ macro_rules! impl_activity_store {
             async fn chain_heads(
                 &self,
                 tenant: Option<&str>,
-            ) -> activity_core::Result<Vec<activity_core::ChainHead>> {
+            ) -> activity_core::Result<Vec<activity_core::chain::ChainHead>> {
                 let s = crate::sql::select_heads($dialect, &self.tables.chain_heads, tenant);
                 let err = |e| crate::error::to_core_from($backend, e);
                 let mut conn = self.lease().await.map_err(err)?;
@@ -165,7 +165,7 @@ macro_rules! impl_activity_store {
             async fn drop_expired_partitions(
                 &self,
                 before: chrono::DateTime<chrono::Utc>,
-            ) -> activity_core::Result<activity_core::DroppedPartitions> {
+            ) -> activity_core::Result<activity_core::store::DroppedPartitions> {
                 self.drop_partitions_hook(before).await
             }
 

@@ -713,7 +713,7 @@ fn verify_finds_the_newest_events_deleted_and_heads_gone_against_archives() {
 fn line_at(t: chrono::DateTime<chrono::Utc>, account: &str) -> String {
     format!(
         r#"{{"action":"auth.logout","time":"{}","actor":{{"id":"{account}"}}}}"#,
-        activity_core::format_time(&t)
+        activity_core::event::format_time(&t)
     )
 }
 
@@ -722,7 +722,7 @@ fn archive_windows_on_demand_and_purge_requiring_an_archive() {
     use chrono::{Duration, Utc};
     let db = Db::new();
     let now = Utc::now();
-    let (y0, _) = activity_core::ArchiveWindow::Day.last_closed(now);
+    let (y0, _) = activity_core::archive::ArchiveWindow::Day.last_closed(now);
     let mut lines = Vec::new();
     for h in 1..=3 {
         lines.push(line_at(y0 + Duration::hours(h), "yesterday"));
@@ -747,7 +747,7 @@ fn archive_windows_on_demand_and_purge_requiring_an_archive() {
     // The scheduler's run: the last closed day, once.
     let out = db.run(&["archive", "--every", "day", "--output", "days"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let label = activity_core::ArchiveWindow::Day.label(y0);
+    let label = activity_core::archive::ArchiveWindow::Day.label(y0);
     assert!(text(&out.stdout).contains(&label), "{}", text(&out.stdout));
     let out = db.run(&["archive", "--every", "day", "--output", "days"]);
     assert!(

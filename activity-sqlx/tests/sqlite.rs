@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use activity_core::{
-    ActivityEvent, ActivityQuery, ActivityStore, Actor, DeleteRequest, Outcome, Recorder,
+    query::DeleteRequest, ActivityEvent, ActivityQuery, ActivityStore, Actor, Outcome, Recorder,
 };
 use activity_sqlx::{Error, SqliteOptions, SqliteStore};
 use chrono::Utc;
@@ -234,7 +234,7 @@ async fn a_locked_database_is_retryable_and_the_recorder_loses_nothing() {
     assert!(err.is_retryable(), "{err:?}");
 
     let (rec, guard) = Recorder::builder(s.clone())
-        .backoff(activity_core::Backoff {
+        .backoff(activity_core::recorder::Backoff {
             initial: Duration::from_millis(20),
             max: Duration::from_millis(100),
         })
@@ -279,7 +279,7 @@ use sqlx::Connection;
 /// recorder normalises it before the chain hashes the event, so the chain still verifies.
 #[tokio::test]
 async fn a_chain_with_negative_zero_coordinates_verifies() {
-    use activity_core::{verify, ChainKey, Geo, Source};
+    use activity_core::{chain::verify, chain::ChainKey, Geo, Source};
     let key = ChainKey::keyed(b"an HMAC key that is not in the db").unwrap();
     let s = Arc::new(store("sqlite::memory:").await);
     let located = |(lat, lon)| {
@@ -299,7 +299,7 @@ async fn a_chain_with_negative_zero_coordinates_verifies() {
 
 #[tokio::test]
 async fn the_chain_finds_tampering_done_directly_in_sql() {
-    use activity_core::{verify, Break, ChainKey};
+    use activity_core::{chain::verify, chain::Break, chain::ChainKey};
     let key = ChainKey::keyed(b"an HMAC key that is not in the db").unwrap();
     let s = Arc::new(store("sqlite::memory:").await);
     let events = (0..20)
@@ -343,7 +343,7 @@ async fn the_chain_finds_tampering_done_directly_in_sql() {
 /// Records `n` sealed events (user `u0`…) through a recorder with `key`, in batches of 4.
 async fn record_sealed(
     s: &Arc<SqliteStore>,
-    key: &activity_core::ChainKey,
+    key: &activity_core::chain::ChainKey,
     n: usize,
     time: impl Fn(usize) -> chrono::DateTime<Utc>,
 ) {
@@ -356,11 +356,11 @@ async fn record_sealed(
 /// waits until they are stored.
 async fn record_sealed_events(
     s: &Arc<SqliteStore>,
-    key: &activity_core::ChainKey,
+    key: &activity_core::chain::ChainKey,
     events: impl IntoIterator<Item = ActivityEvent>,
 ) {
     let (rec, guard) = Recorder::builder(s.clone())
-        .sealer(activity_core::ChainSealer::new("test", key.clone()))
+        .sealer(activity_core::chain::ChainSealer::new("test", key.clone()))
         .lifecycle_events(false)
         .batch_size(4)
         .start();
@@ -372,7 +372,7 @@ async fn record_sealed_events(
 
 #[tokio::test]
 async fn deleting_the_newest_events_in_sql_is_found_by_the_chain_head() {
-    use activity_core::{verify, Break, ChainKey};
+    use activity_core::{chain::verify, chain::Break, chain::ChainKey};
     let key = ChainKey::keyed(b"an HMAC key that is not in the db").unwrap();
     let s = Arc::new(store("sqlite::memory:").await);
     record_sealed(&s, &key, 20, |_| Utc::now()).await;
@@ -418,7 +418,10 @@ async fn deleting_the_newest_events_in_sql_is_found_by_the_chain_head() {
 
 #[tokio::test]
 async fn purge_then_verify_passes_and_the_heads_allow_it() {
-    use activity_core::{verify, ChainKey, ManualClock, Purger, Retention, RetentionPolicy};
+    use activity_core::{
+        chain::verify, chain::ChainKey, retention::Purger, retention::Retention,
+        retention::RetentionPolicy, ManualClock,
+    };
     let key = ChainKey::keyed(b"an HMAC key that is not in the db").unwrap();
     let s = Arc::new(store("sqlite::memory:").await);
     let now = Utc::now();
@@ -433,7 +436,10 @@ async fn purge_then_verify_passes_and_the_heads_allow_it() {
     })
     .await;
     let (rec, guard) = Recorder::builder(s.clone())
-        .sealer(activity_core::ChainSealer::new("purger", key.clone()))
+        .sealer(activity_core::chain::ChainSealer::new(
+            "purger",
+            key.clone(),
+        ))
         .lifecycle_events(false)
         .start();
     let purger = Purger::new(
@@ -464,7 +470,7 @@ async fn purge_then_verify_passes_and_the_heads_allow_it() {
 
 #[tokio::test]
 async fn events_and_their_heads_are_written_in_one_transaction() {
-    use activity_core::{ChainKey, ChainSealer};
+    use activity_core::{chain::ChainKey, chain::ChainSealer};
     let s = store("sqlite::memory:").await;
     sqlx::raw_sql(
         "CREATE TRIGGER no_heads BEFORE INSERT ON activity_chain_heads \
@@ -492,7 +498,7 @@ async fn events_and_their_heads_are_written_in_one_transaction() {
 
 #[tokio::test]
 async fn a_version_1_database_migrates_forward_and_keeps_its_chains() {
-    use activity_core::{verify, ChainKey};
+    use activity_core::{chain::verify, chain::ChainKey};
     let (dir, url) = temp_db("v1");
     let key = ChainKey::keyed(b"an HMAC key that is not in the db").unwrap();
     {
@@ -504,7 +510,7 @@ async fn a_version_1_database_migrates_forward_and_keeps_its_chains() {
             ),
         )
         .await;
-        let mut sealer = activity_core::ChainSealer::new("v1", key.clone());
+        let mut sealer = activity_core::chain::ChainSealer::new("v1", key.clone());
         let mut old: Vec<_> = (0..5)
             .map(|i| ActivityEvent::logout(Actor::user(format!("u{i}"))))
             .collect();
@@ -604,7 +610,7 @@ async fn random_coordinates_read_back_exactly() {
         .collect();
     s.append(&events).await.unwrap();
     let mut got = Vec::new();
-    let mut pages = activity_core::Pages::new(&s, ActivityQuery::new().actor("geo"));
+    let mut pages = activity_core::query::Pages::new(&s, ActivityQuery::new().actor("geo"));
     while let Some(page) = pages.next().await.unwrap() {
         got.extend(page);
     }
@@ -684,7 +690,7 @@ async fn reads_are_exact_for_awkward_floats_and_text() {
     let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
     let from_pool = SqliteStore::from_pool(pool);
     let short = ActivityQuery::new().limit(100);
-    let bulk = ActivityQuery::new().limit(activity_core::MAX_PAGE_SIZE);
+    let bulk = ActivityQuery::new().limit(activity_core::query::MAX_PAGE_SIZE);
     for (store, q) in [(&s, &short), (&s, &bulk), (&from_pool, &bulk)] {
         let got = store.query(q).await.unwrap().events;
         assert_eq!(got.len(), events.len());
@@ -709,7 +715,7 @@ async fn reads_are_exact_for_awkward_floats_and_text() {
 
 #[tokio::test]
 async fn a_version_2_database_migrates_to_3_dropping_two_indexes_and_keeps_its_events() {
-    use activity_core::{verify, ChainKey};
+    use activity_core::{chain::verify, chain::ChainKey};
     let (dir, url) = temp_db("v2");
     let key = ChainKey::keyed(b"an HMAC key that is not in the db").unwrap();
     let indexes = |pool: sqlx::SqlitePool| async move {

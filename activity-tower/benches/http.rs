@@ -11,7 +11,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use activity_core::{
-    ActivityEvent, ActivityQuery, ActivityStore, DeleteRequest, Page, Recorder, RecorderGuard,
+    query::DeleteRequest, ActivityEvent, ActivityQuery, ActivityStore, Page, Recorder,
+    RecorderGuard,
 };
 use activity_sqlx::SqliteStore;
 use activity_tower::layer::PeerAddr;

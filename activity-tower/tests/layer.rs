@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use activity_core::{
-    Action, ActivityEvent, ActivityQuery, ActivityStore, Actor, LockKey, LockStatus, LockoutCheck,
-    MemoryStore, Outcome, Recorder, RecorderGuard,
+    lockout::LockKey, lockout::LockStatus, lockout::LockoutCheck, Action, ActivityEvent,
+    ActivityQuery, ActivityStore, Actor, MemoryStore, Outcome, Recorder, RecorderGuard,
 };
 use activity_tower::{
     ActivityHandle, ActivityLayer, Error, OutcomeHint, RouteKind, RouteRule, TrustedProxies,
@@ -326,7 +326,7 @@ async fn every_rule_and_outcome() {
     assert!(login.device_id().unwrap().starts_with("d_"));
     assert!(device_cookie.contains(login.device_id().unwrap()));
     let created = &ev[1];
-    let hash = activity_core::SessionKey::new(SESSION_KEY)
+    let hash = activity_core::event::SessionKey::new(SESSION_KEY)
         .unwrap()
         .hash("raw-session-123");
     assert_eq!(created.session.as_deref(), Some(hash.as_str()));
@@ -570,7 +570,7 @@ impl ActivityStore for DownStore {
     async fn count(&self, _: &ActivityQuery) -> activity_core::Result<u64> {
         Err(activity_core::Error::unavailable("database down", None))
     }
-    async fn delete(&self, _: &activity_core::DeleteRequest) -> activity_core::Result<u64> {
+    async fn delete(&self, _: &activity_core::query::DeleteRequest) -> activity_core::Result<u64> {
         Err(activity_core::Error::unavailable("database down", None))
     }
     async fn tenants(&self) -> activity_core::Result<Vec<Option<String>>> {
@@ -581,7 +581,7 @@ impl ActivityStore for DownStore {
 #[tokio::test]
 async fn fail_closed_refuses_authentication_while_the_log_is_down() {
     let (recorder, guard) = Recorder::builder(Arc::new(DownStore))
-        .outage_policy(activity_core::OutagePolicy::FailClosed)
+        .outage_policy(activity_core::recorder::OutagePolicy::FailClosed)
         .shutdown_timeout(Duration::from_millis(100))
         .start();
     // The recorder notices the outage when it first writes (its audit.started).

@@ -10,8 +10,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use activity_core::{
-    Action, ActivityEvent, ActivityQuery, ActivityStore, Actor, Cursor, Recorder, RecorderGuard,
-    Source, Tier,
+    retention::Tier, Action, ActivityEvent, ActivityQuery, ActivityStore, Actor, Cursor, Recorder,
+    RecorderGuard, Source,
 };
 use activity_sqlx::SqliteStore;
 use activity_tower::{ActivityLayer, ActivityViews, Viewer};

@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use activity_core::{
-    ActivityEvent, ActivityQuery, ActivityStore, Actor, Alert, AlertEngine, AlertSink,
-    FailedLogins, ManualClock, MemoryStore, Recorder, Severity, Source,
+    alerts::Alert, alerts::AlertEngine, alerts::AlertSink, alerts::FailedLogins, alerts::Severity,
+    ActivityEvent, ActivityQuery, ActivityStore, Actor, ManualClock, MemoryStore, Recorder, Source,
 };
 use activity_tower::webhook::{
     verify_signature, WebhookSink, WebhookStats, ATTEMPT_HEADER, DELIVERY_HEADER, SIGNATURE_HEADER,

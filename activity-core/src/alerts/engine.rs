@@ -12,7 +12,7 @@ use super::{
     Alert, AlertRule, AlertSink, ConcurrentSessions, Evaluation, FailedLogins, GeoAnomaly,
     NewDevice,
 };
-use crate::{ActivityEvent, ActivityStore, AfterCommit, Recorder, Result};
+use crate::{recorder::AfterCommit, ActivityEvent, ActivityStore, Recorder, Result};
 
 /// Runs rules after each committed batch and delivers what they raise.
 ///

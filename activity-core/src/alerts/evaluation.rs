@@ -257,7 +257,7 @@ impl<'a> Evaluation<'a> {
                 in_batch += 1;
             }
         }
-        let limit = (count + in_batch + 1).min(crate::MAX_PAGE_SIZE);
+        let limit = (count + in_batch + 1).min(crate::query::MAX_PAGE_SIZE);
         let since = (e.time - look_back).min(oldest - look_back);
         let mut query = ActivityQuery::new()
             .actor(account)

@@ -16,7 +16,7 @@
 //! [`AccountNotifier`], or any [`AlertSink`]); and the built-in rules, [`FailedLogins`],
 //! [`NewDevice`], [`GeoAnomaly`] and [`ConcurrentSessions`].
 //!
-//! [`AfterCommit`]: crate::AfterCommit
+//! [`AfterCommit`]: crate::recorder::AfterCommit
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
@@ -33,9 +33,7 @@ mod fixtures;
 
 pub use engine::AlertEngine;
 pub use evaluation::{Evaluation, Logins};
-pub use rules::{
-    AnonymousIpAction, ConcurrentSessions, FailedLogins, GeoAnomaly, NewDevice,
-};
+pub use rules::{AnonymousIpAction, ConcurrentSessions, FailedLogins, GeoAnomaly, NewDevice};
 pub use sinks::{AccountNotifier, AlertSink, ChannelSink, TracingSink};
 
 use crate::event::payload::{derived_id, AlertRaised, Payload};

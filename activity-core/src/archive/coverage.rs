@@ -1,5 +1,5 @@
 //! Archive coverage: whether every expired event lies in a verified archive, which the
-//! [`Purger`](crate::Purger) asks before deleting when it requires archives.
+//! [`Purger`](crate::retention::Purger) asks before deleting when it requires archives.
 
 use std::path::{Path, PathBuf};
 

@@ -12,7 +12,7 @@ use crate::error::{Error, Result, Rule};
 /// One file of an archive.
 ///
 /// ```
-/// use activity_core::{archive, ActivityEvent, ActivityStore, Actor, ExportFormat, MemoryStore};
+/// use activity_core::{archive::archive, ActivityEvent, ActivityStore, Actor, export::ExportFormat, MemoryStore};
 /// use chrono::{Duration, TimeZone, Utc};
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 /// let store = MemoryStore::new();
@@ -40,7 +40,7 @@ pub struct ArchiveFile {
 /// The chain positions an archive covers, per chain.
 ///
 /// ```
-/// use activity_core::{archive, ActivityEvent, ActivityStore, Actor, ChainKey, ChainSealer, ExportFormat, MemoryStore};
+/// use activity_core::{archive::archive, ActivityEvent, ActivityStore, Actor, chain::ChainKey, chain::ChainSealer, export::ExportFormat, MemoryStore};
 /// use chrono::{Duration, TimeZone, Utc};
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 /// let day = Utc.with_ymd_and_hms(2026, 11, 23, 0, 0, 0).unwrap();
@@ -79,7 +79,7 @@ pub struct ChainSpan {
 /// [`archive`] returns it and writes it beside the events; [`read_manifest`] reads it back.
 ///
 /// ```
-/// use activity_core::{archive, read_manifest, ActivityEvent, ActivityStore, Actor, ExportFormat, MemoryStore};
+/// use activity_core::{archive::archive, archive::read_manifest, ActivityEvent, ActivityStore, Actor, export::ExportFormat, MemoryStore};
 /// use chrono::{Duration, TimeZone, Utc};
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 /// let store = MemoryStore::new();

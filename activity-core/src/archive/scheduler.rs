@@ -24,7 +24,7 @@ use crate::store::ActivityStore;
 /// The length of the windows an [`ArchiveScheduler`] archives.
 ///
 /// ```
-/// use activity_core::ArchiveWindow;
+/// use activity_core::archive::ArchiveWindow;
 /// use chrono::{TimeZone, Utc};
 /// let window = ArchiveWindow::parse("daily").unwrap();
 /// assert_eq!(window, ArchiveWindow::Day);
@@ -56,7 +56,7 @@ impl ArchiveWindow {
     /// The window that holds `t`, as `[start, end)`.
     ///
     /// ```
-    /// use activity_core::ArchiveWindow;
+    /// use activity_core::archive::ArchiveWindow;
     /// use chrono::{TimeZone, Utc};
     /// let t = Utc.with_ymd_and_hms(2026, 11, 24, 6, 30, 0).unwrap();
     /// let (start, end) = ArchiveWindow::Month.containing(t);
@@ -76,7 +76,7 @@ impl ArchiveWindow {
     /// The last window that has ended at `now`: yesterday, or last month.
     ///
     /// ```
-    /// use activity_core::ArchiveWindow;
+    /// use activity_core::archive::ArchiveWindow;
     /// use chrono::{TimeZone, Utc};
     /// let now = Utc.with_ymd_and_hms(2026, 11, 24, 6, 30, 0).unwrap();
     /// let (start, end) = ArchiveWindow::Day.last_closed(now);
@@ -144,7 +144,7 @@ pub const MAX_WINDOWS_PER_RUN: usize = 400;
 ///
 /// ```
 /// use std::sync::Arc;
-/// use activity_core::{ActivityEvent, ActivityStore, Actor, ArchiveScheduler, ArchiveWindow, ManualClock, MemoryStore};
+/// use activity_core::{ActivityEvent, ActivityStore, Actor, archive::ArchiveScheduler, archive::ArchiveWindow, ManualClock, MemoryStore};
 /// use chrono::{Duration, TimeZone, Utc};
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 /// let store = Arc::new(MemoryStore::new());
@@ -410,7 +410,7 @@ mod tests {
         assert_eq!(done.len(), 1);
         assert_eq!(done[0].0, dir.join("2026-11-22"));
         for day in ["2026-11-20", "2026-11-21", "2026-11-22"] {
-            let (_, problems) = crate::verify_archive(&dir.join(day)).unwrap();
+            let (_, problems) = crate::archive::verify_archive(&dir.join(day)).unwrap();
             assert!(problems.is_empty(), "{day}: {problems:?}");
         }
         rec.flush().await.unwrap();
@@ -442,8 +442,8 @@ mod tests {
             .format(ExportFormat::Csv);
         let done = s.run_once().await.unwrap();
         assert_eq!(done.len(), 2);
-        let (m9, p9) = crate::verify_archive(&dir.join("2026-09")).unwrap();
-        let (m10, p10) = crate::verify_archive(&dir.join("2026-10")).unwrap();
+        let (m9, p9) = crate::archive::verify_archive(&dir.join("2026-09")).unwrap();
+        let (m10, p10) = crate::archive::verify_archive(&dir.join("2026-10")).unwrap();
         assert!(p9.is_empty() && p10.is_empty());
         assert_eq!((m9.files[0].rows, m10.files[0].rows), (1, 2));
         assert_eq!(m10.files[0].name, "events.csv");

@@ -7,7 +7,7 @@ use crate::event::ActivityEvent;
 use crate::export::ExportFormat;
 
 use crate::store::ActivityStore;
-use crate::{Actor, ChainSealer, MemoryStore};
+use crate::{chain::ChainSealer, Actor, MemoryStore};
 use chrono::{Duration, TimeZone};
 
 #[tokio::test]

@@ -16,7 +16,7 @@ use super::{read_manifest, Manifest};
 /// The problem [`verify_archive`] found, if any.
 ///
 /// ```
-/// use activity_core::{archive, verify_archive, ActivityEvent, ActivityStore, Actor, ArchiveProblem, ExportFormat, MemoryStore};
+/// use activity_core::{archive::archive, archive::verify_archive, ActivityEvent, ActivityStore, Actor, archive::ArchiveProblem, export::ExportFormat, MemoryStore};
 /// use chrono::{Duration, TimeZone, Utc};
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 /// # let store = MemoryStore::new();
@@ -97,7 +97,7 @@ pub fn verify_archive(dir: &Path) -> Result<(Manifest, Vec<ArchiveProblem>)> {
 ///
 /// ```
 /// use std::sync::Arc;
-/// use activity_core::{check_heads, ChainKey, ChainSealer, MemoryStore, Recorder, ActivityEvent, Actor, ExportFormat};
+/// use activity_core::{archive::check_heads, chain::ChainKey, chain::ChainSealer, MemoryStore, Recorder, ActivityEvent, Actor, export::ExportFormat};
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 /// let store = Arc::new(MemoryStore::new());
 /// let key = ChainKey::keyed(b"keep this key out of the database").unwrap();
@@ -106,7 +106,7 @@ pub fn verify_archive(dir: &Path) -> Result<(Manifest, Vec<ArchiveProblem>)> {
 /// guard.shutdown().await;
 /// let dir = std::env::temp_dir().join(format!("activity-doc-{}", uuid::Uuid::now_v7()));
 /// let now = chrono::Utc::now();
-/// let m = activity_core::archive(&*store, &dir, None, now - chrono::Duration::days(1),
+/// let m = activity_core::archive::archive(&*store, &dir, None, now - chrono::Duration::days(1),
 ///     now + chrono::Duration::minutes(1), ExportFormat::JsonLines, now).await.unwrap();
 /// assert!(check_heads(&*store, &m, &key).await.unwrap().is_empty());
 /// # std::fs::remove_dir_all(dir).unwrap();

@@ -95,7 +95,7 @@ pub async fn archive(
         Ok((rows, hex::encode(hw.hash.finalize()), chains))
     });
     let q = ActivityQuery::scoped(tenant).since(since).until(until);
-    let mut pages = crate::Pages::new(store, q);
+    let mut pages = crate::query::Pages::new(store, q);
     let read = async {
         while let Some(events) = pages.next().await? {
             if pages_tx.send(events).await.is_err() {

@@ -16,7 +16,7 @@ use crate::event::{ActivityEvent, Actor, Geo, Source, Target};
 /// The event's canonical JSON: schema v1 without `chain`, keys sorted, no whitespace.
 ///
 /// ```
-/// use activity_core::{canonical_json, ActivityEvent, Actor};
+/// use activity_core::{chain::canonical_json, ActivityEvent, Actor};
 /// let e = ActivityEvent::logout(Actor::user("u1"));
 /// let text = canonical_json(&e);
 /// assert!(text.starts_with(r#"{"action":"auth.logout","actor":{"id":"u1"#));
@@ -95,7 +95,7 @@ impl Serialize for Canonical<'_> {
             target.as_ref().map(CanonicalTarget).as_ref(),
         )?;
         entry(&mut m, "tenant", tenant.as_ref())?;
-        m.serialize_entry("time", &crate::format_time(time))?;
+        m.serialize_entry("time", &crate::event::format_time(time))?;
         m.end()
     }
 }
@@ -313,7 +313,7 @@ mod tests {
         let step = 7_919_000_123_457; // about three months, every sub-second pattern
         while micros < 253_402_300_799_999_999 {
             let t = Utc.timestamp_micros(micros).unwrap();
-            assert_eq!(crate::format_time(&t), chrono_way(&t));
+            assert_eq!(crate::event::format_time(&t), chrono_way(&t));
             micros += step;
         }
         for t in [
@@ -324,7 +324,7 @@ mod tests {
             Utc.timestamp_micros(-1).unwrap(),
             Utc.with_ymd_and_hms(10000, 1, 1, 0, 0, 0).unwrap(),
         ] {
-            assert_eq!(crate::format_time(&t), chrono_way(&t));
+            assert_eq!(crate::event::format_time(&t), chrono_way(&t));
         }
     }
 

@@ -13,7 +13,7 @@ use crate::error::{Error, Result, Rule};
 /// sealed batch ([`ActivityStore::append_sealed`]); a head only ever moves forward.
 ///
 /// ```
-/// use activity_core::ChainKey;
+/// use activity_core::chain::ChainKey;
 /// use chrono::Utc;
 /// let key = ChainKey::keyed(b"keep this key out of the database").unwrap();
 /// let mut head = key.head(Some("acme"), "web-1.0193", 12, &"ab".repeat(32), Utc::now());

@@ -9,7 +9,7 @@ use crate::event::ActivityEvent;
 /// The key (or none) chain hashes are computed with.
 ///
 /// ```
-/// use activity_core::{ActivityEvent, Actor, ChainKey};
+/// use activity_core::{ActivityEvent, Actor, chain::ChainKey};
 /// assert!(ChainKey::keyed(b"too short").is_err(), "at least 16 bytes");
 /// let key = ChainKey::keyed(b"keep this key out of the database").unwrap();
 /// let event = ActivityEvent::logout(Actor::user("u_1"));

@@ -19,13 +19,13 @@
 //! events) and which every archive manifest copies. [`verify`] reads the heads and reports
 //! [`Break::Truncated`] when a chain's stored events end before its head and
 //! [`Break::HeadMismatch`] when a head was altered. A tail that a retention purge deleted
-//! is told apart by the `audit.purged` events the [`Purger`](crate::Purger) records (their
+//! is told apart by the `audit.purged` events the [`Purger`](crate::retention::Purger) records (their
 //! cut-off per tenant is the checkpoint of what was legitimately removed).
 //!
 //! Residual limits, with database access alone: deleting a chain's head row together with
 //! its newest events, or putting back an older head row, cannot be told from the
 //! database; compare with the heads in the archive manifests kept elsewhere
-//! ([`check_heads`](crate::check_heads)). Chains written before the heads existed (or by a
+//! ([`check_heads`](crate::archive::check_heads)). Chains written before the heads existed (or by a
 //! store that keeps none) are counted in [`VerifyReport::unanchored`].
 
 mod canonical;

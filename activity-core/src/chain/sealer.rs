@@ -15,14 +15,14 @@ use crate::store::ActivityStore;
 ///
 /// ```
 /// use std::sync::Arc;
-/// use activity_core::{ActivityEvent, Actor, ChainKey, ChainSealer, MemoryStore, Recorder};
+/// use activity_core::{ActivityEvent, Actor, chain::ChainKey, chain::ChainSealer, MemoryStore, Recorder};
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 /// let store = Arc::new(MemoryStore::new());
 /// let key = ChainKey::keyed(b"keep this key out of the database").unwrap();
 /// let (rec, guard) = Recorder::builder(store.clone()).sealer(ChainSealer::new("web-1", key.clone())).start();
 /// rec.record(ActivityEvent::logout(Actor::user("u"))).unwrap();
 /// guard.shutdown().await;
-/// let report = activity_core::verify(&*store, None, &key).await.unwrap();
+/// let report = activity_core::chain::verify(&*store, None, &key).await.unwrap();
 /// assert!(report.is_intact());
 /// # });
 /// ```

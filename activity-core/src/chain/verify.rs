@@ -21,7 +21,7 @@ type ChainId = (Option<String>, String);
 /// The first problem [`verify`] found.
 ///
 /// ```
-/// use activity_core::{verify, ActivityEvent, ActivityStore, Actor, Break, ChainKey, ChainSealer, MemoryStore};
+/// use activity_core::{chain::verify, ActivityEvent, ActivityStore, Actor, chain::Break, chain::ChainKey, chain::ChainSealer, MemoryStore};
 /// use chrono::{Duration, TimeZone, Utc};
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 /// let key = ChainKey::keyed(b"keep this key out of the database").unwrap();
@@ -113,7 +113,7 @@ pub enum Break {
 ///
 /// ```
 /// use std::sync::Arc;
-/// use activity_core::{verify, ActivityEvent, Actor, ChainKey, ChainSealer, MemoryStore, Recorder};
+/// use activity_core::{chain::verify, ActivityEvent, Actor, chain::ChainKey, chain::ChainSealer, MemoryStore, Recorder};
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 /// let store = Arc::new(MemoryStore::new());
 /// let key = ChainKey::keyed(b"keep this key out of the database").unwrap();
@@ -168,7 +168,7 @@ impl VerifyReport {
 /// Then each stored [`ChainHead`] of `tenant` is checked: its MAC, and that the chain's
 /// stored events end exactly at it with the same hash. A chain that ends before its head
 /// (or has no events left) is [`Break::Truncated`], unless a chained, intact
-/// `audit.purged` event (recorded by the [`Purger`](crate::Purger)) has a cut-off for the
+/// `audit.purged` event (recorded by the [`Purger`](crate::retention::Purger)) has a cut-off for the
 /// chain's tenant later than the head's last event: then retention removed the tail and
 /// it is counted in [`VerifyReport::purged_tails`].
 ///
@@ -200,7 +200,7 @@ pub async fn verify(
     let mut unchained: Vec<(Option<String>, Uuid)> = Vec::new();
     let mut current: Option<(ChainId, Vec<Link>)> = None;
     let mut input = Vec::with_capacity(640);
-    let mut pages = crate::Pages::new(store, q);
+    let mut pages = crate::query::Pages::new(store, q);
     while let Some(events) = pages.next().await? {
         for e in &events {
             report.events += 1;
@@ -377,7 +377,7 @@ pub(crate) async fn purge_checkpoints(
 ) -> Result<HashMap<Option<String>, DateTime<Utc>>> {
     let mut out: HashMap<Option<String>, DateTime<Utc>> = HashMap::new();
     let q = ActivityQuery::new().action(crate::Action::AUDIT_PURGED.as_str());
-    let mut pages = crate::Pages::new(store, q);
+    let mut pages = crate::query::Pages::new(store, q);
     while let Some(events) = pages.next().await? {
         for e in &events {
             let Some(link) = &e.chain else { continue };

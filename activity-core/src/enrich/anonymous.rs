@@ -2,7 +2,7 @@
 //! hosting provider or a proxy: [`AnonymousIpEnricher`] writes the kinds found into
 //! `details.ip_anonymous` (before any privacy stage removes the address), where the
 //! `geo_anomaly` rule reads them to mark or suppress its alert, as configured
-//! ([`AnonymousIpAction`](crate::AnonymousIpAction)). [`MaxMindAnonymousIp`] (feature
+//! ([`AnonymousIpAction`](crate::alerts::AnonymousIpAction)). [`MaxMindAnonymousIp`] (feature
 //! `geoip`) reads GeoIP2 Anonymous-IP databases.
 
 use std::net::IpAddr;
@@ -17,7 +17,7 @@ use crate::recorder::Enricher;
 /// addresses.
 ///
 /// ```
-/// use activity_core::AnonymousKind;
+/// use activity_core::enrich::AnonymousKind;
 /// for kind in AnonymousKind::ALL {
 ///     assert_eq!(AnonymousKind::parse(kind.as_str()), Some(kind));
 /// }
@@ -53,7 +53,7 @@ impl AnonymousKind {
     /// The name stored in `details.ip_anonymous`.
     ///
     /// ```
-    /// use activity_core::AnonymousKind;
+    /// use activity_core::enrich::AnonymousKind;
     /// assert_eq!(AnonymousKind::Tor.as_str(), "tor");
     /// assert_eq!(AnonymousKind::parse("public_proxy"), Some(AnonymousKind::PublicProxy));
     /// ```
@@ -86,8 +86,8 @@ pub const ANONYMOUS_IP_DETAIL: &str = "ip_anonymous";
 /// ```
 /// use std::collections::HashSet;
 /// use std::net::IpAddr;
-/// use activity_core::{anonymous_kinds, ActivityEvent, Actor, AnonymousIpEnricher,
-///     AnonymousIpResolver, AnonymousKind, Enricher};
+/// use activity_core::{enrich::anonymous_kinds, ActivityEvent, Actor, enrich::AnonymousIpEnricher,
+///     enrich::AnonymousIpResolver, enrich::AnonymousKind, recorder::Enricher};
 ///
 /// /// A list of Tor exit nodes the application keeps itself.
 /// struct TorExits(HashSet<IpAddr>);
@@ -115,7 +115,7 @@ pub trait AnonymousIpResolver: Send + Sync + 'static {
 /// skipped), in order, without repeats.
 ///
 /// ```
-/// use activity_core::{anonymous_kinds, ActivityEvent, Actor, AnonymousKind};
+/// use activity_core::{enrich::anonymous_kinds, ActivityEvent, Actor, enrich::AnonymousKind};
 /// let e = ActivityEvent::logout(Actor::user("u"))
 ///     .with_detail("ip_anonymous", serde_json::json!(["tor", "vpn", "tor", "martian"]));
 /// assert_eq!(anonymous_kinds(&e), vec![AnonymousKind::Vpn, AnonymousKind::Tor]);
@@ -141,12 +141,12 @@ pub fn anonymous_kinds(event: &ActivityEvent) -> Vec<AnonymousKind> {
 /// The recorder stage that writes `details.ip_anonymous` (a list such as `["vpn",
 /// "hosting"]`) for source addresses an [`AnonymousIpResolver`] knows; events from other
 /// addresses are left as they are, and so is a list the application set itself. Add it
-/// before an [`IpPrivacy`](crate::IpPrivacy) stage, which may remove the address.
+/// before an [`IpPrivacy`](crate::enrich::IpPrivacy) stage, which may remove the address.
 ///
 /// ```
 /// use std::net::IpAddr;
-/// use activity_core::{anonymous_kinds, ActivityEvent, Actor, AnonymousIpEnricher,
-///     AnonymousIpResolver, AnonymousKind, Enricher};
+/// use activity_core::{enrich::anonymous_kinds, ActivityEvent, Actor, enrich::AnonymousIpEnricher,
+///     enrich::AnonymousIpResolver, enrich::AnonymousKind, recorder::Enricher};
 /// struct AllTor;
 /// impl AnonymousIpResolver for AllTor {
 ///     fn anonymous(&self, _ip: IpAddr) -> Vec<AnonymousKind> { vec![AnonymousKind::Tor] }

@@ -24,7 +24,7 @@ use crate::recorder::Enricher;
 ///
 /// ```
 /// use std::net::IpAddr;
-/// use activity_core::{Geo, GeoResolver};
+/// use activity_core::{Geo, enrich::GeoResolver};
 ///
 /// /// Knows the company's London office network, 81.2.69.0/24.
 /// struct Offices;
@@ -54,7 +54,7 @@ pub trait GeoResolver: Send + Sync + 'static {
 ///
 /// ```
 /// use std::net::IpAddr;
-/// use activity_core::{ActivityEvent, Actor, Enricher, Geo, GeoEnricher, GeoResolver};
+/// use activity_core::{ActivityEvent, Actor, recorder::Enricher, Geo, enrich::GeoEnricher, enrich::GeoResolver};
 /// struct Fixed;
 /// impl GeoResolver for Fixed {
 ///     fn resolve(&self, _ip: IpAddr) -> Option<Geo> { Some(Geo { country: Some("GB".into()), ..Geo::default() }) }

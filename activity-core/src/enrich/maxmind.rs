@@ -74,7 +74,7 @@ fn read(path: &Path) -> Result<Vec<u8>> {
 /// A GeoIP2 / GeoLite2 City database.
 ///
 /// ```
-/// use activity_core::{ActivityEvent, Actor, Enricher, GeoEnricher, GeoResolver, MaxMindResolver};
+/// use activity_core::{ActivityEvent, Actor, recorder::Enricher, enrich::GeoEnricher, enrich::GeoResolver, enrich::MaxMindResolver};
 /// # let dir = std::env::temp_dir().join(format!("activity-doc-{}", activity_core::reexports::uuid::Uuid::now_v7()));
 /// # std::fs::create_dir_all(&dir).unwrap();
 /// # let mut w = mmdb_writer::Writer::builder("GeoIP2-City").description(&[("en", "doc")]).build();
@@ -139,12 +139,12 @@ impl MaxMindResolver {
 }
 
 /// A GeoIP2 Anonymous-IP database (VPN, Tor, hosting, proxies), for
-/// [`AnonymousIpEnricher`](crate::AnonymousIpEnricher). Opened, verified and
+/// [`AnonymousIpEnricher`](crate::enrich::AnonymousIpEnricher). Opened, verified and
 /// reloaded like [`MaxMindResolver`].
 ///
 /// ```
-/// use activity_core::{anonymous_kinds, ActivityEvent, Actor, AnonymousIpEnricher,
-///     AnonymousIpResolver, AnonymousKind, Enricher, MaxMindAnonymousIp};
+/// use activity_core::{enrich::anonymous_kinds, ActivityEvent, Actor, enrich::AnonymousIpEnricher,
+///     enrich::AnonymousIpResolver, enrich::AnonymousKind, recorder::Enricher, enrich::MaxMindAnonymousIp};
 /// # let dir = std::env::temp_dir().join(format!("activity-doc-{}", activity_core::reexports::uuid::Uuid::now_v7()));
 /// # std::fs::create_dir_all(&dir).unwrap();
 /// # let mut w = mmdb_writer::Writer::builder("GeoIP2-Anonymous-IP").description(&[("en", "doc")]).build();
@@ -506,8 +506,8 @@ mod tests {
     #[tokio::test]
     async fn anonymous_logins_are_marked_or_suppressed_as_configured() {
         use crate::{
-            ActivityQuery, ActivityStore, AlertEngine, AnonymousIpAction, GeoAnomaly, MemoryStore,
-            Recorder, Source,
+            alerts::AlertEngine, alerts::AnonymousIpAction, alerts::GeoAnomaly, ActivityQuery,
+            ActivityStore, MemoryStore, Recorder, Source,
         };
         use chrono::TimeZone;
         let t0 = chrono::Utc.with_ymd_and_hms(2026, 11, 24, 8, 0, 0).unwrap();

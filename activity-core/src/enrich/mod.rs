@@ -32,9 +32,9 @@ pub use privacy::{GeoPrecision, IpPrivacy, IpStorage};
 /// link-local, unspecified, documentation or multicast).
 ///
 /// ```
-/// assert!(!activity_core::is_global(&"10.1.2.3".parse().unwrap()));
-/// assert!(!activity_core::is_global(&"::1".parse().unwrap()));
-/// assert!(activity_core::is_global(&"81.2.69.142".parse().unwrap()));
+/// assert!(!activity_core::enrich::is_global(&"10.1.2.3".parse().unwrap()));
+/// assert!(!activity_core::enrich::is_global(&"::1".parse().unwrap()));
+/// assert!(activity_core::enrich::is_global(&"81.2.69.142".parse().unwrap()));
 /// ```
 pub fn is_global(ip: &IpAddr) -> bool {
     match ip.to_canonical() {

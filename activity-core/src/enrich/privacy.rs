@@ -19,7 +19,7 @@ use crate::recorder::Enricher;
 /// What is kept of the address.
 ///
 /// ```
-/// use activity_core::{ActivityEvent, Actor, Enricher, GeoPrecision, IpPrivacy, IpStorage};
+/// use activity_core::{ActivityEvent, Actor, recorder::Enricher, enrich::GeoPrecision, enrich::IpPrivacy, enrich::IpStorage};
 /// let stage = IpPrivacy::new(IpStorage::Hash, GeoPrecision::Full, b"a secret of 16+ bytes").unwrap();
 /// let mut e = ActivityEvent::logout(Actor::user("u")).with_ip("81.2.69.142".parse().unwrap());
 /// stage.enrich(&mut e);
@@ -42,7 +42,7 @@ pub enum IpStorage {
 /// How precise the stored location is.
 ///
 /// ```
-/// use activity_core::{ActivityEvent, Actor, Enricher, Geo, GeoPrecision, IpPrivacy, IpStorage,
+/// use activity_core::{ActivityEvent, Actor, recorder::Enricher, Geo, enrich::GeoPrecision, enrich::IpPrivacy, enrich::IpStorage,
 ///     Source};
 /// let london = Geo {
 ///     country: Some("GB".into()),
@@ -71,7 +71,7 @@ pub enum GeoPrecision {
 /// The privacy stage. Add it after the geo enricher.
 ///
 /// ```
-/// use activity_core::{ActivityEvent, Actor, Enricher, GeoPrecision, IpPrivacy, IpStorage};
+/// use activity_core::{ActivityEvent, Actor, recorder::Enricher, enrich::GeoPrecision, enrich::IpPrivacy, enrich::IpStorage};
 /// let stage = IpPrivacy::new(IpStorage::Truncate, GeoPrecision::Country, b"0123456789abcdef").unwrap();
 /// let mut e = ActivityEvent::logout(Actor::user("u")).with_ip("81.2.69.142".parse().unwrap());
 /// stage.enrich(&mut e);

@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 pub(crate) use action::check_code_segments;
 pub use action::{Action, MAX_ACTION_LEN};
-pub(crate) use parse::parse_time;
+pub use parse::parse_time;
 pub use parts::{Actor, ChainLink, Geo, Outcome, Source, Target};
 pub use session_key::{SessionKey, MIN_SESSION_KEY_LEN};
 pub use validate::limits;
@@ -75,7 +75,7 @@ pub struct ActivityEvent {
     /// Where it came from.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source: Option<Source>,
-    /// Keyed hash of the session identifier (never the raw token); see [`SessionKey`](crate::SessionKey).
+    /// Keyed hash of the session identifier (never the raw token); see [`SessionKey`](crate::event::SessionKey).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub session: Option<String>,
     /// Request id, for correlation with application logs.
@@ -102,7 +102,7 @@ pub(crate) fn serialize_time<S: Serializer>(
 /// ```
 /// use chrono::{TimeZone, Utc};
 /// let t = Utc.with_ymd_and_hms(2026, 11, 24, 6, 30, 0).unwrap();
-/// assert_eq!(activity_core::format_time(&t), "2026-11-24T06:30:00.000Z");
+/// assert_eq!(activity_core::event::format_time(&t), "2026-11-24T06:30:00.000Z");
 /// ```
 pub fn format_time(t: &DateTime<Utc>) -> String {
     use chrono::{Datelike, SecondsFormat, Timelike};
@@ -376,7 +376,7 @@ impl ActivityEvent {
         self
     }
 
-    /// Sets the session hash; compute it with [`SessionKey::hash`](crate::SessionKey::hash).
+    /// Sets the session hash; compute it with [`SessionKey::hash`](crate::event::SessionKey::hash).
     pub fn with_session(mut self, session_hash: impl Into<String>) -> Self {
         self.session = Some(session_hash.into());
         self

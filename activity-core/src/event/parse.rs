@@ -63,8 +63,18 @@ pub(super) fn from_map(mut map: Map<String, Value>) -> Result<ActivityEvent> {
     Ok(event)
 }
 
-/// Parses an RFC 3339 time with any offset into UTC, truncated to microseconds.
-pub(crate) fn parse_time(field: &str, s: &str) -> Result<DateTime<Utc>> {
+/// Parses an RFC 3339 time with any offset into UTC, truncated to microseconds, with an
+/// error naming `field`.
+///
+/// ```
+/// let t = activity_core::event::parse_time("since", "2026-11-24T06:30:00Z").unwrap();
+/// assert_eq!(t.timestamp(), 1795501800);
+/// assert!(activity_core::event::parse_time("since", "yesterday").is_err());
+/// ```
+///
+/// # Errors
+/// [`Error::Invalid`](crate::Error::Invalid) when `value` is not RFC 3339.
+pub fn parse_time(field: &str, s: &str) -> Result<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(s)
         .map(|t| t.with_timezone(&Utc).trunc_subsecs(6))
         .map_err(|_| {
@@ -325,7 +335,10 @@ mod tests {
             r#"{"action":"a.b","time":"2026-11-24T08:30:00.123456789+02:00"}"#,
         )
         .unwrap();
-        assert_eq!(crate::format_time(&e.time), "2026-11-24T06:30:00.123456Z");
+        assert_eq!(
+            crate::event::format_time(&e.time),
+            "2026-11-24T06:30:00.123456Z"
+        );
     }
 
     #[test]

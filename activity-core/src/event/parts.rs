@@ -255,7 +255,7 @@ pub struct Geo {
 /// Filled in by the recorder's sealing stage, never by producers.
 ///
 /// ```
-/// use activity_core::{ActivityEvent, Actor, ChainKey, ChainSealer};
+/// use activity_core::{ActivityEvent, Actor, chain::ChainKey, chain::ChainSealer};
 /// let key = ChainKey::unkeyed();
 /// let mut sealer = ChainSealer::new("web-1", key.clone());
 /// let mut batch = vec![ActivityEvent::logout(Actor::user("u_1")), ActivityEvent::logout(Actor::user("u_2"))];

@@ -13,7 +13,7 @@ use sha2::Sha256;
 /// without the key. Keep the key out of the database, e.g. in the app's secret store.
 ///
 /// ```
-/// use activity_core::SessionKey;
+/// use activity_core::event::SessionKey;
 /// let key = SessionKey::new(b"a secret of at least 32 bytes, please!!").unwrap();
 /// let h = key.hash("raw-session-token");
 /// assert!(h.starts_with("hmac-sha256:"));

@@ -1,8 +1,8 @@
 //! Export: CSV (spreadsheet-safe) and JSON Lines, streamed page by page.
 //!
-//! Memory stays flat whatever the row count: at most two pages ([`MAX_PAGE_SIZE`](crate::MAX_PAGE_SIZE)
+//! Memory stays flat whatever the row count: at most two pages ([`MAX_PAGE_SIZE`](crate::query::MAX_PAGE_SIZE)
 //! events each) are held, the one being written and the next being read
-//! ([`Pages`](crate::Pages)).
+//! ([`Pages`](crate::query::Pages)).
 //!
 //! CSV columns, always in this order: `id, time, tenant, action, category, outcome,
 //! reason, actor_id, actor_name, actor_type, target_type, target_id, target_name, ip,
@@ -54,7 +54,7 @@ pub const CSV_COLUMNS: [&str; 21] = [
 /// Export formats.
 ///
 /// ```
-/// use activity_core::{ActivityEvent, Actor, ExportFormat, ExportWriter};
+/// use activity_core::{ActivityEvent, Actor, export::ExportFormat, export::ExportWriter};
 /// let csv = ExportWriter::new(Vec::new(), ExportFormat::Csv).unwrap().finish().unwrap();
 /// assert!(String::from_utf8(csv).unwrap().starts_with("id,time,tenant,action,"));
 /// let mut w = ExportWriter::new(Vec::new(), ExportFormat::JsonLines).unwrap();
@@ -75,7 +75,7 @@ pub enum ExportFormat {
 /// Neutralises a cell a spreadsheet would treat as a formula (OWASP CSV injection).
 ///
 /// ```
-/// use activity_core::spreadsheet_safe;
+/// use activity_core::export::spreadsheet_safe;
 /// assert_eq!(spreadsheet_safe("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
 /// assert_eq!(spreadsheet_safe("-1"), "'-1");
 /// assert_eq!(spreadsheet_safe("alice"), "alice");
@@ -101,7 +101,7 @@ fn write_csv_record<W: Write>(
     let source = e.source.as_ref();
     let geo = source.and_then(|s| s.geo.as_ref());
     let mut id = [0u8; uuid::fmt::Hyphenated::LENGTH];
-    let time = crate::format_time(&e.time);
+    let time = crate::event::format_time(&e.time);
     let ip = source.and_then(|s| s.ip).map(|ip| ip.to_string());
     scratch.clear();
     if let Some(d) = &e.details {
@@ -140,7 +140,7 @@ fn write_csv_record<W: Write>(
 /// Writes events in one format, a batch at a time.
 ///
 /// ```
-/// use activity_core::{ActivityEvent, Actor, ExportFormat, ExportWriter};
+/// use activity_core::{ActivityEvent, Actor, export::ExportFormat, export::ExportWriter};
 /// let mut w = ExportWriter::new(Vec::new(), ExportFormat::Csv).unwrap();
 /// w.write(&[ActivityEvent::login_failed(Actor::user("=1+1"))]).unwrap(); // a page
 /// w.write(&[ActivityEvent::logout(Actor::user("bob"))]).unwrap(); // the next one
@@ -267,7 +267,7 @@ fn csv_err(e: csv::Error) -> Error {
 /// `out`, a page at a time; returns the number of rows.
 ///
 /// ```
-/// use activity_core::{export, ActivityEvent, ActivityQuery, ActivityStore, Actor, ExportFormat, MemoryStore};
+/// use activity_core::{export::export, ActivityEvent, ActivityQuery, ActivityStore, Actor, export::ExportFormat, MemoryStore};
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 /// let store = MemoryStore::new();
 /// store.append(&[ActivityEvent::login_failed(Actor::user("=cmd|'/C calc'!A0"))]).await.unwrap();
@@ -287,7 +287,7 @@ pub async fn export<W: Write>(
     out: W,
 ) -> Result<u64> {
     let mut w = ExportWriter::new(out, format)?;
-    let mut pages = crate::Pages::new(store, query.clone());
+    let mut pages = crate::query::Pages::new(store, query.clone());
     while let Some(events) = pages.next().await? {
         w.write(&events)?;
     }

@@ -50,7 +50,7 @@ fn class_of(a: &Action) -> (u32, u32, u32, &'static str) {
 /// The OCSF form of one event.
 ///
 /// ```
-/// use activity_core::{ocsf_event, ActivityEvent, Actor};
+/// use activity_core::{export::ocsf_event, ActivityEvent, Actor};
 /// let v = ocsf_event(&ActivityEvent::login_failed(Actor::user("alice")));
 /// assert_eq!(v["class_uid"], 3002);
 /// assert_eq!(v["type_uid"], 300201);

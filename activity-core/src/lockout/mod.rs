@@ -19,7 +19,7 @@ pub use policy::{AccountStatus, LockScope, LockoutConfig, LockoutPolicy};
 /// ```
 /// use std::net::IpAddr;
 /// use activity_core::reexports::async_trait;
-/// use activity_core::{LockKey, LockStatus, LockoutCheck};
+/// use activity_core::{lockout::LockKey, lockout::LockStatus, lockout::LockoutCheck};
 ///
 /// /// Refuses one abusive address, whatever the account.
 /// struct BlockIp(IpAddr);
@@ -55,7 +55,7 @@ pub struct LockKey<'a> {
 /// The answer of a [`LockoutCheck`].
 ///
 /// ```
-/// use activity_core::LockStatus;
+/// use activity_core::lockout::LockStatus;
 /// use chrono::{Duration, Utc};
 /// let now = Utc::now();
 /// let status = LockStatus::Locked {
@@ -102,7 +102,7 @@ impl LockStatus {
 /// succeeds on its own), and is logged.
 ///
 /// ```
-/// use activity_core::{LockKey, LockoutCheck, NeverLock};
+/// use activity_core::{lockout::LockKey, lockout::LockoutCheck, lockout::NeverLock};
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 /// let key = LockKey { tenant: None, account: Some("alice"), ip: None };
 /// assert!(!NeverLock.check(&key).await.unwrap().is_locked());
@@ -117,7 +117,7 @@ pub trait LockoutCheck: Send + Sync + 'static {
 /// A [`LockoutCheck`] that never locks anything.
 ///
 /// ```
-/// use activity_core::{LockKey, LockStatus, LockoutCheck, NeverLock};
+/// use activity_core::{lockout::LockKey, lockout::LockStatus, lockout::LockoutCheck, lockout::NeverLock};
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 /// let key = LockKey { tenant: Some("acme"), account: Some("bob"), ip: None };
 /// assert_eq!(NeverLock.check(&key).await?, LockStatus::Open { attempts_left: None });

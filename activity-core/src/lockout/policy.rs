@@ -32,8 +32,8 @@ use crate::store::ActivityStore;
 ///
 /// ```
 /// use std::sync::Arc;
-/// use activity_core::{ActivityEvent, ActivityStore, Actor, LockScope, LockoutConfig,
-///     LockoutPolicy, MemoryStore};
+/// use activity_core::{ActivityEvent, ActivityStore, Actor, lockout::LockScope, lockout::LockoutConfig,
+///     lockout::LockoutPolicy, MemoryStore};
 /// use chrono::{Duration, TimeZone, Utc};
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 /// let t0 = Utc.with_ymd_and_hms(2026, 11, 24, 9, 0, 0).unwrap();
@@ -61,7 +61,7 @@ pub enum LockScope {
 /// Lockout settings.
 ///
 /// ```
-/// use activity_core::LockoutConfig;
+/// use activity_core::lockout::LockoutConfig;
 /// use chrono::Duration;
 /// let pci = LockoutConfig::default();
 /// assert_eq!((pci.threshold, pci.cool_off), (10, Duration::minutes(30)));
@@ -108,8 +108,8 @@ impl Default for LockoutConfig {
 ///
 /// ```
 /// use std::sync::Arc;
-/// use activity_core::{ActivityEvent, Actor, Clock, LockKey, LockStatus, LockoutCheck,
-///     LockoutConfig, LockoutPolicy, ManualClock, MemoryStore, Recorder};
+/// use activity_core::{ActivityEvent, Actor, Clock, lockout::LockKey, lockout::LockStatus, lockout::LockoutCheck,
+///     lockout::LockoutConfig, lockout::LockoutPolicy, ManualClock, MemoryStore, Recorder};
 /// use chrono::{Duration, TimeZone, Utc};
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 /// let store = Arc::new(MemoryStore::new());
@@ -153,7 +153,7 @@ impl std::fmt::Debug for LockoutPolicy {
 ///
 /// ```
 /// use std::sync::Arc;
-/// use activity_core::{ActivityEvent, ActivityStore, Actor, LockoutConfig, LockoutPolicy,
+/// use activity_core::{ActivityEvent, ActivityStore, Actor, lockout::LockoutConfig, lockout::LockoutPolicy,
 ///     MemoryStore};
 /// use chrono::{Duration, TimeZone, Utc};
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {

@@ -38,7 +38,7 @@ pub const MAX_FILTER_VALUES: usize = 100;
 ///     .limit(20);
 /// q.validate().unwrap();
 /// assert_eq!(q.page_size(), 20);
-/// assert_eq!(ActivityQuery::new().limit(1_000_000).page_size(), activity_core::MAX_PAGE_SIZE);
+/// assert_eq!(ActivityQuery::new().limit(1_000_000).page_size(), activity_core::query::MAX_PAGE_SIZE);
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(default)]
@@ -300,7 +300,7 @@ impl ActivityQuery {
 /// `action = f OR (action >= lo AND action < hi)`, which an index serves as ranges.
 ///
 /// ```
-/// assert_eq!(activity_core::action_prefix_range("auth"), ("auth.".to_string(), "auth/".to_string()));
+/// assert_eq!(activity_core::query::action_prefix_range("auth"), ("auth.".to_string(), "auth/".to_string()));
 /// ```
 pub fn action_prefix_range(filter: &str) -> (String, String) {
     (format!("{filter}."), format!("{filter}/"))
@@ -311,7 +311,7 @@ pub fn action_prefix_range(filter: &str) -> (String, String) {
 /// first), so that a purge works in bounded batches.
 ///
 /// ```
-/// use activity_core::DeleteRequest;
+/// use activity_core::query::DeleteRequest;
 /// use chrono::{Duration, Utc};
 /// let r = DeleteRequest::new(Some("acme"), Utc::now() - Duration::days(90), 10_000);
 /// assert_eq!(r.tenant.as_deref(), Some("acme"));

@@ -21,7 +21,7 @@ type PageFuture<'a> = Pin<Box<dyn Future<Output = Result<Page>> + Send + 'a>>;
 /// compliance report read through it.
 ///
 /// ```
-/// use activity_core::{ActivityEvent, ActivityQuery, ActivityStore, Actor, MemoryStore, Pages};
+/// use activity_core::{ActivityEvent, ActivityQuery, ActivityStore, Actor, MemoryStore, query::Pages};
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 /// let store = MemoryStore::new();
 /// store.append(&[ActivityEvent::logout(Actor::user("u1"))]).await.unwrap();

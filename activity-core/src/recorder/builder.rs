@@ -188,7 +188,7 @@ impl RecorderBuilder {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// use activity_core::{ActivityEvent, Actor, LockKey, LockoutConfig, LockoutPolicy, MemoryStore, Recorder};
+    /// use activity_core::{ActivityEvent, Actor, lockout::LockKey, lockout::LockoutConfig, lockout::LockoutPolicy, MemoryStore, Recorder};
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
     /// let store = Arc::new(MemoryStore::new());
     /// let policy = Arc::new(LockoutPolicy::new(store.clone(), LockoutConfig::default()));

@@ -15,7 +15,7 @@ use crate::event::ActivityEvent;
 ///
 /// ```
 /// use std::sync::Arc;
-/// use activity_core::{ActivityEvent, ActivityQuery, ActivityStore, Actor, MemoryStore, Overflow, Recorder};
+/// use activity_core::{ActivityEvent, ActivityQuery, ActivityStore, Actor, MemoryStore, recorder::Overflow, Recorder};
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 /// let store = Arc::new(MemoryStore::new());
 /// let (recorder, guard) = Recorder::builder(store.clone())
@@ -49,8 +49,8 @@ pub enum Overflow {
 ///
 /// ```
 /// use std::sync::Arc;
-/// use activity_core::{ActivityEvent, Actor, Error, OutageNotice, OutagePolicy, Recorder};
-/// # use activity_core::{reexports::async_trait, ActivityQuery, ActivityStore, DeleteRequest, Page, Result};
+/// use activity_core::{ActivityEvent, Actor, Error, recorder::OutageNotice, recorder::OutagePolicy, Recorder};
+/// # use activity_core::{reexports::async_trait, ActivityQuery, ActivityStore, query::DeleteRequest, Page, Result};
 /// # struct Down;
 /// # #[async_trait]
 /// # impl ActivityStore for Down {
@@ -97,7 +97,7 @@ pub enum OutagePolicy {
 /// ```
 /// use std::sync::Arc;
 /// use std::time::Duration;
-/// use activity_core::{Backoff, MemoryStore, Recorder};
+/// use activity_core::{recorder::Backoff, MemoryStore, Recorder};
 /// let backoff = Backoff { initial: Duration::from_millis(100), max: Duration::from_secs(1) };
 /// assert_eq!(backoff.delay(1), Duration::from_millis(100));
 /// assert_eq!(backoff.delay(3), Duration::from_millis(400), "doubling");
@@ -138,8 +138,8 @@ impl Backoff {
 /// ```
 /// use std::sync::atomic::{AtomicBool, Ordering};
 /// use std::sync::Arc;
-/// use activity_core::{ActivityEvent, Actor, MemoryStore, OutageNotice, Recorder};
-/// # use activity_core::{reexports::async_trait, ActivityQuery, ActivityStore, DeleteRequest, Error, Page, Result};
+/// use activity_core::{ActivityEvent, Actor, MemoryStore, recorder::OutageNotice, Recorder};
+/// # use activity_core::{reexports::async_trait, ActivityQuery, ActivityStore, query::DeleteRequest, Error, Page, Result};
 /// # #[derive(Default)]
 /// # struct Flaky { down: AtomicBool, inner: MemoryStore }
 /// # #[async_trait]

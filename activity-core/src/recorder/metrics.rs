@@ -50,7 +50,7 @@ pub struct Metrics {
 ///
 /// ```
 /// use std::sync::Arc;
-/// use activity_core::{Health, MemoryStore, Recorder};
+/// use activity_core::{recorder::Health, MemoryStore, Recorder};
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 /// let (recorder, guard) = Recorder::builder(Arc::new(MemoryStore::new())).start();
 /// assert!(recorder.health().is_healthy());

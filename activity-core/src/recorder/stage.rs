@@ -15,7 +15,7 @@ use crate::store::ActivityStore;
 /// Must not block for long: it runs once per event on the worker task.
 ///
 /// ```
-/// use activity_core::{ActivityEvent, Enricher};
+/// use activity_core::{ActivityEvent, recorder::Enricher};
 /// struct Tag;
 /// impl Enricher for Tag {
 ///     fn enrich(&self, event: &mut ActivityEvent) {
@@ -41,14 +41,14 @@ where
 /// called for every batch in order, exactly once per batch, and a retried batch is not
 /// sealed again.
 ///
-/// [`ChainSealer`](crate::ChainSealer) is the one the SDK provides; a sealer of your own
+/// [`ChainSealer`](crate::chain::ChainSealer) is the one the SDK provides; a sealer of your own
 /// may wrap it, e.g. to count what it seals:
 ///
 /// ```
 /// use std::sync::atomic::{AtomicUsize, Ordering};
 /// use std::sync::Arc;
 /// use activity_core::reexports::async_trait;
-/// use activity_core::{verify, ActivityEvent, ActivityStore, Actor, ChainHead, ChainKey, ChainSealer, MemoryStore, Recorder, Result, Sealer};
+/// use activity_core::{chain::verify, ActivityEvent, ActivityStore, Actor, chain::ChainHead, chain::ChainKey, chain::ChainSealer, MemoryStore, Recorder, Result, recorder::Sealer};
 ///
 /// struct Counted(ChainSealer, Arc<AtomicUsize>);
 ///
@@ -98,7 +98,7 @@ pub trait Sealer: Send + 'static {
 /// ```
 /// use std::sync::Arc;
 /// use activity_core::reexports::async_trait;
-/// use activity_core::{Action, ActivityEvent, ActivityQuery, ActivityStore, Actor, AfterCommit, MemoryStore, Recorder};
+/// use activity_core::{Action, ActivityEvent, ActivityQuery, ActivityStore, Actor, recorder::AfterCommit, MemoryStore, Recorder};
 ///
 /// /// Records a follow-up for every failed login that was stored.
 /// struct Followup;

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use super::*;
-use crate::{Action, ActivityQuery, Actor, DeleteRequest, MemoryStore, Page, Rule};
+use crate::{query::DeleteRequest, Action, ActivityQuery, Actor, MemoryStore, Page, Rule};
 
 /// A MemoryStore that can be made to fail, block, or reject, and that logs append order.
 #[derive(Default)]
@@ -414,7 +414,7 @@ async fn shutdown_gives_back_what_a_dead_store_would_not_take() {
 struct FollowUp;
 
 #[async_trait]
-impl crate::AfterCommit for FollowUp {
+impl crate::recorder::AfterCommit for FollowUp {
     async fn after_commit(
         &self,
         _store: &dyn ActivityStore,
@@ -493,7 +493,7 @@ impl ActivityStore for PartsStore {
     async fn append_sealed(
         &self,
         events: &[ActivityEvent],
-        heads: &[crate::ChainHead],
+        heads: &[crate::chain::ChainHead],
     ) -> Result<u64> {
         let meet = self.meet.load(Ordering::SeqCst);
         let arrived = self.arrived.fetch_add(1, Ordering::SeqCst) + 1;
@@ -523,7 +523,7 @@ impl ActivityStore for PartsStore {
         }
         self.inner.append_sealed(events, heads).await
     }
-    async fn chain_heads(&self, tenant: Option<&str>) -> Result<Vec<crate::ChainHead>> {
+    async fn chain_heads(&self, tenant: Option<&str>) -> Result<Vec<crate::chain::ChainHead>> {
         self.inner.chain_heads(tenant).await
     }
     async fn query(&self, q: &ActivityQuery) -> Result<Page> {
@@ -545,7 +545,7 @@ impl ActivityStore for PartsStore {
 struct SeenCommitted(Mutex<Vec<Vec<Uuid>>>);
 
 #[async_trait]
-impl crate::AfterCommit for SeenCommitted {
+impl crate::recorder::AfterCommit for SeenCommitted {
     async fn after_commit(
         &self,
         _store: &dyn ActivityStore,
@@ -576,14 +576,14 @@ fn record_tenants(rec: &Recorder, who: impl Fn(usize) -> String) -> Vec<Uuid> {
 
 fn parts_recorder(
     store: &Arc<PartsStore>,
-    key: &crate::ChainKey,
+    key: &crate::chain::ChainKey,
     seen: &Arc<SeenCommitted>,
 ) -> (Recorder, RecorderGuard) {
     Recorder::builder(store.clone())
         .lifecycle_events(false)
         .batch_size(100)
         .max_in_flight(2)
-        .sealer(crate::ChainSealer::new("w", key.clone()))
+        .sealer(crate::chain::ChainSealer::new("w", key.clone()))
         .after_commit(seen.clone())
         .start()
 }
@@ -593,7 +593,7 @@ async fn max_in_flight_appends_a_batch_by_tenant_at_once_and_its_chains_verify()
     let store = Arc::new(PartsStore::default());
     // The first batch's two parts must both be in flight before either goes on.
     store.meet.store(2, Ordering::SeqCst);
-    let key = crate::ChainKey::keyed(b"a key for the tests").unwrap();
+    let key = crate::chain::ChainKey::keyed(b"a key for the tests").unwrap();
     let seen = Arc::new(SeenCommitted::default());
     let (rec, guard) = parts_recorder(&store, &key, &seen);
     let first = record_tenants(&rec, |i| format!("u_{i}"));
@@ -618,7 +618,7 @@ async fn max_in_flight_appends_a_batch_by_tenant_at_once_and_its_chains_verify()
     let report = guard.shutdown().await;
     assert_eq!(report.metrics.written, 80);
     assert_eq!(seen.0.lock().unwrap()[1], second);
-    let r = crate::verify(&*store, None, &key).await.unwrap();
+    let r = crate::chain::verify(&*store, None, &key).await.unwrap();
     assert!(r.is_intact(), "{r:?}");
     assert_eq!((r.events, r.chains, r.anchored), (80, 4, 4));
     for tenant in TENANTS {
@@ -647,7 +647,7 @@ async fn max_in_flight_keeps_a_one_tenant_batch_whole() {
 async fn max_in_flight_retries_a_failed_part_and_loses_or_doubles_nothing() {
     let store = Arc::new(PartsStore::default());
     store.fail_next.store(1, Ordering::SeqCst);
-    let key = crate::ChainKey::keyed(b"a key for the tests").unwrap();
+    let key = crate::chain::ChainKey::keyed(b"a key for the tests").unwrap();
     let seen = Arc::new(SeenCommitted::default());
     let (rec, guard) = parts_recorder(&store, &key, &seen);
     let ids = record_tenants(&rec, |i| format!("u_{i}"));
@@ -678,7 +678,7 @@ async fn max_in_flight_retries_a_failed_part_and_loses_or_doubles_nothing() {
     let mut want = ids.clone();
     want.sort();
     assert_eq!(shown, want);
-    let r = crate::verify(&*store, None, &key).await.unwrap();
+    let r = crate::chain::verify(&*store, None, &key).await.unwrap();
     assert!(r.is_intact(), "{r:?}");
 }
 
@@ -686,7 +686,7 @@ async fn max_in_flight_retries_a_failed_part_and_loses_or_doubles_nothing() {
 async fn max_in_flight_isolates_a_rejected_event_within_its_part() {
     let store = Arc::new(PartsStore::default());
     *store.reject_actor.lock().unwrap() = Some("poison".into());
-    let key = crate::ChainKey::keyed(b"a key for the tests").unwrap();
+    let key = crate::chain::ChainKey::keyed(b"a key for the tests").unwrap();
     let seen = Arc::new(SeenCommitted::default());
     let (rec, guard) = parts_recorder(&store, &key, &seen);
     record_tenants(&rec, |i| {

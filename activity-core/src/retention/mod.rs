@@ -31,7 +31,7 @@ pub use purger::{PurgeReport, Purger, TenantPurge};
 /// The product's retention tiers.
 ///
 /// ```
-/// use activity_core::Tier;
+/// use activity_core::retention::Tier;
 /// assert_eq!(Tier::parse("small_business").unwrap().days(), 90);
 /// assert_eq!(Tier::MediumBusiness.days(), 365);
 /// assert_eq!(Tier::Enterprise.days(), 7 * 365 + 2, "seven years, leap days included");
@@ -78,7 +78,7 @@ impl Tier {
 /// How long a tenant's events are kept.
 ///
 /// ```
-/// use activity_core::{Retention, Tier};
+/// use activity_core::{retention::Retention, retention::Tier};
 /// use chrono::Duration;
 /// assert_eq!(Retention::Tier(Tier::SmallBusiness).duration(), Duration::days(90));
 /// assert_eq!(Retention::Days(30).duration(), Duration::days(30));
@@ -105,7 +105,7 @@ impl Retention {
 /// Retention per tenant, with a default and legal holds.
 ///
 /// ```
-/// use activity_core::{Retention, RetentionPolicy, Tier};
+/// use activity_core::{retention::Retention, retention::RetentionPolicy, retention::Tier};
 /// let p = RetentionPolicy::new(Retention::Tier(Tier::SmallBusiness))
 ///     .tenant("acme", Retention::Tier(Tier::Enterprise))
 ///     .tenant("beta", Retention::Days(30))

@@ -22,7 +22,7 @@ use crate::store::ActivityStore;
 ///
 /// ```
 /// use std::sync::Arc;
-/// use activity_core::{ActivityEvent, ActivityStore, Actor, ManualClock, MemoryStore, Purger, Retention, RetentionPolicy};
+/// use activity_core::{ActivityEvent, ActivityStore, Actor, ManualClock, MemoryStore, retention::Purger, retention::Retention, retention::RetentionPolicy};
 /// use chrono::{Duration, TimeZone, Utc};
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 /// let store = Arc::new(MemoryStore::new());
@@ -68,7 +68,7 @@ pub struct PurgeReport {
 ///
 /// ```
 /// use std::sync::Arc;
-/// use activity_core::{ActivityEvent, ActivityStore, Actor, ManualClock, MemoryStore, Purger, Retention, RetentionPolicy, Tier};
+/// use activity_core::{ActivityEvent, ActivityStore, Actor, ManualClock, MemoryStore, retention::Purger, retention::Retention, retention::RetentionPolicy, retention::Tier};
 /// use chrono::{Duration, TimeZone, Utc};
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 /// let store = Arc::new(MemoryStore::new());
@@ -126,7 +126,7 @@ impl Purger {
     /// Requires an archive of what is deleted: before deleting anything, every expired
     /// event must lie in the window of an archive in `dir` (the directory itself or its
     /// immediate subdirectories, each with a `manifest.json`) that verifies against its
-    /// manifest ([`verify_archive`](crate::verify_archive)), is of the event's tenant or
+    /// manifest ([`verify_archive`](crate::archive::verify_archive)), is of the event's tenant or
     /// of all tenants, and holds at least as many events as the store still has in its
     /// window (so nothing was added to the window after it was archived). Otherwise the
     /// run deletes nothing, records an `audit.purged` failure and returns
@@ -135,7 +135,7 @@ impl Purger {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// use activity_core::{ActivityEvent, ActivityStore, Actor, Error, ManualClock, MemoryStore, Purger, Retention, RetentionPolicy};
+    /// use activity_core::{ActivityEvent, ActivityStore, Actor, Error, ManualClock, MemoryStore, retention::Purger, retention::Retention, retention::RetentionPolicy};
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
     /// let store = Arc::new(MemoryStore::new());
     /// let now = chrono::Utc::now();
@@ -174,10 +174,10 @@ impl Purger {
     }
 
     /// Records each run as `audit.purged` through `recorder`. Give it a recorder that
-    /// seals with the chain key: [`verify`](crate::verify) trusts the cut-offs of intact,
+    /// seals with the chain key: [`verify`](crate::chain::verify) trusts the cut-offs of intact,
     /// chained `audit.purged` events only, and without one it cannot tell a chain whose
     /// newest events a purge removed from one whose newest events were deleted
-    /// ([`Break::Truncated`](crate::Break::Truncated)).
+    /// ([`Break::Truncated`](crate::chain::Break::Truncated)).
     pub fn recorder(mut self, recorder: Recorder) -> Self {
         self.recorder = Some(recorder);
         self

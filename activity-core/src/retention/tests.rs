@@ -116,7 +116,7 @@ async fn archive_window(
         tenant,
         since,
         until,
-        crate::ExportFormat::JsonLines,
+        crate::export::ExportFormat::JsonLines,
         now(),
     )
     .await
@@ -328,9 +328,9 @@ impl ActivityStore for Partitioned {
     async fn drop_expired_partitions(
         &self,
         before: DateTime<Utc>,
-    ) -> Result<crate::DroppedPartitions> {
+    ) -> Result<crate::store::DroppedPartitions> {
         self.1.lock().unwrap().push(before);
-        let mut d = crate::DroppedPartitions {
+        let mut d = crate::store::DroppedPartitions {
             partitions: vec!["p_old".into()],
             events: Vec::new(),
         };

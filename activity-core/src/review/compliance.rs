@@ -8,17 +8,17 @@ use std::fmt::Write;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
-use crate::escape_html as esc;
+use crate::text::escape_html as esc;
 use crate::{
-    verify, Action, ActivityQuery, ActivityStore, ChainKey, Error, Outcome, Result, Rule,
-    VerifyReport,
+    chain::verify, chain::ChainKey, chain::VerifyReport, Action, ActivityQuery, ActivityStore,
+    Error, Outcome, Result, Rule,
 };
 
 /// The compliance report.
 ///
 /// ```
 /// use activity_core::review::compliance_report;
-/// use activity_core::{ActivityEvent, ActivityStore, Actor, ChainKey, MemoryStore};
+/// use activity_core::{ActivityEvent, ActivityStore, Actor, chain::ChainKey, MemoryStore};
 /// use chrono::{Duration, TimeZone, Utc};
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 /// let store = MemoryStore::new();
@@ -105,7 +105,7 @@ pub async fn compliance_report(
         verification: verify(store, tenant, key).await?,
     };
     let q = ActivityQuery::scoped(tenant).since(since).until(until);
-    let mut pages = crate::Pages::new(store, q);
+    let mut pages = crate::query::Pages::new(store, q);
     while let Some(events) = pages.next().await? {
         for e in &events {
             r.total += 1;
@@ -161,8 +161,8 @@ impl ComplianceReport {
                 .as_deref()
                 .map(|t| format!(" for {t}"))
                 .unwrap_or_default(),
-            crate::format_time(&self.since),
-            crate::format_time(&self.until)
+            crate::event::format_time(&self.since),
+            crate::event::format_time(&self.until)
         );
         let _ = write!(
             o,
@@ -276,7 +276,7 @@ mod tests {
             ActivityEvent::alert_raised("failed_logins", "high", &[])
                 .with_time(t0 + Duration::days(2)),
         ];
-        crate::ChainSealer::new("w", ChainKey::unkeyed()).seal_all(&mut v);
+        crate::chain::ChainSealer::new("w", ChainKey::unkeyed()).seal_all(&mut v);
         store.append(&v).await.unwrap();
         let r = compliance_report(
             &store,

@@ -186,7 +186,7 @@ pub async fn digest(
     let mut failing_accounts: BTreeMap<String, u64> = BTreeMap::new();
     // Pages come newest first; gaps are measured between consecutive event times.
     let mut newer = until;
-    let mut pages = crate::Pages::new(
+    let mut pages = crate::query::Pages::new(
         store,
         ActivityQuery::scoped(tenant).since(since).until(until),
     );

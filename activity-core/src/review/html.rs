@@ -4,7 +4,7 @@
 use std::fmt::Write;
 
 use super::{Digest, Gap, Notable, Overdue, Ranked, Section};
-use crate::escape_html as esc;
+use crate::text::escape_html as esc;
 
 const STYLE: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222}\
 table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left}\
@@ -35,7 +35,7 @@ fn notables(out: &mut String, title: &str, rows: &[Notable]) {
         let _ = write!(
             out,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            esc(&crate::format_time(&n.time)),
+            esc(&crate::event::format_time(&n.time)),
             esc(&n.action),
             esc(n.actor.as_deref().unwrap_or("-")),
             esc(n.target.as_deref().unwrap_or("-")),
@@ -61,8 +61,8 @@ fn gaps(out: &mut String, rows: &[Gap]) {
         let _ = write!(
             out,
             "<tr><td>{}</td><td>{}</td></tr>",
-            esc(&crate::format_time(&g.from)),
-            esc(&crate::format_time(&g.until))
+            esc(&crate::event::format_time(&g.from)),
+            esc(&crate::event::format_time(&g.until))
         );
     }
     out.push_str("</table>");
@@ -78,14 +78,14 @@ fn overdue(out: &mut String, rows: &[Overdue]) {
     for o in rows {
         let last = o
             .last_review
-            .map(|t| crate::format_time(&t))
+            .map(|t| crate::event::format_time(&t))
             .unwrap_or_else(|| "never".into());
         let _ = write!(
             out,
             "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
             o.role,
             esc(&last),
-            esc(&crate::format_time(&o.due))
+            esc(&crate::event::format_time(&o.due))
         );
     }
     out.push_str("</table>");
@@ -97,8 +97,8 @@ fn render(d: &Digest) -> String {
     let title = format!(
         "{} review digest, {} to {}{}",
         d.role,
-        crate::format_time(&d.since),
-        crate::format_time(&d.until),
+        crate::event::format_time(&d.since),
+        crate::event::format_time(&d.until),
         d.tenant
             .as_deref()
             .map(|t| format!(" — tenant {t}"))
@@ -114,7 +114,7 @@ fn render(d: &Digest) -> String {
         "<h1>{}</h1><p>{} events. Generated {}.</p>",
         esc(&title),
         d.total_events,
-        esc(&crate::format_time(&d.generated))
+        esc(&crate::event::format_time(&d.generated))
     );
     counts(
         &mut out,

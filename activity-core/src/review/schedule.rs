@@ -32,7 +32,7 @@ pub async fn overdue(
             .action(Action::AUDIT_REVIEWED.as_str())
             .since(at - look_back)
             .until(at);
-        let mut pages = crate::Pages::new(store, q);
+        let mut pages = crate::query::Pages::new(store, q);
         let mut last = None;
         'pages: while let Some(events) = pages.next().await? {
             for e in &events {

@@ -34,8 +34,9 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::{
-    Action, ActivityEvent, ActivityQuery, ActivityStore, Actor, ChainHead, ChainKey, ChainLink,
-    ChainSealer, DeleteRequest, Error, Geo, Outcome, Source, Target, MAX_PAGE_SIZE,
+    chain::ChainHead, chain::ChainKey, chain::ChainSealer, query::DeleteRequest,
+    query::MAX_PAGE_SIZE, Action, ActivityEvent, ActivityQuery, ActivityStore, Actor, ChainLink,
+    Error, Geo, Outcome, Source, Target,
 };
 
 /// A fixed instant the kit's events are placed around.

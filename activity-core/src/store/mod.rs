@@ -20,7 +20,7 @@ pub use memory::MemoryStore;
 /// What [`ActivityStore::drop_expired_partitions`] removed.
 ///
 /// ```
-/// use activity_core::{ActivityStore, DroppedPartitions, MemoryStore};
+/// use activity_core::{ActivityStore, store::DroppedPartitions, MemoryStore};
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 /// // The memory store has no partitions: nothing to drop.
 /// let none = MemoryStore::new().drop_expired_partitions(chrono::Utc::now()).await.unwrap();
@@ -151,7 +151,7 @@ pub trait ActivityStore: Send + Sync + 'static {
     /// Drops whole storage partitions that hold only events older than `before`, of
     /// every tenant, where the backend partitions by time (PostgreSQL: the monthly
     /// partitions ending at or before `before`); returns what went. Faster than deleting
-    /// rows, and it leaves no dead rows behind. The [`Purger`](crate::Purger) calls it
+    /// rows, and it leaves no dead rows behind. The [`Purger`](crate::retention::Purger) calls it
     /// only with a cut-off that every stored tenant's retention allows, when no tenant is
     /// under legal hold; then it deletes the remaining expired rows with
     /// [`delete`](Self::delete). Default: drops nothing.

@@ -3,7 +3,7 @@
 /// Escapes text for HTML element content and quoted attribute values.
 ///
 /// ```
-/// assert_eq!(activity_core::escape_html("<b a=\"x\">'&'</b>"), "&lt;b a=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/b&gt;");
+/// assert_eq!(activity_core::text::escape_html("<b a=\"x\">'&'</b>"), "&lt;b a=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/b&gt;");
 /// ```
 pub fn escape_html(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 8);

@@ -8,8 +8,8 @@ use crate::event::ActivityEvent;
 /// hostile value cannot forge table lines or recolour a terminal.
 ///
 /// ```
-/// assert_eq!(activity_core::escape_control("a\r\nb\u{1b}[31m"), "a\\r\\nb\\u{1b}[31m");
-/// assert_eq!(activity_core::escape_control("Ålice"), "Ålice");
+/// assert_eq!(activity_core::text::escape_control("a\r\nb\u{1b}[31m"), "a\\r\\nb\\u{1b}[31m");
+/// assert_eq!(activity_core::text::escape_control("Ålice"), "Ålice");
 /// ```
 pub fn escape_control(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -31,7 +31,7 @@ pub fn escape_control(s: &str) -> String {
 /// Every value is escaped with [`escape_control`] and long values are shortened.
 ///
 /// ```
-/// use activity_core::{ActivityEvent, Actor, EventTable};
+/// use activity_core::{ActivityEvent, Actor, text::EventTable};
 /// let events = vec![ActivityEvent::login_failed(Actor::user("mallory\n")).with_reason("bad_password")];
 /// let text = EventTable::new(&events).to_string();
 /// assert!(text.contains("auth.login.failed"));

@@ -22,7 +22,10 @@ fn main() -> ExitCode {
     match rt.block_on(run(cli)) {
         Ok(code) => code,
         Err(f) => {
-            eprintln!("activity: {}", activity_core::escape_control(&f.message));
+            eprintln!(
+                "activity: {}",
+                activity_core::text::escape_control(&f.message)
+            );
             ExitCode::from(f.code)
         }
     }

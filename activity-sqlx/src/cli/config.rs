@@ -2,7 +2,10 @@
 
 use std::path::{Path, PathBuf};
 
-use activity_core::{AnonymousIpAction, AnonymousKind, FailedLogins, GeoAnomaly, LockoutConfig};
+use activity_core::{
+    alerts::AnonymousIpAction, alerts::FailedLogins, alerts::GeoAnomaly, enrich::AnonymousKind,
+    lockout::LockoutConfig,
+};
 use serde::Deserialize;
 
 use super::time::parse_duration;
@@ -115,7 +118,7 @@ pub struct LockoutSection {
 /// `[geoip]`.
 ///
 /// ```
-/// use activity_core::{AnonymousIpAction, AnonymousKind};
+/// use activity_core::{alerts::AnonymousIpAction, enrich::AnonymousKind};
 /// use activity_sqlx::cli::config::Config;
 /// let text = "[geoip]\nanonymous_ip_action = \"suppress\"\nanonymous_kinds = [\"tor\"]\n";
 /// let config: Config = toml::from_str(text).unwrap();
@@ -291,8 +294,8 @@ impl Config {
     }
 
     /// The retention policy.
-    pub fn retention(&self) -> Result<activity_core::RetentionPolicy, String> {
-        use activity_core::{Retention, RetentionPolicy, Tier};
+    pub fn retention(&self) -> Result<activity_core::retention::RetentionPolicy, String> {
+        use activity_core::{retention::Retention, retention::RetentionPolicy, retention::Tier};
         let r = &self.retention;
         let tier = |s: &str| Tier::parse(s).map_err(|e| format!("[retention]: {e}"));
         let default = Retention::Tier(tier(r.default_tier.as_deref().unwrap_or("small_business"))?);

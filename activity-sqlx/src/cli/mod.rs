@@ -13,10 +13,12 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use activity_core::{
-    digest, export, export_event, sign_off, timeline, verified_event, verify, ActivityQuery,
-    ActivityStore, Actor, AlertEngine, Anchor, ArchiveScheduler, ArchiveWindow, ChainKey,
-    ChainSealer, DigestOptions, EventTable, ExportFormat, LockoutPolicy, Outcome, Recorder,
-    ReviewRole, TimelineOptions,
+    alerts::AlertEngine, archive::ArchiveScheduler, archive::ArchiveWindow, chain::verified_event,
+    chain::verify, chain::ChainKey, chain::ChainSealer, export::export, export::export_event,
+    export::ExportFormat, lockout::LockoutPolicy, review::digest, review::sign_off,
+    review::DigestOptions, review::ReviewRole, text::EventTable, timeline::timeline,
+    timeline::Anchor, timeline::TimelineOptions, ActivityQuery, ActivityStore, Actor, Outcome,
+    Recorder,
 };
 use chrono::Utc;
 
@@ -130,7 +132,7 @@ async fn collect(
     limit: usize,
 ) -> Result<Vec<activity_core::ActivityEvent>, Failure> {
     let mut out = Vec::new();
-    let mut pages = activity_core::Pages::new(store, q);
+    let mut pages = activity_core::query::Pages::new(store, q);
     while let Some(events) = pages.next().await? {
         out.extend(events);
         if limit > 0 && out.len() >= limit {
@@ -156,7 +158,7 @@ fn write_events(
             }
         }
         ListFormat::Csv => {
-            let mut w = activity_core::ExportWriter::new(&mut out, ExportFormat::Csv)?;
+            let mut w = activity_core::export::ExportWriter::new(&mut out, ExportFormat::Csv)?;
             w.write(events)?;
             w.finish()?;
         }
@@ -230,14 +232,14 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Failure> {
         .unwrap_or_else(|| "activity-cli".into());
     let mut builder = Recorder::builder(store.clone());
     if let Some(city) = &config.geoip.city {
-        let resolver = activity_core::MaxMindResolver::open(city)
+        let resolver = activity_core::enrich::MaxMindResolver::open(city)
             .map_err(|e| usage(format!("[geoip] city: {e}")))?;
-        builder = builder.enricher(activity_core::GeoEnricher::new(resolver));
+        builder = builder.enricher(activity_core::enrich::GeoEnricher::new(resolver));
     }
     if let Some(anon) = &config.geoip.anonymous_ip {
-        let resolver = activity_core::MaxMindAnonymousIp::open(anon)
+        let resolver = activity_core::enrich::MaxMindAnonymousIp::open(anon)
             .map_err(|e| usage(format!("[geoip] anonymous_ip: {e}")))?;
-        builder = builder.enricher(activity_core::AnonymousIpEnricher::new(resolver));
+        builder = builder.enricher(activity_core::enrich::AnonymousIpEnricher::new(resolver));
     }
     let geo_rule = config.geo_anomaly().map_err(usage)?;
     let (recorder, guard) = builder
@@ -246,17 +248,17 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Failure> {
             AlertEngine::new()
                 .rule(user_rule)
                 .rule(ip_rule)
-                .rule(activity_core::NewDevice::default())
+                .rule(activity_core::alerts::NewDevice::default())
                 .rule(geo_rule)
-                .rule(activity_core::ConcurrentSessions::default()),
+                .rule(activity_core::alerts::ConcurrentSessions::default()),
         )
         .after_commit(lockout.clone())
-        .overflow(activity_core::Overflow::Wait(
+        .overflow(activity_core::recorder::Overflow::Wait(
             std::time::Duration::from_secs(60),
         ))
         .lifecycle_events(false)
         .start();
-    lockout.set_recorder(recorder.clone());
+
     let retention = config.retention().map_err(usage)?;
     let require_archive = config.retention.require_archive.clone();
     let result = command(
@@ -285,14 +287,14 @@ async fn command(
     recorder: &Recorder,
     key: &ChainKey,
     lockout: &LockoutPolicy,
-    retention: activity_core::RetentionPolicy,
+    retention: activity_core::retention::RetentionPolicy,
     require_archive: Option<std::path::PathBuf>,
 ) -> Result<ExitCode, Failure> {
     let store: &dyn ActivityStore = &**shared;
     match command {
         Command::Archive(a) => {
             if let Some(args::ArchiveVerify::Verify { dir }) = a.verify {
-                let (m, problems) = activity_core::verify_archive(&dir)?;
+                let (m, problems) = activity_core::archive::verify_archive(&dir)?;
                 if problems.is_empty() {
                     println!(
                         "archive intact: {} files, {} rows",
@@ -362,7 +364,7 @@ async fn command(
                 _ => return Err(usage(explain)),
             };
             let (store, progress) = counted(shared, "archive");
-            let m = activity_core::archive(
+            let m = activity_core::archive::archive(
                 &*store,
                 out,
                 a.tenant.as_deref(),
@@ -390,8 +392,14 @@ async fn command(
                 Some(u) => parse_when("until", u, now).map_err(usage)?,
                 None => now,
             };
-            let r = activity_core::compliance_report(store, a.tenant.as_deref(), since, until, key)
-                .await?;
+            let r = activity_core::review::compliance_report(
+                store,
+                a.tenant.as_deref(),
+                since,
+                until,
+                key,
+            )
+            .await?;
             let text = match a.format {
                 DocFormat::Json => r.to_json(),
                 DocFormat::Html => r.to_html(),
@@ -409,7 +417,7 @@ async fn command(
                 None => Utc::now(),
             };
             let (store, progress) = counted(shared, "purge");
-            let mut purger = activity_core::Purger::new(
+            let mut purger = activity_core::retention::Purger::new(
                 store,
                 retention,
                 Arc::new(activity_core::ManualClock::new(now)),
@@ -420,11 +428,13 @@ async fn command(
             }
             let result = purger.run_once(a.dry_run).await;
             progress.finish();
-            let not_archived = |list: &[activity_core::TenantPurge]| {
+            let not_archived = |list: &[activity_core::retention::TenantPurge]| {
                 for t in list {
                     println!(
                         "{:20} {:>8} expired events are in no verified archive",
-                        activity_core::escape_control(t.tenant.as_deref().unwrap_or("(no tenant)")),
+                        activity_core::text::escape_control(
+                            t.tenant.as_deref().unwrap_or("(no tenant)")
+                        ),
                         t.events
                     );
                 }
@@ -443,13 +453,18 @@ async fn command(
             for t in &report.tenants {
                 println!(
                     "{:20} {verb} {:>8} events older than {}",
-                    activity_core::escape_control(t.tenant.as_deref().unwrap_or("(no tenant)")),
+                    activity_core::text::escape_control(
+                        t.tenant.as_deref().unwrap_or("(no tenant)")
+                    ),
                     t.events,
-                    activity_core::format_time(&t.cutoff)
+                    activity_core::event::format_time(&t.cutoff)
                 );
             }
             for h in &report.held {
-                println!("{:20} legal hold: kept", activity_core::escape_control(h));
+                println!(
+                    "{:20} legal hold: kept",
+                    activity_core::text::escape_control(h)
+                );
             }
             for p in &report.partitions {
                 println!("dropped partition {p}");
@@ -479,7 +494,10 @@ async fn command(
             };
             let (events, report) = ingest::read_events(input)?;
             for (line, reason) in &report.bad {
-                eprintln!("line {line}: {}", activity_core::escape_control(reason));
+                eprintln!(
+                    "line {line}: {}",
+                    activity_core::text::escape_control(reason)
+                );
             }
             if a.strict && !report.bad.is_empty() {
                 eprintln!("--strict: {} bad lines; nothing stored", report.bad.len());
@@ -548,12 +566,12 @@ async fn command(
             let mut manifests = 0;
             if let Some(dir) = &a.archives {
                 for d in archive_dirs(dir) {
-                    let m = activity_core::read_manifest(&d)?;
+                    let m = activity_core::archive::read_manifest(&d)?;
                     if a.tenant.is_some() && m.tenant.is_some() && m.tenant != a.tenant {
                         continue;
                     }
                     manifests += 1;
-                    archived.extend(activity_core::check_heads(store, &m, key).await?);
+                    archived.extend(activity_core::archive::check_heads(store, &m, key).await?);
                 }
             }
             if let Some(b) = report.first_break.as_ref().or(archived.first()) {
@@ -581,9 +599,12 @@ async fn command(
             }
         }
         Command::Unlock(a) => {
-            lockout.unlock(recorder, operator(), a.tenant.as_deref(), &a.account)?;
+            lockout.unlock(operator(), a.tenant.as_deref(), &a.account)?;
             recorder.flush().await?;
-            println!("unlocked {}", activity_core::escape_control(&a.account));
+            println!(
+                "unlocked {}",
+                activity_core::text::escape_control(&a.account)
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Timeline(a) => {
@@ -640,11 +661,11 @@ async fn command(
                             let links: Vec<String> = r
                                 .links
                                 .iter()
-                                .map(|l| activity_core::escape_control(&l.to_string()))
+                                .map(|l| activity_core::text::escape_control(&l.to_string()))
                                 .collect();
                             println!(
                                 "  {} {}: {}",
-                                activity_core::format_time(&r.event.time),
+                                activity_core::event::format_time(&r.event.time),
                                 r.event.action,
                                 links.join("; ")
                             );
@@ -654,7 +675,7 @@ async fn command(
                             for p in &t.pivots {
                                 println!(
                                     "  {} ({})",
-                                    activity_core::escape_control(&p.account),
+                                    activity_core::text::escape_control(&p.account),
                                     p.via
                                 );
                             }
@@ -698,7 +719,7 @@ async fn command(
                 sign_off(recorder, &d, Actor::user(who.clone()), &a.comment)?;
                 eprintln!(
                     "signed off as reviewed by {}",
-                    activity_core::escape_control(who)
+                    activity_core::text::escape_control(who)
                 );
             }
             Ok(ExitCode::SUCCESS)

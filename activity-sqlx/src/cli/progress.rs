@@ -13,7 +13,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use activity_core::{
-    ActivityEvent, ActivityQuery, ActivityStore, ChainHead, DeleteRequest, DroppedPartitions, Page,
+    chain::ChainHead, query::DeleteRequest, store::DroppedPartitions, ActivityEvent, ActivityQuery,
+    ActivityStore, Page,
 };
 use chrono::{DateTime, Utc};
 
@@ -86,7 +87,7 @@ impl Progress {
     /// A line drawn into `sink` (`None`: nothing drawn).
     pub fn with_sink(label: &str, sink: Option<Box<dyn Write + Send>>) -> Self {
         Self {
-            label: activity_core::escape_control(label),
+            label: activity_core::text::escape_control(label),
             total: AtomicU64::new(0),
             count: AtomicU64::new(0),
             out: Mutex::new(sink.map(|sink| Out {
@@ -154,7 +155,7 @@ impl Progress {
 ///
 /// ```
 /// use std::sync::Arc;
-/// use activity_core::{ActivityEvent, ActivityQuery, ActivityStore, Actor, DeleteRequest};
+/// use activity_core::{ActivityEvent, ActivityQuery, ActivityStore, Actor, query::DeleteRequest};
 /// use activity_sqlx::cli::progress::{Progress, ProgressStore};
 /// use activity_sqlx::SqliteStore;
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {

@@ -9,7 +9,7 @@ pub fn parse_when(field: &str, value: &str, now: DateTime<Utc>) -> Result<DateTi
     if value == "now" {
         return Ok(now);
     }
-    if let Ok(t) = activity_core::parse_time(field, value) {
+    if let Ok(t) = activity_core::event::parse_time(field, value) {
         return Ok(t);
     }
     let d = parse_duration(value).map_err(|_| {

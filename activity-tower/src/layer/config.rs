@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use activity_core::{LockoutCheck, NeverLock, Recorder, SessionKey};
+use activity_core::{event::SessionKey, lockout::LockoutCheck, lockout::NeverLock, Recorder};
 use http::StatusCode;
 
 use super::actor::ActorSource;

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use activity_core::{Action, ActivityEvent, Actor, Recorder, SessionKey};
+use activity_core::{event::SessionKey, Action, ActivityEvent, Actor, Recorder};
 #[cfg(feature = "axum")]
 use http::request::Parts;
 

@@ -44,7 +44,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use activity_core::{Actor, LockoutCheck, Recorder, SessionKey};
+use activity_core::{event::SessionKey, lockout::LockoutCheck, Actor, Recorder};
 use http::request::Parts;
 use http::StatusCode;
 use tower_layer::Layer;

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use activity_core::{Action, ActivityEvent, Actor, LockKey, LockStatus, Outcome};
+use activity_core::{lockout::LockKey, lockout::LockStatus, Action, ActivityEvent, Actor, Outcome};
 use futures_util::FutureExt;
 use http::header::{HeaderValue, RETRY_AFTER, SET_COOKIE};
 use http::request::Parts;

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use activity_core::{ActivityEvent, Actor, Tier};
+use activity_core::{retention::Tier, ActivityEvent, Actor};
 use http::request::Parts;
 
 use crate::Error;
@@ -28,7 +28,7 @@ pub enum Role {
 ///
 /// ```
 /// # use std::sync::Arc;
-/// use activity_core::{MemoryStore, Recorder, Tier};
+/// use activity_core::{MemoryStore, Recorder, retention::Tier};
 /// use activity_tower::viewer::{Access, ActivityViews, Viewer};
 /// use tower::ServiceExt;
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {

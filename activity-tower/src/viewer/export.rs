@@ -5,8 +5,8 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use activity_core::{
-    export_event, ActivityEvent, ActivityQuery, ActivityStore, ExportFormat, ExportWriter,
-    Recorder, MAX_PAGE_SIZE,
+    export::export_event, export::ExportFormat, export::ExportWriter, query::MAX_PAGE_SIZE,
+    ActivityEvent, ActivityQuery, ActivityStore, Recorder,
 };
 use bytes::Bytes;
 use futures_util::stream;

@@ -8,7 +8,7 @@
 //! |---|---|
 //! | `/` | the viewer page (HTML; its CSS and JS are `viewer.css` and `viewer.js` beside it) |
 //! | `/api/events` | JSON listing: `{"scope","events":[…],"next":cursor\|null}` |
-//! | `/api/events.csv` | CSV export of the same filter, streamed ([`CSV_COLUMNS`](activity_core::CSV_COLUMNS)) |
+//! | `/api/events.csv` | CSV export of the same filter, streamed ([`CSV_COLUMNS`](activity_core::export::CSV_COLUMNS)) |
 //! | `/api/devices` | the viewer's known devices and locations ([`KnownDevices`]) |
 //! | `/api/timeline` | administrators: the timeline around `event=` or `alert=` (an id) |
 //!
@@ -38,7 +38,7 @@
 //!
 //! ```
 //! use std::sync::Arc;
-//! use activity_core::{MemoryStore, Recorder, Tier};
+//! use activity_core::{MemoryStore, Recorder, retention::Tier};
 //! use activity_tower::{ActivityViews, Viewer};
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 //! let store = Arc::new(MemoryStore::new());
@@ -70,7 +70,7 @@ pub use service::{ViewerFuture, ViewerService};
 
 use std::sync::Arc;
 
-use activity_core::{ActivityStore, Recorder, Tier};
+use activity_core::{retention::Tier, ActivityStore, Recorder};
 use http::request::Parts;
 
 use crate::Error;

@@ -2,7 +2,7 @@
 //! crate. No inline script or style (it runs under `default-src 'self'`), no CDN, no
 //! external font; the script writes every value with `textContent`, never as HTML.
 
-use activity_core::escape_html;
+use activity_core::text::escape_html;
 
 use super::access::Viewer;
 

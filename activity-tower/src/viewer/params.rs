@@ -3,7 +3,9 @@
 
 use std::net::IpAddr;
 
-use activity_core::{ActivityQuery, Cursor, Outcome, MAX_FILTER_VALUES, MAX_PAGE_SIZE};
+use activity_core::{
+    query::MAX_FILTER_VALUES, query::MAX_PAGE_SIZE, ActivityQuery, Cursor, Outcome,
+};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 

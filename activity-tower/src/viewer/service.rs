@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use activity_core::{
-    timeline, ActivityEvent, ActivityQuery, ActivityStore, Anchor, Cursor, Recorder,
-    TimelineOptions,
+    timeline::timeline, timeline::Anchor, timeline::TimelineOptions, ActivityEvent, ActivityQuery,
+    ActivityStore, Cursor, Recorder,
 };
 use chrono::Duration;
 use http::header::{self, HeaderValue};
@@ -142,7 +142,7 @@ fn error_response(e: &Error, api: bool) -> Response<ViewerBody> {
         let body = json!({ "error": e.code(), "message": message });
         full(e.status(), "application/json", body.to_string())
     } else {
-        let text = activity_core::escape_html(&message);
+        let text = activity_core::text::escape_html(&message);
         full(
             e.status(),
             "text/html; charset=utf-8",

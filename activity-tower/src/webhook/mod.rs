@@ -46,7 +46,7 @@
 //! [`WebhookBuilder::connector`], e.g. `hyper_rustls::HttpsConnectorBuilder`'s.
 //!
 //! ```
-//! use activity_core::AlertEngine;
+//! use activity_core::alerts::AlertEngine;
 //! use activity_tower::webhook::WebhookSink;
 //! use std::time::Duration;
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
@@ -73,7 +73,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use activity_core::{Alert, AlertSink, Clock, SystemClock};
+use activity_core::{alerts::Alert, alerts::AlertSink, Clock, SystemClock};
 use async_trait::async_trait;
 use bytes::Bytes;
 use http::Uri;
@@ -124,7 +124,7 @@ pub struct WebhookStats {
 /// one to read [`stats`](Self::stats) after handing another to the engine.
 ///
 /// ```
-/// use activity_core::AlertEngine;
+/// use activity_core::alerts::AlertEngine;
 /// use activity_tower::webhook::WebhookSink;
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 /// let sink = WebhookSink::builder("http://127.0.0.1:9/alerts?token=s3cret", b"a shared secret of 16+ bytes")

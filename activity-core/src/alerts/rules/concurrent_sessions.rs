@@ -67,7 +67,7 @@ impl ConcurrentSessions {
             .action("session")
             .since(e.time - self.session_lifetime)
             .until(e.time + Duration::microseconds(1))
-            .limit(crate::MAX_PAGE_SIZE);
+            .limit(crate::query::MAX_PAGE_SIZE);
         if let Some(t) = &e.tenant {
             q = q.tenant(t.clone());
         }

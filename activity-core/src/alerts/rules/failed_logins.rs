@@ -76,7 +76,7 @@ impl FailedLogins {
             .action(Action::LOGIN_FAILED.as_str())
             .since(e.time - self.window + Duration::microseconds(1))
             .until(e.time + Duration::microseconds(1))
-            .limit(crate::MAX_PAGE_SIZE);
+            .limit(crate::query::MAX_PAGE_SIZE);
         if let Some(t) = &e.tenant {
             q = q.tenant(t.clone());
         }

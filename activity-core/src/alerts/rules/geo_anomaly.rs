@@ -9,11 +9,13 @@ use chrono::Duration;
 use super::alert;
 use crate::alerts::{Alert, AlertRule, Evaluation, Severity};
 use crate::enrich::haversine_km;
-use crate::{anonymous_kinds, Action, ActivityEvent, ActivityStore, AnonymousKind, Result};
+use crate::{
+    enrich::anonymous_kinds, enrich::AnonymousKind, Action, ActivityEvent, ActivityStore, Result,
+};
 
 /// What `geo_anomaly` does with a login through an anonymizing network (VPN, Tor, a
 /// hosting provider, a proxy) — one whose `details.ip_anonymous` (written by
-/// [`AnonymousIpEnricher`](crate::AnonymousIpEnricher)) lists a kind the rule counts.
+/// [`AnonymousIpEnricher`](crate::enrich::AnonymousIpEnricher)) lists a kind the rule counts.
 ///
 /// ```
 /// use activity_core::alerts::{AlertEngine, AnonymousIpAction, GeoAnomaly};
@@ -83,7 +85,7 @@ impl AnonymousIpAction {
 ///
 /// ```
 /// use activity_core::alerts::{AlertEngine, AnonymousIpAction, GeoAnomaly};
-/// use activity_core::{ActivityEvent, ActivityStore, Actor, AnonymousKind, Geo, MemoryStore, Source};
+/// use activity_core::{ActivityEvent, ActivityStore, Actor, enrich::AnonymousKind, Geo, MemoryStore, Source};
 /// use chrono::{Duration, TimeZone, Utc};
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 /// let login = |minutes: i64, ip: &str, country: &str, lat: f64, lon: f64| {
