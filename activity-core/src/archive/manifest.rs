@@ -76,7 +76,7 @@ pub struct ChainSpan {
 
 /// An archive's manifest (`manifest.json`).
 ///
-/// [`archive`] returns it and writes it beside the events; [`read_manifest`] reads it back.
+/// [`archive`](super::archive()) returns it and writes it beside the events; [`read_manifest`] reads it back.
 ///
 /// ```
 /// use activity_core::{archive::archive, archive::read_manifest, ActivityEvent, ActivityStore, Actor, export::ExportFormat, MemoryStore};

@@ -15,7 +15,7 @@
 //!
 //! `chains` records the chain positions the archive covers, so the archive also anchors
 //! the chain: an event later deleted from the database is still accounted for here.
-//! `heads` copies the store's [`ChainHead`]s of the archived tenant (all tenants when the
+//! `heads` copies the store's [`ChainHead`](crate::chain::ChainHead)s of the archived tenant (all tenants when the
 //! archive is of all) as they were when the archive was made: kept away from the
 //! database, they show whether the database's heads were later rolled back or deleted
 //! along with the newest events ([`check_heads`]). Manifests of version 1 have no heads.

@@ -135,7 +135,8 @@ fn midnight(d: NaiveDate) -> DateTime<Utc> {
 pub const MAX_WINDOWS_PER_RUN: usize = 400;
 
 /// Archives each closed window (day or month) not yet archived into `dir/<label>/`, on
-/// demand ([`run_once`](Self::run_once)) or on a tokio task ([`spawn`](Self::spawn)).
+/// demand ([`run_once`](Self::run_once)) or every so often with the job runner
+/// ([`jobs::every`](crate::jobs::every)).
 /// Time comes from the injected [`Clock`].
 ///
 /// Which windows: from the one holding [`starting`](Self::starting) when set, else from

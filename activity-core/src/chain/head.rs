@@ -10,7 +10,7 @@ use crate::error::{Error, Result, Rule};
 /// under the chain key, so that it cannot be edited without the key.
 ///
 /// Stores keep one per chain beside the events, replaced in the same transaction as each
-/// sealed batch ([`ActivityStore::append_sealed`]); a head only ever moves forward.
+/// sealed batch ([`ActivityStore::append_sealed`](crate::ActivityStore::append_sealed)); a head only ever moves forward.
 ///
 /// ```
 /// use activity_core::chain::ChainKey;
@@ -33,7 +33,7 @@ pub struct ChainHead {
     pub last_hash: String,
     /// The time of the event at `seq`.
     pub last_time: DateTime<Utc>,
-    /// [`ChainKey::head_mac`] of the above.
+    /// [`ChainKey::head_mac`](super::ChainKey::head_mac) of the above.
     pub mac: String,
 }
 

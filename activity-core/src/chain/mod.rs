@@ -15,7 +15,7 @@
 //! Deleting the newest events of a chain leaves a shorter chain that still links, so the
 //! sealer also keeps a [`ChainHead`] per chain — its count (the last position), last hash
 //! and last event time, keyed with the same key — which the recorder hands to the store
-//! with every batch ([`ActivityStore::append_sealed`], the same transaction as the
+//! with every batch ([`ActivityStore::append_sealed`](crate::ActivityStore::append_sealed), the same transaction as the
 //! events) and which every archive manifest copies. [`verify`] reads the heads and reports
 //! [`Break::Truncated`] when a chain's stored events end before its head and
 //! [`Break::HeadMismatch`] when a head was altered. A tail that a retention purge deleted

@@ -165,7 +165,7 @@ impl VerifyReport {
 /// first link whose predecessor is missing is accepted then, and counted in
 /// [`VerifyReport::purged_starts`].
 ///
-/// Then each stored [`ChainHead`] of `tenant` is checked: its MAC, and that the chain's
+/// Then each stored [`ChainHead`](super::ChainHead) of `tenant` is checked: its MAC, and that the chain's
 /// stored events end exactly at it with the same hash. A chain that ends before its head
 /// (or has no events left) is [`Break::Truncated`], unless a chained, intact
 /// `audit.purged` event (recorded by the [`Purger`](crate::retention::Purger)) has a cut-off for the

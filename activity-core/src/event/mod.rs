@@ -75,7 +75,7 @@ pub struct ActivityEvent {
     /// Where it came from.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source: Option<Source>,
-    /// Keyed hash of the session identifier (never the raw token); see [`SessionKey`](crate::event::SessionKey).
+    /// Keyed hash of the session identifier (never the raw token); see [`SessionKey`].
     #[serde(skip_serializing_if = "Option::is_none")]
     pub session: Option<String>,
     /// Request id, for correlation with application logs.

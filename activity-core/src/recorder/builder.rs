@@ -151,7 +151,7 @@ impl RecorderBuilder {
 
     /// Called for each event the store rejects as invalid (a non-retryable error that
     /// the worker isolated to that event). The event is not stored; it is counted in
-    /// [`Metrics::rejected`] and an `audit.failed` event records the rejection.
+    /// [`Metrics::rejected`](super::Metrics::rejected) and an `audit.failed` event records the rejection.
     pub fn on_reject(mut self, f: impl Fn(&ActivityEvent, &Error) + Send + Sync + 'static) -> Self {
         self.config.on_reject = Some(Arc::new(f));
         self

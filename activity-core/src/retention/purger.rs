@@ -64,7 +64,8 @@ pub struct PurgeReport {
 /// Deletes expired events.
 ///
 /// Run it once ([`run_once`](Self::run_once), e.g. from cron) or every so often on a
-/// tokio task ([`spawn`](Self::spawn)); time comes from the injected [`Clock`].
+/// tokio task with the job runner ([`jobs::every`](crate::jobs::every)); time comes from
+/// the injected [`Clock`].
 ///
 /// ```
 /// use std::sync::Arc;

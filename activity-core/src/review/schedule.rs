@@ -136,7 +136,8 @@ where
 ///
 /// Periods are aligned to the Unix epoch in whole cadences (days; 7-day weeks; 30-day
 /// months). [`run_due`](Self::run_due) produces every digest whose period has closed
-/// since the last call; [`spawn`](Self::spawn) calls it on an interval.
+/// since the last call; the job runner ([`jobs::every`](crate::jobs::every)) calls it on
+/// an interval.
 ///
 /// ```
 /// use std::sync::{Arc, Mutex};
