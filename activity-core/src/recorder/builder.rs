@@ -11,7 +11,7 @@ use super::{worker, AfterCommit, Enricher, Recorder, RecorderGuard, Sealer, Shar
 use crate::clock::Clock;
 use crate::error::Error;
 use crate::event::ActivityEvent;
-use crate::lockout::{LockoutCheck, LockoutPolicy};
+use crate::lockout::LockoutCheck;
 use crate::store::ActivityStore;
 
 /// Builds and starts a [`Recorder`].
@@ -181,7 +181,8 @@ impl RecorderBuilder {
         self
     }
 
-    /// Adds the lockout policy: the after-commit stage that locks accounts after repeated
+    /// Adds the lockout policy ([`LockoutPolicy`](crate::lockout::LockoutPolicy), or any
+    /// type that is both a stage and a check): the after-commit stage that locks accounts after repeated
     /// failures, told the recorder when it starts (to record expiries and unlocks), and the
     /// check that [`Recorder::lockout_check`] hands to the HTTP layer — one call instead of
     /// registering it in three places.
@@ -203,7 +204,7 @@ impl RecorderBuilder {
     /// guard.shutdown().await;
     /// # });
     /// ```
-    pub fn lockout(mut self, policy: Arc<LockoutPolicy>) -> Self {
+    pub fn lockout<P: AfterCommit + LockoutCheck>(mut self, policy: Arc<P>) -> Self {
         self.lockout = Some(policy.clone());
         self.after_commit.push(policy);
         self

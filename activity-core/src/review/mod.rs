@@ -25,13 +25,15 @@ mod compliance;
 mod digest;
 mod html;
 mod schedule;
+mod sign_off;
 
 #[cfg(test)]
 mod fixtures;
 
 pub use compliance::{compliance_report, ComplianceReport};
 pub use digest::{digest, DigestOptions};
-pub use schedule::{overdue, sign_off, DigestSink, ReviewScheduler};
+pub use schedule::{DigestSink, ReviewScheduler};
+pub use sign_off::{overdue, sign_off};
 
 use crate::{ActivityEvent, Error, Outcome, Result, Rule};
 
