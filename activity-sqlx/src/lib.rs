@@ -27,33 +27,27 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod backend;
 #[cfg(feature = "cli")]
 pub mod cli;
-#[cfg(feature = "sqlite")]
-mod connections;
 mod error;
-#[cfg(feature = "sqlite")]
-mod lifo;
+#[cfg(any(feature = "sqlite", feature = "mysql"))]
+mod migrate;
 #[cfg(feature = "mysql")]
 mod mysql;
 #[cfg(feature = "postgres")]
 mod postgres;
-#[cfg(feature = "sqlite")]
-mod readahead;
-#[cfg(feature = "sqlite")]
-mod reader;
 mod schema;
 mod sql;
 #[cfg(feature = "sqlite")]
 mod sqlite;
-mod store_impl;
 
 pub use activity_core;
 pub use error::Error;
 #[cfg(feature = "mysql")]
-pub use mysql::MySqlStore;
+pub use mysql::{MySqlOptions, MySqlStore};
 #[cfg(feature = "postgres")]
-pub use postgres::{PgStore, PARTITIONS_AHEAD};
+pub use postgres::{PgOptions, PgStore, PARTITIONS_AHEAD};
 pub use schema::{Tables, SCHEMA_VERSION};
 #[cfg(feature = "sqlite")]
 pub use sqlite::{Durability, SqliteOptions, SqliteStore};
