@@ -24,6 +24,17 @@
 use crate::error::Error;
 
 /// The newest schema version this code knows.
+///
+/// ```
+/// use activity_sqlx::{SqliteStore, SCHEMA_VERSION};
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
+/// store.migrate().await.unwrap();
+/// let sql = format!("SELECT MAX(version) FROM {}", store.tables().schema);
+/// let v: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_one(store.pool()).await.unwrap();
+/// assert_eq!(v, SCHEMA_VERSION);
+/// # });
+/// ```
 pub const SCHEMA_VERSION: i64 = 3;
 
 /// The names of the SDK's tables under one prefix, as a store reports them
@@ -76,6 +87,12 @@ impl Tables {
     }
 
     /// Tables under `prefix` (empty for none).
+    ///
+    /// ```
+    /// use activity_sqlx::{Error, Tables};
+    /// assert_eq!(Tables::new("app_").unwrap().events, "app_activity_events");
+    /// assert!(matches!(Tables::new("1app"), Err(Error::InvalidPrefix(_))));
+    /// ```
     ///
     /// # Errors
     /// [`Error::InvalidPrefix`] unless the prefix is at most 32 ASCII letters, digits and

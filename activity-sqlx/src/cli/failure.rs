@@ -84,6 +84,13 @@ impl Failure {
 
     /// The error the failure came from, if one did (to inspect or downcast; the message
     /// already says what it says).
+    ///
+    /// ```
+    /// use activity_sqlx::cli::Failure;
+    /// let failure = Failure::from(activity_core::Error::timeout("no connection free", None));
+    /// let core = failure.source().and_then(|e| e.downcast_ref::<activity_core::Error>());
+    /// assert!(core.is_some_and(|e| e.is_retryable()));
+    /// ```
     pub fn source(&self) -> Option<&(dyn std::error::Error + Send + Sync + 'static)> {
         self.source.as_deref()
     }

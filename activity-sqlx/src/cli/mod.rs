@@ -45,6 +45,15 @@ pub use failure::Failure;
 /// starts the pipeline, runs the command and shuts the pipeline down (a failure when any
 /// event it recorded could not be written).
 ///
+/// ```
+/// use activity_sqlx::cli::{args::Cli, run};
+/// use clap::Parser;
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let cli = Cli::try_parse_from(["activity", "--db", "sqlite::memory:", "query", "--outcome", "maybe"]).unwrap();
+/// assert_eq!(run(cli).await.unwrap_err().code, 2); // a usage error
+/// # });
+/// ```
+///
 /// # Errors
 /// A [`Failure`] with the command's exit status: 2 for a usage error, 1 otherwise.
 pub async fn run(cli: Cli) -> Result<ExitCode, Failure> {

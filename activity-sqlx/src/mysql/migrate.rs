@@ -13,6 +13,14 @@ impl MySqlStore {
     /// Creates or upgrades the schema; safe on every start and from several instances at
     /// once (a named lock serialises them).
     ///
+    /// ```no_run
+    /// # async fn f() -> Result<(), activity_sqlx::Error> {
+    /// let store = activity_sqlx::MySqlStore::connect("mysql://app@db/app").await?;
+    /// store.migrate().await?;
+    /// store.migrate().await?; // a second run finds nothing to do
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     /// [`Error::ForeignTable`], [`Error::SchemaTooNew`] (nothing changed); [`Error::Sqlx`].
     pub async fn migrate(&self) -> Result<(), Error> {

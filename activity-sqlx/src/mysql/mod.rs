@@ -46,6 +46,13 @@ impl MySqlStore {
     /// Connects to `url` (`mysql://…`) with default [`MySqlOptions`]. Call
     /// [`migrate`](Self::migrate) before use.
     ///
+    /// ```no_run
+    /// # async fn f() -> Result<(), activity_sqlx::Error> {
+    /// let store = activity_sqlx::MySqlStore::connect("mysql://app@db/app").await?;
+    /// store.migrate().await?;
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     /// [`Error::Sqlx`] when the URL is malformed or the server unreachable.
     pub async fn connect(url: &str) -> Result<Self, Error> {

@@ -11,6 +11,15 @@ use crate::sql::{self, Dialect, Stmt};
 impl PgStore {
     /// The plan PostgreSQL chooses for `query` (EXPLAIN lines).
     ///
+    /// ```no_run
+    /// use activity_core::ActivityQuery;
+    /// # async fn f() -> Result<(), activity_sqlx::Error> {
+    /// let store = activity_sqlx::PgStore::connect("postgres://app@db/app").await?;
+    /// let plan = store.explain(&ActivityQuery::own(None, "u_1")).await?.join("\n");
+    /// assert!(plan.contains("Index"), "{plan}");
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     /// The database's errors.
     pub async fn explain(&self, query: &ActivityQuery) -> Result<Vec<String>, Error> {
@@ -20,6 +29,15 @@ impl PgStore {
 
     /// The plan of the count of `query`.
     ///
+    /// ```no_run
+    /// use activity_core::ActivityQuery;
+    /// # async fn f() -> Result<(), activity_sqlx::Error> {
+    /// let store = activity_sqlx::PgStore::connect("postgres://app@db/app").await?;
+    /// let plan = store.explain_count(&ActivityQuery::new().tenant("acme")).await?.join("\n");
+    /// assert!(plan.contains("Index"), "{plan}");
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     /// The database's errors.
     pub async fn explain_count(&self, query: &ActivityQuery) -> Result<Vec<String>, Error> {
@@ -28,6 +46,16 @@ impl PgStore {
     }
 
     /// The plan of the retention delete's selection.
+    ///
+    /// ```no_run
+    /// use activity_core::DeleteRequest;
+    /// # async fn f() -> Result<(), activity_sqlx::Error> {
+    /// let store = activity_sqlx::PgStore::connect("postgres://app@db/app").await?;
+    /// let request = DeleteRequest::new(Some("acme"), chrono::Utc::now(), 1000);
+    /// let plan = store.explain_delete(&request).await?.join("\n");
+    /// assert!(plan.contains("tenant_time"), "{plan}");
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     /// The database's errors.

@@ -14,6 +14,13 @@ impl PgStore {
     /// next [`PARTITIONS_AHEAD`]. Safe on every start and from several instances at
     /// once (an advisory lock serialises them).
     ///
+    /// ```no_run
+    /// # async fn f() -> Result<(), activity_sqlx::Error> {
+    /// let store = activity_sqlx::PgStore::connect("postgres://app@db/app").await?;
+    /// store.migrate().await?; // the schema, and this month's partition and the next three
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     /// [`Error::ForeignTable`], [`Error::SchemaTooNew`] (nothing changed); [`Error::Sqlx`].
     pub async fn migrate(&self) -> Result<(), Error> {

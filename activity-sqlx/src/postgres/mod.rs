@@ -67,6 +67,13 @@ impl PgStore {
     /// Connects to `url` (`postgres://…`) with default [`PgOptions`]. Call
     /// [`migrate`](Self::migrate) before use.
     ///
+    /// ```no_run
+    /// # async fn f() -> Result<(), activity_sqlx::Error> {
+    /// let store = activity_sqlx::PgStore::connect("postgres://app@db/app").await?;
+    /// store.migrate().await?;
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     /// [`Error::Sqlx`] when the URL is malformed or the server unreachable.
     pub async fn connect(url: &str) -> Result<Self, Error> {

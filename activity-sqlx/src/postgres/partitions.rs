@@ -10,6 +10,11 @@ use crate::error::Error;
 use crate::sql::Dialect;
 
 /// Months of partitions kept ready ahead of the current one.
+///
+/// ```
+/// // `migrate` creates this month's partition and this many after it.
+/// assert_eq!(activity_sqlx::PARTITIONS_AHEAD, 3);
+/// ```
 pub const PARTITIONS_AHEAD: u32 = 3;
 
 /// `[start, end)` of a month in microseconds since the epoch.
@@ -41,6 +46,13 @@ impl PgStore {
 
     /// Makes sure the partition of `year`-`month` exists, moving any rows of that month
     /// out of the default partition.
+    ///
+    /// ```no_run
+    /// # async fn f() -> Result<(), activity_sqlx::Error> {
+    /// let store = activity_sqlx::PgStore::connect("postgres://app@db/app").await?;
+    /// store.ensure_partition(2027, 1).await?; // `activity_events_p202701`
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     /// [`Error::Sqlx`], e.g. when the role may not create tables.
@@ -91,6 +103,15 @@ impl PgStore {
     /// expired rows are for [`ActivityStore::delete`](activity_core::ActivityStore::delete)).
     /// Only for a cut-off that holds for every tenant (no legal hold, the shortest
     /// retention): dropping a partition removes all tenants' events in it.
+    ///
+    /// ```no_run
+    /// # async fn f() -> Result<(), activity_sqlx::Error> {
+    /// let store = activity_sqlx::PgStore::connect("postgres://app@db/app").await?;
+    /// let cutoff = chrono::Utc::now() - chrono::Duration::days(400);
+    /// let dropped = store.drop_partitions_before(cutoff).await?;
+    /// println!("{dropped} events went with their months");
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     /// [`Error::Sqlx`], e.g. when the role may not drop tables.

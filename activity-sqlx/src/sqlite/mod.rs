@@ -65,6 +65,14 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Connects with default [`SqliteOptions`]. Call [`migrate`](Self::migrate) before use.
     ///
+    /// ```
+    /// use activity_sqlx::SqliteStore;
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
+    /// store.migrate().await.unwrap();
+    /// # });
+    /// ```
+    ///
     /// # Errors
     /// [`Error::Sqlx`] when the URL is malformed or the file cannot be opened.
     pub async fn connect(url: &str) -> Result<Self, Error> {

@@ -62,6 +62,13 @@ pub struct SqliteOptions {
 
 impl SqliteOptions {
     /// Options for a `sqlite://path` URL, a plain file path, or `sqlite::memory:`.
+    ///
+    /// ```
+    /// use activity_sqlx::SqliteOptions;
+    /// let file = SqliteOptions::new("sqlite://activity.db");
+    /// let path = SqliteOptions::new("/var/lib/app/activity.db");
+    /// assert_eq!((file.url(), path.url()), ("sqlite://activity.db", "/var/lib/app/activity.db"));
+    /// ```
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
@@ -75,11 +82,23 @@ impl SqliteOptions {
     }
 
     /// The URL or path the options are for.
+    ///
+    /// ```
+    /// assert_eq!(activity_sqlx::SqliteOptions::new("sqlite::memory:").url(), "sqlite::memory:");
+    /// ```
     pub fn url(&self) -> &str {
         &self.url
     }
 
     /// A prefix for the SDK's table names (default none; validated at connect).
+    ///
+    /// ```
+    /// use activity_sqlx::{SqliteOptions, SqliteStore};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let store = SqliteStore::connect_with(SqliteOptions::new("sqlite::memory:").prefix("app_")).await.unwrap();
+    /// assert_eq!(store.tables().schema, "app_activity_schema");
+    /// # });
+    /// ```
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = prefix.into();
         self
@@ -89,9 +108,14 @@ impl SqliteOptions {
     /// in-memory databases). For a file, the store's bulk reads (export, verification,
     /// archiving: pages of [`MAX_PAGE_SIZE`](activity_core::MAX_PAGE_SIZE) events) run
     /// on query-only connections of their own, up to the same number, and the pool
-    /// [`SqliteStore::pool`] returns for the application's own queries has the same limit;
+    /// [`SqliteStore::pool`](super::SqliteStore::pool) returns for the application's own queries has the same limit;
     /// both open their connections only when used. Each connection has its own page cache
     /// of [`cache_kib`](Self::cache_kib).
+    ///
+    /// ```
+    /// // One connection: writes and reads of one process, one at a time.
+    /// let o = activity_sqlx::SqliteOptions::new("sqlite://activity.db").max_connections(1);
+    /// ```
     pub fn max_connections(mut self, n: u32) -> Self {
         self.max_connections = n.max(1);
         self
@@ -100,12 +124,22 @@ impl SqliteOptions {
     /// How long an operation waits for a free connection before failing with a
     /// retryable timeout (default: the [`busy_timeout`](Self::busy_timeout) and 5 s
     /// more, so that waiting for a connection gives up a little after a lock wait would).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let o = activity_sqlx::SqliteOptions::new("sqlite://activity.db").acquire_timeout(Duration::from_secs(2));
+    /// ```
     pub fn acquire_timeout(mut self, t: Duration) -> Self {
         self.acquire_timeout = Some(t);
         self
     }
 
     /// Durability (default [`Durability::Normal`]).
+    ///
+    /// ```
+    /// use activity_sqlx::{Durability, SqliteOptions};
+    /// let o = SqliteOptions::new("sqlite://activity.db").durability(Durability::Full);
+    /// ```
     pub fn durability(mut self, d: Durability) -> Self {
         self.durability = d;
         self
@@ -113,12 +147,22 @@ impl SqliteOptions {
 
     /// How long a statement waits for a lock held by another connection or process
     /// before failing with a retryable error (default 5 s).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let o = activity_sqlx::SqliteOptions::new("sqlite://activity.db").busy_timeout(Duration::from_secs(1));
+    /// ```
     pub fn busy_timeout(mut self, t: Duration) -> Self {
         self.busy_timeout = t;
         self
     }
 
     /// SQLite's page cache per connection, in KiB (default 65,536: 64 MiB).
+    ///
+    /// ```
+    /// // 16 MiB per connection, for a small machine.
+    /// let o = activity_sqlx::SqliteOptions::new("sqlite://activity.db").cache_kib(16 * 1024);
+    /// ```
     pub fn cache_kib(mut self, kib: u32) -> Self {
         self.cache_kib = kib.max(256);
         self
