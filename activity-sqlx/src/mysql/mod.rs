@@ -11,6 +11,8 @@ mod explain;
 mod migrate;
 mod options;
 
+use std::future::Future;
+
 use sqlx::mysql::{MySql, MySqlPool, MySqlPoolOptions};
 
 use crate::backend::Backend;
@@ -161,7 +163,7 @@ impl Backend for MySqlStore {
         &self.tables
     }
 
-    fn lease(&self) -> impl std::future::Future<Output = Result<Self::Conn, sqlx::Error>> + Send {
+    fn lease(&self) -> impl Future<Output = Result<Self::Conn, sqlx::Error>> + Send {
         self.pool.acquire()
     }
 }

@@ -16,9 +16,11 @@ mod options;
 mod partitions;
 
 use std::collections::HashSet;
+use std::future::Future;
 use std::sync::Mutex;
 
-use activity_core::ActivityEvent;
+use activity_core::{ActivityEvent, DroppedPartitions};
+use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::Postgres;
 
@@ -210,7 +212,7 @@ impl Backend for PgStore {
         &self.tables
     }
 
-    fn lease(&self) -> impl std::future::Future<Output = Result<Self::Conn, sqlx::Error>> + Send {
+    fn lease(&self) -> impl Future<Output = Result<Self::Conn, sqlx::Error>> + Send {
         self.pool.acquire()
     }
 
@@ -219,7 +221,7 @@ impl Backend for PgStore {
         &self,
         tx: &mut sqlx::Transaction<'_, Postgres>,
         chunk: &[ActivityEvent],
-    ) -> impl std::future::Future<Output = Result<u64, sqlx::Error>> + Send {
+    ) -> impl Future<Output = Result<u64, sqlx::Error>> + Send {
         self.write_chunk(tx, chunk)
     }
 
@@ -227,16 +229,15 @@ impl Backend for PgStore {
     fn prepare_append(
         &self,
         events: &[ActivityEvent],
-    ) -> impl std::future::Future<Output = activity_core::Result<()>> + Send {
+    ) -> impl Future<Output = activity_core::Result<()>> + Send {
         self.ensure_months(events)
     }
 
     /// Whole expired months (see `partitions.rs`).
     fn drop_partitions(
         &self,
-        before: chrono::DateTime<chrono::Utc>,
-    ) -> impl std::future::Future<Output = activity_core::Result<activity_core::DroppedPartitions>> + Send
-    {
+        before: DateTime<Utc>,
+    ) -> impl Future<Output = activity_core::Result<DroppedPartitions>> + Send {
         self.drop_partitions_hook(before)
     }
 }

@@ -22,7 +22,10 @@ mod read;
 mod readahead;
 mod reader;
 
+use std::future::Future;
 use std::sync::Arc;
+
+use activity_core::{ActivityEvent, ActivityQuery, Page};
 
 use sqlx::sqlite::{SqlitePool, SqlitePoolOptions};
 use sqlx::Sqlite;
@@ -236,27 +239,25 @@ impl Backend for SqliteStore {
         &self.tables
     }
 
-    fn lease(&self) -> impl std::future::Future<Output = Result<Lease, sqlx::Error>> + Send {
+    fn lease(&self) -> impl Future<Output = Result<Lease, sqlx::Error>> + Send {
         self.connections.acquire()
     }
 
     /// Through the readahead, the reader or JSON (see `read.rs`).
     fn fetch_page(
         &self,
-        query: &activity_core::ActivityQuery,
+        query: &ActivityQuery,
         s: Stmt,
         expected: usize,
-    ) -> impl std::future::Future<Output = activity_core::Result<Vec<activity_core::ActivityEvent>>> + Send
-    {
+    ) -> impl Future<Output = activity_core::Result<Vec<ActivityEvent>>> + Send {
         self.read_query_page(query, s, expected)
     }
 
     /// Several queries' JSON in one statement (see `read.rs`).
     fn query_many(
         &self,
-        queries: &[activity_core::ActivityQuery],
-    ) -> impl std::future::Future<Output = activity_core::Result<Vec<activity_core::Page>>> + Send
-    {
+        queries: &[ActivityQuery],
+    ) -> impl Future<Output = activity_core::Result<Vec<Page>>> + Send {
         self.query_json_many(queries)
     }
 }
