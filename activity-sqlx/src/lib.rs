@@ -64,7 +64,7 @@
 //! | `sqlite/` | [`SqliteStore`], [`SqliteOptions`], its migration, its own LIFO connections, the bulk reader, readahead and the JSON read path |
 //! | `postgres/` | [`PgStore`], [`PgOptions`], its migration, monthly partitions, `COPY` |
 //! | `mysql/` | [`MySqlStore`], [`MySqlOptions`], its migration |
-//! | `backend.rs` | the private `Backend` trait the stores implement, and the [`ActivityStore`](activity_core::ActivityStore) bodies they share |
+//! | `backend/` | the private `Backend` trait the stores implement, the [`ActivityStore`](activity_core::ActivityStore) bodies they share, and the sqlx bounds those need, stated once |
 //! | `sql/` | SQL every backend shares, switched on the backend's dialect: statements, filters, rows, chain heads |
 //! | `migrate.rs` | the migration skeleton SQLite and MySQL share |
 //! | `schema.rs` | [`Tables`], [`SCHEMA_VERSION`] and each backend's DDL |
