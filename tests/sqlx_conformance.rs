@@ -42,7 +42,8 @@ async fn postgres_passes_the_conformance_kit() {
     activity_core::testing::run_conformance(|| {
         let pool = pool.clone();
         async move {
-            let store = activity_sqlx::PgStore::from_pool(pool, &activity_tests::unique("c")[..20])
+            let store = activity_sqlx::PgStore::from_pool(pool)
+                .prefix(&activity_tests::unique("c")[..20])
                 .unwrap();
             store.migrate().await.unwrap();
             Arc::new(store) as Arc<dyn ActivityStore>
@@ -62,7 +63,8 @@ async fn postgres_without_copy_passes_the_conformance_kit() {
     activity_core::testing::run_conformance(|| {
         let pool = pool.clone();
         async move {
-            let store = activity_sqlx::PgStore::from_pool(pool, &activity_tests::unique("u")[..20])
+            let store = activity_sqlx::PgStore::from_pool(pool)
+                .prefix(&activity_tests::unique("u")[..20])
                 .unwrap()
                 .copy(false);
             store.migrate().await.unwrap();
@@ -82,9 +84,9 @@ async fn mariadb_passes_the_conformance_kit() {
     activity_core::testing::run_conformance(|| {
         let pool = pool.clone();
         async move {
-            let store =
-                activity_sqlx::MySqlStore::from_pool(pool, &activity_tests::unique("c")[..20])
-                    .unwrap();
+            let store = activity_sqlx::MySqlStore::from_pool(pool)
+                .prefix(&activity_tests::unique("c")[..20])
+                .unwrap();
             store.migrate().await.unwrap();
             Arc::new(store) as Arc<dyn ActivityStore>
         }

@@ -189,7 +189,7 @@ async fn pg_store_with(
         .connect_with(opts)
         .await
         .unwrap();
-    let store = activity_sqlx::PgStore::from_pool(pool, "").unwrap();
+    let store = activity_sqlx::PgStore::from_pool(pool);
     store.migrate().await.unwrap();
     if v2_indexes {
         sqlx::raw_sql(

@@ -1,6 +1,8 @@
 //! The crate's one error type, and how sqlx errors map onto the core's retry kinds.
 
-use activity_core::Error as CoreError;
+use activity_core::{Error as CoreError, Rule};
+
+use crate::sql::Dialect;
 
 /// Errors of `activity-sqlx` outside the [`ActivityStore`](activity_core::ActivityStore)
 /// methods (which return [`activity_core::Error`]): connecting, migrating, configuring.
@@ -22,7 +24,7 @@ use activity_core::Error as CoreError;
 #[non_exhaustive]
 pub enum Error {
     /// The database said no, or could not be reached.
-    #[error("database error: {0}")]
+    #[error(transparent)]
     Sqlx(#[from] sqlx::Error),
     /// The table prefix is not a plain identifier.
     #[error("invalid table prefix {0:?}: use at most 32 ASCII letters, digits and underscores, starting with a letter")]
@@ -54,33 +56,35 @@ pub enum Error {
 }
 
 impl Error {
-    /// This error as the core's, classified by `backend`'s error codes.
+    /// This error as the core's, classified by `dialect`'s error codes: a bad prefix or URL
+    /// is [`Invalid`](activity_core::ErrorKind::Invalid), a schema the SDK must not touch
+    /// a [`Conflict`](activity_core::ErrorKind::Conflict).
     #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
-    pub(crate) fn into_core(self, backend: Backend) -> CoreError {
+    pub(crate) fn into_core(self, dialect: Dialect) -> CoreError {
         match self {
-            Error::Sqlx(e) => to_core_from(backend, e),
+            Error::Sqlx(e) => to_core_from(dialect, e),
             Error::Core(e) => e,
-            other => CoreError::conflict(other.to_string(), Some(Box::new(other))),
+            Error::InvalidPrefix(_) => CoreError::invalid(
+                "prefix",
+                Rule::Malformed(
+                    "use at most 32 ASCII letters, digits and underscores, starting with a letter",
+                ),
+            ),
+            Error::UnsupportedUrl(_) => CoreError::invalid(
+                "url",
+                Rule::Unknown("the database URLs this build has a feature for"),
+            ),
+            other @ (Error::ForeignTable { .. } | Error::SchemaTooNew { .. }) => {
+                CoreError::conflict("the schema cannot be migrated", Some(Box::new(other)))
+            }
         }
     }
 }
 
-/// Which server an error came from (error codes differ).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(
-    not(all(feature = "sqlite", feature = "postgres", feature = "mysql")),
-    allow(dead_code)
-)]
-pub(crate) enum Backend {
-    Sqlite,
-    Postgres,
-    Mysql,
-}
-
-/// Maps a sqlx error of `backend` onto the core's kinds: connection trouble and
+/// Maps a sqlx error of `dialect`'s backend onto the core's kinds: connection trouble and
 /// busy/locked databases are retryable (unavailable, timeout); constraint and type errors
 /// are not.
-pub(crate) fn to_core_from(backend: Backend, e: sqlx::Error) -> CoreError {
+pub(crate) fn to_core_from(dialect: Dialect, e: sqlx::Error) -> CoreError {
     let text = e.to_string();
     match &e {
         sqlx::Error::Io(_)
@@ -92,7 +96,7 @@ pub(crate) fn to_core_from(backend: Backend, e: sqlx::Error) -> CoreError {
         sqlx::Error::PoolTimedOut => CoreError::timeout(text, Some(Box::new(e))),
         sqlx::Error::Database(db) => {
             let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
-            if is_retryable_code(backend, &code) {
+            if is_retryable_code(dialect, &code) {
                 CoreError::unavailable(text, Some(Box::new(e)))
             } else if matches!(db.kind(), sqlx::error::ErrorKind::Other) {
                 CoreError::backend(text, Some(Box::new(e)))
@@ -105,14 +109,14 @@ pub(crate) fn to_core_from(backend: Backend, e: sqlx::Error) -> CoreError {
 }
 
 /// Database error codes that mean "try again later".
-fn is_retryable_code(backend: Backend, code: &str) -> bool {
-    match backend {
+fn is_retryable_code(dialect: Dialect, code: &str) -> bool {
+    match dialect {
         // Extended result codes: BUSY (5) and LOCKED (6) with their variants.
-        Backend::Sqlite => code.parse::<i64>().is_ok_and(|n| matches!(n & 0xff, 5 | 6)),
+        Dialect::Sqlite => code.parse::<i64>().is_ok_and(|n| matches!(n & 0xff, 5 | 6)),
         // SQLSTATE: 08 connection exception, 57P admin shutdown / crash / cannot connect
         // now, 53 insufficient resources, 40001 serialization failure, 40P01 deadlock,
         // 55P03 lock not available.
-        Backend::Postgres => {
+        Dialect::Postgres => {
             code.starts_with("08")
                 || code.starts_with("57P")
                 || code.starts_with("53")
@@ -120,7 +124,7 @@ fn is_retryable_code(backend: Backend, code: &str) -> bool {
         }
         // SQLSTATE as sqlx reports it for MySQL: 08 connection, 40001 deadlock, HY000
         // covers too much to retry; lock wait timeout is HY000 with 1205, so check both.
-        Backend::Mysql => {
+        Dialect::Mysql => {
             code.starts_with("08")
                 || matches!(
                     code,
@@ -136,7 +140,7 @@ mod tests {
 
     #[test]
     fn codes() {
-        use Backend::*;
+        use Dialect::*;
         assert!(is_retryable_code(Sqlite, "5"));
         assert!(is_retryable_code(Sqlite, "517")); // SQLITE_BUSY_SNAPSHOT
         assert!(is_retryable_code(Sqlite, "262")); // SQLITE_LOCKED_SHAREDCACHE
@@ -149,5 +153,41 @@ mod tests {
         assert!(to_core_from(Sqlite, sqlx::Error::PoolTimedOut).is_retryable());
         assert!(!to_core_from(Postgres, sqlx::Error::RowNotFound).is_retryable());
         assert!(!is_retryable_code(Postgres, "42501")); // permission denied
+    }
+
+    #[test]
+    fn a_bad_prefix_or_url_is_invalid_input_not_a_conflict() {
+        use activity_core::ErrorKind;
+        use Dialect::*;
+        let prefix = crate::Tables::new("1x; DROP TABLE t").unwrap_err();
+        assert!(matches!(prefix, Error::InvalidPrefix(_)));
+        let core = prefix.into_core(Postgres);
+        assert_eq!(core.kind(), ErrorKind::Invalid);
+        assert_eq!(core.field(), Some("prefix"));
+        assert!(!core.is_retryable());
+        let url = Error::UnsupportedUrl("oracle://db".into()).into_core(Mysql);
+        assert_eq!(url.kind(), ErrorKind::Invalid);
+        assert_eq!(url.field(), Some("url"));
+        // A foreign table is still a conflict with stored state, and keeps its error.
+        let foreign = Error::ForeignTable {
+            table: "activity_events".into(),
+            schema_table: "activity_schema".into(),
+        };
+        let core = foreign.into_core(Sqlite);
+        assert_eq!(core.kind(), ErrorKind::Conflict);
+        let source = std::error::Error::source(&core).expect("the migration error");
+        assert!(source.to_string().contains("activity_events"), "{source}");
+        assert!(
+            !core.to_string().contains("activity_events"),
+            "not printed twice: {core}"
+        );
+    }
+
+    #[test]
+    fn a_database_error_is_printed_once() {
+        let e = Error::from(sqlx::Error::PoolTimedOut);
+        assert_eq!(e.to_string(), sqlx::Error::PoolTimedOut.to_string());
+        // Transparent: the source is sqlx's own, not the error itself again.
+        assert!(std::error::Error::source(&e).is_none());
     }
 }

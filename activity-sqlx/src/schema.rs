@@ -22,9 +22,19 @@
 //! (`ip_time`), and the session, device and request filters.
 
 use crate::error::Error;
-use crate::sql::valid_prefix;
 
 /// The newest schema version this code knows.
+///
+/// ```
+/// use activity_sqlx::{SqliteStore, SCHEMA_VERSION};
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
+/// store.migrate().await.unwrap();
+/// let sql = format!("SELECT MAX(version) FROM {}", store.tables().schema);
+/// let v: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_one(store.pool()).await.unwrap();
+/// assert_eq!(v, SCHEMA_VERSION);
+/// # });
+/// ```
 pub const SCHEMA_VERSION: i64 = 3;
 
 /// The names of the SDK's tables under one prefix, as a store reports them
@@ -78,6 +88,12 @@ impl Tables {
 
     /// Tables under `prefix` (empty for none).
     ///
+    /// ```
+    /// use activity_sqlx::{Error, Tables};
+    /// assert_eq!(Tables::new("app_").unwrap().events, "app_activity_events");
+    /// assert!(matches!(Tables::new("1app"), Err(Error::InvalidPrefix(_))));
+    /// ```
+    ///
     /// # Errors
     /// [`Error::InvalidPrefix`] unless the prefix is at most 32 ASCII letters, digits and
     /// underscores, starting with a letter.
@@ -93,10 +109,31 @@ impl Tables {
         })
     }
 
+    /// The tables without a prefix (the empty prefix is always valid).
+    pub(crate) fn unprefixed() -> Self {
+        Self {
+            prefix: String::new(),
+            events: "activity_events".to_owned(),
+            schema: "activity_schema".to_owned(),
+            chain_heads: "activity_chain_heads".to_owned(),
+        }
+    }
+
     /// Substitutes the prefix into a migration.
     pub(crate) fn render(&self, sql: &str) -> String {
         sql.replace("{p}", &self.prefix)
     }
+}
+
+/// Checks a table prefix: empty, or up to 32 ASCII letters, digits and `_`, starting with
+/// a letter.
+pub(crate) fn valid_prefix(prefix: &str) -> bool {
+    prefix.is_empty()
+        || (prefix.len() <= 32
+            && prefix.as_bytes()[0].is_ascii_alphabetic()
+            && prefix
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_'))
 }
 
 /// SQLite's migrations, by version (index 0 is version 1).
@@ -300,6 +337,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn prefixes() {
+        assert!(valid_prefix(""));
+        assert!(valid_prefix("app_1_"));
+        assert!(!valid_prefix("1app"));
+        assert!(!valid_prefix("a; DROP TABLE x; --"));
+        assert!(!valid_prefix("a\"b"));
+        assert!(!valid_prefix(&"a".repeat(33)));
+    }
+
+    #[test]
     fn names() {
         let t = Tables::new("app_").unwrap();
         assert_eq!(t.events, "app_activity_events");
@@ -312,5 +359,6 @@ mod tests {
             .render(SQLITE[0])
             .contains("CREATE TABLE app_activity_events"));
         assert!(matches!(Tables::new("x y"), Err(Error::InvalidPrefix(_))));
+        assert_eq!(Tables::unprefixed(), Tables::new("").unwrap());
     }
 }

@@ -191,8 +191,8 @@ async fn prefixes_isolate_and_are_validated() {
         .connect("sqlite::memory:")
         .await
         .unwrap();
-    let a = SqliteStore::from_pool_with_prefix(pool.clone(), "a_").unwrap();
-    let b = SqliteStore::from_pool_with_prefix(pool.clone(), "b_").unwrap();
+    let a = SqliteStore::from_pool(pool.clone()).prefix("a_").unwrap();
+    let b = SqliteStore::from_pool(pool.clone()).prefix("b_").unwrap();
     a.migrate().await.unwrap();
     b.migrate().await.unwrap();
     a.append(&[ActivityEvent::logout(Actor::user("u"))])
@@ -200,7 +200,7 @@ async fn prefixes_isolate_and_are_validated() {
         .unwrap();
     assert_eq!(b.count(&ActivityQuery::new()).await.unwrap(), 0);
     assert!(matches!(
-        SqliteStore::from_pool_with_prefix(pool, "x; DROP TABLE a_activity_events; --"),
+        SqliteStore::from_pool(pool).prefix("x; DROP TABLE a_activity_events; --"),
         Err(Error::InvalidPrefix(_))
     ));
     let bad = SqliteStore::connect_with(SqliteOptions::new("sqlite::memory:").prefix("1x")).await;

@@ -143,6 +143,14 @@ pub struct Filters {
 }
 
 /// `query` and `alerts`.
+///
+/// ```
+/// use activity_sqlx::cli::args::{Cli, Command};
+/// use clap::Parser;
+/// let cli = Cli::try_parse_from(["activity", "query", "--user", "alice", "--limit", "0"]).unwrap();
+/// let Command::Query(a) = cli.command else { panic!("expected query") };
+/// assert_eq!((a.filters.user.as_deref(), a.limit), (Some("alice"), 0));
+/// ```
 #[derive(Debug, Args)]
 pub struct QueryArgs {
     /// The filters.
@@ -157,6 +165,14 @@ pub struct QueryArgs {
 }
 
 /// `ingest`.
+///
+/// ```
+/// use activity_sqlx::cli::args::{Cli, Command};
+/// use clap::Parser;
+/// let cli = Cli::try_parse_from(["activity", "ingest", "events.jsonl", "--strict"]).unwrap();
+/// let Command::Ingest(a) = cli.command else { panic!("expected ingest") };
+/// assert!(a.strict && a.file.is_some_and(|f| f.ends_with("events.jsonl")));
+/// ```
 #[derive(Debug, Args)]
 pub struct IngestArgs {
     /// JSON Lines file, or `-` for standard input (the default).
@@ -185,6 +201,15 @@ pub enum ExportFormat {
 }
 
 /// `export`.
+///
+/// ```
+/// use activity_sqlx::cli::args::{Cli, Command};
+/// use clap::Parser;
+/// let cli = Cli::try_parse_from(["activity", "export", "--format", "ocsf", "--output", "out.jsonl"]).unwrap();
+/// let Command::Export(a) = cli.command else { panic!("expected export") };
+/// assert_eq!(a.format, activity_sqlx::cli::args::ExportFormat::Ocsf);
+/// assert!(a.output.is_some());
+/// ```
 #[derive(Debug, Args)]
 pub struct ExportArgs {
     /// The filters.
@@ -199,6 +224,15 @@ pub struct ExportArgs {
 }
 
 /// `archive`.
+///
+/// ```
+/// use activity_sqlx::cli::args::{Cli, Command};
+/// use clap::Parser;
+/// let cli = Cli::try_parse_from(["activity", "archive", "--output", "/srv/a", "--window", "yesterday"]).unwrap();
+/// let Command::Archive(a) = cli.command else { panic!("expected archive") };
+/// assert_eq!(a.window, Some(activity_sqlx::cli::args::WindowArg::Yesterday));
+/// assert!(a.verify.is_none() && a.every.is_none());
+/// ```
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true)]
 pub struct ArchiveArgs {
@@ -234,6 +268,12 @@ pub struct ArchiveArgs {
 }
 
 /// `archive --window`.
+///
+/// ```
+/// use activity_sqlx::cli::args::WindowArg;
+/// use clap::ValueEnum;
+/// assert_eq!(WindowArg::from_str("last-month", false), Ok(WindowArg::LastMonth));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum WindowArg {
     /// The last whole UTC day.
@@ -243,6 +283,12 @@ pub enum WindowArg {
 }
 
 /// `archive --every`.
+///
+/// ```
+/// use activity_sqlx::cli::args::EveryArg;
+/// use clap::ValueEnum;
+/// assert_eq!(EveryArg::from_str("day", false), Ok(EveryArg::Day));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum EveryArg {
     /// UTC days.
@@ -252,6 +298,14 @@ pub enum EveryArg {
 }
 
 /// `archive verify DIR`.
+///
+/// ```
+/// use activity_sqlx::cli::args::{Cli, Command};
+/// use clap::Parser;
+/// let cli = Cli::try_parse_from(["activity", "archive", "verify", "/srv/a/2026-11"]).unwrap();
+/// let Command::Archive(a) = cli.command else { panic!("expected archive") };
+/// assert!(matches!(a.verify, Some(activity_sqlx::cli::args::ArchiveVerify::Verify { .. })));
+/// ```
 #[derive(Debug, Subcommand)]
 pub enum ArchiveVerify {
     /// Check an archive directory against its manifest.
@@ -262,6 +316,14 @@ pub enum ArchiveVerify {
 }
 
 /// `report`.
+///
+/// ```
+/// use activity_sqlx::cli::args::{Cli, Command};
+/// use clap::Parser;
+/// let cli = Cli::try_parse_from(["activity", "report", "--since", "30d", "--format", "json"]).unwrap();
+/// let Command::Report(a) = cli.command else { panic!("expected report") };
+/// assert_eq!((a.since.as_str(), a.format), ("30d", activity_sqlx::cli::args::DocFormat::Json));
+/// ```
 #[derive(Debug, Args)]
 pub struct ReportArgs {
     /// Period start.
@@ -282,6 +344,15 @@ pub struct ReportArgs {
 }
 
 /// `verify`.
+///
+/// ```
+/// use activity_sqlx::cli::args::{Cli, Command};
+/// use clap::Parser;
+/// let cli = Cli::try_parse_from(["activity", "verify", "--tenant", "acme", "--archives", "/srv/a"]).unwrap();
+/// let Command::Verify(a) = cli.command else { panic!("expected verify") };
+/// assert_eq!(a.tenant.as_deref(), Some("acme"));
+/// assert!(a.archives.is_some());
+/// ```
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
     /// Only this tenant's chains.
@@ -294,6 +365,12 @@ pub struct VerifyArgs {
 }
 
 /// Report formats.
+///
+/// ```
+/// use activity_sqlx::cli::args::DocFormat;
+/// use clap::ValueEnum;
+/// assert_eq!(DocFormat::from_str("html", false), Ok(DocFormat::Html));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum DocFormat {
     /// JSON.
@@ -303,6 +380,14 @@ pub enum DocFormat {
 }
 
 /// `purge`.
+///
+/// ```
+/// use activity_sqlx::cli::args::{Cli, Command};
+/// use clap::Parser;
+/// let cli = Cli::try_parse_from(["activity", "purge", "--dry-run"]).unwrap();
+/// let Command::Purge(a) = cli.command else { panic!("expected purge") };
+/// assert!(a.dry_run && a.now.is_none());
+/// ```
 #[derive(Debug, Args)]
 pub struct PurgeArgs {
     /// Report what would be deleted; delete nothing.
@@ -318,6 +403,14 @@ pub struct PurgeArgs {
 }
 
 /// `unlock`.
+///
+/// ```
+/// use activity_sqlx::cli::args::{Cli, Command};
+/// use clap::Parser;
+/// let cli = Cli::try_parse_from(["activity", "unlock", "alice"]).unwrap();
+/// let Command::Unlock(a) = cli.command else { panic!("expected unlock") };
+/// assert_eq!((a.account.as_str(), a.tenant), ("alice", None));
+/// ```
 #[derive(Debug, Args)]
 pub struct UnlockArgs {
     /// The account to unlock.
@@ -331,6 +424,15 @@ pub struct UnlockArgs {
 }
 
 /// `timeline`.
+///
+/// ```
+/// use activity_sqlx::cli::args::{Cli, Command};
+/// use clap::Parser;
+/// let cli = Cli::try_parse_from(["activity", "timeline", "--account", "alice", "--pivot", "bob"]).unwrap();
+/// let Command::Timeline(a) = cli.command else { panic!("expected timeline") };
+/// assert_eq!(a.account.as_deref(), Some("alice"));
+/// assert_eq!(a.pivot, vec!["bob".to_string()]);
+/// ```
 #[derive(Debug, Args)]
 pub struct TimelineArgs {
     /// Start from an alert (its event id).
@@ -366,6 +468,15 @@ pub struct TimelineArgs {
 }
 
 /// `digest`.
+///
+/// ```
+/// use activity_sqlx::cli::args::{Cli, Command};
+/// use clap::Parser;
+/// let cli = Cli::try_parse_from(["activity", "digest", "--role", "security"]).unwrap();
+/// let Command::Digest(a) = cli.command else { panic!("expected digest") };
+/// assert_eq!(a.role, "security");
+/// assert!(a.sign_off.is_none());
+/// ```
 #[derive(Debug, Args)]
 pub struct DigestArgs {
     /// administrator, security_analyst or compliance.

@@ -223,6 +223,15 @@ pub struct ChainConfig {
 impl Config {
     /// Reads `path`; or `activity.toml` when no path is given and that file exists; or
     /// the defaults.
+    ///
+    /// ```
+    /// use activity_sqlx::cli::config::Config;
+    /// let path = std::env::temp_dir().join(format!("activity-{}.toml", uuid::Uuid::now_v7()));
+    /// std::fs::write(&path, "[chain]\nwriter = \"nightly\"\n").unwrap();
+    /// let config = Config::load(Some(&path)).unwrap();
+    /// std::fs::remove_file(&path).unwrap();
+    /// assert_eq!(config.chain.writer.as_deref(), Some("nightly"));
+    /// ```
     pub fn load(path: Option<&Path>) -> Result<Self, String> {
         let (path, required) = match path {
             Some(p) => (p.to_path_buf(), true),
@@ -242,6 +251,17 @@ impl Config {
     }
 
     /// The chain key from `ACTIVITY_CHAIN_KEY` or `key_file`.
+    ///
+    /// ```
+    /// use activity_sqlx::cli::config::Config;
+    /// let key = std::env::temp_dir().join(format!("activity-{}.key", uuid::Uuid::now_v7()));
+    /// std::fs::write(&key, "s3cret\n").unwrap();
+    /// let config: Config = toml::from_str(&format!("[chain]\nkey_file = {:?}\n", key)).unwrap();
+    /// if std::env::var("ACTIVITY_CHAIN_KEY").is_err() {
+    ///     assert_eq!(config.chain_key().unwrap(), Some(b"s3cret".to_vec())); // trimmed
+    /// }
+    /// std::fs::remove_file(&key).unwrap();
+    /// ```
     pub fn chain_key(&self) -> Result<Option<Vec<u8>>, String> {
         if let Ok(k) = std::env::var("ACTIVITY_CHAIN_KEY") {
             return Ok(Some(k.into_bytes()));
@@ -264,6 +284,14 @@ impl Config {
     }
 
     /// The failed-logins rules with the file's thresholds.
+    ///
+    /// ```
+    /// use activity_sqlx::cli::config::Config;
+    /// let config: Config = toml::from_str("[alerts.failed_logins_ip]\nthreshold = 50\n").unwrap();
+    /// let (per_account, per_ip) = config.failed_logins().unwrap();
+    /// assert_eq!(per_ip.threshold, 50);
+    /// assert_eq!(per_account.threshold, activity_core::alerts::FailedLogins::default().threshold);
+    /// ```
     pub fn failed_logins(&self) -> Result<(FailedLogins, FailedLogins), String> {
         Ok((
             Self::apply(&self.alerts.failed_logins, FailedLogins::default())?,
@@ -272,6 +300,14 @@ impl Config {
     }
 
     /// The `geo_anomaly` rule with `[geoip]`'s anonymous-IP settings.
+    ///
+    /// ```
+    /// use activity_sqlx::cli::config::Config;
+    /// let config: Config = toml::from_str("[geoip]\nanonymous_ip_action = \"suppress\"\n").unwrap();
+    /// assert_eq!(config.geo_anomaly().unwrap().anonymous_ip, activity_core::alerts::AnonymousIpAction::Suppress);
+    /// let bad: Config = toml::from_str("[geoip]\nanonymous_ip_action = \"shrug\"\n").unwrap();
+    /// assert!(bad.geo_anomaly().is_err());
+    /// ```
     pub fn geo_anomaly(&self) -> Result<GeoAnomaly, String> {
         let g = &self.geoip;
         let mut rule = GeoAnomaly::default();
@@ -294,6 +330,14 @@ impl Config {
     }
 
     /// The retention policy.
+    ///
+    /// ```
+    /// use activity_sqlx::cli::config::Config;
+    /// let config: Config = toml::from_str("[retention]\nlegal_holds = [\"acme\"]\n").unwrap();
+    /// assert!(config.retention().is_ok());
+    /// let bad: Config = toml::from_str("[retention]\ndefault_tier = \"forever\"\n").unwrap();
+    /// assert!(bad.retention().is_err());
+    /// ```
     pub fn retention(&self) -> Result<activity_core::retention::RetentionPolicy, String> {
         use activity_core::{retention::Retention, retention::RetentionPolicy, retention::Tier};
         let r = &self.retention;
@@ -319,6 +363,13 @@ impl Config {
     }
 
     /// The lockout settings.
+    ///
+    /// ```
+    /// use activity_sqlx::cli::config::Config;
+    /// let config: Config = toml::from_str("[lockout]\nthreshold = 6\ncool_off = \"30m\"\n").unwrap();
+    /// let l = config.lockout().unwrap();
+    /// assert_eq!((l.threshold, l.cool_off.num_minutes()), (6, 30));
+    /// ```
     pub fn lockout(&self) -> Result<LockoutConfig, String> {
         let mut c = LockoutConfig::default();
         let l = &self.lockout;

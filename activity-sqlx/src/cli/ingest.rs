@@ -5,6 +5,13 @@ use std::io::BufRead;
 use activity_core::{ActivityEvent, Recorder};
 
 /// The longest line read, in bytes; a longer line is reported and skipped.
+///
+/// ```
+/// use activity_sqlx::cli::ingest::{read_events, MAX_LINE};
+/// let long = format!("{{\"action\":\"a.b\",\"reason\":\"{}\"}}", "x".repeat(MAX_LINE));
+/// let (events, report) = read_events(long.as_bytes()).unwrap();
+/// assert!(events.is_empty() && report.bad[0].1.contains("longer"));
+/// ```
 pub const MAX_LINE: usize = 1024 * 1024;
 
 /// What an ingest run did.
@@ -33,6 +40,12 @@ pub struct IngestReport {
 /// Reads every line of `input`, parsing each as one event. Blank lines are skipped. A
 /// line that is too long, not UTF-8, not JSON or not a valid event is reported with its
 /// number and reason; the rest come back in order.
+///
+/// ```
+/// use activity_sqlx::cli::ingest::read_events;
+/// let (events, report) = read_events("{\"action\":\"auth.logout\"}\n".as_bytes()).unwrap();
+/// assert_eq!((events.len(), report.bad.len()), (1, 0));
+/// ```
 pub fn read_events(mut input: impl BufRead) -> std::io::Result<(Vec<ActivityEvent>, IngestReport)> {
     let mut events = Vec::new();
     let mut report = IngestReport::default();
@@ -101,6 +114,22 @@ fn read_line_bounded(input: &mut impl BufRead, buf: &mut Vec<u8>) -> std::io::Re
 }
 
 /// Records `events` in order, waiting for room in the queue, counting into `progress`.
+///
+/// ```
+/// use std::sync::Arc;
+/// use activity_core::{ActivityEvent, ActivityQuery, ActivityStore, Actor, Recorder};
+/// use activity_sqlx::cli::{ingest::record_all, progress::Progress};
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let store = Arc::new(activity_sqlx::SqliteStore::connect("sqlite::memory:").await.unwrap());
+/// store.migrate().await.unwrap();
+/// let (recorder, guard) = Recorder::builder(store.clone()).lifecycle_events(false).start();
+/// let progress = Progress::with_sink("ingest", None);
+/// let events = vec![ActivityEvent::logout(Actor::user("alice"))];
+/// record_all(&recorder, events, &progress).await.unwrap();
+/// assert_eq!((progress.count(), store.count(&ActivityQuery::new()).await.unwrap()), (1, 1));
+/// guard.shutdown().await;
+/// # });
+/// ```
 pub async fn record_all(
     recorder: &Recorder,
     events: Vec<ActivityEvent>,

@@ -75,6 +75,13 @@ impl std::fmt::Debug for Progress {
 impl Progress {
     /// A line on standard error when it is a terminal; otherwise a counter that draws
     /// nothing.
+    ///
+    /// ```
+    /// // Drawn only when standard error is a terminal; counted either way.
+    /// let p = activity_sqlx::cli::progress::Progress::stderr("export");
+    /// p.add(10);
+    /// assert_eq!(p.count(), 10);
+    /// ```
     pub fn stderr(label: &str) -> Arc<Self> {
         let sink: Option<Box<dyn Write + Send>> = if std::io::stderr().is_terminal() {
             Some(Box::new(std::io::stderr()))
@@ -85,6 +92,12 @@ impl Progress {
     }
 
     /// A line drawn into `sink` (`None`: nothing drawn).
+    ///
+    /// ```
+    /// use activity_sqlx::cli::progress::Progress;
+    /// let p = Progress::with_sink("verify", None); // counts, draws nothing
+    /// assert!(!p.is_drawn());
+    /// ```
     pub fn with_sink(label: &str, sink: Option<Box<dyn Write + Send>>) -> Self {
         Self {
             label: activity_core::text::escape_control(label),
@@ -99,16 +112,35 @@ impl Progress {
     }
 
     /// Sets the expected total (shown as `N / total`).
+    ///
+    /// ```
+    /// let p = activity_sqlx::cli::progress::Progress::with_sink("ingest", None);
+    /// p.set_total(100);
+    /// p.add(40);
+    /// assert_eq!(p.count(), 40);
+    /// ```
     pub fn set_total(&self, total: u64) {
         self.total.store(total, Ordering::Relaxed);
     }
 
     /// Whether anything is drawn.
+    ///
+    /// ```
+    /// let p = activity_sqlx::cli::progress::Progress::with_sink("x", Some(Box::new(std::io::sink())));
+    /// assert!(p.is_drawn());
+    /// ```
     pub fn is_drawn(&self) -> bool {
         self.out.lock().map(|o| o.is_some()).unwrap_or(false)
     }
 
     /// Counts `n` more and redraws if due.
+    ///
+    /// ```
+    /// let p = activity_sqlx::cli::progress::Progress::with_sink("purge", None);
+    /// p.add(2);
+    /// p.add(3);
+    /// assert_eq!(p.count(), 5);
+    /// ```
     pub fn add(&self, n: u64) {
         let count = self.count.fetch_add(n, Ordering::Relaxed) + n;
         let Ok(mut guard) = self.out.lock() else {
@@ -131,6 +163,13 @@ impl Progress {
     }
 
     /// Clears the line (call before printing the result).
+    ///
+    /// ```
+    /// let p = activity_sqlx::cli::progress::Progress::with_sink("x", Some(Box::new(std::io::sink())));
+    /// p.add(1);
+    /// p.finish(); // the line is cleared; the count stays
+    /// assert_eq!(p.count(), 1);
+    /// ```
     pub fn finish(&self) {
         let Ok(mut guard) = self.out.lock() else {
             return;
@@ -145,6 +184,11 @@ impl Progress {
     }
 
     /// How many were counted.
+    ///
+    /// ```
+    /// let p = activity_sqlx::cli::progress::Progress::with_sink("x", None);
+    /// assert_eq!(p.count(), 0);
+    /// ```
     pub fn count(&self) -> u64 {
         self.count.load(Ordering::Relaxed)
     }
@@ -179,6 +223,16 @@ pub struct ProgressStore {
 
 impl ProgressStore {
     /// Wraps `inner`.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use activity_sqlx::cli::progress::{Progress, ProgressStore};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let sqlite = activity_sqlx::SqliteStore::connect("sqlite::memory:").await.unwrap();
+    /// let store = ProgressStore::new(Arc::new(sqlite), Arc::new(Progress::with_sink("export", None)));
+    /// # let _ = store;
+    /// # });
+    /// ```
     pub fn new(inner: Arc<dyn ActivityStore>, progress: Arc<Progress>) -> Self {
         Self { inner, progress }
     }

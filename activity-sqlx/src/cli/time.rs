@@ -4,6 +4,13 @@ use chrono::{DateTime, Utc};
 
 /// Parses `value` as an RFC 3339 time, `now`, or a duration before `now` such as `7d`,
 /// `24h`, `90m`, `2w` (humantime's units).
+///
+/// ```
+/// use activity_sqlx::cli::time::parse_when;
+/// let now = chrono::Utc::now();
+/// assert_eq!(parse_when("since", "1h", now).unwrap(), now - chrono::Duration::hours(1));
+/// assert!(parse_when("since", "soonish", now).unwrap_err().contains("--since"));
+/// ```
 pub fn parse_when(field: &str, value: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
     let value = value.trim();
     if value == "now" {
@@ -19,6 +26,12 @@ pub fn parse_when(field: &str, value: &str, now: DateTime<Utc>) -> Result<DateTi
 }
 
 /// Parses a duration such as `15m`, `24h`, `7d`, `1w`.
+///
+/// ```
+/// use activity_sqlx::cli::time::parse_duration;
+/// assert_eq!(parse_duration("2w").unwrap(), chrono::Duration::weeks(2));
+/// assert!(parse_duration("forever").is_err());
+/// ```
 pub fn parse_duration(value: &str) -> Result<chrono::Duration, String> {
     let std = humantime::parse_duration(value.trim()).map_err(|e| format!("{value:?}: {e}"))?;
     chrono::Duration::from_std(std).map_err(|_| format!("{value:?}: too long"))

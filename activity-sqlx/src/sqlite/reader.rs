@@ -3,7 +3,7 @@
 //! Through sqlx, each row of a SQLite read is copied value by value on the connection's
 //! thread and handed to the async side separately, a thread wake-up per row; the store
 //! therefore used to have SQLite build one JSON array of a read's rows (see
-//! `json_columns` in `sqlite.rs`) and parse it back: a single hand-over, but per row
+//! `json_columns` in `json.rs`) and parse it back: a single hand-over, but per row
 //! SQLite formatting 27 values as JSON text and `serde_json` parsing them again: most of
 //! what a bulk read (export, verification) cost.
 //!
@@ -31,7 +31,7 @@ use activity_core::{ActivityEvent, Error as CoreError};
 use rusqlite::types::{Value, ValueRef};
 use rusqlite::{Connection, OpenFlags};
 
-use crate::lifo::Lifo;
+use super::lifo::Lifo;
 use crate::sql::{self, RawRow, Stmt, Val, CHAIN_HASH_COLUMN, TEXT_COLUMNS};
 
 /// How many prepared statements each connection keeps.

@@ -23,8 +23,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 use sqlx::{ConnectOptions, Sqlite, SqlitePool};
 use tokio::sync::OwnedSemaphorePermit;
 
-use crate::lifo::Lifo;
-pub(crate) use crate::store_impl::Finish;
+use super::lifo::Lifo;
+use crate::backend::Finish;
 
 /// Up to `max` connections to one SQLite file, reused newest first.
 pub(crate) struct Connections {

@@ -1,0 +1,200 @@
+//! The [`ActivityStore`](activity_core::ActivityStore) bodies every store shares, generic
+//! over its [`Backend`], and the macro that forwards a store's trait methods to them.
+
+use activity_core::{chain::ChainHead, query::DeleteRequest, ActivityEvent, ActivityQuery, Page};
+use sqlx::Database;
+
+use super::{err, Backend, Db, Finish};
+use crate::sql::{self, Stmt};
+
+/// The rows of `s`, on a leased connection.
+pub(crate) async fn fetch_all<B: Backend>(
+    b: &B,
+    s: Stmt,
+) -> Result<Vec<<B::Db as Database>::Row>, sqlx::Error> {
+    let mut conn = b.lease().await?;
+    let rows = B::Db::fetch_all(&mut *conn, s).await;
+    conn.finish();
+    rows
+}
+
+/// The one row of `s`, on a leased connection.
+async fn fetch_one<B: Backend>(b: &B, s: Stmt) -> Result<<B::Db as Database>::Row, sqlx::Error> {
+    let mut conn = b.lease().await?;
+    let row = B::Db::fetch_one(&mut *conn, s).await;
+    conn.finish();
+    row
+}
+
+/// Runs `s` on a leased connection; the rows it changed.
+async fn execute<B: Backend>(b: &B, s: Stmt) -> Result<u64, sqlx::Error> {
+    let mut conn = b.lease().await?;
+    let done = B::Db::execute(&mut *conn, s).await;
+    conn.finish();
+    done
+}
+
+/// [`ActivityStore::query`](activity_core::ActivityStore::query): one page.
+pub(crate) async fn query<B: Backend>(b: &B, q: &ActivityQuery) -> activity_core::Result<Page> {
+    q.validate()?;
+    let s = sql::select(B::DIALECT, &b.tables().events, q);
+    let events = b.fetch_page(q, s, q.page_size() + 1).await?;
+    Ok(Page::from_overfetch(events, q.page_size()))
+}
+
+/// [`ActivityStore::count`](activity_core::ActivityStore::count).
+pub(crate) async fn count<B: Backend>(b: &B, q: &ActivityQuery) -> activity_core::Result<u64> {
+    q.validate()?;
+    let s = sql::count(B::DIALECT, &b.tables().events, q);
+    let row = fetch_one(b, s).await.map_err(err::<B>)?;
+    let n = B::Db::int(&row, 0).map_err(err::<B>)?;
+    Ok(n as u64)
+}
+
+/// [`ActivityStore::delete`](activity_core::ActivityStore::delete).
+pub(crate) async fn delete<B: Backend>(b: &B, r: &DeleteRequest) -> activity_core::Result<u64> {
+    if r.limit == 0 {
+        return Ok(0);
+    }
+    let s = sql::delete(B::DIALECT, &b.tables().events, r);
+    execute(b, s).await.map_err(err::<B>)
+}
+
+/// [`ActivityStore::append_sealed`](activity_core::ActivityStore::append_sealed): the batch and its heads in one transaction.
+pub(crate) async fn append_sealed<B: Backend>(
+    b: &B,
+    events: &[ActivityEvent],
+    heads: &[ChainHead],
+) -> activity_core::Result<u64> {
+    for e in events {
+        e.validate()?;
+    }
+    for h in heads {
+        h.validate()?;
+    }
+    if events.is_empty() && heads.is_empty() {
+        return Ok(0);
+    }
+    b.prepare_append(events).await?;
+    let mut conn = b.lease().await.map_err(err::<B>)?;
+    let added = write_sealed(b, &mut *conn, events, heads).await;
+    // Finished either way: a failed statement or commit leaves the transaction rolled
+    // back (the `Transaction` guard's rollback runs before any later command on the
+    // connection).
+    conn.finish();
+    added.map_err(err::<B>)
+}
+
+/// The batch and the heads in one transaction on `conn`.
+async fn write_sealed<B: Backend>(
+    b: &B,
+    conn: &mut <B::Db as Database>::Connection,
+    events: &[ActivityEvent],
+    heads: &[ChainHead],
+) -> Result<u64, sqlx::Error> {
+    let mut tx = sqlx::Connection::begin(conn).await?;
+    let mut added = 0;
+    for chunk in events.chunks(B::ROWS_PER_INSERT) {
+        added += b.insert_chunk(&mut tx, chunk).await?;
+    }
+    let heads = sql::dedup_heads(heads);
+    for chunk in heads.chunks(sql::HEADS_PER_UPSERT) {
+        let s = sql::upsert_heads(B::DIALECT, &b.tables().chain_heads, chunk);
+        B::Db::execute(&mut *tx, s).await?;
+    }
+    tx.commit().await?;
+    Ok(added)
+}
+
+/// [`ActivityStore::chain_heads`](activity_core::ActivityStore::chain_heads).
+pub(crate) async fn chain_heads<B: Backend>(
+    b: &B,
+    tenant: Option<&str>,
+) -> activity_core::Result<Vec<ChainHead>> {
+    let s = sql::select_heads(B::DIALECT, &b.tables().chain_heads, tenant);
+    let rows = fetch_all(b, s).await.map_err(err::<B>)?;
+    rows.iter().map(|r| B::Db::head(r, B::DIALECT)).collect()
+}
+
+/// [`ActivityStore::tenants`](activity_core::ActivityStore::tenants).
+pub(crate) async fn tenants<B: Backend>(b: &B) -> activity_core::Result<Vec<Option<String>>> {
+    let mut s = Stmt::new(B::DIALECT);
+    s.push("SELECT DISTINCT tenant FROM ")
+        .push(&b.tables().events);
+    let rows = fetch_all(b, s).await.map_err(err::<B>)?;
+    rows.iter()
+        .map(|r| B::Db::text(r, 0).map_err(err::<B>))
+        .collect()
+}
+
+/// `impl ActivityStore for $store` by forwarding every method to this module's generic
+/// functions (the store implements [`Backend`]).
+macro_rules! forward_activity_store {
+    ($store:ty) => {
+        #[async_trait::async_trait]
+        impl activity_core::ActivityStore for $store {
+            async fn append(
+                &self,
+                events: &[activity_core::ActivityEvent],
+            ) -> activity_core::Result<u64> {
+                crate::backend::append_sealed(self, events, &[]).await
+            }
+
+            async fn query(
+                &self,
+                query: &activity_core::ActivityQuery,
+            ) -> activity_core::Result<activity_core::Page> {
+                crate::backend::query(self, query).await
+            }
+
+            async fn query_many(
+                &self,
+                queries: &[activity_core::ActivityQuery],
+            ) -> activity_core::Result<Vec<activity_core::Page>> {
+                crate::backend::Backend::query_many(self, queries).await
+            }
+
+            async fn count(
+                &self,
+                query: &activity_core::ActivityQuery,
+            ) -> activity_core::Result<u64> {
+                crate::backend::count(self, query).await
+            }
+
+            async fn delete(
+                &self,
+                request: &activity_core::query::DeleteRequest,
+            ) -> activity_core::Result<u64> {
+                crate::backend::delete(self, request).await
+            }
+
+            async fn append_sealed(
+                &self,
+                events: &[activity_core::ActivityEvent],
+                heads: &[activity_core::chain::ChainHead],
+            ) -> activity_core::Result<u64> {
+                crate::backend::append_sealed(self, events, heads).await
+            }
+
+            async fn chain_heads(
+                &self,
+                tenant: Option<&str>,
+            ) -> activity_core::Result<Vec<activity_core::chain::ChainHead>> {
+                crate::backend::chain_heads(self, tenant).await
+            }
+
+            async fn drop_expired_partitions(
+                &self,
+                before: chrono::DateTime<chrono::Utc>,
+            ) -> activity_core::Result<activity_core::store::DroppedPartitions> {
+                crate::backend::Backend::drop_partitions(self, before).await
+            }
+
+            async fn tenants(&self) -> activity_core::Result<Vec<Option<String>>> {
+                crate::backend::tenants(self).await
+            }
+        }
+    };
+}
+
+pub(crate) use forward_activity_store;

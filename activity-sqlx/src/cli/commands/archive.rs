@@ -1,0 +1,118 @@
+//! `activity archive`: a closed window into a directory, every closed window not yet
+//! archived (`--every`), or `archive verify DIR`.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use activity_core::{
+    archive::ArchiveScheduler, archive::ArchiveWindow, export::export_event, ActivityQuery,
+};
+use chrono::Utc;
+
+use crate::cli::args::{ArchiveArgs, ArchiveVerify, EveryArg, WindowArg};
+use crate::cli::context::{operator, Ctx};
+use crate::cli::output::export_format;
+use crate::cli::time::parse_when;
+use crate::cli::Failure;
+
+/// What `archive` needs, said when it is missing.
+const EXPLAIN: &str = "archive needs --output DIR and --since TIME --until TIME, \
+                       --window yesterday|last-month or --every day|month \
+                       (or: archive verify DIR)";
+
+/// Archives, or verifies an archive (status 3 when it is broken).
+pub(crate) async fn run(a: ArchiveArgs, ctx: &Ctx) -> Result<ExitCode, Failure> {
+    if let Some(ArchiveVerify::Verify { dir }) = &a.verify {
+        return verify(dir);
+    }
+    let now = Utc::now();
+    let Some(out) = &a.output else {
+        return Err(Failure::usage(EXPLAIN));
+    };
+    let format = export_format(a.format);
+    if let Some(every) = a.every {
+        let window = match every {
+            EveryArg::Day => ArchiveWindow::Day,
+            EveryArg::Month => ArchiveWindow::Month,
+        };
+        let (store, progress) = ctx.counted("archive");
+        let mut s = ArchiveScheduler::new(
+            store,
+            out.clone(),
+            window,
+            Arc::new(activity_core::SystemClock),
+        )
+        .format(format)
+        .recorder(ctx.recorder.clone());
+        if let Some(t) = &a.tenant {
+            s = s.tenant(t.clone());
+        }
+        if let Some(f) = &a.from {
+            s = s.starting(parse_when("from", f, now).map_err(Failure::usage)?);
+        }
+        let done = s.run_once().await;
+        progress.finish();
+        let done = done?;
+        for (dir, m) in &done {
+            println!(
+                "archived {} events into {}",
+                m.files.iter().map(|f| f.rows).sum::<u64>(),
+                dir.display()
+            );
+        }
+        if done.is_empty() {
+            println!(
+                "nothing to archive: every closed window is in {}",
+                out.display()
+            );
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let (since, until) = match (a.window, &a.since, &a.until) {
+        (Some(WindowArg::Yesterday), ..) => ArchiveWindow::Day.last_closed(now),
+        (Some(WindowArg::LastMonth), ..) => ArchiveWindow::Month.last_closed(now),
+        (None, Some(since), Some(until)) => (
+            parse_when("since", since, now).map_err(Failure::usage)?,
+            parse_when("until", until, now).map_err(Failure::usage)?,
+        ),
+        _ => return Err(Failure::usage(EXPLAIN)),
+    };
+    let (store, progress) = ctx.counted("archive");
+    let m = activity_core::archive::archive(
+        &*store,
+        out,
+        a.tenant.as_deref(),
+        since,
+        until,
+        format,
+        now,
+    )
+    .await;
+    progress.finish();
+    let m = m?;
+    let mut q = ActivityQuery::new().since(since).until(until);
+    q.tenant = a.tenant.clone();
+    ctx.recorder.record(
+        export_event(operator(), &q, format, m.files[0].rows)
+            .with_detail("archive", out.display().to_string()),
+    )?;
+    println!("archived {} events into {}", m.files[0].rows, out.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `archive verify DIR`: every file against the manifest.
+fn verify(dir: &std::path::Path) -> Result<ExitCode, Failure> {
+    let (m, problems) = activity_core::archive::verify_archive(dir)?;
+    if problems.is_empty() {
+        println!(
+            "archive intact: {} files, {} rows",
+            m.files.len(),
+            m.files.iter().map(|f| f.rows).sum::<u64>()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    for p in &problems {
+        println!("BROKEN: {}", serde_json::to_string(p)?);
+    }
+    Ok(ExitCode::from(3))
+}

@@ -1,0 +1,140 @@
+//! What every command runs with ([`Ctx`]): the store, opened and migrated, and the
+//! library's recorder pipeline as the application runs it (chain, alerts, lockout).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use activity_core::{
+    alerts::AlertEngine, chain::ChainKey, chain::ChainSealer, lockout::LockoutPolicy,
+    retention::RetentionPolicy, ActivityStore, Actor, Recorder, RecorderGuard,
+};
+
+use super::config::Config;
+use super::progress::{Progress, ProgressStore};
+use super::Failure;
+use crate::Error;
+
+/// The store and the pipeline a command runs with.
+pub(crate) struct Ctx {
+    /// The store, migrated.
+    pub(crate) store: Arc<dyn ActivityStore>,
+    /// The recorder over `store`, sealing with `key`.
+    pub(crate) recorder: Recorder,
+    /// The chain key of the configuration (or none: unkeyed).
+    pub(crate) key: ChainKey,
+    /// The lockout policy, after the recorder's commits.
+    pub(crate) lockout: Arc<LockoutPolicy>,
+    /// The retention of the configuration.
+    pub(crate) retention: RetentionPolicy,
+    /// The configuration's `[retention] require_archive`.
+    pub(crate) require_archive: Option<PathBuf>,
+}
+
+impl Ctx {
+    /// Opens the store of `url` and starts the pipeline `config` describes; the guard
+    /// shuts the recorder down.
+    pub(crate) async fn start(
+        url: &str,
+        config: &Config,
+    ) -> Result<(Self, RecorderGuard), Failure> {
+        let store = open(url).await?;
+        let key = match config.chain_key().map_err(Failure::usage)? {
+            Some(k) => ChainKey::keyed(&k).map_err(|e| Failure::usage(e.to_string()))?,
+            None => ChainKey::unkeyed(),
+        };
+        let (user_rule, ip_rule) = config.failed_logins().map_err(Failure::usage)?;
+        let lockout = Arc::new(LockoutPolicy::new(
+            store.clone(),
+            config.lockout().map_err(Failure::usage)?,
+        ));
+        let writer = config
+            .chain
+            .writer
+            .clone()
+            .unwrap_or_else(|| "activity-cli".into());
+        let mut builder = Recorder::builder(store.clone());
+        if let Some(city) = &config.geoip.city {
+            let resolver = activity_core::enrich::MaxMindResolver::open(city)
+                .map_err(|e| Failure::usage(format!("[geoip] city: {e}")))?;
+            builder = builder.enricher(activity_core::enrich::GeoEnricher::new(resolver));
+        }
+        if let Some(anon) = &config.geoip.anonymous_ip {
+            let resolver = activity_core::enrich::MaxMindAnonymousIp::open(anon)
+                .map_err(|e| Failure::usage(format!("[geoip] anonymous_ip: {e}")))?;
+            builder = builder.enricher(activity_core::enrich::AnonymousIpEnricher::new(resolver));
+        }
+        let geo_rule = config.geo_anomaly().map_err(Failure::usage)?;
+        let (recorder, guard) = builder
+            .sealer(ChainSealer::new(&writer, key.clone()))
+            .after_commit(
+                AlertEngine::new()
+                    .rule(user_rule)
+                    .rule(ip_rule)
+                    .rule(activity_core::alerts::NewDevice::default())
+                    .rule(geo_rule)
+                    .rule(activity_core::alerts::ConcurrentSessions::default()),
+            )
+            .lockout(lockout.clone())
+            .overflow(activity_core::recorder::Overflow::Wait(
+                std::time::Duration::from_secs(60),
+            ))
+            .lifecycle_events(false)
+            .start();
+        let ctx = Ctx {
+            store,
+            recorder,
+            key,
+            lockout,
+            retention: config.retention().map_err(Failure::usage)?,
+            require_archive: config.retention.require_archive.clone(),
+        };
+        Ok((ctx, guard))
+    }
+
+    /// The store counting what passes through it into a new progress line labelled
+    /// `label`.
+    pub(crate) fn counted(&self, label: &str) -> (Arc<dyn ActivityStore>, Arc<Progress>) {
+        let p = Progress::stderr(label);
+        (
+            Arc::new(ProgressStore::new(self.store.clone(), p.clone())),
+            p,
+        )
+    }
+}
+
+/// Opens the store for `url` and migrates it.
+async fn open(url: &str) -> Result<Arc<dyn ActivityStore>, Error> {
+    if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        #[cfg(feature = "postgres")]
+        {
+            let s = crate::PgStore::connect(url).await?;
+            s.migrate().await?;
+            return Ok(Arc::new(s));
+        }
+    } else if url.starts_with("mysql:") || url.starts_with("mariadb:") {
+        #[cfg(feature = "mysql")]
+        {
+            let s = crate::MySqlStore::connect(&url.replacen("mariadb:", "mysql:", 1)).await?;
+            s.migrate().await?;
+            return Ok(Arc::new(s));
+        }
+    } else {
+        let s = crate::SqliteStore::connect(url).await?;
+        s.migrate().await?;
+        return Ok(Arc::new(s));
+    }
+    #[allow(unreachable_code)]
+    Err(Error::UnsupportedUrl(url.chars().take(200).collect()))
+}
+
+/// The operator running the command: `$USER`, control characters dropped.
+pub(crate) fn operator() -> Actor {
+    let name = std::env::var("USER").unwrap_or_else(|_| "operator".into());
+    let name: String = name.chars().filter(|c| !c.is_control()).take(64).collect();
+    Actor::new(if name.is_empty() {
+        "operator".to_string()
+    } else {
+        name
+    })
+    .with_kind("operator")
+}
