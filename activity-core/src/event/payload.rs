@@ -10,7 +10,8 @@
 //! | `audit.recovered` | [`Recovered`] | the recorder | |
 //! | `audit.purged` | [`Purged`] | the retention purger | chain verification (its checkpoints) |
 //! | `audit.verified` | [`Verified`] | chain verification | |
-//! | `audit.exported` | [`Exported`] | export, the archive scheduler | |
+//! | `audit.exported` | [`Exported`] | export, archives, the views' CSV export | |
+//! | `audit.viewed` | [`Viewed`] | the views | |
 //! | `audit.reviewed` | [`Reviewed`] | review sign-off | overdue reviews |
 //! | `lockout.triggered` | [`LockoutTriggered`] | the lockout policy | the lockout policy |
 //! | `lockout.released` | [`LockoutReleased`] | the lockout policy | |
@@ -278,8 +279,54 @@ pub struct Exported {
     /// The archive directory, for an archive.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub archive: Option<String>,
+    /// The viewer's scope (`own`, `tenant`), for an export from the views.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// Whether a streamed export from the views reached its end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub complete: Option<bool>,
 }
 carried_by!(Exported => AUDIT_EXPORTED);
+
+/// `audit.viewed`: somebody read the log through the views.
+///
+/// ```
+/// use activity_core::event::payload::{Payload, Viewed};
+/// use activity_core::{ActivityEvent, Actor};
+/// let e = Viewed { rows: 3, ..Viewed::scope("devices") }
+///     .write(ActivityEvent::audit_viewed(Actor::user("u_1")));
+/// assert_eq!(Viewed::read(&e).unwrap().scope, "devices");
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Viewed {
+    /// What was read: `own`, `tenant`, `devices`, `timeline`.
+    pub scope: String,
+    /// Rows (events, devices, timeline entries) shown.
+    pub rows: u64,
+    /// The listing's filter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<Value>,
+    /// Which page of a listing (`first`, `next`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page: Option<String>,
+    /// The user whose devices were read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// The event a timeline was built around.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anchor: Option<String>,
+}
+carried_by!(Viewed => AUDIT_VIEWED);
+
+impl Viewed {
+    /// A view of `scope`, the other fields empty.
+    pub fn scope(scope: &str) -> Self {
+        Viewed {
+            scope: scope.to_owned(),
+            ..Viewed::default()
+        }
+    }
+}
 
 /// `audit.reviewed`: a reviewer signed off a digest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

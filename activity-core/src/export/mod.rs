@@ -307,7 +307,16 @@ pub fn export_event(
 }
 
 /// [`export_event`] for an export into the archive directory `archive`, when one is given.
-pub(crate) fn exported_event(
+///
+/// ```
+/// use activity_core::event::payload::{Exported, Payload};
+/// use activity_core::export::{exported_event, ExportFormat};
+/// use activity_core::{ActivityQuery, Actor};
+/// let e = exported_event(Actor::system(), &ActivityQuery::new(), ExportFormat::Csv, 7, Some("/a/2026-11".into()));
+/// let p = Exported::read(&e).unwrap();
+/// assert_eq!((p.rows, p.archive.as_deref()), (7, Some("/a/2026-11")));
+/// ```
+pub fn exported_event(
     by: crate::Actor,
     query: &ActivityQuery,
     format: ExportFormat,
@@ -324,6 +333,8 @@ pub(crate) fn exported_event(
         rows,
         filter: serde_json::to_value(query).unwrap_or_default(),
         archive,
+        scope: None,
+        complete: None,
     };
     let mut e = exported.write(ActivityEvent::audit_exported(by));
     if let Some(t) = &query.tenant {

@@ -4,6 +4,7 @@
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
+use activity_core::event::payload::{Exported, Payload};
 use activity_core::{
     export::export_event, export::ExportFormat, export::ExportWriter, query::MAX_PAGE_SIZE,
     ActivityEvent, ActivityQuery, ActivityStore, Recorder,
@@ -64,9 +65,17 @@ impl Drop for ExportAudit {
             &self.query,
             ExportFormat::Csv,
             self.rows,
-        )
-        .with_detail("scope", self.scope.as_str())
-        .with_detail("complete", self.complete);
+        );
+        // The same payload, with what only the views know.
+        let e = match Exported::read(&e) {
+            Some(p) => Exported {
+                scope: Some(self.scope.as_str().to_owned()),
+                complete: Some(self.complete),
+                ..p
+            }
+            .write(e),
+            None => e,
+        };
         // A failure here is logged by the handle / reported by the recorder's metrics.
         if let Err(err) = audit::record(&self.recorder, self.handle.as_ref(), &self.viewer, e) {
             tracing::error!(error = %err, "audit.exported not recorded");

@@ -7,6 +7,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use activity_core::event::payload::{Payload, Viewed};
 use activity_core::{
     timeline::timeline, timeline::Anchor, timeline::TimelineOptions, ActivityEvent, ActivityQuery,
     ActivityStore, Cursor, Recorder,
@@ -277,18 +278,20 @@ impl Shared {
         let (events, next) = self.visible_page(viewer, scope, &query).await?;
         let mut filter = query.clone();
         filter.after = None;
-        let e = ActivityEvent::audit_viewed(viewer.actor())
-            .with_detail("scope", scope.as_str())
-            .with_detail("filter", serde_json::to_value(&filter).unwrap_or_default())
-            .with_detail("rows", events.len())
-            .with_detail(
-                "page",
+        let viewed = Viewed {
+            rows: events.len() as u64,
+            filter: serde_json::to_value(&filter).ok(),
+            page: Some(
                 if query.after.is_some() {
                     "next"
                 } else {
                     "first"
-                },
-            );
+                }
+                .to_owned(),
+            ),
+            ..Viewed::scope(scope.as_str())
+        };
+        let e = viewed.write(ActivityEvent::audit_viewed(viewer.actor()));
         audit::record(&self.recorder, parts.extensions.get(), viewer, e)?;
         json_response(&json!({ "scope": scope.as_str(), "events": events, "next": next }))
     }
@@ -322,10 +325,12 @@ impl Shared {
         };
         let (events, _) = self.visible_page(&as_seen, Scope::Own, &query).await?;
         let known = devices::known_devices(&events);
-        let e = ActivityEvent::audit_viewed(viewer.actor())
-            .with_detail("scope", "devices")
-            .with_detail("user", user)
-            .with_detail("rows", known.devices.len());
+        let viewed = Viewed {
+            rows: known.devices.len() as u64,
+            user: Some(user),
+            ..Viewed::scope("devices")
+        };
+        let e = viewed.write(ActivityEvent::audit_viewed(viewer.actor()));
         audit::record(&self.recorder, parts.extensions.get(), viewer, e)?;
         json_response(&known)
     }
@@ -384,10 +389,12 @@ impl Shared {
             .cloned()
             .collect();
         t.pivots = pivots;
-        let e = ActivityEvent::audit_viewed(viewer.actor())
-            .with_detail("scope", "timeline")
-            .with_detail("anchor", id.to_string())
-            .with_detail("rows", t.entries.len());
+        let viewed = Viewed {
+            rows: t.entries.len() as u64,
+            anchor: Some(id.to_string()),
+            ..Viewed::scope("timeline")
+        };
+        let e = viewed.write(ActivityEvent::audit_viewed(viewer.actor()));
         audit::record(&self.recorder, parts.extensions.get(), viewer, e)?;
         json_response(&t)
     }

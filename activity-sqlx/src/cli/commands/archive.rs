@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use activity_core::{
-    archive::ArchiveScheduler, archive::ArchiveWindow, export::export_event, ActivityQuery,
+    archive::ArchiveScheduler, archive::ArchiveWindow, export::exported_event, ActivityQuery,
 };
 use chrono::Utc;
 
@@ -92,10 +92,13 @@ pub(crate) async fn run(a: ArchiveArgs, ctx: &Ctx) -> Result<ExitCode, Failure> 
     let m = m?;
     let mut q = ActivityQuery::new().since(since).until(until);
     q.tenant = a.tenant.clone();
-    ctx.recorder.record(
-        export_event(operator(), &q, format, m.files[0].rows)
-            .with_detail("archive", out.display().to_string()),
-    )?;
+    ctx.recorder.record(exported_event(
+        operator(),
+        &q,
+        format,
+        m.files[0].rows,
+        Some(out.display().to_string()),
+    ))?;
     println!("archived {} events into {}", m.files[0].rows, out.display());
     Ok(ExitCode::SUCCESS)
 }
