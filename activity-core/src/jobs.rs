@@ -179,12 +179,12 @@ async fn run(
             None
         } else {
             tokio::select! {
-            biased;
-            _ = tick.tick() => None,
-            cmd = rx.recv() => match cmd {
-                Some(Command::RunNow(done)) => Some(done),
-                Some(Command::Stop) | None => return,
-            },
+                biased;
+                _ = tick.tick() => None,
+                cmd = rx.recv() => match cmd {
+                    Some(Command::RunNow(done)) => Some(done),
+                    Some(Command::Stop) | None => return,
+                },
             }
         };
         let started = clock.now();
