@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use comfy_table::{ContentArrangement, ContentLineStyle, LineStyle, Table, TableStyle};
+
 use crate::event::ActivityEvent;
 
 /// Escapes control characters (CR, LF, ESC, NUL, DEL and the rest of C0/C1) so that a
@@ -28,7 +30,9 @@ pub fn escape_control(s: &str) -> String {
 
 /// Renders events as an aligned text table: time, tenant, action, outcome, actor, IP, reason.
 ///
-/// Every value is escaped with [`escape_control`] and long values are shortened.
+/// Every value is escaped with [`escape_control`] and long values are shortened; columns
+/// are as wide as their widest cell on screen (laid out by `comfy-table`, so a wide
+/// character such as a CJK name counts twice).
 ///
 /// ```
 /// use activity_core::{ActivityEvent, Actor, text::EventTable};
@@ -90,35 +94,68 @@ impl<'a> EventTable<'a> {
 
 impl fmt::Display for EventTable<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let rows: Vec<[String; 7]> = self.events.iter().map(Self::row).collect();
-        let mut widths = HEADERS.map(|h| h.chars().count());
-        for row in &rows {
-            for (w, c) in widths.iter_mut().zip(row) {
-                *w = (*w).max(c.chars().count());
-            }
+        let mut table = Table::new();
+        // Columns two spaces apart and a rule under the header, nothing else: columns as
+        // wide as their widest cell on screen (a wide character counts twice).
+        table
+            .load_style(
+                TableStyle::new()
+                    .header_lines(ContentLineStyle::none().junction(' '))
+                    .header_separator(LineStyle::none().fill('-').junction(' '))
+                    .content_lines(ContentLineStyle::none().junction(' ')),
+            )
+            .set_content_arrangement(ContentArrangement::Disabled)
+            .set_header(HEADERS);
+        for e in self.events {
+            table.add_row(Self::row(e));
         }
-        let line = |f: &mut fmt::Formatter<'_>, cells: &[&str]| -> fmt::Result {
-            let mut first = true;
-            let mut out = String::new();
-            for (c, w) in cells.iter().zip(widths) {
-                if !first {
-                    out.push_str("  ");
-                }
-                first = false;
-                out.push_str(c);
-                out.extend(std::iter::repeat_n(
-                    ' ',
-                    w.saturating_sub(c.chars().count()),
-                ));
-            }
-            writeln!(f, "{}", out.trim_end())
-        };
-        line(f, &HEADERS)?;
-        let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
-        line(f, &rule.iter().map(String::as_str).collect::<Vec<_>>())?;
-        for row in &rows {
-            line(f, &row.iter().map(String::as_str).collect::<Vec<_>>())?;
+        for (i, column) in table.column_iter_mut().enumerate() {
+            column.set_padding((0, u16::from(i + 1 < HEADERS.len())));
+        }
+        for line in table.lines() {
+            writeln!(f, "{}", line.trim_end())?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Actor;
+
+    #[test]
+    fn a_row_is_escaped_and_shortened() {
+        let events = vec![ActivityEvent::login_failed(Actor::user("mallory\n"))
+            .with_reason("bad_password")
+            .with_tenant("t".repeat(60))];
+        let text = EventTable::new(&events).to_string();
+        assert!(text.contains("auth.login.failed"));
+        assert!(text.contains("mallory\\n"));
+        assert!(text.contains(&format!("{}…", "t".repeat(39))), "{text}");
+        assert_eq!(text.lines().count(), 3); // header, rule, one row
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].starts_with("TIME (UTC)"));
+        assert!(lines[1].chars().all(|c| c == '-' || c == ' '));
+    }
+
+    #[test]
+    fn columns_line_up_by_display_width() {
+        let events = vec![
+            ActivityEvent::login_failed(Actor::user("山田太郎")).with_tenant("東京"),
+            ActivityEvent::logout(Actor::user("bob")).with_tenant("acme"),
+        ];
+        let text = EventTable::new(&events).to_string();
+        println!("{text}");
+        let lines: Vec<&str> = text.lines().collect();
+        // The column after the tenant starts at the same screen column on every line.
+        let at = |line: &str, what: &str| {
+            let i = line.find(what).expect(what);
+            unicode_width::UnicodeWidthStr::width(&line[..i])
+        };
+        assert_eq!(lines.len(), 4);
+        assert_eq!(at(lines[0], "ACTION"), at(lines[2], "auth.login.failed"));
+        assert_eq!(at(lines[0], "ACTION"), at(lines[3], "auth.logout"));
+        assert_eq!(at(lines[2], "山田太郎"), at(lines[3], "bob"));
     }
 }

@@ -31,7 +31,6 @@ mod failure;
 pub mod ingest;
 mod output;
 pub mod progress;
-mod table;
 pub mod time;
 
 use std::process::ExitCode;

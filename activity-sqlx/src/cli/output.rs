@@ -7,9 +7,9 @@ use activity_core::{export::ExportFormat, ActivityEvent, ActivityQuery, Activity
 use chrono::Utc;
 
 use super::args::{ExportFormat as ArgFormat, Filters, ListFormat};
-use super::table::EventTable;
 use super::time::parse_when;
 use super::Failure;
+use activity_core::text::EventTable;
 
 /// The query of the filter arguments, `limit` events a page.
 pub(crate) fn query_of(f: &Filters, limit: usize) -> Result<ActivityQuery, Failure> {

@@ -10,9 +10,9 @@ use chrono::Utc;
 use crate::cli::args::{ListFormat, TimelineArgs};
 use crate::cli::context::Ctx;
 use crate::cli::output::write_events;
-use crate::cli::table::EventTable;
 use crate::cli::time::{parse_duration, parse_when};
 use crate::cli::Failure;
+use activity_core::text::EventTable;
 
 /// Builds the timeline (and its pivots) and prints it: JSON, CSV, or a table oldest
 /// first with why each event is in it.
