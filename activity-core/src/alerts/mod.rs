@@ -36,7 +36,7 @@ pub use evaluation::{Evaluation, Logins};
 pub use rules::{AnonymousIpAction, ConcurrentSessions, FailedLogins, GeoAnomaly, NewDevice};
 pub use sinks::{AccountNotifier, AlertSink, ChannelSink, TracingSink};
 
-use crate::event::payload::{derived_id, AlertRaised, Payload};
+use crate::event::payload::{derived_id, AlertRaised};
 use crate::{ActivityEvent, ActivityQuery, ActivityStore, Result, Target};
 
 /// How serious an alert is.
@@ -121,11 +121,7 @@ impl Alert {
             evidence: self.evidence.clone(),
             message: Some(self.message.clone()),
         };
-        // The constructor writes the same payload without the message.
-        let raised_event =
-            ActivityEvent::alert_raised(&self.rule, self.severity.as_str(), &self.evidence);
-        let mut e = raised
-            .write(raised_event)
+        let mut e = ActivityEvent::alert(&raised)
             .with_id(derived_id(&[self.rule.as_bytes(), self.trigger.as_bytes()]))
             .with_time(self.time);
         if let Some(a) = &self.account {

@@ -16,7 +16,8 @@ use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc};
 use super::{archive, Manifest};
 use crate::clock::Clock;
 use crate::error::{Error, Result, Rule};
-use crate::export::{exported_event, ExportFormat};
+use crate::event::payload::Exported;
+use crate::export::{exported, exported_event, ExportFormat};
 use crate::query::ActivityQuery;
 use crate::recorder::Recorder;
 use crate::store::ActivityStore;
@@ -306,8 +307,11 @@ impl ArchiveScheduler {
             let mut q = ActivityQuery::new().since(since).until(until);
             q.tenant = self.tenant.clone();
             let by = crate::Actor::new("archive-scheduler").with_kind("service");
-            let archive = Some(dir.display().to_string());
-            let e = exported_event(by, &q, self.format, rows, archive).with_time(now);
+            let payload = Exported {
+                archive: Some(dir.display().to_string()),
+                ..exported(&q, self.format, rows)
+            };
+            let e = exported_event(by, &q, payload).with_time(now);
             if let Err(err) = r.record(e) {
                 tracing::error!(error = %err, "audit.exported not recorded for an archive");
             }

@@ -283,18 +283,31 @@ impl ActivityEvent {
     ///
     /// The rule id is the reason; `details` holds `rule`, `severity` and `evidence`.
     pub fn alert_raised(rule: &str, severity: &str, evidence: &[Uuid]) -> Self {
-        let raised = payload::AlertRaised {
+        Self::alert(&payload::AlertRaised {
             rule: rule.to_owned(),
             severity: severity.to_owned(),
             evidence: evidence.to_vec(),
             message: None,
-        };
+        })
+    }
+
+    /// `alert.raised` carrying `raised` (its rule is the reason), by the system actor.
+    ///
+    /// ```
+    /// use activity_core::event::payload::{AlertRaised, Payload};
+    /// use activity_core::ActivityEvent;
+    /// let raised = AlertRaised { rule: "new_device".into(), severity: "medium".into(), evidence: vec![], message: Some("new device".into()) };
+    /// let e = ActivityEvent::alert(&raised);
+    /// assert_eq!(e.reason.as_deref(), Some("new_device"));
+    /// assert_eq!(AlertRaised::read(&e), Some(raised));
+    /// ```
+    pub fn alert(raised: &payload::AlertRaised) -> Self {
         payload::Payload::write(
-            &raised,
+            raised,
             Self::new(Action::ALERT_RAISED)
                 .with_outcome(Outcome::Success)
                 .with_actor(Actor::system())
-                .with_reason(rule),
+                .with_reason(raised.rule.clone()),
         )
     }
 

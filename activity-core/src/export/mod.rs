@@ -303,27 +303,24 @@ pub fn export_event(
     format: ExportFormat,
     rows: u64,
 ) -> ActivityEvent {
-    exported_event(by, query, format, rows, None)
+    exported_event(by, query, exported(query, format, rows))
 }
 
-/// [`export_event`] for an export into the archive directory `archive`, when one is given.
+/// The `audit.exported` payload of an export of `rows` rows of `query` in `format`; add
+/// what the caller knows besides (an archive directory, a viewer's scope) and record it
+/// with [`exported_event`].
 ///
 /// ```
 /// use activity_core::event::payload::{Exported, Payload};
-/// use activity_core::export::{exported_event, ExportFormat};
+/// use activity_core::export::{exported, exported_event, ExportFormat};
 /// use activity_core::{ActivityQuery, Actor};
-/// let e = exported_event(Actor::system(), &ActivityQuery::new(), ExportFormat::Csv, 7, Some("/a/2026-11".into()));
-/// let p = Exported::read(&e).unwrap();
-/// assert_eq!((p.rows, p.archive.as_deref()), (7, Some("/a/2026-11")));
+/// let q = ActivityQuery::new();
+/// let payload = Exported { archive: Some("/a/2026-11".into()), ..exported(&q, ExportFormat::Csv, 7) };
+/// let p = Exported::read(&exported_event(Actor::system(), &q, payload)).unwrap();
+/// assert_eq!((p.format.as_str(), p.rows, p.archive.as_deref()), ("csv", 7, Some("/a/2026-11")));
 /// ```
-pub fn exported_event(
-    by: crate::Actor,
-    query: &ActivityQuery,
-    format: ExportFormat,
-    rows: u64,
-    archive: Option<String>,
-) -> ActivityEvent {
-    let exported = Exported {
+pub fn exported(query: &ActivityQuery, format: ExportFormat, rows: u64) -> Exported {
+    Exported {
         format: match format {
             ExportFormat::Csv => "csv",
             ExportFormat::JsonLines => "jsonl",
@@ -332,11 +329,15 @@ pub fn exported_event(
         .to_owned(),
         rows,
         filter: serde_json::to_value(query).unwrap_or_default(),
-        archive,
+        archive: None,
         scope: None,
         complete: None,
-    };
-    let mut e = exported.write(ActivityEvent::audit_exported(by));
+    }
+}
+
+/// The `audit.exported` event by `by` carrying `payload`, in `query`'s tenant.
+pub fn exported_event(by: crate::Actor, query: &ActivityQuery, payload: Exported) -> ActivityEvent {
+    let mut e = payload.write(ActivityEvent::audit_exported(by));
     if let Some(t) = &query.tenant {
         e = e.with_tenant(t.clone());
     }

@@ -4,10 +4,10 @@
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use activity_core::event::payload::{Exported, Payload};
+use activity_core::event::payload::Exported;
 use activity_core::{
-    export::export_event, export::ExportFormat, export::ExportWriter, query::MAX_PAGE_SIZE,
-    ActivityEvent, ActivityQuery, ActivityStore, Recorder,
+    export::exported, export::exported_event, export::ExportFormat, export::ExportWriter,
+    query::MAX_PAGE_SIZE, ActivityEvent, ActivityQuery, ActivityStore, Recorder,
 };
 use bytes::Bytes;
 use futures_util::stream;
@@ -60,22 +60,12 @@ struct ExportAudit {
 
 impl Drop for ExportAudit {
     fn drop(&mut self) {
-        let e: ActivityEvent = export_event(
-            self.viewer.actor(),
-            &self.query,
-            ExportFormat::Csv,
-            self.rows,
-        );
-        // The same payload, with what only the views know.
-        let e = match Exported::read(&e) {
-            Some(p) => Exported {
-                scope: Some(self.scope.as_str().to_owned()),
-                complete: Some(self.complete),
-                ..p
-            }
-            .write(e),
-            None => e,
+        let payload = Exported {
+            scope: Some(self.scope.as_str().to_owned()),
+            complete: Some(self.complete),
+            ..exported(&self.query, ExportFormat::Csv, self.rows)
         };
+        let e: ActivityEvent = exported_event(self.viewer.actor(), &self.query, payload);
         // A failure here is logged by the handle / reported by the recorder's metrics.
         if let Err(err) = audit::record(&self.recorder, self.handle.as_ref(), &self.viewer, e) {
             tracing::error!(error = %err, "audit.exported not recorded");

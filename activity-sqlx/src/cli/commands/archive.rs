@@ -5,7 +5,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use activity_core::{
-    archive::ArchiveScheduler, archive::ArchiveWindow, export::exported_event, ActivityQuery,
+    archive::ArchiveScheduler, archive::ArchiveWindow, export::exported, export::exported_event,
+    ActivityQuery,
 };
 use chrono::Utc;
 
@@ -92,13 +93,12 @@ pub(crate) async fn run(a: ArchiveArgs, ctx: &Ctx) -> Result<ExitCode, Failure> 
     let m = m?;
     let mut q = ActivityQuery::new().since(since).until(until);
     q.tenant = a.tenant.clone();
-    ctx.recorder.record(exported_event(
-        operator(),
-        &q,
-        format,
-        m.files[0].rows,
-        Some(out.display().to_string()),
-    ))?;
+    let payload = activity_core::event::payload::Exported {
+        archive: Some(out.display().to_string()),
+        ..exported(&q, format, m.files[0].rows)
+    };
+    ctx.recorder
+        .record(exported_event(operator(), &q, payload))?;
     println!("archived {} events into {}", m.files[0].rows, out.display());
     Ok(ExitCode::SUCCESS)
 }
