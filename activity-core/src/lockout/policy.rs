@@ -748,4 +748,36 @@ mod tests {
         assert_eq!(store.count(&q).await.unwrap(), 1);
         guard.shutdown().await;
     }
+
+    #[tokio::test]
+    async fn an_expired_lock_is_recorded_as_released_with_the_one_call_wiring() {
+        // Only `RecorderBuilder::lockout`: no other call tells the policy its recorder.
+        let store = Arc::new(MemoryStore::new());
+        let clock = ManualClock::new(t0());
+        let policy = Arc::new(
+            LockoutPolicy::new(store.clone(), LockoutConfig::default()).clock(clock.clone()),
+        );
+        let (rec, guard) = Recorder::builder(store.clone())
+            .lockout(policy.clone())
+            .lifecycle_events(false)
+            .clock(clock.clone())
+            .start();
+        for _ in 0..10 {
+            rec.record(ActivityEvent::login_failed(Actor::user("a")).with_time(clock.now()))
+                .unwrap();
+        }
+        rec.flush().await.unwrap();
+        assert!(policy.check(&key("a")).await.unwrap().is_locked());
+        clock.advance(Duration::minutes(31));
+        assert!(!policy.check(&key("a")).await.unwrap().is_locked());
+        rec.flush().await.unwrap();
+        let released = store
+            .query(&ActivityQuery::new().action("lockout.released"))
+            .await
+            .unwrap()
+            .events;
+        assert_eq!(released.len(), 1, "the expiry is recorded, once");
+        assert_eq!(released[0].reason.as_deref(), Some("expired"));
+        guard.shutdown().await;
+    }
 }
