@@ -181,12 +181,8 @@ impl Failed {
     /// assert_eq!(Failed::error(&long).error.unwrap().len(), 512);
     /// ```
     pub fn error(error: &str) -> Self {
-        let mut end = error.len().min(Self::MAX_ERROR_LEN);
-        while !error.is_char_boundary(end) {
-            end -= 1;
-        }
         Failed {
-            error: Some(error[..end].to_owned()),
+            error: Some(crate::text::truncate(error, Self::MAX_ERROR_LEN).to_owned()),
             ..Failed::default()
         }
     }

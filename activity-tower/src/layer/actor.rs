@@ -4,11 +4,11 @@
 use std::fmt;
 use std::sync::Arc;
 
+use activity_core::text::truncate;
 use activity_core::{limits, Actor};
 use http::request::Parts;
 
 use super::extensions::AuthenticatedActor;
-use super::headers::cap;
 
 /// A closure naming the actor from the request head.
 ///
@@ -100,7 +100,7 @@ impl ActorSource {
             if let Some(v) = parts.headers.get(h).and_then(|v| v.to_str().ok()) {
                 let v = v.trim();
                 if !v.is_empty() {
-                    return Some(Actor::user(cap(v, limits::ID)));
+                    return Some(Actor::user(truncate(v, limits::ID).to_owned()));
                 }
             }
         }
@@ -145,8 +145,8 @@ impl ActorSource {
         if value.is_empty() || value.contains('\0') {
             return None;
         }
-        let name = cap(value, limits::NAME);
-        Some(Actor::user(cap(value, limits::ID)).with_name(name))
+        let name = truncate(value, limits::NAME).to_owned();
+        Some(Actor::user(truncate(value, limits::ID).to_owned()).with_name(name))
     }
 }
 

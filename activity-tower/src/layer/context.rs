@@ -3,6 +3,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
+use activity_core::text::truncate;
 use activity_core::{limits, ActivityEvent, Actor, Source};
 use http::header::USER_AGENT;
 use http::request::Parts;
@@ -10,9 +11,7 @@ use http::request::Parts;
 use super::client_ip::client_ip;
 use super::config::Config;
 use super::extensions::PeerAddr;
-use super::headers::{
-    cap, cookie, new_request_id, valid_device_id, valid_request_id, X_REQUEST_ID,
-};
+use super::headers::{cookie, new_request_id, valid_device_id, valid_request_id, X_REQUEST_ID};
 
 /// The context of one request.
 ///
@@ -63,7 +62,7 @@ impl RequestContext {
             .headers
             .get(USER_AGENT)
             .and_then(|v| v.to_str().ok())
-            .map(|ua| cap(ua, limits::USER_AGENT))
+            .map(|ua| truncate(ua, limits::USER_AGENT).to_owned())
             .filter(|ua| !ua.is_empty() && !ua.contains('\0'));
         let request_id = parts
             .headers

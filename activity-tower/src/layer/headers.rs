@@ -1,4 +1,4 @@
-//! What the layer reads from and writes to headers: the request id, the user agent's cap,
+//! What the layer reads from and writes to headers: the request id,
 //! the device and session cookies. Only the [`cookie`] crate parses and builds cookies.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,18 +16,6 @@ use http::HeaderMap;
 /// assert_eq!(activity_tower::X_REQUEST_ID.as_str(), "x-request-id");
 /// ```
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-
-/// Caps `s` at `max` bytes on a character boundary.
-pub(crate) fn cap(s: &str, max: usize) -> String {
-    if s.len() <= max {
-        return s.to_owned();
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    s[..end].to_owned()
-}
 
 /// A request id from the client is kept if it is 1–128 visible ASCII characters.
 pub(crate) fn valid_request_id(v: &str) -> bool {
@@ -151,7 +139,6 @@ mod tests {
 
     #[test]
     fn caps_and_ids() {
-        assert_eq!(cap("héllo", 2), "h");
         assert!(valid_request_id("req-1"));
         assert!(!valid_request_id("req 1"));
         assert!(!valid_device_id("d;x"));

@@ -6,9 +6,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use activity_core::limits;
+use activity_core::text::truncate;
 use http::request::Parts;
-
-use super::headers::cap;
 
 /// A closure naming the tenant from the request head.
 pub(crate) type TenantFn = Arc<dyn Fn(&Parts) -> Option<String> + Send + Sync>;
@@ -45,9 +44,9 @@ impl TenantSource {
                 .headers
                 .get(h)
                 .and_then(|v| v.to_str().ok())
-                .map(|t| cap(t.trim(), limits::TENANT))
+                .map(|t| truncate(t.trim(), limits::TENANT).to_owned())
                 .filter(|t| !t.is_empty()),
-            TenantSource::Fn(f) => f(parts).map(|t| cap(&t, limits::TENANT)),
+            TenantSource::Fn(f) => f(parts).map(|t| truncate(&t, limits::TENANT).to_owned()),
         }
     }
 }
