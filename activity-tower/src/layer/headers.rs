@@ -1,5 +1,6 @@
-//! What the layer reads from and writes to headers: the request id,
-//! the device and session cookies. Only the [`cookie`] crate parses and builds cookies.
+//! What the layer reads from and writes to headers: the request id and the device and
+//! session cookies. The [`cookie`](::cookie) crate parses every cookie a client or handler sends;
+//! the device cookie's `Set-Cookie` is written here (see [`device_cookie`]).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
