@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use activity_core::enrich::{GeoPrecision, IpPrivacy, IpStorage};
 use activity_core::{
-    lockout::LockScope, lockout::LockoutConfig, lockout::LockoutPolicy, ActivityQuery,
+    lockout::LockScope, lockout::LockoutConfig, lockout::LockoutLedger, lockout::LockoutPolicy,
+    ActivityQuery,
     ActivityStore, Actor, Recorder, RecorderGuard,
 };
 use activity_sqlx::SqliteStore;
@@ -193,7 +194,21 @@ impl Server {
         privacy: bool,
         slow: bool,
     ) -> Server {
-        let policy = Arc::new(LockoutPolicy::new(store.clone(), config));
+        Self::start_with(store, config, privacy, slow, None).await
+    }
+
+    async fn start_with(
+        store: Arc<dyn ActivityStore>,
+        config: LockoutConfig,
+        privacy: bool,
+        slow: bool,
+        ledger: Option<Arc<dyn LockoutLedger>>,
+    ) -> Server {
+        let mut policy = LockoutPolicy::new(store.clone(), config);
+        if let Some(l) = ledger {
+            policy = policy.ledger(l);
+        }
+        let policy = Arc::new(policy);
         let mut builder = Recorder::builder(store.clone()).lockout(policy);
         if privacy {
             builder = builder.enricher(
@@ -243,7 +258,7 @@ impl Server {
             )
             .layer(
                 ActivityLayer::new(recorder.clone())
-                    .actor_fields(&["email"])
+                    .identifier_field("email")
                     .rule(RouteRule::post("/login", RouteKind::Login))
                     .rule(RouteRule::post("/mfa", RouteKind::MfaVerify))
                     .rule(RouteRule::post(
@@ -627,4 +642,43 @@ async fn one_address_failing_across_many_accounts_is_throttled() {
         "throttled attempts are recorded"
     );
     s.guard.shutdown().await;
+}
+
+#[tokio::test]
+async fn two_instances_sharing_postgres_let_at_most_the_threshold_through() {
+    let Some(schema) = activity_tests::pg::schema().await else {
+        return;
+    };
+    let mut servers = Vec::new();
+    for _ in 0..2 {
+        let store = activity_sqlx::PgStore::from_pool(schema.pool.clone());
+        store.migrate().await.unwrap();
+        let ledger = activity_sqlx::PgLedger::for_store(&store);
+        ledger.migrate().await.unwrap();
+        let store: Arc<dyn ActivityStore> = Arc::new(store);
+        servers.push(Server::start_with(store, LockoutConfig::default(), false, true, Some(Arc::new(ledger))).await);
+    }
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        let addr = servers[i % 2].addr;
+        tasks.push(tokio::spawn(async move {
+            Raw::form("/login", wrong("victim")).send(addr).await.status
+        }));
+    }
+    let mut statuses = Vec::new();
+    for t in tasks {
+        statuses.push(t.await.unwrap());
+    }
+    let reached: usize = servers.iter().map(|s| s.reached.login.load(Ordering::SeqCst)).sum();
+    assert!(reached <= 10, "{reached} of 200 parallel attempts on two instances reached a handler");
+    assert!(reached >= 1);
+    assert_eq!(statuses.iter().filter(|&&st| st == 401).count(), reached);
+    // The lock is seen by both.
+    for s in &servers {
+        assert_eq!(s.send(Raw::form("/login", wrong("victim"))).await.status, 423);
+    }
+    for s in servers {
+        s.guard.shutdown().await;
+    }
+    schema.drop().await;
 }
