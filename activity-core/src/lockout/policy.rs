@@ -329,8 +329,8 @@ impl LockoutPolicy {
         }
     }
 
-    /// Records the lock `lock` of `account` (named `who` by the handler, if it did).
-    fn record_lock(
+    /// The event of the lock `lock` of `account` (named `who` by the handler, if it did).
+    fn lock_event(
         &self,
         r: &Reserved,
         account: &str,
@@ -338,7 +338,7 @@ impl LockoutPolicy {
         lock: &Lock,
         trigger: uuid::Uuid,
         ip: Option<std::net::IpAddr>,
-    ) {
+    ) -> ActivityEvent {
         let actor = who
             .cloned()
             .unwrap_or_else(|| Actor::user(account.to_owned()));
@@ -365,13 +365,19 @@ impl LockoutPolicy {
         if let Some(t) = &r.tenant {
             e = e.with_tenant(t.clone());
         }
-        self.record(e);
+        e
     }
 
-    /// Records that the lock `lock` under `subject` ran out (once: the ledger hands an
+    /// The event that the lock `lock` under `subject` ran out (once: the ledger hands an
     /// expired lock back to one caller, and the id is derived from the lock).
-    fn record_expired(&self, tenant: Option<&str>, account: &str, subject: &str, lock: &Lock) {
-        let Some(end) = lock.until else { return };
+    fn expired_event(
+        &self,
+        tenant: Option<&str>,
+        account: &str,
+        subject: &str,
+        lock: &Lock,
+    ) -> Option<ActivityEvent> {
+        let end = lock.until?;
         let since = lock.since.to_rfc3339();
         let mut rel = ActivityEvent::lockout_released(Actor::user(account.to_owned()), "expired")
             .with_id(derived_id(&[b"expired", subject.as_bytes(), since.as_bytes()]))
@@ -379,7 +385,7 @@ impl LockoutPolicy {
         if let Some(t) = tenant {
             rel = rel.with_tenant(t.to_owned());
         }
-        self.record(rel);
+        Some(rel)
     }
 
     /// The identifier `account` is linked to (a handler's id for it), or itself.
@@ -540,7 +546,7 @@ impl LockoutPolicy {
     }
 
     /// Counts a committed event the layer did not settle (one the application recorded).
-    async fn count_committed(&self, e: &ActivityEvent) -> Result<()> {
+    async fn count_committed(&self, e: &ActivityEvent, out: &mut Vec<ActivityEvent>) -> Result<()> {
         let success = e.action == Action::LOGIN_SUCCEEDED || e.action == Action::MFA_VERIFIED;
         let kind = if e.action == Action::LOGIN_FAILED || e.action == Action::LOGIN_SUCCEEDED {
             AttemptKind::Login
@@ -559,7 +565,7 @@ impl LockoutPolicy {
                     if let Some(t) = tenant {
                         rel = rel.with_tenant(t);
                     }
-                    self.record(rel);
+                    out.push(rel);
                 }
             }
             return Ok(());
@@ -609,10 +615,10 @@ impl LockoutPolicy {
             ip: e.ip(),
         };
         if let Some(old) = expired {
-            self.record_expired(tenant, &account, &subject, &old);
+            out.extend(self.expired_event(tenant, &account, &subject, &old));
         }
         if let Some(lock) = lock {
-            self.record_lock(&r, &account, None, &lock, e.id, e.ip());
+            out.push(self.lock_event(&r, &account, None, &lock, e.id, e.ip()));
         }
         Ok(())
     }
@@ -661,7 +667,9 @@ impl LockoutCheck for LockoutPolicy {
             })
             .await?;
         if let Some(old) = expired {
-            self.record_expired(key.tenant, &account, &subject, &old);
+            if let Some(ev) = self.expired_event(key.tenant, &account, &subject, &old) {
+                self.record(ev);
+            }
         }
         Ok(match &entry.counter.lock {
             Some(lock) => status_of(Refusal::Locked(lock.clone()), key.kind, now),
@@ -718,7 +726,9 @@ impl LockoutCheck for LockoutPolicy {
             })
             .await?;
         if let Some(old) = expired {
-            self.record_expired(key.tenant, &account, &subject, &old);
+            if let Some(ev) = self.expired_event(key.tenant, &account, &subject, &old) {
+                self.record(ev);
+            }
         }
         if let Some(Refusal::Locked(_)) = &refusal {
             // An unlock recorded elsewhere (the command line, another instance) may have
@@ -808,7 +818,7 @@ impl LockoutCheck for LockoutPolicy {
                         })
                         .await?;
                     if let Some(lock) = lock {
-                        self.record_lock(&r, acct, s.verified, &lock, s.event, r.ip);
+                        self.record(self.lock_event(&r, acct, s.verified, &lock, s.event, r.ip));
                     }
                 }
             }
@@ -869,6 +879,7 @@ impl AfterCommit for LockoutPolicy {
         if let Err(err) = self.sync().await {
             tracing::warn!(error = %err, "lockout could not read recent lockout events");
         }
+        let mut out = Vec::new();
         for e in committed {
             let layer_settled = self
                 .settled
@@ -878,11 +889,11 @@ impl AfterCommit for LockoutPolicy {
             if layer_settled {
                 continue;
             }
-            if let Err(err) = self.count_committed(e).await {
+            if let Err(err) = self.count_committed(e, &mut out).await {
                 tracing::error!(error = %err, "lockout policy could not count an event");
             }
         }
-        Vec::new()
+        out
     }
 }
 

@@ -142,7 +142,7 @@ mod tests {
                 .join("&");
             let last = fields.iter().rev().find(|(k, _)| *k == "email").map(|(_, v)| v.clone());
             match identifier_in(BodyKind::Form, form.as_bytes(), "email") {
-                Found::Value(v) => prop_assert_eq!(Some(v), last),
+                Found::Value(v) => prop_assert_eq!(Some(v), last.clone()),
                 Found::Missing => prop_assert!(last.is_none()),
                 Found::Repeated => prop_assert!(fields.iter().filter(|(k, _)| *k == "email").count() > 1),
             }
@@ -155,7 +155,7 @@ mod tests {
                     .join(",")
             );
             match identifier_in(BodyKind::Json, json.as_bytes(), "email") {
-                Found::Value(v) => prop_assert_eq!(Some(v), last),
+                Found::Value(v) => prop_assert_eq!(Some(v), last.clone()),
                 Found::Missing => prop_assert!(last.is_none()),
                 Found::Repeated => prop_assert!(fields.iter().filter(|(k, _)| *k == "email").count() > 1),
             }
