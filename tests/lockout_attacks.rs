@@ -11,8 +11,7 @@ use std::time::Duration;
 use activity_core::enrich::{GeoPrecision, IpPrivacy, IpStorage};
 use activity_core::{
     lockout::LockScope, lockout::LockoutConfig, lockout::LockoutLedger, lockout::LockoutPolicy,
-    ActivityQuery,
-    ActivityStore, Actor, Recorder, RecorderGuard,
+    ActivityQuery, ActivityStore, Actor, Recorder, RecorderGuard,
 };
 use activity_sqlx::SqliteStore;
 use activity_tower::{ActivityLayer, AuthenticatedActor, OutcomeHint, RouteKind, RouteRule};
@@ -143,11 +142,7 @@ fn account(name: &str) -> Option<(&'static str, &'static str)> {
 /// The sign-in handler: reads the `email` field the way axum's `Form` does (the last value
 /// of a repeated field), answers 200 for the right password and 401 otherwise, with a hint
 /// naming the internal account id when the account exists.
-async fn login(
-    reached: Arc<Reached>,
-    slow: bool,
-    form: HashMap<String, String>,
-) -> Response {
+async fn login(reached: Arc<Reached>, slow: bool, form: HashMap<String, String>) -> Response {
     reached.login.fetch_add(1, Ordering::SeqCst);
     if slow {
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -222,9 +217,7 @@ impl Server {
         let app = Router::new()
             .route(
                 "/login",
-                post(move |Form(f): Form<HashMap<String, String>>| {
-                    login(r1.clone(), slow, f)
-                }),
+                post(move |Form(f): Form<HashMap<String, String>>| login(r1.clone(), slow, f)),
             )
             .route(
                 "/mfa",
@@ -322,7 +315,10 @@ async fn a_padded_body_is_refused_or_counted_never_a_free_guess() {
     let mut statuses = Vec::new();
     for _ in 0..11 {
         let a = s
-            .send(Raw::form("/login", format!("pad={pad}&email=victim&password=guess")))
+            .send(Raw::form(
+                "/login",
+                format!("pad={pad}&email=victim&password=guess"),
+            ))
             .await;
         statuses.push(a.status);
     }
@@ -331,7 +327,11 @@ async fn a_padded_body_is_refused_or_counted_never_a_free_guess() {
         statuses.iter().all(|&st| st == 413),
         "padded logins: {statuses:?}"
     );
-    assert_eq!(s.reached.login.load(Ordering::SeqCst), 0, "none reached the password check");
+    assert_eq!(
+        s.reached.login.load(Ordering::SeqCst),
+        0,
+        "none reached the password check"
+    );
     let recorded = s
         .count(ActivityQuery::new().action("auth.login.failed"))
         .await;
@@ -346,7 +346,10 @@ async fn a_padded_body_is_refused_or_counted_never_a_free_guess() {
     let a = s
         .send(Raw::json(
             "/login",
-            format!("{}{{\"email\":\"victim\",\"password\":\"x\"}}", " ".repeat(17_000)),
+            format!(
+                "{}{{\"email\":\"victim\",\"password\":\"x\"}}",
+                " ".repeat(17_000)
+            ),
         ))
         .await;
     assert_eq!(a.status, 413);
@@ -365,16 +368,25 @@ async fn the_counted_account_is_the_one_the_handler_reads() {
         };
         assert_eq!(s.send(Raw::form("/login", body)).await.status, 401);
     }
-    assert_eq!(s.send(Raw::form("/login", wrong("victim"))).await.status, 423);
+    assert_eq!(
+        s.send(Raw::form("/login", wrong("victim"))).await.status,
+        423
+    );
     // A repeated field is refused: the handler would read the last, the layer cannot guess.
     let before = s.reached.login.load(Ordering::SeqCst);
     let a = s
-        .send(Raw::form("/login", "email=decoy&email=bob%40example.com&password=x"))
+        .send(Raw::form(
+            "/login",
+            "email=decoy&email=bob%40example.com&password=x",
+        ))
         .await;
     assert_eq!(a.status, 400);
     assert_eq!(s.reached.login.load(Ordering::SeqCst), before);
     let a = s
-        .send(Raw::json("/login", r#"{"email":"decoy","email":"victim","password":"x"}"#))
+        .send(Raw::json(
+            "/login",
+            r#"{"email":"decoy","email":"victim","password":"x"}"#,
+        ))
         .await;
     assert_eq!(a.status, 400);
     s.guard.shutdown().await;
@@ -392,10 +404,14 @@ async fn case_and_unicode_variants_are_one_account() {
         "alice%40example.com",
     ];
     for i in 0..10 {
-        let a = s.send(Raw::form("/login", wrong(variants[i % variants.len()]))).await;
+        let a = s
+            .send(Raw::form("/login", wrong(variants[i % variants.len()])))
+            .await;
         assert_eq!(a.status, 401, "attempt {i}");
     }
-    let a = s.send(Raw::form("/login", wrong("aLiCe%40example.com"))).await;
+    let a = s
+        .send(Raw::form("/login", wrong("aLiCe%40example.com")))
+        .await;
     assert_eq!(a.status, 423, "the eleventh, in another case, is locked");
     // The typed form is kept as the name; the id is the normalised one.
     let page = s
@@ -403,11 +419,10 @@ async fn case_and_unicode_variants_are_one_account() {
         .query(&ActivityQuery::new().action("auth.login.failed").limit(20))
         .await
         .unwrap();
-    assert!(page.events.iter().any(|e| e
-        .actor
-        .as_ref()
-        .and_then(|a| a.name.as_deref())
-        == Some("ALICE@EXAMPLE.COM")));
+    assert!(page
+        .events
+        .iter()
+        .any(|e| e.actor.as_ref().and_then(|a| a.name.as_deref()) == Some("ALICE@EXAMPLE.COM")));
     s.guard.shutdown().await;
 }
 
@@ -416,12 +431,22 @@ async fn a_hint_actor_and_the_typed_identifier_find_the_same_lock() {
     // The handler names the account `u_1` in its hint; the pre-check only knows the e-mail.
     let s = Server::start(LockoutConfig::default(), false, false).await;
     for _ in 0..10 {
-        assert_eq!(s.send(Raw::form("/login", wrong("alice%40example.com"))).await.status, 401);
+        assert_eq!(
+            s.send(Raw::form("/login", wrong("alice%40example.com")))
+                .await
+                .status,
+            401
+        );
     }
-    let a = s.send(Raw::form("/login", wrong("alice%40example.com"))).await;
+    let a = s
+        .send(Raw::form("/login", wrong("alice%40example.com")))
+        .await;
     assert_eq!(a.status, 423);
     let a = s
-        .send(Raw::form("/login", "email=alice%40example.com&password=alice-pw"))
+        .send(Raw::form(
+            "/login",
+            "email=alice%40example.com&password=alice-pw",
+        ))
         .await;
     assert_eq!(a.status, 423, "even the right password, while locked");
     let locks = s
@@ -451,11 +476,23 @@ async fn a_signed_in_user_is_never_the_subject_of_a_login() {
     assert_eq!(actor.id, "u_1", "alice's sign-in, not bob's: {actor:?}");
     // And failures while signed in as bob count against alice, not bob.
     for _ in 0..10 {
-        s.send(Raw::form("/login", wrong("alice%40example.com")).header("Cookie", "sid=bobs-session"))
-            .await;
+        s.send(
+            Raw::form("/login", wrong("alice%40example.com")).header("Cookie", "sid=bobs-session"),
+        )
+        .await;
     }
-    assert_eq!(s.send(Raw::form("/login", wrong("alice%40example.com"))).await.status, 423);
-    assert_eq!(s.send(Raw::form("/login", wrong("bob%40example.com"))).await.status, 401);
+    assert_eq!(
+        s.send(Raw::form("/login", wrong("alice%40example.com")))
+            .await
+            .status,
+        423
+    );
+    assert_eq!(
+        s.send(Raw::form("/login", wrong("bob%40example.com")))
+            .await
+            .status,
+        401
+    );
     s.guard.shutdown().await;
 }
 
@@ -465,10 +502,7 @@ async fn mfa_guessing_locks() {
     let mut statuses = Vec::new();
     for code in 0..12 {
         let a = s
-            .send(
-                Raw::form("/mfa", format!("code={code:06}"))
-                    .header("Cookie", "sid=bobs-session"),
-            )
+            .send(Raw::form("/mfa", format!("code={code:06}")).header("Cookie", "sid=bobs-session"))
             .await;
         statuses.push(a.status);
     }
@@ -481,7 +515,9 @@ async fn mfa_guessing_locks() {
         .await;
     assert_eq!(a.status, 423);
     assert!(
-        s.count(ActivityQuery::new().action("lockout.triggered")).await >= 1,
+        s.count(ActivityQuery::new().action("lockout.triggered"))
+            .await
+            >= 1,
         "the MFA lock is recorded"
     );
     s.guard.shutdown().await;
@@ -493,7 +529,10 @@ async fn a_reset_of_ones_own_account_does_not_unlock_another() {
     for _ in 0..10 {
         s.send(Raw::form("/login", wrong("victim"))).await;
     }
-    assert_eq!(s.send(Raw::form("/login", wrong("victim"))).await.status, 423);
+    assert_eq!(
+        s.send(Raw::form("/login", wrong("victim"))).await.status,
+        423
+    );
     // Bob completes his own reset, naming the victim in the body.
     let a = s
         .send(Raw::form(
@@ -508,7 +547,8 @@ async fn a_reset_of_ones_own_account_does_not_unlock_another() {
         "still locked"
     );
     assert_eq!(
-        s.count(ActivityQuery::new().action("lockout.released")).await,
+        s.count(ActivityQuery::new().action("lockout.released"))
+            .await,
         0
     );
     s.guard.shutdown().await;
@@ -529,9 +569,15 @@ async fn parallel_wrong_passwords_let_at_most_the_threshold_through() {
         statuses.push(t.await.unwrap());
     }
     let reached = s.reached.login.load(Ordering::SeqCst);
-    assert!(reached <= 10, "{reached} of 200 parallel attempts reached the handler");
+    assert!(
+        reached <= 10,
+        "{reached} of 200 parallel attempts reached the handler"
+    );
     assert_eq!(statuses.iter().filter(|&&st| st == 401).count(), reached);
-    assert_eq!(statuses.iter().filter(|&&st| st == 423).count(), 200 - reached);
+    assert_eq!(
+        statuses.iter().filter(|&&st| st == 423).count(),
+        200 - reached
+    );
     // Sequential on one server: the eleventh is refused without waiting for the recorder.
     let s2 = Server::start(LockoutConfig::default(), false, false).await;
     for _ in 0..30 {
@@ -549,16 +595,24 @@ async fn account_and_ip_locks_hold_when_the_attacker_alternates_addresses() {
     };
     let s = Server::start(config, false, false).await;
     for _ in 0..10 {
-        s.send(Raw::form("/login", wrong("victim")).from("127.0.0.2")).await;
+        s.send(Raw::form("/login", wrong("victim")).from("127.0.0.2"))
+            .await;
     }
     for _ in 0..10 {
-        s.send(Raw::form("/login", wrong("victim")).from("127.0.0.3")).await;
+        s.send(Raw::form("/login", wrong("victim")).from("127.0.0.3"))
+            .await;
     }
-    let a = s.send(Raw::form("/login", wrong("victim")).from("127.0.0.2")).await;
+    let a = s
+        .send(Raw::form("/login", wrong("victim")).from("127.0.0.2"))
+        .await;
     assert_eq!(a.status, 423, "the first address is still locked");
-    let a = s.send(Raw::form("/login", wrong("victim")).from("127.0.0.3")).await;
+    let a = s
+        .send(Raw::form("/login", wrong("victim")).from("127.0.0.3"))
+        .await;
     assert_eq!(a.status, 423);
-    let a = s.send(Raw::form("/login", wrong("victim")).from("127.0.0.4")).await;
+    let a = s
+        .send(Raw::form("/login", wrong("victim")).from("127.0.0.4"))
+        .await;
     assert_eq!(a.status, 401, "another address is not");
     s.guard.shutdown().await;
 }
@@ -571,9 +625,12 @@ async fn account_and_ip_locks_are_enforced_under_ip_privacy() {
     };
     let s = Server::start(config, true, false).await;
     for _ in 0..10 {
-        s.send(Raw::form("/login", wrong("victim")).from("127.0.0.2")).await;
+        s.send(Raw::form("/login", wrong("victim")).from("127.0.0.2"))
+            .await;
     }
-    let a = s.send(Raw::form("/login", wrong("victim")).from("127.0.0.2")).await;
+    let a = s
+        .send(Raw::form("/login", wrong("victim")).from("127.0.0.2"))
+        .await;
     assert_eq!(a.status, 423);
     s.guard.shutdown().await;
 }
@@ -591,12 +648,17 @@ async fn an_attacker_on_a_new_network_cannot_lock_out_the_owners_known_device() 
     for i in 0..20 {
         let mut r = Raw::form("/login", wrong("victim")).from("127.0.0.6");
         if i % 2 == 1 {
-            r = r.header("Cookie", "activity_device=d_0000000000000000000000000000000a");
+            r = r.header(
+                "Cookie",
+                "activity_device=d_0000000000000000000000000000000a",
+            );
         }
         s.send(r).await;
     }
     assert_eq!(
-        s.send(Raw::form("/login", wrong("victim")).from("127.0.0.6")).await.status,
+        s.send(Raw::form("/login", wrong("victim")).from("127.0.0.6"))
+            .await
+            .status,
         423,
         "the attacker is locked out"
     );
@@ -625,11 +687,16 @@ async fn one_address_failing_across_many_accounts_is_throttled() {
         }
     }
     let (at, retry) = first_429.expect("throttled");
-    assert_eq!(at, 100, "the 101st failed attempt from one address is throttled");
+    assert_eq!(
+        at, 100,
+        "the 101st failed attempt from one address is throttled"
+    );
     let retry: u64 = retry.expect("Retry-After").parse().unwrap();
     assert!(retry >= 1);
     // Another address is not.
-    let a = s.send(Raw::form("/login", wrong("user1")).from("127.0.0.8")).await;
+    let a = s
+        .send(Raw::form("/login", wrong("user1")).from("127.0.0.8"))
+        .await;
     assert_eq!(a.status, 401);
     let throttled = s
         .store
@@ -638,7 +705,9 @@ async fn one_address_failing_across_many_accounts_is_throttled() {
         .unwrap();
     let _ = throttled;
     assert!(
-        s.count(ActivityQuery::new().action("auth.login.failed")).await >= 120,
+        s.count(ActivityQuery::new().action("auth.login.failed"))
+            .await
+            >= 120,
         "throttled attempts are recorded"
     );
     s.guard.shutdown().await;
@@ -656,7 +725,16 @@ async fn two_instances_sharing_postgres_let_at_most_the_threshold_through() {
         let ledger = activity_sqlx::PgLedger::for_store(&store);
         ledger.migrate().await.unwrap();
         let store: Arc<dyn ActivityStore> = Arc::new(store);
-        servers.push(Server::start_with(store, LockoutConfig::default(), false, true, Some(Arc::new(ledger))).await);
+        servers.push(
+            Server::start_with(
+                store,
+                LockoutConfig::default(),
+                false,
+                true,
+                Some(Arc::new(ledger)),
+            )
+            .await,
+        );
     }
     let mut tasks = Vec::new();
     for i in 0..200 {
@@ -669,13 +747,22 @@ async fn two_instances_sharing_postgres_let_at_most_the_threshold_through() {
     for t in tasks {
         statuses.push(t.await.unwrap());
     }
-    let reached: usize = servers.iter().map(|s| s.reached.login.load(Ordering::SeqCst)).sum();
-    assert!(reached <= 10, "{reached} of 200 parallel attempts on two instances reached a handler");
+    let reached: usize = servers
+        .iter()
+        .map(|s| s.reached.login.load(Ordering::SeqCst))
+        .sum();
+    assert!(
+        reached <= 10,
+        "{reached} of 200 parallel attempts on two instances reached a handler"
+    );
     assert!(reached >= 1);
     assert_eq!(statuses.iter().filter(|&&st| st == 401).count(), reached);
     // The lock is seen by both.
     for s in &servers {
-        assert_eq!(s.send(Raw::form("/login", wrong("victim"))).await.status, 423);
+        assert_eq!(
+            s.send(Raw::form("/login", wrong("victim"))).await.status,
+            423
+        );
     }
     for s in servers {
         s.guard.shutdown().await;

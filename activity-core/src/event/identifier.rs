@@ -71,9 +71,20 @@ mod tests {
 
     #[test]
     fn the_default_is_idempotent_on_what_it_produces() {
-        for typed in ["Alice@Example.com", "ＡＬＩＣＥ", " ǅemal ", "ﬁle", "İstanbul", "ß"] {
+        for typed in [
+            "Alice@Example.com",
+            "ＡＬＩＣＥ",
+            " ǅemal ",
+            "ﬁle",
+            "İstanbul",
+            "ß",
+        ] {
             let once = DefaultNormalizer.normalize(typed).unwrap();
-            assert_eq!(DefaultNormalizer.normalize(&once).as_deref(), Some(once.as_str()), "{typed}");
+            assert_eq!(
+                DefaultNormalizer.normalize(&once).as_deref(),
+                Some(once.as_str()),
+                "{typed}"
+            );
         }
     }
 }

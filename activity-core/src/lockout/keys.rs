@@ -37,7 +37,12 @@ fn array(parts: &[Option<&str>]) -> String {
 
 /// The counter of `account` under `kind` for the place `scope` (`any`, `ip:…`, `device:…`,
 /// `net:…`, `new`).
-pub(crate) fn subject(kind: AttemptKind, tenant: Option<&str>, account: &str, scope: &str) -> String {
+pub(crate) fn subject(
+    kind: AttemptKind,
+    tenant: Option<&str>,
+    account: &str,
+    scope: &str,
+) -> String {
     array(&[
         Some("lock"),
         Some(kind_name(kind)),

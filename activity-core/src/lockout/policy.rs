@@ -22,16 +22,16 @@ use chrono::{DateTime, Utc};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
 use crate::event::payload::{derived_id, LockoutReleased, LockoutTriggered, Payload};
-use crate::event::{
-    Action, ActivityEvent, Actor, DefaultNormalizer, Normalize, Outcome, Target,
-};
+use crate::event::{Action, ActivityEvent, Actor, DefaultNormalizer, Normalize, Outcome, Target};
 use crate::lockout::config::{LockScope, LockoutConfig};
 use crate::lockout::counter::{Budget, Lock, Refusal};
 use crate::lockout::keys;
 use crate::lockout::ledger::{LedgerEntry, LockoutLedger, MemoryLedger};
-use crate::lockout::{Admission, AttemptKind, LockKey, LockStatus, LockoutCheck, Settlement, Ticket};
-use crate::recorder::{AfterCommit, Recorder};
+use crate::lockout::{
+    Admission, AttemptKind, LockKey, LockStatus, LockoutCheck, Settlement, Ticket,
+};
 use crate::query::{ActivityQuery, Pages};
+use crate::recorder::{AfterCommit, Recorder};
 use crate::store::ActivityStore;
 
 /// The lockout policy.
@@ -225,13 +225,23 @@ impl LockoutPolicy {
             _ => {
                 if let Some(d) = device {
                     let place = format!("device:{d}");
-                    if self.ledger.get(&keys::seen(tenant, account, &place)).await?.is_some() {
+                    if self
+                        .ledger
+                        .get(&keys::seen(tenant, account, &place))
+                        .await?
+                        .is_some()
+                    {
                         return Ok(place);
                     }
                 }
                 if let Some(n) = net {
                     let place = format!("net:{n}");
-                    if self.ledger.get(&keys::seen(tenant, account, &place)).await?.is_some() {
+                    if self
+                        .ledger
+                        .get(&keys::seen(tenant, account, &place))
+                        .await?
+                        .is_some()
+                    {
                         return Ok(place);
                     }
                 }
@@ -241,7 +251,11 @@ impl LockoutPolicy {
     }
 
     /// Takes one attempt from the budget of `net`; the wait when it is spent.
-    async fn take_budget(&self, net: &str, now: DateTime<Utc>) -> Result<Option<(String, Option<chrono::Duration>)>> {
+    async fn take_budget(
+        &self,
+        net: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(String, Option<chrono::Duration>)>> {
         let Some(b) = &self.config.ip_budget else {
             return Ok(None);
         };
@@ -288,7 +302,9 @@ impl LockoutPolicy {
         // Read-only: the change leaves every entry as it was.
         let mut seen = Vec::new();
         self.ledger
-            .update_prefix(&prefix, &mut |e: &mut LedgerEntry| seen.push(e.counter.clone()))
+            .update_prefix(&prefix, &mut |e: &mut LedgerEntry| {
+                seen.push(e.counter.clone())
+            })
             .await?;
         for mut c in seen {
             c.expire(now, &limits);
@@ -380,7 +396,11 @@ impl LockoutPolicy {
         let end = lock.until?;
         let since = lock.since.to_rfc3339();
         let mut rel = ActivityEvent::lockout_released(Actor::user(account.to_owned()), "expired")
-            .with_id(derived_id(&[b"expired", subject.as_bytes(), since.as_bytes()]))
+            .with_id(derived_id(&[
+                b"expired",
+                subject.as_bytes(),
+                since.as_bytes(),
+            ]))
             .with_time(end);
         if let Some(t) = tenant {
             rel = rel.with_tenant(t.to_owned());
@@ -450,8 +470,15 @@ impl LockoutPolicy {
                 }
             }
         } else if e.action == Action::LOCKOUT_TRIGGERED {
-            let Some(lock) = LockoutTriggered::read(e) else { return Ok(()) };
-            let Some(subject) = e.details.as_ref().and_then(|d| d.get("subject")).and_then(|v| v.as_str()) else {
+            let Some(lock) = LockoutTriggered::read(e) else {
+                return Ok(());
+            };
+            let Some(subject) = e
+                .details
+                .as_ref()
+                .and_then(|d| d.get("subject"))
+                .and_then(|v| v.as_str())
+            else {
                 return Ok(());
             };
             if lock.until.is_some_and(|u| u <= now) {
@@ -557,11 +584,9 @@ impl LockoutPolicy {
             if let Some(actor) = &e.actor {
                 let tenant = e.tenant.as_deref();
                 for account in self.release(tenant, actor).await? {
-                    let mut rel = ActivityEvent::lockout_released(
-                        Actor::user(account),
-                        "password_reset",
-                    )
-                    .with_time(e.time);
+                    let mut rel =
+                        ActivityEvent::lockout_released(Actor::user(account), "password_reset")
+                            .with_time(e.time);
                     if let Some(t) = tenant {
                         rel = rel.with_tenant(t);
                     }
@@ -705,7 +730,9 @@ impl LockoutCheck for LockoutPolicy {
         if let Some(n) = &net {
             if let Some((budget, wait)) = self.take_budget(n, now).await? {
                 if let Some(wait) = wait {
-                    return Ok(Admission::Refused(LockStatus::Throttled { until: now + wait }));
+                    return Ok(Admission::Refused(LockStatus::Throttled {
+                        until: now + wait,
+                    }));
                 }
                 r.budget = Some(budget);
             }
@@ -768,10 +795,9 @@ impl LockoutCheck for LockoutPolicy {
         if r.kind == AttemptKind::Reset {
             if let (Outcome::Success, Some(actor)) = (s.outcome, s.verified) {
                 for account in self.release(tenant, actor).await? {
-                    let mut rel =
-                        ActivityEvent::lockout_released(actor.clone(), "password_reset")
-                            .with_time(now)
-                            .with_detail("identifier", account);
+                    let mut rel = ActivityEvent::lockout_released(actor.clone(), "password_reset")
+                        .with_time(now)
+                        .with_detail("identifier", account);
                     if let Some(t) = tenant {
                         rel = rel.with_tenant(t);
                     }
@@ -848,9 +874,12 @@ impl LockoutCheck for LockoutPolicy {
                     ];
                     for place in places.into_iter().flatten() {
                         self.ledger
-                            .update(&keys::seen(tenant, acct, &place), &mut |e: &mut LedgerEntry| {
-                                e.seen = Some(now);
-                            })
+                            .update(
+                                &keys::seen(tenant, acct, &place),
+                                &mut |e: &mut LedgerEntry| {
+                                    e.seen = Some(now);
+                                },
+                            )
                             .await?;
                     }
                 }

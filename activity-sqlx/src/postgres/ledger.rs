@@ -55,7 +55,9 @@ impl PgLedger {
              updated_at TIMESTAMPTZ NOT NULL DEFAULT now())",
             self.table
         );
-        sqlx::query(AssertSqlSafe(sql.clone())).execute(&self.pool).await?;
+        sqlx::query(AssertSqlSafe(sql.clone()))
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 }

@@ -138,4 +138,3 @@ pub(crate) enum BodyKind {
     Form,
     Json,
 }
-

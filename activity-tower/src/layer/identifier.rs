@@ -94,16 +94,25 @@ mod tests {
     fn one_field_once() {
         let f = |b: &str| identifier_in(BodyKind::Form, b.as_bytes(), "email");
         assert_eq!(f("email=a%40b&password=x"), Found::Value("a@b".into()));
-        assert_eq!(f("username=decoy&email=v&password=x"), Found::Value("v".into()));
+        assert_eq!(
+            f("username=decoy&email=v&password=x"),
+            Found::Value("v".into())
+        );
         assert_eq!(f("email=a&email=b"), Found::Repeated);
         assert_eq!(f("username=a"), Found::Missing);
         let j = |b: &str| identifier_in(BodyKind::Json, b.as_bytes(), "email");
-        assert_eq!(j(r#"{"email":"v","username":"d"}"#), Found::Value("v".into()));
+        assert_eq!(
+            j(r#"{"email":"v","username":"d"}"#),
+            Found::Value("v".into())
+        );
         assert_eq!(j(r#"{"email":"a","email":"b"}"#), Found::Repeated);
         assert_eq!(j(r#"{"email":7}"#), Found::Missing);
         assert_eq!(j(r#"{"email":"v""#), Found::Missing);
         assert_eq!(j(r#"{"email":"v"} trailing"#), Found::Missing);
-        assert_eq!(j(r#"{"e\u006dail":"escaped"}"#), Found::Value("escaped".into()));
+        assert_eq!(
+            j(r#"{"e\u006dail":"escaped"}"#),
+            Found::Value("escaped".into())
+        );
         assert_eq!(
             j(r#"{"nested":{"email":"x"},"email":"top"}"#),
             Found::Value("top".into())

@@ -24,8 +24,8 @@ mod context;
 mod extensions;
 mod future;
 mod handle;
-mod identifier;
 mod headers;
+mod identifier;
 mod rules;
 mod service;
 mod tenant;
@@ -127,10 +127,13 @@ impl ActivityLayer {
     /// ```
     /// # use std::sync::Arc;
     /// use activity_tower::{ActivityLayer, RouteKind, RouteRule};
-    /// # let (recorder, _guard) = activity_core::Recorder::builder(Arc::new(activity_core::MemoryStore::new())).start();
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let (recorder, guard) = activity_core::Recorder::builder(Arc::new(activity_core::MemoryStore::new())).start();
     /// let layer = ActivityLayer::new(recorder)
     ///     .identifier_field("email")
     ///     .rule(RouteRule::post("/login", RouteKind::Login));
+    /// # guard.shutdown().await;
+    /// # });
     /// ```
     pub fn identifier_field(mut self, field: &str) -> Self {
         self.config_mut().actor.field = Some(field.to_owned());

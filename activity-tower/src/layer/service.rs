@@ -19,13 +19,13 @@ use http_body::Body;
 use tower_service::Service;
 
 use super::body::{read_prefix, PrefixedBody};
-use super::identifier::{identifier_in, Found};
 use super::config::Config;
 use super::context::RequestContext;
 use super::extensions::OutcomeHint;
 use super::future::ResponseFuture;
 use super::handle::ActivityHandle;
 use super::headers::{device_cookie, echo_request_id, set_cookie};
+use super::identifier::{identifier_in, Found};
 use super::rules::{RouteKind, RouteRule};
 
 /// The middleware [`ActivityLayer`](crate::ActivityLayer) produces.
@@ -285,11 +285,7 @@ impl Attempt {
             }
             Err(BodyRefusal::Repeated) => {
                 // Frameworks disagree on which of two values counts: refuse, never guess.
-                self.record(self.event(
-                    Outcome::Failure,
-                    Some("repeated_identifier".into()),
-                    None,
-                ));
+                self.record(self.event(Outcome::Failure, Some("repeated_identifier".into()), None));
                 return Err(self.refusal(StatusCode::BAD_REQUEST, 1));
             }
         };
@@ -382,7 +378,10 @@ impl Attempt {
             }
             Ok(Admission::Refused(_)) => {
                 self.record(self.event(Outcome::Failure, Some("locked".into()), None));
-                Some(self.refusal(self.config.locked_status, self.config.locked_retry_after.as_secs()))
+                Some(self.refusal(
+                    self.config.locked_status,
+                    self.config.locked_retry_after.as_secs(),
+                ))
             }
             Err(e) => {
                 tracing::warn!(error = %e, "lockout check failed; letting the attempt through");

@@ -1,9 +1,9 @@
 //! The policy's own tests: events the application records, and the layer's admit/settle.
 
 use super::*;
-use chrono::Duration;
 use crate::query::ActivityQuery;
 use crate::{ManualClock, MemoryStore};
+use chrono::Duration;
 use chrono::TimeZone;
 
 fn t0() -> DateTime<Utc> {
@@ -149,7 +149,10 @@ async fn repeated_locks_grow_then_become_permanent_and_unlocks_release() {
         },
         "permanent after three"
     );
-    s.policy.unlock(Actor::user("admin"), None, "a").await.unwrap();
+    s.policy
+        .unlock(Actor::user("admin"), None, "a")
+        .await
+        .unwrap();
     s.rec.flush().await.unwrap();
     s.clock.advance(Duration::seconds(1));
     assert!(!s.policy.check(&key("a")).await.unwrap().is_locked());
@@ -176,9 +179,7 @@ async fn a_completed_password_reset_releases_the_lock() {
     fail(&s, "a", 10).await;
     assert!(s.policy.check(&key("a")).await.unwrap().is_locked());
     s.rec
-        .record(
-            ActivityEvent::password_reset_completed(Actor::user("a")).with_time(s.clock.now()),
-        )
+        .record(ActivityEvent::password_reset_completed(Actor::user("a")).with_time(s.clock.now()))
         .unwrap();
     s.rec.flush().await.unwrap();
     s.clock.advance(Duration::seconds(1));
@@ -269,7 +270,10 @@ async fn the_recorder_builder_registers_the_lockout_once_for_stage_and_check() {
         .unwrap()
         .is_locked());
     // The stage was told its recorder: the unlock is recorded through it.
-    policy.unlock(Actor::user("admin"), None, "a").await.unwrap();
+    policy
+        .unlock(Actor::user("admin"), None, "a")
+        .await
+        .unwrap();
     rec.flush().await.unwrap();
     let q = ActivityQuery::new().action("lockout.released");
     assert_eq!(store.count(&q).await.unwrap(), 1);
@@ -281,9 +285,8 @@ async fn an_expired_lock_is_recorded_as_released_with_the_one_call_wiring() {
     // Only `RecorderBuilder::lockout`: no other call tells the policy its recorder.
     let store = Arc::new(MemoryStore::new());
     let clock = ManualClock::new(t0());
-    let policy = Arc::new(
-        LockoutPolicy::new(store.clone(), LockoutConfig::default()).clock(clock.clone()),
-    );
+    let policy =
+        Arc::new(LockoutPolicy::new(store.clone(), LockoutConfig::default()).clock(clock.clone()));
     let (rec, guard) = Recorder::builder(store.clone())
         .lockout(policy.clone())
         .lifecycle_events(false)
@@ -352,9 +355,16 @@ async fn reservations_bound_the_attempts_in_flight_to_the_threshold() {
     assert_eq!(reason, "attempts_in_flight");
     // One succeeds: its place is free again (and the count starts over).
     let ok = tickets.pop().unwrap();
-    p.settle(ok, Settlement { event: uuid::Uuid::now_v7(), outcome: Outcome::Success, verified: None })
-        .await
-        .unwrap();
+    p.settle(
+        ok,
+        Settlement {
+            event: uuid::Uuid::now_v7(),
+            outcome: Outcome::Success,
+            verified: None,
+        },
+    )
+    .await
+    .unwrap();
     assert!(matches!(p.admit(&k).await.unwrap(), Admission::Admitted(_)));
 }
 
@@ -362,25 +372,50 @@ async fn reservations_bound_the_attempts_in_flight_to_the_threshold() {
 async fn normalised_identifiers_and_handler_ids_find_one_lock() {
     let (p, _) = policy(LockoutConfig::default());
     let u1 = Actor::user("u_1");
-    for typed in ["Alice@Example.com", "ALICE@example.com", " alice@example.com"]
-        .iter()
-        .cycle()
-        .take(10)
+    for typed in [
+        "Alice@Example.com",
+        "ALICE@example.com",
+        " alice@example.com",
+    ]
+    .iter()
+    .cycle()
+    .take(10)
     {
-        attempt(&p, &LockKey::account(None, typed), Outcome::Failure, Some(&u1))
-            .await
-            .unwrap();
+        attempt(
+            &p,
+            &LockKey::account(None, typed),
+            Outcome::Failure,
+            Some(&u1),
+        )
+        .await
+        .unwrap();
     }
-    assert!(p.check(&key("alice@EXAMPLE.com")).await.unwrap().is_locked());
-    assert!(p.check(&key("u_1")).await.unwrap().is_locked(), "found by the handler's id");
+    assert!(p
+        .check(&key("alice@EXAMPLE.com"))
+        .await
+        .unwrap()
+        .is_locked());
+    assert!(
+        p.check(&key("u_1")).await.unwrap().is_locked(),
+        "found by the handler's id"
+    );
     assert!(!p.release(None, &u1).await.unwrap().is_empty());
-    assert!(!p.check(&key("alice@example.com")).await.unwrap().is_locked(), "released via u_1");
+    assert!(
+        !p.check(&key("alice@example.com"))
+            .await
+            .unwrap()
+            .is_locked(),
+        "released via u_1"
+    );
 }
 
 #[tokio::test]
 async fn mfa_failures_have_their_own_counter_and_lock() {
     let (p, _) = policy(LockoutConfig::default());
-    let mfa = LockKey { kind: AttemptKind::Mfa, ..key("u_2") };
+    let mfa = LockKey {
+        kind: AttemptKind::Mfa,
+        ..key("u_2")
+    };
     for _ in 0..5 {
         attempt(&p, &mfa, Outcome::Failure, None).await.unwrap();
     }
@@ -392,26 +427,38 @@ async fn mfa_failures_have_their_own_counter_and_lock() {
             reason: "too_many_mfa_failures".into()
         }
     );
-    assert!(!p.check(&key("u_2")).await.unwrap().is_locked(), "the password is not locked");
+    assert!(
+        !p.check(&key("u_2")).await.unwrap().is_locked(),
+        "the password is not locked"
+    );
 }
 
 #[tokio::test]
 async fn a_reset_releases_only_the_account_the_handler_verified() {
     let (p, _) = policy(LockoutConfig::default());
     for _ in 0..10 {
-        attempt(&p, &key("victim"), Outcome::Failure, None).await.unwrap();
+        attempt(&p, &key("victim"), Outcome::Failure, None)
+            .await
+            .unwrap();
     }
-    let reset = LockKey { kind: AttemptKind::Reset, ..key("victim") };
+    let reset = LockKey {
+        kind: AttemptKind::Reset,
+        ..key("victim")
+    };
     // The body names the victim; the handler verified bob's token.
     let bob = Actor::user("u_2").with_name("bob@example.com");
-    attempt(&p, &reset, Outcome::Success, Some(&bob)).await.unwrap();
+    attempt(&p, &reset, Outcome::Success, Some(&bob))
+        .await
+        .unwrap();
     assert!(p.check(&key("victim")).await.unwrap().is_locked());
     // Nor does a reset the handler did not vouch for.
     attempt(&p, &reset, Outcome::Success, None).await.unwrap();
     assert!(p.check(&key("victim")).await.unwrap().is_locked());
     // The victim's own verified reset does.
     let victim = Actor::user("u_3").with_name("victim");
-    attempt(&p, &reset, Outcome::Success, Some(&victim)).await.unwrap();
+    attempt(&p, &reset, Outcome::Success, Some(&victim))
+        .await
+        .unwrap();
     assert!(!p.check(&key("victim")).await.unwrap().is_locked());
 }
 
@@ -425,36 +472,97 @@ async fn account_and_ip_locks_each_address_for_good_not_only_the_latest() {
     let b: std::net::IpAddr = "175.16.199.1".parse().unwrap();
     for ip in [a, b] {
         for _ in 0..10 {
-            attempt(&p, &LockKey { ip: Some(ip), ..key("bob") }, Outcome::Failure, None)
-                .await
-                .unwrap();
+            attempt(
+                &p,
+                &LockKey {
+                    ip: Some(ip),
+                    ..key("bob")
+                },
+                Outcome::Failure,
+                None,
+            )
+            .await
+            .unwrap();
         }
     }
-    assert!(p.check(&LockKey { ip: Some(a), ..key("bob") }).await.unwrap().is_locked());
-    assert!(p.check(&LockKey { ip: Some(b), ..key("bob") }).await.unwrap().is_locked());
+    assert!(p
+        .check(&LockKey {
+            ip: Some(a),
+            ..key("bob")
+        })
+        .await
+        .unwrap()
+        .is_locked());
+    assert!(p
+        .check(&LockKey {
+            ip: Some(b),
+            ..key("bob")
+        })
+        .await
+        .unwrap()
+        .is_locked());
     let c = "81.2.69.143".parse().unwrap();
-    assert!(!p.check(&LockKey { ip: Some(c), ..key("bob") }).await.unwrap().is_locked());
+    assert!(!p
+        .check(&LockKey {
+            ip: Some(c),
+            ..key("bob")
+        })
+        .await
+        .unwrap()
+        .is_locked());
 }
 
 #[tokio::test]
 async fn smart_lockout_keeps_the_owners_known_device_and_network_open() {
     let (p, _) = policy(LockoutConfig::default());
     let home: std::net::IpAddr = "81.2.69.142".parse().unwrap();
-    let owner = LockKey { ip: Some(home), device: Some("d_owner"), ..key("bob") };
+    let owner = LockKey {
+        ip: Some(home),
+        device: Some("d_owner"),
+        ..key("bob")
+    };
     attempt(&p, &owner, Outcome::Success, None).await.unwrap();
     let attacker: std::net::IpAddr = "175.16.199.1".parse().unwrap();
     for _ in 0..10 {
-        attempt(&p, &LockKey { ip: Some(attacker), ..key("bob") }, Outcome::Failure, None)
-            .await
-            .unwrap();
+        attempt(
+            &p,
+            &LockKey {
+                ip: Some(attacker),
+                ..key("bob")
+            },
+            Outcome::Failure,
+            None,
+        )
+        .await
+        .unwrap();
     }
-    assert!(p.check(&LockKey { ip: Some(attacker), ..key("bob") }).await.unwrap().is_locked());
+    assert!(p
+        .check(&LockKey {
+            ip: Some(attacker),
+            ..key("bob")
+        })
+        .await
+        .unwrap()
+        .is_locked());
     // A guessed device id from elsewhere is unfamiliar too.
-    let guessed = LockKey { ip: Some(attacker), device: Some("d_guess"), ..key("bob") };
+    let guessed = LockKey {
+        ip: Some(attacker),
+        device: Some("d_guess"),
+        ..key("bob")
+    };
     assert!(p.check(&guessed).await.unwrap().is_locked());
-    assert!(!p.check(&owner).await.unwrap().is_locked(), "the owner's device");
-    let home_no_cookie = LockKey { ip: Some(home), ..key("bob") };
-    assert!(!p.check(&home_no_cookie).await.unwrap().is_locked(), "the owner's network");
+    assert!(
+        !p.check(&owner).await.unwrap().is_locked(),
+        "the owner's device"
+    );
+    let home_no_cookie = LockKey {
+        ip: Some(home),
+        ..key("bob")
+    };
+    assert!(
+        !p.check(&home_no_cookie).await.unwrap().is_locked(),
+        "the owner's network"
+    );
 }
 
 #[tokio::test]
@@ -463,24 +571,62 @@ async fn one_address_has_a_budget_across_accounts_refilled_steadily() {
     let ip: std::net::IpAddr = "175.16.199.1".parse().unwrap();
     for i in 0..100 {
         let name = format!("user{i}");
-        attempt(&p, &LockKey { ip: Some(ip), ..key(&name) }, Outcome::Failure, None)
-            .await
-            .unwrap();
-    }
-    let refused = attempt(&p, &LockKey { ip: Some(ip), ..key("user100") }, Outcome::Failure, None)
-        .await
-        .unwrap_err();
-    let LockStatus::Throttled { until } = refused else { panic!("{refused:?}") };
-    assert_eq!(until - clock.now(), Duration::milliseconds(864_000), "one attempt back in 1/100 day");
-    clock.advance(Duration::minutes(15));
-    attempt(&p, &LockKey { ip: Some(ip), ..key("user100") }, Outcome::Failure, None)
+        attempt(
+            &p,
+            &LockKey {
+                ip: Some(ip),
+                ..key(&name)
+            },
+            Outcome::Failure,
+            None,
+        )
         .await
         .unwrap();
+    }
+    let refused = attempt(
+        &p,
+        &LockKey {
+            ip: Some(ip),
+            ..key("user100")
+        },
+        Outcome::Failure,
+        None,
+    )
+    .await
+    .unwrap_err();
+    let LockStatus::Throttled { until } = refused else {
+        panic!("{refused:?}")
+    };
+    assert_eq!(
+        until - clock.now(),
+        Duration::milliseconds(864_000),
+        "one attempt back in 1/100 day"
+    );
+    clock.advance(Duration::minutes(15));
+    attempt(
+        &p,
+        &LockKey {
+            ip: Some(ip),
+            ..key("user100")
+        },
+        Outcome::Failure,
+        None,
+    )
+    .await
+    .unwrap();
     // Successes give their attempt back.
     let other: std::net::IpAddr = "81.2.69.142".parse().unwrap();
     for _ in 0..150 {
-        attempt(&p, &LockKey { ip: Some(other), ..key("carol") }, Outcome::Success, None)
-            .await
-            .unwrap();
+        attempt(
+            &p,
+            &LockKey {
+                ip: Some(other),
+                ..key("carol")
+            },
+            Outcome::Success,
+            None,
+        )
+        .await
+        .unwrap();
     }
 }
