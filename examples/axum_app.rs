@@ -284,6 +284,7 @@ pub fn app(
         sessions: Arc::default(),
     };
     let layer = ActivityLayer::new(recorder.clone())
+        .identifier_field("email")
         .rule(RouteRule::post("/login", RouteKind::Login))
         .rule(RouteRule::post("/logout", RouteKind::Logout))
         .rule(RouteRule::post("/mfa", RouteKind::MfaVerify))

@@ -99,7 +99,7 @@ pub use error::Error;
 #[cfg(feature = "mysql")]
 pub use mysql::{MySqlOptions, MySqlStore};
 #[cfg(feature = "postgres")]
-pub use postgres::{PgOptions, PgStore, PARTITIONS_AHEAD};
+pub use postgres::{PgLedger, PgOptions, PgStore, PARTITIONS_AHEAD};
 pub use schema::{Tables, SCHEMA_VERSION};
 #[cfg(feature = "sqlite")]
 pub use sqlite::{Durability, SqliteOptions, SqliteStore};

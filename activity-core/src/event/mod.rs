@@ -1,6 +1,7 @@
 //! The event: schema v1 of DESIGN.md.
 
 mod action;
+mod identifier;
 mod parse;
 mod parts;
 pub mod payload;
@@ -16,6 +17,7 @@ use uuid::Uuid;
 
 pub(crate) use action::check_code_segments;
 pub use action::{Action, MAX_ACTION_LEN};
+pub use identifier::{DefaultNormalizer, Normalize};
 pub use parse::parse_time;
 pub use parts::{Actor, ChainLink, Geo, Outcome, Source, Target};
 pub use session_key::{SessionKey, MIN_SESSION_KEY_LEN};

@@ -1,108 +1,38 @@
-//! Account lockout, derived from the stored events so that every app instance sharing a
-//! database agrees (django-axes and Keycloak's brute-force detection are the models).
+//! [`LockoutPolicy`]: counts failed attempts per account and place, reserves attempts in
+//! flight, locks at the threshold, throttles an address across accounts, and records
+//! `lockout.triggered` / `lockout.released`.
 //!
-//! [`LockoutPolicy`] is both the tower layer's pre-check ([`LockoutCheck`]) and a
-//! recorder [`AfterCommit`] stage: after a failed login is committed it counts the
-//! failures in the window (since the last success, lock or release) and, at the
-//! threshold, records `lockout.triggered` with the reason, the failures and the lock's
-//! end. The lock lasts the cool-off, doubled for each earlier lock in the look-back (up to
-//! the cap), and becomes permanent after `permanent_after` locks if configured. A
-//! completed password reset or an administrator's [`unlock`](LockoutPolicy::unlock)
-//! records `lockout.released`; an expired lock is released when next checked.
+//! Its state lives in a [`LockoutLedger`]: in memory by default (one app instance), or one
+//! that several instances share (`activity-sqlx`'s PostgreSQL ledger), so that they agree.
+//! The HTTP layer [admits](LockoutCheck::admit) each authentication attempt before the
+//! handler and [settles](LockoutCheck::settle) it with the answer; events an application
+//! records itself (`Recorder::record`) are counted when they are committed.
 //!
-//! The defaults meet PCI DSS 8.3.4: lock after at most 10 failures, for at least 30
-//! minutes. Failures for accounts that do not exist count the same (no enumeration).
+//! The defaults meet PCI DSS 8.3.4 (lock after at most 10 failures, for at least 30
+//! minutes) with smart lockout (failures lock out only the place they come from) and a
+//! budget of 100 failed attempts a day per address. Failures for accounts that do not
+//! exist count the same (no enumeration).
 
-use std::sync::{Arc, OnceLock};
+use std::collections::{HashSet, VecDeque};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use async_trait::async_trait;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
 use crate::event::payload::{derived_id, LockoutReleased, LockoutTriggered, Payload};
-use crate::event::{Action, ActivityEvent, Actor, Outcome, Target};
-use crate::lockout::{LockKey, LockStatus, LockoutCheck};
-use crate::query::ActivityQuery;
-use crate::recorder::AfterCommit;
-use crate::recorder::Recorder;
+use crate::event::{Action, ActivityEvent, Actor, DefaultNormalizer, Normalize, Outcome, Target};
+use crate::lockout::config::{LockScope, LockoutConfig};
+use crate::lockout::counter::{Budget, Lock, Refusal};
+use crate::lockout::keys;
+use crate::lockout::ledger::{LedgerEntry, LockoutLedger, MemoryLedger};
+use crate::lockout::{
+    Admission, AttemptKind, LockKey, LockStatus, LockoutCheck, Settlement, Ticket,
+};
+use crate::query::{ActivityQuery, Pages};
+use crate::recorder::{AfterCommit, Recorder};
 use crate::store::ActivityStore;
-
-/// What a lock applies to.
-///
-/// ```
-/// use std::sync::Arc;
-/// use activity_core::{ActivityEvent, ActivityStore, Actor, lockout::LockScope, lockout::LockoutConfig,
-///     lockout::LockoutPolicy, MemoryStore};
-/// use chrono::{Duration, TimeZone, Utc};
-/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-/// let t0 = Utc.with_ymd_and_hms(2026, 11, 24, 9, 0, 0).unwrap();
-/// let (attacker, user) = ("175.16.199.1".parse().unwrap(), "81.2.69.142".parse().unwrap());
-/// let store = Arc::new(MemoryStore::new());
-/// store.append(&[ActivityEvent::login_failed(Actor::user("bob")).with_time(t0).with_ip(attacker)]).await?;
-/// // Failures from one address do not count against the account elsewhere.
-/// let config = LockoutConfig { scope: LockScope::AccountAndIp, ..LockoutConfig::default() };
-/// let policy = LockoutPolicy::new(store, config);
-/// let at = t0 + Duration::minutes(1);
-/// assert_eq!(policy.status(None, "bob", Some(attacker), at).await?.failures, 1);
-/// assert_eq!(policy.status(None, "bob", Some(user), at).await?.failures, 0);
-/// assert_eq!(LockScope::default(), LockScope::Account);
-/// # Ok::<(), activity_core::Error>(()) }).unwrap();
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum LockScope {
-    /// The account, from anywhere (default).
-    #[default]
-    Account,
-    /// The account from the failing address only.
-    AccountAndIp,
-}
-
-/// Lockout settings.
-///
-/// ```
-/// use activity_core::lockout::LockoutConfig;
-/// use chrono::Duration;
-/// let pci = LockoutConfig::default();
-/// assert_eq!((pci.threshold, pci.cool_off), (10, Duration::minutes(30)));
-/// // Stricter: five failures, and a permanent lock at the third lock within a day.
-/// let strict = LockoutConfig { threshold: 5, permanent_after: Some(3), ..LockoutConfig::default() };
-/// assert_eq!(strict.window, Duration::minutes(15));
-/// ```
-#[derive(Debug, Clone)]
-pub struct LockoutConfig {
-    /// Failures in the window that lock (default 10, PCI DSS 8.3.4's maximum).
-    pub threshold: u64,
-    /// The window failures are counted in (default 15 minutes).
-    pub window: Duration,
-    /// The first lock's length (default 30 minutes, PCI DSS 8.3.4's minimum).
-    pub cool_off: Duration,
-    /// The longest lock (default 24 hours); each earlier lock in `history` doubles it.
-    pub max_cool_off: Duration,
-    /// How far back earlier locks count (default 24 hours).
-    pub history: Duration,
-    /// Lock permanently (until an administrator unlocks) after this many locks in `history`.
-    pub permanent_after: Option<u64>,
-    /// Whether a successful login resets the count (default true).
-    pub reset_on_success: bool,
-    /// What a lock applies to.
-    pub scope: LockScope,
-}
-
-impl Default for LockoutConfig {
-    fn default() -> Self {
-        Self {
-            threshold: 10,
-            window: Duration::minutes(15),
-            cool_off: Duration::minutes(30),
-            max_cool_off: Duration::hours(24),
-            history: Duration::hours(24),
-            permanent_after: None,
-            reset_on_success: true,
-            scope: LockScope::Account,
-        }
-    }
-}
 
 /// The lockout policy.
 ///
@@ -118,12 +48,13 @@ impl Default for LockoutConfig {
 /// let policy = Arc::new(
 ///     LockoutPolicy::new(store.clone(), LockoutConfig::default()).clock(clock.clone()),
 /// );
-/// let (recorder, guard) = Recorder::builder(store).lockout(policy.clone()).start();
+/// let (recorder, guard) = Recorder::builder(store).lockout(policy.clone()).clock(clock.clone()).start();
+/// // Failures the application records itself count once they are committed.
 /// for _ in 0..10 {
 ///     recorder.record(ActivityEvent::login_failed(Actor::user("bob")).with_time(clock.now()))?;
 /// }
 /// recorder.flush().await?;
-/// let bob = LockKey { tenant: None, account: Some("bob"), ip: None };
+/// let bob = LockKey::account(None, "bob");
 /// let locked = LockStatus::Locked {
 ///     until: Some(t0 + Duration::minutes(30)),
 ///     reason: "too_many_failures".into(),
@@ -136,9 +67,16 @@ impl Default for LockoutConfig {
 /// ```
 pub struct LockoutPolicy {
     store: Arc<dyn ActivityStore>,
+    ledger: Arc<dyn LockoutLedger>,
+    /// When the ledger last read the lockout events others recorded (see `sync`).
+    synced: tokio::sync::Mutex<Option<DateTime<Utc>>>,
+    /// Whether the locks of the look-back were read from the store (after a restart).
+    restored: std::sync::atomic::AtomicBool,
     config: LockoutConfig,
     clock: Arc<dyn Clock>,
+    normalizer: Arc<dyn Normalize>,
     recorder: OnceLock<Recorder>,
+    settled: Mutex<Settled>,
 }
 
 impl std::fmt::Debug for LockoutPolicy {
@@ -149,53 +87,99 @@ impl std::fmt::Debug for LockoutPolicy {
     }
 }
 
+/// The ids of events the layer already settled, so that the after-commit count skips
+/// them; bounded (the oldest are forgotten first).
+#[derive(Default)]
+struct Settled {
+    ids: HashSet<uuid::Uuid>,
+    order: VecDeque<uuid::Uuid>,
+}
+
+impl Settled {
+    const MAX: usize = 65_536;
+
+    fn insert(&mut self, id: uuid::Uuid) {
+        if self.ids.insert(id) {
+            self.order.push_back(id);
+            while self.order.len() > Self::MAX {
+                if let Some(old) = self.order.pop_front() {
+                    self.ids.remove(&old);
+                }
+            }
+        }
+    }
+
+    fn take(&mut self, id: &uuid::Uuid) -> bool {
+        self.ids.remove(id)
+    }
+}
+
+/// What an admitted attempt reserved: the ticket's contents.
+#[derive(Debug, Clone)]
+pub(crate) struct Reserved {
+    kind: AttemptKind,
+    tenant: Option<String>,
+    account: Option<String>,
+    /// The counter key reserved in, if an account was known.
+    subject: Option<String>,
+    /// The budget key an attempt was taken from, if the address was known.
+    budget: Option<String>,
+    /// The verified device and the network, to remember on success.
+    device: Option<String>,
+    net: Option<String>,
+    /// The client address, for the lock event.
+    ip: Option<std::net::IpAddr>,
+}
+
 /// What [`LockoutPolicy::status`] found.
 ///
 /// ```
 /// use std::sync::Arc;
-/// use activity_core::{ActivityEvent, ActivityStore, Actor, lockout::LockoutConfig, lockout::LockoutPolicy,
-///     MemoryStore};
-/// use chrono::{Duration, TimeZone, Utc};
+/// use activity_core::{lockout::LockKey, lockout::LockoutCheck, lockout::LockoutConfig, lockout::LockoutPolicy,
+///     lockout::Settlement, lockout::Admission, MemoryStore, Outcome};
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-/// let t0 = Utc.with_ymd_and_hms(2026, 11, 24, 9, 0, 0).unwrap();
-/// let failures: Vec<_> = (0..3)
-///     .map(|i| ActivityEvent::login_failed(Actor::user("bob")).with_time(t0 + Duration::seconds(i)))
-///     .collect();
-/// let store = Arc::new(MemoryStore::new());
-/// store.append(&failures).await?;
-/// let policy = LockoutPolicy::new(store, LockoutConfig::default());
-/// let status = policy.status(None, "bob", None, t0 + Duration::minutes(1)).await?;
+/// let policy = LockoutPolicy::new(Arc::new(MemoryStore::new()), LockoutConfig::default());
+/// for _ in 0..3 {
+///     let Admission::Admitted(ticket) = policy.admit(&LockKey::account(None, "bob")).await? else { panic!() };
+///     let failed = Settlement { event: uuid::Uuid::now_v7(), outcome: Outcome::Failure, verified: None };
+///     policy.settle(ticket, failed).await?;
+/// }
+/// let status = policy.status(None, "bob").await?;
 /// assert_eq!((status.locked, status.failures, status.attempts_left), (None, 3, 7));
 /// # Ok::<(), activity_core::Error>(()) }).unwrap();
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccountStatus {
-    /// Locked until (`Some(None)`: permanently), or not locked.
+    /// Locked until (`Some(None)`: permanently), or not locked, in any place.
     pub locked: Option<Option<DateTime<Utc>>>,
-    /// Failures counted toward the next lock.
+    /// The most failures counted toward a sign-in lock in any one place.
     pub failures: u64,
-    /// Attempts left before a lock.
+    /// Attempts left before a lock in that place.
     pub attempts_left: u64,
-    /// The last lock, when it has run out but no release is recorded yet: its event id
-    /// and end.
-    pub expired_lock: Option<(uuid::Uuid, DateTime<Utc>)>,
-}
-
-/// When the lock `e` (a `lockout.triggered` event) ends: `Some(None)` when permanent,
-/// `None` when its details are not a lock's.
-fn details_until(e: &ActivityEvent) -> Option<Option<DateTime<Utc>>> {
-    LockoutTriggered::read(e).map(|lock| lock.until)
 }
 
 impl LockoutPolicy {
-    /// A policy reading history from `store`.
+    /// A policy keeping its state in memory ([`MemoryLedger`]). `store` is the log the
+    /// policy's events go to (through the recorder it is a stage of).
     pub fn new(store: Arc<dyn ActivityStore>, config: LockoutConfig) -> Self {
         Self {
             store,
+            synced: tokio::sync::Mutex::new(None),
+            restored: std::sync::atomic::AtomicBool::new(false),
+            ledger: Arc::new(MemoryLedger::new()),
             config,
             clock: Arc::new(SystemClock),
+            normalizer: Arc::new(DefaultNormalizer),
             recorder: OnceLock::new(),
+            settled: Mutex::new(Settled::default()),
         }
+    }
+
+    /// Keeps the state in `ledger` (one shared by every app instance, such as
+    /// `activity_sqlx::PgLedger`).
+    pub fn ledger(mut self, ledger: Arc<dyn LockoutLedger>) -> Self {
+        self.ledger = ledger;
+        self
     }
 
     /// Uses `clock` for "now" (default: the system clock).
@@ -204,186 +188,708 @@ impl LockoutPolicy {
         self
     }
 
-    fn scoped(&self, tenant: Option<&str>, account: &str) -> ActivityQuery {
-        let q = ActivityQuery::new().actor(account);
-        match tenant {
-            Some(t) => q.tenant(t),
-            None => q,
-        }
+    /// Normalises identifiers with `normalizer` (default [`DefaultNormalizer`]: trim, NFKC,
+    /// lower case). The HTTP layer uses the same one for the events it records.
+    pub fn normalizer(mut self, normalizer: impl Normalize) -> Self {
+        self.normalizer = Arc::new(normalizer);
+        self
     }
 
-    /// The account's lock state and failure count at `at`.
-    ///
-    /// # Errors
-    /// The store's errors.
-    pub async fn status(
+    /// The settings.
+    pub fn config(&self) -> &LockoutConfig {
+        &self.config
+    }
+
+    fn account(&self, typed: &str) -> Option<String> {
+        self.normalizer.normalize(typed)
+    }
+
+    /// The place a sign-in attempt on `account` is counted for.
+    async fn scope(
         &self,
+        kind: AttemptKind,
         tenant: Option<&str>,
         account: &str,
-        ip: Option<std::net::IpAddr>,
-        at: DateTime<Utc>,
-    ) -> Result<AccountStatus> {
-        let until = at + Duration::microseconds(1);
-        // The latest lock event decides whether it is locked.
-        let last_lock = self
-            .store
-            .query(
-                &self
-                    .scoped(tenant, account)
-                    .action("lockout")
-                    .until(until)
-                    .limit(1),
-            )
-            .await?
-            .events
-            .into_iter()
-            .next();
-        let mut locked = None;
-        let mut expired = None;
-        if let Some(l) = &last_lock {
-            if l.action == Action::LOCKOUT_TRIGGERED
-                && (self.config.scope == LockScope::Account || ip.is_none() || l.ip() == ip)
-            {
-                if let Some(u) = details_until(l) {
-                    match u {
-                        Some(end) if end <= at => expired = Some((l.id, end)),
-                        _ => locked = Some(u),
+        net: Option<&str>,
+        device: Option<&str>,
+    ) -> Result<String> {
+        if kind == AttemptKind::Mfa {
+            return Ok("any".into());
+        }
+        Ok(match self.config.scope {
+            LockScope::Account => "any".into(),
+            LockScope::AccountAndIp => match net {
+                Some(n) => format!("ip:{n}"),
+                None => "any".into(),
+            },
+            _ => {
+                if let Some(d) = device {
+                    let place = format!("device:{d}");
+                    if self
+                        .ledger
+                        .get(&keys::seen(tenant, account, &place))
+                        .await?
+                        .is_some()
+                    {
+                        return Ok(place);
                     }
                 }
+                if let Some(n) = net {
+                    let place = format!("net:{n}");
+                    if self
+                        .ledger
+                        .get(&keys::seen(tenant, account, &place))
+                        .await?
+                        .is_some()
+                    {
+                        return Ok(place);
+                    }
+                }
+                "new".into()
             }
-        }
-        // Failures since the window start, the last lock event, and the last success.
-        let mut since = at - self.config.window + Duration::microseconds(1);
-        if let Some(l) = &last_lock {
-            since = since.max(l.time + Duration::microseconds(1));
-        }
-        if self.config.reset_on_success {
-            let last_ok = self
-                .store
-                .query(
-                    &self
-                        .scoped(tenant, account)
-                        .action(Action::LOGIN_SUCCEEDED.as_str())
-                        .since(since)
-                        .until(until)
-                        .limit(1),
-                )
-                .await?
-                .events
-                .into_iter()
-                .next();
-            if let Some(ok) = last_ok {
-                since = since.max(ok.time + Duration::microseconds(1));
-            }
-        }
-        let mut q = self
-            .scoped(tenant, account)
-            .action(Action::LOGIN_FAILED.as_str())
-            .since(since)
-            .until(until);
-        if self.config.scope == LockScope::AccountAndIp {
-            if let Some(ip) = ip {
-                q = q.ip(ip);
-            }
-        }
-        let failures = self.store.count(&q).await?;
-        Ok(AccountStatus {
-            locked,
-            failures,
-            attempts_left: self.config.threshold.saturating_sub(failures),
-            expired_lock: expired,
         })
     }
 
-    /// How long the next lock lasts, given the locks in the look-back (`None`: permanent).
-    async fn next_lock_length(
+    /// Takes one attempt from the budget of `net`; the wait when it is spent.
+    async fn take_budget(
+        &self,
+        net: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(String, Option<chrono::Duration>)>> {
+        let Some(b) = &self.config.ip_budget else {
+            return Ok(None);
+        };
+        let (cap, period) = (f64::from(b.capacity), b.period);
+        let key = keys::budget(net);
+        let mut wait = None;
+        self.ledger
+            .update(&key, &mut |e: &mut LedgerEntry| {
+                let budget = e.budget.get_or_insert_with(|| Budget::full(cap, now));
+                wait = budget.take(now, cap, period).err();
+            })
+            .await?;
+        Ok(Some((key, wait)))
+    }
+
+    async fn give_back(&self, budget: &str) -> Result<()> {
+        if let Some(b) = &self.config.ip_budget {
+            let cap = f64::from(b.capacity);
+            self.ledger
+                .update(budget, &mut |e: &mut LedgerEntry| {
+                    if let Some(bud) = &mut e.budget {
+                        bud.give_back(cap);
+                    }
+                })
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The sign-in state of `account` across its places: the strictest lock, the most
+    /// failures.
+    ///
+    /// # Errors
+    /// The ledger's errors.
+    pub async fn status(&self, tenant: Option<&str>, typed: &str) -> Result<AccountStatus> {
+        let account = self.account(typed).unwrap_or_else(|| typed.to_owned());
+        let account = self.resolve(tenant, account).await?;
+        let now = self.clock.now();
+        let limits = self.config.limits(AttemptKind::Login);
+        let mut locked: Option<Option<DateTime<Utc>>> = None;
+        let mut failures = 0;
+        let mut in_flight = 0;
+        let prefix = keys::subjects_of(AttemptKind::Login, tenant, &account);
+        // Read-only: the change leaves every entry as it was.
+        let mut seen = Vec::new();
+        self.ledger
+            .update_prefix(&prefix, &mut |e: &mut LedgerEntry| {
+                seen.push(e.counter.clone())
+            })
+            .await?;
+        for mut c in seen {
+            c.expire(now, &limits);
+            if let Some(lock) = &c.lock {
+                locked = Some(match (locked, lock.until) {
+                    (Some(None), _) | (_, None) => None,
+                    (Some(Some(a)), Some(b)) => Some(a.max(b)),
+                    (None, Some(b)) => Some(b),
+                });
+            }
+            if c.failures >= failures {
+                failures = c.failures;
+                in_flight = c.in_flight;
+            }
+        }
+        Ok(AccountStatus {
+            locked,
+            failures,
+            attempts_left: limits.threshold.saturating_sub(failures + in_flight),
+        })
+    }
+
+    fn recorder(&self) -> Result<&Recorder> {
+        self.recorder.get().ok_or(Error::NotStarted {
+            stage: "LockoutPolicy",
+            register: "lockout",
+        })
+    }
+
+    fn record(&self, event: ActivityEvent) {
+        match self.recorder() {
+            Ok(rec) => {
+                if let Err(e) = rec.record(event) {
+                    tracing::error!(error = %e, "lockout event not recorded");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "lockout event not recorded"),
+        }
+    }
+
+    /// The event of the lock `lock` of `account` (named `who` by the handler, if it did).
+    fn lock_event(
+        &self,
+        r: &Reserved,
+        account: &str,
+        who: Option<&Actor>,
+        lock: &Lock,
+        trigger: uuid::Uuid,
+        ip: Option<std::net::IpAddr>,
+    ) -> ActivityEvent {
+        let actor = who
+            .cloned()
+            .unwrap_or_else(|| Actor::user(account.to_owned()));
+        let reason = match r.kind {
+            AttemptKind::Mfa => "too_many_mfa_failures",
+            _ => "too_many_failures",
+        };
+        let triggered = LockoutTriggered {
+            failures: lock.failures,
+            trigger: trigger.to_string(),
+            until: lock.until,
+            minutes: lock.until.map(|u| (u - lock.since).num_minutes()),
+            permanent: lock.until.is_none(),
+        };
+        let mut e = triggered
+            .write(ActivityEvent::lockout_triggered(actor, reason).with_time(lock.since))
+            .with_detail("identifier", account.to_owned());
+        if let Some(subject) = &r.subject {
+            e = e.with_detail("subject", subject.clone());
+        }
+        if let Some(ip) = ip {
+            e = e.with_ip(ip);
+        }
+        if let Some(t) = &r.tenant {
+            e = e.with_tenant(t.clone());
+        }
+        e
+    }
+
+    /// The event that the lock `lock` under `subject` ran out (once: the ledger hands an
+    /// expired lock back to one caller, and the id is derived from the lock).
+    fn expired_event(
         &self,
         tenant: Option<&str>,
         account: &str,
-        at: DateTime<Utc>,
-    ) -> Result<Option<Duration>> {
-        let earlier = self
-            .store
-            .count(
-                &self
-                    .scoped(tenant, account)
-                    .action(Action::LOCKOUT_TRIGGERED.as_str())
-                    .since(at - self.config.history)
-                    .until(at + Duration::microseconds(1)),
-            )
-            .await?;
-        if self
-            .config
-            .permanent_after
-            .is_some_and(|m| earlier + 1 >= m)
-        {
-            return Ok(None);
+        subject: &str,
+        lock: &Lock,
+    ) -> Option<ActivityEvent> {
+        let end = lock.until?;
+        let since = lock.since.to_rfc3339();
+        let mut rel = ActivityEvent::lockout_released(Actor::user(account.to_owned()), "expired")
+            .with_id(derived_id(&[
+                b"expired",
+                subject.as_bytes(),
+                since.as_bytes(),
+            ]))
+            .with_time(end);
+        if let Some(t) = tenant {
+            rel = rel.with_tenant(t.to_owned());
         }
-        let factor = 1i32.checked_shl(earlier.min(20) as u32).unwrap_or(i32::MAX);
-        Ok(Some(
-            (self.config.cool_off * factor).min(self.config.max_cool_off),
-        ))
+        Some(rel)
     }
 
-    /// An administrator unlocks `account`: records `admin.user.unlocked` and
-    /// `lockout.released` (reason `admin_unlock`) through the recorder this policy is a
-    /// stage of ([`RecorderBuilder::lockout`](crate::RecorderBuilder::lockout)).
+    /// The identifier `account` is linked to (a handler's id for it), or itself.
+    async fn resolve(&self, tenant: Option<&str>, account: String) -> Result<String> {
+        Ok(self
+            .ledger
+            .get(&keys::alias(tenant, &account))
+            .await?
+            .and_then(|e| e.link)
+            .unwrap_or(account))
+    }
+
+    /// Brings the ledger up to the lockout events in the store: on the first call the
+    /// locks of the look-back (`history`), after that what others recorded since (an
+    /// `activity unlock` from the command line, a lock or release by another instance with
+    /// an in-memory ledger). At most once a second; off the request path except when an
+    /// attempt meets a lock.
+    async fn sync(&self) -> Result<()> {
+        let now = self.clock.now();
+        let mut synced = self.synced.lock().await;
+        let since = match *synced {
+            Some(at) if now - at < chrono::Duration::seconds(1) => return Ok(()),
+            Some(at) => at - chrono::Duration::seconds(5),
+            None => now - self.config.history,
+        };
+        let mut events = Vec::new();
+        let mut pages = Pages::new(
+            self.store.as_ref(),
+            ActivityQuery::new().action("lockout").since(since),
+        );
+        while let Some(page) = pages.next().await? {
+            events.extend(page);
+        }
+        drop(pages);
+        // Oldest first: a release undoes only the locks that began before it.
+        events.reverse();
+        for e in &events {
+            self.apply(e, now).await?;
+        }
+        *synced = Some(now);
+        self.restored
+            .store(true, std::sync::atomic::Ordering::Release);
+        Ok(())
+    }
+
+    /// Applies one stored lockout event to the ledger (idempotent).
+    async fn apply(&self, e: &ActivityEvent, now: DateTime<Utc>) -> Result<()> {
+        let tenant = e.tenant.as_deref();
+        if e.action == Action::LOCKOUT_RELEASED {
+            let Some(actor) = &e.actor else { return Ok(()) };
+            let at = e.time;
+            for account in self.accounts_of(tenant, actor).await? {
+                for kind in [AttemptKind::Login, AttemptKind::Mfa] {
+                    let prefix = keys::subjects_of(kind, tenant, &account);
+                    self.ledger
+                        .update_prefix(&prefix, &mut |entry: &mut LedgerEntry| {
+                            if entry.counter.lock.as_ref().is_some_and(|l| l.since <= at) {
+                                entry.counter.unlock();
+                            }
+                        })
+                        .await?;
+                }
+            }
+        } else if e.action == Action::LOCKOUT_TRIGGERED {
+            let Some(lock) = LockoutTriggered::read(e) else {
+                return Ok(());
+            };
+            let Some(subject) = e
+                .details
+                .as_ref()
+                .and_then(|d| d.get("subject"))
+                .and_then(|v| v.as_str())
+            else {
+                return Ok(());
+            };
+            if lock.until.is_some_and(|u| u <= now) {
+                return Ok(());
+            }
+            let restored = Lock {
+                since: e.time,
+                until: lock.until,
+                failures: lock.failures,
+            };
+            self.ledger
+                .update(subject, &mut |entry: &mut LedgerEntry| {
+                    let c = &mut entry.counter;
+                    if c.lock.as_ref().is_none_or(|l| l.since < restored.since)
+                        && c.last_lock_at.is_none_or(|t| t < restored.since)
+                    {
+                        c.lock = Some(restored.clone());
+                        c.locks += 1;
+                        c.last_lock_at = Some(restored.since);
+                    }
+                })
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The accounts `actor` stands for: its id, its name and the identifier its id is
+    /// linked to, normalised.
+    async fn accounts_of(&self, tenant: Option<&str>, actor: &Actor) -> Result<Vec<String>> {
+        let mut out: Vec<String> = Vec::new();
+        let mut push = |s: Option<String>| {
+            if let Some(s) = s {
+                if !out.contains(&s) {
+                    out.push(s);
+                }
+            }
+        };
+        push(self.account(&actor.id));
+        push(actor.name.as_deref().and_then(|n| self.account(n)));
+        let link = self
+            .ledger
+            .get(&keys::alias(tenant, &actor.id))
+            .await?
+            .and_then(|e| e.link);
+        push(link);
+        Ok(out)
+    }
+
+    /// Lifts every lock of the accounts `actor` stands for; the accounts that were locked.
+    async fn release(&self, tenant: Option<&str>, actor: &Actor) -> Result<Vec<String>> {
+        let mut released = Vec::new();
+        for account in self.accounts_of(tenant, actor).await? {
+            let mut any = false;
+            for kind in [AttemptKind::Login, AttemptKind::Mfa] {
+                let prefix = keys::subjects_of(kind, tenant, &account);
+                self.ledger
+                    .update_prefix(&prefix, &mut |e: &mut LedgerEntry| {
+                        any |= e.counter.unlock();
+                    })
+                    .await?;
+            }
+            if any {
+                released.push(account);
+            }
+        }
+        Ok(released)
+    }
+
+    /// An administrator unlocks `account` (every place, sign-in and second factor):
+    /// records `admin.user.unlocked` and `lockout.released` (reason `admin_unlock`) through
+    /// the recorder this policy is a stage of
+    /// ([`RecorderBuilder::lockout`](crate::RecorderBuilder::lockout)).
     ///
     /// # Errors
-    /// [`Error::NotStarted`] when the policy is not a stage of a started recorder; as
-    /// [`Recorder::record`].
-    pub fn unlock(&self, admin: Actor, tenant: Option<&str>, account: &str) -> Result<()> {
+    /// [`Error::NotStarted`] when the policy is not a stage of a started recorder; the
+    /// ledger's errors; as [`Recorder::record`].
+    pub async fn unlock(&self, admin: Actor, tenant: Option<&str>, account: &str) -> Result<()> {
+        let recorder = self.recorder()?.clone();
         let now = self.clock.now();
+        let target = Actor::user(account.to_owned());
+        self.release(tenant, &target).await?;
         let mut by =
             ActivityEvent::admin_user_unlocked(admin.clone(), Target::user(account)).with_time(now);
-        let mut released = LockoutReleased { by: Some(admin.id) }.write(
-            ActivityEvent::lockout_released(Actor::user(account), "admin_unlock").with_time(now),
-        );
+        let mut released = LockoutReleased { by: Some(admin.id) }
+            .write(ActivityEvent::lockout_released(target, "admin_unlock").with_time(now));
         if let Some(t) = tenant {
             by = by.with_tenant(t);
             released = released.with_tenant(t);
         }
-        let recorder = self.recorder.get().ok_or(Error::NotStarted {
-            stage: "LockoutPolicy",
-            register: "lockout",
-        })?;
         recorder.record(by)?;
         recorder.record(released)
+    }
+
+    /// Counts a committed event the layer did not settle (one the application recorded).
+    async fn count_committed(&self, e: &ActivityEvent, out: &mut Vec<ActivityEvent>) -> Result<()> {
+        let success = e.action == Action::LOGIN_SUCCEEDED || e.action == Action::MFA_VERIFIED;
+        let kind = if e.action == Action::LOGIN_FAILED || e.action == Action::LOGIN_SUCCEEDED {
+            AttemptKind::Login
+        } else if e.action == Action::MFA_FAILED || e.action == Action::MFA_VERIFIED {
+            AttemptKind::Mfa
+        } else if e.action == Action::PASSWORD_RESET_COMPLETED && e.outcome == Outcome::Success {
+            // The application itself says whose reset it verified.
+            if let Some(actor) = &e.actor {
+                let tenant = e.tenant.as_deref();
+                for account in self.release(tenant, actor).await? {
+                    let mut rel =
+                        ActivityEvent::lockout_released(Actor::user(account), "password_reset")
+                            .with_time(e.time);
+                    if let Some(t) = tenant {
+                        rel = rel.with_tenant(t);
+                    }
+                    out.push(rel);
+                }
+            }
+            return Ok(());
+        } else {
+            return Ok(());
+        };
+        if matches!(
+            e.reason.as_deref(),
+            Some("locked" | "throttled" | "body_too_large")
+        ) {
+            return Ok(());
+        }
+        let Some(account) = e.actor_id().and_then(|a| self.account(a)) else {
+            return Ok(());
+        };
+        let tenant = e.tenant.as_deref();
+        let net = e.ip().map(keys::network);
+        let scope = self
+            .scope(kind, tenant, &account, net.as_deref(), e.device_id())
+            .await?;
+        let subject = keys::subject(kind, tenant, &account, &scope);
+        let limits = self.config.limits(kind);
+        let mut lock = None;
+        let mut expired = None;
+        let reset = self.config.reset_on_success;
+        self.ledger
+            .update(&subject, &mut |entry: &mut LedgerEntry| {
+                expired = entry.counter.expire(e.time, &limits);
+                if !success {
+                    // Not reserved: counted without ending anyone's reservation.
+                    entry.counter.in_flight += 1;
+                    lock = entry.counter.fail(e.time, &limits);
+                } else if reset && entry.counter.lock.is_none() {
+                    entry.counter.failures = 0;
+                    entry.counter.window_start = None;
+                }
+            })
+            .await?;
+        let r = Reserved {
+            kind,
+            tenant: e.tenant.clone(),
+            account: Some(account.clone()),
+            subject: Some(subject.clone()),
+            budget: None,
+            device: None,
+            net,
+            ip: e.ip(),
+        };
+        if let Some(old) = expired {
+            out.extend(self.expired_event(tenant, &account, &subject, &old));
+        }
+        if let Some(lock) = lock {
+            out.push(self.lock_event(&r, &account, None, &lock, e.id, e.ip()));
+        }
+        Ok(())
+    }
+}
+
+fn status_of(refusal: Refusal, kind: AttemptKind, now: DateTime<Utc>) -> LockStatus {
+    match refusal {
+        Refusal::Locked(lock) => LockStatus::Locked {
+            until: lock.until,
+            reason: match kind {
+                AttemptKind::Mfa => "too_many_mfa_failures",
+                _ => "too_many_failures",
+            }
+            .into(),
+        },
+        // As many attempts are in flight as may still fail: wait for them.
+        Refusal::Busy => LockStatus::Locked {
+            until: Some(now + chrono::Duration::seconds(1)),
+            reason: "attempts_in_flight".into(),
+        },
     }
 }
 
 #[async_trait]
 impl LockoutCheck for LockoutPolicy {
     async fn check(&self, key: &LockKey<'_>) -> Result<LockStatus> {
-        let Some(account) = key.account else {
+        let Some(account) = key.account.and_then(|a| self.account(a)) else {
             return Ok(LockStatus::Open {
                 attempts_left: None,
             });
         };
+        // A handler's id for the account finds the identifier's lock.
+        let account = self.resolve(key.tenant, account).await?;
         let now = self.clock.now();
-        let s = self.status(key.tenant, account, key.ip, now).await?;
-        if let (Some((lock_id, end)), Some(rec)) = (s.expired_lock, self.recorder.get()) {
-            // Record the release at the lock's end, once: the id is derived from the lock,
-            // so checks on several instances store one event.
-            let mut rel = ActivityEvent::lockout_released(Actor::user(account), "expired")
-                .with_id(derived_id(&[b"expired", lock_id.as_bytes()]))
-                .with_time(end);
-            if let Some(t) = key.tenant {
-                rel = rel.with_tenant(t);
-            }
-            if let Err(e) = rec.record(rel) {
-                tracing::warn!(error = %e, "lockout.released (expired) not recorded");
+        let net = key.ip.map(keys::network);
+        let scope = self
+            .scope(key.kind, key.tenant, &account, net.as_deref(), key.device)
+            .await?;
+        let subject = keys::subject(key.kind, key.tenant, &account, &scope);
+        let limits = self.config.limits(key.kind);
+        let mut expired = None;
+        let entry = self
+            .ledger
+            .update(&subject, &mut |e: &mut LedgerEntry| {
+                expired = e.counter.expire(now, &limits);
+            })
+            .await?;
+        if let Some(old) = expired {
+            if let Some(ev) = self.expired_event(key.tenant, &account, &subject, &old) {
+                self.record(ev);
             }
         }
-        match s.locked {
-            Some(until) => Ok(LockStatus::Locked {
-                until,
-                reason: "too_many_failures".into(),
-            }),
-            None => Ok(LockStatus::Open {
-                attempts_left: Some(u32::try_from(s.attempts_left).unwrap_or(u32::MAX)),
-            }),
+        Ok(match &entry.counter.lock {
+            Some(lock) => status_of(Refusal::Locked(lock.clone()), key.kind, now),
+            None => LockStatus::Open {
+                attempts_left: Some(
+                    u32::try_from(entry.counter.attempts_left(&limits)).unwrap_or(u32::MAX),
+                ),
+            },
+        })
+    }
+
+    async fn admit(&self, key: &LockKey<'_>) -> Result<Admission> {
+        if !self.restored.load(std::sync::atomic::Ordering::Acquire) {
+            // The first attempt after a start waits for the locks still running.
+            self.sync().await?;
         }
+        let now = self.clock.now();
+        let account = key.account.and_then(|a| self.account(a));
+        let net = key.ip.map(keys::network);
+        let mut r = Reserved {
+            kind: key.kind,
+            tenant: key.tenant.map(str::to_owned),
+            account: account.clone(),
+            subject: None,
+            budget: None,
+            device: key.device.map(str::to_owned),
+            net: net.clone(),
+            ip: key.ip,
+        };
+        if key.kind == AttemptKind::Reset {
+            return Ok(Admission::Admitted(Ticket(Some(Box::new(r)))));
+        }
+        if let Some(n) = &net {
+            if let Some((budget, wait)) = self.take_budget(n, now).await? {
+                if let Some(wait) = wait {
+                    return Ok(Admission::Refused(LockStatus::Throttled {
+                        until: now + wait,
+                    }));
+                }
+                r.budget = Some(budget);
+            }
+        }
+        let Some(account) = account else {
+            return Ok(Admission::Admitted(Ticket(Some(Box::new(r)))));
+        };
+        let scope = self
+            .scope(key.kind, key.tenant, &account, net.as_deref(), key.device)
+            .await?;
+        let subject = keys::subject(key.kind, key.tenant, &account, &scope);
+        let limits = self.config.limits(key.kind);
+        let (mut refusal, mut expired) = (None, None);
+        self.ledger
+            .update(&subject, &mut |e: &mut LedgerEntry| {
+                expired = e.counter.expire(now, &limits);
+                refusal = e.counter.reserve(now, &limits).err();
+            })
+            .await?;
+        if let Some(old) = expired {
+            if let Some(ev) = self.expired_event(key.tenant, &account, &subject, &old) {
+                self.record(ev);
+            }
+        }
+        if let Some(Refusal::Locked(_)) = &refusal {
+            // An unlock recorded elsewhere (the command line, another instance) may have
+            // lifted it: read what is new, then decide again.
+            let ran = self.synced.try_lock().is_ok();
+            if ran {
+                if let Err(e) = self.sync().await {
+                    tracing::warn!(error = %e, "lockout could not read recent unlocks");
+                }
+                self.ledger
+                    .update(&subject, &mut |e: &mut LedgerEntry| {
+                        refusal = e.counter.reserve(now, &limits).err();
+                    })
+                    .await?;
+            }
+        }
+        if let Some(refusal) = refusal {
+            if let Some(b) = &r.budget {
+                self.give_back(b).await?;
+            }
+            return Ok(Admission::Refused(status_of(refusal, key.kind, now)));
+        }
+        r.subject = Some(subject);
+        Ok(Admission::Admitted(Ticket(Some(Box::new(r)))))
+    }
+
+    async fn settle(&self, ticket: Ticket, s: Settlement<'_>) -> Result<()> {
+        let Some(r) = ticket.0 else {
+            return Ok(());
+        };
+        self.settled
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(s.event);
+        let now = self.clock.now();
+        let tenant = r.tenant.as_deref();
+        if r.kind == AttemptKind::Reset {
+            if let (Outcome::Success, Some(actor)) = (s.outcome, s.verified) {
+                for account in self.release(tenant, actor).await? {
+                    let mut rel = ActivityEvent::lockout_released(actor.clone(), "password_reset")
+                        .with_time(now)
+                        .with_detail("identifier", account);
+                    if let Some(t) = tenant {
+                        rel = rel.with_tenant(t);
+                    }
+                    self.record(rel);
+                }
+            }
+            return Ok(());
+        }
+        let limits = self.config.limits(r.kind);
+        // The account is the typed identifier, or the handler's when none was typed.
+        let account = r
+            .account
+            .clone()
+            .or_else(|| s.verified.and_then(|a| self.account(&a.id)));
+        if let (Some(account), Some(v)) = (&account, s.verified) {
+            // Tie the handler's id for the account to the identifier, so that the lock is
+            // found by either.
+            if let Some(id) = self.account(&v.id).filter(|id| id != account) {
+                let link = account.clone();
+                self.ledger
+                    .update(&keys::alias(tenant, &id), &mut |e: &mut LedgerEntry| {
+                        e.link = Some(link.clone());
+                    })
+                    .await?;
+            }
+        }
+        match s.outcome {
+            Outcome::Failure => {
+                let subject = match (&r.subject, &account) {
+                    (Some(sub), _) => Some(sub.clone()),
+                    (None, Some(acct)) => {
+                        let scope = self
+                            .scope(r.kind, tenant, acct, r.net.as_deref(), r.device.as_deref())
+                            .await?;
+                        Some(keys::subject(r.kind, tenant, acct, &scope))
+                    }
+                    (None, None) => None,
+                };
+                if let (Some(subject), Some(acct)) = (subject, &account) {
+                    let mut lock = None;
+                    self.ledger
+                        .update(&subject, &mut |e: &mut LedgerEntry| {
+                            lock = e.counter.fail(now, &limits);
+                        })
+                        .await?;
+                    if let Some(lock) = lock {
+                        self.record(self.lock_event(&r, acct, s.verified, &lock, s.event, r.ip));
+                    }
+                }
+            }
+            outcome => {
+                if let Some(b) = &r.budget {
+                    self.give_back(b).await?;
+                }
+                let reset = outcome == Outcome::Success && self.config.reset_on_success;
+                if let Some(subject) = &r.subject {
+                    self.ledger
+                        .update(subject, &mut |e: &mut LedgerEntry| {
+                            if outcome == Outcome::Success {
+                                e.counter.succeed(reset);
+                            } else {
+                                e.counter.release();
+                            }
+                        })
+                        .await?;
+                }
+                if let (Outcome::Success, AttemptKind::Login, Some(acct)) =
+                    (outcome, r.kind, &account)
+                {
+                    // Remember the device and network the account signed in from.
+                    let places = [
+                        r.device.as_ref().map(|d| format!("device:{d}")),
+                        r.net.as_ref().map(|n| format!("net:{n}")),
+                    ];
+                    for place in places.into_iter().flatten() {
+                        self.ledger
+                            .update(
+                                &keys::seen(tenant, acct, &place),
+                                &mut |e: &mut LedgerEntry| {
+                                    e.seen = Some(now);
+                                },
+                            )
+                            .await?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn normalizer(&self) -> Arc<dyn Normalize> {
+        self.normalizer.clone()
     }
 }
 
@@ -399,67 +905,21 @@ impl AfterCommit for LockoutPolicy {
         committed: &[ActivityEvent],
     ) -> Vec<ActivityEvent> {
         let _ = store;
-        let mut out: Vec<ActivityEvent> = Vec::new();
+        if let Err(err) = self.sync().await {
+            tracing::warn!(error = %err, "lockout could not read recent lockout events");
+        }
+        let mut out = Vec::new();
         for e in committed {
-            let Some(account) = e.actor_id() else {
+            let layer_settled = self
+                .settled
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take(&e.id);
+            if layer_settled {
                 continue;
-            };
-            let tenant = e.tenant.as_deref();
-            // Locks and releases raised earlier in this batch are not stored yet.
-            let pending = out
-                .iter()
-                .rev()
-                .find(|o| o.actor_id() == Some(account) && o.tenant.as_deref() == tenant)
-                .map(|o| o.action == Action::LOCKOUT_TRIGGERED);
-            let result: Result<Option<ActivityEvent>> = async {
-                if e.action == Action::LOGIN_FAILED && e.reason.as_deref() != Some("locked") {
-                    let s = self.status(tenant, account, e.ip(), e.time).await?;
-                    let locked = pending.unwrap_or(s.locked.is_some());
-                    if !locked && s.failures >= self.config.threshold {
-                        let length = self.next_lock_length(tenant, account, e.time).await?;
-                        let triggered = LockoutTriggered {
-                            failures: s.failures,
-                            trigger: e.id.to_string(),
-                            until: length.map(|len| e.time + len),
-                            minutes: length.map(|len| len.num_minutes()),
-                            permanent: length.is_none(),
-                        };
-                        let mut lock = triggered.write(
-                            ActivityEvent::lockout_triggered(
-                                Actor::user(account),
-                                "too_many_failures",
-                            )
-                            .with_time(e.time),
-                        );
-                        if let Some(ip) = e.ip() {
-                            lock = lock.with_ip(ip);
-                        }
-                        if let Some(t) = tenant {
-                            lock = lock.with_tenant(t);
-                        }
-                        return Ok(Some(lock));
-                    }
-                } else if e.action == Action::PASSWORD_RESET_COMPLETED
-                    && e.outcome == Outcome::Success
-                {
-                    let s = self.status(tenant, account, None, e.time).await?;
-                    if pending.unwrap_or(s.locked.is_some()) {
-                        let mut rel =
-                            ActivityEvent::lockout_released(Actor::user(account), "password_reset")
-                                .with_time(e.time);
-                        if let Some(t) = tenant {
-                            rel = rel.with_tenant(t);
-                        }
-                        return Ok(Some(rel));
-                    }
-                }
-                Ok(None)
             }
-            .await;
-            match result {
-                Ok(Some(ev)) => out.push(ev),
-                Ok(None) => {}
-                Err(err) => tracing::error!(error = %err, "lockout policy could not read history"),
+            if let Err(err) = self.count_committed(e, &mut out).await {
+                tracing::error!(error = %err, "lockout policy could not count an event");
             }
         }
         out
@@ -467,317 +927,4 @@ impl AfterCommit for LockoutPolicy {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::{ManualClock, MemoryStore};
-    use chrono::TimeZone;
-
-    fn t0() -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 11, 24, 9, 0, 0).unwrap()
-    }
-
-    struct Setup {
-        store: Arc<MemoryStore>,
-        policy: Arc<LockoutPolicy>,
-        clock: ManualClock,
-        rec: Recorder,
-        guard: crate::RecorderGuard,
-    }
-
-    fn setup(config: LockoutConfig) -> Setup {
-        let store = Arc::new(MemoryStore::new());
-        let clock = ManualClock::new(t0());
-        let policy = Arc::new(LockoutPolicy::new(store.clone(), config).clock(clock.clone()));
-        let (rec, guard) = Recorder::builder(store.clone())
-            .after_commit(policy.clone())
-            .lifecycle_events(false)
-            .clock(clock.clone())
-            .start();
-
-        Setup {
-            store,
-            policy,
-            clock,
-            rec,
-            guard,
-        }
-    }
-
-    fn key(account: &str) -> LockKey<'_> {
-        LockKey {
-            tenant: None,
-            account: Some(account),
-            ip: None,
-        }
-    }
-
-    async fn fail(s: &Setup, account: &str, n: usize) {
-        for _ in 0..n {
-            s.rec
-                .record(ActivityEvent::login_failed(Actor::user(account)).with_time(s.clock.now()))
-                .unwrap();
-            s.clock.advance(Duration::seconds(10));
-        }
-        s.rec.flush().await.unwrap();
-    }
-
-    #[tokio::test]
-    async fn nine_failures_leave_one_attempt_ten_lock_for_thirty_minutes() {
-        let s = setup(LockoutConfig::default());
-        fail(&s, "ghost-account", 9).await;
-        assert_eq!(
-            s.policy.check(&key("ghost-account")).await.unwrap(),
-            LockStatus::Open {
-                attempts_left: Some(1)
-            }
-        );
-        fail(&s, "ghost-account", 1).await;
-        let LockStatus::Locked { until, .. } = s.policy.check(&key("ghost-account")).await.unwrap()
-        else {
-            panic!("locked after 10")
-        };
-        let until = until.unwrap();
-        assert_eq!(
-            until - (s.clock.now() - Duration::seconds(10)),
-            Duration::minutes(30)
-        );
-        let locks = s
-            .store
-            .query(&ActivityQuery::new().action("lockout.triggered"))
-            .await
-            .unwrap()
-            .events;
-        assert_eq!(locks.len(), 1);
-        assert_eq!(locks[0].reason.as_deref(), Some("too_many_failures"));
-        // Expiry.
-        s.clock.set(until);
-        assert!(!s
-            .policy
-            .check(&key("ghost-account"))
-            .await
-            .unwrap()
-            .is_locked());
-        s.guard.shutdown().await;
-    }
-
-    #[tokio::test]
-    async fn a_success_resets_and_the_window_slides() {
-        let s = setup(LockoutConfig::default());
-        fail(&s, "a", 9).await;
-        s.rec
-            .record(ActivityEvent::login_succeeded(Actor::user("a")).with_time(s.clock.now()))
-            .unwrap();
-        s.clock.advance(Duration::seconds(1));
-        fail(&s, "a", 9).await;
-        assert!(!s.policy.check(&key("a")).await.unwrap().is_locked());
-        // Failures older than the window do not count.
-        s.clock.advance(Duration::minutes(15));
-        fail(&s, "a", 1).await;
-        assert_eq!(
-            s.policy.check(&key("a")).await.unwrap(),
-            LockStatus::Open {
-                attempts_left: Some(9)
-            }
-        );
-        s.guard.shutdown().await;
-    }
-
-    #[tokio::test]
-    async fn repeated_locks_grow_then_become_permanent_and_unlocks_release() {
-        let s = setup(LockoutConfig {
-            threshold: 3,
-            permanent_after: Some(3),
-            ..LockoutConfig::default()
-        });
-        fail(&s, "a", 3).await;
-        let LockStatus::Locked {
-            until: Some(u1), ..
-        } = s.policy.check(&key("a")).await.unwrap()
-        else {
-            panic!()
-        };
-        s.clock.set(u1);
-        fail(&s, "a", 3).await;
-        let LockStatus::Locked {
-            until: Some(u2), ..
-        } = s.policy.check(&key("a")).await.unwrap()
-        else {
-            panic!()
-        };
-        assert_eq!(
-            u2 - (s.clock.now() - Duration::seconds(10)),
-            Duration::minutes(60),
-            "doubled"
-        );
-        s.clock.set(u2);
-        fail(&s, "a", 3).await;
-        assert_eq!(
-            s.policy.check(&key("a")).await.unwrap(),
-            LockStatus::Locked {
-                until: None,
-                reason: "too_many_failures".into()
-            },
-            "permanent after three"
-        );
-        s.policy.unlock(Actor::user("admin"), None, "a").unwrap();
-        s.rec.flush().await.unwrap();
-        s.clock.advance(Duration::seconds(1));
-        assert!(!s.policy.check(&key("a")).await.unwrap().is_locked());
-        let rel = s
-            .store
-            .query(&ActivityQuery::new().action("lockout.released"))
-            .await
-            .unwrap()
-            .events;
-        assert_eq!(rel[0].reason.as_deref(), Some("admin_unlock"));
-        assert_eq!(
-            s.store
-                .count(&ActivityQuery::new().action("admin.user.unlocked"))
-                .await
-                .unwrap(),
-            1
-        );
-        s.guard.shutdown().await;
-    }
-
-    #[tokio::test]
-    async fn a_completed_password_reset_releases_the_lock() {
-        let s = setup(LockoutConfig::default());
-        fail(&s, "a", 10).await;
-        assert!(s.policy.check(&key("a")).await.unwrap().is_locked());
-        s.rec
-            .record(
-                ActivityEvent::password_reset_completed(Actor::user("a")).with_time(s.clock.now()),
-            )
-            .unwrap();
-        s.rec.flush().await.unwrap();
-        s.clock.advance(Duration::seconds(1));
-        assert!(!s.policy.check(&key("a")).await.unwrap().is_locked());
-        let rel = s
-            .store
-            .query(&ActivityQuery::new().action("lockout.released"))
-            .await
-            .unwrap()
-            .events;
-        assert_eq!(rel[0].reason.as_deref(), Some("password_reset"));
-        s.guard.shutdown().await;
-    }
-
-    #[tokio::test]
-    async fn one_batch_with_the_lock_and_the_reset_gives_one_lock_and_one_release() {
-        let s = setup(LockoutConfig::default());
-        for i in 0..12 {
-            s.rec
-                .record(
-                    ActivityEvent::login_failed(Actor::user("a"))
-                        .with_time(t0() + Duration::seconds(i)),
-                )
-                .unwrap();
-        }
-        s.rec
-            .record(
-                ActivityEvent::password_reset_completed(Actor::user("a"))
-                    .with_time(t0() + Duration::seconds(20)),
-            )
-            .unwrap();
-        s.rec.flush().await.unwrap();
-        assert_eq!(
-            s.store
-                .count(&ActivityQuery::new().action("lockout.triggered"))
-                .await
-                .unwrap(),
-            1
-        );
-        assert_eq!(
-            s.store
-                .count(&ActivityQuery::new().action("lockout.released"))
-                .await
-                .unwrap(),
-            1
-        );
-        s.guard.shutdown().await;
-    }
-
-    #[test]
-    fn unlock_without_a_started_recorder_is_refused_not_dropped() {
-        let policy = LockoutPolicy::new(Arc::new(MemoryStore::new()), LockoutConfig::default());
-        let err = policy
-            .unlock(Actor::user("admin"), None, "a")
-            .expect_err("no recorder to record the unlock with");
-        assert!(
-            matches!(
-                err,
-                Error::NotStarted {
-                    stage: "LockoutPolicy",
-                    ..
-                }
-            ),
-            "{err}"
-        );
-    }
-
-    #[tokio::test]
-    async fn the_recorder_builder_registers_the_lockout_once_for_stage_and_check() {
-        let store = Arc::new(MemoryStore::new());
-        let policy = Arc::new(LockoutPolicy::new(store.clone(), LockoutConfig::default()));
-        let (rec, guard) = Recorder::builder(store.clone())
-            .lockout(policy.clone())
-            .start();
-        assert!(rec.lockout_check().is_some());
-        for _ in 0..10 {
-            rec.record(ActivityEvent::login_failed(Actor::user("a")))
-                .unwrap();
-        }
-        rec.flush().await.unwrap();
-        let key = LockKey {
-            tenant: None,
-            account: Some("a"),
-            ip: None,
-        };
-        assert!(rec
-            .lockout_check()
-            .unwrap()
-            .check(&key)
-            .await
-            .unwrap()
-            .is_locked());
-        // The stage was told its recorder: the unlock is recorded through it.
-        policy.unlock(Actor::user("admin"), None, "a").unwrap();
-        rec.flush().await.unwrap();
-        let q = ActivityQuery::new().action("lockout.released");
-        assert_eq!(store.count(&q).await.unwrap(), 1);
-        guard.shutdown().await;
-    }
-
-    #[tokio::test]
-    async fn an_expired_lock_is_recorded_as_released_with_the_one_call_wiring() {
-        // Only `RecorderBuilder::lockout`: no other call tells the policy its recorder.
-        let store = Arc::new(MemoryStore::new());
-        let clock = ManualClock::new(t0());
-        let policy = Arc::new(
-            LockoutPolicy::new(store.clone(), LockoutConfig::default()).clock(clock.clone()),
-        );
-        let (rec, guard) = Recorder::builder(store.clone())
-            .lockout(policy.clone())
-            .lifecycle_events(false)
-            .clock(clock.clone())
-            .start();
-        for _ in 0..10 {
-            rec.record(ActivityEvent::login_failed(Actor::user("a")).with_time(clock.now()))
-                .unwrap();
-        }
-        rec.flush().await.unwrap();
-        assert!(policy.check(&key("a")).await.unwrap().is_locked());
-        clock.advance(Duration::minutes(31));
-        assert!(!policy.check(&key("a")).await.unwrap().is_locked());
-        rec.flush().await.unwrap();
-        let released = store
-            .query(&ActivityQuery::new().action("lockout.released"))
-            .await
-            .unwrap()
-            .events;
-        assert_eq!(released.len(), 1, "the expiry is recorded, once");
-        assert_eq!(released[0].reason.as_deref(), Some("expired"));
-        guard.shutdown().await;
-    }
-}
+mod tests;

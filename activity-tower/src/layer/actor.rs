@@ -1,5 +1,5 @@
-//! Finding the actor of a request: an extension, a header, a closure, or one field of a
-//! form or JSON body. No other body field is ever kept.
+//! Finding the actor of a request: an extension, a header, a closure, or the one
+//! identifier field of a form or JSON body. No other body field is ever kept.
 
 use std::fmt;
 use std::sync::Arc;
@@ -26,13 +26,19 @@ use super::extensions::AuthenticatedActor;
 pub type ActorFn = Arc<dyn Fn(&Parts) -> Option<Actor> + Send + Sync>;
 
 /// How the layer learns who is acting, tried in order: the [`AuthenticatedActor`]
-/// extension, the header, the closure, then the body fields.
+/// extension, the header, the closure, then the identifier field of the body.
+///
+/// On a sign-in route ([`RouteKind::Login`](crate::RouteKind::Login)) only the body's
+/// identifier field (or the handler's [`OutcomeHint`](crate::OutcomeHint)) names the
+/// subject: whoever is signed in already is not the one signing in. The identifier is
+/// normalised by the lockout's normaliser; the typed value is kept as the actor's name.
 ///
 /// It is configured through [`ActivityLayer`](crate::ActivityLayer)'s
 /// [`actor_header`](crate::ActivityLayer::actor_header),
-/// [`actor_fn`](crate::ActivityLayer::actor_fn) and
-/// [`actor_fields`](crate::ActivityLayer::actor_fields); handlers see the actor it found
-/// in their [`ActivityHandle`](crate::ActivityHandle)'s context.
+/// [`actor_fn`](crate::ActivityLayer::actor_fn),
+/// [`identifier_field`](crate::ActivityLayer::identifier_field) and
+/// [`identifier_from_handler`](crate::ActivityLayer::identifier_from_handler); handlers
+/// see the actor it found in their [`ActivityHandle`](crate::ActivityHandle)'s context.
 ///
 /// ```
 /// # use std::{convert::Infallible, sync::Arc};
@@ -68,7 +74,9 @@ pub type ActorFn = Arc<dyn Fn(&Parts) -> Option<Actor> + Send + Sync>;
 pub struct ActorSource {
     pub(crate) header: Option<http::HeaderName>,
     pub(crate) func: Option<ActorFn>,
-    pub(crate) body_fields: Vec<String>,
+    /// The one body field that holds the sign-in identifier; `None`: only the handler
+    /// names the account.
+    pub(crate) field: Option<String>,
 }
 
 impl Default for ActorSource {
@@ -76,7 +84,7 @@ impl Default for ActorSource {
         Self {
             header: None,
             func: None,
-            body_fields: vec!["username".into(), "email".into()],
+            field: Some("username".into()),
         }
     }
 }
@@ -86,7 +94,7 @@ impl fmt::Debug for ActorSource {
         f.debug_struct("ActorSource")
             .field("header", &self.header)
             .field("func", &self.func.is_some())
-            .field("body_fields", &self.body_fields)
+            .field("field", &self.field)
             .finish()
     }
 }
@@ -107,11 +115,8 @@ impl ActorSource {
         self.func.as_ref().and_then(|f| f(parts))
     }
 
-    /// Whether the body should be read for this request (form or JSON, fields configured).
+    /// Whether the body can be read for this request (a form or JSON).
     pub(crate) fn body_kind(&self, parts: &Parts) -> Option<BodyKind> {
-        if self.body_fields.is_empty() {
-            return None;
-        }
         let ct = parts
             .headers
             .get(http::header::CONTENT_TYPE)?
@@ -125,29 +130,6 @@ impl ActorSource {
             _ => None,
         }
     }
-
-    /// The first configured field found in `body` (which may be a truncated prefix).
-    pub(crate) fn actor_in_body(&self, kind: BodyKind, body: &[u8]) -> Option<Actor> {
-        let value = match kind {
-            BodyKind::Form => form_urlencoded::parse(body)
-                .filter(|(k, _)| self.body_fields.iter().any(|f| f == k.as_ref()))
-                .min_by_key(|(k, _)| self.body_fields.iter().position(|f| f == k.as_ref()))
-                .map(|(_, v)| v.into_owned()),
-            BodyKind::Json => {
-                let map: serde_json::Map<String, serde_json::Value> =
-                    serde_json::from_slice(body).ok()?;
-                self.body_fields
-                    .iter()
-                    .find_map(|f| map.get(f).and_then(|v| v.as_str()).map(str::to_owned))
-            }
-        }?;
-        let value = value.trim();
-        if value.is_empty() || value.contains('\0') {
-            return None;
-        }
-        let name = truncate(value, limits::NAME).to_owned();
-        Some(Actor::user(truncate(value, limits::ID).to_owned()).with_name(name))
-    }
 }
 
 /// A body the layer can read the actor from.
@@ -155,43 +137,4 @@ impl ActorSource {
 pub(crate) enum BodyKind {
     Form,
     Json,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_the_named_field_is_taken() {
-        let s = ActorSource::default();
-        let a = s
-            .actor_in_body(
-                BodyKind::Form,
-                b"password=hunter2&username=alice%40example.com",
-            )
-            .unwrap();
-        assert_eq!(a.id, "alice@example.com");
-        let a = s
-            .actor_in_body(
-                BodyKind::Json,
-                br#"{"password":"x","email":"bob@example.com"}"#,
-            )
-            .unwrap();
-        assert_eq!(a.id, "bob@example.com");
-        assert!(s
-            .actor_in_body(BodyKind::Json, br#"{"password":"x"}"#)
-            .is_none());
-        assert!(s
-            .actor_in_body(BodyKind::Json, br#"{"username":"trunc"#)
-            .is_none());
-        assert!(s.actor_in_body(BodyKind::Form, b"username=").is_none());
-        let long = format!("username={}", "a".repeat(10_000));
-        assert_eq!(
-            s.actor_in_body(BodyKind::Form, long.as_bytes())
-                .unwrap()
-                .id
-                .len(),
-            limits::ID
-        );
-    }
 }

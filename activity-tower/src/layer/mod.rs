@@ -25,6 +25,7 @@ mod extensions;
 mod future;
 mod handle;
 mod headers;
+mod identifier;
 mod rules;
 mod service;
 mod tenant;
@@ -118,10 +119,32 @@ impl ActivityLayer {
         self
     }
 
-    /// The form or JSON body fields that name the actor (default `username`, `email`;
-    /// empty to never read bodies).
-    pub fn actor_fields(mut self, fields: &[&str]) -> Self {
-        self.config_mut().actor.body_fields = fields.iter().map(|s| s.to_string()).collect();
+    /// The one form or JSON body field that holds the sign-in identifier (default
+    /// `username`): the field the handler reads. On authentication routes a body that
+    /// holds it twice is refused (400), as is a body over the [read
+    /// limit](Self::body_limit) (413); both are recorded.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// use activity_tower::{ActivityLayer, RouteKind, RouteRule};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let (recorder, guard) = activity_core::Recorder::builder(Arc::new(activity_core::MemoryStore::new())).start();
+    /// let layer = ActivityLayer::new(recorder)
+    ///     .identifier_field("email")
+    ///     .rule(RouteRule::post("/login", RouteKind::Login));
+    /// # guard.shutdown().await;
+    /// # });
+    /// ```
+    pub fn identifier_field(mut self, field: &str) -> Self {
+        self.config_mut().actor.field = Some(field.to_owned());
+        self
+    }
+
+    /// Never read bodies: only the handler's [`OutcomeHint`](crate::OutcomeHint) names
+    /// the account. The lockout then counts failures against the handler's account but
+    /// cannot refuse before the handler runs (only the per-address budget applies).
+    pub fn identifier_from_handler(mut self) -> Self {
+        self.config_mut().actor.field = None;
         self
     }
 
@@ -137,8 +160,9 @@ impl ActivityLayer {
         self
     }
 
-    /// The most body bytes read to find the actor (default 16 KiB). The handler gets
-    /// the whole body either way.
+    /// The most body bytes read to find the identifier (default 16 KiB). The handler gets
+    /// the whole body either way; on authentication routes a longer form or JSON body is
+    /// refused with 413 and recorded (`body_too_large`), since its account cannot be known.
     pub fn body_limit(mut self, bytes: usize) -> Self {
         self.config_mut().body_limit = bytes;
         self

@@ -8,7 +8,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use activity_core::{lockout::LockKey, lockout::LockStatus, Action, ActivityEvent, Actor, Outcome};
+use activity_core::lockout::{Admission, AttemptKind, LockKey, LockStatus, Settlement, Ticket};
+use activity_core::text::truncate;
+use activity_core::{limits, Action, ActivityEvent, Actor, Outcome};
 use futures_util::FutureExt;
 use http::header::{HeaderValue, RETRY_AFTER, SET_COOKIE};
 use http::request::Parts;
@@ -23,6 +25,7 @@ use super::extensions::OutcomeHint;
 use super::future::ResponseFuture;
 use super::handle::ActivityHandle;
 use super::headers::{device_cookie, echo_request_id, set_cookie};
+use super::identifier::{identifier_in, Found};
 use super::rules::{RouteKind, RouteRule};
 
 /// The middleware [`ActivityLayer`](crate::ActivityLayer) produces.
@@ -123,10 +126,14 @@ where
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
         let attempt = Attempt {
-            actor: ctx.actor.clone(),
+            // The signed-in user is never the subject of a sign-in.
+            actor: (rule.kind != RouteKind::Login)
+                .then(|| ctx.actor.clone())
+                .flatten(),
             config: self.config.clone(),
             rule,
             ctx,
+            ticket: std::sync::Mutex::new(None),
         };
         ResponseFuture::rule(Box::pin(handle_rule(inner, attempt, parts, body)))
     }
@@ -154,15 +161,19 @@ where
     let guard = DropGuard(Some(&attempt));
     let result = AssertUnwindSafe(inner.call(req)).catch_unwind().await;
     guard.disarm();
-    // Judge and record.
+    // Judge, settle the lockout's reservation, and record.
     match result {
-        Ok(Ok(res)) => Ok(attempt.answered(res)),
+        Ok(Ok(res)) => Ok(attempt.answered(res).await),
         Ok(Err(err)) => {
-            attempt.record(attempt.event(Outcome::Unknown, Some("service_error".into()), None));
+            let e = attempt.event(Outcome::Unknown, Some("service_error".into()), None);
+            attempt.settle(e.id, Outcome::Unknown, None).await;
+            attempt.record(e);
             Err(err)
         }
         Err(panic) => {
-            attempt.record(attempt.event(Outcome::Unknown, Some("panic".into()), None));
+            let e = attempt.event(Outcome::Unknown, Some("panic".into()), None);
+            attempt.settle(e.id, Outcome::Unknown, None).await;
+            attempt.record(e);
             std::panic::resume_unwind(panic)
         }
     }
@@ -173,8 +184,21 @@ struct Attempt {
     config: Arc<Config>,
     rule: RouteRule,
     ctx: Arc<RequestContext>,
-    /// The actor known before the handler runs: the context's, or the one in the body.
+    /// The actor known before the handler runs: on a sign-in the identifier typed in the
+    /// body (never the signed-in user); elsewhere the context's, or the body's.
     actor: Option<Actor>,
+    /// The lockout's reservation, from admission until the answer settles it.
+    ticket: std::sync::Mutex<Option<Ticket>>,
+}
+
+/// Why a body was refused before the handler.
+enum BodyRefusal {
+    /// It broke off.
+    Broken,
+    /// It is longer than the read limit, so the identifier cannot be known.
+    TooLarge,
+    /// The identifier field is there more than once.
+    Repeated,
 }
 
 impl Attempt {
@@ -185,9 +209,36 @@ impl Attempt {
         let mut e = self
             .ctx
             .fill(ActivityEvent::new(self.rule.kind.action(outcome)).with_outcome(outcome));
-        e.actor = who.or_else(|| self.actor.clone()).or(e.actor);
+        // The handler's account keeps the name that was typed, if it gives none.
+        let who = who.map(|mut a| {
+            if a.name.is_none() {
+                a.name = self.actor.as_ref().and_then(|t| t.name.clone());
+            }
+            a
+        });
+        let known = who.or_else(|| self.actor.clone());
+        e.actor = if self.rule.kind == RouteKind::Login {
+            known
+        } else {
+            known.or(e.actor)
+        };
         e.reason = reason;
         e
+    }
+
+    /// Ends the lockout's reservation with the attempt's outcome (a no-op without one).
+    async fn settle(&self, event: uuid::Uuid, outcome: Outcome, verified: Option<&Actor>) {
+        let ticket = self.ticket.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(ticket) = ticket {
+            let s = Settlement {
+                event,
+                outcome,
+                verified,
+            };
+            if let Err(e) = self.config.lockout.settle(ticket, s).await {
+                tracing::warn!(error = %e, "lockout could not count the attempt");
+            }
+        }
     }
 
     /// Records, or reports the refusal: every time for the first few, then at powers of
@@ -218,57 +269,120 @@ impl Attempt {
             let retry = self.config.unavailable_retry_after.as_secs();
             return Err(self.refusal(StatusCode::SERVICE_UNAVAILABLE, retry));
         }
-        let Ok(body) = self.read_actor(&parts, body).await else {
-            // The client's body broke off: nothing reaches the handler, which could not
-            // have read it either. Recorded as unknown.
-            self.record(self.event(Outcome::Unknown, Some("body_error".into()), None));
-            return Err(self.refusal(StatusCode::BAD_REQUEST, 1));
+        let body = match self.read_actor(&parts, body).await {
+            Ok(body) => body,
+            Err(BodyRefusal::Broken) => {
+                // The client's body broke off: nothing reaches the handler, which could
+                // not have read it either. Recorded as unknown.
+                self.record(self.event(Outcome::Unknown, Some("body_error".into()), None));
+                return Err(self.refusal(StatusCode::BAD_REQUEST, 1));
+            }
+            Err(BodyRefusal::TooLarge) => {
+                // Over the read limit the account cannot be known, so the attempt could
+                // not be counted: refused, and recorded.
+                self.record(self.event(Outcome::Failure, Some("body_too_large".into()), None));
+                return Err(self.refusal(StatusCode::PAYLOAD_TOO_LARGE, 1));
+            }
+            Err(BodyRefusal::Repeated) => {
+                // Frameworks disagree on which of two values counts: refuse, never guess.
+                self.record(self.event(Outcome::Failure, Some("repeated_identifier".into()), None));
+                return Err(self.refusal(StatusCode::BAD_REQUEST, 1));
+            }
         };
-        if let Some(locked) = self.locked().await {
-            return Err(locked);
+        if let Some(refused) = self.admit_lockout().await {
+            return Err(refused);
         }
         Ok(Request::from_parts(parts, body))
     }
 
-    /// Reads the start of a form or JSON body for the actor, when nothing named one
-    /// before; the handler gets the whole body either way.
-    async fn read_actor<B>(&mut self, parts: &Parts, body: B) -> Result<PrefixedBody<B>, B::Error>
+    /// Reads the identifier from a form or JSON body. On authentication routes it is
+    /// always read (on a sign-in, whoever is signed in), and a body over the read limit or
+    /// with the field twice is refused; elsewhere only when nothing named the actor, from
+    /// the start of the body. The handler gets the whole body either way.
+    async fn read_actor<B>(
+        &mut self,
+        parts: &Parts,
+        body: B,
+    ) -> Result<PrefixedBody<B>, BodyRefusal>
     where
         B: Body<Data = bytes::Bytes> + Unpin,
     {
         let source = &self.config.actor;
-        match (self.actor.is_none(), source.body_kind(parts)) {
-            (true, Some(kind)) => {
-                let limit = self.config.body_limit;
-                let (prefix, done, rest) = read_prefix(body, limit).await?;
-                self.actor = source.actor_in_body(kind, &prefix[..prefix.len().min(limit)]);
-                Ok(PrefixedBody::new(prefix, rest, done))
-            }
-            _ => Ok(PrefixedBody::new(bytes::Bytes::new(), body, false)),
+        let strict = self.rule.kind.is_authentication();
+        let (Some(field), Some(kind)) = (source.field.as_deref(), source.body_kind(parts)) else {
+            return Ok(PrefixedBody::new(bytes::Bytes::new(), body, false));
+        };
+        if self.actor.is_some() {
+            return Ok(PrefixedBody::new(bytes::Bytes::new(), body, false));
         }
+        let limit = self.config.body_limit;
+        if strict && declared_length(parts).is_some_and(|n| n > limit as u64) {
+            return Err(BodyRefusal::TooLarge);
+        }
+        let (prefix, done, rest) = read_prefix(body, limit.saturating_add(1))
+            .await
+            .map_err(|_| BodyRefusal::Broken)?;
+        if strict && prefix.len() > limit {
+            return Err(BodyRefusal::TooLarge);
+        }
+        let found = identifier_in(kind, &prefix[..prefix.len().min(limit)], field);
+        let typed = match found {
+            Found::Value(v) => Some(v),
+            Found::Repeated if strict => return Err(BodyRefusal::Repeated),
+            _ => None,
+        };
+        let normalizer = self.config.lockout.normalizer();
+        self.actor = typed.and_then(|typed| {
+            let id = normalizer.normalize(&typed)?;
+            let name = truncate(typed.trim(), limits::NAME).to_owned();
+            Some(Actor::user(truncate(&id, limits::ID).to_owned()).with_name(name))
+        });
+        Ok(PrefixedBody::new(prefix, rest, done))
     }
 
-    /// Asks the lockout policy before a login; the answer for a locked account (after
-    /// recording the refused attempt).
-    async fn locked<B: Default>(&self) -> Option<Response<B>> {
-        if self.rule.kind != RouteKind::Login {
-            return None;
-        }
+    /// Asks the lockout before an authentication attempt and takes its reservation; the
+    /// answer for a locked account or a throttled address (after recording the refused
+    /// attempt).
+    async fn admit_lockout<B: Default>(&self) -> Option<Response<B>> {
+        let kind = match self.rule.kind {
+            RouteKind::Login => AttemptKind::Login,
+            RouteKind::MfaVerify => AttemptKind::Mfa,
+            RouteKind::PasswordResetComplete => AttemptKind::Reset,
+            _ => return None,
+        };
         let key = LockKey {
             tenant: self.ctx.tenant.as_deref(),
             account: self.actor.as_ref().map(|a| a.id.as_str()),
             ip: self.ctx.ip,
+            device: self.ctx.device_id.as_deref(),
+            kind,
         };
-        match self.config.lockout.check(&key).await {
-            Ok(LockStatus::Locked { until, reason }) => {
+        let now = chrono::Utc::now();
+        match self.config.lockout.admit(&key).await {
+            Ok(Admission::Admitted(ticket)) => {
+                *self.ticket.lock().unwrap_or_else(|p| p.into_inner()) = Some(ticket);
+                None
+            }
+            Ok(Admission::Refused(LockStatus::Throttled { until })) => {
+                self.record(self.event(Outcome::Failure, Some("throttled".into()), None));
+                let retry = (until - now).num_seconds().max(1) as u64;
+                Some(self.refusal(StatusCode::TOO_MANY_REQUESTS, retry))
+            }
+            Ok(Admission::Refused(LockStatus::Locked { until, reason })) => {
                 let e = self.event(Outcome::Failure, Some("locked".into()), None);
                 self.record(e.with_detail("lock_reason", reason));
                 let retry = until
-                    .map(|u| (u - chrono::Utc::now()).num_seconds().max(1) as u64)
+                    .map(|u| (u - now).num_seconds().max(1) as u64)
                     .unwrap_or(self.config.locked_retry_after.as_secs());
                 Some(self.refusal(self.config.locked_status, retry))
             }
-            Ok(_) => None,
+            Ok(Admission::Refused(_)) => {
+                self.record(self.event(Outcome::Failure, Some("locked".into()), None));
+                Some(self.refusal(
+                    self.config.locked_status,
+                    self.config.locked_retry_after.as_secs(),
+                ))
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "lockout check failed; letting the attempt through");
                 None
@@ -289,9 +403,11 @@ impl Attempt {
 
     /// Judges the handler's answer, records its event (and the session event that
     /// follows a login or logout), and echoes the request id.
-    fn answered<B>(&self, mut res: Response<B>) -> Response<B> {
+    async fn answered<B>(&self, mut res: Response<B>) -> Response<B> {
         let (outcome, reason, who) = self.judge(&mut res);
-        let mut event = self.event(outcome, reason, who);
+        let mut event = self.event(outcome, reason, who.clone());
+        // Settled before the answer leaves: the next attempt sees this one counted.
+        self.settle(event.id, outcome, who.as_ref()).await;
         let follow_up = match self.rule.kind {
             RouteKind::Login if outcome == Outcome::Success => {
                 Some(self.signed_in(&mut event, &mut res))
@@ -372,7 +488,37 @@ impl DropGuard<'_> {
 impl Drop for DropGuard<'_> {
     fn drop(&mut self) {
         if let Some(a) = self.0.take() {
-            a.record(a.event(Outcome::Unknown, Some("client_disconnected".into()), None));
+            let e = a.event(Outcome::Unknown, Some("client_disconnected".into()), None);
+            // The handler may have checked the password before the client left: the
+            // reservation is settled as a failure, so that leaving early is no free guess.
+            let ticket = a.ticket.lock().unwrap_or_else(|p| p.into_inner()).take();
+            if let (Some(ticket), Ok(rt)) = (ticket, tokio::runtime::Handle::try_current()) {
+                let lockout = a.config.lockout.clone();
+                let id = e.id;
+                rt.spawn(async move {
+                    let s = Settlement {
+                        event: id,
+                        outcome: Outcome::Failure,
+                        verified: None,
+                    };
+                    if let Err(e) = lockout.settle(ticket, s).await {
+                        tracing::warn!(error = %e, "lockout could not count the attempt");
+                    }
+                });
+            }
+            a.record(e);
         }
     }
+}
+
+/// The body length the request declares, if it does.
+fn declared_length(parts: &Parts) -> Option<u64> {
+    parts
+        .headers
+        .get(http::header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }

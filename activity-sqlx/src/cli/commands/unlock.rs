@@ -9,7 +9,8 @@ use crate::cli::Failure;
 /// Unlocks the account as the operator and waits for the event to be stored.
 pub(crate) async fn run(a: UnlockArgs, ctx: &Ctx) -> Result<ExitCode, Failure> {
     ctx.lockout
-        .unlock(operator(), a.tenant.as_deref(), &a.account)?;
+        .unlock(operator(), a.tenant.as_deref(), &a.account)
+        .await?;
     ctx.recorder.flush().await?;
     println!(
         "unlocked {}",
