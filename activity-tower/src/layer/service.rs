@@ -22,7 +22,8 @@ use super::context::RequestContext;
 use super::extensions::OutcomeHint;
 use super::future::ResponseFuture;
 use super::handle::ActivityHandle;
-use super::headers::{device_cookie, echo_request_id, set_cookie};
+use super::device_cookie::{set_device_cookie, DeviceId};
+use super::headers::{echo_request_id, set_cookie};
 use super::rules::{RouteKind, RouteRule};
 
 /// The middleware [`ActivityLayer`](crate::ActivityLayer) produces.
@@ -331,11 +332,12 @@ impl Attempt {
     fn signed_in<B>(&self, event: &mut ActivityEvent, res: &mut Response<B>) -> ActivityEvent {
         let config = &self.config;
         if event.device_id().is_none() {
-            let id = format!("d_{}", uuid::Uuid::new_v4().simple());
-            if let Some(v) = device_cookie(&config.device_cookie, &id, config.device_max_age) {
+            let id = DeviceId::random();
+            let key = config.device_key();
+            if let Some(v) = set_device_cookie(key, &config.device_cookie, &id, config.device_max_age) {
                 res.headers_mut().append(SET_COOKIE, v);
             }
-            event.source.get_or_insert_with(Default::default).device_id = Some(id);
+            event.source.get_or_insert_with(Default::default).device_id = Some(id.into());
         }
         let session = config
             .session
