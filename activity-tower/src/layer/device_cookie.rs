@@ -293,8 +293,8 @@ mod tests {
                 proptest::collection::vec(
                     prop_oneof![
                         6 => proptest::sample::select(b" ;=\"._d0123456789abcdef".to_vec()),
-                        2 => (0x20u8..=0x7e),
-                        1 => (0x80u8..=0xff),
+                        2 => 0x20u8..=0x7e,
+                        1 => 0x80u8..=0xff,
                     ],
                     0..120,
                 ),

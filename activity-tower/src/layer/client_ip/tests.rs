@@ -174,8 +174,8 @@ fn hop_count() {
 fn value_bytes(max: usize) -> impl Strategy<Value = Vec<u8>> {
     let byte = prop_oneof![
         8 => proptest::sample::select(b" ,;=\"[]:._\\0123456789abcdefforFORunknown".to_vec()),
-        1 => (0x20u8..=0x7e),
-        1 => (0x80u8..=0xff),
+        1 => 0x20u8..=0x7e,
+        1 => 0x80u8..=0xff,
         1 => Just(b'\t'),
     ];
     proptest::collection::vec(byte, 0..max)
