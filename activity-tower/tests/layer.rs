@@ -618,7 +618,8 @@ async fn fail_closed_refuses_authentication_while_the_log_is_down() {
 
 #[tokio::test]
 async fn handlers_record_through_the_handle_with_the_context_filled_in() {
-    let app = start(TrustedProxies::None, None).await;
+    // The test client is the trusted proxy, so that its tenant header counts.
+    let app = start(TrustedProxies::cidrs(["127.0.0.0/8"]).unwrap(), None).await;
     let reply = post_form(
         app.addr,
         "/settings/totp",
