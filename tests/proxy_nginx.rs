@@ -29,7 +29,9 @@ fn nginx_available() -> bool {
     let present = Path::new(NGINX).exists();
     if !present {
         if std::env::var("ACTIVITY_TEST_REQUIRE_SERVERS").as_deref() == Ok("1") {
-            panic!("{NGINX} missing but ACTIVITY_TEST_REQUIRE_SERVERS=1 (apt-get install nginx-light)");
+            panic!(
+                "{NGINX} missing but ACTIVITY_TEST_REQUIRE_SERVERS=1 (apt-get install nginx-light)"
+            );
         }
         eprintln!("notice: nginx not installed; skipping the nginx proxy test");
     }
@@ -223,11 +225,9 @@ async fn behind_nginx_the_recorded_ip_is_the_one_nginx_saw() {
     }
     let trusted = TrustedProxies::cidrs([PROXY_OUT]).unwrap();
     let xff = App::start(trusted.clone()).await;
-    let real = App::start(
-        trusted.header(ForwardedHeader::Single(axum::http::HeaderName::from_static(
-            "x-real-ip",
-        ))),
-    )
+    let real = App::start(trusted.header(ForwardedHeader::Single(
+        axum::http::HeaderName::from_static("x-real-ip"),
+    )))
     .await;
     let proxy = nginx(xff.addr, real.addr).await;
     for forged in FORGERIES {

@@ -172,7 +172,8 @@ async fn an_unspecified_address_is_never_the_client() {
 async fn mapped_ranges_match_both_ways() {
     let mapped = TrustedProxies::cidrs(["::ffff:127.0.0.0/104"]).unwrap();
     let app = App::start(|l| l.trusted_proxies(mapped)).await;
-    app.login("wrong", b"X-Forwarded-For: 81.2.69.142\r\n").await;
+    app.login("wrong", b"X-Forwarded-For: 81.2.69.142\r\n")
+        .await;
     assert_eq!(app.ips().await, ["81.2.69.142"]);
     app.stop().await;
 
@@ -180,7 +181,8 @@ async fn mapped_ranges_match_both_ways() {
         eprintln!("notice: no IPv6 on this machine; skipping the dual-stack half");
         return;
     };
-    app.login("wrong", b"X-Forwarded-For: 81.2.69.142\r\n").await;
+    app.login("wrong", b"X-Forwarded-For: 81.2.69.142\r\n")
+        .await;
     assert_eq!(app.ips().await, ["81.2.69.142"]);
     app.stop().await;
 }

@@ -10,8 +10,8 @@ use http::request::Parts;
 
 use super::client_ip::client_ip;
 use super::config::Config;
-use super::extensions::PeerAddr;
 use super::device_cookie::DeviceId;
+use super::extensions::PeerAddr;
 use super::headers::{cookie, cookies, new_request_id, valid_request_id, X_REQUEST_ID};
 
 /// The context of one request.

@@ -147,7 +147,10 @@ impl DeviceKey {
 
     /// The cookie value for `id`: `id.tag`.
     pub(crate) fn sign(&self, cookie_name: &str, id: &DeviceId) -> String {
-        let tag = self.mac(cookie_name, id.0.as_bytes()).finalize().into_bytes();
+        let tag = self
+            .mac(cookie_name, id.0.as_bytes())
+            .finalize()
+            .into_bytes();
         format!("{}.{}", id.0, hex::encode(&tag[..TAG]))
     }
 
@@ -231,7 +234,10 @@ mod tests {
         assert_eq!(k.verify(NAME, ""), None);
         assert!(matches!(
             DeviceKey::new(b"short"),
-            Err(Error::Config { setting: "device_cookie_key", .. })
+            Err(Error::Config {
+                setting: "device_cookie_key",
+                ..
+            })
         ));
         assert_eq!(format!("{k:?}"), "DeviceKey(..)");
     }

@@ -19,10 +19,10 @@ use tower_service::Service;
 use super::body::{read_prefix, PrefixedBody};
 use super::config::Config;
 use super::context::RequestContext;
+use super::device_cookie::{set_device_cookie, DeviceId};
 use super::extensions::OutcomeHint;
 use super::future::ResponseFuture;
 use super::handle::ActivityHandle;
-use super::device_cookie::{set_device_cookie, DeviceId};
 use super::headers::{echo_request_id, set_cookie};
 use super::rules::{RouteKind, RouteRule};
 
@@ -334,7 +334,9 @@ impl Attempt {
         if event.device_id().is_none() {
             let id = DeviceId::random();
             let key = config.device_key();
-            if let Some(v) = set_device_cookie(key, &config.device_cookie, &id, config.device_max_age) {
+            if let Some(v) =
+                set_device_cookie(key, &config.device_cookie, &id, config.device_max_age)
+            {
                 res.headers_mut().append(SET_COOKIE, v);
             }
             event.source.get_or_insert_with(Default::default).device_id = Some(id.into());

@@ -42,7 +42,11 @@ impl TenantSource {
     /// a [trusted proxy](crate::TrustedProxies::trusts_peer)): a client's own header is
     /// ignored (and logged once), so that it cannot write into another tenant's log or
     /// pick a new lockout counter per attempt.
-    pub(crate) fn tenant_in_parts(&self, parts: &Parts, from_trusted_proxy: bool) -> Option<String> {
+    pub(crate) fn tenant_in_parts(
+        &self,
+        parts: &Parts,
+        from_trusted_proxy: bool,
+    ) -> Option<String> {
         match self {
             TenantSource::None => None,
             TenantSource::Header(h) => {

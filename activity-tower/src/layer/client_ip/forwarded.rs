@@ -270,7 +270,10 @@ fn valid_port(p: &str) -> bool {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
     }
-    !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u32>().is_ok_and(|n| n <= 65535)
+    !p.is_empty()
+        && p.len() <= 5
+        && p.bytes().all(|b| b.is_ascii_digit())
+        && p.parse::<u32>().is_ok_and(|n| n <= 65535)
 }
 
 #[cfg(test)]
@@ -295,8 +298,14 @@ mod tests {
             &[b"1.1.1.1, 2.2.2.2:80", b" [2001:db8::1]:443 ,\"3.3.3.3\""],
             Syntax::List,
         );
-        assert_eq!(h, [a("1.1.1.1"), a("2.2.2.2"), a("2001:db8::1"), a("3.3.3.3")]);
-        let h = hops(&[b"::ffff:81.2.69.142, unknown, _hidden, 1.2.3.4:99999"], Syntax::List);
+        assert_eq!(
+            h,
+            [a("1.1.1.1"), a("2.2.2.2"), a("2001:db8::1"), a("3.3.3.3")]
+        );
+        let h = hops(
+            &[b"::ffff:81.2.69.142, unknown, _hidden, 1.2.3.4:99999"],
+            Syntax::List,
+        );
         assert_eq!(h, [a("81.2.69.142"), O, O, O]);
         assert_eq!(hops(&[b"2001:db8::5"], Syntax::List), [a("2001:db8::5")]);
         assert_eq!(hops(&[b""], Syntax::List), [O]);
@@ -336,7 +345,10 @@ mod tests {
         );
         assert_eq!(h, [O, O, O, O]);
         // Escapes in a quoted value.
-        assert_eq!(hops(&[b"for=\"1.2.3.\\4\""], Syntax::Forwarded), [a("1.2.3.4")]);
+        assert_eq!(
+            hops(&[b"for=\"1.2.3.\\4\""], Syntax::Forwarded),
+            [a("1.2.3.4")]
+        );
         // `[v6]` must be quoted to be a valid token; accepted either way.
         assert_eq!(hops(&[b"for=[::1]"], Syntax::Forwarded), [a("::1")]);
         assert_eq!(hops(&[b"for=1.2.3.4\""], Syntax::Forwarded), [O]);

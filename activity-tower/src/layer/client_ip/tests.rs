@@ -68,8 +68,13 @@ fn only_the_configured_header_counts() {
         ("x-forwarded-for", b"6.6.6.6"),
     ]);
     assert_eq!(client_ip(ip(PEER), &h, &rfc), ip("81.2.69.142"));
-    let real = lb().header(ForwardedHeader::Single(HeaderName::from_static("x-real-ip")));
-    let h = headers(&[("x-real-ip", b"81.2.69.142"), ("x-forwarded-for", b"6.6.6.6")]);
+    let real = lb().header(ForwardedHeader::Single(HeaderName::from_static(
+        "x-real-ip",
+    )));
+    let h = headers(&[
+        ("x-real-ip", b"81.2.69.142"),
+        ("x-forwarded-for", b"6.6.6.6"),
+    ]);
     assert_eq!(client_ip(ip(PEER), &h, &real), ip("81.2.69.142"));
     // A single-value header with two values was not (only) written by the proxy.
     let h = headers(&[("x-real-ip", b"6.6.6.6"), ("x-real-ip", b"81.2.69.142")]);
@@ -83,7 +88,10 @@ fn only_the_configured_header_counts() {
 fn a_non_ascii_element_is_opaque_alone() {
     let h = headers(&[("x-forwarded-for", b"\xff, 81.2.69.142")]);
     assert_eq!(client_ip(ip(PEER), &h, &lb()), ip("81.2.69.142"));
-    let h = headers(&[("x-forwarded-for", b"\xff"), ("x-forwarded-for", b"81.2.69.142")]);
+    let h = headers(&[
+        ("x-forwarded-for", b"\xff"),
+        ("x-forwarded-for", b"81.2.69.142"),
+    ]);
     assert_eq!(client_ip(ip(PEER), &h, &lb()), ip("81.2.69.142"));
     let rfc = lb().header(ForwardedHeader::Forwarded);
     let h = headers(&[("forwarded", b"for=\"\xc3\xa9\", for=81.2.69.142")]);
@@ -154,7 +162,10 @@ fn hop_count() {
     assert_eq!(at(2), ip("6.6.6.6"));
     assert_eq!(at(5), ip("6.6.6.6"));
     // Lines count in order, as one list.
-    let h = headers(&[("x-forwarded-for", b"6.6.6.6"), ("x-forwarded-for", b"81.2.69.142")]);
+    let h = headers(&[
+        ("x-forwarded-for", b"6.6.6.6"),
+        ("x-forwarded-for", b"81.2.69.142"),
+    ]);
     assert_eq!(
         client_ip(ip(PEER), &h, &TrustedProxies::hops(1)),
         ip("81.2.69.142")
@@ -200,7 +211,9 @@ fn configs() -> impl Strategy<Value = TrustedProxies> {
     let header = prop_oneof![
         Just(ForwardedHeader::XForwardedFor),
         Just(ForwardedHeader::Forwarded),
-        Just(ForwardedHeader::Single(HeaderName::from_static("x-real-ip"))),
+        Just(ForwardedHeader::Single(HeaderName::from_static(
+            "x-real-ip"
+        ))),
     ];
     let trust = prop_oneof![
         Just(TrustedProxies::none()),
@@ -219,7 +232,11 @@ fn configs() -> impl Strategy<Value = TrustedProxies> {
 
 fn map_of(xff: &[Vec<u8>], fwd: &[Vec<u8>], real: &[Vec<u8>]) -> HeaderMap {
     let mut h = HeaderMap::new();
-    for (name, lines) in [("x-forwarded-for", xff), ("forwarded", fwd), ("x-real-ip", real)] {
+    for (name, lines) in [
+        ("x-forwarded-for", xff),
+        ("forwarded", fwd),
+        ("x-real-ip", real),
+    ] {
         for l in lines {
             h.append(name, http::HeaderValue::from_bytes(l).unwrap());
         }
