@@ -178,7 +178,9 @@ impl TrustedProxies {
 
     /// Whether `ip`, found in the header, may be recorded as the client.
     fn may_be_client(&self, ip: IpAddr) -> bool {
-        !trusted::never_a_client(ip) && !(self.reject_private && trusted::is_private(ip))
+        let refused =
+            trusted::never_a_client(ip) || (self.reject_private && trusted::is_private(ip));
+        !refused
     }
 
     /// The header's elements, from the right.

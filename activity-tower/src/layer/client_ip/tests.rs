@@ -199,7 +199,7 @@ fn lines() -> impl Strategy<Value = Vec<Vec<u8>>> {
 /// An address a client may connect from, outside `10.0.0.0/8`.
 fn public_ip() -> impl Strategy<Value = IpAddr> {
     prop_oneof![
-        any::<[u8; 4]>().prop_map(|o| IpAddr::from(o)),
+        any::<[u8; 4]>().prop_map(IpAddr::from),
         any::<[u16; 8]>().prop_map(|s| IpAddr::from(s).to_canonical()),
     ]
     .prop_filter("a client address", |ip| {
