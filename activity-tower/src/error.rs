@@ -52,12 +52,13 @@ pub enum Error {
     #[error("activity log unavailable")]
     Core(#[from] activity_core::Error),
     /// A builder refused a setting: [`ActivityLayer::session_cookie`](crate::ActivityLayer::session_cookie),
+    /// [`ActivityLayer::device_cookie_key`](crate::ActivityLayer::device_cookie_key),
     /// [`TrustedProxies::cidrs`](crate::TrustedProxies::cidrs),
     /// [`ActivityViews::base_path`](crate::ActivityViews::base_path) or (feature
     /// `webhook`) `WebhookBuilder::start`.
     #[error("invalid setting `{setting}`: {reason}")]
     Config {
-        /// The setting: `session_cookie`, `trusted_proxies`, `base_path`, `webhook.url`,
+        /// The setting: `session_cookie`, `device_cookie_key`, `trusted_proxies`, `base_path`, `webhook.url`,
         /// `webhook.secret`, `webhook.timeout` or `webhook`.
         setting: &'static str,
         /// What is wrong with it.

@@ -54,4 +54,5 @@ pub use layer::{
     ActivityHandle, ActivityLayer, AuthenticatedActor, OutcomeHint, RouteKind, RouteRule,
     TrustedProxies, X_REQUEST_ID,
 };
+pub use layer::{DeviceId, ForwardedHeader};
 pub use viewer::{ActivityViews, Viewer};

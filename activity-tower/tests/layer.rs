@@ -225,7 +225,8 @@ async fn post_form(addr: SocketAddr, path: &str, body: &str, extra: &str) -> Rep
 
 #[tokio::test]
 async fn every_rule_and_outcome() {
-    let app = start(TrustedProxies::None, None).await;
+    // The test client is the trusted proxy, so that its tenant header counts.
+    let app = start(TrustedProxies::cidrs(["127.0.0.0/8"]).unwrap(), None).await;
     let a = app.addr;
     let ok = post_form(
         a,
@@ -366,7 +367,8 @@ async fn trusted_and_untrusted_proxies() {
             "81.2.69.142",
         ),
         ("X-Forwarded-For: not-an-ip\r\n", "127.0.0.1"),
-        ("Forwarded: for=\"[2001:db8::1]:443\"\r\n", "2001:db8::1"),
+        // The proxy is configured to write X-Forwarded-For: a `Forwarded` is not read.
+        ("Forwarded: for=\"[2001:db8::1]:443\"\r\n", "127.0.0.1"),
         ("", "127.0.0.1"),
     ];
     for (headers, _) in &cases {
@@ -619,7 +621,8 @@ async fn fail_closed_refuses_authentication_while_the_log_is_down() {
 
 #[tokio::test]
 async fn handlers_record_through_the_handle_with_the_context_filled_in() {
-    let app = start(TrustedProxies::None, None).await;
+    // The test client is the trusted proxy, so that its tenant header counts.
+    let app = start(TrustedProxies::cidrs(["127.0.0.0/8"]).unwrap(), None).await;
     let reply = post_form(
         app.addr,
         "/settings/totp",
@@ -659,6 +662,7 @@ async fn a_clone_of_a_layer_is_configured_on_its_own() {
     let extended = base
         .clone()
         .rule(RouteRule::post("/logout", RouteKind::Logout))
+        .trusted_proxies(TrustedProxies::hops(1))
         .tenant_header(http::HeaderName::from_static("x-tenant"));
     let logout = || {
         http::Request::post("/logout")

@@ -182,6 +182,9 @@ pub struct Settlement<'a> {
     /// The account the handler says it authenticated or verified (its `OutcomeHint`
     /// actor), if it said so.
     pub verified: Option<&'a Actor>,
+    /// The device a successful sign-in is remembered for: the verified one, or the one
+    /// whose signed cookie the answer sets. `None` keeps the one admitted.
+    pub device: Option<&'a str>,
 }
 
 /// Decides before a login whether the account may try at all.

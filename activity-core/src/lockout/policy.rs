@@ -141,7 +141,7 @@ pub(crate) struct Reserved {
 /// let policy = LockoutPolicy::new(Arc::new(MemoryStore::new()), LockoutConfig::default());
 /// for _ in 0..3 {
 ///     let Admission::Admitted(ticket) = policy.admit(&LockKey::account(None, "bob")).await? else { panic!() };
-///     let failed = Settlement { event: uuid::Uuid::now_v7(), outcome: Outcome::Failure, verified: None };
+///     let failed = Settlement { event: uuid::Uuid::now_v7(), outcome: Outcome::Failure, verified: None, device: None };
 ///     policy.settle(ticket, failed).await?;
 /// }
 /// let status = policy.status(None, "bob").await?;
@@ -868,8 +868,9 @@ impl LockoutCheck for LockoutPolicy {
                     (outcome, r.kind, &account)
                 {
                     // Remember the device and network the account signed in from.
+                    let device = s.device.map(str::to_owned).or_else(|| r.device.clone());
                     let places = [
-                        r.device.as_ref().map(|d| format!("device:{d}")),
+                        device.map(|d| format!("device:{d}")),
                         r.net.as_ref().map(|n| format!("net:{n}")),
                     ];
                     for place in places.into_iter().flatten() {

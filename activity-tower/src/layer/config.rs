@@ -11,6 +11,7 @@ use http::StatusCode;
 
 use super::actor::ActorSource;
 use super::client_ip::TrustedProxies;
+use super::device_cookie::DeviceKey;
 use super::rules::RouteRule;
 use super::tenant::TenantSource;
 
@@ -24,6 +25,8 @@ pub(crate) struct Config {
     pub tenant: TenantSource,
     pub device_cookie: String,
     pub device_max_age: Duration,
+    /// The device cookie's signing key; `None`: the process's random one.
+    pub device_key: Option<DeviceKey>,
     pub session: Option<SessionCookie>,
     pub lockout: Arc<dyn LockoutCheck>,
     pub locked_status: StatusCode,
@@ -41,17 +44,27 @@ impl Config {
                 .unwrap_or_else(|| Arc::new(NeverLock)),
             recorder,
             rules: Vec::new(),
-            trusted: TrustedProxies::None,
+            trusted: TrustedProxies::none(),
             actor: ActorSource::default(),
             body_limit: 16 * 1024,
             tenant: TenantSource::None,
             device_cookie: "activity_device".into(),
             device_max_age: Duration::from_secs(400 * 24 * 3600),
+            device_key: None,
             session: None,
             locked_status: StatusCode::LOCKED,
             locked_retry_after: Duration::from_secs(900),
             unavailable_retry_after: Duration::from_secs(30),
         }
+    }
+}
+
+impl Config {
+    /// The key device cookies are signed and checked with.
+    pub fn device_key(&self) -> &DeviceKey {
+        self.device_key
+            .as_ref()
+            .unwrap_or_else(|| DeviceKey::per_process())
     }
 }
 

@@ -10,8 +10,9 @@ use http::request::Parts;
 
 use super::client_ip::client_ip;
 use super::config::Config;
+use super::device_cookie::DeviceId;
 use super::extensions::PeerAddr;
-use super::headers::{cookie, new_request_id, valid_device_id, valid_request_id, X_REQUEST_ID};
+use super::headers::{cookie, cookies, new_request_id, valid_request_id, X_REQUEST_ID};
 
 /// The context of one request.
 ///
@@ -42,8 +43,9 @@ pub struct RequestContext {
     pub ip: Option<IpAddr>,
     /// User agent, capped at [`limits::USER_AGENT`] bytes.
     pub user_agent: Option<String>,
-    /// Device id from the device cookie.
-    pub device_id: Option<String>,
+    /// The device id of the request's device cookie, only when its signature verifies
+    /// under the layer's key ([`ActivityLayer::device_cookie_key`](crate::ActivityLayer::device_cookie_key)).
+    pub device_id: Option<DeviceId>,
     /// Request id (from `x-request-id` or generated).
     pub request_id: String,
     /// Tenant.
@@ -57,7 +59,8 @@ pub struct RequestContext {
 impl RequestContext {
     /// The context of the request `parts`, under `config`.
     pub(crate) fn read(config: &Config, parts: &Parts) -> Self {
-        let ip = peer(parts).map(|p| client_ip(p, &parts.headers, &config.trusted));
+        let peer = peer(parts);
+        let ip = peer.map(|p| client_ip(p, &parts.headers, &config.trusted));
         let user_agent = parts
             .headers
             .get(USER_AGENT)
@@ -71,8 +74,10 @@ impl RequestContext {
             .filter(|v| valid_request_id(v))
             .map(str::to_owned)
             .unwrap_or_else(new_request_id);
-        let device_id =
-            cookie(&parts.headers, &config.device_cookie).filter(|v| valid_device_id(v));
+        // The first value that verifies: a cookie tossed in by a sibling domain does not
+        // hide the browser's own.
+        let device_id = cookies(&parts.headers, &config.device_cookie)
+            .find_map(|v| config.device_key().verify(&config.device_cookie, v));
         let session = config.session.as_ref().and_then(|s| {
             cookie(&parts.headers, &s.name)
                 .filter(|v| !v.is_empty())
@@ -83,7 +88,9 @@ impl RequestContext {
             user_agent,
             device_id,
             request_id,
-            tenant: config.tenant.tenant_in_parts(parts),
+            tenant: config
+                .tenant
+                .tenant_in_parts(parts, config.trusted.trusts_peer(peer)),
             actor: config.actor.actor_in_parts(parts),
             session,
         }
@@ -116,7 +123,7 @@ impl RequestContext {
             src.user_agent = self.user_agent.clone();
         }
         if src.device_id.is_none() {
-            src.device_id = self.device_id.clone();
+            src.device_id = self.device_id.as_ref().map(|d| d.as_str().to_owned());
         }
         if src.is_empty() {
             e.source = None;

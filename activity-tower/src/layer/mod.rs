@@ -10,8 +10,9 @@
 //! | `rules.rs` | [`RouteRule`], [`RouteKind`], [`PathPattern`], [`OutcomeJudge`], [`default_outcome`] |
 //! | `actor.rs` | [`ActorSource`], [`ActorFn`]: who is acting |
 //! | `tenant.rs` | where the tenant comes from ([`ActivityLayer::tenant_header`], [`ActivityLayer::tenant_fn`]) |
-//! | `client_ip.rs` | [`TrustedProxies`], [`client_ip`]: who is connected |
-//! | `headers.rs` | [`X_REQUEST_ID`], the device and session cookies |
+//! | `client_ip/` | [`TrustedProxies`], [`ForwardedHeader`], [`client_ip`]: who is connected |
+//! | `headers.rs` | [`X_REQUEST_ID`], reading cookies |
+//! | `device_cookie.rs` | [`DeviceId`]: the signed device cookie |
 //! | `context.rs` | [`RequestContext`]: what every event of a request carries |
 //! | `handle.rs` | [`ActivityHandle`]: handlers recording with that context |
 //! | `extensions.rs` | [`AuthenticatedActor`], [`PeerAddr`], [`OutcomeHint`]: what the app tells the layer |
@@ -21,6 +22,7 @@ mod body;
 mod client_ip;
 mod config;
 mod context;
+mod device_cookie;
 mod extensions;
 mod future;
 mod handle;
@@ -32,8 +34,11 @@ mod tenant;
 
 pub use actor::{ActorFn, ActorSource};
 pub use body::PrefixedBody;
-pub use client_ip::{client_ip, TrustedProxies, MAX_FORWARDED_BYTES, MAX_FORWARDED_ENTRIES};
+pub use client_ip::{
+    client_ip, ForwardedHeader, TrustedProxies, MAX_FORWARDED_BYTES, MAX_FORWARDED_ENTRIES,
+};
 pub use context::RequestContext;
+pub use device_cookie::DeviceId;
 pub use extensions::{AuthenticatedActor, OutcomeHint, PeerAddr};
 pub use future::ResponseFuture;
 pub use handle::ActivityHandle;
@@ -52,6 +57,7 @@ use tower_layer::Layer;
 
 use crate::Error;
 use config::{Config, SessionCookie};
+use device_cookie::DeviceKey;
 use tenant::TenantSource;
 
 /// The tower layer that records authentication events.
@@ -113,7 +119,8 @@ impl ActivityLayer {
         self
     }
 
-    /// Which proxies may say who the client is (default: none).
+    /// Which proxies may say who the client is, and in which header (default: none; see
+    /// [`TrustedProxies`]).
     pub fn trusted_proxies(mut self, trusted: TrustedProxies) -> Self {
         self.config_mut().trusted = trusted;
         self
@@ -168,9 +175,17 @@ impl ActivityLayer {
         self
     }
 
-    /// A request header that names the tenant (e.g. `x-tenant`). The tenant found
-    /// (trimmed, capped at [`limits::TENANT`](activity_core::limits::TENANT) bytes) is in
-    /// every event of the request and in its [`RequestContext`]. Default: no tenants.
+    /// A request header that names the tenant (e.g. `x-tenant`), set by a trusted proxy.
+    /// The tenant found (trimmed, capped at
+    /// [`limits::TENANT`](activity_core::limits::TENANT) bytes) is in every event of the
+    /// request and in its [`RequestContext`]. Default: no tenants.
+    ///
+    /// The header is read only when the request came through a
+    /// [trusted proxy](TrustedProxies::trusts_peer) (configure
+    /// [`trusted_proxies`](Self::trusted_proxies), and have the proxy set or strip the
+    /// header); from any other peer it is ignored, so that a client cannot write its
+    /// events into another tenant's log. An app that knows the tenant itself (the host
+    /// name, its own session) uses [`tenant_fn`](Self::tenant_fn).
     ///
     /// ```
     /// # use std::{convert::Infallible, sync::Arc};
@@ -180,13 +195,24 @@ impl ActivityLayer {
     /// use tower::{Layer, ServiceExt};
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
     /// # let (recorder, guard) = activity_core::Recorder::builder(Arc::new(activity_core::MemoryStore::new())).start();
-    /// let layer = ActivityLayer::new(recorder).tenant_header(HeaderName::from_static("x-tenant"));
+    /// use activity_tower::layer::PeerAddr;
+    /// use activity_tower::TrustedProxies;
+    /// let layer = ActivityLayer::new(recorder)
+    ///     .trusted_proxies(TrustedProxies::cidrs(["10.0.0.0/8"]).unwrap())
+    ///     .tenant_header(HeaderName::from_static("x-tenant"));
     /// let app = layer.layer(tower::service_fn(|req: Request<PrefixedBody<String>>| async move {
     ///     let ctx = req.extensions().get::<ActivityHandle>().unwrap().context();
     ///     Ok::<_, Infallible>(Response::new(ctx.tenant.clone().unwrap_or_default()))
     /// }));
-    /// let req = Request::get("/").header("x-tenant", " acme ").body(String::new()).unwrap();
-    /// assert_eq!(app.oneshot(req).await.unwrap().into_body(), "acme");
+    /// let req = |peer: &str| {
+    ///     let mut r = Request::get("/").header("x-tenant", " acme ").body(String::new()).unwrap();
+    ///     r.extensions_mut().insert(PeerAddr(peer.parse().unwrap()));
+    ///     r
+    /// };
+    /// // Through the load balancer:
+    /// assert_eq!(app.clone().oneshot(req("10.0.0.5:4000")).await.unwrap().into_body(), "acme");
+    /// // From anywhere else the header is not believed:
+    /// assert_eq!(app.oneshot(req("203.0.113.7:4000")).await.unwrap().into_body(), "");
     /// # guard.shutdown().await;
     /// # });
     /// ```
@@ -227,12 +253,41 @@ impl ActivityLayer {
     }
 
     /// The device cookie's name and lifetime (default `activity_device`, 400 days). It is
-    /// set `HttpOnly; Secure; SameSite=Lax` on the first successful login.
+    /// set `HttpOnly; Secure; SameSite=Lax` on the first successful login, signed with the
+    /// [`device_cookie_key`](Self::device_cookie_key).
     pub fn device_cookie(mut self, name: &str, max_age: Duration) -> Self {
         let c = self.config_mut();
         c.device_cookie = name.to_owned();
         c.device_max_age = max_age;
         self
+    }
+
+    /// The secret key (at least 16 bytes; use 32 random ones) the device cookie is signed
+    /// with (HMAC-SHA256). A cookie whose signature does not verify is no device: the
+    /// request's [`RequestContext::device_id`] is `None` and the next successful login
+    /// gets a new cookie. Give every instance of the app the same key, and keep it across
+    /// restarts.
+    ///
+    /// Without it, a random key is made per process (with a warning in the log): device
+    /// cookies then stop being recognised after each restart and on other instances, so
+    /// every user looks like a new device again (`new_device` alerts, no known-device
+    /// exemption), which is safe but noisy.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// use activity_tower::ActivityLayer;
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let (recorder, _guard) = activity_core::Recorder::builder(Arc::new(activity_core::MemoryStore::new())).start();
+    /// let key = b"32 secret bytes from the vault!!";
+    /// let layer = ActivityLayer::new(recorder).device_cookie_key(key).unwrap();
+    /// # });
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming `device_cookie_key` for a key shorter than 16 bytes.
+    pub fn device_cookie_key(mut self, key: &[u8]) -> Result<Self, Error> {
+        self.config_mut().device_key = Some(DeviceKey::new(key)?);
+        Ok(self)
     }
 
     /// The app's session cookie, and the key its values are hashed with before they are

@@ -21,10 +21,11 @@ use tower_service::Service;
 use super::body::{read_prefix, PrefixedBody};
 use super::config::Config;
 use super::context::RequestContext;
+use super::device_cookie::{set_device_cookie, DeviceId};
 use super::extensions::OutcomeHint;
 use super::future::ResponseFuture;
 use super::handle::ActivityHandle;
-use super::headers::{device_cookie, echo_request_id, set_cookie};
+use super::headers::{echo_request_id, set_cookie};
 use super::identifier::{identifier_in, Found};
 use super::rules::{RouteKind, RouteRule};
 
@@ -166,13 +167,13 @@ where
         Ok(Ok(res)) => Ok(attempt.answered(res).await),
         Ok(Err(err)) => {
             let e = attempt.event(Outcome::Unknown, Some("service_error".into()), None);
-            attempt.settle(e.id, Outcome::Unknown, None).await;
+            attempt.settle(e.id, Outcome::Unknown, None, None).await;
             attempt.record(e);
             Err(err)
         }
         Err(panic) => {
             let e = attempt.event(Outcome::Unknown, Some("panic".into()), None);
-            attempt.settle(e.id, Outcome::Unknown, None).await;
+            attempt.settle(e.id, Outcome::Unknown, None, None).await;
             attempt.record(e);
             std::panic::resume_unwind(panic)
         }
@@ -227,13 +228,20 @@ impl Attempt {
     }
 
     /// Ends the lockout's reservation with the attempt's outcome (a no-op without one).
-    async fn settle(&self, event: uuid::Uuid, outcome: Outcome, verified: Option<&Actor>) {
+    async fn settle(
+        &self,
+        event: uuid::Uuid,
+        outcome: Outcome,
+        verified: Option<&Actor>,
+        device: Option<&str>,
+    ) {
         let ticket = self.ticket.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(ticket) = ticket {
             let s = Settlement {
                 event,
                 outcome,
                 verified,
+                device,
             };
             if let Err(e) = self.config.lockout.settle(ticket, s).await {
                 tracing::warn!(error = %e, "lockout could not count the attempt");
@@ -354,7 +362,7 @@ impl Attempt {
             tenant: self.ctx.tenant.as_deref(),
             account: self.actor.as_ref().map(|a| a.id.as_str()),
             ip: self.ctx.ip,
-            device: self.ctx.device_id.as_deref(),
+            device: self.ctx.device_id.as_ref().map(DeviceId::as_str),
             kind,
         };
         let now = chrono::Utc::now();
@@ -406,8 +414,6 @@ impl Attempt {
     async fn answered<B>(&self, mut res: Response<B>) -> Response<B> {
         let (outcome, reason, who) = self.judge(&mut res);
         let mut event = self.event(outcome, reason, who.clone());
-        // Settled before the answer leaves: the next attempt sees this one counted.
-        self.settle(event.id, outcome, who.as_ref()).await;
         let follow_up = match self.rule.kind {
             RouteKind::Login if outcome == Outcome::Success => {
                 Some(self.signed_in(&mut event, &mut res))
@@ -419,6 +425,11 @@ impl Attempt {
             }
             _ => None,
         };
+        // Settled before the answer leaves: the next attempt sees this one counted. A
+        // sign-in's device is the verified one, or the one just issued.
+        let device = event.device_id().map(str::to_owned);
+        self.settle(event.id, outcome, who.as_ref(), device.as_deref())
+            .await;
         self.record(event);
         if let Some(e) = follow_up {
             self.record(e);
@@ -447,11 +458,14 @@ impl Attempt {
     fn signed_in<B>(&self, event: &mut ActivityEvent, res: &mut Response<B>) -> ActivityEvent {
         let config = &self.config;
         if event.device_id().is_none() {
-            let id = format!("d_{}", uuid::Uuid::new_v4().simple());
-            if let Some(v) = device_cookie(&config.device_cookie, &id, config.device_max_age) {
+            let id = DeviceId::random();
+            let key = config.device_key();
+            if let Some(v) =
+                set_device_cookie(key, &config.device_cookie, &id, config.device_max_age)
+            {
                 res.headers_mut().append(SET_COOKIE, v);
             }
-            event.source.get_or_insert_with(Default::default).device_id = Some(id);
+            event.source.get_or_insert_with(Default::default).device_id = Some(id.into());
         }
         let session = config
             .session
@@ -500,6 +514,7 @@ impl Drop for DropGuard<'_> {
                         event: id,
                         outcome: Outcome::Failure,
                         verified: None,
+                        device: None,
                     };
                     if let Err(e) = lockout.settle(ticket, s).await {
                         tracing::warn!(error = %e, "lockout could not count the attempt");

@@ -324,6 +324,7 @@ async fn attempt(
                 event: uuid::Uuid::now_v7(),
                 outcome,
                 verified,
+                device: None,
             };
             p.settle(t, s).await.unwrap();
             Ok(())
@@ -361,6 +362,7 @@ async fn reservations_bound_the_attempts_in_flight_to_the_threshold() {
             event: uuid::Uuid::now_v7(),
             outcome: Outcome::Success,
             verified: None,
+            device: None,
         },
     )
     .await
