@@ -662,15 +662,25 @@ async fn an_attacker_on_a_new_network_cannot_lock_out_the_owners_known_device() 
         423,
         "the attacker is locked out"
     );
-    // The owner's known device still signs in.
+    // The owner's known device still signs in, from a network it never used before.
     let a = s
         .send(
             Raw::form("/login", "email=victim&password=victim-pw")
-                .from("127.0.0.5")
+                .from("127.0.0.9")
                 .header("Cookie", format!("activity_device={device}")),
         )
         .await;
     assert_eq!(a.status, 200, "the owner's device is not locked out");
+    // And from the owner's known network without the cookie.
+    let a = s
+        .send(Raw::form("/login", "email=victim&password=victim-pw").from("127.0.0.5"))
+        .await;
+    assert_eq!(a.status, 200, "the owner's network is not locked out");
+    // Without either it is unfamiliar, and locked like the attacker.
+    let a = s
+        .send(Raw::form("/login", "email=victim&password=victim-pw").from("127.0.0.10"))
+        .await;
+    assert_eq!(a.status, 423);
     s.guard.shutdown().await;
 }
 
