@@ -259,13 +259,7 @@ impl Shared {
     }
 
     /// How `events` read for `viewer` in `scope`, in their order.
-    fn display(
-        &self,
-        parts: &Parts,
-        viewer: &Viewer,
-        scope: Scope,
-        events: &[ActivityEvent],
-    ) -> Vec<Display> {
+    fn display(&self, parts: &Parts, scope: Scope, events: &[ActivityEvent]) -> Vec<Display> {
         let reader = match scope {
             Scope::Own => Reader::Subject,
             Scope::Tenant => Reader::Administrator,
@@ -273,16 +267,7 @@ impl Shared {
         let current = current(parts);
         events
             .iter()
-            .map(|e| {
-                // An administrator's own events in the tenant log read as theirs too.
-                let reader = if e.actor_id() == Some(viewer.user_id.as_str()) && scope == Scope::Own
-                {
-                    Reader::Subject
-                } else {
-                    reader
-                };
-                Display::of(e, &self.sentences, reader, &current)
-            })
+            .map(|e| Display::of(e, &self.sentences, reader, &current))
             .collect()
     }
 
@@ -357,7 +342,7 @@ impl Shared {
         };
         let e = viewed.write(ActivityEvent::audit_viewed(viewer.actor()));
         audit::record(&self.recorder, parts.extensions.get(), viewer, e)?;
-        let display = self.display(parts, viewer, scope, &events);
+        let display = self.display(parts, scope, &events);
         json_response(
             &json!({ "scope": scope.as_str(), "events": events, "display": display, "next": next }),
         )
@@ -470,7 +455,7 @@ impl Shared {
         let e = viewed.write(ActivityEvent::audit_viewed(viewer.actor()));
         audit::record(&self.recorder, parts.extensions.get(), viewer, e)?;
         let events: Vec<ActivityEvent> = t.entries.iter().map(|r| r.event.clone()).collect();
-        let display = self.display(parts, viewer, Scope::Tenant, &events);
+        let display = self.display(parts, Scope::Tenant, &events);
         let mut body = serde_json::to_value(&t).map_err(|e| {
             Error::Core(activity_core::Error::backend(
                 "response encoding failed",

@@ -237,6 +237,7 @@
       cell(tr, l.sign_ins);
       lr.appendChild(tr);
     }
+    lr.closest('table').hidden = data.locations.length === 0;
     $('devices').hidden = data.devices.length === 0;
   }
 
@@ -251,7 +252,7 @@
 
   // A small bar chart: one bar per bucket, oldest on the left.
   function bars(series, label, kind) {
-    const w = 168, h = 36, n = series.buckets.length;
+    const w = 168, h = 28, n = series.buckets.length;
     const max = Math.max(1, ...series.buckets);
     const svg = document.createElementNS(SVG, 'svg');
     svg.setAttribute('viewBox', '0 0 ' + w + ' ' + h);
@@ -286,8 +287,14 @@
     p.append(wk, ' in 7 days');
     box.appendChild(p);
     const peak = (s) => Math.max(0, ...s.buckets);
-    box.appendChild(bars(day, title + ' per hour over the last 24 hours: ' + day.total + ' in all, at most ' + peak(day) + ' in an hour', 'day'));
-    box.appendChild(bars(week, title + ' per day over the last 7 days: ' + week.total + ' in all, at most ' + peak(week) + ' in a day', 'week'));
+    const chart = (label, svg) => {
+      const row = el('div', null, 'chart-row');
+      row.appendChild(el('span', label, 'chart-label'));
+      row.appendChild(svg);
+      box.appendChild(row);
+    };
+    chart('24 h', bars(day, title + ' per hour over the last 24 hours: ' + day.total + ' in all, at most ' + peak(day) + ' in an hour', 'day'));
+    chart('7 days', bars(week, title + ' per day over the last 7 days: ' + week.total + ' in all, at most ' + peak(week) + ' in a day', 'week'));
     return box;
   }
 
@@ -304,14 +311,23 @@
         headers: { Accept: 'application/json', 'x-csrf-token': csrf },
       });
       say2(account + ' is unlocked.');
-      await loadOverview(true);
+      // The release is recorded in the background: the row goes now, the figures
+      // follow on the next load.
+      const lr = $('locked-rows');
+      button.closest('tr').remove();
+      if (lr.rows.length === 0) {
+        $('locked-none').hidden = false;
+        lr.closest('table').hidden = true;
+        $('locked-none').tabIndex = -1;
+        $('locked-none').focus();
+      }
     } catch (err) {
       say2(err.message, true);
       button.disabled = false;
     }
   }
 
-  async function loadOverview(keepStatus) {
+  async function loadOverview() {
     let o;
     try {
       o = await getJson(base + '/api/overview');
@@ -323,9 +339,7 @@
     const figs = $('figures');
     figs.replaceChildren();
     for (const [key, title] of FIGURES) figs.appendChild(figure(key, title, o));
-    if (!keepStatus) {
-      $('overview-status').textContent = o.partial ? 'Busy log: the charts show the newest events only.' : '';
-    }
+    $('overview-status').textContent = o.partial ? 'Busy log: the charts show the newest events only.' : '';
     const ar = $('alert-rows');
     ar.replaceChildren();
     for (const a of o.alerts) {
@@ -337,12 +351,13 @@
       cell(tr, a.account || '');
       const b = el('button', 'Open timeline', 'link alert-timeline');
       b.type = 'button';
-      b.setAttribute('aria-label', 'Timeline of the ' + a.severity + ' alert ' + (a.message || a.rule));
+      b.setAttribute('aria-label', 'Open timeline of the ' + a.severity + ' alert: ' + (a.message || a.rule));
       b.addEventListener('click', () => openTimeline(a.id, true));
       cell(tr, b);
       ar.appendChild(tr);
     }
     $('alerts-none').hidden = o.alerts.length > 0;
+    ar.closest('table').hidden = o.alerts.length === 0;
     const lr = $('locked-rows');
     lr.replaceChildren();
     for (const l of o.locked) {
@@ -360,6 +375,7 @@
       lr.appendChild(tr);
     }
     $('locked-none').hidden = o.locked.length > 0;
+    lr.closest('table').hidden = o.locked.length === 0;
     const fill = (id, list) => {
       const tb = $(id);
       tb.replaceChildren();
@@ -460,6 +476,6 @@
     load();
   });
 
-  if (isAdmin) loadOverview(false);
+  if (isAdmin) loadOverview();
   load();
 })();
