@@ -18,7 +18,7 @@
   let pageIndex = 0;
   let next = null;
   // Categories whose rows a person may not recognise: they get a "Not you?" link.
-  const PERSONAL = ['auth', 'mfa', 'password', 'session', 'lockout'];
+  const PERSONAL = ['auth', 'mfa', 'password', 'session'];
 
   for (const el of document.querySelectorAll(isAdmin ? '.admin-only' : '.user-only')) el.hidden = false;
   if (notYou && !isAdmin) {
