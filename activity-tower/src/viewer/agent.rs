@@ -14,7 +14,7 @@ use serde::Serialize;
 /// assert_eq!(a.browser.as_deref(), Some("Chrome"));
 /// assert_eq!(a.os.as_deref(), Some("Windows 10"));
 /// assert_eq!(a.label(), "Chrome on Windows 10");
-/// assert_eq!(Agent::parse("curl/8.5.0").label(), "Unknown browser");
+/// assert_eq!(Agent::parse("Mystery/1.0").label(), "Unknown browser");
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Agent {

@@ -9,7 +9,7 @@
 //! window held more), alerts and locks with one or two pages each. "Now" is the views'
 //! clock.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 
 use activity_core::event::payload::{AlertRaised, LockoutTriggered, Payload};
@@ -237,16 +237,16 @@ pub fn summarise(
             })
         })
         .collect();
-    open.sort_by(|a, b| b.time.cmp(&a.time));
+    open.sort_by_key(|a| std::cmp::Reverse(a.time));
     open.truncate(MAX_ALERTS);
     // The newest lock event of each account decides.
-    let mut decided: HashMap<&str, ()> = HashMap::new();
+    let mut decided: HashSet<&str> = HashSet::new();
     let mut locked = Vec::new();
     for e in locks.iter().filter(|e| e.time <= now) {
         let Some(account) = e.actor_id() else {
             continue;
         };
-        if decided.insert(account, ()).is_some() {
+        if !decided.insert(account) {
             continue;
         }
         if e.action != Action::LOCKOUT_TRIGGERED {
