@@ -504,10 +504,7 @@ impl Shared {
         if account.len() > activity_core::limits::ID || account.chars().any(char::is_control) {
             return Err(Error::param("account", "not an account id"));
         }
-        let status = policy
-            .status(viewer.tenant.as_deref(), account, None, self.clock.now())
-            .await?;
-        if status.locked.is_none() {
+        if !unlock::locked_now(policy, viewer, account, self.clock.now()).await? {
             return Err(Error::param("account", "not locked now"));
         }
         unlock::release(policy, viewer, account)?;
