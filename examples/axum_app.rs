@@ -11,12 +11,16 @@
 //! Security), filter, page, export CSV, sign out, request a password reset.
 //!
 //! The two views are mounted in one line each ([`ActivityViews`]), behind the app's own
-//! login: the app tells them who is asking.
+//! login: the app tells them who is asking. The Activity Log's "Not you?" links go to
+//! `/account/security` (reset the password, sign out everywhere); ten wrong passwords
+//! lock an account ([`LockoutPolicy`]), and alice unlocks it from the Audit Log's
+//! overview.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
+use activity_core::lockout::{LockoutConfig, LockoutPolicy};
 use activity_core::{ActivityStore, Actor, Recorder};
 use activity_sqlx::SqliteStore;
 use activity_tower::{
@@ -205,6 +209,36 @@ async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
         .into_response()
 }
 
+/// Where "Not you?" leads: reset the password, sign out of every session.
+async fn security(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if current_user(&state, &headers).is_none() {
+        return Redirect::to("/").into_response();
+    }
+    page(
+        "Secure your account",
+        "<p>If you see activity you don't recognise, change your password and sign out everywhere.</p>\
+         <p><a href=/reset>Change your password</a></p>\
+         <form method=post action=/account/sign-out-everywhere><button>Sign out everywhere</button></form>",
+    )
+    .into_response()
+}
+
+/// Ends every session of the signed-in user.
+async fn sign_out_everywhere(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some((email, _)) = current_user(&state, &headers) {
+        state
+            .sessions
+            .lock()
+            .unwrap()
+            .retain(|_, (who, _)| *who != email);
+    }
+    (
+        [(header::SET_COOKIE, "sid=; Path=/; Max-Age=0")],
+        Redirect::to("/"),
+    )
+        .into_response()
+}
+
 async fn reset_form() -> Html<String> {
     page(
         "Reset your password",
@@ -256,10 +290,18 @@ async fn open_store() -> Result<Arc<dyn ActivityStore>, Box<dyn std::error::Erro
     Ok(Arc::new(store))
 }
 
+/// The lockout policy: PCI DSS's defaults (10 failures in 15 minutes lock for 30).
+/// Give it to the recorder ([`RecorderBuilder::lockout`](activity_core::RecorderBuilder::lockout)) and to [`app`].
+pub fn lockout_policy(store: Arc<dyn ActivityStore>) -> Arc<LockoutPolicy> {
+    Arc::new(LockoutPolicy::new(store, LockoutConfig::default()))
+}
+
 /// The whole site: its own pages, the activity layer, and the two log views.
+/// `lockout` is the policy the recorder runs as a stage.
 pub fn app(
     store: Arc<dyn ActivityStore>,
     recorder: Recorder,
+    lockout: Arc<LockoutPolicy>,
 ) -> Result<Router, Box<dyn std::error::Error>> {
     let users = HashMap::from([
         (
@@ -293,10 +335,13 @@ pub fn app(
             "/reset/complete",
             RouteKind::PasswordResetComplete,
         ))
-        .session_cookie("sid", b"demo key: load a real one from your secret store")?;
+        .session_cookie("sid", b"demo key: load a real one from your secret store")?
+        // Signs the device cookie that smart lockout trusts; share it between instances.
+        .device_cookie_key(b"demo device key: load a real one too")?;
     // Profile → Activity Log: every signed-in user, their own events.
     let activity_log = ActivityViews::new(store.clone(), recorder.clone())
         .base_path("/profile/activity-log")?
+        .not_you_url("/account/security")?
         .viewer_fn(|parts| {
             let s = parts.extensions.get::<SignedIn>()?;
             Some(Viewer::user(s.email.clone()).name(s.email.clone()))
@@ -306,6 +351,7 @@ pub fn app(
     let audit_log = ActivityViews::new(store, recorder)
         .base_path("/settings/security/audit-log")?
         .admins_only()
+        .lockout(lockout)
         .viewer_fn(|parts| {
             let s = parts.extensions.get::<SignedIn>()?;
             let v = if s.admin {
@@ -320,6 +366,8 @@ pub fn app(
         .route("/login", post(login))
         .route("/mfa", post(mfa))
         .route("/logout", post(logout))
+        .route("/account/security", get(security))
+        .route("/account/sign-out-everywhere", post(sign_out_everywhere))
         .route("/reset", get(reset_form).post(reset))
         .route(
             "/reset/complete",
@@ -335,8 +383,11 @@ pub fn app(
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let store = open_store().await?;
-    let (recorder, guard) = Recorder::builder(store.clone()).start();
-    let app = app(store, recorder)?;
+    let lockout = lockout_policy(store.clone());
+    let (recorder, guard) = Recorder::builder(store.clone())
+        .lockout(lockout.clone())
+        .start();
+    let app = app(store, recorder, lockout)?;
     let addr: SocketAddr = std::env::var("ADDR")
         .unwrap_or_else(|_| "127.0.0.1:3000".into())
         .parse()?;

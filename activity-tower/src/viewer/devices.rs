@@ -41,6 +41,12 @@ pub struct KnownDevice {
     pub sign_ins: u64,
     /// The coarse location of the latest sign-in (`City, CC`), if known.
     pub last_location: Option<String>,
+    /// The latest user agent as a person reads it ("Chrome on Linux", see
+    /// [`Agent`](super::Agent)).
+    pub label: String,
+    /// Whether it is the device the viewer is reading on (set by the `/api/devices`
+    /// endpoint; `false` from [`known_devices`]).
+    pub this_device: bool,
 }
 
 /// One place (country and city).
@@ -157,6 +163,8 @@ pub fn known_devices(events: &[ActivityEvent]) -> KnownDevices {
             last_seen: e.time,
             sign_ins: 0,
             last_location: label(&country, &city),
+            label: String::new(),
+            this_device: false,
         });
         d.sign_ins += 1;
         if e.time < d.first_seen {
@@ -183,6 +191,9 @@ pub fn known_devices(events: &[ActivityEvent]) -> KnownDevices {
         }
     }
     let mut devices: Vec<_> = devices.into_values().collect();
+    for d in &mut devices {
+        d.label = super::Agent::parse(d.user_agent.as_deref().unwrap_or("")).label();
+    }
     devices.sort_by_key(|d| std::cmp::Reverse(d.last_seen));
     let mut locations: Vec<_> = places.into_values().collect();
     locations.sort_by_key(|l| std::cmp::Reverse(l.last_seen));

@@ -11,6 +11,16 @@
 //! | `/api/events.csv` | CSV export of the same filter, streamed ([`CSV_COLUMNS`](activity_core::export::CSV_COLUMNS)) |
 //! | `/api/devices` | the viewer's known devices and locations ([`KnownDevices`]) |
 //! | `/api/timeline` | administrators: the timeline around `event=` or `alert=` (an id) |
+//! | `/api/overview` | administrators: the [`Overview`](overview::Overview) — sign-ins, failures, lockouts and alerts over 24 hours and 7 days, open alerts, accounts locked now, most failures |
+//! | `POST /api/unlock?account=` | administrators: releases a lock ([`ActivityViews::lockout`]), with the page's CSRF token in `x-csrf-token` |
+//!
+//! The page reads as sentences ("You signed in", "Wrong password entered") from one
+//! table an application can replace ([`Sentences`], [`ActivityViews::sentences`]); the
+//! listing sends, beside each event, how it reads ([`Display`]: the sentence, the browser
+//! and operating system parsed from the user agent, the place, and whether it is the
+//! viewer's current session or device). The raw record stays one click away. A user's
+//! page links each sign-in-related row that is not their current session to the
+//! application's "Not you?" page ([`ActivityViews::not_you_url`]).
 //!
 //! Filters (query parameters): `scope` (`own`, or `tenant` for administrators), `since`
 //! and `until` (RFC 3339), `action` (codes or categories, repeated or comma-separated),
@@ -55,22 +65,33 @@
 //! ```
 
 mod access;
+mod agent;
 mod audit;
 mod body;
+mod csrf;
 mod devices;
+mod display;
 mod export;
+pub mod overview;
 mod page;
 mod params;
+mod sentences;
 mod service;
+mod unlock;
 
 pub use access::{Access, Role, TierFn, Viewer, ViewerFn};
+pub use agent::Agent;
 pub use body::ViewerBody;
+pub use csrf::CSRF_HEADER;
 pub use devices::{known_devices, KnownDevice, KnownDevices, KnownLocation};
+pub use display::{Current, Display};
+pub use sentences::{Reader, Sentence, Sentences, ENGLISH};
 pub use service::{ViewerFuture, ViewerService};
 
 use std::sync::Arc;
 
-use activity_core::{retention::Tier, ActivityStore, Recorder};
+use activity_core::lockout::LockoutPolicy;
+use activity_core::{retention::Tier, ActivityStore, Clock, Recorder, SystemClock};
 use http::request::Parts;
 
 use crate::Error;
@@ -116,6 +137,11 @@ pub struct ActivityViews {
     recorder: Recorder,
     base: String,
     access: access::AccessConfig,
+    sentences: Arc<Sentences>,
+    not_you: Option<String>,
+    lockout: Option<Arc<LockoutPolicy>>,
+    clock: Arc<dyn Clock>,
+    csrf: csrf::CsrfKey,
 }
 
 impl std::fmt::Debug for ActivityViews {
@@ -123,7 +149,10 @@ impl std::fmt::Debug for ActivityViews {
         f.debug_struct("ActivityViews")
             .field("base", &self.base)
             .field("access", &self.access)
-            .finish()
+            .field("lang", &self.sentences.language())
+            .field("not_you", &self.not_you)
+            .field("lockout", &self.lockout.is_some())
+            .finish_non_exhaustive()
     }
 }
 
@@ -140,7 +169,84 @@ impl ActivityViews {
                 api_tiers: vec![Tier::Enterprise],
                 ..Default::default()
             },
+            sentences: Arc::new(Sentences::english()),
+            not_you: None,
+            lockout: None,
+            clock: Arc::new(SystemClock),
+            csrf: csrf::CsrfKey::random(),
         }
+    }
+
+    /// The sentences the page shows (default: [`Sentences::english`]).
+    pub fn sentences(mut self, sentences: Sentences) -> Self {
+        self.sentences = Arc::new(sentences);
+        self
+    }
+
+    /// Where a user's "Not you?" links go: the application's page to change the password
+    /// and sign out everywhere. A path (`/account/security`) or an `https://` (or
+    /// `http://`) address, without spaces or control characters, up to 2,000 bytes.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use activity_core::{MemoryStore, Recorder};
+    /// use activity_tower::ActivityViews;
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let store = Arc::new(MemoryStore::new());
+    /// # let (recorder, guard) = Recorder::builder(store.clone()).start();
+    /// let views = ActivityViews::new(store, recorder);
+    /// let views = views.not_you_url("/account/security").unwrap();
+    /// assert!(views.clone().not_you_url("javascript:alert(1)").is_err());
+    /// assert!(views.not_you_url("//elsewhere.example").is_err());
+    /// # guard.shutdown().await;
+    /// # });
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming `not_you_url`.
+    pub fn not_you_url(mut self, url: &str) -> Result<Self, Error> {
+        let scheme_ok = (url.starts_with('/') && !url.starts_with("//"))
+            || url.starts_with("https://")
+            || url.starts_with("http://");
+        let ok = scheme_ok
+            && url.len() <= 2000
+            && !url
+                .bytes()
+                .any(|b| b.is_ascii_control() || b == b' ' || b == b'\\');
+        if !ok {
+            return Err(Error::config(
+                "not_you_url",
+                "expected a /path or an https:// address without spaces",
+            ));
+        }
+        self.not_you = Some(url.to_owned());
+        Ok(self)
+    }
+
+    /// The lockout policy administrators unlock accounts through (the overview's
+    /// Unlock). The policy must be a stage of the recorder
+    /// ([`RecorderBuilder::lockout`](activity_core::RecorderBuilder::lockout)) so that
+    /// the release is recorded. Without one, `/api/unlock` answers `404`.
+    pub fn lockout(mut self, policy: Arc<LockoutPolicy>) -> Self {
+        self.lockout = Some(policy);
+        self
+    }
+
+    /// The clock the overview's windows and the CSRF tokens' expiry are judged by
+    /// (default: the system clock).
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// The secret the pages' CSRF tokens are made with. By default each `ActivityViews`
+    /// makes a random one; instances of the app behind one load balancer share one.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming `csrf_key` for a secret shorter than 16 bytes.
+    pub fn csrf_key(mut self, secret: &[u8]) -> Result<Self, Error> {
+        self.csrf = csrf::CsrfKey::new(secret)?;
+        Ok(self)
     }
 
     /// Mounts the endpoints at `path` (e.g. `/settings/security/audit-log`): it starts with
@@ -211,6 +317,11 @@ impl ActivityViews {
             recorder: self.recorder.clone(),
             base: self.base.clone(),
             access: self.access.clone(),
+            sentences: self.sentences.clone(),
+            not_you: self.not_you.clone(),
+            lockout: self.lockout.clone(),
+            clock: self.clock.clone(),
+            csrf: self.csrf.clone(),
         })
     }
 

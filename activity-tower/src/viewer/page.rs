@@ -12,8 +12,16 @@ pub(crate) const JS: &str = include_str!("assets/viewer.js");
 pub(crate) const CSS: &str = include_str!("assets/viewer.css");
 const HTML: &str = include_str!("assets/viewer.html");
 
+/// What a page carries besides the viewer: its CSRF token, the "Not you?" address and
+/// the sentences' language.
+pub(crate) struct PageParts<'a> {
+    pub csrf: &'a str,
+    pub not_you: Option<&'a str>,
+    pub lang: &'a str,
+}
+
 /// The page for `viewer`, mounted at `base`.
-pub(crate) fn html(base: &str, viewer: &Viewer) -> String {
+pub(crate) fn html(base: &str, viewer: &Viewer, parts: &PageParts<'_>) -> String {
     let (title, role) = if viewer.is_admin() {
         ("Audit Log", "admin")
     } else {
@@ -25,6 +33,9 @@ pub(crate) fn html(base: &str, viewer: &Viewer) -> String {
         .replace("{{TITLE}}", title)
         .replace("{{USER_ID}}", &escape_html(&viewer.user_id))
         .replace("{{WHO}}", &escape_html(who))
+        .replace("{{CSRF}}", &escape_html(parts.csrf))
+        .replace("{{LANG}}", &escape_html(parts.lang))
+        .replace("{{NOT_YOU}}", &escape_html(parts.not_you.unwrap_or("")))
 }
 
 #[cfg(test)]
@@ -34,7 +45,14 @@ mod tests {
     #[test]
     fn values_are_escaped_and_nothing_is_inline() {
         let v = Viewer::admin("\"><script>alert(1)</script>").name("<b>eve</b>");
-        let page = html("/activity-log", &v);
+        let parts = PageParts {
+            csrf: "v1.1.ab",
+            not_you: Some("/account/security?from=\"><script>"),
+            lang: "en",
+        };
+        let page = html("/activity-log", &v, &parts);
+        assert!(!page.contains("from=\"><script>"));
+        assert!(page.contains("<meta name=\"csrf-token\" content=\"v1.1.ab\">"));
         assert!(!page.contains("<script>alert"));
         assert!(!page.contains("<b>eve"));
         assert!(page.contains("&lt;b&gt;eve"));

@@ -18,10 +18,16 @@ use http::request::Parts;
 use http::{Method, Request, Response, StatusCode};
 use serde_json::json;
 
+use activity_core::lockout::LockoutPolicy;
+use activity_core::Clock;
+
 use super::access::{visible, AccessConfig, Scope, Viewer};
 use super::body::{full, ViewerBody};
+use super::csrf::CsrfKey;
+use super::display::{Current, Display};
 use super::params::{scoped_query, Params, EXPORT_KEYS, LIST_KEYS};
-use super::{audit, devices, export, page, DEVICES_LOOKBACK};
+use super::sentences::{Reader, Sentences};
+use super::{audit, csrf, devices, export, overview, page, unlock, DEVICES_LOOKBACK};
 use crate::{ActivityHandle, Error};
 
 /// The response future of [`ViewerService`].
@@ -39,10 +45,16 @@ pub(crate) struct Shared {
     pub recorder: Recorder,
     pub base: String,
     pub access: AccessConfig,
+    pub sentences: Arc<Sentences>,
+    pub not_you: Option<String>,
+    pub lockout: Option<Arc<LockoutPolicy>>,
+    pub clock: Arc<dyn Clock>,
+    pub csrf: CsrfKey,
 }
 
 /// The activity-log endpoints as a tower service (see [`ActivityViews`](super::ActivityViews)).
-/// Request bodies are never read.
+/// Request bodies are never read (the one changing request, Unlock, takes its account in
+/// the query string and its CSRF token in a header).
 ///
 /// ```
 /// # use std::sync::Arc;
@@ -107,7 +119,16 @@ impl<B> tower_service::Service<Request<B>> for ViewerService {
                 .is_some_and(|rest| rest.starts_with("/api/"));
             let res = match shared.route(&parts).await {
                 Ok(r) => r,
-                Err(e) => error_response(&e, api),
+                Err(e) => {
+                    let mut r = error_response(&e, api);
+                    if matches!(e, Error::MethodNotAllowed)
+                        && parts.uri.path().ends_with("/api/unlock")
+                    {
+                        r.headers_mut()
+                            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+                    }
+                    r
+                }
             };
             Ok(secure(res))
         })
@@ -196,13 +217,27 @@ impl Shared {
             "/viewer.css" => Ok(asset("text/css; charset=utf-8", page::CSS)),
             "/" => {
                 let viewer = self.viewer(parts)?;
+                let token = self.csrf.token(&viewer, self.clock.now());
+                let extra = page::PageParts {
+                    csrf: &token,
+                    not_you: self.not_you.as_deref(),
+                    lang: self.sentences.language(),
+                };
                 Ok(full(
                     StatusCode::OK,
                     "text/html; charset=utf-8",
-                    page::html(&self.base, &viewer),
+                    page::html(&self.base, &viewer, &extra),
                 ))
             }
-            "/api/events" | "/api/events.csv" | "/api/devices" | "/api/timeline" => {
+            "/api/unlock" => {
+                if parts.method != Method::POST {
+                    return Err(Error::MethodNotAllowed);
+                }
+                let viewer = self.viewer(parts)?;
+                self.unlock(parts, &viewer).await
+            }
+            "/api/events" | "/api/events.csv" | "/api/devices" | "/api/timeline"
+            | "/api/overview" => {
                 if parts.method != Method::GET {
                     return Err(Error::MethodNotAllowed);
                 }
@@ -211,6 +246,7 @@ impl Shared {
                     "/api/events" => self.list(parts, &viewer).await,
                     "/api/events.csv" => self.export(parts, &viewer),
                     "/api/devices" => self.devices(parts, &viewer).await,
+                    "/api/overview" => self.overview(parts, &viewer).await,
                     _ => self.timeline(parts, &viewer).await,
                 }
             }
@@ -220,6 +256,19 @@ impl Shared {
 
     fn viewer(&self, parts: &Parts) -> Result<Viewer, Error> {
         self.access.viewer(parts)
+    }
+
+    /// How `events` read for `viewer` in `scope`, in their order.
+    fn display(&self, parts: &Parts, scope: Scope, events: &[ActivityEvent]) -> Vec<Display> {
+        let reader = match scope {
+            Scope::Own => Reader::Subject,
+            Scope::Tenant => Reader::Administrator,
+        };
+        let current = current(parts);
+        events
+            .iter()
+            .map(|e| Display::of(e, &self.sentences, reader, &current))
+            .collect()
     }
 
     fn redirect_to_page(&self, parts: &Parts) -> Response<ViewerBody> {
@@ -293,7 +342,10 @@ impl Shared {
         };
         let e = viewed.write(ActivityEvent::audit_viewed(viewer.actor()));
         audit::record(&self.recorder, parts.extensions.get(), viewer, e)?;
-        json_response(&json!({ "scope": scope.as_str(), "events": events, "next": next }))
+        let display = self.display(parts, scope, &events);
+        json_response(
+            &json!({ "scope": scope.as_str(), "events": events, "display": display, "next": next }),
+        )
     }
 
     fn export(&self, parts: &Parts, viewer: &Viewer) -> Result<Response<ViewerBody>, Error> {
@@ -324,7 +376,13 @@ impl Shared {
             ..viewer.clone()
         };
         let (events, _) = self.visible_page(&as_seen, Scope::Own, &query).await?;
-        let known = devices::known_devices(&events);
+        let mut known = devices::known_devices(&events);
+        if user == viewer.user_id {
+            let now = current(parts);
+            for d in &mut known.devices {
+                d.this_device = d.device_id.is_some() && d.device_id == now.device;
+            }
+        }
         let viewed = Viewed {
             rows: known.devices.len() as u64,
             user: Some(user),
@@ -396,7 +454,76 @@ impl Shared {
         };
         let e = viewed.write(ActivityEvent::audit_viewed(viewer.actor()));
         audit::record(&self.recorder, parts.extensions.get(), viewer, e)?;
-        json_response(&t)
+        let events: Vec<ActivityEvent> = t.entries.iter().map(|r| r.event.clone()).collect();
+        let display = self.display(parts, Scope::Tenant, &events);
+        let mut body = serde_json::to_value(&t).map_err(|e| {
+            Error::Core(activity_core::Error::backend(
+                "response encoding failed",
+                Some(Box::new(e)),
+            ))
+        })?;
+        if let Some(obj) = body.as_object_mut() {
+            obj.insert("display".to_owned(), json!(display));
+        }
+        json_response(&body)
+    }
+
+    async fn overview(
+        &self,
+        parts: &Parts,
+        viewer: &Viewer,
+    ) -> Result<Response<ViewerBody>, Error> {
+        self.gate_api(viewer)?;
+        if !viewer.is_admin() {
+            return Err(Error::Forbidden("only administrators see the overview"));
+        }
+        Params::parse(parts.uri.query(), &[])?;
+        let o = overview::read(&*self.store, viewer, self.clock.now()).await?;
+        let viewed = Viewed {
+            rows: (o.alerts.len() + o.locked.len()) as u64,
+            ..Viewed::scope("overview")
+        };
+        let e = viewed.write(ActivityEvent::audit_viewed(viewer.actor()));
+        audit::record(&self.recorder, parts.extensions.get(), viewer, e)?;
+        json_response(&o)
+    }
+
+    /// An administrator's Unlock: CSRF-checked, then released through the policy.
+    async fn unlock(&self, parts: &Parts, viewer: &Viewer) -> Result<Response<ViewerBody>, Error> {
+        if !viewer.is_admin() {
+            return Err(Error::Forbidden("only administrators unlock accounts"));
+        }
+        let Some(policy) = &self.lockout else {
+            return Err(Error::NotFound);
+        };
+        csrf::check(&self.csrf, parts, viewer, self.clock.now())?;
+        let params = Params::parse(parts.uri.query(), &["account"])?;
+        let account = params
+            .one("account")?
+            .ok_or_else(|| Error::param("account", "missing"))?;
+        if account.len() > activity_core::limits::ID || account.chars().any(char::is_control) {
+            return Err(Error::param("account", "not an account id"));
+        }
+        if !unlock::locked_now(policy, viewer, account).await? {
+            return Err(Error::param("account", "not locked now"));
+        }
+        unlock::release(policy, viewer, account).await?;
+        json_response(&json!({ "account": account, "unlocked": true }))
+    }
+}
+
+/// The viewer's own session and device, as the activity layer in front saw them.
+fn current(parts: &Parts) -> Current {
+    match parts.extensions.get::<ActivityHandle>() {
+        Some(h) => Current {
+            session: h.context().session.clone(),
+            device: h
+                .context()
+                .device_id
+                .as_ref()
+                .map(|d| d.as_str().to_owned()),
+        },
+        None => Current::default(),
     }
 }
 

@@ -1,19 +1,29 @@
 // activity viewer. Runs under Content-Security-Policy: default-src 'self'.
-// Every value from the log is written with textContent: nothing is parsed as HTML.
+// Every value from the log is written with textContent or as an attribute value:
+// nothing is parsed as HTML. Charts are SVG elements made here (no library, no CDN).
 'use strict';
 (function () {
   const body = document.body;
   const base = body.dataset.base;
   const isAdmin = body.dataset.role === 'admin';
+  const lang = body.dataset.lang || 'en';
+  const notYou = body.dataset.notYou || '';
+  const csrfMeta = document.querySelector('meta[name="csrf-token"]');
+  const csrf = csrfMeta ? csrfMeta.content : '';
   const $ = (id) => document.getElementById(id);
+  const SVG = 'http://www.w3.org/2000/svg';
   const form = $('filters');
   const status = $('status');
   let cursors = [null]; // cursors[i]: where page i starts
   let pageIndex = 0;
   let next = null;
+  // Categories whose rows a person may not recognise: they get a "Not you?" link.
+  const PERSONAL = ['auth', 'mfa', 'password', 'session'];
 
-  if (isAdmin) {
-    for (const el of document.querySelectorAll('.admin-only')) el.hidden = false;
+  for (const el of document.querySelectorAll(isAdmin ? '.admin-only' : '.user-only')) el.hidden = false;
+  if (notYou && !isAdmin) {
+    $('not-you-top').href = notYou;
+    $('not-you-intro').hidden = false;
   }
 
   function say(text, isError) {
@@ -48,6 +58,13 @@
     return p;
   }
 
+  function el(tag, text, className) {
+    const e = document.createElement(tag);
+    if (text != null) e.textContent = String(text);
+    if (className) e.className = className;
+    return e;
+  }
+
   function when(iso) {
     const t = document.createElement('time');
     t.dateTime = iso;
@@ -77,18 +94,55 @@
     return [g.city, g.country].filter(Boolean).join(', ');
   }
 
-  function device(e) {
-    const s = e.source || {};
-    const ua = s.user_agent ? s.user_agent.slice(0, 80) : '';
-    return [ua, s.device_id ? '(' + s.device_id.slice(0, 12) + ')' : ''].filter(Boolean).join(' ');
-  }
-
   function what(e) {
     return e.reason ? e.action + ' (' + e.reason + ')' : e.action;
   }
 
-  async function getJson(url) {
-    const res = await fetch(url, { headers: { Accept: 'application/json' }, credentials: 'same-origin' });
+  // The sentence, the current-session marks and, on the user's own page, "Not you?".
+  function activity(e, d) {
+    const wrap = el('div', null, 'activity');
+    const s = el('span', d ? d.sentence : what(e), 'sentence');
+    s.lang = lang;
+    wrap.appendChild(s);
+    if (d && d.this_session) wrap.appendChild(el('span', 'This session', 'badge current-session'));
+    else if (d && d.this_device) wrap.appendChild(el('span', 'This device', 'badge current-device'));
+    const category = String(e.action).split('.')[0];
+    if (!isAdmin && notYou && !(d && d.this_session) && PERSONAL.includes(category)) {
+      const a = el('a', 'Not you?', 'not-you');
+      a.href = notYou;
+      wrap.appendChild(a);
+    }
+    return wrap;
+  }
+
+  // The raw record, one click away.
+  function details(e, d) {
+    const box = document.createElement('details');
+    const summary = el('summary', 'Details');
+    summary.appendChild(el('span', ' of ' + (d ? d.sentence : e.action) + ' at ' + e.time, 'visually-hidden'));
+    box.appendChild(summary);
+    const dl = el('dl', null, 'raw');
+    const add = (k, v) => {
+      if (v == null || v === '') return;
+      dl.appendChild(el('dt', k));
+      dl.appendChild(el('dd', v));
+    };
+    const s = e.source || {};
+    add('Action', e.action);
+    add('Outcome', e.outcome);
+    add('Reason', e.reason);
+    add('IP address', s.ip);
+    add('Browser', s.user_agent);
+    add('Device id', s.device_id);
+    add('Request id', e.request_id);
+    add('Event id', e.id);
+    if (e.details) add('Details', JSON.stringify(e.details));
+    box.appendChild(dl);
+    return box;
+  }
+
+  async function getJson(url, init) {
+    const res = await fetch(url, Object.assign({ headers: { Accept: 'application/json' }, credentials: 'same-origin' }, init || {}));
     let data = null;
     try { data = await res.json(); } catch (_) { data = null; }
     if (!res.ok) {
@@ -117,27 +171,31 @@
     }
     const rows = $('rows');
     rows.replaceChildren();
-    for (const e of data.events) {
+    data.events.forEach((e, i) => {
+      const d = data.display ? data.display[i] : null;
       const tr = document.createElement('tr');
       tr.dataset.id = e.id;
+      tr.dataset.action = e.action;
+      if (d && d.this_session) tr.classList.add('current');
       cell(tr, when(e.time));
-      cell(tr, what(e));
-      cell(tr, e.outcome, 'outcome-' + e.outcome);
-      cell(tr, who(e));
-      cell(tr, e.source && e.source.ip);
-      cell(tr, place(e));
-      cell(tr, device(e));
+      cell(tr, activity(e, d));
       if (isAdmin) {
-        const b = document.createElement('button');
+        cell(tr, e.outcome, 'outcome-' + e.outcome);
+        cell(tr, who(e));
+        cell(tr, e.source && e.source.ip);
+      }
+      cell(tr, d ? d.place : place(e));
+      cell(tr, d ? d.device : '');
+      cell(tr, details(e, d));
+      if (isAdmin) {
+        const b = el('button', 'Timeline', 'link timeline-open');
         b.type = 'button';
-        b.className = 'link timeline-open';
-        b.textContent = 'Timeline';
         b.setAttribute('aria-label', 'Timeline around ' + e.action + ' at ' + e.time);
-        b.addEventListener('click', () => openTimeline(e));
+        b.addEventListener('click', () => openTimeline(e.id, e.action === 'alert.raised'));
         cell(tr, b);
       }
       rows.appendChild(tr);
-    }
+    });
     next = data.next;
     $('older').disabled = !next;
     $('newer').disabled = pageIndex === 0;
@@ -159,7 +217,10 @@
     dr.replaceChildren();
     for (const d of data.devices) {
       const tr = document.createElement('tr');
-      cell(tr, (d.user_agent || 'Unknown browser').slice(0, 80) + (d.device_id ? ' (' + d.device_id.slice(0, 12) + ')' : ''));
+      const name = el('div', null, 'activity');
+      name.appendChild(el('span', d.label || 'Unknown browser'));
+      if (d.this_device) name.appendChild(el('span', 'This device', 'badge current-device'));
+      cell(tr, name);
       cell(tr, when(d.first_seen));
       cell(tr, when(d.last_seen));
       cell(tr, d.sign_ins);
@@ -176,8 +237,166 @@
       cell(tr, l.sign_ins);
       lr.appendChild(tr);
     }
+    lr.closest('table').hidden = data.locations.length === 0;
     $('devices').hidden = data.devices.length === 0;
   }
+
+  // --- The administrator's overview -------------------------------------------------
+
+  const FIGURES = [
+    ['sign_ins', 'Sign-ins'],
+    ['failures', 'Failed sign-ins'],
+    ['lockouts', 'Lockouts'],
+    ['alerts', 'Alerts'],
+  ];
+
+  // A small bar chart: one bar per bucket, oldest on the left.
+  function bars(series, label, kind) {
+    const w = 168, h = 28, n = series.buckets.length;
+    const max = Math.max(1, ...series.buckets);
+    const svg = document.createElementNS(SVG, 'svg');
+    svg.setAttribute('viewBox', '0 0 ' + w + ' ' + h);
+    svg.setAttribute('width', String(w));
+    svg.setAttribute('height', String(h));
+    svg.setAttribute('role', 'img');
+    svg.setAttribute('class', 'chart chart-' + kind);
+    svg.setAttribute('aria-label', label);
+    const step = w / n;
+    series.buckets.forEach((v, i) => {
+      const bh = v === 0 ? 1 : Math.max(2, Math.round((v / max) * (h - 2)));
+      const r = document.createElementNS(SVG, 'rect');
+      r.setAttribute('x', (i * step + 0.5).toFixed(1));
+      r.setAttribute('y', String(h - bh));
+      r.setAttribute('width', Math.max(1, step - 1).toFixed(1));
+      r.setAttribute('height', String(bh));
+      r.setAttribute('class', v === 0 ? 'bar empty' : 'bar');
+      svg.appendChild(r);
+    });
+    return svg;
+  }
+
+  function figure(key, title, o) {
+    const day = o.day[key], week = o.week[key];
+    const box = el('figure', null, 'figure figure-' + key);
+    box.dataset.figure = key;
+    box.appendChild(el('figcaption', title));
+    const p = el('p', null, 'totals');
+    const d = el('strong', day.total, 'total-day');
+    p.append(d, ' in 24 hours · ');
+    const wk = el('span', week.total, 'total-week');
+    p.append(wk, ' in 7 days');
+    box.appendChild(p);
+    const peak = (s) => Math.max(0, ...s.buckets);
+    const chart = (label, svg) => {
+      const row = el('div', null, 'chart-row');
+      row.appendChild(el('span', label, 'chart-label'));
+      row.appendChild(svg);
+      box.appendChild(row);
+    };
+    chart('24 h', bars(day, title + ' per hour over the last 24 hours: ' + day.total + ' in all, at most ' + peak(day) + ' in an hour', 'day'));
+    chart('7 days', bars(week, title + ' per day over the last 7 days: ' + week.total + ' in all, at most ' + peak(week) + ' in a day', 'week'));
+    return box;
+  }
+
+  async function unlock(account, button) {
+    button.disabled = true;
+    const say2 = (t, bad) => {
+      const s = $('overview-status');
+      s.textContent = t;
+      s.classList.toggle('error', Boolean(bad));
+    };
+    try {
+      await getJson(base + '/api/unlock?account=' + encodeURIComponent(account), {
+        method: 'POST',
+        headers: { Accept: 'application/json', 'x-csrf-token': csrf },
+      });
+      say2(account + ' is unlocked.');
+      // The release is recorded in the background: the row goes now, the figures
+      // follow on the next load.
+      const lr = $('locked-rows');
+      button.closest('tr').remove();
+      if (lr.rows.length === 0) {
+        $('locked-none').hidden = false;
+        lr.closest('table').hidden = true;
+        $('locked-none').tabIndex = -1;
+        $('locked-none').focus();
+      }
+    } catch (err) {
+      say2(err.message, true);
+      button.disabled = false;
+    }
+  }
+
+  async function loadOverview() {
+    let o;
+    try {
+      o = await getJson(base + '/api/overview');
+    } catch (err) {
+      $('overview-status').textContent = err.message;
+      $('overview-status').classList.add('error');
+      return;
+    }
+    const figs = $('figures');
+    figs.replaceChildren();
+    for (const [key, title] of FIGURES) figs.appendChild(figure(key, title, o));
+    $('overview-status').textContent = o.partial ? 'Busy log: the charts show the newest events only.' : '';
+    const ar = $('alert-rows');
+    ar.replaceChildren();
+    for (const a of o.alerts) {
+      const tr = document.createElement('tr');
+      tr.dataset.id = a.id;
+      cell(tr, when(a.time));
+      cell(tr, el('span', a.severity, 'severity severity-' + a.severity));
+      cell(tr, a.message || a.rule);
+      cell(tr, a.account || '');
+      const b = el('button', 'Open timeline', 'link alert-timeline');
+      b.type = 'button';
+      b.setAttribute('aria-label', 'Open timeline of the ' + a.severity + ' alert: ' + (a.message || a.rule));
+      b.addEventListener('click', () => openTimeline(a.id, true));
+      cell(tr, b);
+      ar.appendChild(tr);
+    }
+    $('alerts-none').hidden = o.alerts.length > 0;
+    ar.closest('table').hidden = o.alerts.length === 0;
+    const lr = $('locked-rows');
+    lr.replaceChildren();
+    for (const l of o.locked) {
+      const tr = document.createElement('tr');
+      tr.dataset.account = l.account;
+      cell(tr, l.account);
+      cell(tr, when(l.since));
+      cell(tr, l.until ? when(l.until) : 'Until unlocked');
+      cell(tr, l.failures);
+      const b = el('button', 'Unlock', 'unlock');
+      b.type = 'button';
+      b.setAttribute('aria-label', 'Unlock ' + l.account);
+      b.addEventListener('click', () => unlock(l.account, b));
+      cell(tr, b);
+      lr.appendChild(tr);
+    }
+    $('locked-none').hidden = o.locked.length > 0;
+    lr.closest('table').hidden = o.locked.length === 0;
+    const fill = (id, list) => {
+      const tb = $(id);
+      tb.replaceChildren();
+      for (const t of list) {
+        const tr = document.createElement('tr');
+        cell(tr, t.key);
+        cell(tr, t.failures);
+        tb.appendChild(tr);
+      }
+      if (list.length === 0) {
+        const tr = document.createElement('tr');
+        const td = cell(tr, 'None');
+        td.colSpan = 2;
+        tb.appendChild(tr);
+      }
+    };
+    fill('top-accounts', o.top_accounts);
+    fill('top-ips', o.top_ips);
+  }
+
+  // --- Timelines --------------------------------------------------------------------
 
   function why(link) {
     switch (link.link) {
@@ -192,30 +411,31 @@
     }
   }
 
-  async function openTimeline(e) {
-    const kind = e.action === 'alert.raised' ? 'alert' : 'event';
+  async function openTimeline(id, isAlert) {
+    const kind = isAlert ? 'alert' : 'event';
     say('Loading timeline…');
     let t;
     try {
-      t = await getJson(base + '/api/timeline?' + kind + '=' + encodeURIComponent(e.id));
+      t = await getJson(base + '/api/timeline?' + kind + '=' + encodeURIComponent(id));
     } catch (err) {
       say(err.message, true);
       return;
     }
     const rows = $('timeline-rows');
     rows.replaceChildren();
-    for (const entry of t.entries) {
+    t.entries.forEach((entry, i) => {
       const ev = entry.event;
+      const d = t.display ? t.display[i] : null;
       const tr = document.createElement('tr');
-      if (ev.id === e.id) tr.className = 'anchor';
+      if (ev.id === id) tr.className = 'anchor';
       cell(tr, when(ev.time));
-      cell(tr, what(ev));
+      cell(tr, d ? d.sentence : what(ev));
       cell(tr, ev.outcome, 'outcome-' + ev.outcome);
       cell(tr, who(ev));
       cell(tr, ev.source && ev.source.ip);
       cell(tr, entry.links.map(why).join('; '));
       rows.appendChild(tr);
-    }
+    });
     $('timeline-summary').textContent = t.entries.length + ' linked events from ' +
       new Date(t.since).toLocaleString() + ' to ' + new Date(t.until).toLocaleString() +
       (t.truncated ? ' (truncated)' : '') + '.';
@@ -256,5 +476,6 @@
     load();
   });
 
+  if (isAdmin) loadOverview();
   load();
 })();
