@@ -242,11 +242,11 @@ async fn sign_out_everywhere(State(state): State<AppState>, headers: HeaderMap) 
 async fn reset_form() -> Html<String> {
     page(
         "Reset your password",
-        "<form method=post action=/reset><p><label>E-mail <input name=email></label></p><button>Send reset link</button></form>",
+        "<form method=post action=/reset><p><label>E-mail <input name=username autocomplete=username></label></p><button>Send reset link</button></form>",
     )
 }
 
-/// The activity layer reads the `email` field for the event; the handler would send the
+/// The activity layer reads the `username` field for the event; the handler would send the
 /// link.
 async fn reset() -> Html<String> {
     // Same answer whether or not the account exists: no user enumeration.
@@ -256,7 +256,7 @@ async fn reset() -> Html<String> {
 async fn reset_complete_form() -> Html<String> {
     page(
         "Choose a new password",
-        "<form method=post action=/reset/complete><p><label>E-mail <input name=email></label></p><button>Save</button></form>",
+        "<form method=post action=/reset/complete><p><label>E-mail <input name=username autocomplete=username></label></p><button>Save</button></form>",
     )
 }
 
@@ -326,7 +326,8 @@ pub fn app(
         sessions: Arc::default(),
     };
     let layer = ActivityLayer::new(recorder.clone())
-        .identifier_field("email")
+        // The one body field every authentication form names the account in.
+        .identifier_field("username")
         .rule(RouteRule::post("/login", RouteKind::Login))
         .rule(RouteRule::post("/logout", RouteKind::Logout))
         .rule(RouteRule::post("/mfa", RouteKind::MfaVerify))
