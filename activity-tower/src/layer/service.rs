@@ -122,7 +122,9 @@ where
         // The clone that was driven to readiness handles this request.
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
+        let ack = super::ack::Pending::new(self.config.ack.of(&rule, &parts.method, parts.uri.path()));
         let attempt = Attempt {
+            ack,
             actor: ctx.actor.clone(),
             config: self.config.clone(),
             rule,
@@ -156,7 +158,15 @@ where
     guard.disarm();
     // Judge and record.
     match result {
-        Ok(Ok(res)) => Ok(attempt.answered(res)),
+        Ok(Ok(res)) => {
+            // Under Ack::Durable the answer waits for its events (ack.rs).
+            attempt.ack.arm();
+            let res = attempt.answered(res);
+            let c = &attempt.config;
+            let (deadline, retry) = (c.ack.deadline, c.unavailable_retry_after);
+            let res = attempt.ack.settle(res, &c.recorder, deadline, retry, &attempt.ctx.request_id);
+            Ok(res.await)
+        }
         Ok(Err(err)) => {
             attempt.record(attempt.event(Outcome::Unknown, Some("service_error".into()), None));
             Err(err)
@@ -175,6 +185,8 @@ struct Attempt {
     ctx: Arc<RequestContext>,
     /// The actor known before the handler runs: the context's, or the one in the body.
     actor: Option<Actor>,
+    /// The events of the answer, held until durable under `Ack::Durable`.
+    ack: super::ack::Pending,
 }
 
 impl Attempt {
@@ -194,6 +206,9 @@ impl Attempt {
     /// two, so that an overloaded log does not also drown the application's own logs.
     fn record(&self, event: ActivityEvent) {
         static REFUSED: AtomicU64 = AtomicU64::new(0);
+        let Some(event) = self.ack.hold(event) else {
+            return;
+        };
         if let Err(e) = self.config.recorder.record(event) {
             let n = REFUSED.fetch_add(1, Ordering::Relaxed) + 1;
             if n <= 8 || n.is_power_of_two() {
