@@ -209,7 +209,7 @@ impl Shared {
                 let viewer = self.viewer(parts)?;
                 match rest {
                     "/api/events" => self.list(parts, &viewer).await,
-                    "/api/events.csv" => self.export(parts, &viewer),
+                    "/api/events.csv" => self.export(parts, &viewer).await,
                     "/api/devices" => self.devices(parts, &viewer).await,
                     _ => self.timeline(parts, &viewer).await,
                 }
@@ -296,7 +296,7 @@ impl Shared {
         json_response(&json!({ "scope": scope.as_str(), "events": events, "next": next }))
     }
 
-    fn export(&self, parts: &Parts, viewer: &Viewer) -> Result<Response<ViewerBody>, Error> {
+    async fn export(&self, parts: &Parts, viewer: &Viewer) -> Result<Response<ViewerBody>, Error> {
         let params = Params::parse(parts.uri.query(), EXPORT_KEYS)?;
         let (scope, query) = scoped_query(&params, viewer)?;
         export::csv(
@@ -307,6 +307,7 @@ impl Shared {
             scope,
             query,
         )
+        .await
     }
 
     async fn devices(&self, parts: &Parts, viewer: &Viewer) -> Result<Response<ViewerBody>, Error> {
