@@ -254,6 +254,8 @@ impl Worker {
             );
         }
         self.note_stop(st);
+        #[cfg(feature = "metrics")]
+        self.publish();
         let delay = self.shared.config.backoff.delay(attempt);
         if let Some(deadline) = st.deadline {
             if Instant::now() + delay > deadline {

@@ -18,6 +18,8 @@ mod append;
 mod builder;
 mod config;
 mod metrics;
+#[cfg(feature = "metrics")]
+mod publish;
 mod stage;
 mod worker;
 

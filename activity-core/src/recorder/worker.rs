@@ -168,7 +168,10 @@ impl Worker {
                 continue;
             }
 
-            match self.process(batch, &mut st).await {
+            let result = self.process(batch, &mut st).await;
+            #[cfg(feature = "metrics")]
+            self.publish();
+            match result {
                 Ok(()) => {}
                 Err((GaveUp, mut unwritten)) => {
                     unwritten.extend(st.pending.drain(..));
@@ -278,6 +281,15 @@ impl Worker {
                 ),
             );
         }
+    }
+
+    /// Publishes the counters through the `metrics` facade (feature `metrics`).
+    #[cfg(feature = "metrics")]
+    pub(super) fn publish(&self) {
+        super::Recorder {
+            shared: self.shared.clone(),
+        }
+        .publish_metrics();
     }
 
     pub(super) fn lifecycle(&self, action: Action, outcome: Outcome) -> ActivityEvent {
