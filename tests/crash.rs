@@ -104,7 +104,11 @@ async fn stored_logins(db: &Path) -> HashSet<String> {
         let mut q = ActivityQuery::new().action(action.as_str()).limit(1000);
         loop {
             let page = store.query(&q).await.unwrap();
-            out.extend(page.events.into_iter().filter_map(|e| e.actor.map(|a| a.id)));
+            out.extend(
+                page.events
+                    .into_iter()
+                    .filter_map(|e| e.actor.map(|a| a.id)),
+            );
             match page.next {
                 Some(c) => q.after = Some(c),
                 None => break,

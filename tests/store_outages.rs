@@ -34,7 +34,11 @@ async fn sqlite_read_only_file_is_an_outage() {
         .await
         .unwrap();
     let err = ro.append(&[login(1)]).await.unwrap_err();
-    assert!(err.is_outage() && !err.is_rejection(), "{err} ({:?})", err.kind());
+    assert!(
+        err.is_outage() && !err.is_rejection(),
+        "{err} ({:?})",
+        err.kind()
+    );
 }
 
 /// The file deleted under a running app: a new connection opens an empty database and
@@ -51,7 +55,11 @@ async fn sqlite_deleted_file_is_an_outage() {
     }
     let reopened = SqliteStore::connect(&url).await.unwrap();
     let err = reopened.append(&[login(1)]).await.unwrap_err();
-    assert!(err.is_outage() && !err.is_rejection(), "{err} ({:?})", err.kind());
+    assert!(
+        err.is_outage() && !err.is_rejection(),
+        "{err} ({:?})",
+        err.kind()
+    );
 }
 
 /// The database held locked by another process for 2 s: the recorder degrades, fails

@@ -201,15 +201,38 @@ pub(crate) fn classify(dialect: Dialect, code: &str, number: Option<u16>, messag
             // super_read_only); disk full, table full, out of memory; access denied;
             // the table or database gone.
             Some(
-                1213 | 2002 | 2003 | 2006 | 2013 | 1053 | 1927 | 1040 | 1152 | 1158..=1161
-                | 4031 | 1290 | 1792 | 1836 | 1021 | 1114 | 1037 | 1041 | 1142 | 1044 | 1045
-                | 1227 | 1146 | 1049 | 1030 | 1180 | 1181,
+                1213
+                | 2002
+                | 2003
+                | 2006
+                | 2013
+                | 1053
+                | 1927
+                | 1040
+                | 1152
+                | 1158..=1161
+                | 4031
+                | 1290
+                | 1792
+                | 1836
+                | 1021
+                | 1114
+                | 1037
+                | 1041
+                | 1142
+                | 1044
+                | 1045
+                | 1227
+                | 1146
+                | 1049
+                | 1030
+                | 1180
+                | 1181,
             ) => Class::Outage,
             // Duplicate key, data too long, out of range, incorrect value, NULL into NOT
             // NULL, foreign key, invalid JSON, check constraint.
             Some(
-                1062 | 1406 | 1264 | 1265 | 1366 | 1292 | 1048 | 1451 | 1452 | 3140 | 3819
-                | 4025,
+                1062 | 1406 | 1264 | 1265 | 1366 | 1292 | 1048 | 1451 | 1452 | 3140 | 3819 | 4025,
             ) => Class::Rejected,
             _ => {
                 if code.starts_with("08") || code == "40001" {
@@ -251,9 +274,14 @@ mod tests {
             Outage,
             "a deleted file opens empty: the schema is gone, the event is fine"
         );
-        assert_eq!(classify(Sqlite, "1", None, "near \"x\": syntax error"), Other);
+        assert_eq!(
+            classify(Sqlite, "1", None, "near \"x\": syntax error"),
+            Other
+        );
         // PostgreSQL SQLSTATEs.
-        for outage in ["08006", "57P01", "53100", "58030", "25006", "42501", "42P01", "40001"] {
+        for outage in [
+            "08006", "57P01", "53100", "58030", "25006", "42501", "42P01", "40001",
+        ] {
             assert_eq!(c(Postgres, outage), Outage, "{outage}");
         }
         assert_eq!(c(Postgres, "57014"), Timeout, "statement_timeout");

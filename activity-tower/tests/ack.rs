@@ -39,9 +39,8 @@ async fn a_login_is_answered_only_once_durable() {
     let store = Arc::new(store);
     let (recorder, guard) = Recorder::builder(store.clone()).start();
     recorder.flush().await.unwrap();
-    let handler = || async {
-        (StatusCode::OK, [(SET_COOKIE, "sid=s3cr3t")], "welcome").into_response()
-    };
+    let handler =
+        || async { (StatusCode::OK, [(SET_COOKIE, "sid=s3cr3t")], "welcome").into_response() };
     let layer = ActivityLayer::new(recorder.clone())
         .durable_deadline(Duration::from_millis(300))
         .unavailable_retry_after(Duration::from_secs(7))
@@ -65,11 +64,17 @@ async fn a_login_is_answered_only_once_durable() {
 
     // The database held by another process: no durable record, no session.
     let mut holder = sqlx::SqliteConnection::connect(&url).await.unwrap();
-    sqlx::query("BEGIN IMMEDIATE").execute(&mut holder).await.unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut holder)
+        .await
+        .unwrap();
     let r = common::raw(addr, &login("/login", "bob")).await;
     assert_eq!(r.status, 503, "{}", r.body);
     assert_eq!(r.header("retry-after").as_deref(), Some("7"));
-    assert!(r.header("set-cookie").is_none(), "the handler's cookie is withheld");
+    assert!(
+        r.header("set-cookie").is_none(),
+        "the handler's cookie is withheld"
+    );
     assert!(!r.body.contains("welcome"));
     // Ack::Queued answers at once, recorded later.
     let r = common::raw(addr, &login("/quick", "carol")).await;

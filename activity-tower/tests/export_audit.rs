@@ -17,7 +17,8 @@ use axum::Router;
 use sqlx::Connection;
 
 async fn admin(mut req: Request, next: Next) -> Response {
-    req.extensions_mut().insert(Viewer::admin("alice").tenant("acme"));
+    req.extensions_mut()
+        .insert(Viewer::admin("alice").tenant("acme"));
     next.run(req).await
 }
 
@@ -25,7 +26,8 @@ const EXPORT: &[u8] = b"GET /activity-log/api/events.csv?scope=tenant HTTP/1.1\r
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_export_the_log_cannot_record_sends_no_row() {
-    let dir = std::env::temp_dir().join(format!("activity_export_{}", uuid::Uuid::now_v7().simple()));
+    let dir =
+        std::env::temp_dir().join(format!("activity_export_{}", uuid::Uuid::now_v7().simple()));
     std::fs::create_dir_all(&dir).unwrap();
     let url = format!("sqlite://{}/a.db?mode=rwc", dir.display());
     let store = SqliteStore::connect_with(
@@ -48,7 +50,10 @@ async fn an_export_the_log_cannot_record_sends_no_row() {
 
     // The log cannot write: another process holds the database (reads still work in WAL).
     let mut holder = sqlx::SqliteConnection::connect(&url).await.unwrap();
-    sqlx::query("BEGIN IMMEDIATE").execute(&mut holder).await.unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut holder)
+        .await
+        .unwrap();
     let r = common::raw(addr, EXPORT).await;
     assert_eq!(r.status, 503, "{}", r.body);
     assert!(!r.body.contains("secret"), "no row left: {}", r.body);
@@ -72,5 +77,7 @@ async fn an_export_the_log_cannot_record_sends_no_row() {
     // The refused export's start is recorded too once the store came back (it was
     // queued); what matters is that no row left before a record was durable.
     assert!(!started.is_empty());
-    assert!(exported.iter().any(|e| e.details.as_ref().unwrap()["complete"] == true));
+    assert!(exported
+        .iter()
+        .any(|e| e.details.as_ref().unwrap()["complete"] == true));
 }

@@ -451,7 +451,11 @@ async fn export_streams_the_scoped_filter_as_safe_csv_and_is_audited() {
         .await
         .into_iter()
         .partition(|e| e.reason.as_deref() == Some("export_started"));
-    assert_eq!(started.len(), 2, "each export recorded before its first row");
+    assert_eq!(
+        started.len(),
+        2,
+        "each export recorded before its first row"
+    );
     assert_eq!(exported.len(), 2);
     let bob_export = exported
         .iter()

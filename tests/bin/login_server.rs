@@ -19,7 +19,12 @@ use axum::Router;
 
 async fn login(body: String) -> axum::response::Response {
     if body.contains("password=ok") {
-        (StatusCode::OK, [(SET_COOKIE, "sid=s3cr3t; HttpOnly")], "welcome").into_response()
+        (
+            StatusCode::OK,
+            [(SET_COOKIE, "sid=s3cr3t; HttpOnly")],
+            "welcome",
+        )
+            .into_response()
     } else {
         StatusCode::UNAUTHORIZED.into_response()
     }
@@ -34,11 +39,10 @@ async fn main() {
         _ => Ack::Durable,
     };
     let url = format!("sqlite://{path}?mode=rwc");
-    let store = SqliteStore::connect_with(
-        SqliteOptions::new(url).busy_timeout(Duration::from_millis(200)),
-    )
-    .await
-    .expect("open the SQLite file");
+    let store =
+        SqliteStore::connect_with(SqliteOptions::new(url).busy_timeout(Duration::from_millis(200)))
+            .await
+            .expect("open the SQLite file");
     store.migrate().await.expect("migrate");
     let (recorder, _guard) = Recorder::builder(Arc::new(store))
         .outage_policy(OutagePolicy::FailClosed)

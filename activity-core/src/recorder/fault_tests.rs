@@ -185,7 +185,10 @@ async fn shutdown_cuts_a_long_backoff_short() {
         .await
         .expect("not 60 s");
     assert!(started.elapsed() < Duration::from_secs(2));
-    assert!(report.unwritten.iter().any(|e| e.action == Action::LOGIN_SUCCEEDED));
+    assert!(report
+        .unwritten
+        .iter()
+        .any(|e| e.action == Action::LOGIN_SUCCEEDED));
 }
 
 struct Boom {
@@ -224,11 +227,18 @@ async fn a_panicking_after_commit_stage_loses_nothing_and_says_so() {
         })
         .batch_size(64)
         .start();
-    rec.record(ActivityEvent::custom("x.boom").unwrap()).unwrap();
+    rec.record(ActivityEvent::custom("x.boom").unwrap())
+        .unwrap();
     // Let the first batch (audit.started, x.boom) commit and its stage panic.
     tokio::time::sleep(Duration::from_millis(20)).await;
     assert!(
-        matches!(rec.health(), Health::Failed { stage: "after_commit", .. }),
+        matches!(
+            rec.health(),
+            Health::Failed {
+                stage: "after_commit",
+                ..
+            }
+        ),
         "{:?}",
         rec.health()
     );
@@ -272,7 +282,8 @@ async fn a_stage_that_panics_once_recovers_on_retry() {
             times: AtomicUsize::new(1),
         })
         .start();
-    rec.record(ActivityEvent::custom("x.boom").unwrap()).unwrap();
+    rec.record(ActivityEvent::custom("x.boom").unwrap())
+        .unwrap();
     rec.flush().await.unwrap();
     assert!(rec.health().is_healthy());
     let report = guard.shutdown().await;
@@ -309,7 +320,11 @@ async fn a_panicking_enricher_keeps_the_batch_then_skips_only_its_call() {
     let enriched = page
         .events
         .iter()
-        .filter(|e| e.details.as_ref().is_some_and(|d| d.contains_key("enriched")))
+        .filter(|e| {
+            e.details
+                .as_ref()
+                .is_some_and(|d| d.contains_key("enriched"))
+        })
         .count();
     assert_eq!(enriched, 9, "only the panicking call skipped");
 }
@@ -361,7 +376,14 @@ async fn record_durable_returns_once_stored_and_not_before() {
         c.await.unwrap().unwrap();
     }
     assert_eq!(store.n(Action::LOGIN_SUCCEEDED.as_str()).await, 201);
-    assert!(store.inner.query(&ActivityQuery::new().limit(1000)).await.unwrap().events.iter().any(|e| e.id == id));
+    assert!(store
+        .inner
+        .query(&ActivityQuery::new().limit(1000))
+        .await
+        .unwrap()
+        .events
+        .iter()
+        .any(|e| e.id == id));
     assert!(
         store.appends.load(Ordering::SeqCst) < 150,
         "grouped: {} appends",
@@ -369,7 +391,10 @@ async fn record_durable_returns_once_stored_and_not_before() {
     );
     store.set(Fault::RejectAll);
     let refused = rec.record_durable(login(999)).await;
-    assert!(matches!(refused, Err(Error::Rejected { .. })), "{refused:?}");
+    assert!(
+        matches!(refused, Err(Error::Rejected { .. })),
+        "{refused:?}"
+    );
     guard.shutdown().await;
 }
 

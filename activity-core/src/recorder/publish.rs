@@ -48,7 +48,8 @@ impl Recorder {
         for (name, value) in counters {
             metrics::counter!(name, "writer" => writer.clone()).absolute(value);
         }
-        metrics::gauge!("activity_recorder_queued", "writer" => writer.clone()).set(m.queued as f64);
+        metrics::gauge!("activity_recorder_queued", "writer" => writer.clone())
+            .set(m.queued as f64);
         let health = match self.health() {
             Health::Healthy => 0.0,
             Health::Degraded { .. } => 1.0,

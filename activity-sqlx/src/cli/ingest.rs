@@ -90,7 +90,10 @@ impl<R: BufRead> Iterator for EventLines<R> {
             if text.is_empty() {
                 continue;
             }
-            return Some(Ok((n, ActivityEvent::from_json(text).map_err(|e| e.to_string()))));
+            return Some(Ok((
+                n,
+                ActivityEvent::from_json(text).map_err(|e| e.to_string()),
+            )));
         }
     }
 }

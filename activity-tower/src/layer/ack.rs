@@ -147,7 +147,8 @@ impl Pending {
         if events.is_empty() {
             return res;
         }
-        let all = futures_util::future::join_all(events.into_iter().map(|e| recorder.record_durable(e)));
+        let all =
+            futures_util::future::join_all(events.into_iter().map(|e| recorder.record_durable(e)));
         let error = match tokio::time::timeout(deadline, all).await {
             Ok(results) => match results.into_iter().find_map(Result::err) {
                 None => return res,

@@ -122,7 +122,8 @@ where
         // The clone that was driven to readiness handles this request.
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
-        let ack = super::ack::Pending::new(self.config.ack.of(&rule, &parts.method, parts.uri.path()));
+        let ack =
+            super::ack::Pending::new(self.config.ack.of(&rule, &parts.method, parts.uri.path()));
         let attempt = Attempt {
             ack,
             actor: ctx.actor.clone(),
@@ -164,7 +165,10 @@ where
             let res = attempt.answered(res);
             let c = &attempt.config;
             let (deadline, retry) = (c.ack.deadline, c.unavailable_retry_after);
-            let res = attempt.ack.settle(res, &c.recorder, deadline, retry, &attempt.ctx.request_id);
+            let res =
+                attempt
+                    .ack
+                    .settle(res, &c.recorder, deadline, retry, &attempt.ctx.request_id);
             Ok(res.await)
         }
         Ok(Err(err)) => {

@@ -80,7 +80,10 @@ async fn record(input: Box<dyn BufRead>, ctx: &Ctx) -> Result<ExitCode, Failure>
 }
 
 fn report_bad(line: u64, reason: &str) {
-    eprintln!("line {line}: {}", activity_core::text::escape_control(reason));
+    eprintln!(
+        "line {line}: {}",
+        activity_core::text::escape_control(reason)
+    );
 }
 
 fn open(p: &Path) -> Result<std::io::BufReader<std::fs::File>, Failure> {
