@@ -99,8 +99,13 @@ pub enum ErrorKind {
     FailClosed,
     /// The recorder has been shut down.
     Closed,
-    /// Anything else a backend reports; not retried.
+    /// Anything else a backend reports; not retried by a caller, but the recorder treats
+    /// it as an outage (the store, not the event, is at fault until shown otherwise).
     Backend,
+    /// The store refused these events for their content (a constraint, a value its
+    /// column cannot hold): the same events fail the same way, other events succeed.
+    /// The only store error the recorder isolates and discards an event for.
+    Rejected,
 }
 
 /// The error of every fallible call in `activity-core`, and of [`ActivityStore`] backends.
@@ -157,6 +162,20 @@ pub enum Error {
     #[error("store error: {message}")]
     Backend {
         /// What happened.
+        message: String,
+        /// The backend's own error.
+        #[source]
+        source: Option<BoxError>,
+    },
+    /// The store refused the events for their content (a constraint, a value too long
+    /// for its column, a malformed value): retrying the same events fails the same way.
+    ///
+    /// Backends return this only for errors about the data; an outage (disk full, I/O
+    /// error, a read-only database, a lost connection, a missing table) is
+    /// [`Unavailable`](Error::Unavailable) or [`Timeout`](Error::Timeout).
+    #[error("store rejected the events: {message}")]
+    Rejected {
+        /// What the store said.
         message: String,
         /// The backend's own error.
         #[source]
@@ -251,6 +270,21 @@ impl Error {
         }
     }
 
+    /// An [`Error::Rejected`] with an optional source.
+    ///
+    /// ```
+    /// use activity_core::{Error, ErrorKind};
+    /// let e = Error::rejected("value too long for type character varying(64)", None);
+    /// assert_eq!(e.kind(), ErrorKind::Rejected);
+    /// assert!(e.is_rejection() && !e.is_retryable() && !e.is_outage());
+    /// ```
+    pub fn rejected(message: impl Into<String>, source: Option<BoxError>) -> Self {
+        Error::Rejected {
+            message: message.into(),
+            source,
+        }
+    }
+
     /// The kind of failure.
     pub fn kind(&self) -> ErrorKind {
         match self {
@@ -259,6 +293,7 @@ impl Error {
             Error::Timeout { .. } => ErrorKind::Timeout,
             Error::Conflict { .. } | Error::NotArchived { .. } => ErrorKind::Conflict,
             Error::Backend { .. } => ErrorKind::Backend,
+            Error::Rejected { .. } => ErrorKind::Rejected,
             Error::QueueFull { .. } => ErrorKind::QueueFull,
             Error::FailClosed => ErrorKind::FailClosed,
             Error::Closed | Error::NotStarted { .. } => ErrorKind::Closed,
@@ -274,6 +309,27 @@ impl Error {
                 | ErrorKind::QueueFull
                 | ErrorKind::FailClosed
         )
+    }
+
+    /// Whether a store failed because of the events' content ([`ErrorKind::Rejected`] or
+    /// [`ErrorKind::Invalid`]): the recorder isolates such an event and discards it alone.
+    pub fn is_rejection(&self) -> bool {
+        matches!(self.kind(), ErrorKind::Rejected | ErrorKind::Invalid)
+    }
+
+    /// Whether a store error means the store (not the events) is failing: everything but
+    /// a [rejection](Self::is_rejection). The recorder keeps the events, retries with
+    /// backoff, reports [`Degraded`](crate::recorder::Health::Degraded) and engages
+    /// fail-closed on an outage.
+    ///
+    /// ```
+    /// use activity_core::Error;
+    /// assert!(Error::unavailable("database or disk is full", None).is_outage());
+    /// assert!(Error::backend("something unclassified", None).is_outage());
+    /// assert!(!Error::rejected("CHECK constraint failed", None).is_outage());
+    /// ```
+    pub fn is_outage(&self) -> bool {
+        !self.is_rejection()
     }
 
     /// The field an [`Error::Invalid`] names, if it is one.

@@ -51,7 +51,7 @@ pub mod webhook;
 pub use activity_core;
 pub use error::Error;
 pub use layer::{
-    ActivityHandle, ActivityLayer, AuthenticatedActor, OutcomeHint, RouteKind, RouteRule,
+    Ack, ActivityHandle, ActivityLayer, AuthenticatedActor, OutcomeHint, RouteKind, RouteRule,
     TrustedProxies, X_REQUEST_ID,
 };
 pub use layer::{DeviceId, ForwardedHeader};

@@ -424,7 +424,8 @@ async fn export_streams_the_scoped_filter_as_safe_csv_and_is_audited() {
     let name = headers.iter().position(|h| h == "actor_name").unwrap();
     let rows: Vec<csv::StringRecord> = rd.records().map(Result::unwrap).collect();
     let bobs = app.count(|e| e.actor_id() == Some("bob"));
-    assert_eq!(rows.len(), bobs);
+    // Bob's events, and the record of this export's start, stored before its first row.
+    assert_eq!(rows.len(), bobs + 1);
     assert!(rows.iter().all(|r| &r[actor] == "bob"));
     assert!(rows
         .iter()
@@ -445,14 +446,23 @@ async fn export_streams_the_scoped_filter_as_safe_csv_and_is_audited() {
             |e| e.tenant.as_deref() == Some("acme") && e.outcome == activity_core::Outcome::Failure
         )
     );
-    let exported = app.audit_events(Action::AUDIT_EXPORTED).await;
+    let (started, exported): (Vec<_>, Vec<_>) = app
+        .audit_events(Action::AUDIT_EXPORTED)
+        .await
+        .into_iter()
+        .partition(|e| e.reason.as_deref() == Some("export_started"));
+    assert_eq!(
+        started.len(),
+        2,
+        "each export recorded before its first row"
+    );
     assert_eq!(exported.len(), 2);
     let bob_export = exported
         .iter()
         .find(|e| e.actor_id() == Some("bob"))
         .unwrap();
     let d = bob_export.details.as_ref().unwrap();
-    assert_eq!(d["rows"], bobs as u64);
+    assert_eq!(d["rows"], bobs as u64 + 1);
     assert_eq!(d["complete"], true);
     assert_eq!(d["scope"], "own");
     assert_eq!(bob_export.tenant.as_deref(), Some("acme"));

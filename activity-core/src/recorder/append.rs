@@ -1,13 +1,15 @@
 //! Appending a sealed batch: split by tenant into concurrent parts, retried while the
 //! store is down, a rejected event isolated by halving.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::Ordering;
 
+use futures_util::FutureExt;
 use tokio::time::Instant;
 
 use super::config::OutageNotice;
 use super::metrics::Counters;
-use super::worker::{AppendError, GaveUp, Outage, State, Worker};
+use super::worker::{panic_text, stage, AppendError, GaveUp, Outage, State, Worker};
 use crate::error::Error;
 use crate::event::payload::{Failed, Payload};
 use crate::event::{Action, ActivityEvent, Outcome};
@@ -35,7 +37,7 @@ impl Worker {
                     match error {
                         None => done.extend(places.into_iter().zip(part)),
                         Some(err) => {
-                            if retryable.is_none() && err.is_retryable() {
+                            if retryable.is_none() && err.is_outage() {
                                 retryable = Some((err, part.len()));
                             }
                             stack.push(part);
@@ -90,6 +92,15 @@ impl Worker {
                     if let Some(cb) = &self.shared.config.on_reject {
                         cb(event, &err);
                     }
+                    if let Some(ack) = st.acks.remove(&event.id) {
+                        let _ = ack.send(Err(Error::rejected(err.to_string(), None)));
+                    }
+                    // The recorder's own records of failures are not recorded as failing
+                    // in turn: a store that refuses them would otherwise feed itself.
+                    if event.action == Action::AUDIT_FAILED {
+                        tracing::error!(id = %event.id, "the store rejected the recorder's own audit.failed event; not recorded again");
+                        continue;
+                    }
                     let failed = Failed {
                         event_id: Some(event.id.to_string()),
                         ..Failed::error(&err.to_string())
@@ -123,12 +134,14 @@ impl Worker {
         let shared = &*self.shared;
         // Polled together on this task (no spawning, so a part is never lost to a
         // panicking task); the results in the parts' order.
-        let results = futures_util::future::join_all(
-            parts
-                .iter()
-                .zip(&heads)
-                .map(|(part, heads)| store.append_sealed(part, heads)),
-        )
+        let results = futures_util::future::join_all(parts.iter().zip(&heads).map(
+            |(part, heads)| async move {
+                AssertUnwindSafe(store.append_sealed(part, heads))
+                    .catch_unwind()
+                    .await
+                    .unwrap_or_else(|p| Err(store_panicked(&*p)))
+            },
+        ))
         .await;
         results
             .into_iter()
@@ -154,13 +167,17 @@ impl Worker {
     ) -> Result<(), AppendError> {
         let mut attempt = 0;
         loop {
-            match self.store.append_sealed(batch, heads).await {
+            let result = AssertUnwindSafe(self.store.append_sealed(batch, heads))
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|p| Err(store_panicked(&*p)));
+            match result {
                 Ok(n) => {
                     Counters::add(&self.shared.counters.written, n);
                     self.recovered(batch.len(), st);
                     return Ok(());
                 }
-                Err(err) if err.is_retryable() => {
+                Err(err) if err.is_outage() => {
                     attempt += 1;
                     if self
                         .wait_to_retry(&err, attempt, batch.len(), st)
@@ -178,9 +195,24 @@ impl Worker {
         }
     }
 
-    /// Notes the failure (starting an outage on the first), then sleeps the backoff.
+    /// Notes the store's failure (starting an outage on the first), then sleeps the backoff.
     pub(super) async fn wait_to_retry(
         &mut self,
+        err: &Error,
+        attempt: u32,
+        batch_len: usize,
+        st: &mut State,
+    ) -> Result<(), GaveUp> {
+        self.wait_to_retry_in(stage::STORE, err, attempt, batch_len, st)
+            .await
+    }
+
+    /// Notes the failure of `stage` (starting an outage on the first: health degraded,
+    /// `on_outage`, fail-closed, `audit.failed`), then sleeps the backoff. The sleep ends
+    /// early on shutdown, and no wait goes past the shutdown deadline.
+    pub(super) async fn wait_to_retry_in(
+        &mut self,
+        stage: &'static str,
         err: &Error,
         attempt: u32,
         batch_len: usize,
@@ -189,37 +221,65 @@ impl Worker {
         let counters = &self.shared.counters;
         Counters::add(&counters.retried, 1);
         let text = err.to_string();
-        counters.state().last_error = Some(text.clone());
+        {
+            let mut state = counters.state();
+            state.last_error = Some(text.clone());
+            state.failed_stage = (stage != super::worker::stage::STORE).then_some(stage);
+        }
         if st.outage.is_none() {
             let since = self.shared.clock.now();
             st.outage = Some(Outage { since });
             counters.state().outage_since = Some(since);
             counters.outage.store(true, Ordering::Release);
-            tracing::error!(error = %text, held = batch_len, "activity store failing; holding events and retrying");
+            tracing::error!(error = %text, stage, held = batch_len, "activity store failing; holding events and retrying");
             if let Some(cb) = &self.shared.config.on_outage {
                 cb(&OutageNotice::Failed {
                     since,
                     error: text.clone(),
                 });
             }
+            let reason = if stage == super::worker::stage::STORE {
+                "store_unavailable"
+            } else {
+                "stage_panicked"
+            };
             st.pending.push_front(
-                Failed::error(&text).write(
-                    self.lifecycle(Action::AUDIT_FAILED, Outcome::Failure)
-                        .with_time(since)
-                        .with_reason("store_unavailable"),
-                ),
+                Failed::error(&text)
+                    .write(
+                        self.lifecycle(Action::AUDIT_FAILED, Outcome::Failure)
+                            .with_time(since)
+                            .with_reason(reason),
+                    )
+                    .with_detail("stage", stage),
             );
         }
         self.note_stop(st);
+        #[cfg(feature = "metrics")]
+        self.publish();
         let delay = self.shared.config.backoff.delay(attempt);
         if let Some(deadline) = st.deadline {
             if Instant::now() + delay > deadline {
                 return Err(GaveUp);
             }
         }
-        tokio::time::sleep(delay).await;
+        let wake = self.shared.wake.clone();
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = wake.notified() => {
+                // Shut down meanwhile: retry once more now if the deadline allows.
+                self.note_stop(st);
+            }
+        }
         Ok(())
     }
+}
+
+/// A panic in the store's append, as an outage error (the batch is kept and retried).
+fn store_panicked(payload: &(dyn std::any::Any + Send)) -> Error {
+    Error::backend(
+        format!("{} panicked: {}", stage::STORE, panic_text(payload)),
+        None,
+    )
 }
 
 /// Splits `batch` by tenant into at most `n` non-empty parts (every event of a tenant in

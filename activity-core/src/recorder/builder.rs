@@ -225,6 +225,7 @@ impl RecorderBuilder {
             config: self.config,
             clock: self.clock,
             lockout: self.lockout,
+            wake: Arc::new(tokio::sync::Notify::new()),
         });
         let recorder = Recorder {
             shared: shared.clone(),

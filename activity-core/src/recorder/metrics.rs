@@ -39,6 +39,9 @@ pub struct Metrics {
     pub refused: u64,
     /// Events the store rejected as invalid (handed to the reject callback).
     pub rejected: u64,
+    /// Stage calls that panicked and were skipped after their retries (each recorded as
+    /// `audit.failed`, reason `stage_panicked`).
+    pub panicked: u64,
     /// The last store error, as text.
     pub last_error: Option<String>,
 }
@@ -72,6 +75,17 @@ pub enum Health {
     },
     /// The recorder has shut down.
     Stopped,
+    /// A stage of the pipeline (`enricher`, `sealer`, `store`, `after_commit`, or the
+    /// `worker` itself) panicked since `since`: the batch is kept and retried, and
+    /// fail-closed is engaged, as in an outage.
+    Failed {
+        /// The stage that panicked.
+        stage: &'static str,
+        /// When it first failed.
+        since: DateTime<Utc>,
+        /// The panic, as text.
+        error: String,
+    },
 }
 
 impl Health {
@@ -89,8 +103,11 @@ pub(crate) struct Counters {
     pub dropped: AtomicU64,
     pub refused: AtomicU64,
     pub rejected: AtomicU64,
+    pub panicked: AtomicU64,
     pub outage: AtomicBool,
     pub stopped: AtomicBool,
+    /// The worker task died.
+    pub dead: AtomicBool,
     pub state: Mutex<State>,
 }
 
@@ -98,6 +115,8 @@ pub(crate) struct Counters {
 pub(crate) struct State {
     pub last_error: Option<String>,
     pub outage_since: Option<DateTime<Utc>>,
+    /// The stage whose panic is the current outage (`None`: the store's own failure).
+    pub failed_stage: Option<&'static str>,
 }
 
 impl Counters {

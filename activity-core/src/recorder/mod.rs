@@ -18,6 +18,8 @@ mod append;
 mod builder;
 mod config;
 mod metrics;
+#[cfg(feature = "metrics")]
+mod publish;
 mod stage;
 mod worker;
 
@@ -45,6 +47,8 @@ use metrics::Counters;
 #[allow(clippy::large_enum_variant)]
 pub(crate) enum Msg {
     Event(ActivityEvent),
+    /// An event whose caller waits until it is durable.
+    Durable(ActivityEvent, oneshot::Sender<Result<()>>),
     Flush(oneshot::Sender<()>),
     Shutdown,
 }
@@ -56,6 +60,8 @@ struct Shared {
     clock: Arc<dyn Clock>,
     /// The lockout registered with [`RecorderBuilder::lockout`], for the HTTP layer.
     lockout: Option<Arc<dyn LockoutCheck>>,
+    /// Wakes the worker from a backoff sleep on shutdown.
+    wake: Arc<tokio::sync::Notify>,
 }
 
 /// The handle that records events. Cheap to clone; every clone feeds the same worker.
@@ -191,6 +197,50 @@ impl Recorder {
         Err(error)
     }
 
+    /// Queues `event` and waits until it is durable: committed to the store, in the same
+    /// transaction as the events queued with it (group commit: concurrent callers share
+    /// one batch, so the wait is about one batch's write, not one transaction each).
+    ///
+    /// While the store is down this waits for it to recover (the event is kept and
+    /// retried); wrap the call in a timeout (as the tower layer's
+    /// [`Ack::Durable`](https://docs.rs/activity-tower) does) to answer the client in time.
+    /// When the timeout fires the event is still queued and is written when it can be:
+    /// what the caller does not have is the promise that it already is.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use activity_core::{ActivityEvent, ActivityQuery, ActivityStore, Actor, MemoryStore, Recorder};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let store = Arc::new(MemoryStore::new());
+    /// let (recorder, guard) = Recorder::builder(store.clone()).lifecycle_events(false).start();
+    /// let login = ActivityEvent::login_succeeded(Actor::user("u_1"));
+    /// recorder.record_durable(login).await.unwrap();
+    /// // Stored before `record_durable` returned: no flush needed.
+    /// assert_eq!(store.count(&ActivityQuery::new()).await.unwrap(), 1);
+    /// guard.shutdown().await;
+    /// # });
+    /// ```
+    ///
+    /// # Errors
+    /// As [`record`](Self::record) (a full queue is always [`Error::QueueFull`], even under
+    /// [`Overflow::Drop`]: a dropped event is never durable); [`Error::Rejected`] when the
+    /// store refused this event for its content; [`Error::Closed`] when the recorder shut
+    /// down before the event was stored (it is then in the shutdown report's `unwritten`).
+    pub async fn record_durable(&self, mut event: ActivityEvent) -> Result<()> {
+        self.admit(&mut event)?;
+        let (tx, rx) = oneshot::channel();
+        match self.shared.tx.try_send(Msg::Durable(event, tx)) {
+            Ok(()) => Counters::add(&self.shared.counters.accepted, 1),
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                return self.refuse(Error::QueueFull {
+                    capacity: self.shared.config.capacity,
+                })
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => return self.refuse(Error::Closed),
+        }
+        rx.await.map_err(|_| Error::Closed)?
+    }
+
     /// Waits until every event recorded before this call is written.
     ///
     /// While the store is down this waits for it to recover; wrap it in a timeout if that
@@ -220,6 +270,7 @@ impl Recorder {
             dropped: Counters::get(&c.dropped),
             refused: Counters::get(&c.refused),
             rejected: Counters::get(&c.rejected),
+            panicked: Counters::get(&c.panicked),
             last_error: c.state().last_error.clone(),
         }
     }
@@ -227,11 +278,20 @@ impl Recorder {
     /// Whether the store is writable, failing, or the recorder has stopped.
     pub fn health(&self) -> Health {
         let c = &self.shared.counters;
-        if c.stopped.load(Ordering::Acquire) {
+        if c.stopped.load(Ordering::Acquire) && !c.dead.load(Ordering::Acquire) {
             return Health::Stopped;
         }
         if c.outage.load(Ordering::Acquire) {
             let state = c.state();
+            if let Some(stage) = state.failed_stage {
+                return Health::Failed {
+                    stage,
+                    since: state
+                        .outage_since
+                        .unwrap_or_else(|| self.shared.clock.now()),
+                    error: state.last_error.clone().unwrap_or_default(),
+                };
+            }
             return Health::Degraded {
                 since: state
                     .outage_since
@@ -249,7 +309,7 @@ impl Recorder {
         let c = &self.shared.counters;
         let closed = self.shared.config.outage == OutagePolicy::FailClosed
             && c.outage.load(Ordering::Acquire);
-        !(c.stopped.load(Ordering::Acquire) || closed)
+        !(c.stopped.load(Ordering::Acquire) || c.dead.load(Ordering::Acquire) || closed)
     }
 
     /// This recorder's writer id.
@@ -286,6 +346,10 @@ pub struct ShutdownReport {
     /// kept failing. Empty on a clean shutdown; otherwise save them somewhere (they are
     /// valid schema v1 events, e.g. for `activity ingest`).
     pub unwritten: Vec<ActivityEvent>,
+    /// Set when the worker itself died of a panic outside the stages it guards: then
+    /// the events it held are gone from memory and `unwritten` cannot list them; this
+    /// says so instead of reporting a clean shutdown.
+    pub worker_panicked: Option<String>,
 }
 
 /// Keeps the worker alive; shut it down with [`shutdown`](Self::shutdown) to write
@@ -330,16 +394,30 @@ impl RecorderGuard {
     /// Stops accepting events, writes everything queued, records `audit.stopped`, and
     /// reports what happened.
     pub async fn shutdown(mut self) -> ShutdownReport {
+        let mut worker_panicked = None;
         let unwritten = match self.handle.take() {
             Some(handle) => {
                 self.signal();
-                handle.await.unwrap_or_default()
+                match handle.await {
+                    Ok(unwritten) => unwritten,
+                    Err(e) => {
+                        let text = if e.is_panic() {
+                            worker::panic_text(&*e.into_panic())
+                        } else {
+                            e.to_string()
+                        };
+                        tracing::error!(error = %text, "activity recorder's worker died; events it held are lost");
+                        worker_panicked = Some(text);
+                        Vec::new()
+                    }
+                }
             }
             None => Vec::new(),
         };
         ShutdownReport {
             metrics: self.recorder.metrics(),
             unwritten,
+            worker_panicked,
         }
     }
 
@@ -349,6 +427,7 @@ impl RecorderGuard {
         // The worker also notices a stop without the message (the queue may be full);
         // the message just wakes it up.
         let _ = shared.tx.try_send(Msg::Shutdown);
+        shared.wake.notify_one();
     }
 }
 
@@ -382,3 +461,6 @@ impl Drop for RecorderGuard {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod fault_tests;

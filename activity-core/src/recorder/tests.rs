@@ -37,7 +37,7 @@ impl ActivityStore for TestStore {
         }
         if let Some(bad) = self.reject_actor.lock().unwrap().as_deref() {
             if events.iter().any(|e| e.actor_id() == Some(bad)) {
-                return Err(Error::conflict("constraint violated", None));
+                return Err(Error::rejected("constraint violated", None));
             }
         }
         let n = self.inner.append(events).await?;
@@ -518,7 +518,7 @@ impl ActivityStore for PartsStore {
         }
         if let Some(bad) = self.reject_actor.lock().unwrap().as_deref() {
             if events.iter().any(|e| e.actor_id() == Some(bad)) {
-                return Err(Error::conflict("constraint violated", None));
+                return Err(Error::rejected("constraint violated", None));
             }
         }
         self.inner.append_sealed(events, heads).await

@@ -1,8 +1,11 @@
 //! The background writer: batches, pipeline, retries, lifecycle events.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+
+use futures_util::FutureExt;
 
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -10,7 +13,7 @@ use tokio::time::Instant;
 use super::config::OutageNotice;
 use super::metrics::Counters;
 use super::{Msg, Shared};
-use crate::error::Error;
+use crate::error::{Error, Result as CoreResult};
 use crate::event::payload::{Failed, Payload, Recovered, Started, Stopped};
 use crate::event::{Action, ActivityEvent, Outcome};
 use crate::recorder::{AfterCommit, Enricher, Sealer};
@@ -37,6 +40,51 @@ pub(super) struct Outage {
     pub(super) since: chrono::DateTime<chrono::Utc>,
 }
 
+/// How many times a batch is retried through a stage that panics before the stage is
+/// skipped for that batch (the panic is then recorded as `audit.failed`, reason
+/// `stage_panicked`): a panic on one crafted event must not stop the log for everyone.
+pub(super) const PANIC_RETRIES: u32 = 3;
+
+/// The stages of the pipeline, as [`Health::Failed`](super::Health::Failed) names them.
+pub(super) mod stage {
+    pub const ENRICHER: &str = "enricher";
+    pub const SEALER: &str = "sealer";
+    pub const STORE: &str = "store";
+    pub const AFTER_COMMIT: &str = "after_commit";
+    pub const WORKER: &str = "worker";
+}
+
+/// The text of a caught panic.
+pub(super) fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(a panic without a message)".to_owned()
+    }
+}
+
+/// Marks the recorder failed if the worker task itself unwinds (a bug outside the
+/// stages, which are caught one by one): health names the worker and fail-closed engages.
+struct Alive(Arc<Shared>);
+
+impl Drop for Alive {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let c = &self.0.counters;
+            {
+                let mut state = c.state();
+                state.failed_stage = Some(stage::WORKER);
+                state.last_error = Some("the recorder's worker panicked".to_owned());
+                state.outage_since.get_or_insert_with(|| self.0.clock.now());
+            }
+            c.outage.store(true, Ordering::Release);
+            c.dead.store(true, Ordering::Release);
+        }
+    }
+}
+
 pub(super) struct State {
     /// Events the worker made itself (lifecycle, follow-ups), written before the queue.
     pub(super) pending: VecDeque<ActivityEvent>,
@@ -45,6 +93,8 @@ pub(super) struct State {
     pub(super) deadline: Option<Instant>,
     pub(super) outage: Option<Outage>,
     pub(super) dropped_seen: u64,
+    /// Who waits for an event to be durable ([`Recorder::record_durable`](super::Recorder::record_durable)), by event id.
+    pub(super) acks: HashMap<uuid::Uuid, oneshot::Sender<CoreResult<()>>>,
 }
 
 impl Worker {
@@ -56,7 +106,9 @@ impl Worker {
             deadline: None,
             outage: None,
             dropped_seen: 0,
+            acks: HashMap::new(),
         };
+        let _alive = Alive(self.shared.clone());
         if self.shared.config.lifecycle_events {
             let started = Started {
                 writer: self.shared.config.writer.clone(),
@@ -116,16 +168,21 @@ impl Worker {
                 continue;
             }
 
-            match self.process(batch, &mut st).await {
+            let result = self.process(batch, &mut st).await;
+            #[cfg(feature = "metrics")]
+            self.publish();
+            match result {
                 Ok(()) => {}
                 Err((GaveUp, mut unwritten)) => {
                     unwritten.extend(st.pending.drain(..));
                     self.rx.close();
                     while let Ok(msg) = self.rx.try_recv() {
-                        if let Msg::Event(e) = msg {
+                        if let Msg::Event(e) | Msg::Durable(e, _) = msg {
                             unwritten.push(e);
                         }
                     }
+                    // Whoever waits for these hears that they were not stored.
+                    st.acks.clear();
                     tracing::error!(
                         count = unwritten.len(),
                         "activity recorder shut down with events its store would not take"
@@ -140,6 +197,11 @@ impl Worker {
     fn take(&mut self, msg: Msg, batch: &mut Vec<ActivityEvent>, st: &mut State) -> bool {
         match msg {
             Msg::Event(e) => {
+                batch.push(e);
+                true
+            }
+            Msg::Durable(e, ack) => {
+                st.acks.insert(e.id, ack);
                 batch.push(e);
                 true
             }
@@ -221,30 +283,149 @@ impl Worker {
         }
     }
 
+    /// Publishes the counters through the `metrics` facade (feature `metrics`).
+    #[cfg(feature = "metrics")]
+    pub(super) fn publish(&self) {
+        super::Recorder {
+            shared: self.shared.clone(),
+        }
+        .publish_metrics();
+    }
+
     pub(super) fn lifecycle(&self, action: Action, outcome: Outcome) -> ActivityEvent {
         ActivityEvent::audit(action, outcome).with_time(self.shared.clock.now())
     }
 
-    /// Enrich, seal, append (isolating rejected events), run after-commit hooks.
+    /// Enrich, seal, append (isolating rejected events), run after-commit hooks. A panic
+    /// in a stage keeps the batch and is retried like an outage (health names the stage);
+    /// after [`PANIC_RETRIES`] the stage is skipped for that batch and the panic recorded.
     async fn process(
         &mut self,
         mut batch: Vec<ActivityEvent>,
         st: &mut State,
     ) -> Result<(), (GaveUp, Vec<ActivityEvent>)> {
-        for e in &mut batch {
-            for enricher in &self.enrichers {
-                enricher.enrich(e);
-            }
+        if let Err(GaveUp) = self.enrich(&mut batch, st).await {
+            return Err((GaveUp, batch));
         }
         if let Err(GaveUp) = self.seal(&mut batch, st).await {
             return Err((GaveUp, batch));
         }
         let committed = self.append(batch, st).await?;
-        for hook in &self.after_commit {
-            let follow_ups = hook.after_commit(&*self.store, &committed).await;
-            st.pending.extend(follow_ups);
+        if !st.acks.is_empty() {
+            for e in &committed {
+                if let Some(ack) = st.acks.remove(&e.id) {
+                    let _ = ack.send(Ok(()));
+                }
+            }
         }
+        self.after_commit(&committed, st).await;
         Ok(())
+    }
+
+    /// Runs every enricher on every event, each call caught: a panic keeps the batch and
+    /// retries it like an outage; past [`PANIC_RETRIES`] the panicking calls are skipped.
+    async fn enrich(&mut self, batch: &mut [ActivityEvent], st: &mut State) -> Result<(), GaveUp> {
+        if self.enrichers.is_empty() {
+            return Ok(());
+        }
+        let mut attempt = 0;
+        loop {
+            let tolerate = attempt >= PANIC_RETRIES;
+            let mut panicked = None;
+            let enrichers = self.enrichers.clone();
+            'events: for e in batch.iter_mut() {
+                for enricher in &enrichers {
+                    let caught = std::panic::catch_unwind(AssertUnwindSafe(|| enricher.enrich(e)));
+                    if let Err(payload) = caught {
+                        let text = panic_text(&*payload);
+                        if tolerate {
+                            self.stage_skipped(stage::ENRICHER, &text, Some(e.id), st);
+                        } else {
+                            panicked = Some(text);
+                            break 'events;
+                        }
+                    }
+                }
+            }
+            let Some(text) = panicked else {
+                return Ok(());
+            };
+            attempt += 1;
+            let err = Error::backend(format!("{} panicked: {text}", stage::ENRICHER), None);
+            self.wait_to_retry_in(stage::ENRICHER, &err, attempt, batch.len(), st)
+                .await?;
+        }
+    }
+
+    /// Runs the after-commit stages on `committed`, each caught: a panicking stage is
+    /// retried like an outage, then skipped for this batch (its follow-ups are lost, the
+    /// skip is recorded).
+    async fn after_commit(&mut self, committed: &[ActivityEvent], st: &mut State) {
+        for i in 0..self.after_commit.len() {
+            let hook = self.after_commit[i].clone();
+            let mut attempt = 0;
+            loop {
+                let caught = AssertUnwindSafe(hook.after_commit(&*self.store, committed))
+                    .catch_unwind()
+                    .await;
+                match caught {
+                    Ok(follow_ups) => {
+                        if attempt > 0 {
+                            self.recovered(committed.len(), st);
+                        }
+                        st.pending.extend(follow_ups);
+                        break;
+                    }
+                    Err(payload) => {
+                        let text = panic_text(&*payload);
+                        attempt += 1;
+                        if attempt > PANIC_RETRIES {
+                            self.recovered(committed.len(), st);
+                            self.stage_skipped(stage::AFTER_COMMIT, &text, None, st);
+                            break;
+                        }
+                        let err = Error::backend(
+                            format!("{} panicked: {text}", stage::AFTER_COMMIT),
+                            None,
+                        );
+                        // At the deadline the batch is stored already: only the follow-ups
+                        // of this stage are given up.
+                        if self
+                            .wait_to_retry_in(stage::AFTER_COMMIT, &err, attempt, 0, st)
+                            .await
+                            .is_err()
+                        {
+                            self.stage_skipped(stage::AFTER_COMMIT, &text, None, st);
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Records that `stage` panicked and was skipped (for `event`, or for the batch).
+    pub(super) fn stage_skipped(
+        &mut self,
+        stage: &'static str,
+        text: &str,
+        event: Option<uuid::Uuid>,
+        st: &mut State,
+    ) {
+        Counters::add(&self.shared.counters.panicked, 1);
+        tracing::error!(stage, panic = %text, "activity recorder stage panicked; skipped for this batch");
+        let failed = Failed {
+            event_id: event.map(|id| id.to_string()),
+            ..Failed::error(&format!("{stage} panicked: {text}"))
+        };
+        st.pending.push_back(
+            failed
+                .write(
+                    self.lifecycle(Action::AUDIT_FAILED, Outcome::Failure)
+                        .with_reason("stage_panicked"),
+                )
+                .with_detail("stage", stage),
+        );
     }
 
     async fn seal(&mut self, batch: &mut [ActivityEvent], st: &mut State) -> Result<(), GaveUp> {
@@ -252,10 +433,36 @@ impl Worker {
             return Ok(());
         };
         let mut attempt = 0;
+        let mut panics = 0;
         let result = loop {
-            match sealer.seal(&*self.store, batch).await {
+            let caught = AssertUnwindSafe(sealer.seal(&*self.store, batch))
+                .catch_unwind()
+                .await;
+            let outcome = match caught {
+                Ok(outcome) => outcome,
+                Err(payload) => {
+                    let text = panic_text(&*payload);
+                    panics += 1;
+                    if panics > PANIC_RETRIES {
+                        self.recovered(batch.len(), st);
+                        self.stage_skipped(stage::SEALER, &text, None, st);
+                        break Ok(());
+                    }
+                    attempt += 1;
+                    let err = Error::backend(format!("{} panicked: {text}", stage::SEALER), None);
+                    if self
+                        .wait_to_retry_in(stage::SEALER, &err, attempt, batch.len(), st)
+                        .await
+                        .is_err()
+                    {
+                        break Err(GaveUp);
+                    }
+                    continue;
+                }
+            };
+            match outcome {
                 Ok(()) => break Ok(()),
-                Err(err) if err.is_retryable() => {
+                Err(err) if err.is_outage() => {
                     attempt += 1;
                     if self
                         .wait_to_retry(&err, attempt, batch.len(), st)
@@ -287,7 +494,11 @@ impl Worker {
         };
         let counters = &self.shared.counters;
         counters.outage.store(false, Ordering::Release);
-        counters.state().outage_since = None;
+        {
+            let mut state = counters.state();
+            state.outage_since = None;
+            state.failed_stage = None;
+        }
         let now = self.shared.clock.now();
         let duration = now - outage.since;
         let tx = &self.shared.tx;

@@ -37,49 +37,87 @@ pub struct IngestReport {
     pub bad: Vec<(u64, String)>,
 }
 
+/// The lines of a JSON Lines input, read one at a time (memory stays flat whatever the
+/// input's size): each non-blank line as its number and its event, or the reason it is
+/// refused (too long, not UTF-8, not JSON, not a valid event).
+///
+/// ```
+/// use activity_sqlx::cli::ingest::EventLines;
+/// let input = "{\"action\":\"auth.logout\"}\n\nnot json\n";
+/// let lines: Vec<_> = EventLines::new(input.as_bytes()).map(Result::unwrap).collect();
+/// assert_eq!(lines.len(), 2, "the blank line is skipped");
+/// assert!(lines[0].1.is_ok());
+/// assert_eq!(lines[1].0, 3);
+/// assert!(lines[1].1.is_err());
+/// ```
+pub struct EventLines<R> {
+    input: R,
+    buf: Vec<u8>,
+    n: u64,
+}
+
+impl<R: BufRead> EventLines<R> {
+    /// Lines of `input`.
+    pub fn new(input: R) -> Self {
+        Self {
+            input,
+            buf: Vec::new(),
+            n: 0,
+        }
+    }
+}
+
+impl<R: BufRead> Iterator for EventLines<R> {
+    type Item = std::io::Result<(u64, Result<ActivityEvent, String>)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            self.buf.clear();
+            match read_line_bounded(&mut self.input, &mut self.buf) {
+                Ok(0) => return None,
+                Ok(_) => {}
+                Err(e) => return Some(Err(e)),
+            }
+            self.n += 1;
+            let n = self.n;
+            if self.buf.len() > MAX_LINE {
+                return Some(Ok((n, Err(format!("line longer than {MAX_LINE} bytes")))));
+            }
+            let text = match std::str::from_utf8(&self.buf) {
+                Ok(t) => t.trim(),
+                Err(e) => return Some(Ok((n, Err(format!("not UTF-8 ({e})"))))),
+            };
+            if text.is_empty() {
+                continue;
+            }
+            return Some(Ok((
+                n,
+                ActivityEvent::from_json(text).map_err(|e| e.to_string()),
+            )));
+        }
+    }
+}
+
 /// Reads every line of `input`, parsing each as one event. Blank lines are skipped. A
 /// line that is too long, not UTF-8, not JSON or not a valid event is reported with its
-/// number and reason; the rest come back in order.
+/// number and reason; the rest come back in order. Holds every event: for large inputs
+/// iterate over [`EventLines`] instead (as `activity ingest` does).
 ///
 /// ```
 /// use activity_sqlx::cli::ingest::read_events;
 /// let (events, report) = read_events("{\"action\":\"auth.logout\"}\n".as_bytes()).unwrap();
 /// assert_eq!((events.len(), report.bad.len()), (1, 0));
 /// ```
-pub fn read_events(mut input: impl BufRead) -> std::io::Result<(Vec<ActivityEvent>, IngestReport)> {
+pub fn read_events(input: impl BufRead) -> std::io::Result<(Vec<ActivityEvent>, IngestReport)> {
     let mut events = Vec::new();
     let mut report = IngestReport::default();
-    let mut buf = Vec::new();
-    let mut n = 0u64;
-    loop {
-        buf.clear();
-        let read = read_line_bounded(&mut input, &mut buf)?;
-        if read == 0 {
-            break;
-        }
-        n += 1;
-        if buf.len() > MAX_LINE {
-            report
-                .bad
-                .push((n, format!("line longer than {MAX_LINE} bytes")));
-            continue;
-        }
-        let text = match std::str::from_utf8(&buf) {
-            Ok(t) => t.trim(),
-            Err(e) => {
-                report.bad.push((n, format!("not UTF-8 ({e})")));
-                continue;
-            }
-        };
-        if text.is_empty() {
-            continue;
-        }
-        match ActivityEvent::from_json(text) {
-            Ok(e) => {
+    for line in EventLines::new(input) {
+        match line? {
+            (_, Ok(e)) => {
                 report.valid += 1;
                 events.push(e);
             }
-            Err(e) => report.bad.push((n, e.to_string())),
+            (n, Err(reason)) => report.bad.push((n, reason)),
         }
     }
     Ok((events, report))

@@ -32,6 +32,7 @@ pub(crate) struct Config {
     pub locked_status: StatusCode,
     pub locked_retry_after: Duration,
     pub unavailable_retry_after: Duration,
+    pub ack: super::ack::AckConfig,
 }
 
 impl Config {
@@ -55,6 +56,7 @@ impl Config {
             locked_status: StatusCode::LOCKED,
             locked_retry_after: Duration::from_secs(900),
             unavailable_retry_after: Duration::from_secs(30),
+            ack: super::ack::AckConfig::default(),
         }
     }
 }

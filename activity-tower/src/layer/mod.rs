@@ -5,6 +5,7 @@
 //! | `mod.rs` | [`ActivityLayer`], the builder |
 //! | `config.rs` | the configuration the builder sets and the service reads |
 //! | `service.rs` | [`ActivityService`]: admit → call → judge → record |
+//! | `ack.rs` | [`Ack`]: durable acknowledgement of authentication answers |
 //! | `future.rs` | [`ResponseFuture`] |
 //! | `body.rs` | [`PrefixedBody`]: the body read for the actor, given whole to the handler |
 //! | `rules.rs` | [`RouteRule`], [`RouteKind`], [`PathPattern`], [`OutcomeJudge`], [`default_outcome`] |
@@ -17,6 +18,7 @@
 //! | `handle.rs` | [`ActivityHandle`]: handlers recording with that context |
 //! | `extensions.rs` | [`AuthenticatedActor`], [`PeerAddr`], [`OutcomeHint`]: what the app tells the layer |
 
+mod ack;
 mod actor;
 mod body;
 mod client_ip;
@@ -32,6 +34,7 @@ mod rules;
 mod service;
 mod tenant;
 
+pub use ack::Ack;
 pub use actor::{ActorFn, ActorSource};
 pub use body::PrefixedBody;
 pub use client_ip::{

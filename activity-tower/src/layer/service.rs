@@ -126,7 +126,10 @@ where
         // The clone that was driven to readiness handles this request.
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
+        let ack =
+            super::ack::Pending::new(self.config.ack.of(&rule, &parts.method, parts.uri.path()));
         let attempt = Attempt {
+            ack,
             // The signed-in user is never the subject of a sign-in.
             actor: (rule.kind != RouteKind::Login)
                 .then(|| ctx.actor.clone())
@@ -164,7 +167,18 @@ where
     guard.disarm();
     // Judge, settle the lockout's reservation, and record.
     match result {
-        Ok(Ok(res)) => Ok(attempt.answered(res).await),
+        Ok(Ok(res)) => {
+            // Under Ack::Durable the answer waits for its events (ack.rs).
+            attempt.ack.arm();
+            let res = attempt.answered(res).await;
+            let c = &attempt.config;
+            let (deadline, retry) = (c.ack.deadline, c.unavailable_retry_after);
+            let res =
+                attempt
+                    .ack
+                    .settle(res, &c.recorder, deadline, retry, &attempt.ctx.request_id);
+            Ok(res.await)
+        }
         Ok(Err(err)) => {
             let e = attempt.event(Outcome::Unknown, Some("service_error".into()), None);
             attempt.settle(e.id, Outcome::Unknown, None, None).await;
@@ -190,6 +204,8 @@ struct Attempt {
     actor: Option<Actor>,
     /// The lockout's reservation, from admission until the answer settles it.
     ticket: std::sync::Mutex<Option<Ticket>>,
+    /// The events of the answer, held until durable under `Ack::Durable`.
+    ack: super::ack::Pending,
 }
 
 /// Why a body was refused before the handler.
@@ -253,6 +269,9 @@ impl Attempt {
     /// two, so that an overloaded log does not also drown the application's own logs.
     fn record(&self, event: ActivityEvent) {
         static REFUSED: AtomicU64 = AtomicU64::new(0);
+        let Some(event) = self.ack.hold(event) else {
+            return;
+        };
         if let Err(e) = self.config.recorder.record(event) {
             let n = REFUSED.fetch_add(1, Ordering::Relaxed) + 1;
             if n <= 8 || n.is_power_of_two() {

@@ -1,5 +1,7 @@
-//! CSV export of a viewer's filter, streamed a store page at a time, audited as
-//! `audit.exported` when it ends (completed or not).
+//! CSV export of a viewer's filter, streamed a store page at a time. Audited twice: an
+//! `audit.exported` (reason `export_started`) recorded durably before the first row is
+//! sent — the export is refused with 503 when it cannot be — and an `audit.exported`
+//! with the rows sent when it ends (completed or not).
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -81,8 +83,44 @@ struct State {
     audit: ExportAudit,
 }
 
-/// The streamed CSV response.
-pub(crate) fn csv(
+/// How long an export waits for its `export_started` record to be durable before it is
+/// refused with 503.
+const STARTED_DEADLINE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Records, durably, that `viewer` starts exporting `query`: nothing leaves before the
+/// log holds it (finding A17).
+async fn record_started(
+    recorder: &Recorder,
+    handle: Option<&ActivityHandle>,
+    viewer: &Viewer,
+    scope: Scope,
+    query: &ActivityQuery,
+) -> Result<(), Error> {
+    let payload = Exported {
+        scope: Some(scope.as_str().to_owned()),
+        complete: Some(false),
+        ..exported(query, ExportFormat::Csv, 0)
+    };
+    let mut e: ActivityEvent =
+        exported_event(viewer.actor(), query, payload).with_reason("export_started");
+    if e.tenant.is_none() {
+        e.tenant = viewer.tenant.clone();
+    }
+    if let Some(h) = handle {
+        e = h.context().fill(e);
+    }
+    match tokio::time::timeout(STARTED_DEADLINE, recorder.record_durable(e)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(err)) => Err(Error::Core(err)),
+        Err(_) => Err(Error::Core(activity_core::Error::timeout(
+            "the export's audit record was not durable in time",
+            None,
+        ))),
+    }
+}
+
+/// The streamed CSV response, once its start is recorded durably.
+pub(crate) async fn csv(
     store: Arc<dyn ActivityStore>,
     recorder: Recorder,
     handle: Option<ActivityHandle>,
@@ -92,6 +130,7 @@ pub(crate) fn csv(
 ) -> Result<Response<ViewerBody>, Error> {
     query.after = None;
     query.limit = MAX_PAGE_SIZE;
+    record_started(&recorder, handle.as_ref(), &viewer, scope, &query).await?;
     let out = Chunks::default();
     let writer = ExportWriter::new(out.clone(), ExportFormat::Csv)?;
     let state = State {

@@ -244,7 +244,7 @@ impl Shared {
                 let viewer = self.viewer(parts)?;
                 match rest {
                     "/api/events" => self.list(parts, &viewer).await,
-                    "/api/events.csv" => self.export(parts, &viewer),
+                    "/api/events.csv" => self.export(parts, &viewer).await,
                     "/api/devices" => self.devices(parts, &viewer).await,
                     "/api/overview" => self.overview(parts, &viewer).await,
                     _ => self.timeline(parts, &viewer).await,
@@ -348,7 +348,7 @@ impl Shared {
         )
     }
 
-    fn export(&self, parts: &Parts, viewer: &Viewer) -> Result<Response<ViewerBody>, Error> {
+    async fn export(&self, parts: &Parts, viewer: &Viewer) -> Result<Response<ViewerBody>, Error> {
         let params = Params::parse(parts.uri.query(), EXPORT_KEYS)?;
         let (scope, query) = scoped_query(&params, viewer)?;
         export::csv(
@@ -359,6 +359,7 @@ impl Shared {
             scope,
             query,
         )
+        .await
     }
 
     async fn devices(&self, parts: &Parts, viewer: &Viewer) -> Result<Response<ViewerBody>, Error> {

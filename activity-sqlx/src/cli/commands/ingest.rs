@@ -1,44 +1,114 @@
-//! `activity ingest`: JSON Lines from a file or standard input, through the recorder.
+//! `activity ingest`: JSON Lines from a file or standard input, through the recorder,
+//! streamed: one line at a time is held, whatever the input's size (finding A19).
 
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use crate::cli::args::IngestArgs;
 use crate::cli::context::Ctx;
-use crate::cli::ingest::{read_events, record_all};
+use crate::cli::ingest::EventLines;
 use crate::cli::progress::Progress;
 use crate::cli::Failure;
 
 /// Records every valid line; bad lines are reported and make the status 1 (with
-/// `--strict`, nothing is stored then).
+/// `--strict`, nothing is stored then: the input is checked in a first pass, standard
+/// input copied to a temporary file for it, and recorded in a second).
 pub(crate) async fn run(a: IngestArgs, ctx: &Ctx) -> Result<ExitCode, Failure> {
-    let input: Box<dyn std::io::BufRead> = match a.file.as_deref() {
-        None => Box::new(std::io::stdin().lock()),
-        Some(p) if p.as_os_str() == "-" => Box::new(std::io::stdin().lock()),
-        Some(p) => Box::new(std::io::BufReader::new(
-            std::fs::File::open(p).map_err(|e| Failure::file(p, e))?,
-        )),
+    let stdin = match a.file.as_deref() {
+        None => true,
+        Some(p) => p.as_os_str() == "-",
     };
-    let (events, report) = read_events(input)?;
-    for (line, reason) in &report.bad {
-        eprintln!(
-            "line {line}: {}",
-            activity_core::text::escape_control(reason)
-        );
+    if !a.strict {
+        let input: Box<dyn BufRead> = match a.file.as_deref() {
+            Some(p) if !stdin => Box::new(open(p)?),
+            _ => Box::new(std::io::stdin().lock()),
+        };
+        return record(input, ctx).await;
     }
-    if a.strict && !report.bad.is_empty() {
-        eprintln!("--strict: {} bad lines; nothing stored", report.bad.len());
+    // --strict: check everything before storing anything.
+    let copy = stdin.then(copy_stdin).transpose()?;
+    let path: PathBuf = match (&copy, a.file.as_deref()) {
+        (Some(c), _) => c.0.clone(),
+        (None, Some(p)) => p.to_path_buf(),
+        (None, None) => unreachable!("standard input is copied"),
+    };
+    let mut bad = 0u64;
+    for line in EventLines::new(open(&path)?) {
+        if let (n, Err(reason)) = line? {
+            bad += 1;
+            report_bad(n, &reason);
+        }
+    }
+    if bad > 0 {
+        eprintln!("--strict: {bad} bad lines; nothing stored");
         return Ok(ExitCode::from(1));
     }
-    let n = events.len();
+    record(Box::new(open(&path)?), ctx).await
+}
+
+/// Records the events of `input` as they are read.
+async fn record(input: Box<dyn BufRead>, ctx: &Ctx) -> Result<ExitCode, Failure> {
     let progress = Progress::stderr("ingest");
-    progress.set_total(n as u64);
-    let stored = record_all(&ctx.recorder, events, &progress).await;
+    let (mut stored, mut bad) = (0u64, 0u64);
+    let result = async {
+        for line in EventLines::new(input) {
+            match line? {
+                (_, Ok(e)) => {
+                    ctx.recorder.record_async(e).await?;
+                    stored += 1;
+                    progress.add(1);
+                }
+                (n, Err(reason)) => {
+                    bad += 1;
+                    report_bad(n, &reason);
+                }
+            }
+        }
+        ctx.recorder.flush().await?;
+        Ok::<(), Failure>(())
+    }
+    .await;
     progress.finish();
-    stored?;
-    eprintln!("stored {n} events, skipped {} bad lines", report.bad.len());
-    Ok(if report.bad.is_empty() {
+    result?;
+    eprintln!("stored {stored} events, skipped {bad} bad lines");
+    Ok(if bad == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     })
+}
+
+fn report_bad(line: u64, reason: &str) {
+    eprintln!(
+        "line {line}: {}",
+        activity_core::text::escape_control(reason)
+    );
+}
+
+fn open(p: &Path) -> Result<std::io::BufReader<std::fs::File>, Failure> {
+    Ok(std::io::BufReader::new(
+        std::fs::File::open(p).map_err(|e| Failure::file(p, e))?,
+    ))
+}
+
+/// Standard input copied to a temporary file (removed when dropped), for `--strict`'s
+/// two passes.
+struct TempCopy(PathBuf);
+
+impl Drop for TempCopy {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn copy_stdin() -> Result<TempCopy, Failure> {
+    let path = std::env::temp_dir().join(format!(
+        "activity-ingest-{}.jsonl",
+        uuid::Uuid::now_v7().simple()
+    ));
+    let copy = TempCopy(path);
+    let mut out = std::fs::File::create(&copy.0).map_err(|e| Failure::file(&copy.0, e))?;
+    std::io::copy(&mut std::io::stdin().lock(), &mut out).map_err(|e| Failure::file(&copy.0, e))?;
+    Ok(copy)
 }
