@@ -79,6 +79,47 @@ impl ChainKey {
         self.digest(text.as_bytes(), b"")
     }
 
+    /// The key's hash (HMAC-SHA256, or SHA-256 unkeyed) of `text`, in hex.
+    pub(crate) fn mac_hex(&self, text: &[u8]) -> String {
+        self.digest(text, b"")
+    }
+
+    /// Compares two hex MACs in constant time (for equal lengths).
+    pub(crate) fn equal_hex(&self, a: &str, b: &str) -> bool {
+        a.len() == b.len()
+            && a
+                .bytes()
+                .zip(b.bytes())
+                .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+                == 0
+    }
+
+    /// Whether this key computes HMACs (rather than plain SHA-256).
+    pub fn is_keyed(&self) -> bool {
+        self.mac.is_some()
+    }
+
+    /// A short fingerprint of the key, safe to print: the first 16 hex digits of the
+    /// key's hash of `"activity-key-fingerprint-v1"` (`"unkeyed"` without a key). Two
+    /// runs with the same key print the same fingerprint.
+    ///
+    /// ```
+    /// use activity_core::chain::ChainKey;
+    /// let a = ChainKey::keyed(b"keep this key out of the database").unwrap();
+    /// let b = ChainKey::keyed(b"another key, also kept elsewhere").unwrap();
+    /// assert_eq!(a.fingerprint().len(), 16);
+    /// assert_ne!(a.fingerprint(), b.fingerprint());
+    /// assert_eq!(ChainKey::unkeyed().fingerprint(), "unkeyed");
+    /// ```
+    pub fn fingerprint(&self) -> String {
+        if self.mac.is_none() {
+            return "unkeyed".into();
+        }
+        let mut h = self.digest(b"activity-key-fingerprint-v1", b"");
+        h.truncate(16);
+        h
+    }
+
     fn digest(&self, a: &[u8], b: &[u8]) -> String {
         hex::encode(self.digest_bytes(a, b))
     }
@@ -143,12 +184,13 @@ impl ChainKey {
 
     /// Whether `head`'s MAC is the one this key gives.
     pub fn head_is_authentic(&self, head: &ChainHead) -> bool {
-        self.head_mac(
+        let mac = self.head_mac(
             head.tenant.as_deref(),
             &head.writer,
             head.seq,
             &head.last_hash,
             head.last_time,
-        ) == head.mac
+        );
+        self.equal_hex(&mac, &head.mac)
     }
 }

@@ -1,6 +1,6 @@
 //! [`ChainSealer`]: the recorder stage that links events into their chains as they are written.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use async_trait::async_trait;
 use uuid::Uuid;
@@ -57,7 +57,18 @@ impl ChainSealer {
 
     /// Seals `batch` in order.
     pub fn seal_all(&mut self, batch: &mut [ActivityEvent]) {
-        for e in batch {
+        self.seal_where(batch, |_| true);
+    }
+
+    /// Seals the events of `batch` for which `fresh(index)` holds, in order; the others
+    /// are left without a link (the store skips them as duplicates, so they must not use
+    /// up a position).
+    fn seal_where(&mut self, batch: &mut [ActivityEvent], fresh: impl Fn(usize) -> bool) {
+        for (i, e) in batch.iter_mut().enumerate() {
+            if !fresh(i) {
+                e.chain = None;
+                continue;
+            }
             let head = self
                 .heads
                 .entry(e.tenant.clone())
@@ -82,6 +93,21 @@ impl ChainSealer {
     }
 }
 
+/// The ids of `batch` that `store` already holds.
+async fn stored_ids(store: &dyn ActivityStore, batch: &[ActivityEvent]) -> Result<HashSet<Uuid>> {
+    let mut out = HashSet::new();
+    for part in batch.chunks(crate::query::MAX_PAGE_SIZE.min(500)) {
+        let q = crate::query::ActivityQuery::new()
+            .ids(part.iter().map(|e| e.id))
+            .limit(part.len());
+        let mut pages = crate::query::Pages::new(store, q);
+        while let Some(events) = pages.next().await? {
+            out.extend(events.iter().map(|e| e.id));
+        }
+    }
+    Ok(out)
+}
+
 /// The head each chain reaches in `batch` (its highest position there), keyed with `key`.
 fn heads_of(key: &ChainKey, batch: &[ActivityEvent]) -> Vec<ChainHead> {
     let mut last: BTreeMap<(Option<&str>, &str), &ActivityEvent> = BTreeMap::new();
@@ -104,12 +130,24 @@ fn heads_of(key: &ChainKey, batch: &[ActivityEvent]) -> Vec<ChainHead> {
 
 #[async_trait]
 impl Sealer for ChainSealer {
-    async fn seal(
-        &mut self,
-        _store: &dyn ActivityStore,
-        batch: &mut [ActivityEvent],
-    ) -> Result<()> {
-        self.seal_all(batch);
+    /// Seals only the events known to be new: an id repeated within `batch`, or already
+    /// in `store` (a retried import, an event with a fixed id written by another
+    /// instance), is left unsealed, so the store's skipping it leaves no hole.
+    async fn seal(&mut self, store: &dyn ActivityStore, batch: &mut [ActivityEvent]) -> Result<()> {
+        let stored = match stored_ids(store, batch).await {
+            Ok(ids) => ids,
+            Err(e) if e.is_retryable() => return Err(e),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not look up stored ids before sealing; sealing all");
+                HashSet::new()
+            }
+        };
+        let mut seen = HashSet::with_capacity(batch.len());
+        let fresh: Vec<bool> = batch
+            .iter()
+            .map(|e| seen.insert(e.id) && !stored.contains(&e.id))
+            .collect();
+        self.seal_where(batch, |i| fresh[i]);
         Ok(())
     }
 
