@@ -206,7 +206,7 @@ async fn reserved_actions_are_refused_by_record() {
     for action in [crate::Action::AUDIT_PURGED, crate::Action::AUDIT_VERIFIED, crate::Action::ALERT_RAISED] {
         let err = rec.record(ActivityEvent::audit(action, Outcome::Success)).unwrap_err();
         assert!(
-            matches!(err, Error::Invalid { field: "action", rule: Rule::Reserved }),
+            matches!(&err, Error::Invalid { field, rule: Rule::Reserved } if field == "action"),
             "{err:?}"
         );
     }
