@@ -263,14 +263,16 @@ async fn postgres_attacks_are_found_and_honest_logs_pass() {
     let sep = if schema.url.contains('?') { '&' } else { '?' };
     let db = format!("{}{sep}options=-csearch_path%3D{}", schema.url, schema.name);
     let pool = schema.pool.clone();
+    let name = schema.name.clone();
     let fresh = move || -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
-        let pool = pool.clone();
+        let (pool, name) = (pool.clone(), name.clone());
         Box::pin(async move {
-            for t in ["activity_events", "activity_chain_heads", "activity_schema_version", "_sqlx_migrations"] {
-                let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP TABLE IF EXISTS {t} CASCADE")))
-                    .execute(&pool)
-                    .await;
-            }
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                "DROP SCHEMA {name} CASCADE; CREATE SCHEMA {name}"
+            )))
+            .execute(&pool)
+            .await
+            .unwrap();
         })
     };
     scenario(&db, &Pg(schema.pool.clone()), &s, &fresh).await;
@@ -290,10 +292,17 @@ async fn mariadb_attacks_are_found_and_honest_logs_pass() {
     let fresh = move || -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
         let pool = pool.clone();
         Box::pin(async move {
-            for t in ["activity_events", "activity_chain_heads", "activity_schema_version", "_sqlx_migrations"] {
-                let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP TABLE IF EXISTS {t}")))
+            let tables: Vec<String> = sqlx::query_scalar(
+                "SELECT CAST(table_name AS CHAR) FROM information_schema.tables WHERE table_schema = DATABASE()",
+            )
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+            for t in tables {
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP TABLE `{t}`")))
                     .execute(&pool)
-                    .await;
+                    .await
+                    .unwrap();
             }
         })
     };

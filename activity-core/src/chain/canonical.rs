@@ -34,6 +34,33 @@ pub(crate) fn write_canonical(event: &ActivityEvent, out: &mut Vec<u8>) {
     let _ = serde_json::to_writer(out, &Canonical(event));
 }
 
+/// Appends the version 2 canonical form of `event` to `out`: the same object (schema v1
+/// without `chain`) in RFC 8785 (JSON Canonicalization Scheme) form, written by the
+/// `canon-json` crate's formatter: keys sorted by UTF-16 code units, numbers as
+/// ECMAScript writes doubles (`-0` as `0`, `1e16` as `10000000000000000`), minimal string
+/// escapes. A database that rewrites a number's text but keeps its value (PostgreSQL's
+/// `jsonb`) leaves it unchanged.
+pub(crate) fn write_canonical_v2(event: &ActivityEvent, out: &mut Vec<u8>) {
+    let mut ser = serde_json::Serializer::with_formatter(out, canon_json::CanonicalFormatter::new());
+    // Writing into a Vec cannot fail; a value JCS cannot write (a non-finite number,
+    // which validation refuses anyway) leaves the text short and the hash unequal.
+    let _ = Canonical(event).serialize(&mut ser);
+}
+
+/// The event's version 2 canonical JSON (RFC 8785), as hashed by the chain.
+///
+/// ```
+/// use activity_core::{chain::canonical_json_v2, ActivityEvent, Actor};
+/// let e = ActivityEvent::logout(Actor::user("u1")).with_detail("n", 1e16).with_detail("z", -0.0);
+/// let text = canonical_json_v2(&e);
+/// assert!(text.contains(r#""details":{"n":10000000000000000,"z":0}"#), "{text}");
+/// ```
+pub fn canonical_json_v2(event: &ActivityEvent) -> String {
+    let mut out = Vec::with_capacity(512);
+    write_canonical_v2(event, &mut out);
+    String::from_utf8(out).unwrap_or_default()
+}
+
 struct Canonical<'a>(&'a ActivityEvent);
 struct CanonicalActor<'a>(&'a Actor);
 struct CanonicalTarget<'a>(&'a Target);

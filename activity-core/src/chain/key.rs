@@ -141,15 +141,23 @@ impl ChainKey {
         }
     }
 
-    /// The hash of `event` at `seq` after `prev`.
+    /// The hash of `event` at `seq` after `prev`, as the sealer computes it today
+    /// (link version 2: the event in RFC 8785 canonical JSON, see `docs/integrity.md`).
     pub fn link_hash(&self, event: &ActivityEvent, seq: u64, prev: &str) -> String {
-        hex::encode(self.link_digest(event, seq, prev, &mut Vec::with_capacity(640)))
+        hex::encode(self.link_digest(2, event, seq, prev, &mut Vec::with_capacity(640)))
     }
 
-    /// [`link_hash`](Self::link_hash) as bytes; `input` is a buffer to reuse (a
+    /// The version 1 hash of `event` at `seq` after `prev` (serde_json's formatting of the
+    /// canonical form), which chains sealed before version 2 carry.
+    pub fn link_hash_v1(&self, event: &ActivityEvent, seq: u64, prev: &str) -> String {
+        hex::encode(self.link_digest(1, event, seq, prev, &mut Vec::with_capacity(640)))
+    }
+
+    /// The link hash of `version` (1 or 2) as bytes; `input` is a buffer to reuse (a
     /// verification hashes every stored event).
     pub(super) fn link_digest(
         &self,
+        version: u8,
         event: &ActivityEvent,
         seq: u64,
         prev: &str,
@@ -157,8 +165,13 @@ impl ChainKey {
     ) -> [u8; 32] {
         use std::io::Write;
         input.clear();
-        let _ = write!(input, "activity-chain-v1\n{seq}\n{prev}\n");
-        super::canonical::write_canonical(event, input);
+        if version == 1 {
+            let _ = write!(input, "activity-chain-v1\n{seq}\n{prev}\n");
+            super::canonical::write_canonical(event, input);
+        } else {
+            let _ = write!(input, "activity-chain-v2\n{seq}\n{prev}\n");
+            super::canonical::write_canonical_v2(event, input);
+        }
         self.digest_bytes(input, &[])
     }
 

@@ -36,15 +36,17 @@ mod canonical;
 mod checkpoint;
 mod head;
 mod key;
+mod key_check;
 mod reserved;
 mod sealer;
 #[cfg(test)]
 mod tests;
 mod verify;
 
-pub use canonical::canonical_json;
+pub use canonical::{canonical_json, canonical_json_v2};
 pub use head::ChainHead;
 pub use key::ChainKey;
+pub use key_check::key_holds;
 pub use sealer::ChainSealer;
 pub use checkpoint::{PurgeCheckpoint, PurgedRange, CHECKPOINT_KEY};
 pub(crate) use checkpoint::{checkpoint_ranges, coverage, covered, ranges_of};

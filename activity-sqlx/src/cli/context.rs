@@ -91,13 +91,12 @@ impl Ctx {
         Ok((ctx, guard))
     }
 
-    /// Refuses to go on when the store holds chain heads and none of them holds under
-    /// this command's key: the key is missing or not the one the log was sealed with, and
+    /// Refuses to go on when the store holds sealed events and neither a head nor one of
+    /// the newest events holds under this command's key: the key is missing or not the one the log was sealed with, and
     /// whatever the command recorded would be sealed under a key other than the
     /// application's (and would read as tampering for good).
     pub(crate) async fn require_key(&self) -> Result<(), Failure> {
-        let heads = self.store.chain_heads(None).await?;
-        if heads.is_empty() || heads.iter().any(|h| self.key.head_is_authentic(h)) {
+        if activity_core::chain::key_holds(&*self.store, &self.key).await? != Some(false) {
             return Ok(());
         }
         let what = if self.key.is_keyed() {
@@ -106,9 +105,9 @@ impl Ctx {
             "no chain key (none is configured: [chain] key_file or ACTIVITY_CHAIN_KEY)".to_string()
         };
         Err(Failure::usage(format!(
-            "none of the {} chain heads in the store holds under {what}: this is the wrong key, \
-             not evidence of tampering; run with the key the log was sealed with",
-            heads.len()
+            "no chain head and none of the newest sealed events holds under {what}: this is \
+             the wrong key (or every one of them was rewritten); run with the key the log was \
+             sealed with. Nothing was verified or recorded"
         )))
     }
 
