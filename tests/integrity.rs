@@ -148,6 +148,15 @@ async fn scenario<S: Sql>(db: &str, sql: &S, s: &Setup, fresh: &dyn Fn() -> std:
     assert_eq!(activity(db, cfg, &["ingest", &dupes]).await, 0);
     assert_eq!(activity(db, cfg, &["ingest", &dupes]).await, 0);
     assert_eq!(activity(db, cfg, &["verify"]).await, 0, "fixed ids twice");
+    // Review A15: numbers PostgreSQL's jsonb rewrites (failed before on PostgreSQL:
+    // "modified" for an honest event).
+    let numbers = lines(
+        &s.dir,
+        "numbers.jsonl",
+        "{\"action\":\"x.y\",\"details\":{\"d\":-0.0,\"n\":1e16,\"f\":2.50,\"big\":123456789012345678}}\n",
+    );
+    assert_eq!(activity(db, cfg, &["ingest", &numbers]).await, 0);
+    assert_eq!(activity(db, cfg, &["verify"]).await, 0, "jsonb numbers");
 
     // A1: the oldest 49 deleted in one statement (failed before: exit 0).
     setup_log().await;

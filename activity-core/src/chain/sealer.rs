@@ -1,6 +1,6 @@
 //! [`ChainSealer`]: the recorder stage that links events into their chains as they are written.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
 use uuid::Uuid;
@@ -93,16 +93,19 @@ impl ChainSealer {
     }
 }
 
-/// The ids of `batch` that `store` already holds.
-async fn stored_ids(store: &dyn ActivityStore, batch: &[ActivityEvent]) -> Result<HashSet<Uuid>> {
-    let mut out = HashSet::new();
+/// The ids of `batch` that `store` already holds, with their stored times.
+async fn stored_ids(
+    store: &dyn ActivityStore,
+    batch: &[ActivityEvent],
+) -> Result<HashMap<Uuid, chrono::DateTime<chrono::Utc>>> {
+    let mut out = HashMap::new();
     for part in batch.chunks(crate::query::MAX_PAGE_SIZE.min(500)) {
         let q = crate::query::ActivityQuery::new()
             .ids(part.iter().map(|e| e.id))
             .limit(part.len());
         let mut pages = crate::query::Pages::new(store, q);
         while let Some(events) = pages.next().await? {
-            out.extend(events.iter().map(|e| e.id));
+            out.extend(events.iter().map(|e| (e.id, e.time)));
         }
     }
     Ok(out)
@@ -139,14 +142,23 @@ impl Sealer for ChainSealer {
             Err(e) if e.is_retryable() => return Err(e),
             Err(e) => {
                 tracing::warn!(error = %e, "could not look up stored ids before sealing; sealing all");
-                HashSet::new()
+                HashMap::new()
             }
         };
-        let mut seen = HashSet::with_capacity(batch.len());
-        let fresh: Vec<bool> = batch
-            .iter()
-            .map(|e| seen.insert(e.id) && !stored.contains(&e.id))
-            .collect();
+        // A duplicate also takes the stored (or first) copy's time: a store keyed on
+        // (id, time) (PostgreSQL's partitioned table) then skips it too.
+        let mut seen: HashMap<Uuid, chrono::DateTime<chrono::Utc>> =
+            HashMap::with_capacity(batch.len());
+        let mut fresh = Vec::with_capacity(batch.len());
+        for e in batch.iter_mut() {
+            if let Some(t) = stored.get(&e.id).or_else(|| seen.get(&e.id)) {
+                e.time = *t;
+                fresh.push(false);
+            } else {
+                seen.insert(e.id, e.time);
+                fresh.push(true);
+            }
+        }
         self.seal_where(batch, |i| fresh[i]);
         Ok(())
     }
