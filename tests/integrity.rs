@@ -114,7 +114,12 @@ const KEY: &str = "an integrity key kept outside the database";
 /// 71 events through `activity ingest` (one chain), then the attacks, each on a copy of
 /// the honest state restored by deleting and re-ingesting is not possible (positions
 /// are fixed), so each attack runs on its own fresh log: `fresh` makes one.
-async fn scenario<S: Sql>(db: &str, sql: &S, s: &Setup, fresh: &dyn Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>) {
+async fn scenario<S: Sql>(
+    db: &str,
+    sql: &S,
+    s: &Setup,
+    fresh: &dyn Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
+) {
     let cfg = Some(s.config.as_path());
     let mut text = String::new();
     for i in 0..71 {
@@ -174,7 +179,11 @@ async fn scenario<S: Sql>(db: &str, sql: &S, s: &Setup, fresh: &dyn Fn() -> std:
          {\"action\":\"lockout.released\",\"actor\":{\"id\":\"victim\"}}\n\
          {\"action\":\"alert.raised\"}\n{\"action\":\"audit.verified\"}\n",
     );
-    assert_eq!(activity(db, cfg, &["ingest", &forged]).await, 1, "refused lines");
+    assert_eq!(
+        activity(db, cfg, &["ingest", &forged]).await,
+        1,
+        "refused lines"
+    );
     assert_eq!(
         sql.int("SELECT COUNT(*) FROM activity_events WHERE action <> 'auth.logout' AND action <> 'audit.verified'")
             .await,
@@ -187,17 +196,26 @@ async fn scenario<S: Sql>(db: &str, sql: &S, s: &Setup, fresh: &dyn Fn() -> std:
 
     // A forged audit.purged with --restore is stored, marked, and still no evidence.
     setup_log().await;
-    assert_eq!(activity(db, cfg, &["ingest", "--restore", &forged]).await, 0);
+    assert_eq!(
+        activity(db, cfg, &["ingest", "--restore", &forged]).await,
+        0
+    );
     sql.exec("DELETE FROM activity_events WHERE chain_seq > 60 AND action = 'auth.logout'")
         .await;
-    assert_eq!(activity(db, cfg, &["verify"]).await, 3, "restored is no evidence");
+    assert_eq!(
+        activity(db, cfg, &["verify"]).await,
+        3,
+        "restored is no evidence"
+    );
 
     // Update, delete in the middle, insert a copy, reorder: each found.
     setup_log().await;
-    sql.exec("UPDATE activity_events SET actor_id = 'someone' WHERE chain_seq = 10").await;
+    sql.exec("UPDATE activity_events SET actor_id = 'someone' WHERE chain_seq = 10")
+        .await;
     assert_eq!(activity(db, cfg, &["verify"]).await, 3, "update");
     setup_log().await;
-    sql.exec("DELETE FROM activity_events WHERE chain_seq = 30").await;
+    sql.exec("DELETE FROM activity_events WHERE chain_seq = 30")
+        .await;
     assert_eq!(activity(db, cfg, &["verify"]).await, 3, "middle");
     setup_log().await;
     sql.exec(
@@ -207,7 +225,8 @@ async fn scenario<S: Sql>(db: &str, sql: &S, s: &Setup, fresh: &dyn Fn() -> std:
     assert_eq!(activity(db, cfg, &["verify"]).await, 3, "reorder");
     // Tail with its head rolled back / deleted.
     setup_log().await;
-    sql.exec("DELETE FROM activity_events WHERE chain_seq > 60").await;
+    sql.exec("DELETE FROM activity_events WHERE chain_seq > 60")
+        .await;
     sql.exec("UPDATE activity_chain_heads SET seq = 60").await;
     assert_eq!(activity(db, cfg, &["verify"]).await, 3, "head rolled back");
 
@@ -218,10 +237,24 @@ async fn scenario<S: Sql>(db: &str, sql: &S, s: &Setup, fresh: &dyn Fn() -> std:
     let before = sql.int("SELECT COUNT(*) FROM activity_events").await;
     assert_eq!(activity(db, None, &["verify"]).await, 2, "no key");
     let wrong = setup("another key, not the one that sealed it");
-    assert_eq!(activity(db, Some(&wrong.config), &["verify"]).await, 2, "wrong key");
-    assert_eq!(activity(db, Some(&wrong.config), &["ingest", &file]).await, 2);
-    assert_eq!(sql.int("SELECT COUNT(*) FROM activity_events").await, before);
-    assert_eq!(activity(db, cfg, &["verify"]).await, 0, "still intact with the key");
+    assert_eq!(
+        activity(db, Some(&wrong.config), &["verify"]).await,
+        2,
+        "wrong key"
+    );
+    assert_eq!(
+        activity(db, Some(&wrong.config), &["ingest", &file]).await,
+        2
+    );
+    assert_eq!(
+        sql.int("SELECT COUNT(*) FROM activity_events").await,
+        before
+    );
+    assert_eq!(
+        activity(db, cfg, &["verify"]).await,
+        0,
+        "still intact with the key"
+    );
 }
 
 #[tokio::test]
@@ -248,12 +281,16 @@ async fn sqlite_attacks_are_found_and_honest_logs_pass() {
     #[async_trait::async_trait]
     impl Sql for Lazy {
         async fn exec(&self, sql: &str) {
-            let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", self.0.display())).await.unwrap();
+            let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", self.0.display()))
+                .await
+                .unwrap();
             Sqlite(pool.clone()).exec(sql).await;
             pool.close().await;
         }
         async fn int(&self, sql: &str) -> i64 {
-            let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", self.0.display())).await.unwrap();
+            let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", self.0.display()))
+                .await
+                .unwrap();
             let n = Sqlite(pool.clone()).int(sql).await;
             pool.close().await;
             n
@@ -295,7 +332,10 @@ async fn mariadb_attacks_are_found_and_honest_logs_pass() {
         return;
     };
     let s = setup(KEY);
-    let root = database.url.rsplit_once('/').map_or(database.url.clone(), |(r, _)| r.to_string());
+    let root = database
+        .url
+        .rsplit_once('/')
+        .map_or(database.url.clone(), |(r, _)| r.to_string());
     let db = format!("{root}/{}", database.name);
     let pool = database.pool.clone();
     let fresh = move || -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {

@@ -675,10 +675,9 @@ async fn postgres_purge_drops_whole_expired_partitions_unless_a_tenant_is_held()
     );
     assert_eq!(r.total, 3, "a's expired rows, deleted one by one");
     assert!(exists("activity_events_p202401").await);
-    let purger =
-        Purger::new(store.clone(), policy, Arc::new(ManualClock::new(now)))
-            .recorder(rec.clone())
-            .key(key.clone());
+    let purger = Purger::new(store.clone(), policy, Arc::new(ManualClock::new(now)))
+        .recorder(rec.clone())
+        .key(key.clone());
     let r = purger.run_once(false).await.unwrap();
     assert_eq!(
         r.partitions,

@@ -9,7 +9,10 @@ use activity_core::chain::{canonical_json_v2, ChainKey, PurgeCheckpoint, PurgedR
 use activity_core::{ActivityEvent, Actor};
 use serde_json::{json, Value};
 
-const PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/integrity-vectors/vectors.json");
+const PATH: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../docs/integrity-vectors/vectors.json"
+);
 const KEY: &str = "integrity test vector key, 32 b";
 
 fn events() -> Vec<ActivityEvent> {
@@ -48,9 +51,17 @@ fn compute() -> Value {
         prev = hash;
     }
     let last = evs.last().unwrap();
-    let head = key.head(None, "web-1.0193a0f0000070008000000000000001", 3, &prev, last.time);
+    let head = key.head(
+        None,
+        "web-1.0193a0f0000070008000000000000001",
+        3,
+        &prev,
+        last.time,
+    );
     let cp_id: uuid::Uuid = "0193a0f0-0000-7000-8000-0000000000ff".parse().unwrap();
-    let cp_time = chrono::DateTime::parse_from_rfc3339("2027-03-01T00:00:00Z").unwrap().to_utc();
+    let cp_time = chrono::DateTime::parse_from_rfc3339("2027-03-01T00:00:00Z")
+        .unwrap()
+        .to_utc();
     let cp = PurgeCheckpoint::new(
         &key,
         cp_id,
@@ -79,7 +90,10 @@ fn the_vectors_in_the_repository_hold() {
         std::fs::write(PATH, serde_json::to_string_pretty(&now).unwrap() + "\n").unwrap();
     }
     let stored: Value = serde_json::from_str(&std::fs::read_to_string(PATH).unwrap()).unwrap();
-    assert_eq!(stored, now, "docs/integrity-vectors/vectors.json no longer matches the code");
+    assert_eq!(
+        stored, now,
+        "docs/integrity-vectors/vectors.json no longer matches the code"
+    );
 }
 
 #[test]
@@ -98,7 +112,17 @@ fn jcs_numbers_and_key_order() {
     // A PostgreSQL jsonb round trip (-0.0 -> 0, 1e16 -> 10000000000000000) changes nothing.
     let mut pg = e.clone();
     let d = pg.details.as_mut().unwrap();
-    d.insert("z".into(), json!([1, 2.5, 0, 10000000000000000u64, 0.0000001, 123456789012345678u64]));
+    d.insert(
+        "z".into(),
+        json!([
+            1,
+            2.5,
+            0,
+            10000000000000000u64,
+            0.0000001,
+            123456789012345678u64
+        ]),
+    );
     assert_eq!(canonical_json_v2(&pg), text);
     let _ = Actor::user("x");
 }

@@ -41,7 +41,8 @@ pub(crate) fn write_canonical(event: &ActivityEvent, out: &mut Vec<u8>) {
 /// escapes. A database that rewrites a number's text but keeps its value (PostgreSQL's
 /// `jsonb`) leaves it unchanged.
 pub(crate) fn write_canonical_v2(event: &ActivityEvent, out: &mut Vec<u8>) {
-    let mut ser = serde_json::Serializer::with_formatter(out, canon_json::CanonicalFormatter::new());
+    let mut ser =
+        serde_json::Serializer::with_formatter(out, canon_json::CanonicalFormatter::new());
     // Writing into a Vec cannot fail; a value JCS cannot write (a non-finite number,
     // which validation refuses anyway) leaves the text short and the hash unequal.
     let _ = Canonical(event).serialize(&mut ser);

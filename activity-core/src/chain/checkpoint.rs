@@ -84,7 +84,12 @@ impl PurgeCheckpoint {
     }
 
     /// Whether the MAC holds for the event `id` at `time`.
-    pub fn is_authentic(&self, key: &ChainKey, id: Uuid, time: chrono::DateTime<chrono::Utc>) -> bool {
+    pub fn is_authentic(
+        &self,
+        key: &ChainKey,
+        id: Uuid,
+        time: chrono::DateTime<chrono::Utc>,
+    ) -> bool {
         key.equal_hex(&mac(key, id, time, &self.ranges), &self.mac)
     }
 
@@ -148,7 +153,9 @@ pub(crate) fn merge(mut ranges: Vec<PurgedRange>) -> Vec<PurgedRange> {
 }
 
 /// Builds ranges from removed links: per chain, positions with their hashes.
-pub(crate) fn ranges_of(removed: BTreeMap<(Option<String>, String), Vec<(u64, String)>>) -> Vec<PurgedRange> {
+pub(crate) fn ranges_of(
+    removed: BTreeMap<(Option<String>, String), Vec<(u64, String)>>,
+) -> Vec<PurgedRange> {
     let mut out = Vec::new();
     for ((tenant, writer), mut links) in removed {
         links.sort_by_key(|l| l.0);
@@ -185,13 +192,18 @@ pub(crate) async fn coverage(store: &dyn ActivityStore, key: &ChainKey) -> Resul
         if hex::decode_to_slice(&r.to_hash, &mut h).is_err() {
             continue;
         }
-        out.entry((r.tenant, r.writer)).or_default().push((r.from, r.to, h));
+        out.entry((r.tenant, r.writer))
+            .or_default()
+            .push((r.from, r.to, h));
     }
     Ok(out)
 }
 
 /// Every range of every authentic checkpoint in `store`, merged.
-pub(crate) async fn checkpoint_ranges(store: &dyn ActivityStore, key: &ChainKey) -> Result<Vec<PurgedRange>> {
+pub(crate) async fn checkpoint_ranges(
+    store: &dyn ActivityStore,
+    key: &ChainKey,
+) -> Result<Vec<PurgedRange>> {
     let mut all = Vec::new();
     let q = ActivityQuery::new().action(crate::Action::AUDIT_PURGED.as_str());
     let mut pages = crate::query::Pages::new(store, q);
@@ -207,7 +219,11 @@ pub(crate) async fn checkpoint_ranges(store: &dyn ActivityStore, key: &ChainKey)
 
 /// Whether positions `from..=to` of a chain are all in one removed range that ends at
 /// `to`; its hash for `to`, if so.
-pub(crate) fn covered(ranges: Option<&Vec<(u64, u64, [u8; 32])>>, from: u64, to: u64) -> Option<[u8; 32]> {
+pub(crate) fn covered(
+    ranges: Option<&Vec<(u64, u64, [u8; 32])>>,
+    from: u64,
+    to: u64,
+) -> Option<[u8; 32]> {
     ranges?
         .iter()
         .find(|r| r.0 <= from && r.1 == to)

@@ -87,8 +87,7 @@ impl ChainKey {
     /// Compares two hex MACs in constant time (for equal lengths).
     pub(crate) fn equal_hex(&self, a: &str, b: &str) -> bool {
         a.len() == b.len()
-            && a
-                .bytes()
+            && a.bytes()
                 .zip(b.bytes())
                 .fold(0u8, |acc, (x, y)| acc | (x ^ y))
                 == 0

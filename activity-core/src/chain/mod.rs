@@ -44,16 +44,16 @@ mod tests;
 mod verify;
 
 pub use canonical::{canonical_json, canonical_json_v2};
+pub(crate) use checkpoint::{checkpoint_ranges, coverage, covered, ranges_of};
+pub use checkpoint::{PurgeCheckpoint, PurgedRange, CHECKPOINT_KEY};
 pub use head::ChainHead;
 pub use key::ChainKey;
 pub use key_check::key_holds;
-pub use sealer::ChainSealer;
-pub use checkpoint::{PurgeCheckpoint, PurgedRange, CHECKPOINT_KEY};
-pub(crate) use checkpoint::{checkpoint_ranges, coverage, covered, ranges_of};
 pub use reserved::{
     check_ingestable, check_recordable, is_reserved, is_restored, mark_restored, RESERVED_RULE,
     RESTORED,
 };
+pub use sealer::ChainSealer;
 pub use verify::{verified_event, verify, Break, VerifyReport};
 
 /// The predecessor hash of a chain's first link.

@@ -31,6 +31,7 @@ pub struct ChainSealer {
     writer: String,
     key: ChainKey,
     heads: HashMap<Option<String>, (u64, String)>,
+    v1: bool,
 }
 
 impl ChainSealer {
@@ -47,7 +48,16 @@ impl ChainSealer {
             writer: w,
             key,
             heads: HashMap::new(),
+            v1: false,
         }
+    }
+
+    /// Seals with the version 1 link encoding, as releases before integrity v2 did: for
+    /// migration tests and the benchmark that compares the two verifications.
+    #[doc(hidden)]
+    pub fn sealing_v1(mut self) -> Self {
+        self.v1 = true;
+        self
     }
 
     /// This run's chain writer name.
@@ -75,7 +85,11 @@ impl ChainSealer {
                 .or_insert_with(|| (0, GENESIS.to_owned()));
             let seq = head.0 + 1;
             e.chain = None;
-            let hash = self.key.link_hash(e, seq, &head.1);
+            let hash = if self.v1 {
+                self.key.link_hash_v1(e, seq, &head.1)
+            } else {
+                self.key.link_hash(e, seq, &head.1)
+            };
             e.chain = Some(ChainLink {
                 writer: self.writer.clone(),
                 seq,

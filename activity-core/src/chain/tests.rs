@@ -150,18 +150,37 @@ async fn a_missing_prefix_is_accepted_only_where_a_checkpoint_covers_it() {
     assert_eq!(r.purged_starts, 1);
     // A checkpoint of 1..=3 does not excuse position 4.
     let r = check(&with(purged_event(&key(), 3))).await;
-    assert!(matches!(r.first_break, Some(Break::Missing { after_seq: 0, next_seq: 5, .. })), "{r:?}");
+    assert!(
+        matches!(
+            r.first_break,
+            Some(Break::Missing {
+                after_seq: 0,
+                next_seq: 5,
+                ..
+            })
+        ),
+        "{r:?}"
+    );
     // Forged without the key (unkeyed MAC): ignored.
     let r = check(&with(purged_event(&ChainKey::unkeyed(), 4))).await;
-    assert!(matches!(r.first_break, Some(Break::Missing { after_seq: 0, .. })), "{r:?}");
+    assert!(
+        matches!(r.first_break, Some(Break::Missing { after_seq: 0, .. })),
+        "{r:?}"
+    );
     // Copied into another event (another id): ignored.
     let mut copied = purged_event(&key(), 4);
     copied.id = uuid::Uuid::now_v7();
     let r = check(&with(copied)).await;
-    assert!(matches!(r.first_break, Some(Break::Missing { after_seq: 0, .. })), "{r:?}");
+    assert!(
+        matches!(r.first_break, Some(Break::Missing { after_seq: 0, .. })),
+        "{r:?}"
+    );
     // Restored from an archive: never evidence.
     let r = check(&with(mark_restored(purged_event(&key(), 4)))).await;
-    assert!(matches!(r.first_break, Some(Break::Missing { after_seq: 0, .. })), "{r:?}");
+    assert!(
+        matches!(r.first_break, Some(Break::Missing { after_seq: 0, .. })),
+        "{r:?}"
+    );
 }
 
 /// Attack (review A11): a forged `audit.purged` with a far cut-off, sealed with the real
@@ -182,11 +201,20 @@ async fn a_forged_cutoff_does_not_excuse_a_deleted_tail() {
     other.seal_all(&mut forged);
     let cut = MemoryStore::new();
     cut.append_sealed(&v[..7], &s.heads_of(&v)).await.unwrap();
-    cut.append_sealed(&forged, &other.heads_of(&forged)).await.unwrap();
+    cut.append_sealed(&forged, &other.heads_of(&forged))
+        .await
+        .unwrap();
     drop(store);
     let r = verify(&cut, None, &key()).await.unwrap();
     assert!(
-        matches!(r.first_break, Some(Break::Truncated { last_seq: 7, head_seq: 10, .. })),
+        matches!(
+            r.first_break,
+            Some(Break::Truncated {
+                last_seq: 7,
+                head_seq: 10,
+                ..
+            })
+        ),
         "{r:?}"
     );
     assert_eq!(r.purged_tails, 0);
@@ -203,14 +231,23 @@ async fn reserved_actions_are_refused_by_record() {
         .sealer(ChainSealer::new("app", key()))
         .lifecycle_events(false)
         .start();
-    for action in [crate::Action::AUDIT_PURGED, crate::Action::AUDIT_VERIFIED, crate::Action::ALERT_RAISED] {
-        let err = rec.record(ActivityEvent::audit(action, Outcome::Success)).unwrap_err();
+    for action in [
+        crate::Action::AUDIT_PURGED,
+        crate::Action::AUDIT_VERIFIED,
+        crate::Action::ALERT_RAISED,
+    ] {
+        let err = rec
+            .record(ActivityEvent::audit(action, Outcome::Success))
+            .unwrap_err();
         assert!(
             matches!(&err, Error::Invalid { field, rule: Rule::Reserved } if field == "action"),
             "{err:?}"
         );
     }
-    for action in [crate::Action::LOCKOUT_RELEASED, crate::Action::AUDIT_VERIFIED] {
+    for action in [
+        crate::Action::LOCKOUT_RELEASED,
+        crate::Action::AUDIT_VERIFIED,
+    ] {
         assert!(check_ingestable(&ActivityEvent::audit(action, Outcome::Success)).is_err());
     }
     guard.shutdown().await;
@@ -233,7 +270,8 @@ async fn duplicates_never_leave_a_hole() {
             .start();
         rec.record(fixed.clone()).unwrap();
         rec.record(fixed.clone()).unwrap();
-        rec.record(ActivityEvent::logout(Actor::user(format!("new{round}")))).unwrap();
+        rec.record(ActivityEvent::logout(Actor::user(format!("new{round}"))))
+            .unwrap();
         guard.shutdown().await;
     }
     assert_eq!(store.len(), 3);
@@ -387,7 +425,9 @@ async fn a_real_purge_verifies_and_a_deletion_after_it_does_not() {
     // Chain A: 12 events ten days apart, the oldest 125 days old; chain B: 3 expired.
     let mut a = ChainSealer::new("a", key());
     let mut va: Vec<ActivityEvent> = (0..12)
-        .map(|i| ActivityEvent::logout(Actor::user("u")).with_time(now - Duration::days(125 - 10 * i)))
+        .map(|i| {
+            ActivityEvent::logout(Actor::user("u")).with_time(now - Duration::days(125 - 10 * i))
+        })
         .collect();
     a.seal_all(&mut va);
     store.append_sealed(&va, &a.heads_of(&va)).await.unwrap();
@@ -402,9 +442,13 @@ async fn a_real_purge_verifies_and_a_deletion_after_it_does_not() {
         .lifecycle_events(false)
         .start();
     let clock = Arc::new(ManualClock::new(now));
-    let purger = Purger::new(store.clone(), RetentionPolicy::new(Retention::Days(90)), clock.clone())
-        .recorder(rec.clone())
-        .key(key());
+    let purger = Purger::new(
+        store.clone(),
+        RetentionPolicy::new(Retention::Days(90)),
+        clock.clone(),
+    )
+    .recorder(rec.clone())
+    .key(key());
     assert_eq!(purger.run_once(false).await.unwrap().total, 4 + 3);
     rec.flush().await.unwrap();
     let r = verify(&*store, None, &key()).await.unwrap();
@@ -439,7 +483,10 @@ async fn a_real_purge_verifies_and_a_deletion_after_it_does_not() {
     again.append_sealed(&kept, &heads).await.unwrap();
     let r = verify(&again, None, &key()).await.unwrap();
     // The purger's chain lost its first link, which no checkpoint names: found.
-    assert!(matches!(r.first_break, Some(Break::Missing { after_seq: 0, .. })), "{r:?}");
+    assert!(
+        matches!(r.first_break, Some(Break::Missing { after_seq: 0, .. })),
+        "{r:?}"
+    );
     // The attacker deletes A's oldest remaining event as well: found.
     let oldest = kept
         .iter()
@@ -459,8 +506,59 @@ async fn a_real_purge_verifies_and_a_deletion_after_it_does_not() {
     tampered.append_sealed(&all, &heads).await.unwrap();
     let r = verify(&tampered, None, &key()).await.unwrap();
     assert!(
-        matches!(r.first_break, Some(Break::Missing { after_seq: 0, next_seq: 8, .. })),
+        matches!(
+            r.first_break,
+            Some(Break::Missing {
+                after_seq: 0,
+                next_seq: 8,
+                ..
+            })
+        ),
         "{r:?}"
     );
     guard.shutdown().await;
+}
+
+/// Item 6: a chain sealed under v1 still verifies (as v1), new chains are sealed v2, and
+/// a v1 chain's edit is still found.
+#[tokio::test]
+async fn v1_chains_still_verify_beside_v2_ones() {
+    let t0 = Utc.with_ymd_and_hms(2026, 11, 24, 0, 0, 0).unwrap();
+    let make = |n: usize, who: &str| -> Vec<ActivityEvent> {
+        (0..n)
+            .map(|i| {
+                ActivityEvent::logout(Actor::user(format!("{who}{i}")))
+                    .with_time(t0 + Duration::seconds(i as i64))
+                    .with_detail("n", 1e16)
+            })
+            .collect()
+    };
+    let mut old = ChainSealer::new("old", key()).sealing_v1();
+    let mut v1 = make(5, "a");
+    old.seal_all(&mut v1);
+    let mut new = ChainSealer::new("new", key());
+    let mut v2 = make(5, "b");
+    new.seal_all(&mut v2);
+    let k = key();
+    assert_eq!(
+        v1[0].chain.as_ref().unwrap().hash,
+        k.link_hash_v1(&v1[0], 1, &"0".repeat(64))
+    );
+    assert_eq!(
+        v2[0].chain.as_ref().unwrap().hash,
+        k.link_hash(&v2[0], 1, &"0".repeat(64))
+    );
+    let store = MemoryStore::new();
+    store.append_sealed(&v1, &old.heads_of(&v1)).await.unwrap();
+    store.append_sealed(&v2, &new.heads_of(&v2)).await.unwrap();
+    let r = verify(&store, None, &key()).await.unwrap();
+    assert!(r.is_intact(), "{r:?}");
+    assert_eq!((r.events, r.chains, r.anchored), (10, 2, 2));
+    let mut edited = v1.clone();
+    edited[2].reason = Some("edited".into());
+    let r = check(&edited).await;
+    assert!(
+        matches!(r.first_break, Some(Break::Modified { seq: 3, .. })),
+        "{r:?}"
+    );
 }

@@ -100,7 +100,10 @@ impl Ctx {
             return Ok(());
         }
         let what = if self.key.is_keyed() {
-            format!("the configured chain key (fingerprint {})", self.key.fingerprint())
+            format!(
+                "the configured chain key (fingerprint {})",
+                self.key.fingerprint()
+            )
         } else {
             "no chain key (none is configured: [chain] key_file or ACTIVITY_CHAIN_KEY)".to_string()
         };
