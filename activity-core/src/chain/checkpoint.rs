@@ -152,9 +152,12 @@ pub(crate) fn merge(mut ranges: Vec<PurgedRange>) -> Vec<PurgedRange> {
     out
 }
 
+/// The links a purge removes: per chain (tenant, writer), positions with their hashes.
+pub(crate) type RemovedLinks = BTreeMap<(Option<String>, String), Vec<(u64, String)>>;
+
 /// Builds ranges from removed links: per chain, positions with their hashes.
 pub(crate) fn ranges_of(
-    removed: BTreeMap<(Option<String>, String), Vec<(u64, String)>>,
+    removed: RemovedLinks,
 ) -> Vec<PurgedRange> {
     let mut out = Vec::new();
     for ((tenant, writer), mut links) in removed {

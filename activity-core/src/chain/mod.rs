@@ -44,7 +44,7 @@ mod tests;
 mod verify;
 
 pub use canonical::{canonical_json, canonical_json_v2};
-pub(crate) use checkpoint::{checkpoint_ranges, coverage, covered, ranges_of};
+pub(crate) use checkpoint::{checkpoint_ranges, coverage, covered, ranges_of, RemovedLinks};
 pub use checkpoint::{PurgeCheckpoint, PurgedRange, CHECKPOINT_KEY};
 pub use head::ChainHead;
 pub use key::ChainKey;

@@ -312,8 +312,8 @@ impl Purger {
     async fn expiring_links(
         &self,
         plan: &[(Option<String>, DateTime<Utc>)],
-    ) -> Result<BTreeMap<(Option<String>, String), Vec<(u64, String)>>> {
-        let mut out: BTreeMap<(Option<String>, String), Vec<(u64, String)>> = BTreeMap::new();
+    ) -> Result<crate::chain::RemovedLinks> {
+        let mut out = crate::chain::RemovedLinks::new();
         let Some(latest) = plan.iter().map(|p| p.1).max() else {
             return Ok(out);
         };
