@@ -156,9 +156,7 @@ pub(crate) fn merge(mut ranges: Vec<PurgedRange>) -> Vec<PurgedRange> {
 pub(crate) type RemovedLinks = BTreeMap<(Option<String>, String), Vec<(u64, String)>>;
 
 /// Builds ranges from removed links: per chain, positions with their hashes.
-pub(crate) fn ranges_of(
-    removed: RemovedLinks,
-) -> Vec<PurgedRange> {
+pub(crate) fn ranges_of(removed: RemovedLinks) -> Vec<PurgedRange> {
     let mut out = Vec::new();
     for ((tenant, writer), mut links) in removed {
         links.sort_by_key(|l| l.0);

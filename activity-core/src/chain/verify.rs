@@ -97,6 +97,15 @@ pub enum Break {
         /// The last position written, by the head.
         head_seq: u64,
     },
+    /// Stored rows could not be read back as events (a value no event can hold, written
+    /// into the database directly), or the store refused the read for good. Rows after it in the log's order (newest
+    /// first) were not examined.
+    Unreadable {
+        /// The last event read before it (`None`: it is the newest row).
+        after: Option<Uuid>,
+        /// What the store said.
+        error: String,
+    },
     /// The chain's head does not hold: its MAC is wrong (edited or forged without the
     /// key), or the stored event at its position has another hash, or events follow it.
     HeadMismatch {
@@ -205,7 +214,26 @@ pub async fn verify(
     let mut input = Vec::with_capacity(640);
     let mut version = 2u8;
     let mut pages = crate::query::Pages::new(store, q);
-    while let Some(events) = pages.next().await? {
+    let mut last_read: Option<Uuid> = None;
+    loop {
+        let events = match pages.next().await {
+            Ok(Some(events)) => events,
+            Ok(None) => break,
+            // A row that does not decode is a named break, never an abort; an outage (a
+            // retryable error) is an error.
+            Err(e) if !e.is_retryable() => {
+                note(
+                    &mut report,
+                    Break::Unreadable {
+                        after: last_read,
+                        error: e.to_string(),
+                    },
+                );
+                break;
+            }
+            Err(e) => return Err(e),
+        };
+        last_read = events.last().map(|e| e.id).or(last_read);
         for e in &events {
             report.events += 1;
             let Some(link) = &e.chain else {
