@@ -39,16 +39,16 @@ async fn activity(db: &str, config: Option<&Path>, args: &[&str]) -> u8 {
     argv.extend(args.iter().map(|s| s.to_string()));
     // The shared test servers run out of connections now and then (every helper's tests
     // at once): a command that could not get one is run again.
-    for _ in 0..4 {
+    for _ in 0..20 {
         let cli = Cli::try_parse_from(argv.clone()).unwrap();
         match run(cli).await {
             Err(f) if f.message.contains("pool timed out") => {
-                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
             }
             other => return status(other, args),
         }
     }
-    panic!("activity {args:?}: no database connection after 4 tries")
+    panic!("activity {args:?}: no database connection after 20 tries")
 }
 
 fn status(result: Result<ExitCode, activity_sqlx::cli::Failure>, args: &[&str]) -> u8 {
