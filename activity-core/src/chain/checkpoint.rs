@@ -15,7 +15,7 @@
 //! `[tenant, writer, from, to, to_hash]` arrays, sorted by tenant (null first), writer
 //! and `from`. It binds the event's id and time, so a checkpoint copied into another
 //! event does not hold, and an event restored from an archive is marked
-//! ([`mark_restored`](super::reserved::mark_restored)) and never counts.
+//! ([`mark_restored`](super::mark_restored)) and never counts.
 
 use std::collections::{BTreeMap, HashMap};
 
