@@ -41,9 +41,21 @@ async fn activity(db: &str, config: Option<&Path>, args: &[&str]) -> u8 {
     // at once): a command that could not get one is run again.
     for _ in 0..20 {
         let cli = Cli::try_parse_from(argv.clone()).unwrap();
-        match run(cli).await {
+        // Each command on a runtime of its own, as a process would be: dropping it closes
+        // the command's database connections (on the test's runtime they would pile up).
+        let result = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(run(cli))
+        })
+        .join()
+        .unwrap();
+        match result {
             Err(f) if f.message.contains("pool timed out") => {
-                tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
+                std::thread::sleep(std::time::Duration::from_millis(1000));
             }
             other => return status(other, args),
         }
