@@ -168,7 +168,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The integrity chain, checked and the check recorded as audit.verified.
     recorder.flush().await?;
     let check = verify(&*store, None, &chain_key).await?;
-    recorder.record(verified_event(None, &check))?;
+    recorder.record_reserved(verified_event(None, &check))?;
     println!(
         "Integrity chain: {} ({} events in {} chains).",
         if check.is_intact() {

@@ -666,7 +666,8 @@ async fn postgres_purge_drops_whole_expired_partitions_unless_a_tenant_is_held()
         policy.clone().hold("b"),
         Arc::new(ManualClock::new(now)),
     )
-    .recorder(rec.clone());
+    .recorder(rec.clone())
+    .key(key.clone());
     let r = held.run_once(false).await.unwrap();
     assert!(
         r.partitions.is_empty(),
@@ -674,8 +675,9 @@ async fn postgres_purge_drops_whole_expired_partitions_unless_a_tenant_is_held()
     );
     assert_eq!(r.total, 3, "a's expired rows, deleted one by one");
     assert!(exists("activity_events_p202401").await);
-    let purger =
-        Purger::new(store.clone(), policy, Arc::new(ManualClock::new(now))).recorder(rec.clone());
+    let purger = Purger::new(store.clone(), policy, Arc::new(ManualClock::new(now)))
+        .recorder(rec.clone())
+        .key(key.clone());
     let r = purger.run_once(false).await.unwrap();
     assert_eq!(
         r.partitions,

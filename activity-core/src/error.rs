@@ -50,6 +50,9 @@ pub enum Rule {
     OutOfRange(&'static str),
     /// `details` (or a part that must be one) is not a JSON object.
     NotAnObject,
+    /// The action is one the SDK reserves for its own evidence (`audit.*`, `lockout.*`,
+    /// `alert.raised`): see [`chain::is_reserved`](crate::chain::is_reserved).
+    Reserved,
 }
 
 impl fmt::Display for Rule {
@@ -63,6 +66,9 @@ impl fmt::Display for Rule {
             Rule::Unknown(accepted) => write!(f, "is not one of {accepted}"),
             Rule::OutOfRange(range) => write!(f, "is out of range ({range})"),
             Rule::NotAnObject => f.write_str("is not a JSON object"),
+            Rule::Reserved => f.write_str(
+                "is reserved: audit.*, lockout.* and alert.raised are recorded only by the SDK itself",
+            ),
         }
     }
 }

@@ -21,7 +21,10 @@ impl Db {
         let dir = std::env::temp_dir().join(format!("activity-cli-{}", uuid::Uuid::now_v7()));
         std::fs::create_dir_all(&dir).unwrap();
         let url = format!("sqlite://{}/cli.db", dir.display());
-        Self { dir, url }
+        let db = Self { dir, url };
+        // Only `migrate` creates a database file; every other command wants one.
+        assert!(db.run(&["migrate"]).status.success());
+        db
     }
 
     fn run(&self, args: &[&str]) -> Output {

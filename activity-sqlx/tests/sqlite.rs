@@ -447,7 +447,8 @@ async fn purge_then_verify_passes_and_the_heads_allow_it() {
         RetentionPolicy::new(Retention::Days(90)),
         Arc::new(ManualClock::new(now)),
     )
-    .recorder(rec.clone());
+    .recorder(rec.clone())
+    .key(key.clone());
     let report = purger.run_once(false).await.unwrap();
     assert_eq!(report.total, 4 + 3);
     rec.flush().await.unwrap();

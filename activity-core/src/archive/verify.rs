@@ -146,12 +146,14 @@ pub async fn check_heads(
             continue;
         }
         if purged.is_none() {
-            purged = Some(crate::chain::purge_checkpoints(store, key).await?);
+            purged = Some(crate::chain::coverage(store, key).await?);
         }
+        let from = current.map_or(1, |c| c.seq + 1);
+        let chain = (h.tenant.clone(), h.writer.clone());
         if purged
             .as_ref()
-            .and_then(|p: &std::collections::HashMap<_, _>| p.get(&h.tenant))
-            .is_some_and(|c| h.last_time < *c)
+            .and_then(|p| crate::chain::covered(p.get(&chain), from, h.seq))
+            .is_some()
         {
             continue;
         }

@@ -31,16 +31,83 @@ pub fn canonical_json(event: &ActivityEvent) -> String {
 /// Appends the canonical JSON of `event` to `out`.
 pub(crate) fn write_canonical(event: &ActivityEvent, out: &mut Vec<u8>) {
     // Writing into a Vec cannot fail, and every value here serialises.
-    let _ = serde_json::to_writer(out, &Canonical(event));
+    let _ = serde_json::to_writer(out, &Canonical(event, false));
 }
 
-struct Canonical<'a>(&'a ActivityEvent);
+/// Appends the version 2 canonical form of `event` to `out`: the same object (schema v1
+/// without `chain`) in RFC 8785 (JSON Canonicalization Scheme) form, written by the
+/// `canon-json` crate's formatter: keys sorted by UTF-16 code units, numbers as
+/// ECMAScript writes doubles (`-0` as `0`, `1e16` as `10000000000000000`), minimal string
+/// escapes. A database that rewrites a number's text but keeps its value (PostgreSQL's
+/// `jsonb`) leaves it unchanged.
+///
+/// The keys are written already in that order (the fixed fields are ASCII and listed
+/// sorted; `details` maps are sorted by UTF-16 when a key holds a code point from
+/// U+E000 up, where UTF-16 and UTF-8 orders part), and serde_json's string escapes are
+/// RFC 8785's, so only numbers need the crate: `Jcs` hands them to its formatter. The
+/// tests hold this to `canon-json`'s own full formatter (which buffers and sorts every
+/// object, at a third of the speed).
+pub(crate) fn write_canonical_v2(event: &ActivityEvent, out: &mut Vec<u8>) {
+    let mut ser =
+        serde_json::Serializer::with_formatter(out, Jcs(canon_json::CanonicalFormatter::new()));
+    // Writing into a Vec cannot fail; a value JCS cannot write (a non-finite number,
+    // which validation refuses anyway) leaves the text short and the hash unequal.
+    let _ = Canonical(event, true).serialize(&mut ser);
+}
+
+/// serde_json's compact output with numbers written by `canon-json` (ECMAScript form).
+struct Jcs(canon_json::CanonicalFormatter);
+
+impl serde_json::ser::Formatter for Jcs {
+    fn write_f64<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+        value: f64,
+    ) -> std::io::Result<()> {
+        self.0.write_f64(writer, value)
+    }
+    fn write_f32<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+        value: f32,
+    ) -> std::io::Result<()> {
+        self.0.write_f64(writer, value.into())
+    }
+}
+
+/// The whole event through `canon-json`'s own formatter: the reference the fast writer
+/// is tested against.
+#[cfg(test)]
+pub(crate) fn reference_v2(event: &ActivityEvent) -> String {
+    let mut out = Vec::new();
+    let mut ser =
+        serde_json::Serializer::with_formatter(&mut out, canon_json::CanonicalFormatter::new());
+    Canonical(event, true).serialize(&mut ser).unwrap();
+    String::from_utf8(out).unwrap()
+}
+
+/// The event's version 2 canonical JSON (RFC 8785), as hashed by the chain.
+///
+/// ```
+/// use activity_core::{chain::canonical_json_v2, ActivityEvent, Actor};
+/// let e = ActivityEvent::logout(Actor::user("u1")).with_detail("n", 1e16).with_detail("z", -0.0);
+/// let text = canonical_json_v2(&e);
+/// assert!(text.contains(r#""details":{"n":10000000000000000,"z":0}"#), "{text}");
+/// ```
+pub fn canonical_json_v2(event: &ActivityEvent) -> String {
+    let mut out = Vec::with_capacity(512);
+    write_canonical_v2(event, &mut out);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// The event; `true`: version 2 (`details` keys in UTF-16 order).
+struct Canonical<'a>(&'a ActivityEvent, bool);
 struct CanonicalActor<'a>(&'a Actor);
 struct CanonicalTarget<'a>(&'a Target);
 struct CanonicalSource<'a>(&'a Source);
 struct CanonicalGeo<'a>(&'a Geo);
-struct CanonicalMap<'a>(&'a Map<String, Value>);
-struct CanonicalValue<'a>(&'a Value);
+struct CanonicalMap<'a>(&'a Map<String, Value>, bool);
+struct CanonicalValue<'a>(&'a Value, bool);
 
 /// `m.serialize_entry(key, value)` when the value is present.
 fn entry<M: SerializeMap, T: Serialize + ?Sized>(
@@ -71,13 +138,14 @@ impl Serialize for Canonical<'_> {
             details,
             chain: _,
         } = self.0;
+        let v2 = self.1;
         let mut m = s.serialize_map(None)?;
         m.serialize_entry("action", action)?;
         entry(&mut m, "actor", actor.as_ref().map(CanonicalActor).as_ref())?;
         entry(
             &mut m,
             "details",
-            details.as_ref().map(CanonicalMap).as_ref(),
+            details.as_ref().map(|d| CanonicalMap(d, v2)).as_ref(),
         )?;
         m.serialize_entry("id", id)?;
         m.serialize_entry("outcome", outcome)?;
@@ -164,16 +232,24 @@ impl Serialize for CanonicalGeo<'_> {
 /// written as they are).
 impl Serialize for CanonicalMap<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let v2 = self.1;
         let mut m = s.serialize_map(Some(self.0.len()))?;
-        if self.0.keys().is_sorted() {
+        // UTF-16 order (version 2) differs from byte order only for keys holding a code
+        // point from U+E000 up (UTF-8 lead byte 0xEE or above).
+        let utf16 = v2 && self.0.keys().any(|k| k.bytes().any(|b| b >= 0xEE));
+        if !utf16 && self.0.keys().is_sorted() {
             for (k, v) in self.0 {
-                m.serialize_entry(k, &CanonicalValue(v))?;
+                m.serialize_entry(k, &CanonicalValue(v, v2))?;
             }
         } else {
             let mut entries: Vec<(&String, &Value)> = self.0.iter().collect();
-            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            if utf16 {
+                entries.sort_unstable_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
+            } else {
+                entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            }
             for (k, v) in entries {
-                m.serialize_entry(k, &CanonicalValue(v))?;
+                m.serialize_entry(k, &CanonicalValue(v, v2))?;
             }
         }
         m.end()
@@ -183,11 +259,11 @@ impl Serialize for CanonicalMap<'_> {
 impl Serialize for CanonicalValue<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self.0 {
-            Value::Object(m) => CanonicalMap(m).serialize(s),
+            Value::Object(m) => CanonicalMap(m, self.1).serialize(s),
             Value::Array(items) => {
                 let mut seq = s.serialize_seq(Some(items.len()))?;
                 for v in items {
-                    seq.serialize_element(&CanonicalValue(v))?;
+                    seq.serialize_element(&CanonicalValue(v, self.1))?;
                 }
                 seq.end()
             }
@@ -282,6 +358,20 @@ mod tests {
             ..Source::default()
         });
         assert_eq!(canonical(&geo_only), reference(&geo_only));
+    }
+
+    #[test]
+    fn version_2_is_canon_json_exactly() {
+        let mut events = vec![full(), ActivityEvent::new(crate::Action::LOGOUT)];
+        events.push(ActivityEvent::logout(Actor::user("u")).with_detail(
+            "m",
+            serde_json::json!({"\u{ffff}": 1, "😀": [1e16, -0.0, 0.1, 1e-7, 5e-324, 1.7976931348623157e308], "é": {"b": 2, "a": 1}, "A": i64::MIN}),
+        ));
+        for e in &events {
+            let mut out = Vec::new();
+            write_canonical_v2(e, &mut out);
+            assert_eq!(String::from_utf8(out).unwrap(), reference_v2(e));
+        }
     }
 
     #[test]

@@ -79,6 +79,46 @@ impl ChainKey {
         self.digest(text.as_bytes(), b"")
     }
 
+    /// The key's hash (HMAC-SHA256, or SHA-256 unkeyed) of `text`, in hex.
+    pub(crate) fn mac_hex(&self, text: &[u8]) -> String {
+        self.digest(text, b"")
+    }
+
+    /// Compares two hex MACs in constant time (for equal lengths).
+    pub(crate) fn equal_hex(&self, a: &str, b: &str) -> bool {
+        a.len() == b.len()
+            && a.bytes()
+                .zip(b.bytes())
+                .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+                == 0
+    }
+
+    /// Whether this key computes HMACs (rather than plain SHA-256).
+    pub fn is_keyed(&self) -> bool {
+        self.mac.is_some()
+    }
+
+    /// A short fingerprint of the key, safe to print: the first 16 hex digits of the
+    /// key's hash of `"activity-key-fingerprint-v1"` (`"unkeyed"` without a key). Two
+    /// runs with the same key print the same fingerprint.
+    ///
+    /// ```
+    /// use activity_core::chain::ChainKey;
+    /// let a = ChainKey::keyed(b"keep this key out of the database").unwrap();
+    /// let b = ChainKey::keyed(b"another key, also kept elsewhere").unwrap();
+    /// assert_eq!(a.fingerprint().len(), 16);
+    /// assert_ne!(a.fingerprint(), b.fingerprint());
+    /// assert_eq!(ChainKey::unkeyed().fingerprint(), "unkeyed");
+    /// ```
+    pub fn fingerprint(&self) -> String {
+        if self.mac.is_none() {
+            return "unkeyed".into();
+        }
+        let mut h = self.digest(b"activity-key-fingerprint-v1", b"");
+        h.truncate(16);
+        h
+    }
+
     fn digest(&self, a: &[u8], b: &[u8]) -> String {
         hex::encode(self.digest_bytes(a, b))
     }
@@ -100,15 +140,23 @@ impl ChainKey {
         }
     }
 
-    /// The hash of `event` at `seq` after `prev`.
+    /// The hash of `event` at `seq` after `prev`, as the sealer computes it today
+    /// (link version 2: the event in RFC 8785 canonical JSON, see `docs/integrity.md`).
     pub fn link_hash(&self, event: &ActivityEvent, seq: u64, prev: &str) -> String {
-        hex::encode(self.link_digest(event, seq, prev, &mut Vec::with_capacity(640)))
+        hex::encode(self.link_digest(2, event, seq, prev, &mut Vec::with_capacity(640)))
     }
 
-    /// [`link_hash`](Self::link_hash) as bytes; `input` is a buffer to reuse (a
+    /// The version 1 hash of `event` at `seq` after `prev` (serde_json's formatting of the
+    /// canonical form), which chains sealed before version 2 carry.
+    pub fn link_hash_v1(&self, event: &ActivityEvent, seq: u64, prev: &str) -> String {
+        hex::encode(self.link_digest(1, event, seq, prev, &mut Vec::with_capacity(640)))
+    }
+
+    /// The link hash of `version` (1 or 2) as bytes; `input` is a buffer to reuse (a
     /// verification hashes every stored event).
     pub(super) fn link_digest(
         &self,
+        version: u8,
         event: &ActivityEvent,
         seq: u64,
         prev: &str,
@@ -116,8 +164,13 @@ impl ChainKey {
     ) -> [u8; 32] {
         use std::io::Write;
         input.clear();
-        let _ = write!(input, "activity-chain-v1\n{seq}\n{prev}\n");
-        super::canonical::write_canonical(event, input);
+        if version == 1 {
+            let _ = write!(input, "activity-chain-v1\n{seq}\n{prev}\n");
+            super::canonical::write_canonical(event, input);
+        } else {
+            let _ = write!(input, "activity-chain-v2\n{seq}\n{prev}\n");
+            super::canonical::write_canonical_v2(event, input);
+        }
         self.digest_bytes(input, &[])
     }
 
@@ -143,12 +196,13 @@ impl ChainKey {
 
     /// Whether `head`'s MAC is the one this key gives.
     pub fn head_is_authentic(&self, head: &ChainHead) -> bool {
-        self.head_mac(
+        let mac = self.head_mac(
             head.tenant.as_deref(),
             &head.writer,
             head.seq,
             &head.last_hash,
             head.last_time,
-        ) == head.mac
+        );
+        self.equal_hex(&mac, &head.mac)
     }
 }

@@ -18,9 +18,13 @@
 //! with every batch ([`ActivityStore::append_sealed`](crate::ActivityStore::append_sealed), the same transaction as the
 //! events) and which every archive manifest copies. [`verify`] reads the heads and reports
 //! [`Break::Truncated`] when a chain's stored events end before its head and
-//! [`Break::HeadMismatch`] when a head was altered. A tail that a retention purge deleted
-//! is told apart by the `audit.purged` events the [`Purger`](crate::retention::Purger) records (their
-//! cut-off per tenant is the checkpoint of what was legitimately removed).
+//! [`Break::HeadMismatch`] when a head was altered. Positions a retention purge deleted
+//! (a chain's start, or its tail, or all of it) are told apart by the [`PurgeCheckpoint`]
+//! the [`Purger`](crate::retention::Purger) writes into its `audit.purged` event: per
+//! chain the exact positions removed, MACed under the chain key. Nothing else excuses a
+//! missing position. The SDK's own actions (`audit.*`, `lockout.*`, `alert.raised`) are
+//! reserved ([`is_reserved`]): `activity ingest` and an application's
+//! [`Recorder::record`](crate::Recorder::record) refuse them.
 //!
 //! Residual limits, with database access alone: deleting a chain's head row together with
 //! its newest events, or putting back an older head row, cannot be told from the
@@ -29,18 +33,27 @@
 //! store that keeps none) are counted in [`VerifyReport::unanchored`].
 
 mod canonical;
+mod checkpoint;
 mod head;
 mod key;
+mod key_check;
+mod reserved;
 mod sealer;
 #[cfg(test)]
 mod tests;
 mod verify;
 
-pub use canonical::canonical_json;
+pub use canonical::{canonical_json, canonical_json_v2};
+pub(crate) use checkpoint::{checkpoint_ranges, coverage, covered, ranges_of, RemovedLinks};
+pub use checkpoint::{PurgeCheckpoint, PurgedRange, CHECKPOINT_KEY};
 pub use head::ChainHead;
 pub use key::ChainKey;
+pub use key_check::key_holds;
+pub use reserved::{
+    check_ingestable, check_recordable, is_reserved, is_restored, mark_restored, RESERVED_RULE,
+    RESTORED,
+};
 pub use sealer::ChainSealer;
-pub(crate) use verify::purge_checkpoints;
 pub use verify::{verified_event, verify, Break, VerifyReport};
 
 /// The predecessor hash of a chain's first link.

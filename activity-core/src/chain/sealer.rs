@@ -31,6 +31,7 @@ pub struct ChainSealer {
     writer: String,
     key: ChainKey,
     heads: HashMap<Option<String>, (u64, String)>,
+    v1: bool,
 }
 
 impl ChainSealer {
@@ -47,7 +48,16 @@ impl ChainSealer {
             writer: w,
             key,
             heads: HashMap::new(),
+            v1: false,
         }
+    }
+
+    /// Seals with the version 1 link encoding, as releases before integrity v2 did: for
+    /// migration tests and the benchmark that compares the two verifications.
+    #[doc(hidden)]
+    pub fn sealing_v1(mut self) -> Self {
+        self.v1 = true;
+        self
     }
 
     /// This run's chain writer name.
@@ -57,14 +67,29 @@ impl ChainSealer {
 
     /// Seals `batch` in order.
     pub fn seal_all(&mut self, batch: &mut [ActivityEvent]) {
-        for e in batch {
+        self.seal_where(batch, |_| true);
+    }
+
+    /// Seals the events of `batch` for which `fresh(index)` holds, in order; the others
+    /// are left without a link (the store skips them as duplicates, so they must not use
+    /// up a position).
+    fn seal_where(&mut self, batch: &mut [ActivityEvent], fresh: impl Fn(usize) -> bool) {
+        for (i, e) in batch.iter_mut().enumerate() {
+            if !fresh(i) {
+                e.chain = None;
+                continue;
+            }
             let head = self
                 .heads
                 .entry(e.tenant.clone())
                 .or_insert_with(|| (0, GENESIS.to_owned()));
             let seq = head.0 + 1;
             e.chain = None;
-            let hash = self.key.link_hash(e, seq, &head.1);
+            let hash = if self.v1 {
+                self.key.link_hash_v1(e, seq, &head.1)
+            } else {
+                self.key.link_hash(e, seq, &head.1)
+            };
             e.chain = Some(ChainLink {
                 writer: self.writer.clone(),
                 seq,
@@ -80,6 +105,24 @@ impl ChainSealer {
     pub fn heads_of(&self, batch: &[ActivityEvent]) -> Vec<ChainHead> {
         heads_of(&self.key, batch)
     }
+}
+
+/// The ids of `batch` that `store` already holds, with their stored times.
+async fn stored_ids(
+    store: &dyn ActivityStore,
+    batch: &[ActivityEvent],
+) -> Result<HashMap<Uuid, chrono::DateTime<chrono::Utc>>> {
+    let mut out = HashMap::new();
+    for part in batch.chunks(crate::query::MAX_PAGE_SIZE.min(500)) {
+        let q = crate::query::ActivityQuery::new()
+            .ids(part.iter().map(|e| e.id))
+            .limit(part.len());
+        let mut pages = crate::query::Pages::new(store, q);
+        while let Some(events) = pages.next().await? {
+            out.extend(events.iter().map(|e| (e.id, e.time)));
+        }
+    }
+    Ok(out)
 }
 
 /// The head each chain reaches in `batch` (its highest position there), keyed with `key`.
@@ -104,12 +147,33 @@ fn heads_of(key: &ChainKey, batch: &[ActivityEvent]) -> Vec<ChainHead> {
 
 #[async_trait]
 impl Sealer for ChainSealer {
-    async fn seal(
-        &mut self,
-        _store: &dyn ActivityStore,
-        batch: &mut [ActivityEvent],
-    ) -> Result<()> {
-        self.seal_all(batch);
+    /// Seals only the events known to be new: an id repeated within `batch`, or already
+    /// in `store` (a retried import, an event with a fixed id written by another
+    /// instance), is left unsealed, so the store's skipping it leaves no hole.
+    async fn seal(&mut self, store: &dyn ActivityStore, batch: &mut [ActivityEvent]) -> Result<()> {
+        let stored = match stored_ids(store, batch).await {
+            Ok(ids) => ids,
+            Err(e) if e.is_retryable() => return Err(e),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not look up stored ids before sealing; sealing all");
+                HashMap::new()
+            }
+        };
+        // A duplicate also takes the stored (or first) copy's time: a store keyed on
+        // (id, time) (PostgreSQL's partitioned table) then skips it too.
+        let mut seen: HashMap<Uuid, chrono::DateTime<chrono::Utc>> =
+            HashMap::with_capacity(batch.len());
+        let mut fresh = Vec::with_capacity(batch.len());
+        for e in batch.iter_mut() {
+            if let Some(t) = stored.get(&e.id).or_else(|| seen.get(&e.id)) {
+                e.time = *t;
+                fresh.push(false);
+            } else {
+                seen.insert(e.id, e.time);
+                fresh.push(true);
+            }
+        }
+        self.seal_where(batch, |i| fresh[i]);
         Ok(())
     }
 

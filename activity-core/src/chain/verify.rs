@@ -2,13 +2,13 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
+use super::checkpoint::covered;
 use super::ChainKey;
 use crate::error::Result;
-use crate::event::payload::{Payload, Purged, Verified};
+use crate::event::payload::{Payload, Verified};
 use crate::event::ActivityEvent;
 use crate::query::ActivityQuery;
 use crate::store::ActivityStore;
@@ -97,6 +97,15 @@ pub enum Break {
         /// The last position written, by the head.
         head_seq: u64,
     },
+    /// Stored rows could not be read back as events (a value no event can hold, written
+    /// into the database directly), or the store refused the read for good. Rows after it in the log's order (newest
+    /// first) were not examined.
+    Unreadable {
+        /// The last event read before it (`None`: it is the newest row).
+        after: Option<Uuid>,
+        /// What the store said.
+        error: String,
+    },
     /// The chain's head does not hold: its MAC is wrong (edited or forged without the
     /// key), or the stored event at its position has another hash, or events follow it.
     HeadMismatch {
@@ -161,16 +170,19 @@ impl VerifyReport {
 /// positions are contiguous and linked. Reads the log a page at a time; holds 80 bytes
 /// per chained event for the ordering check.
 ///
-/// A chain may start after position 1 only where retention purged its beginning; a
-/// first link whose predecessor is missing is accepted then, and counted in
-/// [`VerifyReport::purged_starts`].
+/// Positions may be missing (a chain's start, a gap, its tail up to its head, or all of
+/// it) only where an authentic purge checkpoint ([`PurgeCheckpoint`](super::PurgeCheckpoint),
+/// written by the [`Purger`](crate::retention::Purger) under the chain key) names
+/// exactly those positions, and the next stored link names the checkpoint's hash for the
+/// last removed one as its predecessor; a start accepted so is counted in
+/// [`VerifyReport::purged_starts`], any other missing start is [`Break::Missing`] with
+/// `after_seq: 0`.
 ///
 /// Then each stored [`ChainHead`](super::ChainHead) of `tenant` is checked: its MAC, and that the chain's
 /// stored events end exactly at it with the same hash. A chain that ends before its head
-/// (or has no events left) is [`Break::Truncated`], unless a chained, intact
-/// `audit.purged` event (recorded by the [`Purger`](crate::retention::Purger)) has a cut-off for the
-/// chain's tenant later than the head's last event: then retention removed the tail and
-/// it is counted in [`VerifyReport::purged_tails`].
+/// (or has no events left) is [`Break::Truncated`], unless a checkpoint names exactly the
+/// positions after the last stored one up to the head: then retention removed the tail
+/// and it is counted in [`VerifyReport::purged_tails`].
 ///
 /// # Errors
 /// The store's errors.
@@ -200,8 +212,28 @@ pub async fn verify(
     let mut unchained: Vec<(Option<String>, Uuid)> = Vec::new();
     let mut current: Option<(ChainId, Vec<Link>)> = None;
     let mut input = Vec::with_capacity(640);
+    let mut version = 2u8;
     let mut pages = crate::query::Pages::new(store, q);
-    while let Some(events) = pages.next().await? {
+    let mut last_read: Option<Uuid> = None;
+    loop {
+        let events = match pages.next().await {
+            Ok(Some(events)) => events,
+            Ok(None) => break,
+            // A row that does not decode is a named break, never an abort; an outage (a
+            // retryable error) is an error.
+            Err(e) if !e.is_retryable() => {
+                note(
+                    &mut report,
+                    Break::Unreadable {
+                        after: last_read,
+                        error: e.to_string(),
+                    },
+                );
+                break;
+            }
+            Err(e) => return Err(e),
+        };
+        last_read = events.last().map(|e| e.id).or(last_read);
         for e in &events {
             report.events += 1;
             let Some(link) = &e.chain else {
@@ -213,7 +245,21 @@ pub async fn verify(
             let _ = hex::decode_to_slice(&link.prev, &mut prev);
             let stored = hex::decode_to_slice(&link.hash, &mut hash).is_ok();
             // The canonical form leaves `chain` out, so the stored event hashes as it is.
-            if !stored || key.link_digest(e, link.seq, &link.prev, &mut input) != hash {
+            // Version 2 links, or version 1 for chains sealed before it: the version that
+            // held for the previous event is tried first (chains come in runs).
+            let holds = stored && {
+                if key.link_digest(version, e, link.seq, &link.prev, &mut input) == hash {
+                    true
+                } else {
+                    let other = 3 - version;
+                    let ok = key.link_digest(other, e, link.seq, &link.prev, &mut input) == hash;
+                    if ok {
+                        version = other;
+                    }
+                    ok
+                }
+            };
+            if !holds {
                 note(
                     &mut report,
                     Break::Modified {
@@ -242,6 +288,9 @@ pub async fn verify(
     if let Some((k, v)) = current.take() {
         links.insert(k, v);
     }
+    // What authenticated retention purges removed, per chain: the only positions that
+    // may be missing.
+    let cover = super::checkpoint::coverage(store, key).await?;
     let chained_tenants: std::collections::HashSet<&Option<String>> =
         links.keys().map(|(t, _)| t).collect();
     for (t, id) in &unchained {
@@ -254,8 +303,24 @@ pub async fn verify(
     for ((t, writer), mut chain) in links {
         report.chains += 1;
         chain.sort_by_key(|l| l.0);
+        let ranges = cover.get(&(t.clone(), writer.clone()));
         if chain[0].0 != 1 {
-            report.purged_starts += 1;
+            // A missing start: only where a checkpoint removed exactly 1..first-1, and the
+            // first stored link follows the last removed one.
+            let first = &chain[0];
+            if covered(ranges, 1, first.0 - 1) == Some(first.1) {
+                report.purged_starts += 1;
+            } else {
+                note(
+                    &mut report,
+                    Break::Missing {
+                        writer: writer.clone(),
+                        after_seq: 0,
+                        next_seq: first.0,
+                        id: first.3,
+                    },
+                );
+            }
         } else if chain[0].1 != [0u8; 32] {
             note(
                 &mut report,
@@ -278,6 +343,9 @@ pub async fn verify(
                     },
                 );
             } else if b.0 != a.0 + 1 {
+                if covered(ranges, a.0 + 1, b.0 - 1) == Some(b.1) {
+                    continue;
+                }
                 note(
                     &mut report,
                     Break::Missing {
@@ -303,8 +371,6 @@ pub async fn verify(
         }
     }
     let heads = store.chain_heads(tenant).await?;
-    // Read only when a chain ends before its head (after purges): a scan of its own.
-    let mut purged: Option<HashMap<Option<String>, DateTime<Utc>>> = None;
     let mut seen: std::collections::HashSet<(Option<String>, String)> = Default::default();
     for head in heads {
         if tenant.is_some() && head.tenant.as_deref() != tenant {
@@ -338,13 +404,10 @@ pub async fn verify(
                 note(&mut report, mismatch());
             }
             _ => {
-                if purged.is_none() {
-                    purged = Some(purge_checkpoints(store, key).await?);
-                }
-                let cut = purged
-                    .as_ref()
-                    .and_then(|p| p.get(&head.tenant))
-                    .is_some_and(|c| head.last_time < *c);
+                // Only a checkpoint that removed exactly the positions after the last one
+                // stored, up to the head, with the head's hash.
+                let from = end.map_or(1, |e| e.0 + 1);
+                let cut = covered(cover.get(&chain), from, head.seq) == Some(head_hash);
                 if cut {
                     report.purged_tails += 1;
                     if end.is_some() {
@@ -367,40 +430,6 @@ pub async fn verify(
     }
     report.unanchored = ends.keys().filter(|c| !seen.contains(*c)).count() as u64;
     Ok(report)
-}
-
-/// The latest retention cut-off per tenant, from the intact, chained, non-dry-run
-/// `audit.purged` events: events older than it may be gone.
-pub(crate) async fn purge_checkpoints(
-    store: &dyn ActivityStore,
-    key: &ChainKey,
-) -> Result<HashMap<Option<String>, DateTime<Utc>>> {
-    let mut out: HashMap<Option<String>, DateTime<Utc>> = HashMap::new();
-    let q = ActivityQuery::new().action(crate::Action::AUDIT_PURGED.as_str());
-    let mut pages = crate::query::Pages::new(store, q);
-    while let Some(events) = pages.next().await? {
-        for e in &events {
-            let Some(link) = &e.chain else { continue };
-            if e.outcome != crate::Outcome::Success
-                || key.link_hash(e, link.seq, &link.prev) != link.hash
-            {
-                continue;
-            }
-            let Some(purged) = Purged::read(e) else {
-                continue;
-            };
-            if purged.dry_run {
-                continue;
-            }
-            for en in purged.tenants {
-                let slot = out.entry(en.tenant).or_insert(en.cutoff);
-                if en.cutoff > *slot {
-                    *slot = en.cutoff;
-                }
-            }
-        }
-    }
-    Ok(out)
 }
 
 /// The `audit.verified` event for a verification run.

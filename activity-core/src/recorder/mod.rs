@@ -122,8 +122,22 @@ impl Recorder {
     /// - [`Error::Invalid`] when the event breaks a rule of the schema;
     /// - [`Error::QueueFull`] when the queue is full (under [`Overflow::Reject`] or `Wait`);
     /// - [`Error::FailClosed`] while the store is down under [`OutagePolicy::FailClosed`];
-    /// - [`Error::Closed`] after shutdown.
-    pub fn record(&self, mut event: ActivityEvent) -> Result<()> {
+    /// - [`Error::Closed`] after shutdown;
+    /// - [`Error::Invalid`] with [`Rule::Reserved`](crate::Rule::Reserved) for an action
+    ///   the SDK reserves for its own evidence ([`chain::check_recordable`](crate::chain::check_recordable)).
+    pub fn record(&self, event: ActivityEvent) -> Result<()> {
+        crate::chain::check_recordable(&event).or_else(|e| self.refuse(e))?;
+        self.record_reserved(event)
+    }
+
+    /// [`record`](Self::record) for the SDK's own components, which write the reserved
+    /// actions (`audit.*`, `lockout.*`, `alert.raised`). Not for application events: what
+    /// goes through here is still never retention evidence unless the
+    /// [`Purger`](crate::retention::Purger) authenticated it.
+    ///
+    /// # Errors
+    /// As [`record`](Self::record), but for the reserved rule.
+    pub fn record_reserved(&self, mut event: ActivityEvent) -> Result<()> {
         self.admit(&mut event)?;
         match self.shared.tx.try_send(Msg::Event(event)) {
             Ok(()) => {
@@ -141,6 +155,7 @@ impl Recorder {
     /// # Errors
     /// As [`record`](Self::record).
     pub async fn record_async(&self, mut event: ActivityEvent) -> Result<()> {
+        crate::chain::check_recordable(&event).or_else(|e| self.refuse(e))?;
         let Overflow::Wait(timeout) = self.shared.config.overflow else {
             return self.record(event);
         };

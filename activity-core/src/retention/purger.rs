@@ -1,6 +1,6 @@
 //! [`Purger`]: the job that deletes expired events in bounded batches and records each run.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use super::RetentionPolicy;
 use crate::archive::coverage::{count_of, not_archived};
+use crate::chain::{ChainKey, PurgeCheckpoint, CHECKPOINT_KEY};
 use crate::clock::Clock;
 use crate::error::{Error, Result};
 pub use crate::event::payload::TenantPurge;
@@ -90,6 +91,7 @@ pub struct Purger {
     batch: usize,
     pause: std::time::Duration,
     recorder: Option<Recorder>,
+    key: Option<ChainKey>,
     archives: Option<PathBuf>,
     partitions: bool,
     last: Mutex<Option<PurgeReport>>,
@@ -118,6 +120,7 @@ impl Purger {
             batch: 500,
             pause: std::time::Duration::from_millis(10),
             recorder: None,
+            key: None,
             archives: None,
             partitions: true,
             last: Mutex::new(None),
@@ -174,13 +177,22 @@ impl Purger {
         self
     }
 
-    /// Records each run as `audit.purged` through `recorder`. Give it a recorder that
-    /// seals with the chain key: [`verify`](crate::chain::verify) trusts the cut-offs of intact,
-    /// chained `audit.purged` events only, and without one it cannot tell a chain whose
-    /// newest events a purge removed from one whose newest events were deleted
-    /// ([`Break::Truncated`](crate::chain::Break::Truncated)).
+    /// Records each run as `audit.purged` through `recorder`, with the run's
+    /// [`PurgeCheckpoint`] when a [`key`](Self::key) is set: the positions of every chain
+    /// this run and the earlier ones removed, which [`verify`](crate::chain::verify)
+    /// needs to tell a purge from a deletion.
     pub fn recorder(mut self, recorder: Recorder) -> Self {
         self.recorder = Some(recorder);
+        self
+    }
+
+    /// Authenticates each run's [`PurgeCheckpoint`] with `key`, the chain key the events
+    /// were sealed with: [`verify`](crate::chain::verify) accepts missing positions only
+    /// where such a checkpoint names them. Without it, a purge of sealed events reads as
+    /// deletion ([`Break::Missing`](crate::chain::Break::Missing) or
+    /// [`Break::Truncated`](crate::chain::Break::Truncated)).
+    pub fn key(mut self, key: ChainKey) -> Self {
+        self.key = Some(key);
         self
     }
 
@@ -231,6 +243,11 @@ impl Purger {
                 });
             }
         }
+        // The links about to go, for the checkpoint (read before anything is deleted).
+        let removed = match (&self.key, &self.recorder, dry_run) {
+            (Some(_), Some(_), false) => self.expiring_links(&plan).await?,
+            _ => BTreeMap::new(),
+        };
         // Whole partitions first, where every tenant's retention has passed them.
         let mut dropped: HashMap<Option<String>, u64> = HashMap::new();
         if !dry_run && self.partitions && report.held.is_empty() {
@@ -272,7 +289,15 @@ impl Purger {
         for (_, n) in dropped {
             report.total += n;
         }
-        self.record(&report, Outcome::Success);
+        let checkpoint = match (&self.key, &self.recorder, dry_run) {
+            (Some(key), Some(_), false) => {
+                let mut ranges = crate::chain::checkpoint_ranges(&*self.store, key).await?;
+                ranges.extend(crate::chain::ranges_of(removed));
+                Some((key, ranges))
+            }
+            _ => None,
+        };
+        self.record_with(&report, Outcome::Success, checkpoint);
         tracing::info!(
             total = report.total,
             partitions = report.partitions.len(),
@@ -283,8 +308,44 @@ impl Purger {
         Ok(report)
     }
 
+    /// The chain links of the events `plan` expires, per chain.
+    async fn expiring_links(
+        &self,
+        plan: &[(Option<String>, DateTime<Utc>)],
+    ) -> Result<crate::chain::RemovedLinks> {
+        let mut out = crate::chain::RemovedLinks::new();
+        let Some(latest) = plan.iter().map(|p| p.1).max() else {
+            return Ok(out);
+        };
+        let cut: HashMap<&Option<String>, DateTime<Utc>> =
+            plan.iter().map(|(t, c)| (t, *c)).collect();
+        let q = crate::query::ActivityQuery::new().until(latest);
+        let mut pages = crate::query::Pages::new(&*self.store, q);
+        while let Some(events) = pages.next().await? {
+            for e in &events {
+                let Some(link) = &e.chain else { continue };
+                if cut.get(&e.tenant).is_some_and(|c| e.time < *c) {
+                    out.entry((e.tenant.clone(), link.writer.clone()))
+                        .or_default()
+                        .push((link.seq, link.hash.clone()));
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Records the run as `audit.purged`, when a recorder is set.
     fn record(&self, report: &PurgeReport, outcome: Outcome) {
+        self.record_with(report, outcome, None);
+    }
+
+    /// [`record`](Self::record), with the checkpoint of `ranges` MACed under the key.
+    fn record_with(
+        &self,
+        report: &PurgeReport,
+        outcome: Outcome,
+        checkpoint: Option<(&ChainKey, Vec<crate::chain::PurgedRange>)>,
+    ) {
         let Some(r) = &self.recorder else { return };
         let purged = Purged {
             dry_run: report.dry_run,
@@ -300,7 +361,15 @@ impl Purger {
         if !report.not_archived.is_empty() && outcome == Outcome::Failure {
             e = e.with_reason("not_archived");
         }
-        if let Err(err) = r.record(e) {
+        // The time as stored (microseconds), which the MAC covers.
+        e.normalize();
+        if let Some((key, ranges)) = checkpoint {
+            let cp = PurgeCheckpoint::new(key, e.id, e.time, ranges);
+            if let Ok(v) = serde_json::to_value(&cp) {
+                e = e.with_detail(CHECKPOINT_KEY, v);
+            }
+        }
+        if let Err(err) = r.record_reserved(e) {
             tracing::error!(error = %err, "audit.purged not recorded");
         }
     }

@@ -180,6 +180,11 @@ pub struct IngestArgs {
     /// Store nothing unless every line is valid.
     #[arg(long)]
     pub strict: bool,
+    /// Restoring an archive: accept the SDK's reserved actions (`audit.*`, `lockout.*`,
+    /// `alert.raised`), each marked `details.restored = true` (never retention evidence).
+    /// Without it such lines are refused.
+    #[arg(long)]
+    pub restore: bool,
 }
 
 /// Export formats.

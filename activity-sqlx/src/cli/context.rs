@@ -91,6 +91,29 @@ impl Ctx {
         Ok((ctx, guard))
     }
 
+    /// Refuses to go on when the store holds sealed events and neither a head nor one of
+    /// the newest events holds under this command's key: the key is missing or not the one the log was sealed with, and
+    /// whatever the command recorded would be sealed under a key other than the
+    /// application's (and would read as tampering for good).
+    pub(crate) async fn require_key(&self) -> Result<(), Failure> {
+        if activity_core::chain::key_holds(&*self.store, &self.key).await? != Some(false) {
+            return Ok(());
+        }
+        let what = if self.key.is_keyed() {
+            format!(
+                "the configured chain key (fingerprint {})",
+                self.key.fingerprint()
+            )
+        } else {
+            "no chain key (none is configured: [chain] key_file or ACTIVITY_CHAIN_KEY)".to_string()
+        };
+        Err(Failure::usage(format!(
+            "no chain head and none of the newest sealed events holds under {what}: this is \
+             the wrong key (or every one of them was rewritten); run with the key the log was \
+             sealed with. Nothing was verified or recorded"
+        )))
+    }
+
     /// The store counting what passes through it into a new progress line labelled
     /// `label`.
     pub(crate) fn counted(&self, label: &str) -> (Arc<dyn ActivityStore>, Arc<Progress>) {
@@ -100,6 +123,32 @@ impl Ctx {
             p,
         )
     }
+}
+
+/// A SQLite `--db` naming a file that does not exist: an error (a typo would otherwise
+/// create an empty log that verifies "intact"); only `migrate` creates the file.
+pub(crate) fn require_existing_sqlite(url: &str) -> Result<(), Failure> {
+    if ["postgres:", "postgresql:", "mysql:", "mariadb:"]
+        .iter()
+        .any(|p| url.starts_with(p))
+    {
+        return Ok(());
+    }
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    let path = path.split('?').next().unwrap_or(path);
+    if path.is_empty() || path.starts_with(":memory:") || url.contains("mode=memory") {
+        return Ok(());
+    }
+    if std::path::Path::new(path).exists() {
+        return Ok(());
+    }
+    Err(Failure::usage(format!(
+        "--db {}: no such database file (run `activity migrate --db ...` to create one)",
+        activity_core::text::escape_control(path)
+    )))
 }
 
 /// Opens the store for `url` and migrates it.

@@ -180,6 +180,30 @@ pub async fn record_all(
     recorder.flush().await
 }
 
+/// [`record_all`] for `activity ingest --restore`: events of the SDK's reserved actions
+/// too (already marked restored by the caller).
+///
+/// # Errors
+/// The recorder's errors.
+pub async fn restore_all(
+    recorder: &Recorder,
+    events: Vec<ActivityEvent>,
+    progress: &super::progress::Progress,
+) -> Result<(), activity_core::Error> {
+    for e in events {
+        loop {
+            match recorder.record_reserved(e.clone()) {
+                Err(activity_core::Error::QueueFull { .. }) => {
+                    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                }
+                other => break other?,
+            }
+        }
+        progress.add(1);
+    }
+    recorder.flush().await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

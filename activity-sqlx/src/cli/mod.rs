@@ -57,6 +57,9 @@ pub use failure::Failure;
 /// A [`Failure`] with the command's exit status: 2 for a usage error, 1 otherwise.
 pub async fn run(cli: Cli) -> Result<ExitCode, Failure> {
     let config = Config::load(cli.config.as_deref()).map_err(Failure::usage)?;
+    if !matches!(cli.command, args::Command::Migrate) {
+        context::require_existing_sqlite(&cli.db)?;
+    }
     let (ctx, guard) = Ctx::start(&cli.db, &config).await?;
     let result = commands::run(cli.command, &ctx).await;
     let report = guard.shutdown().await;

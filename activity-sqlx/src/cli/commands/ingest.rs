@@ -15,6 +15,8 @@ use crate::cli::Failure;
 /// `--strict`, nothing is stored then: the input is checked in a first pass, standard
 /// input copied to a temporary file for it, and recorded in a second).
 pub(crate) async fn run(a: IngestArgs, ctx: &Ctx) -> Result<ExitCode, Failure> {
+    ctx.require_key().await?;
+    let restore = a.restore;
     let stdin = match a.file.as_deref() {
         None => true,
         Some(p) => p.as_os_str() == "-",
@@ -24,7 +26,7 @@ pub(crate) async fn run(a: IngestArgs, ctx: &Ctx) -> Result<ExitCode, Failure> {
             Some(p) if !stdin => Box::new(open(p)?),
             _ => Box::new(std::io::stdin().lock()),
         };
-        return record(input, ctx).await;
+        return record(input, ctx, restore).await;
     }
     // --strict: check everything before storing anything.
     let copy = stdin.then(copy_stdin).transpose()?;
@@ -35,7 +37,8 @@ pub(crate) async fn run(a: IngestArgs, ctx: &Ctx) -> Result<ExitCode, Failure> {
     };
     let mut bad = 0u64;
     for line in EventLines::new(open(&path)?) {
-        if let (n, Err(reason)) = line? {
+        let (n, parsed) = line?;
+        if let Err(reason) = parsed.and_then(|e| admit(e, restore).map(|_| ())) {
             bad += 1;
             report_bad(n, &reason);
         }
@@ -44,22 +47,42 @@ pub(crate) async fn run(a: IngestArgs, ctx: &Ctx) -> Result<ExitCode, Failure> {
         eprintln!("--strict: {bad} bad lines; nothing stored");
         return Ok(ExitCode::from(1));
     }
-    record(Box::new(open(&path)?), ctx).await
+    record(Box::new(open(&path)?), ctx, restore).await
+}
+
+/// An ingested event as it may be stored: the SDK's own actions are evidence only the SDK
+/// writes, refused unless restoring an archive, and then marked restored (which keeps
+/// them from serving as evidence). `Ok((event, true))` for a restored reserved action.
+fn admit(
+    e: activity_core::ActivityEvent,
+    restore: bool,
+) -> Result<(activity_core::ActivityEvent, bool), String> {
+    match activity_core::chain::check_ingestable(&e) {
+        Ok(()) => Ok((e, false)),
+        Err(_) if restore => Ok((activity_core::chain::mark_restored(e), true)),
+        Err(err) => Err(format!("event {}: {err}", e.id)),
+    }
 }
 
 /// Records the events of `input` as they are read.
-async fn record(input: Box<dyn BufRead>, ctx: &Ctx) -> Result<ExitCode, Failure> {
+async fn record(input: Box<dyn BufRead>, ctx: &Ctx, restore: bool) -> Result<ExitCode, Failure> {
     let progress = Progress::stderr("ingest");
     let (mut stored, mut bad) = (0u64, 0u64);
     let result = async {
         for line in EventLines::new(input) {
-            match line? {
-                (_, Ok(e)) => {
+            let (n, parsed) = line?;
+            match parsed.and_then(|e| admit(e, restore)) {
+                Ok((e, false)) => {
                     ctx.recorder.record_async(e).await?;
                     stored += 1;
                     progress.add(1);
                 }
-                (n, Err(reason)) => {
+                Ok((e, true)) => {
+                    record_restored(ctx, e).await?;
+                    stored += 1;
+                    progress.add(1);
+                }
+                Err(reason) => {
                     bad += 1;
                     report_bad(n, &reason);
                 }
@@ -77,6 +100,19 @@ async fn record(input: Box<dyn BufRead>, ctx: &Ctx) -> Result<ExitCode, Failure>
     } else {
         ExitCode::from(1)
     })
+}
+
+/// Records a restored reserved action (through the SDK's own door), waiting while the
+/// queue is full.
+async fn record_restored(ctx: &Ctx, e: activity_core::ActivityEvent) -> Result<(), Failure> {
+    loop {
+        match ctx.recorder.record_reserved(e.clone()) {
+            Err(activity_core::Error::QueueFull { .. }) => {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+            other => return Ok(other?),
+        }
+    }
 }
 
 fn report_bad(line: u64, reason: &str) {

@@ -14,6 +14,7 @@ use crate::cli::Failure;
 /// Purges (or counts) and reports per tenant; a purge refused for want of an archive
 /// lists the tenants first.
 pub(crate) async fn run(a: PurgeArgs, ctx: &Ctx) -> Result<ExitCode, Failure> {
+    ctx.require_key().await?;
     let now = match &a.now {
         Some(t) => parse_when("now", t, Utc::now()).map_err(Failure::usage)?,
         None => Utc::now(),
@@ -24,7 +25,8 @@ pub(crate) async fn run(a: PurgeArgs, ctx: &Ctx) -> Result<ExitCode, Failure> {
         ctx.retention.clone(),
         Arc::new(activity_core::ManualClock::new(now)),
     )
-    .recorder(ctx.recorder.clone());
+    .recorder(ctx.recorder.clone())
+    .key(ctx.key.clone());
     if let Some(dir) = a.require_archive.or_else(|| ctx.require_archive.clone()) {
         purger = purger.require_archive(dir);
     }

@@ -11,12 +11,13 @@ use crate::cli::Failure;
 
 /// Verifies every chain (status 3 on a break) and records the verification.
 pub(crate) async fn run(a: VerifyArgs, ctx: &Ctx) -> Result<ExitCode, Failure> {
+    ctx.require_key().await?;
     let (counted_store, progress) = ctx.counted("verify");
     let report = verify(&*counted_store, a.tenant.as_deref(), &ctx.key).await;
     progress.finish();
     let report = report?;
     ctx.recorder
-        .record(verified_event(a.tenant.as_deref(), &report))?;
+        .record_reserved(verified_event(a.tenant.as_deref(), &report))?;
     // The heads the archives recorded, against the store's.
     let mut archived = Vec::new();
     let mut manifests = 0;
@@ -41,12 +42,14 @@ pub(crate) async fn run(a: VerifyArgs, ctx: &Ctx) -> Result<ExitCode, Failure> {
         Ok(ExitCode::from(3))
     } else {
         println!(
-            "intact: {} events in {} chains ({} checked against their head, {} without one, {} ended by retention)",
+            "intact: {} events in {} chains ({} checked against their head, {} without one, {} started and {} ended by retention; key {})",
             report.events,
             report.chains,
             report.anchored,
             report.unanchored,
-            report.purged_tails
+            report.purged_starts,
+            report.purged_tails,
+            ctx.key.fingerprint()
         );
         if a.archives.is_some() {
             println!("chain heads match {manifests} archive manifests");
