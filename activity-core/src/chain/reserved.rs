@@ -33,7 +33,6 @@ pub fn is_reserved(action: &Action) -> bool {
 /// components call it.
 fn refused_by_record(action: &Action) -> bool {
     is_reserved(action)
-        && !action.as_str().starts_with("lockout.")
         && *action != Action::AUDIT_VIEWED
         && *action != Action::AUDIT_EXPORTED
         && *action != Action::AUDIT_REVIEWED

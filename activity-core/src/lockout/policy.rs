@@ -337,7 +337,7 @@ impl LockoutPolicy {
     fn record(&self, event: ActivityEvent) {
         match self.recorder() {
             Ok(rec) => {
-                if let Err(e) = rec.record(event) {
+                if let Err(e) = rec.record_reserved(event) {
                     tracing::error!(error = %e, "lockout event not recorded");
                 }
             }
@@ -569,7 +569,7 @@ impl LockoutPolicy {
             released = released.with_tenant(t);
         }
         recorder.record(by)?;
-        recorder.record(released)
+        recorder.record_reserved(released)
     }
 
     /// Counts a committed event the layer did not settle (one the application recorded).
