@@ -150,7 +150,7 @@ impl ActivityLayer {
         self
     }
 
-    /// Never read bodies: only the handler's [`OutcomeHint`](crate::OutcomeHint) names
+    /// Never read bodies: only the handler's [`OutcomeHint`] names
     /// the account. The lockout then counts failures against the handler's account but
     /// cannot refuse before the handler runs (only the per-address budget applies).
     pub fn identifier_from_handler(mut self) -> Self {
