@@ -202,8 +202,14 @@ impl PgStore {
         for (y, m) in months {
             for (yy, mm) in [(y, m), next_month(y, m)] {
                 if let Err(e) = self.ensure_partition(yy, mm).await {
+                    // A role that may insert but not create tables (the least privilege
+                    // an app should run with) cannot add partitions: that is no outage.
+                    let not_allowed = matches!(
+                        &e,
+                        Error::Sqlx(sqlx::Error::Database(db)) if db.code().as_deref() == Some("42501")
+                    );
                     let core = e.into_core(Dialect::Postgres);
-                    if core.is_retryable() {
+                    if core.is_retryable() && !not_allowed {
                         return Err(core);
                     }
                     tracing::warn!(error = %core, "cannot create partition; rows go to the default partition");
