@@ -199,8 +199,8 @@ impl RecorderBuilder {
     /// }
     /// recorder.flush().await.unwrap();
     /// let check = recorder.lockout_check().expect("registered");
-    /// let bob = LockKey { tenant: None, account: Some("bob"), ip: None };
     /// let bob = LockKey::account(None, "bob");
+    /// assert!(check.check(&bob).await.unwrap().is_locked());
     /// guard.shutdown().await;
     /// # });
     /// ```
