@@ -223,25 +223,14 @@ impl LockoutPolicy {
                 None => "any".into(),
             },
             _ => {
-                if let Some(d) = device {
-                    let place = format!("device:{d}");
-                    if self
-                        .ledger
-                        .get(&keys::seen(tenant, account, &place))
-                        .await?
-                        .is_some()
-                    {
-                        return Ok(place);
-                    }
-                }
-                if let Some(n) = net {
-                    let place = format!("net:{n}");
-                    if self
-                        .ledger
-                        .get(&keys::seen(tenant, account, &place))
-                        .await?
-                        .is_some()
-                    {
+                // A verified device the account signed in from, else a known network.
+                let places = [
+                    device.map(|d| format!("device:{d}")),
+                    net.map(|n| format!("net:{n}")),
+                ];
+                for place in places.into_iter().flatten() {
+                    let seen = keys::seen(tenant, account, &place);
+                    if self.ledger.get(&seen).await?.is_some() {
                         return Ok(place);
                     }
                 }
