@@ -1,6 +1,8 @@
 //! Shared helpers for the cross-crate integration tests: real database servers, each test
 //! in its own PostgreSQL schema or MariaDB database, removed afterwards.
 
+pub mod http_client;
+
 /// The URL in `var`, or `None` with a printed notice (a panic when
 /// `ACTIVITY_TEST_REQUIRE_SERVERS=1`, as in CI).
 pub fn server_url(var: &str) -> Option<String> {

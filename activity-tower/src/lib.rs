@@ -36,6 +36,7 @@
 //! | module | what it holds |
 //! |---|---|
 //! | [`layer`] | the middleware: [`ActivityLayer`] and its [`RouteRule`]s and [`RouteKind`]s, the [`ActivityService`](layer::ActivityService) it makes, where the actor, tenant and client address come from ([`TrustedProxies`]), the [`RequestContext`](layer::RequestContext) of every event and the [`ActivityHandle`] handlers record with; [`AuthenticatedActor`], [`PeerAddr`](layer::PeerAddr) and [`OutcomeHint`], which the app sets as extensions |
+//! | `setup` | (feature `setup`) `Setup` and `Activity`: the store, the recorder with its chain, alerts and lockout, the layer, the views and the server, in one call |
 //! | [`viewer`] | [`ActivityViews`]: the Activity Log and Audit Log as endpoints and a self-contained viewer page the host app mounts behind its login, for a [`Viewer`] it names |
 //! | `webhook` | (feature `webhook`) `WebhookSink`, which posts signed alerts to an HTTP endpoint, and the signature a receiver checks |
 //! | [`Error`] | the crate's one error: a refused builder setting, or a refused or failed viewer request |
@@ -44,6 +45,8 @@
 
 mod error;
 pub mod layer;
+#[cfg(feature = "setup")]
+pub mod setup;
 pub mod viewer;
 #[cfg(feature = "webhook")]
 pub mod webhook;

@@ -12,7 +12,6 @@ use activity_core::{
 use super::config::Config;
 use super::progress::{Progress, ProgressStore};
 use super::Failure;
-use crate::Error;
 
 /// The store and the pipeline a command runs with.
 pub(crate) struct Ctx {
@@ -37,7 +36,7 @@ impl Ctx {
         url: &str,
         config: &Config,
     ) -> Result<(Self, RecorderGuard), Failure> {
-        let store = open(url).await?;
+        let store = crate::open(url).await?;
         let key = match config.chain_key().map_err(Failure::usage)? {
             Some(k) => ChainKey::keyed(&k).map_err(|e| Failure::usage(e.to_string()))?,
             None => ChainKey::unkeyed(),
@@ -149,31 +148,6 @@ pub(crate) fn require_existing_sqlite(url: &str) -> Result<(), Failure> {
         "--db {}: no such database file (run `activity migrate --db ...` to create one)",
         activity_core::text::escape_control(path)
     )))
-}
-
-/// Opens the store for `url` and migrates it.
-async fn open(url: &str) -> Result<Arc<dyn ActivityStore>, Error> {
-    if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-        #[cfg(feature = "postgres")]
-        {
-            let s = crate::PgStore::connect(url).await?;
-            s.migrate().await?;
-            return Ok(Arc::new(s));
-        }
-    } else if url.starts_with("mysql:") || url.starts_with("mariadb:") {
-        #[cfg(feature = "mysql")]
-        {
-            let s = crate::MySqlStore::connect(&url.replacen("mariadb:", "mysql:", 1)).await?;
-            s.migrate().await?;
-            return Ok(Arc::new(s));
-        }
-    } else {
-        let s = crate::SqliteStore::connect(url).await?;
-        s.migrate().await?;
-        return Ok(Arc::new(s));
-    }
-    #[allow(unreachable_code)]
-    Err(Error::UnsupportedUrl(url.chars().take(200).collect()))
 }
 
 /// The operator running the command: `$USER`, control characters dropped.

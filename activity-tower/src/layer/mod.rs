@@ -14,6 +14,8 @@
 //! | `client_ip/` | [`TrustedProxies`], [`ForwardedHeader`], [`client_ip`]: who is connected |
 //! | `headers.rs` | [`X_REQUEST_ID`], reading cookies |
 //! | `device_cookie.rs` | [`DeviceId`]: the signed device cookie |
+//! | `scheme.rs` | [`SecureCookie`], [`Scheme`]: whether that cookie is `Secure` |
+//! | `warn_once.rs` | the setup mistakes the layer reports once (no peer address, no session cookie) |
 //! | `context.rs` | [`RequestContext`]: what every event of a request carries |
 //! | `handle.rs` | [`ActivityHandle`]: handlers recording with that context |
 //! | `extensions.rs` | [`AuthenticatedActor`], [`PeerAddr`], [`OutcomeHint`]: what the app tells the layer |
@@ -31,8 +33,10 @@ mod handle;
 mod headers;
 mod identifier;
 mod rules;
+mod scheme;
 mod service;
 mod tenant;
+mod warn_once;
 
 pub use ack::Ack;
 pub use actor::{ActorFn, ActorSource};
@@ -47,6 +51,7 @@ pub use future::ResponseFuture;
 pub use handle::ActivityHandle;
 pub use headers::X_REQUEST_ID;
 pub use rules::{default_outcome, OutcomeJudge, PathPattern, RouteKind, RouteRule};
+pub use scheme::{Scheme, SecureCookie};
 pub use service::ActivityService;
 
 use std::fmt;
@@ -256,12 +261,30 @@ impl ActivityLayer {
     }
 
     /// The device cookie's name and lifetime (default `activity_device`, 400 days). It is
-    /// set `HttpOnly; Secure; SameSite=Lax` on the first successful login, signed with the
+    /// set `HttpOnly; SameSite=Lax` on the first successful login, `Secure` as
+    /// [`device_cookie_secure`](Self::device_cookie_secure) says, signed with the
     /// [`device_cookie_key`](Self::device_cookie_key).
     pub fn device_cookie(mut self, name: &str, max_age: Duration) -> Self {
         let c = self.config_mut();
         c.device_cookie = name.to_owned();
         c.device_max_age = max_age;
+        self
+    }
+
+    /// Whether the device cookie is `Secure` (default [`SecureCookie::Auto`]: unless the
+    /// request is known to be plain HTTP, so that plain-HTTP development on a host other
+    /// than `localhost` keeps its device cookie).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// use activity_tower::{layer::SecureCookie, ActivityLayer};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let (recorder, _guard) = activity_core::Recorder::builder(Arc::new(activity_core::MemoryStore::new())).start();
+    /// let layer = ActivityLayer::new(recorder).device_cookie_secure(SecureCookie::Always);
+    /// # });
+    /// ```
+    pub fn device_cookie_secure(mut self, secure: SecureCookie) -> Self {
+        self.config_mut().device_secure = secure;
         self
     }
 

@@ -106,10 +106,15 @@ where
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
         let (mut parts, body) = req.into_parts();
         let ctx = Arc::new(RequestContext::read(&self.config, &parts));
+        if ctx.ip.is_none() {
+            self.config.warned.no_peer();
+        }
+        let identified = Arc::default();
         parts.extensions.insert(ActivityHandle::new(
             self.config.recorder.clone(),
             ctx.clone(),
             self.config.session.as_ref().map(|s| s.key.clone()),
+            Arc::clone(&identified),
         ));
         let rule = self
             .config
@@ -134,9 +139,17 @@ where
             actor: (rule.kind != RouteKind::Login)
                 .then(|| ctx.actor.clone())
                 .flatten(),
+            // Only a sign-in sets the device cookie.
+            secure_cookie: rule.kind == RouteKind::Login
+                && self.config.device_secure.secure(
+                    &parts,
+                    super::context::peer(&parts),
+                    &self.config.trusted,
+                ),
             config: self.config.clone(),
             rule,
             ctx,
+            identified,
             ticket: std::sync::Mutex::new(None),
         };
         ResponseFuture::rule(Box::pin(handle_rule(inner, attempt, parts, body)))
@@ -206,6 +219,10 @@ struct Attempt {
     ticket: std::sync::Mutex<Option<Ticket>>,
     /// The events of the answer, held until durable under `Ack::Durable`.
     ack: super::ack::Pending,
+    /// Who a layer inside this one said is signed in ([`ActivityHandle::identify`]).
+    identified: Arc<std::sync::Mutex<Option<Actor>>>,
+    /// Whether a device cookie set on the answer is `Secure`.
+    secure_cookie: bool,
 }
 
 /// Why a body was refused before the handler.
@@ -237,7 +254,10 @@ impl Attempt {
         e.actor = if self.rule.kind == RouteKind::Login {
             known
         } else {
-            known.or(e.actor)
+            known.or(e.actor).or_else(|| {
+                let slot = self.identified.lock().unwrap_or_else(|p| p.into_inner());
+                slot.clone()
+            })
         };
         e.reason = reason;
         e
@@ -479,9 +499,8 @@ impl Attempt {
         if event.device_id().is_none() {
             let id = DeviceId::random();
             let key = config.device_key();
-            if let Some(v) =
-                set_device_cookie(key, &config.device_cookie, &id, config.device_max_age)
-            {
+            let (name, max_age) = (&config.device_cookie, config.device_max_age);
+            if let Some(v) = set_device_cookie(key, name, &id, max_age, self.secure_cookie) {
                 res.headers_mut().append(SET_COOKIE, v);
             }
             event.source.get_or_insert_with(Default::default).device_id = Some(id.into());
@@ -490,8 +509,10 @@ impl Attempt {
             .session
             .as_ref()
             .and_then(|s| set_cookie(res.headers(), &s.name).map(|v| s.key.hash(&v)));
-        if session.is_some() {
-            event.session = session;
+        match (&config.session, session) {
+            (_, Some(session)) => event.session = Some(session),
+            (Some(s), None) => config.warned.no_session_cookie(&s.name),
+            (None, None) => {}
         }
         let mut created = follow_up(event, Action::SESSION_CREATED);
         created.reason = None;
