@@ -11,7 +11,10 @@ use activity_tower::Error;
 const KEY: &[u8] = b"0123456789abcdef0123456789abcdef";
 
 fn unset() -> Key {
-    Key::env(format!("ACTIVITY_TEST_UNSET_{}", uuid::Uuid::now_v7().simple()))
+    Key::env(format!(
+        "ACTIVITY_TEST_UNSET_{}",
+        uuid::Uuid::now_v7().simple()
+    ))
 }
 
 fn setting(r: Result<activity_tower::setup::Activity, Error>) -> &'static str {
@@ -35,20 +38,28 @@ async fn settings_that_cannot_work_are_refused_at_start() {
     // The chain key: not set, or too short.
     let e = mem().chain_key(unset()).login("/login").start().await;
     let msg = e.as_ref().unwrap_err().to_string();
-    assert!(msg.contains("chain_key") && msg.contains("without_chain"), "{msg}");
+    assert!(
+        msg.contains("chain_key") && msg.contains("without_chain"),
+        "{msg}"
+    );
     assert_eq!(setting(e), "chain_key");
-    let short = mem().chain_key(Key::value(b"short".to_vec())).login("/login");
+    let short = mem()
+        .chain_key(Key::value(b"short".to_vec()))
+        .login("/login");
     assert_eq!(setting(short.start().await), "chain_key");
     // Unchained, the cookie key has nothing to derive from.
     let bare = mem().without_chain().cookie_key(unset()).login("/login");
     assert_eq!(setting(bare.start().await), "cookie_key");
     // A store and a URL.
     let store = std::sync::Arc::new(activity_core::MemoryStore::new());
-    assert_eq!(setting(keyed().store(store).login("/login").start().await), "store");
+    assert_eq!(
+        setting(keyed().store(store).login("/login").start().await),
+        "store"
+    );
     // A layer setting of the app's own that fails.
-    let proxies = keyed()
-        .login("/login")
-        .layer_with(|l| Ok(l.trusted_proxies(activity_tower::TrustedProxies::cidrs(["10.0.0.0/33"])?)));
+    let proxies = keyed().login("/login").layer_with(|l| {
+        Ok(l.trusted_proxies(activity_tower::TrustedProxies::cidrs(["10.0.0.0/33"])?))
+    });
     assert_eq!(setting(proxies.start().await), "trusted_proxies");
     // A database that cannot be opened.
     let nowhere = Setup::new()
@@ -94,6 +105,9 @@ async fn a_file_key_reads_as_the_command_reads_it_and_chains_every_event() {
     assert!(all.iter().all(|e| e.chain.is_some()));
     // The trailing newline is no part of the key.
     let key = chain::ChainKey::keyed(KEY).unwrap();
-    assert!(chain::verify(&*store, None, &key).await.unwrap().is_intact());
+    assert!(chain::verify(&*store, None, &key)
+        .await
+        .unwrap()
+        .is_intact());
     std::fs::remove_dir_all(dir).unwrap();
 }

@@ -105,6 +105,9 @@ async fn setup_mistakes_are_reported_once() {
     }
     assert_eq!(log.count(NO_PEER), 1, "once, however many requests");
     assert_eq!(log.count(NO_SESSION), 1);
-    assert!(log.count("into_make_service_with_connect_info") >= 1, "says what to do");
+    assert!(
+        log.count("into_make_service_with_connect_info") >= 1,
+        "says what to do"
+    );
     guard.shutdown().await;
 }
