@@ -25,11 +25,8 @@ use axum::{routing::post, Form, Router};
 // README: minimal-main
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let setup = Setup::new()
-        .login("/login")
-        .logout("/logout")
-        .session_cookie("sid");
-    let activity = setup.start().await?; // ACTIVITY_DATABASE_URL, ACTIVITY_CHAIN_KEY
+    let setup = Setup::new().login("/login").logout("/logout"); // + .mfa(..), .rule(..)
+    let activity = setup.session_cookie("sid").start().await?; // reads ACTIVITY_CHAIN_KEY
     let app = Router::new()
         .route("/login", post(login))
         .route("/logout", post(logout))
