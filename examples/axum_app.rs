@@ -395,6 +395,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or_else(|_| "127.0.0.1:3000".into())
         .parse()?;
     let listener = tokio::net::TcpListener::bind(addr).await?;
+    let addr = listener.local_addr()?;
     println!("listening on http://{addr} — alice@example.com / correct horse (MFA 123456, administrator), bob@example.com / hunter2");
     let report = activity.serve(listener, app).await?;
     println!("stopped: {} events written", report.metrics.written);
