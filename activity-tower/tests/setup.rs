@@ -71,12 +71,66 @@ async fn settings_that_cannot_work_are_refused_at_start() {
 
 #[cfg(feature = "geoip")]
 #[tokio::test]
-async fn a_geoip_database_that_is_not_there_is_refused() {
+async fn geoip_fills_places_and_a_database_that_is_not_there_is_refused() {
     let s = mem()
         .chain_key(Key::value(KEY.to_vec()))
         .login("/login")
         .geoip("/nonexistent/GeoLite2-City.mmdb");
     assert_eq!(setting(s.start().await), "geoip");
+
+    #[derive(serde::Serialize)]
+    struct Names {
+        en: &'static str,
+    }
+    #[derive(serde::Serialize)]
+    struct City {
+        names: Names,
+    }
+    #[derive(serde::Serialize)]
+    struct Country {
+        iso_code: &'static str,
+    }
+    #[derive(serde::Serialize)]
+    struct Rec {
+        country: Country,
+        city: City,
+    }
+    let mut w = mmdb_writer::Writer::builder("GeoIP2-City")
+        .description(&[("en", "activity setup test")])
+        .build();
+    let london = Rec {
+        country: Country { iso_code: "GB" },
+        city: City {
+            names: Names { en: "London" },
+        },
+    };
+    w.insert("81.2.69.128/26".parse::<ipnet::IpNet>().unwrap(), &london)
+        .unwrap();
+    let path = std::env::temp_dir().join(format!("activity-city-{}.mmdb", uuid::Uuid::now_v7()));
+    std::fs::write(&path, w.to_bytes().unwrap()).unwrap();
+    let activity = mem()
+        .chain_key(Key::value(KEY.to_vec()))
+        .login("/login")
+        .geoip(&path)
+        .start()
+        .await
+        .unwrap();
+    let store = activity.store().clone();
+    let e = activity_core::ActivityEvent::login_failed(activity_core::Actor::user("bob"))
+        .with_source(activity_core::Source::ip("81.2.69.142".parse().unwrap()));
+    activity.recorder().record(e).unwrap();
+    activity.shutdown().await;
+    std::fs::remove_file(&path).unwrap();
+    let q = ActivityQuery::new().action("auth");
+    let found = store.query(&q).await.unwrap().events;
+    let geo = found[0]
+        .source
+        .as_ref()
+        .unwrap()
+        .geo
+        .as_ref()
+        .expect("a place");
+    assert_eq!(geo.city.as_deref(), Some("London"));
 }
 
 #[tokio::test]
@@ -85,12 +139,9 @@ async fn a_file_key_reads_as_the_command_reads_it_and_chains_every_event() {
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("chain.key");
     std::fs::write(&file, b"0123456789abcdef0123456789abcdef\n").unwrap();
-    let activity = mem()
-        .chain_key(Key::file(&file))
-        .login("/login")
-        .start()
-        .await
-        .unwrap();
+    // Started on a task of its own: the setup and its start are `Send`.
+    let setup = mem().chain_key(Key::file(&file)).login("/login");
+    let activity = tokio::spawn(setup.start()).await.unwrap().unwrap();
     let store = activity.store().clone();
     activity
         .recorder()
