@@ -32,6 +32,8 @@ pub(crate) struct Config {
     pub locked_status: StatusCode,
     pub locked_retry_after: Duration,
     pub unavailable_retry_after: Duration,
+    /// Let an attempt through when the lockout cannot be asked (default: 503).
+    pub lockout_fail_open: bool,
     pub ack: super::ack::AckConfig,
 }
 
@@ -56,6 +58,7 @@ impl Config {
             locked_status: StatusCode::LOCKED,
             locked_retry_after: Duration::from_secs(900),
             unavailable_retry_after: Duration::from_secs(30),
+            lockout_fail_open: false,
             ack: super::ack::AckConfig::default(),
         }
     }

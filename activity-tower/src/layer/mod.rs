@@ -328,6 +328,28 @@ impl ActivityLayer {
         self
     }
 
+    /// What an authentication attempt gets when the lockout cannot be asked (its ledger's
+    /// database is down, its table is missing): by default 503 with the
+    /// [`unavailable_retry_after`](Self::unavailable_retry_after) `Retry-After`, recorded
+    /// as a failure with reason `lockout_unavailable`, and the handler is not called, so
+    /// an outage never hands out unlimited guesses. `true` lets such attempts through
+    /// unchecked (logged as a warning) — availability over brute-force protection.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let (recorder, guard) = activity_core::Recorder::builder(Arc::new(activity_core::MemoryStore::new())).start();
+    /// // The default, written out: refuse what the lockout cannot judge.
+    /// let layer = activity_tower::ActivityLayer::new(recorder).lockout_fail_open(false);
+    /// # drop(layer);
+    /// # guard.shutdown().await;
+    /// # });
+    /// ```
+    pub fn lockout_fail_open(mut self, open: bool) -> Self {
+        self.config_mut().lockout_fail_open = open;
+        self
+    }
+
     /// The `Retry-After` of the 503 sent while the log cannot record under the
     /// fail-closed policy (default 30 s).
     pub fn unavailable_retry_after(mut self, d: Duration) -> Self {

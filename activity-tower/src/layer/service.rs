@@ -410,9 +410,19 @@ impl Attempt {
                     self.config.locked_retry_after.as_secs(),
                 ))
             }
-            Err(e) => {
+            Err(e) if self.config.lockout_fail_open => {
                 tracing::warn!(error = %e, "lockout check failed; letting the attempt through");
                 None
+            }
+            Err(e) => {
+                // An attempt the lockout cannot judge is not a free guess.
+                tracing::error!(error = %e, "lockout check failed; refusing the attempt");
+                let ev = self.event(Outcome::Failure, Some("lockout_unavailable".into()), None);
+                self.record(ev);
+                Some(self.refusal(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    self.config.unavailable_retry_after.as_secs(),
+                ))
             }
         }
     }
