@@ -126,8 +126,8 @@ impl AccessControl {
     /// returned: no change without its record.
     ///
     /// # Errors
-    /// [`Error::Invalid`](crate::Error::Invalid) for a policy that does not validate; the
-    /// store's and the recorder's.
+    /// [`Error::Invalid`](crate::Error::Invalid) for a policy that does not validate or
+    /// when there is no [`recorder`](Self::recorder); the store's and the recorder's.
     pub async fn set(
         &self,
         tenant: Option<&str>,
@@ -137,6 +137,13 @@ impl AccessControl {
         if let Some(p) = &policy {
             p.validate()?;
         }
+        let Some(rec) = &self.recorder else {
+            // No change without its record.
+            return Err(crate::Error::invalid(
+                "AccessControl::recorder (changes are recorded)",
+                crate::Rule::Missing,
+            ));
+        };
         self.refresh().await?;
         let before = self.policies();
         let old = before.policy(tenant).cloned();
@@ -144,7 +151,7 @@ impl AccessControl {
             .store
             .put(tenant, policy.as_ref(), before.version)
             .await?;
-        if let Some(rec) = &self.recorder {
+        {
             let mut ev = ActivityEvent::new(Action::ADMIN_CONFIG_CHANGED)
                 .with_actor(by)
                 .with_detail("setting", "access_policy")
