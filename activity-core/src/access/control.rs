@@ -6,6 +6,7 @@ use std::sync::{Arc, RwLock};
 use async_trait::async_trait;
 
 use crate::access::{AccessPolicy, AccessPolicyStore, AccessRequest, Decision, PolicySet};
+use crate::clock::{Clock, SystemClock};
 use crate::error::Result;
 use crate::event::{Action, ActivityEvent, Actor, DefaultNormalizer, Normalize};
 use crate::recorder::Recorder;
@@ -44,6 +45,7 @@ pub struct AccessControl {
     current: RwLock<Arc<PolicySet>>,
     normalizer: Arc<dyn Normalize>,
     recorder: Option<Recorder>,
+    clock: Arc<dyn Clock>,
 }
 
 impl std::fmt::Debug for AccessControl {
@@ -66,6 +68,7 @@ impl AccessControl {
             current: RwLock::new(Arc::new(set)),
             normalizer: Arc::new(DefaultNormalizer),
             recorder: None,
+            clock: Arc::new(SystemClock),
         })
     }
 
@@ -80,6 +83,18 @@ impl AccessControl {
     pub fn normalizer(mut self, normalizer: Arc<dyn Normalize>) -> Self {
         self.normalizer = normalizer;
         self
+    }
+
+    /// Uses `clock` for "now" (default: the system clock): the time sign-in hours are
+    /// judged at.
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// "Now", for the decision on a request being made.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
     }
 
     /// The policies in force.

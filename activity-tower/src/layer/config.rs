@@ -34,6 +34,8 @@ pub(crate) struct Config {
     pub unavailable_retry_after: Duration,
     /// Let an attempt through when the lockout cannot be asked (default: 503).
     pub lockout_fail_open: bool,
+    /// The access policies enforced before handlers, if any.
+    pub access: Option<super::access::AccessGate>,
     pub ack: super::ack::AckConfig,
 }
 
@@ -59,6 +61,7 @@ impl Config {
             locked_retry_after: Duration::from_secs(900),
             unavailable_retry_after: Duration::from_secs(30),
             lockout_fail_open: false,
+            access: None,
             ack: super::ack::AckConfig::default(),
         }
     }
