@@ -1,9 +1,7 @@
-//! A plain HTTP/1.1 client over a real socket, for the setup and recipe tests: one
-//! request per connection, its answer's status, `Set-Cookie` values and body.
+//! Form posts with cookies over a real socket ([`raw::send`](crate::raw::send)), for the
+//! setup and recipe tests: the answer's status, `Set-Cookie` values and body.
 
 use std::net::SocketAddr;
-
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// An answer.
 #[derive(Debug)]
@@ -46,34 +44,21 @@ pub async fn get(addr: SocketAddr, path: &str, cookie: &str) -> Answer {
 }
 
 async fn request(addr: SocketAddr, method: &str, path: &str, form: &str, cookie: &str) -> Answer {
-    let cookie = if cookie.is_empty() {
-        String::new()
-    } else {
-        format!("Cookie: {cookie}\r\n")
-    };
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 192.0.2.10:3000\r\nConnection: close\r\n{cookie}\
-         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
-        form.len()
-    );
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut out = Vec::new();
-    s.read_to_end(&mut out).await.unwrap();
-    let out = String::from_utf8_lossy(&out).into_owned();
-    let (head, body) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
-    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap();
-    let cookies = head
-        .lines()
-        .filter_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.eq_ignore_ascii_case("set-cookie")
-                .then(|| v.trim().to_owned())
-        })
+    let mut headers = vec![("content-type", "application/x-www-form-urlencoded")];
+    if !cookie.is_empty() {
+        headers.push(("cookie", cookie));
+    }
+    let a = crate::raw::send(addr, method, path, &headers, form).await;
+    assert_ne!(a.status, 0, "{method} {path}: no HTTP answer");
+    let cookies = a
+        .headers
+        .iter()
+        .filter(|(k, _)| k == "set-cookie")
+        .map(|(_, v)| v.clone())
         .collect();
     Answer {
-        status,
+        status: a.status,
         cookies,
-        body: body.to_owned(),
+        body: a.body,
     }
 }

@@ -60,7 +60,8 @@ pub enum Error {
     /// `webhook`) `WebhookBuilder::start`.
     #[error("invalid setting `{setting}`: {reason}")]
     Config {
-        /// The setting: `session_cookie`, `device_cookie_key`, `trusted_proxies`, `base_path`, `webhook.url`,
+        /// The setting: `session_cookie`, `device_cookie_key`, `trusted_proxies`, `base_path`,
+        /// `access_everywhere`, `access_geo`, `access_roles`, `webhook.url`,
         /// `webhook.secret`, `webhook.timeout`, `webhook`, or one of the setup's.
         setting: &'static str,
         /// What is wrong with it.

@@ -12,6 +12,7 @@ use activity_core::{
 use super::config::Config;
 use super::progress::{Progress, ProgressStore};
 use super::Failure;
+use crate::Error;
 
 /// The store and the pipeline a command runs with.
 pub(crate) struct Ctx {
@@ -27,6 +28,10 @@ pub(crate) struct Ctx {
     pub(crate) retention: RetentionPolicy,
     /// The configuration's `[retention] require_archive`.
     pub(crate) require_archive: Option<PathBuf>,
+    /// The database URL (the access policies' tables are opened when a command needs them).
+    pub(crate) url: String,
+    /// The configuration's `[geoip] city`.
+    pub(crate) geoip_city: Option<PathBuf>,
 }
 
 impl Ctx {
@@ -86,6 +91,8 @@ impl Ctx {
             lockout,
             retention: config.retention().map_err(Failure::usage)?,
             require_archive: config.retention.require_archive.clone(),
+            url: url.to_owned(),
+            geoip_city: config.geoip.city.clone(),
         };
         Ok((ctx, guard))
     }
@@ -148,6 +155,34 @@ pub(crate) fn require_existing_sqlite(url: &str) -> Result<(), Failure> {
         "--db {}: no such database file (run `activity migrate --db ...` to create one)",
         activity_core::text::escape_control(path)
     )))
+}
+
+/// The access policies kept beside the store of `url` (their tables created if missing).
+pub(crate) async fn access_policies(
+    url: &str,
+) -> Result<Arc<dyn activity_core::access::AccessPolicyStore>, Failure> {
+    if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        #[cfg(feature = "postgres")]
+        return Ok(crate::PgStore::connect(url)
+            .await?
+            .access_policies()
+            .await?);
+    } else if url.starts_with("mysql:") || url.starts_with("mariadb:") {
+        #[cfg(feature = "mysql")]
+        return Ok(
+            crate::MySqlStore::connect(&url.replacen("mariadb:", "mysql:", 1))
+                .await?
+                .access_policies()
+                .await?,
+        );
+    } else {
+        return Ok(crate::SqliteStore::connect(url)
+            .await?
+            .access_policies()
+            .await?);
+    }
+    #[allow(unreachable_code)]
+    Err(Error::UnsupportedUrl(url.chars().take(200).collect()).into())
 }
 
 /// The operator running the command: `$USER`, control characters dropped.

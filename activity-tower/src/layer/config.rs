@@ -35,6 +35,10 @@ pub(crate) struct Config {
     pub locked_status: StatusCode,
     pub locked_retry_after: Duration,
     pub unavailable_retry_after: Duration,
+    /// Let an attempt through when the lockout cannot be asked (default: 503).
+    pub lockout_fail_open: bool,
+    /// The access policies enforced before handlers, if any.
+    pub access: Option<super::access::AccessGate>,
     pub ack: super::ack::AckConfig,
     /// The setup mistakes already reported (shared by clones: once per layer).
     pub warned: Arc<Warnings>,
@@ -62,6 +66,8 @@ impl Config {
             locked_status: StatusCode::LOCKED,
             locked_retry_after: Duration::from_secs(900),
             unavailable_retry_after: Duration::from_secs(30),
+            lockout_fail_open: false,
+            access: None,
             ack: super::ack::AckConfig::default(),
             warned: Arc::default(),
         }

@@ -6,6 +6,7 @@ mod digest;
 mod export;
 mod ingest;
 mod migrate;
+mod policy;
 mod purge;
 mod query;
 mod report;
@@ -34,5 +35,6 @@ pub(crate) async fn run(command: Command, ctx: &Ctx) -> Result<ExitCode, Failure
         Command::Unlock(a) => unlock::run(a, ctx).await,
         Command::Timeline(a) => timeline::run(a, ctx).await,
         Command::Digest(a) => digest::run(a, ctx).await,
+        Command::Policy(a) => policy::run(a, ctx).await,
     }
 }
