@@ -1,6 +1,7 @@
 //! The whole setup in ten lines (`main`): sign-ins and sign-outs recorded into SQLite,
-//! chained under the key `activity verify` reads, alerts in the log, ten wrong passwords
-//! lock the account (the eleventh attempt gets 423), and the Audit Log for alice.
+//! chained under the key `activity verify` reads, alerts raised (stored, and logged
+//! through `tracing` once a subscriber is installed), ten wrong passwords lock the
+//! account (the eleventh attempt gets 423), and the Audit Log for alice.
 //!
 //! ```sh
 //! export ACTIVITY_CHAIN_KEY="$(head -c 32 /dev/urandom | base64)"   # the app's and the CLI's
