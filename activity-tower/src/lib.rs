@@ -18,6 +18,11 @@
 //! # });
 //! ```
 //!
+//! With the feature `setup`, `setup::Setup` does all of the wiring in one call (the
+//! store, the recorder with its chain, alert rules and lockout, this layer, the views,
+//! and an axum server that gives the layer every peer address); the README's *Ten lines
+//! in an axum app* shows it.
+//!
 //! What it records, per request that matches a rule: the action judged from the
 //! response status (or from an [`OutcomeHint`] the handler attaches), with the client IP
 //! (peer, or trusted proxies' forwarding headers), user agent, request id (kept from
