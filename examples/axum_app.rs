@@ -15,7 +15,11 @@
 //!   log (`RUST_LOG`, default `info`);
 //! - `activity verify` with the same `ACTIVITY_CHAIN_KEY` (the program prints the demo
 //!   key when none is set): the chain intact;
-//! - `ACTIVITY_GEOIP_CITY=/path/GeoLite2-City.mmdb`: places in the Activity Log.
+//! - `ACTIVITY_GEOIP_CITY=/path/GeoLite2-City.mmdb`: places in the Activity Log (and
+//!   countries for the access policies' country rules);
+//! - the Audit Log's Policies section: restrict sign-ins to a network, countries or
+//!   hours, test a sign-in against the policy, and see the next one denied (403,
+//!   `x-activity-reason`, an `access.denied` event).
 //!
 //! The two views are mounted in one line each ([`Activity::views`]), behind the app's own
 //! login: the app tells them who is asking. The Activity Log's "Not you?" links go to
@@ -303,6 +307,9 @@ pub fn setup() -> Setup {
             RouteKind::PasswordResetComplete,
         ))
         .session_cookie("sid")
+        // Where and when sign-ins are allowed: managed in the Audit Log's Policies
+        // section (or with `activity policy`), kept beside the log.
+        .access_policies()
 }
 
 /// The whole site: its own pages, the activity layer, and the two log views.

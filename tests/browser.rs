@@ -3,7 +3,8 @@
 //! reads the overview (figures, open alerts, locked accounts, most failures), refuses a
 //! forged unlock, unlocks bob through the page, filters, pages, opens timelines and
 //! downloads the CSV; then signs in as bob and reads his own Activity Log as sentences,
-//! with his browser, place, current session and "Not you?" link. axe-core (installed by
+//! with his browser, place, current session and "Not you?" link; last, the administrator
+//! restricts sign-ins in the Policies section, tests one, and bob's next is denied. axe-core (installed by
 //! `.ci/run` into `tests/node_modules`, loaded into the page by this test only) audits both
 //! pages. Skipped with a notice when Chromium is not installed, unless
 //! `ACTIVITY_TEST_REQUIRE_BROWSER=1` (as in CI), which makes that a failure.
@@ -751,6 +752,71 @@ async fn lock_out_unlock_from_the_overview_and_read_both_logs_as_sentences() {
         .unwrap();
     assert!(body.contains("only administrators"), "{body}");
 
+    // Access policies: the administrator restricts sign-ins to the office network
+    // (herself exempt) in the Policies section, tests a sign-in against it, and bob's next
+    // sign-in from here is denied before his password is checked.
+    c.goto(&base).await.unwrap();
+    submit(&c, Locator::Css("form[action='/logout'] button")).await;
+    sign_in(
+        &c,
+        &base,
+        "alice@example.com",
+        "correct horse",
+        Some("123456"),
+    )
+    .await;
+    c.goto(&format!("{audit_log}/")).await.unwrap();
+    until(
+        &c,
+        "the Policies section",
+        "return document.getElementById('policies').hidden ? null : document.getElementById('policy-version').textContent;",
+        |v| v == "0",
+    )
+    .await;
+    type_into(
+        &c,
+        Locator::Id("policy-text"),
+        r#"{"rules":[{"id":"office-only","network":{"allow":["10.0.0.0/8"]},"exempt":["alice@example.com"]}]}"#,
+    )
+    .await;
+    click(&c, Locator::Id("policy-save")).await;
+    until(
+        &c,
+        "the saved policy",
+        "return document.getElementById('policies-status').textContent;",
+        |v| v.as_str().is_some_and(|s| s.contains("version 1")),
+    )
+    .await;
+    type_into(&c, Locator::Id("test-ip"), "127.0.0.1").await;
+    type_into(&c, Locator::Id("test-account"), "bob@example.com").await;
+    click(&c, Locator::Id("policy-test-run")).await;
+    until(
+        &c,
+        "the test's decision",
+        "return document.getElementById('policy-result').textContent;",
+        |v| {
+            v.as_str()
+                .is_some_and(|s| s.contains("office-only") && s.contains("ip_denied"))
+        },
+    )
+    .await;
+    let violations = accessibility_violations(&c).await;
+    assert!(violations.is_empty(), "{violations:#?}");
+    screenshot(&c, "policies").await;
+    let denied = c
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             fetch('/login', { method: 'POST', credentials: 'omit', redirect: 'manual',
+                 headers: { 'content-type': 'application/x-www-form-urlencoded' },
+                 body: 'username=bob%40example.com&password=hunter2' })
+               .then(r => done([r.status, r.headers.get('x-activity-reason')]))
+               .catch(e => done([0, String(e)]));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(denied, json!([403, "ip_denied"]));
+
     c.close().await.unwrap();
     recorder.flush().await.unwrap();
     let audit = store
@@ -775,6 +841,32 @@ async fn lock_out_unlock_from_the_overview_and_read_both_logs_as_sentences() {
         .iter()
         .any(|e| e.details.as_ref().unwrap()["scope"] == "overview"));
     assert!(audit.iter().all(|e| e.outcome == Outcome::Success));
+    // The change is recorded with the old and the new policy, by the administrator; the
+    // denial with its rule and reason.
+    let changed = store
+        .query(
+            &ActivityQuery::new()
+                .action("admin.config.changed")
+                .limit(10),
+        )
+        .await
+        .unwrap()
+        .events;
+    assert_eq!(changed.len(), 1, "{changed:?}");
+    assert_eq!(changed[0].actor_id(), Some("alice@example.com"));
+    let d = changed[0].details.as_ref().unwrap();
+    assert_eq!(d["setting"], "access_policy");
+    assert_eq!(d["old"], serde_json::Value::Null);
+    assert_eq!(d["new"]["rules"][0]["id"], "office-only");
+    let denials = store
+        .query(&ActivityQuery::new().action("access.denied").limit(10))
+        .await
+        .unwrap()
+        .events;
+    assert_eq!(denials.len(), 1, "{denials:?}");
+    assert_eq!(denials[0].actor_id(), Some("bob@example.com"));
+    assert_eq!(denials[0].reason.as_deref(), Some("ip_denied"));
+    assert_eq!(denials[0].details.as_ref().unwrap()["rule"], "office-only");
     // Still exactly one release: the refused requests released nothing.
     assert_eq!(released(store.clone()).await.len(), 1);
     activity.shutdown().await;

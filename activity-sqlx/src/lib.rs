@@ -100,7 +100,7 @@ pub use activity_core;
 pub use error::Error;
 #[cfg(feature = "mysql")]
 pub use mysql::{MySqlOptions, MySqlStore};
-pub use open::open;
+pub use open::{open, open_access_policies};
 #[cfg(feature = "postgres")]
 pub use postgres::{PgLedger, PgOptions, PgStore, PARTITIONS_AHEAD};
 pub use schema::{Tables, SCHEMA_VERSION};

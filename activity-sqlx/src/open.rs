@@ -51,3 +51,44 @@ pub async fn open(url: &str) -> Result<Arc<dyn ActivityStore>, Error> {
         _ => Err(Error::UnsupportedUrl(url.chars().take(200).collect())),
     }
 }
+
+/// The access policies kept beside the store `url` names (see [`open`] for the URLs),
+/// their tables created if missing: what the `activity policy` command manages, so an
+/// application and the command given the same URL share its policies.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let policies = activity_sqlx::open_access_policies("sqlite::memory:").await.unwrap();
+/// assert_eq!(policies.version().await.unwrap(), 0);
+/// # });
+/// ```
+///
+/// # Errors
+/// As [`open`].
+pub async fn open_access_policies(
+    url: &str,
+) -> Result<Arc<dyn activity_core::access::AccessPolicyStore>, Error> {
+    let scheme = url.split(':').next().unwrap_or("");
+    match scheme {
+        #[cfg(feature = "postgres")]
+        "postgres" | "postgresql" => Ok(crate::PgStore::connect(url)
+            .await?
+            .access_policies()
+            .await?),
+        #[cfg(feature = "mysql")]
+        "mysql" | "mariadb" => Ok(crate::MySqlStore::connect(
+            &url.replacen("mariadb:", "mysql:", 1),
+        )
+        .await?
+        .access_policies()
+        .await?),
+        #[cfg(feature = "sqlite")]
+        _ if !matches!(scheme, "postgres" | "postgresql" | "mysql" | "mariadb") => {
+            Ok(crate::SqliteStore::connect(url)
+                .await?
+                .access_policies()
+                .await?)
+        }
+        _ => Err(Error::UnsupportedUrl(url.chars().take(200).collect())),
+    }
+}

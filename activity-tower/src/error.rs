@@ -47,6 +47,15 @@ pub enum Error {
     /// The endpoint only answers GET and HEAD.
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// A request body longer than the endpoint reads (`limit` bytes).
+    #[error("request body over {limit} bytes")]
+    BodyTooLarge {
+        /// The most the endpoint reads.
+        limit: usize,
+    },
+    /// The request body could not be read (the connection's error is the source).
+    #[error("request body unreadable")]
+    Body(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// Reading the store failed, or the read could not be audited (the store's or the
     /// recorder's error is the source).
     #[error("activity log unavailable")]
@@ -90,8 +99,13 @@ impl Error {
             Error::BadParam { .. } => StatusCode::BAD_REQUEST,
             Error::NotFound => StatusCode::NOT_FOUND,
             Error::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Error::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::Body(_) => StatusCode::BAD_REQUEST,
             Error::Core(e) if e.kind() == activity_core::ErrorKind::Invalid => {
                 StatusCode::BAD_REQUEST
+            }
+            Error::Core(e) if e.kind() == activity_core::ErrorKind::Conflict => {
+                StatusCode::CONFLICT
             }
             Error::Core(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Config { .. } => StatusCode::INTERNAL_SERVER_ERROR,
@@ -103,7 +117,8 @@ impl Error {
     }
 
     /// A stable code for programs: `unauthenticated`, `forbidden`, `tier`, `bad_param`,
-    /// `not_found`, `method`, `invalid`, `unavailable` or `config` (and, feature `setup`,
+    /// `not_found`, `method`, `too_large`, `body`, `invalid`, `conflict`, `unavailable`
+    /// or `config` (and, feature `setup`,
     /// `store` or `io`).
     pub fn code(&self) -> &'static str {
         match self {
@@ -113,7 +128,10 @@ impl Error {
             Error::BadParam { .. } => "bad_param",
             Error::NotFound => "not_found",
             Error::MethodNotAllowed => "method",
+            Error::BodyTooLarge { .. } => "too_large",
+            Error::Body(_) => "body",
             Error::Core(e) if e.kind() == activity_core::ErrorKind::Invalid => "invalid",
+            Error::Core(e) if e.kind() == activity_core::ErrorKind::Conflict => "conflict",
             Error::Core(_) => "unavailable",
             Error::Config { .. } => "config",
             #[cfg(feature = "setup")]

@@ -50,6 +50,14 @@ pub trait GeoResolver: Send + Sync + 'static {
     fn resolve(&self, ip: IpAddr) -> Option<Geo>;
 }
 
+/// One resolver shared by several users (the enricher and the access policies' country
+/// rules read the same database).
+impl<R: GeoResolver + ?Sized> GeoResolver for std::sync::Arc<R> {
+    fn resolve(&self, ip: IpAddr) -> Option<Geo> {
+        (**self).resolve(ip)
+    }
+}
+
 /// The recorder stage that fills `source.geo` from a resolver.
 ///
 /// ```

@@ -63,6 +63,11 @@ pub struct ComplianceReport {
     pub mfa_failures: u64,
     /// Alerts per rule.
     pub alerts_by_rule: BTreeMap<String, u64>,
+    /// Requests an access policy denied, per `policy/rule` (`policy` is `tenant` or
+    /// `global`): `{"global/office-network": 4}`.
+    pub access_denied_by_rule: BTreeMap<String, u64>,
+    /// Requests a report-only rule would have denied, per `policy/rule`.
+    pub access_reported_by_rule: BTreeMap<String, u64>,
     /// Exports of the log made.
     pub exports: u64,
     /// Purges run.
@@ -99,6 +104,8 @@ pub async fn compliance_report(
         mfa_enrolments: 0,
         mfa_failures: 0,
         alerts_by_rule: BTreeMap::new(),
+        access_denied_by_rule: BTreeMap::new(),
+        access_reported_by_rule: BTreeMap::new(),
         exports: 0,
         purges: 0,
         per_day: BTreeMap::new(),
@@ -135,6 +142,10 @@ pub async fn compliance_report(
                 *r.alerts_by_rule
                     .entry(e.reason.clone().unwrap_or_else(|| "unknown".into()))
                     .or_default() += 1;
+            } else if *a == Action::ACCESS_DENIED {
+                *r.access_denied_by_rule.entry(access_rule(e)).or_default() += 1;
+            } else if *a == Action::ACCESS_REPORTED {
+                *r.access_reported_by_rule.entry(access_rule(e)).or_default() += 1;
             } else if *a == Action::AUDIT_EXPORTED {
                 r.exports += 1;
             } else if *a == Action::AUDIT_PURGED {
@@ -143,6 +154,20 @@ pub async fn compliance_report(
         }
     }
     Ok(r)
+}
+
+/// The `policy/rule` key of an `access.denied` or `access.reported` event, from the
+/// `policy` and `rule` details the layer records (`unknown` for a part that is missing or
+/// not a string: a stored row is not trusted to have them).
+pub(crate) fn access_rule(e: &crate::ActivityEvent) -> String {
+    let part = |k: &str| {
+        e.details
+            .as_ref()
+            .and_then(|d| d.get(k))
+            .and_then(|v| v.as_str())
+            .unwrap_or("unknown")
+    };
+    format!("{}/{}", part("policy"), part("rule"))
 }
 
 impl ComplianceReport {
@@ -208,6 +233,11 @@ impl ComplianceReport {
         );
         for (title, map) in [
             ("Alerts by rule", &self.alerts_by_rule),
+            ("Access denied by policy rule", &self.access_denied_by_rule),
+            (
+                "Access that report-only rules would deny",
+                &self.access_reported_by_rule,
+            ),
             ("Failed logins by account", &self.failed_logins_by_account),
             ("Failed logins by address", &self.failed_logins_by_ip),
         ] {
@@ -275,6 +305,18 @@ mod tests {
                 .with_time(t0 + Duration::days(2)),
             ActivityEvent::alert_raised("failed_logins", "high", &[])
                 .with_time(t0 + Duration::days(2)),
+            ActivityEvent::new(Action::ACCESS_DENIED)
+                .with_detail("policy", "global")
+                .with_detail("rule", "office")
+                .with_time(t0 + Duration::days(2)),
+            ActivityEvent::new(Action::ACCESS_DENIED)
+                .with_detail("policy", "global")
+                .with_detail("rule", "office")
+                .with_time(t0 + Duration::days(2)),
+            ActivityEvent::new(Action::ACCESS_REPORTED)
+                .with_detail("policy", "tenant")
+                .with_detail("rule", 7)
+                .with_time(t0 + Duration::days(2)),
         ];
         crate::chain::ChainSealer::new("w", ChainKey::unkeyed()).seal_all(&mut v);
         store.append(&v).await.unwrap();
@@ -287,18 +329,23 @@ mod tests {
         )
         .await
         .unwrap();
-        assert_eq!(r.total, 6);
+        assert_eq!(r.total, 9);
         assert_eq!(r.by_category["auth"]["failure"], 2);
         assert_eq!(r.failed_logins_by_account["<b>x</b>"], 2);
         assert_eq!(r.failed_logins_by_ip["1.2.3.4"], 1);
         assert_eq!((r.lockouts, r.mfa_enrolments), (1, 1));
         assert_eq!(r.alerts_by_rule["failed_logins"], 1);
+        assert_eq!(r.access_denied_by_rule["global/office"], 2);
+        // A rule that is not a string in the stored row is named `unknown`, not guessed.
+        assert_eq!(r.access_reported_by_rule["tenant/unknown"], 1);
         assert_eq!(r.per_day.len(), 3);
         assert!(r.verification.is_intact());
         let html = r.to_html();
         assert!(html.contains("&lt;b&gt;x&lt;/b&gt;") && !html.contains("<b>x"));
         assert!(html.contains("<svg") && !html.contains("<script") && !html.contains("https://"));
         let json: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
-        assert_eq!(json["total"], 6);
+        assert_eq!(json["total"], 9);
+        assert_eq!(json["access_denied_by_rule"]["global/office"], 2);
+        assert!(html.contains("Access denied by policy rule"));
     }
 }

@@ -118,6 +118,7 @@ fn list_mut(d: &mut Digest, section: Section) -> Option<&mut Vec<Notable>> {
         Section::Reviews => &mut d.reviews,
         Section::FailuresByAction
         | Section::AlertsByRule
+        | Section::AccessByRule
         | Section::TopFailingIps
         | Section::TopFailingAccounts
         | Section::Gaps
@@ -171,6 +172,8 @@ pub async fn digest(
         failures_by_action: BTreeMap::new(),
         lockouts: Vec::new(),
         alerts_by_rule: BTreeMap::new(),
+        access_denied_by_rule: BTreeMap::new(),
+        access_reported_by_rule: BTreeMap::new(),
         new_devices_and_locations: Vec::new(),
         top_failing_ips: Vec::new(),
         top_failing_accounts: Vec::new(),
@@ -193,6 +196,7 @@ pub async fn digest(
     // What the role reviews beyond the notable lists, asked once rather than per event.
     let gaps = role.reviews(Section::Gaps);
     let alerts_by_rule = role.reviews(Section::AlertsByRule);
+    let access_by_rule = role.reviews(Section::AccessByRule);
     let failures_by_action = role.reviews(Section::FailuresByAction);
     let top_ips = role.reviews(Section::TopFailingIps);
     let top_accounts = role.reviews(Section::TopFailingAccounts);
@@ -220,6 +224,18 @@ pub async fn digest(
                 *d.alerts_by_rule
                     .entry(alert_rule(e).to_owned())
                     .or_default() += 1;
+            }
+            if access_by_rule {
+                let map = if e.action == Action::ACCESS_DENIED {
+                    Some(&mut d.access_denied_by_rule)
+                } else if e.action == Action::ACCESS_REPORTED {
+                    Some(&mut d.access_reported_by_rule)
+                } else {
+                    None
+                };
+                if let Some(map) = map {
+                    *map.entry(super::compliance::access_rule(e)).or_default() += 1;
+                }
             }
             if e.outcome == Outcome::Failure && e.action.category() != "audit" {
                 if failures_by_action {
@@ -304,6 +320,63 @@ mod tests {
         assert_eq!(d.alerts_by_rule.get("failed_logins"), Some(&1));
         assert_eq!(d.new_devices_and_locations.len(), 1);
         assert!(d.config_changes.is_empty(), "not an analyst's section");
+    }
+
+    #[tokio::test]
+    async fn access_denials_are_counted_per_rule_for_security_and_compliance() {
+        let store = MemoryStore::new();
+        let denied = |action, policy: &str, rule: &str| {
+            crate::ActivityEvent::new(action)
+                .with_outcome(Outcome::Failure)
+                .with_detail("policy", policy)
+                .with_detail("rule", rule)
+                .with_time(day() + Duration::hours(1))
+        };
+        store
+            .append(&[
+                denied(Action::ACCESS_DENIED, "global", "office"),
+                denied(Action::ACCESS_DENIED, "global", "office"),
+                denied(Action::ACCESS_DENIED, "tenant", "hours"),
+                denied(Action::ACCESS_REPORTED, "global", "countries"),
+            ])
+            .await
+            .unwrap();
+        let end = day() + Duration::days(1);
+        for role in [ReviewRole::SecurityAnalyst, ReviewRole::Compliance] {
+            let d = digest(
+                &store,
+                role,
+                None,
+                day(),
+                end,
+                end,
+                DigestOptions::default(),
+            )
+            .await
+            .unwrap();
+            assert_eq!(d.access_denied_by_rule.get("global/office"), Some(&2));
+            assert_eq!(d.access_denied_by_rule.get("tenant/hours"), Some(&1));
+            assert_eq!(d.access_reported_by_rule.get("global/countries"), Some(&1));
+            let html = d.to_html();
+            assert!(
+                html.contains("Access denied by policy rule") && html.contains("global/office")
+            );
+        }
+        let admin = digest(
+            &store,
+            ReviewRole::Administrator,
+            None,
+            day(),
+            end,
+            end,
+            DigestOptions::default(),
+        )
+        .await
+        .unwrap();
+        assert!(
+            admin.access_denied_by_rule.is_empty(),
+            "not an administrator's section"
+        );
     }
 
     #[tokio::test]

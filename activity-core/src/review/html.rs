@@ -145,6 +145,22 @@ fn render(d: &Digest) -> String {
                 "Alerts by rule",
                 d.alerts_by_rule.iter().map(|(k, v)| (k.as_str(), *v)),
             ),
+            Section::AccessByRule => {
+                counts(
+                    &mut out,
+                    "Access denied by policy rule",
+                    d.access_denied_by_rule
+                        .iter()
+                        .map(|(k, v)| (k.as_str(), *v)),
+                );
+                counts(
+                    &mut out,
+                    "Access report-only rules would deny",
+                    d.access_reported_by_rule
+                        .iter()
+                        .map(|(k, v)| (k.as_str(), *v)),
+                );
+            }
             Section::NewDevicesAndLocations => notables(
                 &mut out,
                 "New devices and locations",

@@ -300,6 +300,14 @@ pub struct Digest {
     /// Security: alerts per rule.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub alerts_by_rule: BTreeMap<String, u64>,
+    /// Security and compliance: requests an access policy denied, per `policy/rule`
+    /// (`policy` is `tenant` or `global`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub access_denied_by_rule: BTreeMap<String, u64>,
+    /// Security and compliance: requests report-only rules would have denied, per
+    /// `policy/rule`.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub access_reported_by_rule: BTreeMap<String, u64>,
     /// Security: alerts about new devices and new locations.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub new_devices_and_locations: Vec<Notable>,
@@ -340,6 +348,7 @@ enum Section {
     FailuresByAction,
     Lockouts,
     AlertsByRule,
+    AccessByRule,
     NewDevicesAndLocations,
     TopFailingIps,
     TopFailingAccounts,
@@ -362,6 +371,7 @@ impl ReviewRole {
                 FailuresByAction,
                 Lockouts,
                 AlertsByRule,
+                AccessByRule,
                 NewDevicesAndLocations,
                 TopFailingIps,
                 TopFailingAccounts,
@@ -370,6 +380,7 @@ impl ReviewRole {
                 Verifications,
                 Purges,
                 Exports,
+                AccessByRule,
                 LoggingEvents,
                 Gaps,
                 Reviews,

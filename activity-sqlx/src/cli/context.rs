@@ -12,7 +12,6 @@ use activity_core::{
 use super::config::Config;
 use super::progress::{Progress, ProgressStore};
 use super::Failure;
-use crate::Error;
 
 /// The store and the pipeline a command runs with.
 pub(crate) struct Ctx {
@@ -161,28 +160,7 @@ pub(crate) fn require_existing_sqlite(url: &str) -> Result<(), Failure> {
 pub(crate) async fn access_policies(
     url: &str,
 ) -> Result<Arc<dyn activity_core::access::AccessPolicyStore>, Failure> {
-    if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-        #[cfg(feature = "postgres")]
-        return Ok(crate::PgStore::connect(url)
-            .await?
-            .access_policies()
-            .await?);
-    } else if url.starts_with("mysql:") || url.starts_with("mariadb:") {
-        #[cfg(feature = "mysql")]
-        return Ok(
-            crate::MySqlStore::connect(&url.replacen("mariadb:", "mysql:", 1))
-                .await?
-                .access_policies()
-                .await?,
-        );
-    } else {
-        return Ok(crate::SqliteStore::connect(url)
-            .await?
-            .access_policies()
-            .await?);
-    }
-    #[allow(unreachable_code)]
-    Err(Error::UnsupportedUrl(url.chars().take(200).collect()).into())
+    Ok(crate::open_access_policies(url).await?)
 }
 
 /// The operator running the command: `$USER`, control characters dropped.

@@ -9,6 +9,11 @@
 //! | `keys.rs` | [`Key`]: where a secret comes from; the keys derived from it |
 //! | `serve.rs` | [`Activity::serve`]: axum with peer addresses and a clean shutdown |
 //!
+//! Access policies (where and when sign-ins are allowed) are off until
+//! [`Setup::access_policies`] turns them on: then the layer enforces them, the views'
+//! Policies section manages them, and they are reloaded every few seconds, so a change
+//! made through another instance or `activity policy set` is in force here too.
+//!
 //! Each part stays replaceable by the lower-level API: [`Setup::store`],
 //! [`Setup::lockout_with`], [`Setup::alerts`], [`Setup::recorder_with`],
 //! [`Setup::layer_with`], and [`Activity`]'s accessors for the store, recorder and
@@ -40,6 +45,7 @@ pub use keys::Key;
 use std::fmt;
 use std::sync::Arc;
 
+use activity_core::access::{AccessControl, AccessPolicyStore};
 use activity_core::alerts::{AlertEngine, AlertSink, TracingSink};
 use activity_core::chain::{ChainKey, ChainSealer};
 use activity_core::lockout::{LockoutConfig, LockoutPolicy};
@@ -57,6 +63,10 @@ pub const DATABASE_URL_ENV: &str = "ACTIVITY_DATABASE_URL";
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://activity.db";
 /// The variable the chain key is read from by default: the one `activity verify` reads.
 pub const CHAIN_KEY_ENV: &str = "ACTIVITY_CHAIN_KEY";
+/// How often the access policies are reloaded from their store when they are on
+/// ([`Setup::access_policies`]): the longest a change made elsewhere takes to be in force.
+pub const ACCESS_REFRESH: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The variable the cookie key is read from by default (see [`Setup::cookie_key`]).
 pub const COOKIE_KEY_ENV: &str = "ACTIVITY_COOKIE_KEY";
 
@@ -74,6 +84,7 @@ type LockoutFn = Box<dyn FnOnce(Arc<dyn ActivityStore>) -> LockoutPolicy + Send>
 /// | alerts | [`AlertEngine::with_defaults`] with a [`TracingSink`] | [`alert_sink`](Self::alert_sink), [`alerts`](Self::alerts) |
 /// | lockout | [`LockoutPolicy`] with [`LockoutConfig::default`] (10 failures in 15 minutes), in memory | [`lockout_config`](Self::lockout_config), [`lockout_with`](Self::lockout_with) |
 /// | cookies | device cookie and session hashes keyed from `ACTIVITY_COOKIE_KEY`, else from the chain key | [`cookie_key`](Self::cookie_key) |
+/// | access policies | off | [`access_policies`](Self::access_policies), [`access_store`](Self::access_store) |
 /// | routes | none: at least a sign-in route is required | [`login`](Self::login), [`logout`](Self::logout), [`mfa`](Self::mfa), [`rule`](Self::rule) |
 /// | the rest | the layer's and the recorder's defaults | [`layer_with`](Self::layer_with), [`recorder_with`](Self::recorder_with) |
 pub struct Setup {
@@ -94,6 +105,15 @@ pub struct Setup {
     layer_with: Vec<LayerFn>,
     #[cfg(feature = "geoip")]
     geoip: Option<std::path::PathBuf>,
+    access: Access,
+}
+
+/// Where the access policies come from, if they are on.
+enum Access {
+    Off,
+    /// Beside the log, in the database the setup opens.
+    Beside,
+    Store(Arc<dyn AccessPolicyStore>),
 }
 
 impl fmt::Debug for Setup {
@@ -134,6 +154,7 @@ impl Setup {
             layer_with: Vec::new(),
             #[cfg(feature = "geoip")]
             geoip: None,
+            access: Access::Off,
         }
     }
 
@@ -272,6 +293,24 @@ impl Setup {
         self
     }
 
+    /// Turns access policies on, kept in the log's own database (the tables
+    /// `activity policy` manages, created if missing): the layer judges every sign-in by
+    /// them (and the GeoIP database, when [`geoip`](Self::geoip) names one, gives the
+    /// country rules their countries), [`Activity::views`] gets the Policies section, and
+    /// they are reloaded every [`ACCESS_REFRESH`]. With [`store`](Self::store), name the
+    /// policies' store with [`access_store`](Self::access_store) instead.
+    pub fn access_policies(mut self) -> Self {
+        self.access = Access::Beside;
+        self
+    }
+
+    /// Turns access policies on (as [`access_policies`](Self::access_policies)), kept in
+    /// `store`.
+    pub fn access_store(mut self, store: Arc<dyn AccessPolicyStore>) -> Self {
+        self.access = Access::Store(store);
+        self
+    }
+
     /// Changes the recorder's builder before it starts (capacity, outage policy,
     /// `max_in_flight`, more stages…), after the setup's own stages.
     pub fn recorder_with(
@@ -359,6 +398,14 @@ impl Setup {
             )?),
             None => None,
         };
+        if matches!(self.access, Access::Beside) && self.store.is_some() {
+            return Err(Error::config(
+                "access",
+                "access_policies() keeps the policies in the database the setup opens, and a \
+                 store was given: name the policies' store with .access_store(..)",
+            ));
+        }
+        let mut database_url = None;
         let store = match (self.store, self.database) {
             (Some(_), Some(_)) => {
                 return Err(Error::config(
@@ -371,17 +418,31 @@ impl Setup {
                 let url = url
                     .or_else(|| std::env::var(DATABASE_URL_ENV).ok())
                     .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
-                activity_sqlx::open(&url).await.map_err(Error::Store)?
+                let store = activity_sqlx::open(&url).await.map_err(Error::Store)?;
+                database_url = Some(url);
+                store
             }
         };
         let lockout = Arc::new(match self.lockout_with {
             Some(f) => f(store.clone()),
             None => LockoutPolicy::new(store.clone(), self.lockout_config),
         });
+        let policies = match (self.access, &database_url) {
+            (Access::Off, _) => None,
+            (Access::Store(s), _) => Some(s),
+            (Access::Beside, Some(url)) => Some(
+                activity_sqlx::open_access_policies(url)
+                    .await
+                    .map_err(Error::Store)?,
+            ),
+            (Access::Beside, None) => unreachable!("refused above: a store without a URL"),
+        };
         let mut builder = Recorder::builder(store.clone());
         #[cfg(feature = "geoip")]
-        if let Some(geo) = geo {
-            builder = builder.enricher(activity_core::enrich::GeoEnricher::new(geo));
+        let geo = geo.map(Arc::new);
+        #[cfg(feature = "geoip")]
+        if let Some(geo) = &geo {
+            builder = builder.enricher(activity_core::enrich::GeoEnricher::new(geo.clone()));
         }
         for f in self.enrichers {
             builder = f(builder);
@@ -409,6 +470,20 @@ impl Setup {
             builder = f(builder);
         }
         let (recorder, guard) = builder.start();
+        let access = match policies {
+            None => None,
+            Some(p) => match AccessControl::load(p).await {
+                Ok(c) => Some(Arc::new(c.recorder(recorder.clone()))),
+                Err(e) => {
+                    guard.shutdown().await;
+                    return Err(Error::config(
+                        "access",
+                        "the access policies could not be read (never \"allow all\")",
+                    )
+                    .with_source(e));
+                }
+            },
+        };
         let layer = (|| {
             let mut layer = ActivityLayer::new(recorder.clone())
                 .device_cookie_key(&derive(&secret, Purpose::DeviceCookie))?;
@@ -424,6 +499,13 @@ impl Setup {
             if let Some(name) = &self.session_cookie {
                 layer = layer.session_cookie(name, &derive(&secret, Purpose::SessionHash))?;
             }
+            if let Some(control) = &access {
+                layer = layer.access(control.clone());
+                #[cfg(feature = "geoip")]
+                if let Some(geo) = &geo {
+                    layer = layer.access_geo(geo.clone())?;
+                }
+            }
             for f in self.layer_with {
                 layer = f(layer)?;
             }
@@ -436,6 +518,12 @@ impl Setup {
                 return Err(e);
             }
         };
+        // Refreshed in the background: a change made through another instance or the
+        // command is in force here within ACCESS_REFRESH, without a read per request.
+        let access_job = access.as_ref().map(|c| {
+            activity_core::jobs::every(ACCESS_REFRESH)
+                .spawn(c.clone() as Arc<dyn activity_core::jobs::Job>)
+        });
         Ok(Activity {
             store,
             recorder,
@@ -444,6 +532,8 @@ impl Setup {
             layer,
             chain,
             csrf: derive(&secret, Purpose::ViewerCsrf),
+            access,
+            access_job: access_job,
         })
     }
 }
@@ -458,6 +548,8 @@ pub struct Activity {
     layer: ActivityLayer,
     chain: Option<ChainKey>,
     csrf: [u8; 32],
+    access: Option<Arc<AccessControl>>,
+    access_job: Option<activity_core::jobs::JobGuard>,
 }
 
 impl fmt::Debug for Activity {
@@ -482,16 +574,27 @@ impl Activity {
     }
 
     /// The Activity Log / Audit Log views under `base_path`, reading this store, auditing
-    /// into this recorder, unlocking through this lockout; name who is asking with
+    /// into this recorder, unlocking through this lockout (and managing the access
+    /// policies, when they are on); name who is asking with
     /// [`ActivityViews::viewer_fn`] and mount with [`ActivityViews::router`].
     ///
     /// # Errors
     /// As [`ActivityViews::base_path`].
     pub fn views(&self, base_path: &str) -> Result<ActivityViews, Error> {
-        ActivityViews::new(self.store.clone(), self.recorder.clone())
+        let views = ActivityViews::new(self.store.clone(), self.recorder.clone())
             .base_path(base_path)?
             .lockout(self.lockout.clone())
-            .csrf_key(&self.csrf)
+            .csrf_key(&self.csrf)?;
+        Ok(match &self.access {
+            Some(control) => views.access(control.clone()),
+            None => views,
+        })
+    }
+
+    /// The access policies in force, when [`Setup::access_policies`] turned them on
+    /// (change them with [`AccessControl::set`], or in the views' Policies section).
+    pub fn access(&self) -> Option<&Arc<AccessControl>> {
+        self.access.as_ref()
     }
 
     /// The store, opened and migrated.
@@ -518,6 +621,9 @@ impl Activity {
     /// Writes everything queued, records `audit.stopped` and stops the recorder; call it
     /// once the server has stopped (the [`serve`](Self::serve) methods do).
     pub async fn shutdown(self) -> ShutdownReport {
+        if let Some(job) = self.access_job {
+            job.stop().await;
+        }
         self.guard.shutdown().await
     }
 }

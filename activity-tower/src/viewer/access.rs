@@ -38,7 +38,7 @@ pub enum Role {
 /// let token = Viewer::user("svc_1").tenant("acme").api();
 /// assert_eq!(token.access, Access::Api);
 /// let get = |path: &str| {
-///     let mut req = http::Request::get(path).body(()).unwrap();
+///     let mut req = http::Request::get(path).body(String::new()).unwrap();
 ///     req.extensions_mut().insert(token.clone());
 ///     views.service().oneshot(req)
 /// };

@@ -13,6 +13,9 @@
 //! | `/api/timeline` | administrators: the timeline around `event=` or `alert=` (an id) |
 //! | `/api/overview` | administrators: the [`Overview`](overview::Overview) — sign-ins, failures, lockouts and alerts over 24 hours and 7 days, open alerts, accounts locked now, most failures |
 //! | `POST /api/unlock?account=` | administrators: releases a lock ([`ActivityViews::lockout`]), with the page's CSRF token in `x-csrf-token` |
+//! | `GET /api/policies` | administrators: the access policies in force for their tenant and the global one ([`ActivityViews::access`]) |
+//! | `POST /api/policies` | administrators: replaces their tenant's policy with the body's JSON (empty or `null`: removes it; at most [`MAX_POLICY_BODY`] bytes), CSRF token in `x-csrf-token`; recorded as `admin.config.changed` |
+//! | `GET /api/policies/test?ip=&at=&account=&role=&country=` | administrators: the decision the policies give such a sign-in, and the rule that made it |
 //!
 //! The page reads as sentences ("You signed in", "Wrong password entered") from one
 //! table an application can replace ([`Sentences`], [`ActivityViews::sentences`]); the
@@ -75,6 +78,7 @@ mod export;
 pub mod overview;
 mod page;
 mod params;
+mod policies;
 mod sentences;
 mod service;
 mod unlock;
@@ -85,11 +89,13 @@ pub use body::ViewerBody;
 pub use csrf::CSRF_HEADER;
 pub use devices::{known_devices, KnownDevice, KnownDevices, KnownLocation};
 pub use display::{Current, Display};
+pub use policies::MAX_BODY as MAX_POLICY_BODY;
 pub use sentences::{Reader, Sentence, Sentences, ENGLISH};
 pub use service::{ViewerFuture, ViewerService};
 
 use std::sync::Arc;
 
+use activity_core::access::AccessControl;
 use activity_core::lockout::LockoutPolicy;
 use activity_core::{retention::Tier, ActivityStore, Clock, Recorder, SystemClock};
 use http::request::Parts;
@@ -118,7 +124,7 @@ pub const DEVICES_LOOKBACK: usize = 1000;
 /// let (recorder, guard) = Recorder::builder(store.clone()).start();
 /// let views = ActivityViews::new(store, recorder).base_path("/account/activity").unwrap();
 /// // The host app's login names the viewer, here as a request extension.
-/// let mut req = http::Request::get("/account/activity/api/events").body(()).unwrap();
+/// let mut req = http::Request::get("/account/activity/api/events").body(String::new()).unwrap();
 /// req.extensions_mut().insert(Viewer::user("u_1"));
 /// let res = views.service().oneshot(req).await.unwrap();
 /// assert_eq!(res.status(), 200);
@@ -140,6 +146,7 @@ pub struct ActivityViews {
     sentences: Arc<Sentences>,
     not_you: Option<String>,
     lockout: Option<Arc<LockoutPolicy>>,
+    access_control: Option<Arc<AccessControl>>,
     clock: Arc<dyn Clock>,
     csrf: csrf::CsrfKey,
 }
@@ -152,6 +159,7 @@ impl std::fmt::Debug for ActivityViews {
             .field("lang", &self.sentences.language())
             .field("not_you", &self.not_you)
             .field("lockout", &self.lockout.is_some())
+            .field("access", &self.access_control.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -172,6 +180,7 @@ impl ActivityViews {
             sentences: Arc::new(Sentences::english()),
             not_you: None,
             lockout: None,
+            access_control: None,
             clock: Arc::new(SystemClock),
             csrf: csrf::CsrfKey::random(),
         }
@@ -229,6 +238,35 @@ impl ActivityViews {
     /// the release is recorded. Without one, `/api/unlock` answers `404`.
     pub fn lockout(mut self, policy: Arc<LockoutPolicy>) -> Self {
         self.lockout = Some(policy);
+        self
+    }
+
+    /// The access policies administrators manage in the page's Policies section: list,
+    /// change (their tenant's policy, or the global one in an app without tenants) and
+    /// test. Give the same [`AccessControl`] the layer enforces
+    /// ([`ActivityLayer::access`](crate::ActivityLayer::access)), built with a
+    /// [`recorder`](AccessControl::recorder): every change is recorded as
+    /// `admin.config.changed` before it is in force. Without one, `/api/policies`
+    /// answers `404` and the page has no Policies section.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// use activity_core::access::{AccessControl, MemoryPolicyStore};
+    /// use activity_core::{MemoryStore, Recorder};
+    /// use activity_tower::ActivityViews;
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let store = Arc::new(MemoryStore::new());
+    /// let (recorder, guard) = Recorder::builder(store.clone()).start();
+    /// let control = AccessControl::load(Arc::new(MemoryPolicyStore::new()))
+    ///     .await
+    ///     .unwrap()
+    ///     .recorder(recorder.clone());
+    /// let views = ActivityViews::new(store, recorder).access(Arc::new(control));
+    /// # guard.shutdown().await;
+    /// # });
+    /// ```
+    pub fn access(mut self, control: Arc<AccessControl>) -> Self {
+        self.access_control = Some(control);
         self
     }
 
@@ -320,6 +358,7 @@ impl ActivityViews {
             sentences: self.sentences.clone(),
             not_you: self.not_you.clone(),
             lockout: self.lockout.clone(),
+            access_control: self.access_control.clone(),
             clock: self.clock.clone(),
             csrf: self.csrf.clone(),
         })

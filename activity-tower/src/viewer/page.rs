@@ -18,6 +18,8 @@ pub(crate) struct PageParts<'a> {
     pub csrf: &'a str,
     pub not_you: Option<&'a str>,
     pub lang: &'a str,
+    /// Whether the page has the administrators' Policies section.
+    pub policies: bool,
 }
 
 /// The page for `viewer`, mounted at `base`.
@@ -36,6 +38,14 @@ pub(crate) fn html(base: &str, viewer: &Viewer, parts: &PageParts<'_>) -> String
         .replace("{{CSRF}}", &escape_html(parts.csrf))
         .replace("{{LANG}}", &escape_html(parts.lang))
         .replace("{{NOT_YOU}}", &escape_html(parts.not_you.unwrap_or("")))
+        .replace(
+            "{{POLICIES}}",
+            if parts.policies && viewer.is_admin() {
+                "on"
+            } else {
+                "off"
+            },
+        )
 }
 
 #[cfg(test)]
@@ -49,6 +59,7 @@ mod tests {
             csrf: "v1.1.ab",
             not_you: Some("/account/security?from=\"><script>"),
             lang: "en",
+            policies: true,
         };
         let page = html("/activity-log", &v, &parts);
         assert!(!page.contains("from=\"><script>"));
@@ -64,5 +75,11 @@ mod tests {
         assert!(page.contains("<script src=\"/activity-log/viewer.js\" defer></script>"));
         assert!(!page.contains("http://") && !page.contains("https://"));
         assert!(!JS.contains("innerHTML") && !JS.contains("eval("));
+        assert!(page.contains("data-policies=\"on\""));
+        let user = html("/activity-log", &Viewer::user("u"), &parts);
+        assert!(
+            user.contains("data-policies=\"off\""),
+            "only administrators manage policies"
+        );
     }
 }

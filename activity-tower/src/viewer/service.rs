@@ -18,8 +18,11 @@ use http::request::Parts;
 use http::{Method, Request, Response, StatusCode};
 use serde_json::json;
 
+use activity_core::access::AccessControl;
 use activity_core::lockout::LockoutPolicy;
 use activity_core::Clock;
+use bytes::Bytes;
+use http_body_util::BodyExt;
 
 use super::access::{visible, AccessConfig, Scope, Viewer};
 use super::body::{full, ViewerBody};
@@ -27,7 +30,7 @@ use super::csrf::CsrfKey;
 use super::display::{Current, Display};
 use super::params::{scoped_query, Params, EXPORT_KEYS, LIST_KEYS};
 use super::sentences::{Reader, Sentences};
-use super::{audit, csrf, devices, export, overview, page, unlock, DEVICES_LOOKBACK};
+use super::{audit, csrf, devices, export, overview, page, policies, unlock, DEVICES_LOOKBACK};
 use crate::{ActivityHandle, Error};
 
 /// The response future of [`ViewerService`].
@@ -48,13 +51,15 @@ pub(crate) struct Shared {
     pub sentences: Arc<Sentences>,
     pub not_you: Option<String>,
     pub lockout: Option<Arc<LockoutPolicy>>,
+    pub access_control: Option<Arc<AccessControl>>,
     pub clock: Arc<dyn Clock>,
     pub csrf: CsrfKey,
 }
 
 /// The activity-log endpoints as a tower service (see [`ActivityViews`](super::ActivityViews)).
-/// Request bodies are never read (the one changing request, Unlock, takes its account in
-/// the query string and its CSRF token in a header).
+/// Request bodies are read only by a change of access policy (`POST /api/policies`, at most
+/// [`MAX_BODY`](super::MAX_POLICY_BODY) bytes); Unlock takes its account in the query
+/// string. Both take the page's CSRF token in a header.
 ///
 /// ```
 /// # use std::sync::Arc;
@@ -67,13 +72,13 @@ pub(crate) struct Shared {
 /// # let (recorder, guard) = Recorder::builder(store.clone()).start();
 /// let svc = ActivityViews::new(store, recorder).service(); // at /activity-log
 /// // Nobody signed in (no `Viewer`): 401, with the headers every answer carries.
-/// let req = Request::get("/activity-log/api/events").body(()).unwrap();
+/// let req = Request::get("/activity-log/api/events").body(String::new()).unwrap();
 /// let res = svc.clone().oneshot(req).await.unwrap();
 /// assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
 /// assert_eq!(res.headers()["cache-control"], "no-store");
 /// assert_eq!(res.headers()["x-content-type-options"], "nosniff");
 /// // Anything outside its path: 404.
-/// let res = svc.oneshot(Request::get("/elsewhere").body(()).unwrap()).await.unwrap();
+/// let res = svc.oneshot(Request::get("/elsewhere").body(String::new()).unwrap()).await.unwrap();
 /// assert_eq!(res.status(), StatusCode::NOT_FOUND);
 /// # guard.shutdown().await;
 /// # });
@@ -99,7 +104,12 @@ impl ViewerService {
     }
 }
 
-impl<B> tower_service::Service<Request<B>> for ViewerService {
+impl<B> tower_service::Service<Request<B>> for ViewerService
+where
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     type Response = Response<ViewerBody>;
     type Error = Infallible;
     type Future = ViewerFuture;
@@ -110,22 +120,22 @@ impl<B> tower_service::Service<Request<B>> for ViewerService {
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let shared = self.shared.clone();
-        let (parts, _body) = req.into_parts();
+        let (parts, body) = req.into_parts();
         Box::pin(async move {
-            let api = parts
-                .uri
-                .path()
-                .strip_prefix(shared.base.as_str())
-                .is_some_and(|rest| rest.starts_with("/api/"));
-            let res = match shared.route(&parts).await {
+            let rest = parts.uri.path().strip_prefix(shared.base.as_str());
+            let api = rest.is_some_and(|rest| rest.starts_with("/api/"));
+            let res = match shared.route(&parts, body).await {
                 Ok(r) => r,
                 Err(e) => {
                     let mut r = error_response(&e, api);
-                    if matches!(e, Error::MethodNotAllowed)
-                        && parts.uri.path().ends_with("/api/unlock")
-                    {
+                    let allow = match rest {
+                        Some("/api/unlock") => Some("POST"),
+                        Some("/api/policies") => Some("GET, POST"),
+                        _ => None,
+                    };
+                    if let (true, Some(allow)) = (matches!(e, Error::MethodNotAllowed), allow) {
                         r.headers_mut()
-                            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+                            .insert(header::ALLOW, HeaderValue::from_static(allow));
                     }
                     r
                 }
@@ -202,8 +212,26 @@ fn secure(mut r: Response<ViewerBody>) -> Response<ViewerBody> {
     r
 }
 
+/// Reads a request body of at most `limit` bytes (longer: [`Error::BodyTooLarge`], and
+/// the rest is not read).
+async fn read_body<B>(body: B, limit: usize) -> Result<Bytes, Error>
+where
+    B: http_body::Body,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    match http_body_util::Limited::new(body, limit).collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(Error::BodyTooLarge { limit }),
+        Err(e) => Err(Error::Body(e)),
+    }
+}
+
 impl Shared {
-    async fn route(&self, parts: &Parts) -> Result<Response<ViewerBody>, Error> {
+    async fn route<B>(&self, parts: &Parts, body: B) -> Result<Response<ViewerBody>, Error>
+    where
+        B: http_body::Body,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         let rest = parts
             .uri
             .path()
@@ -222,6 +250,7 @@ impl Shared {
                     csrf: &token,
                     not_you: self.not_you.as_deref(),
                     lang: self.sentences.language(),
+                    policies: self.access_control.is_some(),
                 };
                 Ok(full(
                     StatusCode::OK,
@@ -235,6 +264,38 @@ impl Shared {
                 }
                 let viewer = self.viewer(parts)?;
                 self.unlock(parts, &viewer).await
+            }
+            "/api/policies" if parts.method == Method::POST => {
+                let viewer = self.viewer(parts)?;
+                let control = self.policy_admin(&viewer)?;
+                csrf::check(&self.csrf, parts, &viewer, self.clock.now())?;
+                let body = read_body(body, policies::MAX_BODY).await?;
+                let policy = policies::parse_change(&body)?;
+                control
+                    .set(viewer.tenant.as_deref(), policy, viewer.actor())
+                    .await?;
+                json_response(&policies::listing(control, &viewer))
+            }
+            "/api/policies" | "/api/policies/test" => {
+                if parts.method != Method::GET {
+                    return Err(Error::MethodNotAllowed);
+                }
+                let viewer = self.viewer(parts)?;
+                let control = self.policy_admin(&viewer)?;
+                let (body, rows, scope) = if rest == "/api/policies" {
+                    Params::parse(parts.uri.query(), &[])?;
+                    (policies::listing(control, &viewer), 1, "policies")
+                } else {
+                    let params = Params::parse(parts.uri.query(), policies::TEST_KEYS)?;
+                    (policies::test(control, &viewer, &params)?, 0, "policy_test")
+                };
+                let viewed = Viewed {
+                    rows,
+                    ..Viewed::scope(scope)
+                };
+                let e = viewed.write(ActivityEvent::audit_viewed(viewer.actor()));
+                audit::record(&self.recorder, parts.extensions.get(), &viewer, e)?;
+                json_response(&body)
             }
             "/api/events" | "/api/events.csv" | "/api/devices" | "/api/timeline"
             | "/api/overview" => {
@@ -256,6 +317,16 @@ impl Shared {
 
     fn viewer(&self, parts: &Parts) -> Result<Viewer, Error> {
         self.access.viewer(parts)
+    }
+
+    /// The access control an administrator manages here (404 when the views have none).
+    fn policy_admin(&self, viewer: &Viewer) -> Result<&Arc<AccessControl>, Error> {
+        if !viewer.is_admin() {
+            return Err(Error::Forbidden(
+                "only administrators manage access policies",
+            ));
+        }
+        self.access_control.as_ref().ok_or(Error::NotFound)
     }
 
     /// How `events` read for `viewer` in `scope`, in their order.

@@ -396,6 +396,76 @@
     fill('top-ips', o.top_ips);
   }
 
+  // --- The administrator's access policies ------------------------------------------
+
+  function policyStatus(text, bad) {
+    const s = $('policies-status');
+    s.textContent = text;
+    s.classList.toggle('error', Boolean(bad));
+  }
+
+  function showPolicies(p) {
+    $('policy-version').textContent = String(p.version);
+    $('policy-text').value = p.policy ? JSON.stringify(p.policy, null, 2) : '';
+    $('policy-label').textContent = (p.tenant ? 'Policy of ' + p.tenant : 'Global policy') + ' (JSON; empty removes it)';
+    const g = $('policy-global-box');
+    g.hidden = !(p.tenant && p.global);
+    $('policy-global').textContent = p.global ? JSON.stringify(p.global, null, 2) : '';
+  }
+
+  async function loadPolicies() {
+    try {
+      showPolicies(await getJson(base + '/api/policies'));
+    } catch (err) {
+      policyStatus(err.message, true);
+    }
+  }
+
+  $('policy-edit').addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const button = $('policy-save');
+    button.disabled = true;
+    try {
+      const p = await getJson(base + '/api/policies', {
+        method: 'POST',
+        headers: { Accept: 'application/json', 'Content-Type': 'application/json', 'x-csrf-token': csrf },
+        body: $('policy-text').value,
+      });
+      showPolicies(p);
+      policyStatus('Saved: version ' + p.version + ' is in force.');
+    } catch (err) {
+      policyStatus(err.message, true);
+    } finally {
+      button.disabled = false;
+    }
+  });
+
+  $('policy-test').addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const q = new URLSearchParams();
+    for (const name of ['ip', 'at', 'account', 'role', 'country']) {
+      const v = $('test-' + name).value.trim();
+      if (v) q.set(name, v);
+    }
+    const out = $('policy-result');
+    out.classList.remove('error');
+    try {
+      const d = await getJson(base + '/api/policies/test?' + q.toString());
+      let text;
+      if (d.allowed) {
+        text = 'Allowed.';
+      } else {
+        const den = d.denied;
+        text = 'Denied (' + den.reason + ') by rule "' + den.rule + '" of the ' + (den.policy ? den.policy + ' policy' : 'global policy') + (den.local_time ? ', local time ' + den.local_time : '') + '.';
+      }
+      for (const r of d.reported) text += ' Report-only rule "' + r.rule + '" would deny (' + r.reason + ').';
+      out.textContent = text;
+    } catch (err) {
+      out.textContent = err.message;
+      out.classList.add('error');
+    }
+  });
+
   // --- Timelines --------------------------------------------------------------------
 
   function why(link) {
@@ -477,5 +547,9 @@
   });
 
   if (isAdmin) loadOverview();
+  if (isAdmin && body.dataset.policies === 'on') {
+    $('policies').hidden = false;
+    loadPolicies();
+  }
   load();
 })();
