@@ -247,6 +247,16 @@ async fn an_administrator_changes_the_tenants_policy_and_the_next_sign_in_is_jud
     assert!(scopes.iter().any(|s| s == "policy_test"), "{scopes:?}");
 }
 
+/// What a refused change is: its name, who sends it, the extra headers, the body, and
+/// the status it gets.
+type Case<'a> = (
+    &'a str,
+    &'a [(&'a str, &'a str)],
+    Vec<(&'a str, &'a str)>,
+    &'a str,
+    u16,
+);
+
 #[tokio::test]
 async fn forged_cross_site_oversized_malformed_and_unprivileged_changes_change_nothing() {
     let app = App::start().await;
@@ -263,7 +273,7 @@ async fn forged_cross_site_oversized_malformed_and_unprivileged_changes_change_n
         let end = start + page.body[start..].find('"').unwrap();
         page.body[start..end].to_owned()
     };
-    let cases: Vec<(&str, &[(&str, &str)], Vec<(&str, &str)>, &str, u16)> = vec![
+    let cases: Vec<Case> = vec![
         ("no token", ALICE, vec![], OFFICE, 403),
         (
             "made-up token",

@@ -533,7 +533,7 @@ impl Setup {
             chain,
             csrf: derive(&secret, Purpose::ViewerCsrf),
             access,
-            access_job: access_job,
+            access_job,
         })
     }
 }
