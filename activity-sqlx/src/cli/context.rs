@@ -28,6 +28,8 @@ pub(crate) struct Ctx {
     pub(crate) retention: RetentionPolicy,
     /// The configuration's `[retention] require_archive`.
     pub(crate) require_archive: Option<PathBuf>,
+    /// The signing key of checkpoints and manifests, if configured.
+    pub(crate) signing_key: Option<activity_core::signed::SigningKey>,
 }
 
 impl Ctx {
@@ -87,6 +89,7 @@ impl Ctx {
             lockout,
             retention: config.retention().map_err(Failure::usage)?,
             require_archive: config.retention.require_archive.clone(),
+            signing_key: config.signing_key().map_err(Failure::usage)?,
         };
         Ok((ctx, guard))
     }
