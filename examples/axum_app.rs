@@ -1,31 +1,33 @@
-//! A small axum site with real sign-in, MFA, logout and password reset, audited by
-//! `ActivityLayer` into SQLite.
+//! A small axum site with real sign-in, MFA, logout and password reset, audited through
+//! the one setup ([`Setup`]) into SQLite: every event chained, the default alert rules
+//! writing to the log, the lockout, GeoIP when a database is configured, and both views.
 //!
 //! ```sh
 //! cargo run --example axum_app            # http://127.0.0.1:3000, writes activity.db
 //! ```
 //!
 //! Demo accounts (in memory): `alice@example.com` / `correct horse` (MFA code `123456`),
-//! an administrator, and `bob@example.com` / `hunter2` (no MFA). Try a wrong password a few
-//! times, sign in, open "Activity Log" (Profile) or, as alice, "Audit Log" (Settings →
-//! Security), filter, page, export CSV, sign out, request a password reset.
+//! an administrator, and `bob@example.com` / `hunter2` (no MFA). What to look for:
 //!
-//! The two views are mounted in one line each ([`ActivityViews`]), behind the app's own
+//! - ten wrong passwords for bob: the eleventh attempt gets `423 Locked`, and alice
+//!   unlocks him from the Audit Log's overview;
+//! - the alerts (`failed_logins` after five failures, `new_device`, …) in this program's
+//!   log (`RUST_LOG`, default `info`);
+//! - `activity verify` with the same `ACTIVITY_CHAIN_KEY` (the program prints the demo
+//!   key when none is set): the chain intact;
+//! - `ACTIVITY_GEOIP_CITY=/path/GeoLite2-City.mmdb`: places in the Activity Log.
+//!
+//! The two views are mounted in one line each ([`Activity::views`]), behind the app's own
 //! login: the app tells them who is asking. The Activity Log's "Not you?" links go to
-//! `/account/security` (reset the password, sign out everywhere); ten wrong passwords
-//! lock an account ([`LockoutPolicy`]), and alice unlocks it from the Audit Log's
-//! overview.
+//! `/account/security` (reset the password, sign out everywhere).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use activity_core::lockout::{LockoutConfig, LockoutPolicy};
-use activity_core::{ActivityStore, Actor, Recorder};
-use activity_sqlx::SqliteStore;
-use activity_tower::{
-    ActivityLayer, ActivityViews, AuthenticatedActor, OutcomeHint, RouteKind, RouteRule, Viewer,
-};
+use activity_core::Actor;
+use activity_tower::setup::{Activity, Key, Setup, CHAIN_KEY_ENV};
+use activity_tower::{AuthenticatedActor, OutcomeHint, RouteKind, RouteRule, Viewer};
 use axum::extract::{Form, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
@@ -281,28 +283,30 @@ async fn who(State(state): State<AppState>, mut req: Request, next: Next) -> Res
     next.run(req).await
 }
 
-/// The store: SQLite in `activity.db` (or `ACTIVITY_DATABASE_URL`).
-async fn open_store() -> Result<Arc<dyn ActivityStore>, Box<dyn std::error::Error>> {
-    let url =
-        std::env::var("ACTIVITY_DATABASE_URL").unwrap_or_else(|_| "sqlite://activity.db".into());
-    let store = SqliteStore::connect(&url).await?;
-    store.migrate().await?;
-    Ok(Arc::new(store))
-}
+/// The demo's chain key, used when `ACTIVITY_CHAIN_KEY` is not set (never in
+/// production: keep a real key out of the code and the database).
+pub const DEMO_CHAIN_KEY: &str = "demo chain key: set ACTIVITY_CHAIN_KEY to a real one";
 
-/// The lockout policy: PCI DSS's defaults (10 failures in 15 minutes lock for 30).
-/// Give it to the recorder ([`RecorderBuilder::lockout`](activity_core::RecorderBuilder::lockout)) and to [`app`].
-pub fn lockout_policy(store: Arc<dyn ActivityStore>) -> Arc<LockoutPolicy> {
-    Arc::new(LockoutPolicy::new(store, LockoutConfig::default()))
+/// The setup: the site's authentication routes, the body field they name the account
+/// in, and its session cookie. The store is `ACTIVITY_DATABASE_URL` (default
+/// `sqlite://activity.db`), the chain key `ACTIVITY_CHAIN_KEY`.
+pub fn setup() -> Setup {
+    Setup::new()
+        // The one body field every authentication form names the account in.
+        .identifier_field("username")
+        .login("/login")
+        .logout("/logout")
+        .mfa("/mfa")
+        .rule(RouteRule::post("/reset", RouteKind::PasswordResetRequest))
+        .rule(RouteRule::post(
+            "/reset/complete",
+            RouteKind::PasswordResetComplete,
+        ))
+        .session_cookie("sid")
 }
 
 /// The whole site: its own pages, the activity layer, and the two log views.
-/// `lockout` is the policy the recorder runs as a stage.
-pub fn app(
-    store: Arc<dyn ActivityStore>,
-    recorder: Recorder,
-    lockout: Arc<LockoutPolicy>,
-) -> Result<Router, Box<dyn std::error::Error>> {
+pub fn app(activity: &Activity) -> Result<Router, Box<dyn std::error::Error>> {
     let users = HashMap::from([
         (
             "alice@example.com",
@@ -325,34 +329,19 @@ pub fn app(
         users: Arc::new(users),
         sessions: Arc::default(),
     };
-    let layer = ActivityLayer::new(recorder.clone())
-        // The one body field every authentication form names the account in.
-        .identifier_field("username")
-        .rule(RouteRule::post("/login", RouteKind::Login))
-        .rule(RouteRule::post("/logout", RouteKind::Logout))
-        .rule(RouteRule::post("/mfa", RouteKind::MfaVerify))
-        .rule(RouteRule::post("/reset", RouteKind::PasswordResetRequest))
-        .rule(RouteRule::post(
-            "/reset/complete",
-            RouteKind::PasswordResetComplete,
-        ))
-        .session_cookie("sid", b"demo key: load a real one from your secret store")?
-        // Signs the device cookie that smart lockout trusts; share it between instances.
-        .device_cookie_key(b"demo device key: load a real one too")?;
     // Profile → Activity Log: every signed-in user, their own events.
-    let activity_log = ActivityViews::new(store.clone(), recorder.clone())
-        .base_path("/profile/activity-log")?
+    let activity_log = activity
+        .views("/profile/activity-log")?
         .not_you_url("/account/security")?
         .viewer_fn(|parts| {
             let s = parts.extensions.get::<SignedIn>()?;
             Some(Viewer::user(s.email.clone()).name(s.email.clone()))
         });
-    // Settings → Security → Audit Log: administrators, everyone's events; other users
-    // get a clear 403.
-    let audit_log = ActivityViews::new(store, recorder)
-        .base_path("/settings/security/audit-log")?
+    // Settings → Security → Audit Log: administrators, everyone's events (and Unlock);
+    // other users get a clear 403.
+    let audit_log = activity
+        .views("/settings/security/audit-log")?
         .admins_only()
-        .lockout(lockout)
         .viewer_fn(|parts| {
             let s = parts.extensions.get::<SignedIn>()?;
             let v = if s.admin {
@@ -376,33 +365,39 @@ pub fn app(
         )
         .merge(activity_log.router())
         .merge(audit_log.router())
-        .layer(layer)
+        .layer(activity.layer())
+        // The app's own sign-in state, outside the activity layer: it is known to the
+        // layer before it runs.
         .layer(middleware::from_fn_with_state(state.clone(), who))
         .with_state(state))
 }
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let store = open_store().await?;
-    let lockout = lockout_policy(store.clone());
-    let (recorder, guard) = Recorder::builder(store.clone())
-        .lockout(lockout.clone())
-        .start();
-    let app = app(store, recorder, lockout)?;
+    // The log the alerts go to (the setup's default sink is `tracing`).
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).init();
+    let mut setup = setup();
+    if std::env::var_os(CHAIN_KEY_ENV).is_none() {
+        println!(
+            "{CHAIN_KEY_ENV} is not set: using the demo key; check the chain with\n  \
+             {CHAIN_KEY_ENV}='{DEMO_CHAIN_KEY}' activity verify"
+        );
+        setup = setup.chain_key(Key::value(DEMO_CHAIN_KEY.as_bytes().to_vec()));
+    }
+    if let Some(city) = std::env::var_os("ACTIVITY_GEOIP_CITY") {
+        setup = setup.geoip(city);
+    }
+    let activity = setup.start().await?;
+    let app = app(&activity)?;
     let addr: SocketAddr = std::env::var("ADDR")
         .unwrap_or_else(|_| "127.0.0.1:3000".into())
         .parse()?;
     let listener = tokio::net::TcpListener::bind(addr).await?;
+    let addr = listener.local_addr()?;
     println!("listening on http://{addr} — alice@example.com / correct horse (MFA 123456, administrator), bob@example.com / hunter2");
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
-    .await?;
-    let report = guard.shutdown().await;
+    let report = activity.serve(listener, app).await?;
     println!("stopped: {} events written", report.metrics.written);
     Ok(())
 }

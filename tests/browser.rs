@@ -18,10 +18,8 @@ use std::time::{Duration, Instant};
 
 use activity_core::alerts::{AlertEngine, FailedLogins};
 use activity_core::event::payload::{LockoutReleased, Payload};
-use activity_core::{
-    Action, ActivityEvent, ActivityQuery, ActivityStore, Actor, Geo, Outcome, Recorder,
-};
-use activity_sqlx::SqliteStore;
+use activity_core::{Action, ActivityEvent, ActivityQuery, ActivityStore, Actor, Geo, Outcome};
+use activity_tower::setup::Key;
 use chrono::Utc;
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -287,21 +285,19 @@ async fn lock_out_unlock_from_the_overview_and_read_both_logs_as_sentences() {
         uuid::Uuid::now_v7().simple()
     ));
     std::fs::create_dir_all(&dir).unwrap();
-    let store = Arc::new(
-        SqliteStore::connect(&format!("sqlite://{}/activity.db", dir.display()))
-            .await
-            .unwrap(),
-    );
-    store.migrate().await.unwrap();
+    let activity = axum_app::setup()
+        .database(format!("sqlite://{}/activity.db", dir.display()))
+        .chain_key(Key::value(b"the browser test's chain key".to_vec()))
+        .enricher(loopback_is_london)
+        .alerts(AlertEngine::new().rule(FailedLogins::default()))
+        .start()
+        .await
+        .unwrap();
+    let store = activity.store().clone();
+    let recorder = activity.recorder().clone();
     let seeded = seed();
     store.append(&seeded).await.unwrap();
-    let lockout = axum_app::lockout_policy(store.clone());
-    let (recorder, guard) = Recorder::builder(store.clone())
-        .enricher(loopback_is_london)
-        .lockout(lockout.clone())
-        .after_commit(AlertEngine::new().rule(FailedLogins::default()))
-        .start();
-    let app = axum_app::app(store.clone(), recorder.clone(), lockout).unwrap();
+    let app = axum_app::app(&activity).unwrap();
     let addr = activity_tests::serve(app).await;
     let downloads = dir.join("downloads");
     std::fs::create_dir_all(&downloads).unwrap();
@@ -442,7 +438,7 @@ async fn lock_out_unlock_from_the_overview_and_read_both_logs_as_sentences() {
     let (status, _) = page_fetch(&c, &unlock_url, "GET", None).await;
     assert_eq!(status, 405);
     recorder.flush().await.unwrap();
-    let released = |store: Arc<SqliteStore>| async move {
+    let released = |store: Arc<dyn ActivityStore>| async move {
         store
             .query(&ActivityQuery::new().action(Action::LOCKOUT_RELEASED.as_str()))
             .await
@@ -781,6 +777,6 @@ async fn lock_out_unlock_from_the_overview_and_read_both_logs_as_sentences() {
     assert!(audit.iter().all(|e| e.outcome == Outcome::Success));
     // Still exactly one release: the refused requests released nothing.
     assert_eq!(released(store.clone()).await.len(), 1);
-    guard.shutdown().await;
+    activity.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
 }

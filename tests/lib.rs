@@ -1,6 +1,8 @@
 //! Shared helpers for the cross-crate integration tests: real database servers, each test
 //! in its own PostgreSQL schema or MariaDB database, removed afterwards.
 
+pub mod http_client;
+
 /// The URL in `var`, or `None` with a printed notice (a panic when
 /// `ACTIVITY_TEST_REQUIRE_SERVERS=1`, as in CI).
 pub fn server_url(var: &str) -> Option<String> {
@@ -140,6 +142,75 @@ pub mod my {
                 .await
                 .unwrap();
             admin.close().await;
+        }
+    }
+}
+
+/// Requests written by hand over a real socket, as a client (or an attacker) would.
+pub mod raw {
+    use std::net::SocketAddr;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// An answer: the status and the headers, names in lower case.
+    #[derive(Debug)]
+    pub struct Answer {
+        /// The status code (0 when the answer did not parse).
+        pub status: u16,
+        /// The headers, in order.
+        pub headers: Vec<(String, String)>,
+        /// The body, as text.
+        pub body: String,
+    }
+
+    impl Answer {
+        /// The first value of header `name` (lower case).
+        pub fn header(&self, name: &str) -> Option<&str> {
+            self.headers
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+        }
+    }
+
+    /// Sends `method path` with `headers` and `body` (`Connection: close`) and reads the
+    /// whole answer.
+    pub async fn send(
+        addr: SocketAddr,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> Answer {
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n",
+            body.len()
+        );
+        for (k, v) in headers {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+        head.push_str("\r\n");
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.write_all(head.as_bytes()).await.unwrap();
+        s.write_all(body.as_bytes()).await.unwrap();
+        let mut out = Vec::new();
+        s.read_to_end(&mut out).await.unwrap();
+        let text = String::from_utf8_lossy(&out);
+        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        let mut lines = head.lines();
+        let status = lines
+            .next()
+            .and_then(|l| l.split(' ').nth(1))
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let headers = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+            .collect();
+        Answer {
+            status,
+            headers,
+            body: body.to_owned(),
         }
     }
 }

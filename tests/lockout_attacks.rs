@@ -779,3 +779,153 @@ async fn two_instances_sharing_postgres_let_at_most_the_threshold_through() {
     }
     schema.drop().await;
 }
+
+#[tokio::test]
+async fn a_lockout_that_cannot_be_read_refuses_the_attempt() {
+    // The shared ledger's table is gone (an operator's mistake, a failover to a replica
+    // without it): an attacker must not get unlimited guesses while it is.
+    let Some(schema) = activity_tests::pg::schema().await else {
+        return;
+    };
+    let store = activity_sqlx::PgStore::from_pool(schema.pool.clone());
+    store.migrate().await.unwrap();
+    let ledger = activity_sqlx::PgLedger::for_store(&store);
+    ledger.migrate().await.unwrap();
+    let table = ledger.table().to_owned();
+    let store: Arc<dyn ActivityStore> = Arc::new(store);
+    let s = Server::start_with(
+        store,
+        LockoutConfig::default(),
+        false,
+        false,
+        Some(Arc::new(ledger)),
+    )
+    .await;
+    assert_eq!(
+        s.send(Raw::form("/login", wrong("victim"))).await.status,
+        401
+    );
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP TABLE {table}")))
+        .execute(&schema.pool)
+        .await
+        .unwrap();
+    for _ in 0..20 {
+        let a = s.send(Raw::form("/login", wrong("victim"))).await;
+        assert_eq!(
+            a.status, 503,
+            "an attempt the lockout could not judge was let through"
+        );
+        assert!(a.header("retry-after").is_some());
+    }
+    assert_eq!(s.reached.login.load(Ordering::SeqCst), 1);
+    s.recorder.flush().await.unwrap();
+    let refused = ActivityQuery::new().action("auth.login.failed").limit(100);
+    let events = s.store.query(&refused).await.unwrap().events;
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e.reason.as_deref() == Some("lockout_unavailable"))
+            .count(),
+        20,
+        "each refused attempt is recorded with its reason"
+    );
+    s.guard.shutdown().await;
+    schema.drop().await;
+}
+
+#[tokio::test]
+async fn names_an_attacker_tries_do_not_grow_the_shared_ledger_forever() {
+    use activity_core::lockout::{Admission, LockKey, LockoutCheck, Settlement};
+    use activity_core::{ManualClock, Outcome};
+    let Some(schema) = activity_tests::pg::schema().await else {
+        return;
+    };
+    let store = activity_sqlx::PgStore::from_pool(schema.pool.clone());
+    store.migrate().await.unwrap();
+    let ledger = activity_sqlx::PgLedger::for_store(&store);
+    ledger.migrate().await.unwrap();
+    let table = ledger.table().to_owned();
+    let clock = ManualClock::new(chrono::Utc::now());
+    let store: Arc<dyn ActivityStore> = Arc::new(store);
+    let policy = Arc::new(
+        LockoutPolicy::new(store.clone(), threshold(3))
+            .ledger(Arc::new(ledger))
+            .clock(clock.clone()),
+    );
+    let (recorder, guard) = Recorder::builder(store.clone())
+        .lockout(policy.clone())
+        .clock(clock.clone())
+        .start();
+    let attempt = |account: String, ip: String, outcome: Outcome| {
+        let policy = policy.clone();
+        async move {
+            let key = LockKey {
+                ip: Some(ip.parse().unwrap()),
+                ..LockKey::account(None, &account)
+            };
+            let Admission::Admitted(ticket) = policy.admit(&key).await.unwrap() else {
+                panic!("refused");
+            };
+            let s = Settlement {
+                event: uuid::Uuid::now_v7(),
+                outcome,
+                verified: None,
+                device: None,
+            };
+            policy.settle(ticket, s).await.unwrap();
+        }
+    };
+    // Random names from many addresses, a locked victim, an owner who signs in.
+    for i in 0..200 {
+        attempt(
+            format!("guess-{i}"),
+            format!("198.51.{}.7", i % 50),
+            Outcome::Failure,
+        )
+        .await;
+    }
+    for _ in 0..3 {
+        attempt("victim".into(), "192.0.2.8".into(), Outcome::Failure).await;
+    }
+    attempt("owner".into(), "203.0.113.5".into(), Outcome::Success).await;
+    let rows = || {
+        let (pool, table) = (schema.pool.clone(), table.clone());
+        async move {
+            let sql = format!("SELECT count(*) FROM {table}");
+            let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            n
+        }
+    };
+    let before = rows().await;
+    assert!(before >= 250, "{before} rows");
+    // Only what protects nobody goes at once: the owner's counter and budget after a
+    // success. Every failure still counts.
+    assert_eq!(policy.prune().await.unwrap(), 2);
+    let before = before - 2;
+    clock.advance(chrono::Duration::days(2));
+    let removed = policy.prune().await.unwrap();
+    // Left: the owner's familiar network. The victim's ended lock is released as it goes.
+    assert_eq!(rows().await, 1, "{removed} removed of {before}");
+    assert_eq!(removed as i64, before - 1);
+    recorder.flush().await.unwrap();
+    let released = store
+        .query(&ActivityQuery::new().action("lockout.released"))
+        .await
+        .unwrap()
+        .events;
+    assert_eq!(released.len(), 1);
+    assert_eq!(released[0].actor_id(), Some("victim"));
+    assert_eq!(released[0].reason.as_deref(), Some("expired"));
+    clock.advance(chrono::Duration::days(90));
+    policy.prune().await.unwrap();
+    assert_eq!(
+        rows().await,
+        0,
+        "a network is forgotten 90 days after its last sign-in"
+    );
+    guard.shutdown().await;
+    schema.drop().await;
+}

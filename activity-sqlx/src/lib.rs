@@ -66,6 +66,7 @@
 //! | `mysql/` | [`MySqlStore`], [`MySqlOptions`], its migration |
 //! | `backend/` | the private `Backend` trait the stores implement, the [`ActivityStore`](activity_core::ActivityStore) bodies they share, and the sqlx bounds those need, stated once |
 //! | `sql/` | SQL every backend shares, switched on the backend's dialect: statements, filters, rows, chain heads |
+//! | `open.rs` | [`open`]: the store a URL names, connected and migrated |
 //! | `migrate.rs` | the migration skeleton SQLite and MySQL share |
 //! | `schema.rs` | [`Tables`], [`SCHEMA_VERSION`] and each backend's DDL |
 //! | `error.rs` | [`Error`], and how database errors map onto the core's retry kinds |
@@ -87,6 +88,7 @@ mod error;
 mod migrate;
 #[cfg(feature = "mysql")]
 mod mysql;
+mod open;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod schema;
@@ -98,6 +100,7 @@ pub use activity_core;
 pub use error::Error;
 #[cfg(feature = "mysql")]
 pub use mysql::{MySqlOptions, MySqlStore};
+pub use open::open;
 #[cfg(feature = "postgres")]
 pub use postgres::{PgLedger, PgOptions, PgStore, PARTITIONS_AHEAD};
 pub use schema::{Tables, SCHEMA_VERSION};

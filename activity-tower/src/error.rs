@@ -51,15 +51,18 @@ pub enum Error {
     /// recorder's error is the source).
     #[error("activity log unavailable")]
     Core(#[from] activity_core::Error),
-    /// A builder refused a setting: [`ActivityLayer::session_cookie`](crate::ActivityLayer::session_cookie),
+    /// A builder refused a setting: (feature `setup`) the setup's `start` (settings
+    /// `chain_key`, `cookie_key`, `routes`, `store`, `geoip`),
+    /// [`ActivityLayer::session_cookie`](crate::ActivityLayer::session_cookie),
     /// [`ActivityLayer::device_cookie_key`](crate::ActivityLayer::device_cookie_key),
     /// [`TrustedProxies::cidrs`](crate::TrustedProxies::cidrs),
     /// [`ActivityViews::base_path`](crate::ActivityViews::base_path) or (feature
     /// `webhook`) `WebhookBuilder::start`.
     #[error("invalid setting `{setting}`: {reason}")]
     Config {
-        /// The setting: `session_cookie`, `device_cookie_key`, `trusted_proxies`, `base_path`, `webhook.url`,
-        /// `webhook.secret`, `webhook.timeout` or `webhook`.
+        /// The setting: `session_cookie`, `device_cookie_key`, `trusted_proxies`, `base_path`,
+        /// `access_everywhere`, `access_geo`, `access_roles`, `webhook.url`,
+        /// `webhook.secret`, `webhook.timeout`, `webhook`, or one of the setup's.
         setting: &'static str,
         /// What is wrong with it.
         reason: String,
@@ -67,6 +70,15 @@ pub enum Error {
         #[source]
         source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
+    /// (feature `setup`) The store could not be opened or migrated at start (the store's
+    /// error is the source).
+    #[cfg(feature = "setup")]
+    #[error("the activity store could not be opened")]
+    Store(#[source] activity_sqlx::Error),
+    /// (feature `setup`) The server could not accept connections.
+    #[cfg(feature = "setup")]
+    #[error("the server failed")]
+    Io(#[source] std::io::Error),
 }
 
 impl Error {
@@ -83,11 +95,16 @@ impl Error {
             }
             Error::Core(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Config { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+            #[cfg(feature = "setup")]
+            Error::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+            #[cfg(feature = "setup")]
+            Error::Io(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     /// A stable code for programs: `unauthenticated`, `forbidden`, `tier`, `bad_param`,
-    /// `not_found`, `method`, `invalid`, `unavailable` or `config`.
+    /// `not_found`, `method`, `invalid`, `unavailable` or `config` (and, feature `setup`,
+    /// `store` or `io`).
     pub fn code(&self) -> &'static str {
         match self {
             Error::Unauthenticated => "unauthenticated",
@@ -99,6 +116,10 @@ impl Error {
             Error::Core(e) if e.kind() == activity_core::ErrorKind::Invalid => "invalid",
             Error::Core(_) => "unavailable",
             Error::Config { .. } => "config",
+            #[cfg(feature = "setup")]
+            Error::Store(_) => "store",
+            #[cfg(feature = "setup")]
+            Error::Io(_) => "io",
         }
     }
 

@@ -18,6 +18,11 @@
 //! # });
 //! ```
 //!
+//! With the feature `setup`, `setup::Setup` does all of the wiring in one call (the
+//! store, the recorder with its chain, alert rules and lockout, this layer, the views,
+//! and an axum server that gives the layer every peer address); the README's *Ten lines
+//! in an axum app* shows it.
+//!
 //! What it records, per request that matches a rule: the action judged from the
 //! response status (or from an [`OutcomeHint`] the handler attaches), with the client IP
 //! (peer, or trusted proxies' forwarding headers), user agent, request id (kept from
@@ -36,6 +41,7 @@
 //! | module | what it holds |
 //! |---|---|
 //! | [`layer`] | the middleware: [`ActivityLayer`] and its [`RouteRule`]s and [`RouteKind`]s, the [`ActivityService`](layer::ActivityService) it makes, where the actor, tenant and client address come from ([`TrustedProxies`]), the [`RequestContext`](layer::RequestContext) of every event and the [`ActivityHandle`] handlers record with; [`AuthenticatedActor`], [`PeerAddr`](layer::PeerAddr) and [`OutcomeHint`], which the app sets as extensions |
+//! | `setup` | (feature `setup`) `Setup` and `Activity`: the store, the recorder with its chain, alerts and lockout, the layer, the views and the server, in one call |
 //! | [`viewer`] | [`ActivityViews`]: the Activity Log and Audit Log as endpoints and a self-contained viewer page the host app mounts behind its login, for a [`Viewer`] it names |
 //! | `webhook` | (feature `webhook`) `WebhookSink`, which posts signed alerts to an HTTP endpoint, and the signature a receiver checks |
 //! | [`Error`] | the crate's one error: a refused builder setting, or a refused or failed viewer request |
@@ -44,6 +50,8 @@
 
 mod error;
 pub mod layer;
+#[cfg(feature = "setup")]
+pub mod setup;
 pub mod viewer;
 #[cfg(feature = "webhook")]
 pub mod webhook;

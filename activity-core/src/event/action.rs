@@ -104,6 +104,10 @@ actions! {
     ADMIN_ROLE_CHANGED = "admin.role.changed";
     /// `admin.user.unlocked`
     ADMIN_USER_UNLOCKED = "admin.user.unlocked";
+    /// `access.denied`: an access policy refused a request (`reason` is the code).
+    ACCESS_DENIED = "access.denied";
+    /// `access.reported`: a report-only access policy rule would have refused a request.
+    ACCESS_REPORTED = "access.reported";
 }
 
 impl Action {

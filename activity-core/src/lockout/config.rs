@@ -92,6 +92,10 @@ pub struct LockoutConfig {
     /// How long an admitted attempt may stay unsettled before its reservation is
     /// forgotten (an instance that died mid-attempt); default 2 minutes.
     pub reservation_timeout: Duration,
+    /// How long a device or network an account signed in from stays familiar to smart
+    /// lockout after its last sign-in, and a handler's account id stays tied to the
+    /// typed identifier (default 90 days); older ones are pruned.
+    pub familiar_for: Duration,
 }
 
 impl Default for LockoutConfig {
@@ -108,6 +112,7 @@ impl Default for LockoutConfig {
             scope: LockScope::Smart,
             ip_budget: Some(IpBudget::default()),
             reservation_timeout: Duration::minutes(2),
+            familiar_for: Duration::days(90),
         }
     }
 }

@@ -292,6 +292,13 @@ impl Budget {
         Err(Duration::milliseconds(ms.max(1000)))
     }
 
+    /// Whether the budget has refilled completely by `now` (nothing left to remember).
+    pub fn is_full(&self, now: DateTime<Utc>, capacity: f64, period: Duration) -> bool {
+        let mut b = self.clone();
+        b.refill(now, capacity, period);
+        b.tokens >= capacity
+    }
+
     /// Gives one attempt back (a reservation that did not fail).
     pub fn give_back(&mut self, capacity: f64) {
         self.tokens = (self.tokens + 1.0).min(capacity);

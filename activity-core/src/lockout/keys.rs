@@ -52,6 +52,22 @@ pub(crate) fn subject(
     ])
 }
 
+/// The kind, tenant and account of a counter's key, if `key` is one.
+pub(crate) fn parse_subject(key: &str) -> Option<(AttemptKind, Option<String>, String)> {
+    let parts: Vec<Option<String>> = serde_json::from_str(key).ok()?;
+    match parts.as_slice() {
+        [Some(lock), Some(kind), tenant, Some(account), Some(_)] if lock == "lock" => {
+            let kind = match kind.as_str() {
+                "mfa" => AttemptKind::Mfa,
+                "login" => AttemptKind::Login,
+                _ => return None,
+            };
+            Some((kind, tenant.clone(), account.clone()))
+        }
+        _ => None,
+    }
+}
+
 /// The prefix of every counter of `account` under `kind`, whatever the place.
 pub(crate) fn subjects_of(kind: AttemptKind, tenant: Option<&str>, account: &str) -> String {
     let mut s = array(&[Some("lock"), Some(kind_name(kind)), tenant, Some(account)]);
@@ -88,6 +104,11 @@ mod tests {
         assert!(subject(AttemptKind::Login, None, "bob", "new").starts_with(&bob));
         assert!(!subject(AttemptKind::Login, None, "bobby", "new").starts_with(&bob));
         assert!(!subject(AttemptKind::Mfa, None, "bob", "new").starts_with(&bob));
+        let parsed = parse_subject(&a).unwrap();
+        assert_eq!(parsed.1.as_deref(), Some("a\",\"b"));
+        assert_eq!(parsed.2, "c");
+        assert!(parse_subject(&budget("10.0.0.0/24")).is_none());
+        assert!(parse_subject("not json").is_none());
     }
 
     #[test]

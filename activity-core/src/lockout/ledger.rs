@@ -76,7 +76,19 @@ pub trait LockoutLedger: Send + Sync + 'static {
     /// # Errors
     /// The storage's errors.
     async fn update_prefix(&self, prefix: &str, change: Change<'_>) -> Result<u64>;
+
+    /// Removes every entry for which `keep` says false, atomically per entry (an entry
+    /// changed meanwhile is judged as it is then); how many were removed. The policy's
+    /// [`prune`](crate::lockout::LockoutPolicy::prune) decides what is worth keeping.
+    ///
+    /// # Errors
+    /// The storage's errors.
+    async fn retain(&self, keep: Keep<'_>) -> Result<u64>;
 }
+
+/// The test [`LockoutLedger::retain`] applies to each entry.
+/// It is given each entry's key and entry.
+pub type Keep<'a> = &'a (dyn Fn(&str, &LedgerEntry) -> bool + Send + Sync);
 
 /// The in-process ledger: exact for one app instance; use a shared one (PostgreSQL's) when
 /// several instances serve the same accounts.
@@ -146,6 +158,13 @@ impl LockoutLedger for MemoryLedger {
 
     async fn get(&self, key: &str) -> Result<Option<LedgerEntry>> {
         Ok(self.lock().get(key).cloned())
+    }
+
+    async fn retain(&self, keep: Keep<'_>) -> Result<u64> {
+        let mut map = self.lock();
+        let before = map.len();
+        map.retain(|k, e| keep(k, e));
+        Ok((before - map.len()) as u64)
     }
 
     async fn update_prefix(&self, prefix: &str, change: Change<'_>) -> Result<u64> {

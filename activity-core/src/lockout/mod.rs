@@ -23,7 +23,7 @@ mod policy;
 
 pub use config::{IpBudget, LockScope, LockoutConfig};
 pub use counter::{Budget, Counter, Limits, Lock, Refusal};
-pub use ledger::{Change, LedgerEntry, LockoutLedger, MemoryLedger};
+pub use ledger::{Change, Keep, LedgerEntry, LockoutLedger, MemoryLedger};
 pub use policy::{AccountStatus, LockoutPolicy};
 
 /// What kind of authentication attempt a [`LockKey`] describes.

@@ -274,6 +274,83 @@ impl LockoutPolicy {
         Ok(())
     }
 
+    /// Removes what the ledger no longer needs: counters whose window, reservations and
+    /// lock history have passed (an ended lock's release is recorded as it goes, as
+    /// `lockout.released` with reason `expired`), budgets refilled completely, and devices, networks and account
+    /// links not seen for [`familiar_for`](LockoutConfig::familiar_for). How many entries
+    /// were removed. The in-memory ledger also prunes itself when full; a shared ledger
+    /// (PostgreSQL's) grows with every name an attacker tries until this runs: run it
+    /// periodically, for example as a [`Job`](crate::jobs::Job) (the policy is one).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use activity_core::{lockout::*, ManualClock, MemoryStore, Outcome};
+    /// use chrono::{Duration, TimeZone, Utc};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 12, 3, 9, 0, 0).unwrap());
+    /// let ledger = Arc::new(MemoryLedger::new());
+    /// let policy = LockoutPolicy::new(Arc::new(MemoryStore::new()), LockoutConfig::default())
+    ///     .ledger(ledger.clone())
+    ///     .clock(clock.clone());
+    /// let Admission::Admitted(t) = policy.admit(&LockKey::account(None, "random-name")).await? else { panic!() };
+    /// let failed = Settlement { event: uuid::Uuid::now_v7(), outcome: Outcome::Failure, verified: None, device: None };
+    /// policy.settle(t, failed).await?;
+    /// assert_eq!(policy.prune().await?, 0); // the failure still counts
+    /// clock.advance(Duration::days(2));
+    /// assert_eq!(policy.prune().await?, 1); // its window has passed
+    /// assert!(ledger.is_empty());
+    /// # Ok::<(), activity_core::Error>(()) }).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    /// The ledger's errors.
+    pub async fn prune(&self) -> Result<u64> {
+        let now = self.clock.now();
+        let limits = self.config.limits(AttemptKind::Login);
+        let budget = self
+            .config
+            .ip_budget
+            .as_ref()
+            .map(|b| (f64::from(b.capacity), b.period));
+        let familiar_since = now - self.config.familiar_for;
+        let released = Mutex::new(Vec::new());
+        let keep = |key: &str, e: &LedgerEntry| {
+            let mut c = e.counter.clone();
+            let ended = c.expire(now, &limits);
+            // Again: the lock history is cleared only once no lock is left.
+            c.expire(now, &limits);
+            if c.lock.is_some() || !c.is_idle() {
+                return true;
+            }
+            if let Some(lock) = ended {
+                // An ended lock nobody asked about since: its release is recorded now
+                // (under the same id as when an attempt finds it ended).
+                let Some((_, tenant, account)) = keys::parse_subject(key) else {
+                    return true;
+                };
+                match self.expired_event(tenant.as_deref(), &account, key, &lock) {
+                    Some(ev) => released.lock().unwrap_or_else(|p| p.into_inner()).push(ev),
+                    None => return true,
+                }
+            }
+            if let (Some(b), Some((cap, period))) = (&e.budget, budget) {
+                if !b.is_full(now, cap, period) {
+                    return true;
+                }
+            }
+            match e.seen {
+                Some(at) => at > familiar_since,
+                // A link made before links carried their time: kept.
+                None => e.link.is_some(),
+            }
+        };
+        let removed = self.ledger.retain(&keep).await?;
+        for ev in released.into_inner().unwrap_or_else(|p| p.into_inner()) {
+            self.record(ev);
+        }
+        Ok(removed)
+    }
+
     /// The sign-in state of `account` across its places: the strictest lock, the most
     /// failures.
     ///
@@ -809,6 +886,7 @@ impl LockoutCheck for LockoutPolicy {
                 self.ledger
                     .update(&keys::alias(tenant, &id), &mut |e: &mut LedgerEntry| {
                         e.link = Some(link.clone());
+                        e.seen = Some(now);
                     })
                     .await?;
             }
@@ -880,6 +958,32 @@ impl LockoutCheck for LockoutPolicy {
 
     fn normalizer(&self) -> Arc<dyn Normalize> {
         self.normalizer.clone()
+    }
+}
+
+/// Pruning the ledger ([`LockoutPolicy::prune`]) as a periodic job.
+///
+/// ```
+/// use std::{sync::Arc, time::Duration};
+/// use activity_core::{jobs, lockout::{LockoutConfig, LockoutPolicy}, MemoryStore};
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let policy = Arc::new(LockoutPolicy::new(Arc::new(MemoryStore::new()), LockoutConfig::default()));
+/// let pruning = jobs::every(Duration::from_secs(3600)).spawn(policy.clone());
+/// pruning.run_now().await;
+/// assert!(pruning.last_run().unwrap().succeeded());
+/// pruning.stop().await;
+/// # });
+/// ```
+#[async_trait]
+impl crate::jobs::Job for LockoutPolicy {
+    fn name(&self) -> &str {
+        "lockout-prune"
+    }
+
+    async fn run(&self) -> Result<()> {
+        let removed = self.prune().await?;
+        tracing::debug!(removed, "lockout ledger pruned");
+        Ok(())
     }
 }
 

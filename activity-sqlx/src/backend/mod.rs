@@ -11,6 +11,7 @@
 //! [`ActivityStore`]: activity_core::ActivityStore
 
 mod db;
+mod policies;
 mod store;
 
 use std::future::Future;
@@ -21,6 +22,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{Database, Transaction};
 
 pub(crate) use db::{bind_all, Db};
+pub(crate) use policies::PolicyTables;
 pub(crate) use store::{
     append_sealed, chain_heads, count, delete, fetch_all, forward_activity_store, query, tenants,
 };

@@ -91,6 +91,8 @@ pub enum Command {
     /// Write a signed checkpoint of every chain into a directory (`checkpoint keygen`
     /// makes the signing key pair).
     Checkpoint(CheckpointArgs),
+    /// Show, set or test the access policies (where and when users may sign in).
+    Policy(PolicyArgs),
 }
 
 /// `checkpoint`.
@@ -564,4 +566,90 @@ pub struct DigestArgs {
     /// Comment for the sign-off.
     #[arg(long, default_value = "")]
     pub comment: String,
+}
+
+/// `policy`.
+///
+/// ```
+/// use activity_sqlx::cli::args::{Cli, Command, PolicyAction};
+/// use clap::Parser;
+/// let cli = Cli::try_parse_from([
+///     "activity", "policy", "test", "--tenant", "acme", "--ip", "1.2.3.4",
+///     "--at", "2026-12-03T22:00:00Z",
+/// ]).unwrap();
+/// let Command::Policy(p) = cli.command else { panic!("expected policy") };
+/// let PolicyAction::Test(t) = p.action else { panic!("expected test") };
+/// assert_eq!((t.tenant.as_deref(), t.ip.unwrap().to_string()), (Some("acme"), "1.2.3.4".into()));
+/// assert!(Cli::try_parse_from(["activity", "policy", "test", "--ip", "1.2.3"]).is_err());
+/// assert!(Cli::try_parse_from(["activity", "policy", "set", "p.json", "--clear"]).is_err());
+/// ```
+#[derive(Debug, Args)]
+pub struct PolicyArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: PolicyAction,
+}
+
+/// `policy show|set|test`.
+#[derive(Debug, Subcommand)]
+pub enum PolicyAction {
+    /// Print the policy of a tenant (default: the global one) as JSON.
+    Show(PolicyShow),
+    /// Replace the policy of a tenant (default: the global one) with the JSON in FILE
+    /// (`-`: standard input), or remove it with `--clear`; recorded as
+    /// `admin.config.changed`.
+    Set(PolicySet),
+    /// The decision on a request: exit status 0 when allowed, 3 when denied.
+    Test(PolicyTest),
+}
+
+/// `policy show`.
+#[derive(Debug, Args)]
+pub struct PolicyShow {
+    /// The tenant.
+    #[arg(long)]
+    pub tenant: Option<String>,
+    /// Every policy, with the version.
+    #[arg(long, conflicts_with = "tenant")]
+    pub all: bool,
+}
+
+/// `policy set`.
+#[derive(Debug, Args)]
+pub struct PolicySet {
+    /// The policy (JSON: `{"rules": [...]}`); `-` reads standard input.
+    #[arg(required_unless_present = "clear")]
+    pub file: Option<PathBuf>,
+    /// Remove the policy instead.
+    #[arg(long, conflicts_with = "file")]
+    pub clear: bool,
+    /// The tenant.
+    #[arg(long)]
+    pub tenant: Option<String>,
+    /// Who is changing it (recorded as the actor; default the OS user).
+    #[arg(long)]
+    pub by: Option<String>,
+}
+
+/// `policy test`.
+#[derive(Debug, Args)]
+pub struct PolicyTest {
+    /// The tenant.
+    #[arg(long)]
+    pub tenant: Option<String>,
+    /// The client address.
+    #[arg(long)]
+    pub ip: Option<std::net::IpAddr>,
+    /// When (RFC 3339, or a duration ago such as `2h`; default now).
+    #[arg(long)]
+    pub at: Option<String>,
+    /// The account (typed identifier or id).
+    #[arg(long)]
+    pub account: Option<String>,
+    /// Its roles (repeatable).
+    #[arg(long)]
+    pub role: Vec<String>,
+    /// The country (ISO code); default: looked up in `[geoip] city` when configured.
+    #[arg(long)]
+    pub country: Option<String>,
 }

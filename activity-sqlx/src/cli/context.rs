@@ -30,6 +30,10 @@ pub(crate) struct Ctx {
     pub(crate) require_archive: Option<PathBuf>,
     /// The signing key of checkpoints and manifests, if configured.
     pub(crate) signing_key: Option<activity_core::signed::SigningKey>,
+    /// The database URL (the access policies' tables are opened when a command needs them).
+    pub(crate) url: String,
+    /// The configuration's `[geoip] city`.
+    pub(crate) geoip_city: Option<PathBuf>,
 }
 
 impl Ctx {
@@ -39,7 +43,7 @@ impl Ctx {
         url: &str,
         config: &Config,
     ) -> Result<(Self, RecorderGuard), Failure> {
-        let store = open(url).await?;
+        let store = crate::open(url).await?;
         let key = match config.chain_key().map_err(Failure::usage)? {
             Some(k) => ChainKey::keyed(&k).map_err(|e| Failure::usage(e.to_string()))?,
             None => ChainKey::unkeyed(),
@@ -90,6 +94,8 @@ impl Ctx {
             retention: config.retention().map_err(Failure::usage)?,
             require_archive: config.retention.require_archive.clone(),
             signing_key: config.signing_key().map_err(Failure::usage)?,
+            url: url.to_owned(),
+            geoip_city: config.geoip.city.clone(),
         };
         Ok((ctx, guard))
     }
@@ -154,29 +160,32 @@ pub(crate) fn require_existing_sqlite(url: &str) -> Result<(), Failure> {
     )))
 }
 
-/// Opens the store for `url` and migrates it.
-async fn open(url: &str) -> Result<Arc<dyn ActivityStore>, Error> {
+/// The access policies kept beside the store of `url` (their tables created if missing).
+pub(crate) async fn access_policies(
+    url: &str,
+) -> Result<Arc<dyn activity_core::access::AccessPolicyStore>, Failure> {
     if url.starts_with("postgres:") || url.starts_with("postgresql:") {
         #[cfg(feature = "postgres")]
-        {
-            let s = crate::PgStore::connect(url).await?;
-            s.migrate().await?;
-            return Ok(Arc::new(s));
-        }
+        return Ok(crate::PgStore::connect(url)
+            .await?
+            .access_policies()
+            .await?);
     } else if url.starts_with("mysql:") || url.starts_with("mariadb:") {
         #[cfg(feature = "mysql")]
-        {
-            let s = crate::MySqlStore::connect(&url.replacen("mariadb:", "mysql:", 1)).await?;
-            s.migrate().await?;
-            return Ok(Arc::new(s));
-        }
+        return Ok(
+            crate::MySqlStore::connect(&url.replacen("mariadb:", "mysql:", 1))
+                .await?
+                .access_policies()
+                .await?,
+        );
     } else {
-        let s = crate::SqliteStore::connect(url).await?;
-        s.migrate().await?;
-        return Ok(Arc::new(s));
+        return Ok(crate::SqliteStore::connect(url)
+            .await?
+            .access_policies()
+            .await?);
     }
     #[allow(unreachable_code)]
-    Err(Error::UnsupportedUrl(url.chars().take(200).collect()))
+    Err(Error::UnsupportedUrl(url.chars().take(200).collect()).into())
 }
 
 /// The operator running the command: `$USER`, control characters dropped.

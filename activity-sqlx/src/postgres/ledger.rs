@@ -1,7 +1,7 @@
 //! [`PgLedger`]: the lockout's counters in PostgreSQL, shared by every app instance, so that
 //! parallel attempts on several instances reserve at most the threshold between them.
 
-use activity_core::lockout::{Change, LedgerEntry, LockoutLedger};
+use activity_core::lockout::{Change, Keep, LedgerEntry, LockoutLedger};
 use async_trait::async_trait;
 use sqlx::{AssertSqlSafe, PgPool, Row};
 
@@ -134,6 +134,49 @@ impl LockoutLedger for PgLedger {
             }
             None => Ok(None),
         }
+    }
+
+    async fn retain(&self, keep: Keep<'_>) -> activity_core::Result<u64> {
+        // In pages of keys, each page one transaction holding its rows' locks (rows being
+        // changed by an attempt right now are skipped: they are not idle).
+        let select = format!(
+            "SELECT key, entry FROM {} WHERE key > $1 ORDER BY key LIMIT 1000 \
+             FOR UPDATE SKIP LOCKED",
+            self.table
+        );
+        let delete = format!("DELETE FROM {} WHERE key = ANY($1)", self.table);
+        let (mut after, mut removed) = (String::new(), 0u64);
+        loop {
+            let mut tx = self.pool.begin().await.map_err(core)?;
+            let rows = sqlx::query(AssertSqlSafe(select.clone()))
+                .bind(&after)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(core)?;
+            let Some(last) = rows.last() else {
+                break;
+            };
+            after = last.try_get(0).map_err(core)?;
+            let mut gone = Vec::new();
+            for row in &rows {
+                let key: String = row.try_get(0).map_err(core)?;
+                let text: String = row.try_get(1).map_err(core)?;
+                // A row that does not decode is kept for an operator to look at.
+                if matches!(decode(&key, &text), Ok(e) if !keep(&key, &e)) {
+                    gone.push(key);
+                }
+            }
+            if !gone.is_empty() {
+                removed += sqlx::query(AssertSqlSafe(delete.clone()))
+                    .bind(&gone)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(core)?
+                    .rows_affected();
+            }
+            tx.commit().await.map_err(core)?;
+        }
+        Ok(removed)
     }
 
     async fn update_prefix(&self, prefix: &str, change: Change<'_>) -> activity_core::Result<u64> {

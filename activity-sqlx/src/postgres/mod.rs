@@ -200,6 +200,36 @@ impl PgStore {
     pub fn tables(&self) -> &Tables {
         &self.tables
     }
+
+    /// The access policies ([`activity_core::access`]) kept beside this store's tables
+    /// (`<prefix>activity_access_policies` and `<prefix>activity_access_version`, created
+    /// here if missing), for [`AccessControl::load`](activity_core::access::AccessControl::load).
+    ///
+    /// ```no_run
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use activity_core::access::AccessControl;
+    /// use activity_sqlx::{PgStore};
+    /// let store = PgStore::connect("postgres://postgres@127.0.0.1:5432/test").await?;
+    /// store.migrate().await?;
+    /// let control = AccessControl::load(store.access_policies().await?).await?;
+    /// assert_eq!(control.policies().version, 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(()) }).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    /// The database's (a role that may not create tables, when they are missing).
+    pub async fn access_policies(
+        &self,
+    ) -> activity_core::Result<std::sync::Arc<dyn activity_core::access::AccessPolicyStore>> {
+        // A handle on the same pool and tables (the partition cache is not needed).
+        let handle = PgStore {
+            pool: self.pool.clone(),
+            tables: self.tables.clone(),
+            known_months: Mutex::new(HashSet::new()),
+            copy: self.copy,
+        };
+        crate::backend::PolicyTables::open(handle).await
+    }
 }
 
 impl Backend for PgStore {

@@ -13,7 +13,9 @@ use super::actor::ActorSource;
 use super::client_ip::TrustedProxies;
 use super::device_cookie::DeviceKey;
 use super::rules::RouteRule;
+use super::scheme::SecureCookie;
 use super::tenant::TenantSource;
+use super::warn_once::Warnings;
 
 #[derive(Clone)]
 pub(crate) struct Config {
@@ -27,12 +29,19 @@ pub(crate) struct Config {
     pub device_max_age: Duration,
     /// The device cookie's signing key; `None`: the process's random one.
     pub device_key: Option<DeviceKey>,
+    pub device_secure: SecureCookie,
     pub session: Option<SessionCookie>,
     pub lockout: Arc<dyn LockoutCheck>,
     pub locked_status: StatusCode,
     pub locked_retry_after: Duration,
     pub unavailable_retry_after: Duration,
+    /// Let an attempt through when the lockout cannot be asked (default: 503).
+    pub lockout_fail_open: bool,
+    /// The access policies enforced before handlers, if any.
+    pub access: Option<super::access::AccessGate>,
     pub ack: super::ack::AckConfig,
+    /// The setup mistakes already reported (shared by clones: once per layer).
+    pub warned: Arc<Warnings>,
 }
 
 impl Config {
@@ -52,11 +61,15 @@ impl Config {
             device_cookie: "activity_device".into(),
             device_max_age: Duration::from_secs(400 * 24 * 3600),
             device_key: None,
+            device_secure: SecureCookie::Auto,
             session: None,
             locked_status: StatusCode::LOCKED,
             locked_retry_after: Duration::from_secs(900),
             unavailable_retry_after: Duration::from_secs(30),
+            lockout_fail_open: false,
+            access: None,
             ack: super::ack::AckConfig::default(),
+            warned: Arc::default(),
         }
     }
 }

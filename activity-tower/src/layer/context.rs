@@ -134,7 +134,7 @@ impl RequestContext {
 
 /// The peer address: [`PeerAddr`], axum's `ConnectInfo`, or a bare `SocketAddr`
 /// extension, in that order.
-fn peer(parts: &Parts) -> Option<IpAddr> {
+pub(crate) fn peer(parts: &Parts) -> Option<IpAddr> {
     if let Some(PeerAddr(a)) = parts.extensions.get::<PeerAddr>() {
         return Some(a.ip());
     }

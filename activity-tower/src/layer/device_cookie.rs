@@ -182,8 +182,8 @@ fn token(name: &str) -> bool {
 }
 
 /// The `Set-Cookie` value that gives the browser its signed device cookie: `HttpOnly`,
-/// `SameSite=Lax`, `Secure`, `Path=/`, `Max-Age`. `None` unless `name` is an RFC 6265
-/// token.
+/// `SameSite=Lax`, `Secure` when `secure`, `Path=/`, `Max-Age`. `None` unless `name` is
+/// an RFC 6265 token.
 ///
 /// Written directly rather than through `cookie::Cookie`'s builder and `Display`: the
 /// layer sets this on every first login, and the builder's formatting cost about 0.7 µs
@@ -194,13 +194,15 @@ pub(crate) fn set_device_cookie(
     name: &str,
     id: &DeviceId,
     max_age: Duration,
+    secure: bool,
 ) -> Option<HeaderValue> {
     if !token(name) {
         return None;
     }
     let value = format!(
-        "{name}={}; HttpOnly; SameSite=Lax; Secure; Path=/; Max-Age={}",
+        "{name}={}; HttpOnly; SameSite=Lax;{} Path=/; Max-Age={}",
         key.sign(name, id),
+        if secure { " Secure;" } else { "" },
         max_age.as_secs()
     );
     HeaderValue::from_str(&value).ok()
@@ -246,14 +248,19 @@ mod tests {
     fn the_device_cookie_has_every_attribute() {
         let k = key(b"0123456789abcdef");
         let id = DeviceId::random();
-        let v = set_device_cookie(&k, NAME, &id, Duration::from_secs(60)).unwrap();
+        let v = set_device_cookie(&k, NAME, &id, Duration::from_secs(60), true).unwrap();
         let v = v.to_str().unwrap();
         assert!(v.starts_with(&format!("{NAME}={id}.")), "{v}");
         for flag in ["Path=/", "Max-Age=60", "HttpOnly", "Secure", "SameSite=Lax"] {
             assert!(v.contains(flag), "{v}");
         }
-        assert!(set_device_cookie(&k, "bad\nname", &id, Duration::from_secs(60)).is_none());
-        assert!(set_device_cookie(&k, "a;Domain=evil", &id, Duration::from_secs(60)).is_none());
+        assert!(set_device_cookie(&k, "bad\nname", &id, Duration::from_secs(60), true).is_none());
+        assert!(
+            set_device_cookie(&k, "a;Domain=evil", &id, Duration::from_secs(60), true).is_none()
+        );
+        let plain = set_device_cookie(&k, NAME, &id, Duration::from_secs(60), false).unwrap();
+        let plain = Cookie::parse(plain.to_str().unwrap().to_owned()).unwrap();
+        assert_eq!((plain.secure(), plain.http_only()), (None, Some(true)));
         // What the cookie crate reads back is what was written, and it verifies.
         let c = Cookie::parse(v.to_owned()).unwrap();
         assert_eq!(c.name(), NAME);

@@ -1,7 +1,7 @@
 //! [`ActivityHandle`]: how a handler records events with its request's context.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use activity_core::{event::SessionKey, Action, ActivityEvent, Actor, Recorder};
 #[cfg(feature = "axum")]
@@ -28,6 +28,8 @@ pub struct ActivityHandle {
     recorder: Recorder,
     context: Arc<RequestContext>,
     session_key: Option<SessionKey>,
+    /// Who a layer inside this one (a session library's) said is signed in.
+    identified: Arc<Mutex<Option<Actor>>>,
 }
 
 impl fmt::Debug for ActivityHandle {
@@ -43,12 +45,57 @@ impl ActivityHandle {
         recorder: Recorder,
         context: Arc<RequestContext>,
         session_key: Option<SessionKey>,
+        identified: Arc<Mutex<Option<Actor>>>,
     ) -> Self {
         Self {
             recorder,
             context,
             session_key,
+            identified,
         }
+    }
+
+    /// Names who is signed in, from inside the layer: for a session library's layer that
+    /// sits inside [`ActivityLayer`](crate::ActivityLayer) (as it must, for the layer to
+    /// see the session cookie it sets on a login), so that the signed-in user was not
+    /// yet known when the layer read the request. The route's event (a logout, an MFA
+    /// step, a password change) and the events recorded with this handle carry the
+    /// actor, unless they name one already; a sign-in's subject stays the identifier
+    /// typed in its body.
+    ///
+    /// ```
+    /// # use std::{convert::Infallible, sync::Arc};
+    /// use activity_core::{Action, ActivityQuery, ActivityStore, Actor, MemoryStore, Recorder};
+    /// use activity_tower::layer::PrefixedBody;
+    /// use activity_tower::{ActivityHandle, ActivityLayer, RouteKind, RouteRule};
+    /// use http::{Request, Response};
+    /// use tower::{Layer, ServiceExt};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let store = Arc::new(MemoryStore::new());
+    /// let (recorder, guard) = Recorder::builder(store.clone()).start();
+    /// let layer = ActivityLayer::new(recorder.clone()).rule(RouteRule::post("/logout", RouteKind::Logout));
+    /// // What a session library's middleware does once it has loaded the session:
+    /// let app = layer.layer(tower::service_fn(|req: Request<PrefixedBody<String>>| async move {
+    ///     req.extensions().get::<ActivityHandle>().unwrap().identify(Actor::user("u_1"));
+    ///     Ok::<_, Infallible>(Response::new(String::new()))
+    /// }));
+    /// app.oneshot(Request::post("/logout").body(String::new()).unwrap()).await.unwrap();
+    /// recorder.flush().await.unwrap();
+    /// let page = store.query(&ActivityQuery::own(None, "u_1").action("auth")).await.unwrap();
+    /// assert_eq!(page.events[0].action, Action::LOGOUT);
+    /// # guard.shutdown().await;
+    /// # });
+    /// ```
+    pub fn identify(&self, actor: Actor) {
+        *self.identified.lock().unwrap_or_else(|p| p.into_inner()) = Some(actor);
+    }
+
+    /// The actor [`identify`](Self::identify) named, if any.
+    pub fn identified(&self) -> Option<Actor> {
+        self.identified
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// The request's context.
@@ -61,7 +108,10 @@ impl ActivityHandle {
     ///
     /// # Errors
     /// As [`Recorder::record`].
-    pub fn record(&self, event: ActivityEvent) -> activity_core::Result<()> {
+    pub fn record(&self, mut event: ActivityEvent) -> activity_core::Result<()> {
+        if event.actor.is_none() && self.context.actor.is_none() {
+            event.actor = self.identified();
+        }
         let result = self.recorder.record(self.context.fill(event));
         if let Err(e) = &result {
             tracing::error!(error = %e, "activity event not recorded");
@@ -71,7 +121,11 @@ impl ActivityHandle {
 
     /// An event of `action` with the context filled in, to complete and record.
     pub fn event(&self, action: Action) -> ActivityEvent {
-        self.context.event(action)
+        let mut e = self.context.event(action);
+        if e.actor.is_none() {
+            e.actor = self.identified();
+        }
+        e
     }
 
     /// The keyed hash of a raw session id, under the layer's session key (`None` when

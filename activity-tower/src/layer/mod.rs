@@ -14,10 +14,14 @@
 //! | `client_ip/` | [`TrustedProxies`], [`ForwardedHeader`], [`client_ip`]: who is connected |
 //! | `headers.rs` | [`X_REQUEST_ID`], reading cookies |
 //! | `device_cookie.rs` | [`DeviceId`]: the signed device cookie |
+//! | `scheme.rs` | [`SecureCookie`], [`Scheme`]: whether that cookie is `Secure` |
+//! | `warn_once.rs` | the setup mistakes the layer reports once (no peer address, no session cookie) |
 //! | `context.rs` | [`RequestContext`]: what every event of a request carries |
 //! | `handle.rs` | [`ActivityHandle`]: handlers recording with that context |
 //! | `extensions.rs` | [`AuthenticatedActor`], [`PeerAddr`], [`OutcomeHint`]: what the app tells the layer |
+//! | `access.rs` | the access policies enforced before handlers ([`ActivityLayer::access`]), [`X_ACTIVITY_REASON`] |
 
+mod access;
 mod ack;
 mod actor;
 mod body;
@@ -31,9 +35,12 @@ mod handle;
 mod headers;
 mod identifier;
 mod rules;
+mod scheme;
 mod service;
 mod tenant;
+mod warn_once;
 
+pub use access::{RolesFn, X_ACTIVITY_REASON};
 pub use ack::Ack;
 pub use actor::{ActorFn, ActorSource};
 pub use body::PrefixedBody;
@@ -47,12 +54,15 @@ pub use future::ResponseFuture;
 pub use handle::ActivityHandle;
 pub use headers::X_REQUEST_ID;
 pub use rules::{default_outcome, OutcomeJudge, PathPattern, RouteKind, RouteRule};
+pub use scheme::{Scheme, SecureCookie};
 pub use service::ActivityService;
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use activity_core::access::AccessControl;
+use activity_core::enrich::GeoResolver;
 use activity_core::{event::SessionKey, lockout::LockoutCheck, Actor, Recorder};
 use http::request::Parts;
 use http::StatusCode;
@@ -256,12 +266,30 @@ impl ActivityLayer {
     }
 
     /// The device cookie's name and lifetime (default `activity_device`, 400 days). It is
-    /// set `HttpOnly; Secure; SameSite=Lax` on the first successful login, signed with the
+    /// set `HttpOnly; SameSite=Lax` on the first successful login, `Secure` as
+    /// [`device_cookie_secure`](Self::device_cookie_secure) says, signed with the
     /// [`device_cookie_key`](Self::device_cookie_key).
     pub fn device_cookie(mut self, name: &str, max_age: Duration) -> Self {
         let c = self.config_mut();
         c.device_cookie = name.to_owned();
         c.device_max_age = max_age;
+        self
+    }
+
+    /// Whether the device cookie is `Secure` (default [`SecureCookie::Auto`]: unless the
+    /// request is known to be plain HTTP, so that plain-HTTP development on a host other
+    /// than `localhost` keeps its device cookie).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// use activity_tower::{layer::SecureCookie, ActivityLayer};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let (recorder, _guard) = activity_core::Recorder::builder(Arc::new(activity_core::MemoryStore::new())).start();
+    /// let layer = ActivityLayer::new(recorder).device_cookie_secure(SecureCookie::Always);
+    /// # });
+    /// ```
+    pub fn device_cookie_secure(mut self, secure: SecureCookie) -> Self {
+        self.config_mut().device_secure = secure;
         self
     }
 
@@ -325,6 +353,116 @@ impl ActivityLayer {
         let c = self.config_mut();
         c.locked_status = status;
         c.locked_retry_after = retry_after;
+        self
+    }
+
+    /// Enforces `control`'s access policies ([`activity_core::access`]) on sign-in
+    /// routes ([`RouteKind::Login`] and [`RouteKind::MfaVerify`]): a request a rule denies
+    /// gets 403 with its reason code in [`X_ACTIVITY_REASON`] (`ip_denied`,
+    /// `country_denied`, `outside_hours`), the handler is not called, and `access.denied`
+    /// is recorded with the policy, the rule and the inputs (address, country, local
+    /// time). Report-only rules record `access.reported` and let the request through. The
+    /// decision is taken from memory; keep `control` fresh with its refresh job.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use activity_core::access::{AccessControl, MemoryPolicyStore};
+    /// use activity_tower::{ActivityLayer, RouteKind, RouteRule};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let (recorder, guard) = activity_core::Recorder::builder(Arc::new(activity_core::MemoryStore::new())).start();
+    /// let control = Arc::new(AccessControl::load(Arc::new(MemoryPolicyStore::new())).await?);
+    /// let layer = ActivityLayer::new(recorder)
+    ///     .rule(RouteRule::post("/login", RouteKind::Login))
+    ///     .access(control);
+    /// # drop(layer);
+    /// # guard.shutdown().await;
+    /// # Ok::<(), activity_core::Error>(()) }).unwrap();
+    /// ```
+    pub fn access(mut self, control: Arc<AccessControl>) -> Self {
+        let c = self.config_mut();
+        match &mut c.access {
+            Some(gate) => gate.control = control,
+            None => {
+                c.access = Some(access::AccessGate {
+                    control,
+                    geo: None,
+                    roles: None,
+                    everywhere: false,
+                })
+            }
+        }
+        self
+    }
+
+    /// Judges every request through this layer by the access policies, not only sign-ins
+    /// (a network restriction for an admin area: put a layer with this on its router);
+    /// the account judged is the signed-in user. Needs [`access`](Self::access).
+    ///
+    /// # Errors
+    /// [`Error::Config`] when no access policies were given.
+    pub fn access_everywhere(mut self) -> Result<Self, Error> {
+        match &mut self.config_mut().access {
+            Some(gate) => gate.everywhere = true,
+            None => {
+                return Err(Error::config(
+                    "access_everywhere",
+                    "needs access(control) first",
+                ))
+            }
+        }
+        Ok(self)
+    }
+
+    /// Finds a request's country for country rules with `resolver` (the GeoIP database
+    /// the recorder enriches with, say). Without one, every country is unknown. Needs
+    /// [`access`](Self::access).
+    ///
+    /// # Errors
+    /// [`Error::Config`] when no access policies were given.
+    pub fn access_geo(mut self, resolver: Arc<dyn GeoResolver>) -> Result<Self, Error> {
+        match &mut self.config_mut().access {
+            Some(gate) => gate.geo = Some(resolver),
+            None => return Err(Error::config("access_geo", "needs access(control) first")),
+        }
+        Ok(self)
+    }
+
+    /// Finds an account's roles for rules limited to roles: `f(tenant, account)` with the
+    /// account in normal form, answered from memory (it runs before the handler). Needs
+    /// [`access`](Self::access).
+    ///
+    /// # Errors
+    /// [`Error::Config`] when no access policies were given.
+    pub fn access_roles(
+        mut self,
+        f: impl Fn(Option<&str>, &str) -> Vec<String> + Send + Sync + 'static,
+    ) -> Result<Self, Error> {
+        match &mut self.config_mut().access {
+            Some(gate) => gate.roles = Some(Arc::new(f)),
+            None => return Err(Error::config("access_roles", "needs access(control) first")),
+        }
+        Ok(self)
+    }
+
+    /// What an authentication attempt gets when the lockout cannot be asked (its ledger's
+    /// database is down, its table is missing): by default 503 with the
+    /// [`unavailable_retry_after`](Self::unavailable_retry_after) `Retry-After`, recorded
+    /// as a failure with reason `lockout_unavailable`, and the handler is not called, so
+    /// an outage never hands out unlimited guesses. `true` lets such attempts through
+    /// unchecked (logged as a warning) — availability over brute-force protection.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let (recorder, guard) = activity_core::Recorder::builder(Arc::new(activity_core::MemoryStore::new())).start();
+    /// // The default, written out: refuse what the lockout cannot judge.
+    /// let layer = activity_tower::ActivityLayer::new(recorder).lockout_fail_open(false);
+    /// # drop(layer);
+    /// # guard.shutdown().await;
+    /// # });
+    /// ```
+    pub fn lockout_fail_open(mut self, open: bool) -> Self {
+        self.config_mut().lockout_fail_open = open;
         self
     }
 

@@ -106,10 +106,15 @@ where
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
         let (mut parts, body) = req.into_parts();
         let ctx = Arc::new(RequestContext::read(&self.config, &parts));
+        if ctx.ip.is_none() {
+            self.config.warned.no_peer();
+        }
+        let identified = Arc::default();
         parts.extensions.insert(ActivityHandle::new(
             self.config.recorder.clone(),
             ctx.clone(),
             self.config.session.as_ref().map(|s| s.key.clone()),
+            Arc::clone(&identified),
         ));
         let rule = self
             .config
@@ -118,6 +123,9 @@ where
             .find(|r| r.matches(&parts.method, parts.uri.path()))
             .cloned();
         let Some(rule) = rule else {
+            if let Some(refused) = self.gate_everywhere(&ctx) {
+                return ResponseFuture::rule(Box::pin(std::future::ready(Ok(refused))));
+            }
             let request_id = HeaderValue::from_str(&ctx.request_id).ok();
             let req =
                 Request::from_parts(parts, PrefixedBody::new(bytes::Bytes::new(), body, false));
@@ -134,13 +142,50 @@ where
             actor: (rule.kind != RouteKind::Login)
                 .then(|| ctx.actor.clone())
                 .flatten(),
+            // Only a sign-in sets the device cookie.
+            secure_cookie: rule.kind == RouteKind::Login
+                && self.config.device_secure.secure(
+                    &parts,
+                    super::context::peer(&parts),
+                    &self.config.trusted,
+                ),
             config: self.config.clone(),
             rule,
             ctx,
+            identified,
             ticket: std::sync::Mutex::new(None),
         };
         ResponseFuture::rule(Box::pin(handle_rule(inner, attempt, parts, body)))
     }
+}
+
+impl<S> ActivityService<S> {
+    /// Under [`access_everywhere`](crate::ActivityLayer::access_everywhere), the access
+    /// policies' decision on a request no rule matches: the refusal, if denied.
+    fn gate_everywhere<B: Default>(&self, ctx: &RequestContext) -> Option<Response<B>> {
+        let gate = self.config.access.as_ref().filter(|g| g.everywhere)?;
+        let judged = gate.judge(ctx, ctx.actor.as_ref());
+        for e in judged.events(ctx, ctx.actor.as_ref(), "request") {
+            if let Err(err) = self.config.recorder.record(e) {
+                tracing::error!(error = %err, "access decision not recorded");
+            }
+        }
+        let reason = judged.decision.denied?.reason;
+        Some(access_refusal(reason.as_str(), &ctx.request_id))
+    }
+}
+
+/// The 403 of a request an access policy denies: empty, with the reason code and the
+/// request id.
+fn access_refusal<B: Default>(reason: &'static str, request_id: &str) -> Response<B> {
+    let mut res = Response::new(B::default());
+    *res.status_mut() = StatusCode::FORBIDDEN;
+    res.headers_mut().insert(
+        super::access::X_ACTIVITY_REASON,
+        HeaderValue::from_static(reason),
+    );
+    echo_request_id(res.headers_mut(), request_id);
+    res
 }
 
 /// A request of a rule's route: admitted, then handed to the inner service, then judged
@@ -206,6 +251,10 @@ struct Attempt {
     ticket: std::sync::Mutex<Option<Ticket>>,
     /// The events of the answer, held until durable under `Ack::Durable`.
     ack: super::ack::Pending,
+    /// Who a layer inside this one said is signed in ([`ActivityHandle::identify`]).
+    identified: Arc<std::sync::Mutex<Option<Actor>>>,
+    /// Whether a device cookie set on the answer is `Secure`.
+    secure_cookie: bool,
 }
 
 /// Why a body was refused before the handler.
@@ -237,7 +286,10 @@ impl Attempt {
         e.actor = if self.rule.kind == RouteKind::Login {
             known
         } else {
-            known.or(e.actor)
+            known.or(e.actor).or_else(|| {
+                let slot = self.identified.lock().unwrap_or_else(|p| p.into_inner());
+                slot.clone()
+            })
         };
         e.reason = reason;
         e
@@ -316,6 +368,9 @@ impl Attempt {
                 return Err(self.refusal(StatusCode::BAD_REQUEST, 1));
             }
         };
+        if let Some(refused) = self.admit_access() {
+            return Err(refused);
+        }
         if let Some(refused) = self.admit_lockout().await {
             return Err(refused);
         }
@@ -367,6 +422,25 @@ impl Attempt {
         Ok(PrefixedBody::new(prefix, rest, done))
     }
 
+    /// Asks the access policies about a sign-in (or, under `access_everywhere`, any
+    /// request); records the decision; the 403 if denied. Before the lockout: a request
+    /// refused here is not an attempt on the password.
+    fn admit_access<B: Default>(&self) -> Option<Response<B>> {
+        let gate = self.config.access.as_ref()?;
+        let route = match self.rule.kind {
+            RouteKind::Login => "login",
+            RouteKind::MfaVerify => "mfa_verify",
+            _ if gate.everywhere => "request",
+            _ => return None,
+        };
+        let judged = gate.judge(&self.ctx, self.actor.as_ref());
+        for e in judged.events(&self.ctx, self.actor.as_ref(), route) {
+            self.record(e);
+        }
+        let reason = judged.decision.denied?.reason;
+        Some(access_refusal(reason.as_str(), &self.ctx.request_id))
+    }
+
     /// Asks the lockout before an authentication attempt and takes its reservation; the
     /// answer for a locked account or a throttled address (after recording the refused
     /// attempt).
@@ -410,9 +484,19 @@ impl Attempt {
                     self.config.locked_retry_after.as_secs(),
                 ))
             }
-            Err(e) => {
+            Err(e) if self.config.lockout_fail_open => {
                 tracing::warn!(error = %e, "lockout check failed; letting the attempt through");
                 None
+            }
+            Err(e) => {
+                // An attempt the lockout cannot judge is not a free guess.
+                tracing::error!(error = %e, "lockout check failed; refusing the attempt");
+                let ev = self.event(Outcome::Failure, Some("lockout_unavailable".into()), None);
+                self.record(ev);
+                Some(self.refusal(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    self.config.unavailable_retry_after.as_secs(),
+                ))
             }
         }
     }
@@ -479,9 +563,8 @@ impl Attempt {
         if event.device_id().is_none() {
             let id = DeviceId::random();
             let key = config.device_key();
-            if let Some(v) =
-                set_device_cookie(key, &config.device_cookie, &id, config.device_max_age)
-            {
+            let (name, max_age) = (&config.device_cookie, config.device_max_age);
+            if let Some(v) = set_device_cookie(key, name, &id, max_age, self.secure_cookie) {
                 res.headers_mut().append(SET_COOKIE, v);
             }
             event.source.get_or_insert_with(Default::default).device_id = Some(id.into());
@@ -490,8 +573,10 @@ impl Attempt {
             .session
             .as_ref()
             .and_then(|s| set_cookie(res.headers(), &s.name).map(|v| s.key.hash(&v)));
-        if session.is_some() {
-            event.session = session;
+        match (&config.session, session) {
+            (_, Some(session)) => event.session = Some(session),
+            (Some(s), None) => config.warned.no_session_cookie(&s.name),
+            (None, None) => {}
         }
         let mut created = follow_up(event, Action::SESSION_CREATED);
         created.reason = None;

@@ -218,6 +218,16 @@ pub const ENGLISH: &[(&str, &str, &str)] = &[
         "You unlocked {target}|You unlocked an account",
         "Unlocked {target}|Unlocked an account",
     ),
+    (
+        "access.denied",
+        "An access policy blocked a request",
+        "Blocked by an access policy",
+    ),
+    (
+        "access.reported",
+        "An access policy would have blocked a request (report only)",
+        "Would have been blocked by an access policy (report only)",
+    ),
 ];
 
 #[derive(Deserialize)]

@@ -7,6 +7,7 @@ mod digest;
 mod export;
 mod ingest;
 mod migrate;
+mod policy;
 mod purge;
 mod query;
 mod report;
@@ -38,5 +39,6 @@ pub(crate) async fn run(command: Command, ctx: &Ctx) -> Result<ExitCode, Failure
         Command::Timeline(a) => timeline::run(a, ctx).await,
         Command::Digest(a) => digest::run(a, ctx).await,
         Command::Checkpoint(a) => checkpoint::run(a, ctx).await,
+        Command::Policy(a) => policy::run(a, ctx).await,
     }
 }
