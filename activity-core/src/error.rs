@@ -233,6 +233,14 @@ pub enum Error {
         /// The tenant's cut-off.
         until: chrono::DateTime<chrono::Utc>,
     },
+    /// A signed checkpoint was not written: the log does not verify under the chain key,
+    /// or it lost events since the previous checkpoint that no authenticated retention
+    /// purge accounts for (the previous checkpoint stays the reference).
+    #[error("checkpoint not written: {reason}")]
+    NotCheckpointed {
+        /// What was found.
+        reason: String,
+    },
 }
 
 impl Error {
@@ -297,7 +305,9 @@ impl Error {
             Error::Invalid { .. } | Error::Json(_) | Error::GeoIp { .. } => ErrorKind::Invalid,
             Error::Unavailable { .. } => ErrorKind::Unavailable,
             Error::Timeout { .. } => ErrorKind::Timeout,
-            Error::Conflict { .. } | Error::NotArchived { .. } => ErrorKind::Conflict,
+            Error::Conflict { .. } | Error::NotArchived { .. } | Error::NotCheckpointed { .. } => {
+                ErrorKind::Conflict
+            }
             Error::Backend { .. } => ErrorKind::Backend,
             Error::Rejected { .. } => ErrorKind::Rejected,
             Error::QueueFull { .. } => ErrorKind::QueueFull,

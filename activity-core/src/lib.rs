@@ -63,6 +63,7 @@ pub mod query;
 pub mod recorder;
 pub mod retention;
 pub mod review;
+pub mod signed;
 pub mod store;
 pub mod text;
 pub mod timeline;

@@ -43,6 +43,7 @@ mod sealer;
 mod tests;
 mod verify;
 
+pub(crate) use canonical::write_canonical_v2;
 pub use canonical::{canonical_json, canonical_json_v2};
 pub(crate) use checkpoint::{checkpoint_ranges, coverage, covered, ranges_of, RemovedLinks};
 pub use checkpoint::{PurgeCheckpoint, PurgedRange, CHECKPOINT_KEY};

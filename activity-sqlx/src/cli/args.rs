@@ -88,8 +88,53 @@ pub enum Command {
     Timeline(TimelineArgs),
     /// A review digest for a role and period.
     Digest(DigestArgs),
+    /// Write a signed checkpoint of every chain into a directory (`checkpoint keygen`
+    /// makes the signing key pair).
+    Checkpoint(CheckpointArgs),
     /// Show, set or test the access policies (where and when users may sign in).
     Policy(PolicyArgs),
+}
+
+/// `checkpoint`.
+///
+/// ```
+/// use activity_sqlx::cli::args::{CheckpointArgs, CheckpointKeygen, Cli, Command};
+/// use clap::Parser;
+/// let cli = Cli::try_parse_from(["activity", "checkpoint", "--out", "/srv/checkpoints"]).unwrap();
+/// let Command::Checkpoint(a) = cli.command else { panic!("expected checkpoint") };
+/// assert!(a.out.is_some() && a.keygen.is_none());
+/// let cli = Cli::try_parse_from(["activity", "checkpoint", "keygen", "--secret", "s.key", "--public", "s.pub"]).unwrap();
+/// let Command::Checkpoint(CheckpointArgs { keygen: Some(CheckpointKeygen::Keygen { secret, .. }), .. }) = cli.command else { panic!() };
+/// assert!(secret.ends_with("s.key"));
+/// ```
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct CheckpointArgs {
+    /// `keygen --secret FILE --public FILE`.
+    #[command(subcommand)]
+    pub keygen: Option<CheckpointKeygen>,
+    /// The checkpoint directory: the next checkpoint is written into it, continuing the
+    /// newest one there.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// The signing key file (default: `[chain] signing_key_file` or `ACTIVITY_SIGNING_KEY`).
+    #[arg(long)]
+    pub signing_key: Option<PathBuf>,
+}
+
+/// `checkpoint keygen`.
+#[derive(Debug, Subcommand)]
+pub enum CheckpointKeygen {
+    /// Make an Ed25519 key pair: the secret (kept by the application) and the public key
+    /// (handed to auditors).
+    Keygen {
+        /// Where to write the secret key (must not exist).
+        #[arg(long)]
+        secret: PathBuf,
+        /// Where to write the public key.
+        #[arg(long)]
+        public: PathBuf,
+    },
 }
 
 /// Output formats for listings.
@@ -369,6 +414,13 @@ pub struct VerifyArgs {
     /// in DIR (and its subdirectories): finds a head deleted or rolled back in the database.
     #[arg(long)]
     pub archives: Option<PathBuf>,
+    /// Check the store against the signed checkpoints in DIR, with `--public-key` alone
+    /// (no chain key needed: without one, nothing is recorded).
+    #[arg(long, requires = "public_key")]
+    pub checkpoints: Option<PathBuf>,
+    /// The checkpoints' public key file (64 hex digits).
+    #[arg(long, requires = "checkpoints")]
+    pub public_key: Option<PathBuf>,
 }
 
 /// Report formats.
@@ -407,6 +459,10 @@ pub struct PurgeArgs {
     /// covers (overrides `[retention] require_archive`).
     #[arg(long)]
     pub require_archive: Option<PathBuf>,
+    /// After the purge, write a signed checkpoint into DIR (so that the purged start does
+    /// not read as a deletion against the previous one).
+    #[arg(long)]
+    pub checkpoints: Option<PathBuf>,
 }
 
 /// `unlock`.

@@ -218,6 +218,9 @@ pub struct ChainConfig {
     pub key_file: Option<PathBuf>,
     /// The writer name for events this command seals (default `activity-cli`).
     pub writer: Option<String>,
+    /// A file holding the Ed25519 signing key of checkpoints and archive manifests, 64
+    /// hex digits (or set `ACTIVITY_SIGNING_KEY`); `activity checkpoint keygen` makes one.
+    pub signing_key_file: Option<PathBuf>,
 }
 
 impl Config {
@@ -269,6 +272,38 @@ impl Config {
         if let Some(f) = &self.chain.key_file {
             let k = std::fs::read(f).map_err(|e| format!("chain key file {}: {e}", f.display()))?;
             return Ok(Some(k.trim_ascii().to_vec()));
+        }
+        Ok(None)
+    }
+
+    /// The signing key of checkpoints and manifests, from `ACTIVITY_SIGNING_KEY` or
+    /// `signing_key_file`.
+    ///
+    /// ```
+    /// use activity_sqlx::cli::config::Config;
+    /// let key = std::env::temp_dir().join(format!("activity-{}.key", uuid::Uuid::now_v7()));
+    /// std::fs::write(&key, format!("{}\n", "07".repeat(32))).unwrap();
+    /// let config: Config = toml::from_str(&format!("[chain]\nsigning_key_file = {:?}\n", key)).unwrap();
+    /// if std::env::var("ACTIVITY_SIGNING_KEY").is_err() {
+    ///     assert!(config.signing_key().unwrap().is_some());
+    /// }
+    /// std::fs::write(&key, "not a key").unwrap();
+    /// if std::env::var("ACTIVITY_SIGNING_KEY").is_err() {
+    ///     assert!(config.signing_key().is_err());
+    /// }
+    /// std::fs::remove_file(&key).unwrap();
+    /// ```
+    pub fn signing_key(&self) -> Result<Option<activity_core::signed::SigningKey>, String> {
+        use activity_core::signed::SigningKey;
+        if let Ok(k) = std::env::var("ACTIVITY_SIGNING_KEY") {
+            return SigningKey::from_hex(&k)
+                .map(Some)
+                .map_err(|e| format!("ACTIVITY_SIGNING_KEY: {e}"));
+        }
+        if let Some(f) = &self.chain.signing_key_file {
+            return SigningKey::read(f)
+                .map(Some)
+                .map_err(|e| format!("signing key file {}: {e}", f.display()));
         }
         Ok(None)
     }

@@ -27,6 +27,8 @@ pub(crate) struct Ctx {
     pub(crate) retention: RetentionPolicy,
     /// The configuration's `[retention] require_archive`.
     pub(crate) require_archive: Option<PathBuf>,
+    /// The signing key of checkpoints and manifests, if configured.
+    pub(crate) signing_key: Option<activity_core::signed::SigningKey>,
     /// The database URL (the access policies' tables are opened when a command needs them).
     pub(crate) url: String,
     /// The configuration's `[geoip] city`.
@@ -90,6 +92,7 @@ impl Ctx {
             lockout,
             retention: config.retention().map_err(Failure::usage)?,
             require_archive: config.retention.require_archive.clone(),
+            signing_key: config.signing_key().map_err(Failure::usage)?,
             url: url.to_owned(),
             geoip_city: config.geoip.city.clone(),
         };

@@ -57,6 +57,14 @@ pub use failure::Failure;
 /// A [`Failure`] with the command's exit status: 2 for a usage error, 1 otherwise.
 pub async fn run(cli: Cli) -> Result<ExitCode, Failure> {
     let config = Config::load(cli.config.as_deref()).map_err(Failure::usage)?;
+    // Making a key pair needs no database.
+    if let args::Command::Checkpoint(args::CheckpointArgs {
+        keygen: Some(args::CheckpointKeygen::Keygen { secret, public }),
+        ..
+    }) = &cli.command
+    {
+        return commands::keygen(secret, public);
+    }
     if !matches!(cli.command, args::Command::Migrate) {
         context::require_existing_sqlite(&cli.db)?;
     }

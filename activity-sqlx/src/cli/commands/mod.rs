@@ -2,6 +2,7 @@
 
 mod alerts;
 mod archive;
+mod checkpoint;
 mod digest;
 mod export;
 mod ingest;
@@ -20,6 +21,8 @@ use super::args::Command;
 use super::context::Ctx;
 use super::Failure;
 
+pub(crate) use checkpoint::keygen;
+
 /// Runs `command` with `ctx`.
 pub(crate) async fn run(command: Command, ctx: &Ctx) -> Result<ExitCode, Failure> {
     match command {
@@ -35,6 +38,7 @@ pub(crate) async fn run(command: Command, ctx: &Ctx) -> Result<ExitCode, Failure
         Command::Unlock(a) => unlock::run(a, ctx).await,
         Command::Timeline(a) => timeline::run(a, ctx).await,
         Command::Digest(a) => digest::run(a, ctx).await,
+        Command::Checkpoint(a) => checkpoint::run(a, ctx).await,
         Command::Policy(a) => policy::run(a, ctx).await,
     }
 }

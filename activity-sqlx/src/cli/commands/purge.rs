@@ -15,6 +15,10 @@ use crate::cli::Failure;
 /// lists the tenants first.
 pub(crate) async fn run(a: PurgeArgs, ctx: &Ctx) -> Result<ExitCode, Failure> {
     ctx.require_key().await?;
+    if a.checkpoints.is_some() && !a.dry_run {
+        // Refused before anything is deleted.
+        super::checkpoint::signer(None, ctx)?;
+    }
     let now = match &a.now {
         Some(t) => parse_when("now", t, Utc::now()).map_err(Failure::usage)?,
         None => Utc::now(),
@@ -65,6 +69,12 @@ pub(crate) async fn run(a: PurgeArgs, ctx: &Ctx) -> Result<ExitCode, Failure> {
     }
     not_archived(&report.not_archived);
     println!("{verb} {} events in all", report.total);
+    if let (Some(dir), false) = (&a.checkpoints, a.dry_run) {
+        // The audit.purged event (the authenticated checkpoint) stored first.
+        ctx.recorder.flush().await?;
+        let signer = super::checkpoint::signer(None, ctx)?;
+        return super::checkpoint::write(ctx, signer, dir).await;
+    }
     Ok(ExitCode::SUCCESS)
 }
 
