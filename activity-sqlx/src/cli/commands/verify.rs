@@ -106,7 +106,10 @@ async fn against_checkpoints(
     let report = match report {
         Ok(r) => r,
         Err(e @ activity_core::Error::Invalid { .. }) => {
-            return Err(Failure::usage(format!("--checkpoints {}: {e}", dir.display())))
+            return Err(Failure::usage(format!(
+                "--checkpoints {}: {e}",
+                dir.display()
+            )))
         }
         Err(e) => return Err(e.into()),
     };
