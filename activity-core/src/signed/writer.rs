@@ -16,6 +16,9 @@ use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
 use crate::store::ActivityStore;
 
+/// A chain's stored hash at the previous checkpoint's position and the fold up to it.
+type HashAndFold = ([u8; 32], [u8; 32]);
+
 /// Where a checkpoint goes besides its directory (a webhook, object storage kept by
 /// someone else): the more places hold it, the less an attacker who deletes the newest
 /// files can roll the reference back.
@@ -156,8 +159,7 @@ impl CheckpointWriter {
             .flat_map(|p| &p.chains)
             .map(|s| ((s.tenant.clone(), s.writer.clone()), s.seq))
             .collect();
-        let mut states: HashMap<ChainId, (ChainState, Option<([u8; 32], [u8; 32])>)> =
-            HashMap::new();
+        let mut states: HashMap<ChainId, (ChainState, Option<HashAndFold>)> = HashMap::new();
         for (chain, rows) in &scan.chains {
             let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
                 continue;
