@@ -2,7 +2,8 @@
 //!
 //! One run on loopback, the same load generator against four hello-world axum servers:
 //! (a) bare, (b) with tower-http's `TraceLayer` (JSON lines to a file), (c) with
-//! `ActivityLayer` and no matching rule, (d) with `ActivityLayer` recording every request
+//! `ActivityLayer` and no matching rule, (c2) as (c) with access policies judging every
+//! request (`access_everywhere`; a network and a country rule, neither denying), (d) with `ActivityLayer` recording every request
 //! as a login into SQLite. The generator keeps `CONNS` keep-alive connections busy for
 //! `SECS` seconds each, timing every request; the variants run in rounds, interleaved.
 
@@ -10,6 +11,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use activity_core::access::{AccessControl, AccessPolicy, AccessPolicyStore, MemoryPolicyStore};
 use activity_core::{
     query::DeleteRequest, ActivityEvent, ActivityQuery, ActivityStore, Page, Recorder,
     RecorderGuard,
@@ -181,6 +183,28 @@ fn main() {
                 .layer(ActivityLayer::new(recorder.clone()).rule(RouteRule::post("/signin", RouteKind::Login))),
         )
         .await;
+        // Policies that deny other networks and countries: every request is judged, none
+        // is denied (the requests come from 127.0.0.1, whose country is unknown).
+        let policies = Arc::new(MemoryPolicyStore::new());
+        let policy = AccessPolicy::from_json(
+            r#"{"rules": [
+                {"id": "no-test-net", "network": {"deny": ["203.0.113.0/24", "2001:db8::/32"]}},
+                {"id": "no-xx", "country": {"deny": ["XX"], "unknown": "allow"}}
+            ]}"#,
+        )
+        .unwrap();
+        policies.put(None, Some(&policy), 0).await.unwrap();
+        let control = Arc::new(AccessControl::load(policies).await.unwrap());
+        let with_policies = serve(
+            Router::new().route("/login", post(hello)).layer(
+                ActivityLayer::new(recorder.clone())
+                    .rule(RouteRule::post("/signin", RouteKind::Login))
+                    .access(control.clone())
+                    .access_everywhere()
+                    .unwrap(),
+            ),
+        )
+        .await;
         let recording = serve(
             Router::new()
                 .route("/login", post(hello))
@@ -204,6 +228,16 @@ fn main() {
         for (name, app) in [
             ("in-process: bare", Router::new().route("/login", post(hello))),
             ("in-process: ActivityLayer, no rule", layered("/signin")),
+            (
+                "in-process: as (c), policies judging every request",
+                Router::new().route("/login", post(hello)).layer(
+                    ActivityLayer::new(discard_recorder.clone())
+                        .rule(RouteRule::post("/signin", RouteKind::Login))
+                        .access(control.clone())
+                        .access_everywhere()
+                        .unwrap(),
+                ),
+            ),
             ("in-process: ActivityLayer, login, store discards", layered("/login")),
         ] {
             println!("{name:50} {:>6.0} ns per request (32 tasks, 2 threads)", in_process(app, per_task).await);
@@ -212,6 +246,7 @@ fn main() {
             ("a bare", bare),
             ("b TraceLayer", traced),
             ("c ActivityLayer, no rule", no_rule),
+            ("c2 as c, policies judging every request", with_policies),
             ("d ActivityLayer, login into SQLite", recording),
             ("e ActivityLayer, login, store discards", discarding),
         ];
