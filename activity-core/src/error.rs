@@ -193,6 +193,15 @@ pub enum Error {
         /// The queue's capacity.
         capacity: usize,
     },
+    /// A batch would take the [spool](crate::spool) over its capacity; it was not spooled
+    /// (the recorder then holds it in memory and fails closed, as without a spool).
+    #[error("spool is full ({bytes} of {capacity} bytes); the batch was not spooled")]
+    SpoolFull {
+        /// What the spool holds now, in bytes.
+        bytes: u64,
+        /// Its capacity, in bytes.
+        capacity: u64,
+    },
     /// The recorder fails closed and its store is down; the event was not accepted.
     #[error("audit log store is down and the recorder fails closed; the event was not accepted")]
     FailClosed,
@@ -310,7 +319,7 @@ impl Error {
             }
             Error::Backend { .. } => ErrorKind::Backend,
             Error::Rejected { .. } => ErrorKind::Rejected,
-            Error::QueueFull { .. } => ErrorKind::QueueFull,
+            Error::QueueFull { .. } | Error::SpoolFull { .. } => ErrorKind::QueueFull,
             Error::FailClosed => ErrorKind::FailClosed,
             Error::Closed | Error::NotStarted { .. } => ErrorKind::Closed,
         }

@@ -1,7 +1,9 @@
 //! [`AccessControl`]: the policies in force, decided from memory and refreshed when any
 //! instance changes them; changes recorded as `admin.config.changed`.
 
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
 
 use async_trait::async_trait;
 
@@ -42,7 +44,9 @@ use crate::recorder::Recorder;
 /// ```
 pub struct AccessControl {
     store: Arc<dyn AccessPolicyStore>,
-    current: RwLock<Arc<PolicySet>>,
+    current: ArcSwap<PolicySet>,
+    /// Held while a refresh replaces `current`, so an older set never replaces a newer.
+    replacing: Mutex<()>,
     normalizer: Arc<dyn Normalize>,
     recorder: Option<Recorder>,
     clock: Arc<dyn Clock>,
@@ -65,7 +69,8 @@ impl AccessControl {
         let set = store.load().await?;
         Ok(Self {
             store,
-            current: RwLock::new(Arc::new(set)),
+            current: ArcSwap::from_pointee(set),
+            replacing: Mutex::new(()),
             normalizer: Arc::new(DefaultNormalizer),
             recorder: None,
             clock: Arc::new(SystemClock),
@@ -97,17 +102,29 @@ impl AccessControl {
         self.clock.now()
     }
 
+    /// Whether any policy is in force: what a request path asks before it gathers the
+    /// inputs of a decision (no allocation, no shared write).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use activity_core::access::{AccessControl, MemoryPolicyStore};
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let control = AccessControl::load(Arc::new(MemoryPolicyStore::new())).await?;
+    /// assert!(!control.in_force());
+    /// # Ok::<(), activity_core::Error>(()) }).unwrap();
+    /// ```
+    pub fn in_force(&self) -> bool {
+        !self.current.load().is_empty()
+    }
+
     /// The policies in force.
     pub fn policies(&self) -> Arc<PolicySet> {
-        self.current
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.current.load_full()
     }
 
     /// The decision on `req`, from memory.
     pub fn decide(&self, req: &AccessRequest<'_>) -> Decision {
-        let set = self.policies();
+        let set = self.current.load();
         if set.is_empty() {
             return Decision::default();
         }
@@ -124,9 +141,9 @@ impl AccessControl {
             return Ok(false);
         }
         let set = self.store.load().await?;
-        let mut cur = self.current.write().unwrap_or_else(|p| p.into_inner());
-        if set.version >= cur.version {
-            *cur = Arc::new(set);
+        let _replacing = self.replacing.lock().unwrap_or_else(|p| p.into_inner());
+        if set.version >= self.current.load().version {
+            self.current.store(Arc::new(set));
         }
         Ok(true)
     }

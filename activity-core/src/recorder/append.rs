@@ -9,7 +9,7 @@ use tokio::time::Instant;
 
 use super::config::OutageNotice;
 use super::metrics::Counters;
-use super::worker::{panic_text, stage, AppendError, GaveUp, Outage, State, Worker};
+use super::worker::{panic_text, stage, AppendError, Appended, GaveUp, Outage, State, Worker};
 use crate::error::Error;
 use crate::event::payload::{Failed, Payload};
 use crate::event::{Action, ActivityEvent, Outcome};
@@ -18,12 +18,13 @@ impl Worker {
     /// Appends the sealed `batch`: split by tenant into concurrent parts when it can be,
     /// each part retried while the store is down, a rejected part halved until the bad
     /// event is alone (and recorded as rejected). Returns what committed, in the batch's
-    /// order; on giving up, what was not written.
+    /// order, and (with a spool) what an outage left unwritten, to be spooled: with a
+    /// spool an outage is not waited out here. On giving up, what was not written.
     pub(super) async fn append(
         &mut self,
         batch: Vec<ActivityEvent>,
         st: &mut State,
-    ) -> Result<Vec<ActivityEvent>, (GaveUp, Vec<ActivityEvent>)> {
+    ) -> Result<Appended, (GaveUp, Vec<ActivityEvent>)> {
         let mut committed = Vec::with_capacity(batch.len());
         let mut stack = Vec::new();
         let in_flight = self.shared.config.max_in_flight;
@@ -52,6 +53,11 @@ impl Worker {
                 // is recorded, as it would without the split).
                 stack.reverse();
                 if let Some((err, held)) = retryable {
+                    if self.spool.is_some() {
+                        self.note_outage(stage::STORE, &err, held, st, false);
+                        let spill = stack.into_iter().rev().flatten().collect();
+                        return Ok(Appended { committed, spill });
+                    }
                     if self.wait_to_retry(&err, 1, held, st).await.is_err() {
                         return Err((GaveUp, stack.into_iter().rev().flatten().collect()));
                     }
@@ -77,6 +83,13 @@ impl Worker {
                         unwritten.extend(rest);
                     }
                     return Err((GaveUp, unwritten));
+                }
+                Err(AppendError::Outage) => {
+                    let mut spill = part;
+                    while let Some(rest) = stack.pop() {
+                        spill.extend(rest);
+                    }
+                    return Ok(Appended { committed, spill });
                 }
                 Err(AppendError::Rejected(err)) if part.len() > 1 => {
                     tracing::warn!(error = %err, size = part.len(), "batch rejected; isolating the bad event");
@@ -114,7 +127,10 @@ impl Worker {
                 }
             }
         }
-        Ok(committed)
+        Ok(Appended {
+            committed,
+            spill: Vec::new(),
+        })
     }
 
     /// Appends `parts` concurrently, once each (no retry: a failed part is for the usual
@@ -177,6 +193,10 @@ impl Worker {
                     self.recovered(batch.len(), st);
                     return Ok(());
                 }
+                Err(err) if err.is_outage() && self.spool.is_some() => {
+                    self.note_outage(stage::STORE, &err, batch.len(), st, false);
+                    return Err(AppendError::Outage);
+                }
                 Err(err) if err.is_outage() => {
                     attempt += 1;
                     if self
@@ -218,6 +238,21 @@ impl Worker {
         batch_len: usize,
         st: &mut State,
     ) -> Result<(), GaveUp> {
+        self.note_outage(stage, err, batch_len, st, true);
+        self.backoff(attempt, st).await
+    }
+
+    /// Notes the failure of `stage`, starting an outage on the first: `on_outage`,
+    /// `audit.failed`, and either fail-closed with health degraded (`engage`) or, when the
+    /// batch goes to the spool instead, health spooling.
+    pub(super) fn note_outage(
+        &mut self,
+        stage: &'static str,
+        err: &Error,
+        batch_len: usize,
+        st: &mut State,
+        engage: bool,
+    ) {
         let counters = &self.shared.counters;
         Counters::add(&counters.retried, 1);
         let text = err.to_string();
@@ -226,22 +261,24 @@ impl Worker {
             state.last_error = Some(text.clone());
             state.failed_stage = (stage != super::worker::stage::STORE).then_some(stage);
         }
+        if engage {
+            counters.outage.store(true, Ordering::Release);
+        }
         if st.outage.is_none() {
             let since = self.shared.clock.now();
             st.outage = Some(Outage { since });
             counters.state().outage_since = Some(since);
-            counters.outage.store(true, Ordering::Release);
-            tracing::error!(error = %text, stage, held = batch_len, "activity store failing; holding events and retrying");
+            tracing::error!(error = %text, stage, held = batch_len, spooling = !engage, "activity store failing; holding events and retrying");
             if let Some(cb) = &self.shared.config.on_outage {
                 cb(&OutageNotice::Failed {
                     since,
                     error: text.clone(),
                 });
             }
-            let reason = if stage == super::worker::stage::STORE {
-                "store_unavailable"
-            } else {
-                "stage_panicked"
+            let reason = match stage {
+                super::worker::stage::STORE => "store_unavailable",
+                super::worker::stage::SPOOL => "spool_refused",
+                _ => "stage_panicked",
             };
             st.pending.push_front(
                 Failed::error(&text)
@@ -256,6 +293,11 @@ impl Worker {
         self.note_stop(st);
         #[cfg(feature = "metrics")]
         self.publish();
+    }
+
+    /// Sleeps the backoff of `attempt`: ends early on shutdown, and fails rather than go
+    /// past the shutdown deadline.
+    pub(super) async fn backoff(&mut self, attempt: u32, st: &mut State) -> Result<(), GaveUp> {
         let delay = self.shared.config.backoff.delay(attempt);
         if let Some(deadline) = st.deadline {
             if Instant::now() + delay > deadline {

@@ -12,6 +12,7 @@ use crate::clock::Clock;
 use crate::error::Error;
 use crate::event::ActivityEvent;
 use crate::lockout::LockoutCheck;
+use crate::spool::Spool;
 use crate::store::ActivityStore;
 
 /// Builds and starts a [`Recorder`].
@@ -45,6 +46,7 @@ pub struct RecorderBuilder {
     pub(super) sealer: Option<Box<dyn Sealer>>,
     pub(super) after_commit: Vec<Arc<dyn AfterCommit>>,
     pub(super) lockout: Option<Arc<dyn LockoutCheck>>,
+    pub(super) spool: Option<Arc<dyn Spool>>,
 }
 
 impl RecorderBuilder {
@@ -121,6 +123,36 @@ impl RecorderBuilder {
     /// Retry backoff for a failing store.
     pub fn backoff(mut self, backoff: Backoff) -> Self {
         self.config.backoff = backoff;
+        self
+    }
+
+    /// Spools batches to `spool` while the store is down (see [`crate::spool`]): events
+    /// stay durable through an outage and a crash during it, `record_durable` answers as
+    /// soon as a batch is spooled, fail-closed engages only when the spool refuses a batch
+    /// (full, or failing), and the spool is replayed in order when the store answers and
+    /// on the next start. Give every run the same spool (a file path that persists).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use activity_core::spool::MemorySpool;
+    /// use activity_core::{MemoryStore, Recorder};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let (recorder, guard) = Recorder::builder(Arc::new(MemoryStore::new()))
+    ///     .spool(Arc::new(MemorySpool::new(64 << 20)))
+    ///     .start();
+    /// assert!(recorder.health().is_healthy());
+    /// assert_eq!(guard.shutdown().await.spooled, 0);
+    /// # });
+    /// ```
+    pub fn spool(mut self, spool: Arc<dyn Spool>) -> Self {
+        self.spool = Some(spool);
+        self
+    }
+
+    /// How long one replay of the spool waits for the store before it tries again after
+    /// the backoff (default 2 s), so that new batches keep being spooled meanwhile.
+    pub fn spool_timeout(mut self, timeout: Duration) -> Self {
+        self.config.spool_timeout = timeout;
         self
     }
 
@@ -241,6 +273,7 @@ impl RecorderBuilder {
             enrichers: self.enrichers,
             sealer: self.sealer,
             after_commit: self.after_commit,
+            spool: self.spool,
         };
         let handle = tokio::spawn(worker.run());
         let guard = RecorderGuard {

@@ -213,6 +213,8 @@ pub(crate) struct Config {
     pub on_outage: Option<OutageCallback>,
     pub on_reject: Option<RejectCallback>,
     pub lifecycle_events: bool,
+    /// How long a spool replay waits for the store before trying again later.
+    pub spool_timeout: Duration,
 }
 
 impl Default for Config {
@@ -230,6 +232,7 @@ impl Default for Config {
             on_outage: None,
             on_reject: None,
             lifecycle_events: true,
+            spool_timeout: Duration::from_secs(2),
         }
     }
 }

@@ -44,6 +44,14 @@ pub struct Metrics {
     pub panicked: u64,
     /// The last store error, as text.
     pub last_error: Option<String>,
+    /// Events written to the [spool](crate::spool) since start (while the store was down).
+    pub spooled: u64,
+    /// Spooled events replayed into the store since start (an earlier run's included).
+    pub replayed: u64,
+    /// Events in the spool now.
+    pub spool_events: u64,
+    /// Bytes the spool holds now.
+    pub spool_bytes: u64,
 }
 
 /// Whether the recorder can currently write.
@@ -70,6 +78,17 @@ pub enum Health {
     Degraded {
         /// When the outage began.
         since: DateTime<Utc>,
+        /// The last error, as text.
+        error: String,
+    },
+    /// The store is failing since `since` and batches go to the [spool](crate::spool):
+    /// events are durable and accepted (no fail-closed), and replayed when the store
+    /// answers. Also reported while an earlier run's spool is replayed at start.
+    Spooling {
+        /// When the outage began (`None`: replaying what an earlier run spooled).
+        since: Option<DateTime<Utc>>,
+        /// Events in the spool.
+        events: u64,
         /// The last error, as text.
         error: String,
     },
@@ -105,6 +124,12 @@ pub(crate) struct Counters {
     pub rejected: AtomicU64,
     pub panicked: AtomicU64,
     pub outage: AtomicBool,
+    /// Batches go to the spool (the store is down, or an earlier run's spool is replayed).
+    pub spooling: AtomicBool,
+    pub spooled: AtomicU64,
+    pub replayed: AtomicU64,
+    pub spool_events: AtomicU64,
+    pub spool_bytes: AtomicU64,
     pub stopped: AtomicBool,
     /// The worker task died.
     pub dead: AtomicBool,

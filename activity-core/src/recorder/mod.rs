@@ -20,6 +20,7 @@ mod config;
 mod metrics;
 #[cfg(feature = "metrics")]
 mod publish;
+mod spooling;
 mod stage;
 mod worker;
 
@@ -113,6 +114,7 @@ impl Recorder {
             sealer: None,
             after_commit: Vec::new(),
             lockout: None,
+            spool: None,
         }
     }
 
@@ -287,6 +289,10 @@ impl Recorder {
             rejected: Counters::get(&c.rejected),
             panicked: Counters::get(&c.panicked),
             last_error: c.state().last_error.clone(),
+            spooled: Counters::get(&c.spooled),
+            replayed: Counters::get(&c.replayed),
+            spool_events: Counters::get(&c.spool_events),
+            spool_bytes: Counters::get(&c.spool_bytes),
         }
     }
 
@@ -311,6 +317,14 @@ impl Recorder {
                 since: state
                     .outage_since
                     .unwrap_or_else(|| self.shared.clock.now()),
+                error: state.last_error.clone().unwrap_or_default(),
+            };
+        }
+        if c.spooling.load(Ordering::Acquire) {
+            let state = c.state();
+            return Health::Spooling {
+                since: state.outage_since,
+                events: Counters::get(&c.spool_events),
                 error: state.last_error.clone().unwrap_or_default(),
             };
         }
@@ -365,6 +379,10 @@ pub struct ShutdownReport {
     /// the events it held are gone from memory and `unwritten` cannot list them; this
     /// says so instead of reporting a clean shutdown.
     pub worker_panicked: Option<String>,
+    /// Events left in the [spool](crate::spool) because the store was still down: they
+    /// are durable and replayed on the next start with the same spool (or by
+    /// `activity spool replay`).
+    pub spooled: u64,
 }
 
 /// Keeps the worker alive; shut it down with [`shutdown`](Self::shutdown) to write
@@ -429,8 +447,10 @@ impl RecorderGuard {
             }
             None => Vec::new(),
         };
+        let metrics = self.recorder.metrics();
         ShutdownReport {
-            metrics: self.recorder.metrics(),
+            spooled: metrics.spool_events,
+            metrics,
             unwritten,
             worker_panicked,
         }
@@ -479,3 +499,6 @@ mod tests;
 
 #[cfg(test)]
 mod fault_tests;
+
+#[cfg(test)]
+mod spool_tests;

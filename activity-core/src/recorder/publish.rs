@@ -13,8 +13,12 @@
 //! | `activity_recorder_refused_total` | counter | events refused (queue full, fail-closed, shut down) |
 //! | `activity_recorder_rejected_total` | counter | events the store rejected for their content |
 //! | `activity_recorder_panicked_total` | counter | stage calls skipped after panicking |
+//! | `activity_recorder_spooled_total` | counter | events written to the spool |
+//! | `activity_recorder_replayed_total` | counter | spooled events replayed into the store |
 //! | `activity_recorder_queued` | gauge | events waiting in the queue |
-//! | `activity_recorder_health` | gauge | 0 healthy, 1 degraded, 2 a stage failed, 3 stopped |
+//! | `activity_recorder_spool_events` | gauge | events in the spool |
+//! | `activity_recorder_spool_bytes` | gauge | bytes the spool holds |
+//! | `activity_recorder_health` | gauge | 0 healthy, 1 degraded, 2 a stage failed, 3 stopped, 4 spooling |
 //!
 //! Every value carries the label `writer` (the recorder's writer id).
 
@@ -44,17 +48,24 @@ impl Recorder {
             ("activity_recorder_refused_total", m.refused),
             ("activity_recorder_rejected_total", m.rejected),
             ("activity_recorder_panicked_total", m.panicked),
+            ("activity_recorder_spooled_total", m.spooled),
+            ("activity_recorder_replayed_total", m.replayed),
         ];
         for (name, value) in counters {
             metrics::counter!(name, "writer" => writer.clone()).absolute(value);
         }
         metrics::gauge!("activity_recorder_queued", "writer" => writer.clone())
             .set(m.queued as f64);
+        metrics::gauge!("activity_recorder_spool_events", "writer" => writer.clone())
+            .set(m.spool_events as f64);
+        metrics::gauge!("activity_recorder_spool_bytes", "writer" => writer.clone())
+            .set(m.spool_bytes as f64);
         let health = match self.health() {
             Health::Healthy => 0.0,
             Health::Degraded { .. } => 1.0,
             Health::Failed { .. } => 2.0,
             Health::Stopped => 3.0,
+            Health::Spooling { .. } => 4.0,
         };
         metrics::gauge!("activity_recorder_health", "writer" => writer).set(health);
     }

@@ -17,6 +17,7 @@ use crate::error::{Error, Result as CoreResult};
 use crate::event::payload::{Failed, Payload, Recovered, Started, Stopped};
 use crate::event::{Action, ActivityEvent, Outcome};
 use crate::recorder::{AfterCommit, Enricher, Sealer};
+use crate::spool::Spool;
 use crate::store::ActivityStore;
 
 pub(crate) struct Worker {
@@ -26,6 +27,8 @@ pub(crate) struct Worker {
     pub enrichers: Vec<Arc<dyn Enricher>>,
     pub sealer: Option<Box<dyn Sealer>>,
     pub after_commit: Vec<Arc<dyn AfterCommit>>,
+    /// Where batches go while the store is down ([`crate::spool`]).
+    pub spool: Option<Arc<dyn Spool>>,
 }
 
 /// The store kept failing past the shutdown deadline.
@@ -34,6 +37,25 @@ pub(super) struct GaveUp;
 pub(super) enum AppendError {
     GaveUp,
     Rejected(Error),
+    /// The store is down and a spool takes the batch (the outage is noted).
+    Outage,
+}
+
+/// What an append wrote, and what an outage left for the spool.
+pub(super) struct Appended {
+    /// Committed, in the batch's order.
+    pub committed: Vec<ActivityEvent>,
+    /// Sealed and not written (only with a spool).
+    pub spill: Vec<ActivityEvent>,
+}
+
+/// What the seal stage did.
+pub(super) enum Sealed {
+    /// Sealed (or left unsealed for good reason): go on to append.
+    Done,
+    /// The store could not be asked which events are new; with a spool, the batch is
+    /// spooled unsealed and sealed when it is replayed.
+    Outage,
 }
 
 pub(super) struct Outage {
@@ -51,6 +73,7 @@ pub(super) mod stage {
     pub const SEALER: &str = "sealer";
     pub const STORE: &str = "store";
     pub const AFTER_COMMIT: &str = "after_commit";
+    pub const SPOOL: &str = "spool";
     pub const WORKER: &str = "worker";
 }
 
@@ -95,6 +118,19 @@ pub(super) struct State {
     pub(super) dropped_seen: u64,
     /// Who waits for an event to be durable ([`Recorder::record_durable`](super::Recorder::record_durable)), by event id.
     pub(super) acks: HashMap<uuid::Uuid, oneshot::Sender<CoreResult<()>>>,
+    /// The spool holds batches: every new batch goes behind them until it is replayed.
+    pub(super) spooling: bool,
+    /// When to try replaying the spool next.
+    pub(super) replay_at: Option<Instant>,
+    /// Failed replay attempts in a row (for the backoff).
+    pub(super) replay_attempt: u32,
+    /// A final replay was tried at shutdown.
+    pub(super) replayed_at_stop: bool,
+    /// The spool refused a batch (full, or failing) and fail-closed is engaged for it.
+    pub(super) spool_refusing: bool,
+    /// The front entry of the spool as sealed by a replay that then failed: replayed as
+    /// it is next time, so that the positions it took in its chains are not taken twice.
+    pub(super) resealed: Option<(u64, Vec<ActivityEvent>)>,
 }
 
 impl Worker {
@@ -107,8 +143,15 @@ impl Worker {
             outage: None,
             dropped_seen: 0,
             acks: HashMap::new(),
+            spooling: false,
+            replay_at: None,
+            replay_attempt: 0,
+            replayed_at_stop: false,
+            spool_refusing: false,
+            resealed: None,
         };
         let _alive = Alive(self.shared.clone());
+        self.open_spool(&mut st).await;
         if self.shared.config.lifecycle_events {
             let started = Started {
                 writer: self.shared.config.writer.clone(),
@@ -127,12 +170,23 @@ impl Worker {
                     None => break,
                 }
             }
+            if st.spooling && st.replay_at.is_some_and(|at| at <= Instant::now()) {
+                self.replay(&mut st).await;
+            }
             if batch.is_empty() && st.flushes.is_empty() && !st.stopping {
-                match self.rx.recv().await {
-                    Some(msg) => {
+                let next = if st.spooling {
+                    let at = st.replay_at.unwrap_or_else(Instant::now);
+                    tokio::time::timeout_at(at, self.rx.recv()).await.ok()
+                } else {
+                    Some(self.rx.recv().await)
+                };
+                match next {
+                    Some(Some(msg)) => {
                         self.take(msg, &mut batch, &mut st);
                     }
-                    None => st.stopping = true,
+                    Some(None) => st.stopping = true,
+                    // Time to replay the spool.
+                    None => continue,
                 }
             }
             self.drain(&mut batch, &mut st);
@@ -141,6 +195,29 @@ impl Worker {
             self.note_drops(&mut st);
 
             if batch.is_empty() {
+                if st.pending.is_empty() && st.spooling {
+                    if st.stopping {
+                        if !self.rx.is_empty() {
+                            continue;
+                        }
+                        // After audit.stopped (written by the block below) is spooled.
+                        if !self.shared.config.lifecycle_events || wrote_stopped {
+                            if !st.replayed_at_stop {
+                                // One last try; what the store still cannot take stays
+                                // in the spool for the next start.
+                                st.replayed_at_stop = true;
+                                self.replay_before(&mut st).await;
+                                continue;
+                            }
+                            self.left_in_spool().await;
+                            return Vec::new();
+                        }
+                    } else if !st.flushes.is_empty() {
+                        // A flush waits for the spool to reach the store.
+                        self.wait_to_replay(&mut st).await;
+                        continue;
+                    }
+                }
                 if st.pending.is_empty() {
                     for f in st.flushes.drain(..) {
                         let _ = f.send(());
@@ -160,6 +237,9 @@ impl Worker {
                                 .push_back(stopped.write(
                                     self.lifecycle(Action::AUDIT_STOPPED, Outcome::Success),
                                 ));
+                            continue;
+                        }
+                        if st.spooling {
                             continue;
                         }
                         return Vec::new();
@@ -307,19 +387,35 @@ impl Worker {
         if let Err(GaveUp) = self.enrich(&mut batch, st).await {
             return Err((GaveUp, batch));
         }
-        if let Err(GaveUp) = self.seal(&mut batch, st).await {
-            return Err((GaveUp, batch));
+        if st.spooling {
+            // Behind what the spool holds, to keep the log's order.
+            return self.spool_batch(false, batch, st).await;
         }
-        let committed = self.append(batch, st).await?;
+        match self.seal(&mut batch, st).await {
+            Err(GaveUp) => return Err((GaveUp, batch)),
+            Ok(Sealed::Outage) => return self.spool_batch(false, batch, st).await,
+            Ok(Sealed::Done) => {}
+        }
+        let Appended { committed, spill } = self.append(batch, st).await?;
+        self.acknowledge(&committed, st);
+        let spilled = if spill.is_empty() {
+            Ok(())
+        } else {
+            self.spool_batch(true, spill, st).await
+        };
+        self.after_commit(&committed, st).await;
+        spilled
+    }
+
+    /// Tells whoever waits for these events that they are durable.
+    pub(super) fn acknowledge(&self, events: &[ActivityEvent], st: &mut State) {
         if !st.acks.is_empty() {
-            for e in &committed {
+            for e in events {
                 if let Some(ack) = st.acks.remove(&e.id) {
                     let _ = ack.send(Ok(()));
                 }
             }
         }
-        self.after_commit(&committed, st).await;
-        Ok(())
     }
 
     /// Runs every enricher on every event, each call caught: a panic keeps the batch and
@@ -360,7 +456,7 @@ impl Worker {
     /// Runs the after-commit stages on `committed`, each caught: a panicking stage is
     /// retried like an outage, then skipped for this batch (its follow-ups are lost, the
     /// skip is recorded).
-    async fn after_commit(&mut self, committed: &[ActivityEvent], st: &mut State) {
+    pub(super) async fn after_commit(&mut self, committed: &[ActivityEvent], st: &mut State) {
         for i in 0..self.after_commit.len() {
             let hook = self.after_commit[i].clone();
             let mut attempt = 0;
@@ -428,9 +524,13 @@ impl Worker {
         );
     }
 
-    async fn seal(&mut self, batch: &mut [ActivityEvent], st: &mut State) -> Result<(), GaveUp> {
+    pub(super) async fn seal(
+        &mut self,
+        batch: &mut [ActivityEvent],
+        st: &mut State,
+    ) -> Result<Sealed, GaveUp> {
         let Some(mut sealer) = self.sealer.take() else {
-            return Ok(());
+            return Ok(Sealed::Done);
         };
         let mut attempt = 0;
         let mut panics = 0;
@@ -446,7 +546,7 @@ impl Worker {
                     if panics > PANIC_RETRIES {
                         self.recovered(batch.len(), st);
                         self.stage_skipped(stage::SEALER, &text, None, st);
-                        break Ok(());
+                        break Ok(Sealed::Done);
                     }
                     attempt += 1;
                     let err = Error::backend(format!("{} panicked: {text}", stage::SEALER), None);
@@ -461,7 +561,11 @@ impl Worker {
                 }
             };
             match outcome {
-                Ok(()) => break Ok(()),
+                Ok(()) => break Ok(Sealed::Done),
+                Err(err) if err.is_outage() && self.spool.is_some() => {
+                    self.note_outage(stage::STORE, &err, batch.len(), st, false);
+                    break Ok(Sealed::Outage);
+                }
                 Err(err) if err.is_outage() => {
                     attempt += 1;
                     if self
@@ -480,7 +584,7 @@ impl Worker {
                                 .with_reason("seal_failed"),
                         ),
                     );
-                    break Ok(());
+                    break Ok(Sealed::Done);
                 }
             }
         };

@@ -38,8 +38,7 @@ impl AccessGate {
     /// The decision on a request of `ctx` by `account` (the typed identifier on a
     /// sign-in, else the signed-in user), now.
     pub fn judge(&self, ctx: &RequestContext, account: Option<&Actor>) -> Judged {
-        let policies = self.control.policies();
-        if policies.is_empty() {
+        if !self.control.in_force() {
             return Judged {
                 decision: Decision::default(),
                 country: None,
