@@ -92,6 +92,8 @@ mod open;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod schema;
+#[cfg(feature = "sqlite")]
+mod spool;
 mod sql;
 #[cfg(feature = "sqlite")]
 mod sqlite;
@@ -104,6 +106,8 @@ pub use open::{open, open_access_policies};
 #[cfg(feature = "postgres")]
 pub use postgres::{PgLedger, PgOptions, PgStore, PARTITIONS_AHEAD};
 pub use schema::{Tables, SCHEMA_VERSION};
+#[cfg(feature = "sqlite")]
+pub use spool::{SqliteSpool, DEFAULT_SPOOL_CAPACITY};
 #[cfg(feature = "sqlite")]
 pub use sqlite::{Durability, SqliteOptions, SqliteStore};
 pub use sqlx;

@@ -43,6 +43,19 @@ pub struct SpoolEntry {
     pub events: Vec<ActivityEvent>,
 }
 
+impl SpoolEntry {
+    /// An entry, as a [`Spool`] implementation reads it back.
+    ///
+    /// ```
+    /// use activity_core::spool::SpoolEntry;
+    /// let e = SpoolEntry::new(7, true, Vec::new());
+    /// assert_eq!((e.id, e.sealed), (7, true));
+    /// ```
+    pub fn new(id: u64, sealed: bool, events: Vec<ActivityEvent>) -> Self {
+        Self { id, sealed, events }
+    }
+}
+
 /// What a spool holds.
 ///
 /// ```

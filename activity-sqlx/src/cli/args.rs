@@ -93,6 +93,45 @@ pub enum Command {
     Checkpoint(CheckpointArgs),
     /// Show, set or test the access policies (where and when users may sign in).
     Policy(PolicyArgs),
+    /// The recorder's local spool (where an application beside PostgreSQL or MySQL keeps
+    /// events while its store is down): what it holds, or replay it into `--db`.
+    Spool(SpoolArgs),
+}
+
+/// `spool status|replay`.
+///
+/// ```
+/// use activity_sqlx::cli::args::{Cli, Command, SpoolAction};
+/// use clap::Parser;
+/// let cli = Cli::try_parse_from(["activity", "spool", "status", "--spool", "/var/lib/app/spool.db"]).unwrap();
+/// let Command::Spool(s) = cli.command else { panic!("expected spool") };
+/// assert!(matches!(s.action, SpoolAction::Status));
+/// assert_eq!(s.spool.to_str(), Some("/var/lib/app/spool.db"));
+/// ```
+#[derive(Debug, clap::Args)]
+pub struct SpoolArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: SpoolAction,
+    /// The spool file (the application's `ACTIVITY_SPOOL_PATH`).
+    #[arg(
+        long,
+        global = true,
+        env = "ACTIVITY_SPOOL_PATH",
+        default_value = "activity-spool.db"
+    )]
+    pub spool: PathBuf,
+}
+
+/// `spool status|replay`.
+#[derive(Debug, clap::Subcommand)]
+pub enum SpoolAction {
+    /// Print what the spool holds as JSON (needs no database).
+    Status,
+    /// Replay the spool into `--db`, oldest batch first, through the library's pipeline
+    /// (chain, alerts, lockout); exit 1 if the store does not take all of it. Stop the
+    /// application that owns the spool first: it replays the spool itself when it starts.
+    Replay,
 }
 
 /// `checkpoint`.

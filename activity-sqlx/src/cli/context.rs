@@ -41,6 +41,7 @@ impl Ctx {
     pub(crate) async fn start(
         url: &str,
         config: &Config,
+        spool: Option<Arc<dyn activity_core::spool::Spool>>,
     ) -> Result<(Self, RecorderGuard), Failure> {
         let store = crate::open(url).await?;
         let key = match config.chain_key().map_err(Failure::usage)? {
@@ -58,6 +59,17 @@ impl Ctx {
             .clone()
             .unwrap_or_else(|| "activity-cli".into());
         let mut builder = Recorder::builder(store.clone());
+        if let Some(spool) = spool {
+            // Replayed as the recorder starts (before anything the command records), and
+            // sealed as it is: never under a key the log was not sealed with.
+            if activity_core::chain::key_holds(&*store, &key).await? == Some(false) {
+                return Err(Failure::usage(
+                    "the configured chain key is not the one the log was sealed with; the \
+                     spool was not replayed",
+                ));
+            }
+            builder = builder.spool(spool);
+        }
         if let Some(city) = &config.geoip.city {
             let resolver = activity_core::enrich::MaxMindResolver::open(city)
                 .map_err(|e| Failure::usage(format!("[geoip] city: {e}")))?;

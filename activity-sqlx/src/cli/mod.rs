@@ -65,10 +65,20 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Failure> {
     {
         return commands::keygen(secret, public);
     }
+    // What the spool holds needs no database.
+    if let args::Command::Spool(a) = &cli.command {
+        if matches!(a.action, args::SpoolAction::Status) {
+            return commands::spool_status(&a.spool).await;
+        }
+    }
     if !matches!(cli.command, args::Command::Migrate) {
         context::require_existing_sqlite(&cli.db)?;
     }
-    let (ctx, guard) = Ctx::start(&cli.db, &config).await?;
+    let spool = match &cli.command {
+        args::Command::Spool(a) => Some(commands::open_spool(&a.spool).await?),
+        _ => None,
+    };
+    let (ctx, guard) = Ctx::start(&cli.db, &config, spool).await?;
     let result = commands::run(cli.command, &ctx).await;
     let report = guard.shutdown().await;
     if !report.unwritten.is_empty() {

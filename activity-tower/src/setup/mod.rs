@@ -61,6 +61,10 @@ use keys::{derive, Purpose};
 pub const DATABASE_URL_ENV: &str = "ACTIVITY_DATABASE_URL";
 /// The database when neither [`Setup::database`] nor [`DATABASE_URL_ENV`] names one.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://activity.db";
+/// The variable naming the spool's file beside a PostgreSQL or MySQL store.
+pub const SPOOL_PATH_ENV: &str = "ACTIVITY_SPOOL_PATH";
+/// The spool's file beside a PostgreSQL or MySQL store when [`SPOOL_PATH_ENV`] is not set.
+pub const DEFAULT_SPOOL_PATH: &str = "activity-spool.db";
 /// The variable the chain key is read from by default: the one `activity verify` reads.
 pub const CHAIN_KEY_ENV: &str = "ACTIVITY_CHAIN_KEY";
 /// How often the access policies are reloaded from their store when they are on
@@ -84,6 +88,7 @@ type LockoutFn = Box<dyn FnOnce(Arc<dyn ActivityStore>) -> LockoutPolicy + Send>
 /// | alerts | [`AlertEngine::with_defaults`] with a [`TracingSink`] | [`alert_sink`](Self::alert_sink), [`alerts`](Self::alerts) |
 /// | lockout | [`LockoutPolicy`] with [`LockoutConfig::default`] (10 failures in 15 minutes), in memory | [`lockout_config`](Self::lockout_config), [`lockout_with`](Self::lockout_with) |
 /// | cookies | device cookie and session hashes keyed from `ACTIVITY_COOKIE_KEY`, else from the chain key | [`cookie_key`](Self::cookie_key) |
+/// | spool | beside PostgreSQL or MySQL: a [`SqliteSpool`](activity_sqlx::SqliteSpool) at `ACTIVITY_SPOOL_PATH`, else `activity-spool.db`; none for SQLite | [`spool`](Self::spool), [`without_spool`](Self::without_spool) |
 /// | access policies | off | [`access_policies`](Self::access_policies), [`access_store`](Self::access_store) |
 /// | routes | none: at least a sign-in route is required | [`login`](Self::login), [`logout`](Self::logout), [`mfa`](Self::mfa), [`rule`](Self::rule) |
 /// | the rest | the layer's and the recorder's defaults | [`layer_with`](Self::layer_with), [`recorder_with`](Self::recorder_with) |
@@ -106,6 +111,16 @@ pub struct Setup {
     #[cfg(feature = "geoip")]
     geoip: Option<std::path::PathBuf>,
     access: Access,
+    spool: SpoolAt,
+}
+
+/// Where the recorder spools while the store is down.
+enum SpoolAt {
+    /// Beside a store that is not local (PostgreSQL, MySQL): `ACTIVITY_SPOOL_PATH`, else
+    /// [`DEFAULT_SPOOL_PATH`]; none for SQLite or a given store.
+    Auto,
+    Path(std::path::PathBuf),
+    Off,
 }
 
 /// Where the access policies come from, if they are on.
@@ -155,7 +170,23 @@ impl Setup {
             #[cfg(feature = "geoip")]
             geoip: None,
             access: Access::Off,
+            spool: SpoolAt::Auto,
         }
+    }
+
+    /// Spools to the SQLite file at `path` while the store is down (see
+    /// [`activity_core::spool`]), whatever the store. Default: beside a PostgreSQL or
+    /// MySQL store only, at `ACTIVITY_SPOOL_PATH`, else `activity-spool.db`.
+    pub fn spool(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.spool = SpoolAt::Path(path.into());
+        self
+    }
+
+    /// No spool, even beside a remote store: during an outage events are held in memory
+    /// and authentication routes fail closed (503) once a durable write cannot be made.
+    pub fn without_spool(mut self) -> Self {
+        self.spool = SpoolAt::Off;
+        self
     }
 
     /// The store's URL (`sqlite://…`, `postgres://…`, `mysql://…`; see
@@ -437,7 +468,29 @@ impl Setup {
             ),
             (Access::Beside, None) => unreachable!("refused above: a store without a URL"),
         };
+        let spool_path = match self.spool {
+            SpoolAt::Off => None,
+            SpoolAt::Path(p) => Some(p),
+            SpoolAt::Auto => database_url
+                .as_deref()
+                .filter(|url| !url.trim_start().starts_with("sqlite:"))
+                .map(|_| {
+                    std::env::var_os(SPOOL_PATH_ENV)
+                        .map(std::path::PathBuf::from)
+                        .unwrap_or_else(|| DEFAULT_SPOOL_PATH.into())
+                }),
+        };
         let mut builder = Recorder::builder(store.clone());
+        if let Some(path) = spool_path {
+            let spool =
+                activity_sqlx::SqliteSpool::open(&path, activity_sqlx::DEFAULT_SPOOL_CAPACITY)
+                    .await
+                    .map_err(|e| {
+                        Error::config("spool", format!("cannot open the spool {}", path.display()))
+                            .with_source(e)
+                    })?;
+            builder = builder.spool(Arc::new(spool));
+        }
         #[cfg(feature = "geoip")]
         let geo = geo.map(Arc::new);
         #[cfg(feature = "geoip")]

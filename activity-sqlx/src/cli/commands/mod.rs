@@ -11,6 +11,7 @@ mod policy;
 mod purge;
 mod query;
 mod report;
+mod spool;
 mod timeline;
 mod unlock;
 mod verify;
@@ -22,6 +23,7 @@ use super::context::Ctx;
 use super::Failure;
 
 pub(crate) use checkpoint::keygen;
+pub(crate) use spool::{open_spool, status as spool_status};
 
 /// Runs `command` with `ctx`.
 pub(crate) async fn run(command: Command, ctx: &Ctx) -> Result<ExitCode, Failure> {
@@ -40,5 +42,6 @@ pub(crate) async fn run(command: Command, ctx: &Ctx) -> Result<ExitCode, Failure
         Command::Digest(a) => digest::run(a, ctx).await,
         Command::Checkpoint(a) => checkpoint::run(a, ctx).await,
         Command::Policy(a) => policy::run(a, ctx).await,
+        Command::Spool(a) => spool::run(a, ctx).await,
     }
 }

@@ -1,0 +1,275 @@
+//! [`SqliteSpool`]: the recorder's local durable spool in one SQLite file.
+
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use activity_core::spool::{Spool, SpoolEntry, SpoolStatus};
+use activity_core::{ActivityEvent, Error as CoreError, Result as CoreResult};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::Row;
+
+use crate::error::{to_core_from, Error};
+use crate::sql::Dialect;
+
+/// The default capacity of a spool: 256 MiB of encoded events (about half a million
+/// logins).
+pub const DEFAULT_SPOOL_CAPACITY: u64 = 256 << 20;
+
+/// A [`Spool`] in one SQLite file on local disk: WAL journal with `synchronous=FULL`, so
+/// that a pushed batch survives a crash of the process or the machine once `push`
+/// returns; entries kept in push order; bounded in bytes.
+///
+/// Use it beside a store that is not local (PostgreSQL, MySQL): the recorder spools there
+/// while the store is unreachable. A SQLite store needs no spool: its outage is the disk's.
+/// Keep the file on a disk of its own machine, one file per running process (the worker
+/// is its only writer); `activity spool status|replay --spool FILE` reads and empties it
+/// by hand.
+///
+/// An entry that cannot be read back (an edited or corrupt row) is never replayed and
+/// never deleted: it is set aside and counted as `unreadable` in the status.
+///
+/// ```
+/// use activity_core::spool::Spool;
+/// use activity_core::{ActivityEvent, Actor};
+/// use activity_sqlx::SqliteSpool;
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let dir = std::env::temp_dir().join(format!("spool-doc-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir).unwrap();
+/// let path = dir.join("spool.db");
+/// let spool = SqliteSpool::open(&path, 1 << 20).await?;
+/// spool.push(false, &[ActivityEvent::logout(Actor::user("u_1"))]).await?;
+/// drop(spool);
+/// let reopened = SqliteSpool::open(&path, 1 << 20).await?;
+/// assert_eq!(reopened.status().await?.events, 1, "still there after reopening");
+/// # std::fs::remove_dir_all(&dir).ok();
+/// # Ok::<(), Box<dyn std::error::Error>>(()) }).unwrap();
+/// ```
+#[derive(Debug)]
+pub struct SqliteSpool {
+    pool: SqlitePool,
+    capacity: u64,
+    totals: Mutex<Totals>,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Totals {
+    batches: u64,
+    events: u64,
+    bytes: u64,
+}
+
+const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS activity_spool (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    sealed INTEGER NOT NULL,
+    events INTEGER NOT NULL,
+    bytes INTEGER NOT NULL,
+    oldest TEXT,
+    unreadable INTEGER NOT NULL DEFAULT 0,
+    body BLOB NOT NULL
+)";
+
+impl SqliteSpool {
+    /// Opens (creating it if missing) the spool at `path`, holding at most
+    /// `capacity_bytes` of encoded events.
+    ///
+    /// # Errors
+    /// [`Error::Sqlx`] when the file cannot be opened or is not a spool.
+    pub async fn open(path: impl AsRef<Path>, capacity_bytes: u64) -> Result<Self, Error> {
+        let options = SqliteConnectOptions::new()
+            .filename(path.as_ref())
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(5));
+        // One connection: the worker is the only writer, and a push must not wait on
+        // another connection's transaction.
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options)
+            .await?;
+        sqlx::query(SCHEMA).execute(&pool).await?;
+        let spool = Self {
+            pool,
+            capacity: capacity_bytes,
+            totals: Mutex::new(Totals::default()),
+        };
+        let totals = spool.count().await?;
+        *spool.totals() = totals;
+        Ok(spool)
+    }
+
+    fn totals(&self) -> std::sync::MutexGuard<'_, Totals> {
+        self.totals.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    async fn count(&self) -> Result<Totals, Error> {
+        let row = sqlx::query(
+            "SELECT COUNT(*), COALESCE(SUM(events), 0), COALESCE(SUM(bytes), 0) \
+             FROM activity_spool WHERE unreadable = 0",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        let n = |i: usize| -> Result<u64, Error> {
+            let v: i64 = row.try_get(i)?;
+            Ok(u64::try_from(v).unwrap_or(0))
+        };
+        Ok(Totals {
+            batches: n(0)?,
+            events: n(1)?,
+            bytes: n(2)?,
+        })
+    }
+
+    /// Sets entry `id` aside as unreadable (never replayed, never deleted).
+    async fn set_aside(&self, id: i64, bytes: u64, events: u64) -> CoreResult<()> {
+        sqlx::query("UPDATE activity_spool SET unreadable = 1 WHERE id = ?")
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(core)?;
+        let mut t = self.totals();
+        t.batches = t.batches.saturating_sub(1);
+        t.events = t.events.saturating_sub(events);
+        t.bytes = t.bytes.saturating_sub(bytes);
+        Ok(())
+    }
+
+    /// Closes the file (waits for the connection to finish).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+fn core(e: sqlx::Error) -> CoreError {
+    to_core_from(Dialect::Sqlite, e)
+}
+
+fn to_u64(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+#[async_trait::async_trait]
+impl Spool for SqliteSpool {
+    async fn push(&self, sealed: bool, events: &[ActivityEvent]) -> CoreResult<u64> {
+        let body = serde_json::to_vec(events).map_err(CoreError::Json)?;
+        let size = body.len() as u64;
+        {
+            let t = self.totals();
+            if t.bytes + size > self.capacity {
+                return Err(CoreError::SpoolFull {
+                    bytes: t.bytes,
+                    capacity: self.capacity,
+                });
+            }
+        }
+        let oldest = events.iter().map(|e| e.time).min().map(|t| t.to_rfc3339());
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO activity_spool (sealed, events, bytes, oldest, body) \
+             VALUES (?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(sealed)
+        .bind(events.len() as i64)
+        .bind(size as i64)
+        .bind(oldest)
+        .bind(body)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(core)?;
+        let mut t = self.totals();
+        t.batches += 1;
+        t.events += events.len() as u64;
+        t.bytes += size;
+        Ok(to_u64(id))
+    }
+
+    async fn front(&self) -> CoreResult<Option<SpoolEntry>> {
+        loop {
+            let row = sqlx::query(
+                "SELECT id, sealed, events, bytes, body FROM activity_spool \
+                 WHERE unreadable = 0 ORDER BY id LIMIT 1",
+            )
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(core)?;
+            let Some(row) = row else { return Ok(None) };
+            let id: i64 = row.try_get(0).map_err(core)?;
+            let sealed: bool = row.try_get(1).map_err(core)?;
+            let count: i64 = row.try_get(2).map_err(core)?;
+            let bytes: i64 = row.try_get(3).map_err(core)?;
+            let body: Vec<u8> = row.try_get(4).map_err(core)?;
+            match decode(&body) {
+                Ok(events) => return Ok(Some(SpoolEntry::new(to_u64(id), sealed, events))),
+                Err(err) => {
+                    tracing::error!(id, error = %err, "activity spool entry cannot be read back; set aside, not replayed");
+                    self.set_aside(id, to_u64(bytes), to_u64(count)).await?;
+                }
+            }
+        }
+    }
+
+    async fn remove(&self, id: u64) -> CoreResult<()> {
+        let id = i64::try_from(id).map_err(|_| {
+            CoreError::invalid("id", activity_core::Rule::OutOfRange("spool entry id"))
+        })?;
+        let row = sqlx::query(
+            "DELETE FROM activity_spool WHERE id = ? AND unreadable = 0 RETURNING events, bytes",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(core)?;
+        if let Some(row) = row {
+            let events: i64 = row.try_get(0).map_err(core)?;
+            let bytes: i64 = row.try_get(1).map_err(core)?;
+            let mut t = self.totals();
+            t.batches = t.batches.saturating_sub(1);
+            t.events = t.events.saturating_sub(to_u64(events));
+            t.bytes = t.bytes.saturating_sub(to_u64(bytes));
+        }
+        Ok(())
+    }
+
+    async fn status(&self) -> CoreResult<SpoolStatus> {
+        let t = *self.totals();
+        let mut status = SpoolStatus::default();
+        status.batches = t.batches;
+        status.events = t.events;
+        status.bytes = t.bytes;
+        status.capacity_bytes = self.capacity;
+        if t.batches > 0 {
+            let oldest: Option<String> =
+                sqlx::query_scalar("SELECT MIN(oldest) FROM activity_spool WHERE unreadable = 0")
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(core)?;
+            status.oldest = oldest
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
+                .map(|t| t.with_timezone(&chrono::Utc));
+        }
+        let unreadable: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM activity_spool WHERE unreadable = 1")
+                .fetch_one(&self.pool)
+                .await
+                .map_err(core)?;
+        status.unreadable = to_u64(unreadable);
+        Ok(status)
+    }
+}
+
+/// The events of a spooled body, each checked as the recorder checks a new one.
+fn decode(body: &[u8]) -> CoreResult<Vec<ActivityEvent>> {
+    let events: Vec<ActivityEvent> = serde_json::from_slice(body).map_err(CoreError::Json)?;
+    for e in &events {
+        e.validate()?;
+    }
+    Ok(events)
+}
+
+#[cfg(test)]
+mod tests;
