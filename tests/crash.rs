@@ -99,6 +99,13 @@ async fn stored_logins(db: &Path) -> HashSet<String> {
     let store = SqliteStore::connect(&format!("sqlite://{}", db.display()))
         .await
         .unwrap();
+    let out = logins_in(&store).await;
+    store.pool().close().await;
+    out
+}
+
+/// The accounts that have a login event in `store`.
+async fn logins_in(store: &dyn ActivityStore) -> HashSet<String> {
     let mut out = HashSet::new();
     for action in [Action::LOGIN_SUCCEEDED, Action::LOGIN_FAILED] {
         let mut q = ActivityQuery::new().action(action.as_str()).limit(1000);
@@ -115,7 +122,6 @@ async fn stored_logins(db: &Path) -> HashSet<String> {
             }
         }
     }
-    store.pool().close().await;
     out
 }
 
@@ -183,4 +189,104 @@ async fn sigkill_after_the_database_was_locked_loses_no_answered_login() {
             assert_eq!(lost, 0, "of {answered} answered logins");
         }
     }
+}
+
+/// The server on PostgreSQL through a proxy the test cuts mid-run, with a spool: logins
+/// go on being answered while the database is unreachable (each one durable in the
+/// spool), the server is killed during the cut, and the next start replays the spool:
+/// every answered login is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigkill_while_postgres_is_unreachable_loses_no_answered_login() {
+    let Some(pg) = activity_tests::server_url("ACTIVITY_TEST_POSTGRES_URL") else {
+        return;
+    };
+    // postgres://user@host:port/db → the host and port, to put the proxy in front.
+    let (head, rest) = pg.split_once('@').expect("a URL with a user");
+    let (hostport, tail) = rest.split_once('/').expect("a URL with a database");
+    let target = tokio::net::lookup_host(hostport)
+        .await
+        .unwrap()
+        .next()
+        .unwrap();
+    let proxy = activity_tests::tcp_proxy::TcpProxy::start(target).await;
+    let url = format!("{head}@{}/{tail}", proxy.addr);
+    // At most 32 characters: the store's rule for a prefix.
+    let prefix = format!("crash{}_", &activity_tests::unique("")[..16]);
+    let spool = temp_db().with_file_name("spool.db");
+    let start_pg = || async {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_login_server"))
+            .args(["postgres", &url, &prefix])
+            .arg(&spool)
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+            .await
+            .expect("the server starts")
+            .unwrap()
+            .expect("a line");
+        let addr: SocketAddr = line.strip_prefix("listening ").unwrap().parse().unwrap();
+        (child, addr)
+    };
+    let (mut child, addr) = start_pg().await;
+    let load = drive(addr, 16);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let before_cut = load.answered.lock().unwrap().len();
+    proxy.cut();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    child.start_kill().unwrap(); // SIGKILL, with PostgreSQL still unreachable
+    child.wait().await.unwrap();
+    load.stop.store(true, Ordering::Relaxed);
+    for t in load.tasks {
+        t.await.unwrap();
+    }
+    let answered = load.answered.lock().unwrap().clone();
+    let during_cut = answered.len() - before_cut;
+    proxy.restore();
+
+    // The next start replays the spool.
+    let (mut again, _) = start_pg().await;
+    let store = activity_sqlx::PgStore::connect_with(
+        activity_sqlx::PgOptions::new(pg.clone()).prefix(prefix.clone()),
+    )
+    .await
+    .unwrap();
+    let mut lost = answered.len();
+    for _ in 0..100 {
+        let stored = logins_in(&store).await;
+        lost = answered.iter().filter(|u| !stored.contains(*u)).count();
+        if lost == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    again.start_kill().unwrap();
+    again.wait().await.unwrap();
+    let refused = *load.refused.lock().unwrap();
+    eprintln!(
+        "postgres cut: {} answered ({during_cut} while unreachable), {lost} lost, {refused} refused (503)",
+        answered.len()
+    );
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT tablename::text FROM pg_tables WHERE schemaname = current_schema() AND tablename LIKE $1",
+    )
+    .bind(format!("{prefix}%"))
+    .fetch_all(store.pool())
+    .await
+    .unwrap();
+    for t in tables {
+        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP TABLE IF EXISTS \"{t}\" CASCADE"
+        )))
+        .execute(store.pool())
+        .await;
+    }
+    assert!(before_cut > 50, "the load ran before the cut: {before_cut}");
+    assert!(
+        during_cut > 50,
+        "logins are answered while PostgreSQL is unreachable (the spool takes them): {during_cut}"
+    );
+    assert_eq!(lost, 0, "of {} answered logins", answered.len());
 }

@@ -2,6 +2,7 @@
 //! in its own PostgreSQL schema or MariaDB database, removed afterwards.
 
 pub mod http_client;
+pub mod tcp_proxy;
 
 /// The URL in `var`, or `None` with a printed notice (a panic when
 /// `ACTIVITY_TEST_REQUIRE_SERVERS=1`, as in CI).
