@@ -62,6 +62,47 @@ async fn sqlite_deleted_file_is_an_outage() {
     );
 }
 
+/// Issue 19: the file deleted (or replaced) under a running store. Its open connections
+/// went on writing into the deleted file, so appends "succeeded" and the events were
+/// gone with it. Now the store notices that its path no longer names the file it opened
+/// and reports an outage (retried, fail-closed), for a deleted and for a replaced file.
+#[tokio::test]
+async fn sqlite_file_deleted_or_replaced_under_open_connections_is_an_outage() {
+    for replace in [false, true] {
+        let path = temp_db("swapped.db");
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        let store = SqliteStore::connect(&url).await.unwrap();
+        store.migrate().await.unwrap();
+        store.append(&[login(0)]).await.unwrap();
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+        if replace {
+            // Another database moved into its place (a restore, a deploy's fresh file).
+            let other = path.with_file_name("other.db");
+            let fresh = SqliteStore::connect(&format!("sqlite://{}?mode=rwc", other.display()))
+                .await
+                .unwrap();
+            fresh.migrate().await.unwrap();
+            fresh.pool().close().await;
+            std::fs::rename(&other, &path).unwrap();
+        }
+        let err = store
+            .append(&[login(1)])
+            .await
+            .expect_err("an append into a file that is gone or replaced is not stored");
+        assert!(
+            err.is_outage() && !err.is_rejection(),
+            "{err} ({:?})",
+            err.kind()
+        );
+        assert!(
+            err.to_string().contains("swapped.db"),
+            "names the file: {err}"
+        );
+    }
+}
+
 /// The database held locked by another process for 2 s: the recorder degrades, fails
 /// closed, and writes every event once the lock is released.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -84,6 +84,12 @@ pub(crate) trait Backend: Send + Sync + Sized {
         async { Ok(()) }
     }
 
+    /// Runs after an append's transaction committed; an error makes the append an error
+    /// (SQLite: the commit went into a file deleted meanwhile). Default: nothing.
+    fn after_append(&self) -> activity_core::Result<()> {
+        Ok(())
+    }
+
     /// [`ActivityStore::drop_expired_partitions`](activity_core::ActivityStore::drop_expired_partitions). Default: no partitions, expired rows
     /// are deleted.
     fn drop_partitions(

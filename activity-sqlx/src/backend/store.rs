@@ -82,7 +82,9 @@ pub(crate) async fn append_sealed<B: Backend>(
     // back (the `Transaction` guard's rollback runs before any later command on the
     // connection).
     conn.finish();
-    added.map_err(err::<B>)
+    let added = added.map_err(err::<B>)?;
+    b.after_append()?;
+    Ok(added)
 }
 
 /// The batch and the heads in one transaction on `conn`.

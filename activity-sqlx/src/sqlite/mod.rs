@@ -6,6 +6,7 @@
 //! | `options.rs` | [`SqliteOptions`], [`Durability`] |
 //! | `migrate.rs` | the schema upgrade under SQLite's write lock |
 //! | `explain.rs` | query plans, for the index tests |
+//! | `file.rs` | the file the store opened, checked before each append |
 //! | `connections.rs`, `lifo.rs` | the store's own connections, reused newest first |
 //! | `read.rs` | the read path: bulk pages, readahead, JSON |
 //! | `json.rs` | rows as one JSON array built by SQLite, and parsed back |
@@ -14,6 +15,7 @@
 
 mod connections;
 mod explain;
+mod file;
 mod json;
 mod lifo;
 mod migrate;
@@ -63,6 +65,8 @@ pub struct SqliteStore {
     /// opened; see `reader.rs`); other reads go through `connections` as JSON.
     reader: Option<Arc<Reader>>,
     tables: Tables,
+    /// The database file the store opened (none in memory or on the app's pool).
+    file: Option<Arc<file::OpenedFile>>,
 }
 
 impl SqliteStore {
@@ -130,6 +134,7 @@ impl SqliteStore {
         )));
         // Open one now, so that a file that cannot be opened fails here.
         connections.acquire().await?.finish();
+        let file = Some(Arc::new(file::OpenedFile::new(opts.get_filename())));
         let reader = Reader::new(
             opts.get_filename().to_owned(),
             o.max_connections,
@@ -144,6 +149,7 @@ impl SqliteStore {
             readahead: Arc::default(),
             reader: Some(Arc::new(reader)),
             tables,
+            file,
         })
     }
 
@@ -196,6 +202,7 @@ impl SqliteStore {
             reader: None,
             pool,
             tables,
+            file: None,
         }
     }
 
@@ -264,6 +271,22 @@ impl Backend for SqliteStore {
 
     fn lease(&self) -> impl Future<Output = Result<Lease, sqlx::Error>> + Send {
         self.connections.acquire()
+    }
+
+    /// The path must still name the file the store opened (see `file.rs`).
+    fn prepare_append(
+        &self,
+        events: &[ActivityEvent],
+    ) -> impl Future<Output = activity_core::Result<()>> + Send {
+        let _ = events;
+        let checked = self.file.as_ref().map_or(Ok(()), |f| f.check());
+        async move { checked }
+    }
+
+    /// A commit that went into a file deleted meanwhile is not stored: an outage (the
+    /// batch is kept and retried; appends are idempotent).
+    fn after_append(&self) -> activity_core::Result<()> {
+        self.file.as_ref().map_or(Ok(()), |f| f.check())
     }
 
     /// Through the readahead, the reader or JSON (see `read.rs`).
