@@ -3,7 +3,8 @@
 //! One run on loopback, the same load generator against four hello-world axum servers:
 //! (a) bare, (b) with tower-http's `TraceLayer` (JSON lines to a file), (c) with
 //! `ActivityLayer` and no matching rule, (c2) as (c) with access policies judging every
-//! request (`access_everywhere`; a network and a country rule, neither denying), (d) with `ActivityLayer` recording every request
+//! request (`access_everywhere`; a network and a country rule, neither denying), (c3) as
+//! (c) with the same policies in force but not judged on requests no rule matches, (d) with `ActivityLayer` recording every request
 //! as a login into SQLite. The generator keeps `CONNS` keep-alive connections busy for
 //! `SECS` seconds each, timing every request; the variants run in rounds, interleaved.
 
@@ -205,6 +206,14 @@ fn main() {
             ),
         )
         .await;
+        let with_policies_no_rule = serve(
+            Router::new().route("/login", post(hello)).layer(
+                ActivityLayer::new(recorder.clone())
+                    .rule(RouteRule::post("/signin", RouteKind::Login))
+                    .access(control.clone()),
+            ),
+        )
+        .await;
         let recording = serve(
             Router::new()
                 .route("/login", post(hello))
@@ -238,6 +247,14 @@ fn main() {
                         .unwrap(),
                 ),
             ),
+            (
+                "in-process: as (c), policies in force, no rule",
+                Router::new().route("/login", post(hello)).layer(
+                    ActivityLayer::new(discard_recorder.clone())
+                        .rule(RouteRule::post("/signin", RouteKind::Login))
+                        .access(control.clone()),
+                ),
+            ),
             ("in-process: ActivityLayer, login, store discards", layered("/login")),
         ] {
             println!("{name:50} {:>6.0} ns per request (32 tasks, 2 threads)", in_process(app, per_task).await);
@@ -247,6 +264,7 @@ fn main() {
             ("b TraceLayer", traced),
             ("c ActivityLayer, no rule", no_rule),
             ("c2 as c, policies judging every request", with_policies),
+            ("c3 as c, policies in force, no rule", with_policies_no_rule),
             ("d ActivityLayer, login into SQLite", recording),
             ("e ActivityLayer, login, store discards", discarding),
         ];

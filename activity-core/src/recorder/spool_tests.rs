@@ -130,10 +130,23 @@ async fn an_outage_is_spooled_durably_and_replayed_in_order() {
     assert!(m.spooled >= 50 && m.spool_events >= 50, "{m:?}");
     assert!(spool.status().await.unwrap().events >= 50);
 
+    // A flush waits for the store; events recorded meanwhile are still acknowledged.
+    let flushing = tokio::spawn({
+        let rec = rec.clone();
+        async move { rec.flush().await }
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let late = login(50);
+    ids.push(late.id);
+    tokio::time::timeout(Duration::from_secs(1), rec.record_durable(late))
+        .await
+        .expect("spooled while a flush waits")
+        .unwrap();
     store.set_down(false);
-    tokio::time::timeout(Duration::from_secs(60), rec.flush())
+    tokio::time::timeout(Duration::from_secs(60), flushing)
         .await
         .expect("flush returns once the spool is replayed")
+        .unwrap()
         .unwrap();
     assert!(spool.status().await.unwrap().is_empty());
     assert!(rec.health().is_healthy(), "{:?}", rec.health());
@@ -148,7 +161,7 @@ async fn an_outage_is_spooled_durably_and_replayed_in_order() {
     let report = guard.shutdown().await;
     assert!(report.unwritten.is_empty());
     assert_eq!(report.spooled, 0);
-    assert_eq!(store.n(Action::LOGIN_SUCCEEDED.as_str()).await, 50);
+    assert_eq!(store.n(Action::LOGIN_SUCCEEDED.as_str()).await, 51);
     assert_eq!(store.n("audit.failed").await, 1, "the outage is on record");
     assert_eq!(store.n("audit.recovered").await, 1);
     let verified = crate::chain::verify(&*store, None, &key()).await.unwrap();

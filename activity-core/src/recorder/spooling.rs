@@ -241,13 +241,23 @@ impl Worker {
             Some(Instant::now() + self.shared.config.backoff.delay(st.replay_attempt.max(1)));
     }
 
-    /// Sleeps until the next replay is due (or shutdown).
-    pub(super) async fn wait_to_replay(&mut self, st: &mut State) {
+    /// Waits until the next replay is due, shutdown, or a message arrives (returned).
+    pub(super) async fn wait_to_replay(&mut self, st: &mut State) -> Option<super::Msg> {
         let at = *st.replay_at.get_or_insert_with(Instant::now);
         let wake = self.shared.wake.clone();
         tokio::select! {
-            () = tokio::time::sleep_until(at) => {}
-            () = wake.notified() => self.note_stop(st),
+            () = tokio::time::sleep_until(at) => None,
+            () = wake.notified() => {
+                self.note_stop(st);
+                None
+            }
+            msg = self.rx.recv() => match msg {
+                Some(msg) => Some(msg),
+                None => {
+                    st.stopping = true;
+                    None
+                }
+            },
         }
     }
 

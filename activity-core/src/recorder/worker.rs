@@ -213,8 +213,14 @@ impl Worker {
                             return Vec::new();
                         }
                     } else if !st.flushes.is_empty() {
-                        // A flush waits for the spool to reach the store.
-                        self.wait_to_replay(&mut st).await;
+                        // A flush waits for the spool to reach the store; meanwhile new
+                        // events are still taken (and spooled), so that their waiters
+                        // are answered.
+                        if let Some(msg) = self.wait_to_replay(&mut st).await {
+                            let mut more = Vec::new();
+                            self.take(msg, &mut more, &mut st);
+                            st.pending.extend(more);
+                        }
                         continue;
                     }
                 }
