@@ -23,9 +23,13 @@ fn temp_db() -> PathBuf {
 }
 
 async fn start(db: &Path, mode: &str) -> (Child, SocketAddr) {
+    start_with(vec![db.into(), mode.into()]).await
+}
+
+/// Starts `login_server` with `args` and waits for its address.
+async fn start_with(args: Vec<std::ffi::OsString>) -> (Child, SocketAddr) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_login_server"))
-        .arg(db)
-        .arg(mode)
+        .args(args)
         .stdout(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()
@@ -213,22 +217,13 @@ async fn sigkill_while_postgres_is_unreachable_loses_no_answered_login() {
     // At most 32 characters: the store's rule for a prefix.
     let prefix = format!("crash{}_", &activity_tests::unique("")[..16]);
     let spool = temp_db().with_file_name("spool.db");
-    let start_pg = || async {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_login_server"))
-            .args(["postgres", &url, &prefix])
-            .arg(&spool)
-            .stdout(std::process::Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
-            .await
-            .expect("the server starts")
-            .unwrap()
-            .expect("a line");
-        let addr: SocketAddr = line.strip_prefix("listening ").unwrap().parse().unwrap();
-        (child, addr)
+    let start_pg = || {
+        start_with(vec![
+            "postgres".into(),
+            url.clone().into(),
+            prefix.clone().into(),
+            spool.clone().into(),
+        ])
     };
     let (mut child, addr) = start_pg().await;
     let load = drive(addr, 16);
