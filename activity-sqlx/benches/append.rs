@@ -22,38 +22,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use activity_core::{
-    recorder::Overflow, ActivityEvent, ActivityQuery, ActivityStore, Actor, Outcome, Recorder,
-    Source,
+    recorder::Overflow, ActivityEvent, ActivityQuery, ActivityStore, Outcome, Recorder,
 };
 use activity_sqlx::{SqliteOptions, SqliteStore};
-use chrono::{Duration as Span, TimeZone, Utc};
-use sqlx::{AssertSqlSafe, QueryBuilder, Sqlite};
+use chrono::Duration as Span;
+use sqlx::{AssertSqlSafe, QueryBuilder};
 
-const ACCOUNTS: usize = 100_000;
-
-fn event(i: usize) -> ActivityEvent {
-    let t0 = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
-    let account = (i * 7919) % ACCOUNTS;
-    let failed = i % 10 == 0;
-    let actor = Actor::user(format!("u_{account}")).with_name(format!("user{account}@example.com"));
-    let e = if failed {
-        ActivityEvent::login_failed(actor).with_reason("bad_password")
-    } else {
-        ActivityEvent::login_succeeded(actor)
-    };
-    e.with_time(t0 + Span::milliseconds(i as i64 * 30))
-        .with_tenant(format!("t{}", account % 50))
-        .with_source(
-            Source::ip(
-                format!("10.{}.{}.{}", (i >> 16) & 255, (i >> 8) & 255, i & 255)
-                    .parse()
-                    .unwrap(),
-            )
-            .with_user_agent("Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0")
-            .with_device_id(format!("d_{account}")),
-        )
-        .with_request_id(format!("req_{i}"))
-}
+#[macro_use]
+mod raw;
+use raw::{event, raw_sqlite, ACCOUNTS, RAW_INSERT};
 
 fn temp_url(name: &str) -> (std::path::PathBuf, String) {
     let dir = std::env::temp_dir().join(format!("activity-bench-{name}-{}", uuid::Uuid::now_v7()));
@@ -118,50 +95,6 @@ async fn through_recorders(
         last = last.max(t.await.unwrap());
     }
     n as f64 / last.as_secs_f64()
-}
-
-/// The baseline's columns: what a login event fills.
-const RAW_INSERT: &str = "INSERT INTO activity_events (id, time_us, tenant, action, outcome, reason, actor_id, actor_name, actor_type, ip, user_agent, device_id, request_id) ";
-
-/// Pushes `chunk`'s rows into the baseline's `QueryBuilder` (same binds on every
-/// backend; a macro because the builder's database type differs).
-macro_rules! push_rows {
-    ($qb:ident, $chunk:ident) => {
-        $qb.push_values($chunk, |mut b, e| {
-            let a = e.actor.as_ref().unwrap();
-            let s = e.source.as_ref().unwrap();
-            b.push_bind(e.id.as_bytes().to_vec())
-                .push_bind(e.time.timestamp_micros())
-                .push_bind(e.tenant.clone())
-                .push_bind(e.action.to_string())
-                .push_bind(e.outcome.as_str())
-                .push_bind(e.reason.clone())
-                .push_bind(a.id.clone())
-                .push_bind(a.name.clone())
-                .push_bind(a.kind.clone())
-                .push_bind(s.ip.map(|ip| ip.to_string()))
-                .push_bind(s.user_agent.clone())
-                .push_bind(s.device_id.clone())
-                .push_bind(e.request_id.clone());
-        })
-    };
-}
-
-/// The practical limit: rows pushed with sqlx's own QueryBuilder, 1,000 per statement,
-/// 1,000 per transaction, into the store's schema (created by `migrate`).
-async fn raw_sqlite(url: &str, events: &[ActivityEvent]) -> f64 {
-    let store = SqliteStore::connect(url).await.unwrap();
-    store.migrate().await.unwrap();
-    let pool = store.pool().clone();
-    let start = Instant::now();
-    for chunk in events.chunks(1000) {
-        let mut tx = pool.begin().await.unwrap();
-        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(RAW_INSERT);
-        push_rows!(qb, chunk);
-        qb.build().execute(&mut *tx).await.unwrap();
-        tx.commit().await.unwrap();
-    }
-    events.len() as f64 / start.elapsed().as_secs_f64()
 }
 
 /// A migrated `PgStore` in a fresh schema, the admin pool, and the schema's name.

@@ -1,12 +1,16 @@
 //! HTTP overhead: `cargo bench -p activity-tower --bench http`
 //!
-//! One run on loopback, the same load generator against four hello-world axum servers:
+//! One run on loopback, the same load generator against seven hello-world axum servers:
 //! (a) bare, (b) with tower-http's `TraceLayer` (JSON lines to a file), (c) with
 //! `ActivityLayer` and no matching rule, (c2) as (c) with access policies judging every
 //! request (`access_everywhere`; a network and a country rule, neither denying), (c3) as
-//! (c) with the same policies in force but not judged on requests no rule matches, (d) with `ActivityLayer` recording every request
-//! as a login into SQLite. The generator keeps `CONNS` keep-alive connections busy for
-//! `SECS` seconds each, timing every request; the variants run in rounds, interleaved.
+//! (c) with the same policies in force but not judged on requests no rule matches, (d)
+//! with `ActivityLayer` recording every request as a login into SQLite, each answered
+//! once its events are durable (`Ack::Durable`), and (e) as (d) into a store that
+//! discards. The generator keeps `CONNS` keep-alive connections busy for `SECS` seconds
+//! each, timing every request; the variants run in rounds, interleaved. (d)'s baseline
+//! comes last, in the same run: sqlx's raw multi-row INSERT of as many login rows into a
+//! fresh file of the same store.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -25,6 +29,11 @@ use axum::Router;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tower::ServiceExt;
+
+// The raw multi-row INSERT baseline of the store benches, shared with activity-sqlx.
+#[macro_use]
+#[path = "../../activity-sqlx/benches/raw/mod.rs"]
+mod raw;
 
 const CONNS: usize = 32;
 
@@ -275,6 +284,16 @@ fn main() {
             }
         }
         recorder.flush().await.unwrap();
+        // (d)'s baseline, the same run: the store's practical limit, sqlx's multi-row
+        // INSERT of 1,000 login rows per statement and transaction into a fresh file of
+        // the same store (as many rows as (d) stored in its rounds, at least 100,000).
+        let d_rows = recorder.metrics().written as usize;
+        // Logins (d) answered: its rounds' rates times their length.
+        let d_logins: f64 = results[5].iter().map(|r| r.0 * secs as f64).sum();
+        let raw_min = if quick { 10_000 } else { 100_000 };
+        let raw_events: Vec<ActivityEvent> = (0..d_rows.max(raw_min)).map(raw::event).collect();
+        let raw_url = format!("sqlite://{}/raw.db", dir.display());
+        let raw_rows = raw::raw_sqlite(&raw_url, &raw_events).await;
         let report = guard.shutdown().await;
         let discarded = discard_guard.shutdown().await;
         // The median round of each variant (rounds are interleaved, so a noisy moment
@@ -296,6 +315,13 @@ fn main() {
                 results[i].iter().map(|x| x.0 as u64).collect::<Vec<_>>()
             );
         }
+        let (d_rps, d_p99) = best(&results[5]);
+        println!(
+            "(d) durable logins {d_rps:.0}/s ({:.0} rows/s) against raw INSERT {raw_rows:.0} rows/s ({} rows): {:.2}x (target 0.45x); p99 {d_p99:?}, bare {base_p99:?}",
+            d_rps * d_rows as f64 / d_logins.max(1.0),
+            raw_events.len(),
+            d_rps / raw_rows,
+        );
         println!(
             "recorder: {} events written, {} refused, {} retried",
             report.metrics.written, report.metrics.refused, report.metrics.retried

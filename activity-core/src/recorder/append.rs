@@ -3,6 +3,7 @@
 
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use futures_util::FutureExt;
 use tokio::time::Instant;
@@ -10,9 +11,11 @@ use tokio::time::Instant;
 use super::config::OutageNotice;
 use super::metrics::Counters;
 use super::worker::{panic_text, stage, AppendError, Appended, GaveUp, Outage, State, Worker};
+use crate::chain::ChainHead;
 use crate::error::Error;
 use crate::event::payload::{Failed, Payload};
 use crate::event::{Action, ActivityEvent, Outcome};
+use crate::store::ActivityStore;
 
 impl Worker {
     /// Appends the sealed `batch`: split by tenant into concurrent parts when it can be,
@@ -148,16 +151,15 @@ impl Worker {
         // Only the store and counters across the await (the sealer is not `Sync`).
         let store = &*self.store;
         let shared = &*self.shared;
+        let timeout = shared.config.append_timeout;
         // Polled together on this task (no spawning, so a part is never lost to a
         // panicking task); the results in the parts' order.
-        let results = futures_util::future::join_all(parts.iter().zip(&heads).map(
-            |(part, heads)| async move {
-                AssertUnwindSafe(store.append_sealed(part, heads))
-                    .catch_unwind()
-                    .await
-                    .unwrap_or_else(|p| Err(store_panicked(&*p)))
-            },
-        ))
+        let results = futures_util::future::join_all(
+            parts
+                .iter()
+                .zip(&heads)
+                .map(|(part, heads)| append_once(store, part, heads, timeout)),
+        )
         .await;
         results
             .into_iter()
@@ -178,15 +180,13 @@ impl Worker {
     async fn append_retrying(
         &mut self,
         batch: &[ActivityEvent],
-        heads: &[crate::chain::ChainHead],
+        heads: &[ChainHead],
         st: &mut State,
     ) -> Result<(), AppendError> {
         let mut attempt = 0;
         loop {
-            let result = AssertUnwindSafe(self.store.append_sealed(batch, heads))
-                .catch_unwind()
-                .await
-                .unwrap_or_else(|p| Err(store_panicked(&*p)));
+            let timeout = self.shared.config.append_timeout;
+            let result = append_once(&*self.store, batch, heads, timeout).await;
             match result {
                 Ok(n) => {
                     Counters::add(&self.shared.counters.written, n);
@@ -313,6 +313,27 @@ impl Worker {
             }
         }
         Ok(())
+    }
+}
+
+/// One append of `part` with its chain `heads`: a panic is caught, and a store that has
+/// not answered within `timeout` is an outage (a blackholed connection would otherwise
+/// hold the writer, and every durable waiter, until the pool's own timeout; the append
+/// is idempotent by id, so one that committed after all is skipped when retried).
+async fn append_once(
+    store: &dyn ActivityStore,
+    part: &[ActivityEvent],
+    heads: &[ChainHead],
+    timeout: Duration,
+) -> Result<u64, Error> {
+    let append = AssertUnwindSafe(store.append_sealed(part, heads)).catch_unwind();
+    match tokio::time::timeout(timeout, append).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(panic)) => Err(store_panicked(&*panic)),
+        Err(_) => Err(Error::timeout(
+            format!("the store did not answer an append within {timeout:?}"),
+            None,
+        )),
     }
 }
 

@@ -156,6 +156,28 @@ impl RecorderBuilder {
         self
     }
 
+    /// How long one append may take before the store counts as unreachable (default
+    /// 2 s): the batch is then spooled, or retried after the backoff, as for a refused
+    /// connection. Without it a store that stops answering (packets dropped rather than
+    /// refused) holds the writer, and every [`record_durable`](Recorder::record_durable)
+    /// waiter, until the connection pool's own timeout. Keep it above the slowest append
+    /// a healthy store makes (one batch of [`batch_size`](Self::batch_size) events).
+    ///
+    /// ```
+    /// # use std::{sync::Arc, time::Duration};
+    /// # use activity_core::{MemoryStore, Recorder};
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let (recorder, guard) = Recorder::builder(Arc::new(MemoryStore::new()))
+    ///     .append_timeout(Duration::from_millis(500))
+    ///     .start();
+    /// # guard.shutdown().await;
+    /// # });
+    /// ```
+    pub fn append_timeout(mut self, timeout: Duration) -> Self {
+        self.config.append_timeout = timeout;
+        self
+    }
+
     /// How long `shutdown` keeps retrying a failing store before it gives up and returns
     /// the unwritten events in its report (default 30 s).
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {

@@ -215,6 +215,8 @@ pub(crate) struct Config {
     pub lifecycle_events: bool,
     /// How long a spool replay waits for the store before trying again later.
     pub spool_timeout: Duration,
+    /// How long one append may take before it counts as an outage.
+    pub append_timeout: Duration,
 }
 
 impl Default for Config {
@@ -233,6 +235,7 @@ impl Default for Config {
             on_reject: None,
             lifecycle_events: true,
             spool_timeout: Duration::from_secs(2),
+            append_timeout: Duration::from_secs(2),
         }
     }
 }

@@ -20,6 +20,8 @@ use crate::{Action, ActivityQuery, Actor, MemoryStore, Page};
 struct DownStore {
     inner: MemoryStore,
     down: AtomicBool,
+    /// Appends never answer (packets dropped, not refused).
+    hung: AtomicBool,
     appended: Mutex<Vec<uuid::Uuid>>,
 }
 
@@ -54,6 +56,9 @@ impl ActivityStore for DownStore {
     }
     async fn append_sealed(&self, events: &[ActivityEvent], heads: &[ChainHead]) -> Result<u64> {
         self.check()?;
+        if self.hung.load(Ordering::SeqCst) {
+            std::future::pending::<()>().await;
+        }
         self.appended
             .lock()
             .unwrap()
@@ -254,4 +259,40 @@ async fn a_full_spool_fails_closed_and_loses_nothing() {
     assert!(store.n("audit.failed").await >= 1);
     let verified = crate::chain::verify(&*store, None, &key()).await.unwrap();
     assert!(verified.is_intact(), "{verified:?}");
+}
+
+/// Issue 19 (review of stop 30): a store that stops answering instead of refusing (a
+/// blackholed network) held the writer until the pool's own timeout, 10 s for
+/// PostgreSQL, so durable waiters got 503 from the layer's 5 s deadline instead of
+/// being spooled. An append that does not answer within the append timeout is an outage.
+#[tokio::test(start_paused = true)]
+async fn an_append_that_never_answers_is_an_outage_and_is_spooled() {
+    let store = DownStore::new(false);
+    store.hung.store(true, Ordering::SeqCst);
+    let spool = Arc::new(MemorySpool::new(64 << 20));
+    let (rec, guard) = builder(store.clone(), spool.clone())
+        .append_timeout(Duration::from_secs(1))
+        .start();
+    tokio::time::timeout(Duration::from_secs(5), rec.record_durable(login(1)))
+        .await
+        .expect("spooled within the layer's durable deadline, not held by a hung append")
+        .unwrap();
+    assert!(
+        spool.status().await.unwrap().events >= 1,
+        "the login is in the spool"
+    );
+    assert!(
+        matches!(rec.health(), Health::Spooling { .. }),
+        "{:?}",
+        rec.health()
+    );
+    store.hung.store(false, Ordering::SeqCst);
+    rec.flush().await.unwrap();
+    assert!(spool.status().await.unwrap().is_empty());
+    assert_eq!(
+        store.n(Action::LOGIN_SUCCEEDED.as_str()).await,
+        1,
+        "replayed once the store answers"
+    );
+    guard.shutdown().await;
 }
