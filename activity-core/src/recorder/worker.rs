@@ -326,11 +326,15 @@ impl Worker {
     /// Lets a started batch fill for `linger`: one timer for the whole wait, then takes
     /// what arrived. The queue is not watched meanwhile, so producers wake nobody per
     /// event (on a busy server that wake-up, not the write, was the recorder's main cost);
-    /// a flush or shutdown that arrives meanwhile waits at most `linger`.
+    /// a flush or shutdown that arrives meanwhile waits at most `linger`. A batch someone
+    /// waits on (`record_durable`, `Ack::Durable`) is written at once: its waiters cannot
+    /// add to it, and what arrives while it is written makes the next batch (group
+    /// commit, one batch of wait rather than a linger and a batch).
     async fn linger(&mut self, batch: &mut Vec<ActivityEvent>, st: &mut State) {
         let linger = self.shared.config.linger;
         if st.stopping
             || !st.flushes.is_empty()
+            || !st.acks.is_empty()
             || batch.is_empty()
             || linger.is_zero()
             || batch.len() >= self.shared.config.batch_size
