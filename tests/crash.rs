@@ -249,6 +249,7 @@ async fn sigkill_while_postgres_is_unreachable_loses_no_answered_login() {
     .await
     .unwrap();
     let mut lost = answered.len();
+    let replaying = std::time::Instant::now();
     for _ in 0..100 {
         let stored = logins_in(&store).await;
         lost = answered.iter().filter(|u| !stored.contains(*u)).count();
@@ -261,8 +262,9 @@ async fn sigkill_while_postgres_is_unreachable_loses_no_answered_login() {
     again.wait().await.unwrap();
     let refused = *load.refused.lock().unwrap();
     eprintln!(
-        "postgres cut: {} answered ({during_cut} while unreachable), {lost} lost, {refused} refused (503)",
-        answered.len()
+        "postgres cut: {} answered ({during_cut} while unreachable), {lost} lost, {refused} refused (503); stored {:?} after the restart",
+        answered.len(),
+        replaying.elapsed()
     );
     let tables: Vec<String> = sqlx::query_scalar(
         "SELECT tablename::text FROM pg_tables WHERE schemaname = current_schema() AND tablename LIKE $1",

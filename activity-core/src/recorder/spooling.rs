@@ -122,10 +122,10 @@ impl Worker {
         };
         let timeout = self.shared.config.spool_timeout;
         let started = Instant::now();
+        let max_events = self.shared.config.batch_size.max(1);
         loop {
-            let entry = match spool.front().await {
-                Ok(Some(entry)) => entry,
-                Ok(None) => {
+            let run = match spool.front_many(max_events).await {
+                Ok(run) if run.is_empty() => {
                     st.spooling = false;
                     st.replay_at = None;
                     st.replay_attempt = 0;
@@ -139,19 +139,30 @@ impl Worker {
                     tracing::info!("activity spool replayed");
                     return;
                 }
+                Ok(run) => run,
                 Err(err) => return self.replay_failed(stage::SPOOL, &err, st),
             };
-            let events = match st.resealed.take() {
-                Some((id, events)) if id == entry.id => events,
-                _ if entry.sealed => entry.events,
+            // One append for the oldest entries spooled alike (all sealed, or all not), up
+            // to a batch: an outage spooled as many small batches replays at the store's
+            // batch rate, not one round-trip per spooled batch.
+            let (ids, events) = match st.resealed.take() {
+                Some((ids, events)) if ids.first() == run.first().map(|e| &e.id) => (ids, events),
                 _ => {
-                    let mut events = entry.events;
-                    match tokio::time::timeout(timeout, self.seal_replayed(&mut events)).await {
-                        Ok(Ok(())) => {}
-                        Ok(Err(err)) => return self.replay_failed(stage::STORE, &err, st),
-                        Err(_) => return self.replay_failed(stage::STORE, &timed_out(), st),
+                    let sealed = run[0].sealed;
+                    let mut ids = Vec::new();
+                    let mut events = Vec::new();
+                    for entry in run.into_iter().take_while(|e| e.sealed == sealed) {
+                        ids.push(entry.id);
+                        events.extend(entry.events);
                     }
-                    events
+                    if !sealed {
+                        match tokio::time::timeout(timeout, self.seal_replayed(&mut events)).await {
+                            Ok(Ok(())) => {}
+                            Ok(Err(err)) => return self.replay_failed(stage::STORE, &err, st),
+                            Err(_) => return self.replay_failed(stage::STORE, &timed_out(), st),
+                        }
+                    }
+                    (ids, events)
                 }
             };
             let appended = tokio::time::timeout(timeout, self.append(events.clone(), st)).await;
@@ -160,21 +171,21 @@ impl Worker {
                 Ok(Ok(Appended { committed, .. })) => {
                     // Part committed (other tenants); all of it is appended again next
                     // time, which skips what is stored.
-                    st.resealed = Some((entry.id, events));
+                    st.resealed = Some((ids, events));
                     self.after_commit(&committed, st).await;
                     return self.replay_later(st);
                 }
                 Ok(Err((GaveUp, _))) => {
-                    st.resealed = Some((entry.id, events));
+                    st.resealed = Some((ids, events));
                     return self.replay_later(st);
                 }
                 Err(_) => {
-                    st.resealed = Some((entry.id, events));
+                    st.resealed = Some((ids, events));
                     return self.replay_failed(stage::STORE, &timed_out(), st);
                 }
             };
-            if let Err(err) = spool.remove(entry.id).await {
-                st.resealed = Some((entry.id, events));
+            if let Err(err) = spool.remove_many(&ids).await {
+                st.resealed = Some((ids, events));
                 self.after_commit(&committed, st).await;
                 return self.replay_failed(stage::SPOOL, &err, st);
             }

@@ -128,9 +128,10 @@ pub(super) struct State {
     pub(super) replayed_at_stop: bool,
     /// The spool refused a batch (full, or failing) and fail-closed is engaged for it.
     pub(super) spool_refusing: bool,
-    /// The front entry of the spool as sealed by a replay that then failed: replayed as
-    /// it is next time, so that the positions it took in its chains are not taken twice.
-    pub(super) resealed: Option<(u64, Vec<ActivityEvent>)>,
+    /// The front entries of the spool (their ids) as sealed by a replay that then
+    /// failed: replayed as they are next time, so that the positions they took in their
+    /// chains are not taken twice.
+    pub(super) resealed: Option<(Vec<u64>, Vec<ActivityEvent>)>,
 }
 
 impl Worker {

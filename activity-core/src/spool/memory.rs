@@ -86,6 +86,24 @@ impl Spool for MemorySpool {
             }))
     }
 
+    async fn front_many(&self, max_events: usize) -> Result<Vec<SpoolEntry>> {
+        let inner = self.inner();
+        let mut taken = 0;
+        let mut run = Vec::new();
+        for (id, (sealed, events, _)) in &inner.entries {
+            if !run.is_empty() && taken + events.len() > max_events {
+                break;
+            }
+            taken += events.len();
+            run.push(SpoolEntry {
+                id: *id,
+                sealed: *sealed,
+                events: events.clone(),
+            });
+        }
+        Ok(run)
+    }
+
     async fn remove(&self, id: u64) -> Result<()> {
         let mut inner = self.inner();
         if let Some((_, _, size)) = inner.entries.remove(&id) {

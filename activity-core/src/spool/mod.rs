@@ -122,11 +122,39 @@ pub trait Spool: Send + Sync + 'static {
     /// When the spool cannot be read.
     async fn front(&self) -> Result<Option<SpoolEntry>>;
 
+    /// The oldest entries that can be read, in push order, holding at most `max_events`
+    /// events together, but always the oldest entry when there is one (even a larger
+    /// one). The recorder replays them as one append, so that an outage spooled as many
+    /// small batches is not replayed one round-trip per batch.
+    ///
+    /// The default reads [`front`](Self::front) alone; implementations that can read
+    /// several entries at once should.
+    ///
+    /// # Errors
+    /// When the spool cannot be read.
+    async fn front_many(&self, max_events: usize) -> Result<Vec<SpoolEntry>> {
+        let _ = max_events;
+        Ok(self.front().await?.into_iter().collect())
+    }
+
     /// Removes entry `id` (replayed).
     ///
     /// # Errors
     /// When the spool cannot be written.
     async fn remove(&self, id: u64) -> Result<()>;
+
+    /// Removes entries `ids` (replayed together). The default removes them one by one;
+    /// implementations should remove them in one durable write.
+    ///
+    /// # Errors
+    /// When the spool cannot be written (entries removed before the error stay removed;
+    /// the recorder appends the rest again, which its store skips by id).
+    async fn remove_many(&self, ids: &[u64]) -> Result<()> {
+        for id in ids {
+            self.remove(*id).await?;
+        }
+        Ok(())
+    }
 
     /// What the spool holds.
     ///

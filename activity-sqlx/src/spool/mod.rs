@@ -71,6 +71,11 @@ const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS activity_spool (
     body BLOB NOT NULL
 )";
 
+/// For the status's oldest event and unreadable count without a scan of the spool (the
+/// worker reads the status after every push and replay).
+const INDEX: &str =
+    "CREATE INDEX IF NOT EXISTS activity_spool_unreadable_oldest ON activity_spool (unreadable, oldest)";
+
 impl SqliteSpool {
     /// Opens (creating it if missing) the spool at `path`, holding at most
     /// `capacity_bytes` of encoded events.
@@ -94,6 +99,7 @@ impl SqliteSpool {
             .connect_with(options)
             .await?;
         sqlx::query(SCHEMA).execute(&pool).await?;
+        sqlx::query(INDEX).execute(&pool).await?;
         let spool = Self {
             pool,
             capacity: capacity_bytes,
@@ -198,11 +204,7 @@ impl Spool for SqliteSpool {
             .await
             .map_err(core)?;
             let Some(row) = row else { return Ok(None) };
-            let id: i64 = row.try_get(0).map_err(core)?;
-            let sealed: bool = row.try_get(1).map_err(core)?;
-            let count: i64 = row.try_get(2).map_err(core)?;
-            let bytes: i64 = row.try_get(3).map_err(core)?;
-            let body: Vec<u8> = row.try_get(4).map_err(core)?;
+            let (id, sealed, count, bytes, body) = columns(&row).map_err(core)?;
             match decode(&body) {
                 Ok(events) => return Ok(Some(SpoolEntry::new(to_u64(id), sealed, events))),
                 Err(err) => {
@@ -213,25 +215,85 @@ impl Spool for SqliteSpool {
         }
     }
 
-    async fn remove(&self, id: u64) -> CoreResult<()> {
-        let id = i64::try_from(id).map_err(|_| {
-            CoreError::invalid("id", activity_core::Rule::OutOfRange("spool entry id"))
-        })?;
-        let row = sqlx::query(
-            "DELETE FROM activity_spool WHERE id = ? AND unreadable = 0 RETURNING events, bytes",
-        )
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(core)?;
-        if let Some(row) = row {
-            let events: i64 = row.try_get(0).map_err(core)?;
-            let bytes: i64 = row.try_get(1).map_err(core)?;
-            let mut t = self.totals();
-            t.batches = t.batches.saturating_sub(1);
-            t.events = t.events.saturating_sub(to_u64(events));
-            t.bytes = t.bytes.saturating_sub(to_u64(bytes));
+    async fn front_many(&self, max_events: usize) -> CoreResult<Vec<SpoolEntry>> {
+        'read: loop {
+            // Which entries, by their counts alone; then the bodies of those.
+            let counts: Vec<(i64, i64)> = sqlx::query_as(
+                "SELECT id, events FROM activity_spool WHERE unreadable = 0 ORDER BY id LIMIT ?",
+            )
+            .bind(i64::try_from(max_events.max(1)).unwrap_or(i64::MAX))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(core)?;
+            let mut taken = 0u64;
+            let mut last = None;
+            for (id, events) in counts {
+                let events = to_u64(events);
+                if last.is_some() && taken + events > max_events as u64 {
+                    break;
+                }
+                taken += events;
+                last = Some(id);
+            }
+            let Some(last) = last else {
+                return Ok(Vec::new());
+            };
+            let rows = sqlx::query(
+                "SELECT id, sealed, events, bytes, body FROM activity_spool \
+                 WHERE unreadable = 0 AND id <= ? ORDER BY id",
+            )
+            .bind(last)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(core)?;
+            let mut run = Vec::with_capacity(rows.len());
+            for row in rows {
+                let (id, sealed, count, bytes, body) = columns(&row).map_err(core)?;
+                match decode(&body) {
+                    Ok(events) => run.push(SpoolEntry::new(to_u64(id), sealed, events)),
+                    Err(err) => {
+                        tracing::error!(id, error = %err, "activity spool entry cannot be read back; set aside, not replayed");
+                        self.set_aside(id, to_u64(bytes), to_u64(count)).await?;
+                        continue 'read;
+                    }
+                }
+            }
+            return Ok(run);
         }
+    }
+
+    async fn remove(&self, id: u64) -> CoreResult<()> {
+        self.remove_many(&[id]).await
+    }
+
+    async fn remove_many(&self, ids: &[u64]) -> CoreResult<()> {
+        let mut removed = Totals::default();
+        // One transaction: one sync for the whole replayed run.
+        let mut tx = self.pool.begin().await.map_err(core)?;
+        for &id in ids {
+            let id = i64::try_from(id).map_err(|_| {
+                CoreError::invalid("id", activity_core::Rule::OutOfRange("spool entry id"))
+            })?;
+            let row = sqlx::query(
+                "DELETE FROM activity_spool WHERE id = ? AND unreadable = 0 RETURNING events, bytes",
+            )
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(core)?;
+            if let Some(row) = row {
+                let events: i64 = row.try_get(0).map_err(core)?;
+                let bytes: i64 = row.try_get(1).map_err(core)?;
+                removed.batches += 1;
+                removed.events += to_u64(events);
+                removed.bytes += to_u64(bytes);
+            }
+        }
+        tx.commit().await.map_err(core)?;
+        let mut t = self.totals();
+        t.batches = t.batches.saturating_sub(removed.batches);
+        t.events = t.events.saturating_sub(removed.events);
+        t.bytes = t.bytes.saturating_sub(removed.bytes);
         Ok(())
     }
 
@@ -260,6 +322,17 @@ impl Spool for SqliteSpool {
         status.unreadable = to_u64(unreadable);
         Ok(status)
     }
+}
+
+/// An entry's row: id, sealed, event count, bytes, body.
+fn columns(row: &sqlx::sqlite::SqliteRow) -> Result<(i64, bool, i64, i64, Vec<u8>), sqlx::Error> {
+    Ok((
+        row.try_get(0)?,
+        row.try_get(1)?,
+        row.try_get(2)?,
+        row.try_get(3)?,
+        row.try_get(4)?,
+    ))
 }
 
 /// The events of a spooled body, each checked as the recorder checks a new one.

@@ -120,3 +120,47 @@ async fn an_unreadable_row_is_set_aside_not_replayed_or_lost() {
         "the unreadable rows are kept for a person to look at"
     );
 }
+
+/// The replay reads the oldest entries together up to a number of events (always the
+/// oldest one, even when it alone is larger), sets an unreadable one aside on the way,
+/// and removes a run in one write.
+#[tokio::test]
+async fn the_front_run_is_bounded_by_events_and_removed_at_once() {
+    let dir = Dir::new("run");
+    let spool = SqliteSpool::open(dir.file(), 1 << 20).await.unwrap();
+    let sizes = [2, 3, 1, 4, 1];
+    let batches: Vec<Vec<ActivityEvent>> = sizes.iter().map(|n| logins(*n)).collect();
+    for b in &batches {
+        spool.push(true, b).await.unwrap();
+    }
+    let run = spool.front_many(5).await.unwrap();
+    assert_eq!(run.iter().map(|e| e.id).collect::<Vec<_>>(), [1, 2]);
+    assert_eq!(run[1].events, batches[1]);
+    assert!(run.iter().all(|e| e.sealed));
+    assert_eq!(
+        spool.front_many(1).await.unwrap().len(),
+        1,
+        "the oldest, over the bound"
+    );
+    // Entry 3 is corrupt: set aside, and the run goes on past it.
+    sqlx::query("UPDATE activity_spool SET body = CAST('[' AS BLOB) WHERE id = 3")
+        .execute(&spool.pool)
+        .await
+        .unwrap();
+    let run = spool.front_many(100).await.unwrap();
+    assert_eq!(run.iter().map(|e| e.id).collect::<Vec<_>>(), [1, 2, 4, 5]);
+    spool.remove_many(&[1, 2, 4]).await.unwrap();
+    let status = spool.status().await.unwrap();
+    assert_eq!(
+        (status.batches, status.events, status.unreadable),
+        (1, 1, 1)
+    );
+    assert_eq!(spool.front().await.unwrap().unwrap().id, 5);
+    drop(spool);
+    let reopened = SqliteSpool::open(dir.file(), 1 << 20).await.unwrap();
+    assert_eq!(
+        reopened.status().await.unwrap().events,
+        1,
+        "removed durably"
+    );
+}
