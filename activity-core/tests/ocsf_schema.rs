@@ -79,8 +79,11 @@ fn seeds() -> Vec<ActivityEvent> {
     seeds
 }
 
+/// A named change to an event.
+type Shape = (&'static str, fn(ActivityEvent) -> ActivityEvent);
+
 /// The shapes every seed is validated in.
-fn shapes() -> Vec<(&'static str, fn(ActivityEvent) -> ActivityEvent)> {
+fn shapes() -> Vec<Shape> {
     vec![
         ("as built", |e| e),
         ("without actor", |mut e| {

@@ -246,10 +246,8 @@ impl Schema {
             errors.push(format!("{path}: {} is not of type {ty}", show(Some(v))));
             return;
         }
-        if self.base_type(ty) == "string_t" && ty == "ip_t" {
-            if v.as_str().and_then(|s| s.parse::<IpAddr>().ok()).is_none() {
-                errors.push(format!("{path}: {} is not an IP address", show(Some(v))));
-            }
+        if ty == "ip_t" && v.as_str().and_then(|s| s.parse::<IpAddr>().ok()).is_none() {
+            errors.push(format!("{path}: {} is not an IP address", show(Some(v))));
         }
         if let Some(values) = attr.get("enum").and_then(Value::as_object) {
             let key = match v {
