@@ -41,8 +41,9 @@
 //! | `finding_info` | `uid` the event id, `title` the alert's message or else its rule, `analytic` the rule (type 1 Rule), `related_events` the evidence ids, `created_time` the time | 2004 |
 //!
 //! Base Event (0) has none of the actor, user, source or session attributes; those, and
-//! everything else, are in `unmapped`: the schema-v1 event is kept whole there (as it is,
-//! with the application's own `details`), so nothing is lost.
+//! everything else, are in `unmapped`: the schema-v1 event is kept whole there (OCSF types
+//! `unmapped` as a free-form object), so nothing is lost. `unmapped.details` is the
+//! application's own data as it was recorded: a `null` the application put there stays.
 
 use serde_json::{json, Map, Value};
 
