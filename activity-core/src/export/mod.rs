@@ -68,7 +68,7 @@ pub enum ExportFormat {
     Csv,
     /// JSON Lines, one schema-v1 event per line.
     JsonLines,
-    /// JSON Lines in OCSF 1.1 (see [`ocsf_event`] for the mapping).
+    /// JSON Lines in OCSF 1.1.0 (see [`ocsf_event`] for the mapping).
     Ocsf,
 }
 
