@@ -287,7 +287,7 @@ pub enum ExportFormat {
     Csv,
     /// JSON Lines, schema v1.
     Jsonl,
-    /// JSON Lines in OCSF 1.1.
+    /// JSON Lines in OCSF 1.1.0.
     Ocsf,
 }
 
