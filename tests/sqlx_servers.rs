@@ -73,6 +73,9 @@ fn hot_queries() -> Vec<(&'static str, ActivityQuery, &'static str, &'static str
 /// database exactly.
 const PG_V2_INDEXES: &str = "CREATE INDEX activity_events_tenant_actor_time ON activity_events (tenant, actor_id, time_us, id); \
      CREATE INDEX activity_events_chain ON activity_events (chain_writer, tenant, chain_seq) WHERE chain_writer IS NOT NULL;";
+/// What schema version 4 changed on PostgreSQL, undone: `details` back to `jsonb`.
+const PG_V3_DETAILS: &str =
+    "ALTER TABLE activity_events ALTER COLUMN details TYPE jsonb USING details::jsonb";
 const MY_V2_INDEXES: &str = "ALTER TABLE activity_events \
      ADD INDEX activity_events_tenant_actor_time (tenant, actor_id, time_us, id), \
      ADD INDEX activity_events_chain (chain_writer, tenant, chain_seq)";
@@ -572,7 +575,7 @@ async fn postgres_version_1_database_migrates_forward_and_heads_share_the_transa
     store.migrate().await.unwrap();
     // Back to exactly a version-1 database, with chained events in it.
     sqlx::raw_sql(AssertSqlSafe(format!(
-        "DROP TABLE activity_chain_heads; DELETE FROM activity_schema WHERE version >= 2; {PG_V2_INDEXES}"
+        "DROP TABLE activity_chain_heads; DELETE FROM activity_schema WHERE version >= 2; {PG_V2_INDEXES}; {PG_V3_DETAILS}"
     )))
     .execute(&schema.pool)
         .await
@@ -586,7 +589,7 @@ async fn postgres_version_1_database_migrates_forward_and_heads_share_the_transa
     store.append(&old).await.unwrap();
     let fresh = Arc::new(PgStore::from_pool(schema.pool.clone()));
     fresh.migrate().await.unwrap();
-    assert_eq!(versions(&schema.pool).await, vec![1, 2, 3]);
+    assert_eq!(versions(&schema.pool).await, vec![1, 2, 3, 4]);
     let r = verify(&*fresh, None, &key).await.unwrap();
     assert!(r.is_intact(), "{r:?}");
     assert_eq!(r.unanchored, 1, "the version-1 chain has no head");
@@ -856,6 +859,64 @@ async fn postgres_copy_skips_stored_ids_and_stores_exact_values() {
     schema.drop().await;
 }
 
+/// Issue 23, item 4: PostgreSQL stored `details` as `jsonb`, which keeps values, not
+/// text: `1e16` came back as the integer `10000000000000000` and `-0.0` as `0.0`, so an
+/// event read back was not the event written (and a version-1 link over it failed as
+/// "modified"). Schema version 4 stores them as `json`, the text as written: through
+/// COPY, through the UNNEST insert and after a version-3 database migrates, they read
+/// back byte for byte.
+#[tokio::test]
+async fn postgres_details_read_back_byte_for_byte() {
+    let Some(schema) = activity_tests::pg::schema().await else {
+        return;
+    };
+    let details: serde_json::Value = serde_json::from_str(
+        r#"{"n":1e16,"d":-0.0,"f":2.5,"tiny":5e-324,"huge":1.5e300,"big":123456789012345678,"neg":-9223372036854775808,"nested":{"z":[1.0,0.1,"\u2028 \\ \""]}}"#,
+    )
+    .unwrap();
+    let written = |i: i64| {
+        let mut e = ActivityEvent::logout(Actor::user("u_1"))
+            .with_id(uuid::Uuid::now_v7())
+            .with_time(Utc::now() + Span::microseconds(i));
+        e.details = details.as_object().cloned();
+        e
+    };
+    let copy = PgStore::from_pool(schema.pool.clone())
+        .prefix("c_")
+        .unwrap();
+    let unnest = PgStore::from_pool(schema.pool.clone())
+        .prefix("u_")
+        .unwrap()
+        .copy(false);
+    for store in [&copy, &unnest] {
+        store.migrate().await.unwrap();
+        let events: Vec<ActivityEvent> = (0..3).map(written).collect();
+        store.append(&events).await.unwrap();
+        let mut stored = store
+            .query(&ActivityQuery::new().limit(10))
+            .await
+            .unwrap()
+            .events;
+        stored.reverse();
+        for (s, w) in stored.iter().zip(&events) {
+            assert_eq!(
+                serde_json::to_string(&s.details).unwrap(),
+                serde_json::to_string(&w.details).unwrap(),
+                "details byte for byte"
+            );
+            assert_eq!(s, w, "the event as written");
+        }
+    }
+    let column_type: String = sqlx::query_scalar(
+        "SELECT data_type::text FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = 'c_activity_events' AND column_name = 'details'",
+    )
+    .fetch_one(&schema.pool)
+    .await
+    .unwrap();
+    assert_eq!(column_type, "json");
+    schema.drop().await;
+}
+
 /// The schema versions recorded in the database of `pool`, in order.
 async fn versions<DB: sqlx::Database>(pool: &sqlx::Pool<DB>) -> Vec<i64>
 where
@@ -897,7 +958,7 @@ async fn postgres_version_2_database_migrates_to_3_dropping_two_indexes() {
     store.migrate().await.unwrap();
     // Back to exactly a version-2 database, with chained events and heads in it.
     sqlx::raw_sql(AssertSqlSafe(format!(
-        "DELETE FROM activity_schema WHERE version = 3; {PG_V2_INDEXES}"
+        "DELETE FROM activity_schema WHERE version >= 3; {PG_V2_INDEXES}; {PG_V3_DETAILS}"
     )))
     .execute(&schema.pool)
     .await
@@ -918,7 +979,15 @@ async fn postgres_version_2_database_migrates_to_3_dropping_two_indexes() {
     assert!(before.iter().any(|n| n.contains("tenant_actor_id_time_us")));
     let fresh = Arc::new(PgStore::from_pool(schema.pool.clone()));
     fresh.migrate().await.unwrap();
-    assert_eq!(versions(&schema.pool).await, vec![1, 2, 3]);
+    assert_eq!(versions(&schema.pool).await, vec![1, 2, 3, 4]);
+    let details_type: String = sqlx::query_scalar(
+        "SELECT data_type::text FROM information_schema.columns WHERE table_schema = current_schema() \
+         AND table_name = 'activity_events' AND column_name = 'details'",
+    )
+    .fetch_one(&schema.pool)
+    .await
+    .unwrap();
+    assert_eq!(details_type, "json", "version 4: the text as written");
     let after = indexes().await;
     assert!(
         !after.iter().any(|n| n.contains("tenant_actor")
@@ -953,7 +1022,7 @@ async fn mariadb_version_2_database_migrates_to_3_dropping_two_indexes() {
     let store = Arc::new(MySqlStore::from_pool(db.pool.clone()));
     store.migrate().await.unwrap();
     for s in [
-        "DELETE FROM activity_schema WHERE version = 3",
+        "DELETE FROM activity_schema WHERE version >= 3",
         MY_V2_INDEXES,
     ] {
         sqlx::query(s).execute(&db.pool).await.unwrap();
@@ -972,7 +1041,7 @@ async fn mariadb_version_2_database_migrates_to_3_dropping_two_indexes() {
     assert_eq!(indexes().await.len(), 10, "the primary key and 9 indexes");
     let fresh = Arc::new(MySqlStore::from_pool(db.pool.clone()));
     fresh.migrate().await.unwrap();
-    assert_eq!(versions(&db.pool).await, vec![1, 2, 3]);
+    assert_eq!(versions(&db.pool).await, vec![1, 2, 3, 4]);
     let after = indexes().await;
     assert_eq!(after.len(), 8, "{after:?}");
     assert!(!after

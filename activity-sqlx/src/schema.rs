@@ -19,7 +19,11 @@
 //! chain position). The remaining indexes serve: the whole log and time windows
 //! (`time`), a tenant's log and the retention delete (`tenant_time`), a user's own
 //! activity and the failures of an account (`actor_time`), the failures of an address
-//! (`ip_time`), and the session, device and request filters.
+//! (`ip_time`), and the session, device and request filters. 4 stores PostgreSQL's
+//! `details` as `json` (the text as written) instead of `jsonb`, which keeps values, not
+//! text, and gave `1e16` back as `10000000000000000` and `-0.0` as `0.0`: an event read
+//! back must be the event written, byte for byte. (SQLite and MySQL kept the text
+//! already; their version 4 changes nothing.)
 
 use crate::error::Error;
 
@@ -35,7 +39,7 @@ use crate::error::Error;
 /// assert_eq!(v, SCHEMA_VERSION);
 /// # });
 /// ```
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// The names of the SDK's tables under one prefix, as a store reports them
 /// (`tables()`), e.g. for the application's own grants or queries.
@@ -193,6 +197,8 @@ CREATE TABLE {p}activity_chain_heads (
 CREATE INDEX {p}activity_chain_heads_tenant ON {p}activity_chain_heads (tenant_key);
 "#,
     V3_DROP_INDEXES,
+    // 4: nothing to change (SQLite keeps the JSON text as written).
+    "SELECT 1",
 ];
 
 /// Version 3 on SQLite and PostgreSQL (where dropping the partitioned table's index drops
@@ -264,6 +270,8 @@ CREATE TABLE {p}activity_chain_heads (
 CREATE INDEX {p}activity_chain_heads_tenant ON {p}activity_chain_heads (tenant_key);
 "#,
     V3_DROP_INDEXES,
+    // The partitions follow their parent.
+    "ALTER TABLE {p}activity_events ALTER COLUMN details TYPE json USING details::json",
 ];
 
 /// MySQL/MariaDB's migrations. `{collate}` is a binary, no-pad collation
@@ -330,6 +338,8 @@ ALTER TABLE {p}activity_events
     DROP INDEX {p}activity_events_tenant_actor_time,
     DROP INDEX {p}activity_events_chain
 "#,
+    // 4: nothing to change (MySQL keeps the JSON text as written).
+    "SELECT 1",
 ];
 
 #[cfg(test)]

@@ -312,7 +312,7 @@ impl ArchiveScheduler {
                 ..exported(&q, self.format, rows)
             };
             let e = exported_event(by, &q, payload).with_time(now);
-            if let Err(err) = r.record(e) {
+            if let Err(err) = r.record_reserved(e) {
                 tracing::error!(error = %err, "audit.exported not recorded for an archive");
             }
         }

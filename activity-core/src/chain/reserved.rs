@@ -25,21 +25,10 @@ pub fn is_reserved(action: &Action) -> bool {
     a.starts_with("audit.") || a.starts_with("lockout.") || a.starts_with("alert.")
 }
 
-/// The reserved actions an application's [`Recorder::record`](crate::Recorder::record)
-/// refuses: every reserved action but those other SDK components still hand to `record`
-/// themselves (`lockout.*` by the lockout policy, `audit.viewed`/`audit.exported` by
-/// the viewer and exports, `audit.reviewed` by sign-offs), which go through
-/// [`Recorder::record_reserved`](crate::Recorder::record_reserved) once those
-/// components call it.
-fn refused_by_record(action: &Action) -> bool {
-    is_reserved(action)
-        && *action != Action::AUDIT_VIEWED
-        && *action != Action::AUDIT_EXPORTED
-        && *action != Action::AUDIT_REVIEWED
-}
-
-/// Refuses an event an application may not record: [`Error::Invalid`] on `action` with
-/// [`RESERVED_RULE`].
+/// Refuses an event an application may not record (any reserved action: the SDK's
+/// components write theirs through
+/// [`Recorder::record_reserved`](crate::Recorder::record_reserved)): [`Error::Invalid`] on
+/// `action` with [`RESERVED_RULE`].
 ///
 /// ```
 /// use activity_core::{chain::check_recordable, ActivityEvent, Action, Outcome, Error};
@@ -51,7 +40,7 @@ fn refused_by_record(action: &Action) -> bool {
 /// # Errors
 /// [`Error::Invalid`] for a reserved action.
 pub fn check_recordable(event: &ActivityEvent) -> Result<()> {
-    if refused_by_record(&event.action) {
+    if is_reserved(&event.action) {
         return Err(Error::invalid("action", RESERVED_RULE));
     }
     Ok(())

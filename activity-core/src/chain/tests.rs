@@ -254,6 +254,63 @@ async fn reserved_actions_are_refused_by_record() {
     assert_eq!(store.len(), 0);
 }
 
+/// Issue 23, item 1: an application could still write the SDK's evidence. `record` took
+/// `audit.viewed`, `audit.exported` and `audit.reviewed` (left open for the views,
+/// exports and sign-offs, which called `record`), and `record_durable` and
+/// `record_async` checked nothing: `record_durable(audit.purged)` stored a forged
+/// checkpoint. Every way an application records refuses every reserved action; the SDK's
+/// components write theirs through `record_reserved(_durable)`.
+#[tokio::test]
+async fn every_way_to_record_refuses_every_reserved_action() {
+    use crate::recorder::Overflow;
+    use crate::{Error, Outcome, Recorder, Rule};
+    use std::sync::Arc;
+    let store = Arc::new(MemoryStore::new());
+    let (rec, guard) = Recorder::builder(store.clone())
+        .sealer(ChainSealer::new("app", key()))
+        .overflow(Overflow::Wait(std::time::Duration::from_millis(50)))
+        .lifecycle_events(false)
+        .start();
+    let reserved = [
+        crate::Action::AUDIT_VIEWED,
+        crate::Action::AUDIT_EXPORTED,
+        crate::Action::AUDIT_REVIEWED,
+        crate::Action::AUDIT_PURGED,
+        crate::Action::AUDIT_VERIFIED,
+        crate::Action::LOCKOUT_RELEASED,
+        crate::Action::ALERT_RAISED,
+    ];
+    let is_reserved_rule = |err: &Error| matches!(err, Error::Invalid { field, rule: Rule::Reserved } if field == "action");
+    for action in reserved {
+        let forged = || ActivityEvent::audit(action.clone(), Outcome::Success);
+        let by_record = rec.record(forged()).unwrap_err();
+        assert!(
+            is_reserved_rule(&by_record),
+            "record {action}: {by_record:?}"
+        );
+        let by_async = rec.record_async(forged()).await.unwrap_err();
+        assert!(
+            is_reserved_rule(&by_async),
+            "record_async {action}: {by_async:?}"
+        );
+        let by_durable = rec.record_durable(forged()).await.unwrap_err();
+        assert!(
+            is_reserved_rule(&by_durable),
+            "record_durable {action}: {by_durable:?}"
+        );
+    }
+    rec.flush().await.unwrap();
+    assert_eq!(store.len(), 0, "nothing forged was stored");
+    // The SDK's own path still writes them.
+    rec.record_reserved(ActivityEvent::audit_viewed(Actor::user("admin")))
+        .unwrap();
+    rec.record_reserved_durable(ActivityEvent::audit_exported(Actor::user("admin")))
+        .await
+        .unwrap();
+    guard.shutdown().await;
+    assert_eq!(store.len(), 2);
+}
+
 /// Review A10: a batch holding an id twice, or an id already stored (a re-import, a fixed
 /// id written by another instance), must not use up a position. Failed before: the
 /// duplicate was sealed and skipped, `Missing`/`Truncated` on an honest log.

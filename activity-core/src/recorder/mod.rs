@@ -243,7 +243,17 @@ impl Recorder {
     /// [`Overflow::Drop`]: a dropped event is never durable); [`Error::Rejected`] when the
     /// store refused this event for its content; [`Error::Closed`] when the recorder shut
     /// down before the event was stored (it is then in the shutdown report's `unwritten`).
-    pub async fn record_durable(&self, mut event: ActivityEvent) -> Result<()> {
+    pub async fn record_durable(&self, event: ActivityEvent) -> Result<()> {
+        crate::chain::check_recordable(&event).or_else(|e| self.refuse(e))?;
+        self.record_reserved_durable(event).await
+    }
+
+    /// [`record_durable`](Self::record_durable) for the SDK's own components, which write
+    /// the reserved actions (as [`record_reserved`](Self::record_reserved)).
+    ///
+    /// # Errors
+    /// As [`record_durable`](Self::record_durable), but for the reserved rule.
+    pub async fn record_reserved_durable(&self, mut event: ActivityEvent) -> Result<()> {
         self.admit(&mut event)?;
         let (tx, rx) = oneshot::channel();
         match self.shared.tx.try_send(Msg::Durable(event, tx)) {

@@ -78,7 +78,7 @@ pub fn sign_off(
     if let Some(t) = &digest.tenant {
         e = e.with_tenant(t.clone());
     }
-    recorder.record(e)
+    recorder.record_reserved(e)
 }
 
 #[cfg(test)]

@@ -126,7 +126,7 @@ impl PgStore {
             .iter()
             .map(|c| {
                 if *c == "details" {
-                    "details::jsonb".to_string()
+                    "details::json".to_string()
                 } else {
                     (*c).to_string()
                 }
@@ -159,7 +159,7 @@ impl PgStore {
 /// The `COPY … (FORMAT binary)` stream of `events` in [`sql::COLUMNS`] order: the
 /// signature and header, then per row the field count and each field as a length and
 /// its bytes (-1 for NULL), then the trailer. `bytea` is the raw bytes, `bigint` and
-/// `float8` big-endian, `text` UTF-8, `jsonb` a version byte (1) and the JSON text.
+/// `float8` big-endian, `text` and `json` UTF-8.
 fn copy_binary(events: &[ActivityEvent]) -> Vec<u8> {
     let mut out = Vec::with_capacity(19 + events.len() * 400);
     out.extend_from_slice(b"PGCOPY\n\xff\r\n\0");
@@ -173,16 +173,11 @@ fn copy_binary(events: &[ActivityEvent]) -> Vec<u8> {
     let null = |out: &mut Vec<u8>| out.extend_from_slice(&(-1i32).to_be_bytes());
     for e in events {
         out.extend_from_slice(&(sql::COLUMNS.len() as i16).to_be_bytes());
-        for (col, v) in sql::event_values(e).into_iter().enumerate() {
+        for v in sql::event_values(e) {
             match v {
                 Val::Bytes(b) => field(&mut out, &b),
                 Val::Int(Some(x)) => field(&mut out, &x.to_be_bytes()),
                 Val::Real(Some(x)) => field(&mut out, &x.to_bits().to_be_bytes()),
-                Val::Text(Some(t)) if col == sql::DETAILS_COLUMN => {
-                    out.extend_from_slice(&(t.len() as i32 + 1).to_be_bytes());
-                    out.push(1);
-                    out.extend_from_slice(t.as_bytes());
-                }
                 Val::Text(Some(t)) => field(&mut out, t.as_bytes()),
                 Val::Int(None) | Val::Real(None) | Val::Text(None) => null(&mut out),
             }

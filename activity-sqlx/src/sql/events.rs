@@ -95,7 +95,7 @@ pub(crate) fn push_filters(s: &mut Stmt, q: &ActivityQuery, with_cursor: bool) {
     }
 }
 
-/// The select list: [`COLUMNS`], with `details` as text on PostgreSQL (jsonb).
+/// The select list: [`COLUMNS`], with `details` as text on PostgreSQL (json).
 pub(crate) fn select_list(dialect: Dialect) -> String {
     match dialect {
         Dialect::Postgres => COLUMNS

@@ -64,7 +64,7 @@ impl Stmt {
         if self.dialect == Some(Dialect::Postgres) {
             self.sql.push_str("CAST(");
             self.bind(v);
-            self.sql.push_str(" AS jsonb)");
+            self.sql.push_str(" AS json)");
             self
         } else {
             self.bind(v)

@@ -108,11 +108,26 @@ impl ActivityHandle {
     ///
     /// # Errors
     /// As [`Recorder::record`].
-    pub fn record(&self, mut event: ActivityEvent) -> activity_core::Result<()> {
+    pub fn record(&self, event: ActivityEvent) -> activity_core::Result<()> {
+        let event = self.filled(event);
+        Self::logged(self.recorder.record(event))
+    }
+
+    /// [`record`](Self::record) for the SDK's own components (the views' `audit.*`):
+    /// through [`Recorder::record_reserved`].
+    pub(crate) fn record_reserved(&self, event: ActivityEvent) -> activity_core::Result<()> {
+        let event = self.filled(event);
+        Self::logged(self.recorder.record_reserved(event))
+    }
+
+    fn filled(&self, mut event: ActivityEvent) -> ActivityEvent {
         if event.actor.is_none() && self.context.actor.is_none() {
             event.actor = self.identified();
         }
-        let result = self.recorder.record(self.context.fill(event));
+        self.context.fill(event)
+    }
+
+    fn logged(result: activity_core::Result<()>) -> activity_core::Result<()> {
         if let Err(e) = &result {
             tracing::error!(error = %e, "activity event not recorded");
         }

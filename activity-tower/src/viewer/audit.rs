@@ -17,7 +17,7 @@ pub(crate) fn record(
         e.tenant = viewer.tenant.clone();
     }
     match handle {
-        Some(h) => h.record(e),
-        None => recorder.record(e),
+        Some(h) => h.record_reserved(e),
+        None => recorder.record_reserved(e),
     }
 }

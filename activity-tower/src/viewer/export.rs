@@ -109,7 +109,7 @@ async fn record_started(
     if let Some(h) = handle {
         e = h.context().fill(e);
     }
-    match tokio::time::timeout(STARTED_DEADLINE, recorder.record_durable(e)).await {
+    match tokio::time::timeout(STARTED_DEADLINE, recorder.record_reserved_durable(e)).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(err)) => Err(Error::Core(err)),
         Err(_) => Err(Error::Core(activity_core::Error::timeout(

@@ -98,7 +98,7 @@ pub(crate) async fn run(a: ArchiveArgs, ctx: &Ctx) -> Result<ExitCode, Failure> 
         ..exported(&q, format, m.files[0].rows)
     };
     ctx.recorder
-        .record(exported_event(operator(), &q, payload))?;
+        .record_reserved(exported_event(operator(), &q, payload))?;
     println!("archived {} events into {}", m.files[0].rows, out.display());
     Ok(ExitCode::SUCCESS)
 }

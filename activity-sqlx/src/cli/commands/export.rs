@@ -32,7 +32,7 @@ pub(crate) async fn run(a: ExportArgs, ctx: &Ctx) -> Result<ExitCode, Failure> {
     progress.finish();
     let rows = rows?;
     ctx.recorder
-        .record(export_event(operator(), &q, format, rows))?;
+        .record_reserved(export_event(operator(), &q, format, rows))?;
     eprintln!("exported {rows} events");
     Ok(ExitCode::SUCCESS)
 }
