@@ -301,6 +301,100 @@ async fn scenario<S: Sql>(
         0,
         "still intact with the key"
     );
+
+    // Item 2: signed checkpoints outside the database, checked with the public key
+    // alone. Each attack on a fresh log, checkpointed into a directory of its own.
+    let secret = s.dir.join("signing.key").display().to_string();
+    let public = s.dir.join("signing.pub").display().to_string();
+    assert_eq!(
+        activity(
+            db,
+            None,
+            &[
+                "checkpoint",
+                "keygen",
+                "--secret",
+                &secret,
+                "--public",
+                &public
+            ]
+        )
+        .await,
+        0
+    );
+    let mut round = 0;
+    let mut checkpointed = || {
+        round += 1;
+        let dir = s.dir.join(format!("checkpoints-{round}"));
+        let dir = dir.display().to_string();
+        let secret = secret.clone();
+        async move {
+            setup_log().await;
+            let out = ["checkpoint", "--out", &dir, "--signing-key", &secret];
+            assert_eq!(activity(db, cfg, &out).await, 0, "checkpoint written");
+            dir
+        }
+    };
+    let against = |dir: String| {
+        let public = public.clone();
+        async move {
+            let args = ["verify", "--checkpoints", &dir, "--public-key", &public];
+            // No chain key: the auditor has only the public key.
+            activity(db, None, &args).await
+        }
+    };
+    let dir = checkpointed().await;
+    assert_eq!(against(dir.clone()).await, 0, "honest, checkpointed");
+    assert_eq!(activity(db, cfg, &["ingest", &file]).await, 0);
+    let more = lines(
+        &s.dir,
+        "more.jsonl",
+        "{\"action\":\"auth.logout\",\"actor\":{\"id\":\"late\"}}\n",
+    );
+    assert_eq!(activity(db, cfg, &["ingest", &more]).await, 0);
+    assert_eq!(
+        against(dir).await,
+        0,
+        "events after the checkpoint are no break"
+    );
+    let attacks: [(&str, &[&str]); 5] = [
+        (
+            "a whole chain deleted with its head",
+            &[
+                "DELETE FROM activity_events",
+                "DELETE FROM activity_chain_heads",
+            ],
+        ),
+        (
+            "the newest events deleted with their head",
+            &[
+                "DELETE FROM activity_events WHERE chain_seq > 60",
+                "DELETE FROM activity_chain_heads",
+            ],
+        ),
+        (
+            "a head rolled back",
+            &[
+                "DELETE FROM activity_events WHERE chain_seq > 60",
+                "UPDATE activity_chain_heads SET seq = 60",
+            ],
+        ),
+        (
+            "a prefix deleted",
+            &["DELETE FROM activity_events WHERE chain_seq < 50"],
+        ),
+        (
+            "an event edited",
+            &["UPDATE activity_events SET actor_id = 'someone' WHERE chain_seq = 10"],
+        ),
+    ];
+    for (attack, statements) in attacks {
+        let dir = checkpointed().await;
+        for statement in statements {
+            sql.exec(statement).await;
+        }
+        assert_eq!(against(dir).await, 3, "{attack}");
+    }
 }
 
 #[tokio::test]

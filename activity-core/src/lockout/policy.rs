@@ -31,7 +31,7 @@ use crate::lockout::{
     Admission, AttemptKind, LockKey, LockStatus, LockoutCheck, Settlement, Ticket,
 };
 use crate::query::{ActivityQuery, Pages};
-use crate::recorder::{AfterCommit, Recorder};
+use crate::recorder::{AfterCommit, Recorder, WeakRecorder};
 use crate::store::ActivityStore;
 
 /// The lockout policy.
@@ -75,7 +75,8 @@ pub struct LockoutPolicy {
     config: LockoutConfig,
     clock: Arc<dyn Clock>,
     normalizer: Arc<dyn Normalize>,
-    recorder: OnceLock<Recorder>,
+    /// Weak: the recorder holds this policy (as its lockout check and a stage).
+    recorder: OnceLock<WeakRecorder>,
     settled: Mutex<Settled>,
 }
 
@@ -393,11 +394,15 @@ impl LockoutPolicy {
         })
     }
 
-    fn recorder(&self) -> Result<&Recorder> {
-        self.recorder.get().ok_or(Error::NotStarted {
-            stage: "LockoutPolicy",
-            register: "lockout",
-        })
+    fn recorder(&self) -> Result<Recorder> {
+        self.recorder
+            .get()
+            .ok_or(Error::NotStarted {
+                stage: "LockoutPolicy",
+                register: "lockout",
+            })?
+            .upgrade()
+            .ok_or(Error::Closed)
     }
 
     fn record(&self, event: ActivityEvent) {
@@ -622,7 +627,7 @@ impl LockoutPolicy {
     /// [`Error::NotStarted`] when the policy is not a stage of a started recorder; the
     /// ledger's errors; as [`Recorder::record`].
     pub async fn unlock(&self, admin: Actor, tenant: Option<&str>, account: &str) -> Result<()> {
-        let recorder = self.recorder()?.clone();
+        let recorder = self.recorder()?;
         let now = self.clock.now();
         let target = Actor::user(account.to_owned());
         self.release(tenant, &target).await?;
@@ -990,7 +995,7 @@ impl crate::jobs::Job for LockoutPolicy {
 #[async_trait]
 impl AfterCommit for LockoutPolicy {
     fn on_start(&self, recorder: &Recorder) {
-        let _ = self.recorder.set(recorder.clone());
+        let _ = self.recorder.set(recorder.downgrade());
     }
 
     async fn after_commit(

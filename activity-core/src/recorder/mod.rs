@@ -88,6 +88,26 @@ pub struct Recorder {
     shared: Arc<Shared>,
 }
 
+/// A [`Recorder`] that does not keep it alive: for a stage the recorder holds (the
+/// lockout policy), which would otherwise keep the recorder, and through it the store and
+/// its connections, alive in a cycle after shutdown.
+#[derive(Clone)]
+pub(crate) struct WeakRecorder(std::sync::Weak<Shared>);
+
+impl WeakRecorder {
+    /// The recorder, while anything else still holds it.
+    pub(crate) fn upgrade(&self) -> Option<Recorder> {
+        self.0.upgrade().map(|shared| Recorder { shared })
+    }
+}
+
+impl Recorder {
+    /// A handle that does not keep this recorder alive.
+    pub(crate) fn downgrade(&self) -> WeakRecorder {
+        WeakRecorder(Arc::downgrade(&self.shared))
+    }
+}
+
 impl std::fmt::Debug for Recorder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Recorder")

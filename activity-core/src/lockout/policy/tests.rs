@@ -632,3 +632,27 @@ async fn one_address_has_a_budget_across_accounts_refilled_steadily() {
         .unwrap();
     }
 }
+
+/// The recorder holds the policy (its lockout check and a stage) and the policy held the
+/// recorder: a cycle, so a recorder shut down and dropped never let go of its store. Seen
+/// as PostgreSQL's "too many clients" after a hundred CLI commands in one test process
+/// (each command's pool stayed open). The policy now holds the recorder weakly.
+#[tokio::test]
+async fn a_recorder_with_a_lockout_policy_lets_go_of_its_store() {
+    let store = Arc::new(MemoryStore::new());
+    let policy = Arc::new(LockoutPolicy::new(store.clone(), LockoutConfig::default()));
+    let (rec, guard) = Recorder::builder(store.clone())
+        .lockout(policy.clone())
+        .lifecycle_events(false)
+        .start();
+    rec.record(ActivityEvent::login_failed(Actor::user("bob")))
+        .unwrap();
+    guard.shutdown().await;
+    drop(rec);
+    drop(policy);
+    assert_eq!(
+        Arc::strong_count(&store),
+        1,
+        "nothing but the test holds the store once the recorder is gone"
+    );
+}
