@@ -5,7 +5,9 @@
 //! `ACTIVITY_WRITE_VECTORS=1 cargo test -p activity-core --test vectors` rewrites the
 //! file from the code (review the diff: a change means the format changed).
 
+use activity_core::archive::Manifest;
 use activity_core::chain::{canonical_json_v2, ChainKey, PurgeCheckpoint, PurgedRange};
+use activity_core::signed::{public_link, ChainState, SignedCheckpoint, SigningKey};
 use activity_core::{ActivityEvent, Actor};
 use serde_json::{json, Value};
 
@@ -74,7 +76,53 @@ fn compute() -> Value {
             to_hash: links[1]["hash"].as_str().unwrap().to_owned(),
         }],
     );
+    // The signed checkpoint of the three links, and a signed archive manifest, under a
+    // fixed Ed25519 seed (Ed25519 signatures are deterministic).
+    let signer = SigningKey::from_seed(&[7u8; 32]);
+    let mut public = "0".repeat(64);
+    for (i, e) in evs.iter().enumerate() {
+        let link = &links[i];
+        public = public_link(&public, i as u64 + 1, link["hash"].as_str().unwrap(), e).unwrap();
+    }
+    let checkpoint = SignedCheckpoint::new(
+        &signer,
+        1,
+        "2027-03-01T00:00:00.000Z",
+        None,
+        vec![ChainState {
+            tenant: None,
+            writer: head.writer.clone(),
+            first: 1,
+            seq: 3,
+            hash: prev.clone(),
+            public,
+        }],
+    );
+    let mut manifest: Manifest = serde_json::from_value(json!({
+        "version": 2,
+        "created": "2026-11-25T00:00:00Z",
+        "tenant": null,
+        "since": "2026-11-24T00:00:00Z",
+        "until": "2026-11-25T00:00:00Z",
+        "format": "jsonl",
+        "files": [{"name": "events.jsonl", "rows": 3, "sha256": "ab".repeat(32)}],
+        "chains": [{"tenant": null, "writer": head.writer, "first_seq": 1, "last_seq": 3, "last_hash": prev}],
+        "heads": [serde_json::to_value(&head).unwrap()],
+    }))
+    .unwrap();
+    manifest.sign(&signer);
     json!({
+        "signing_seed_hex": "07".repeat(32),
+        "signing_public_key": signer.public_key().to_hex(),
+        "signed_checkpoint": {
+            "message_utf8": String::from_utf8(checkpoint.message()).unwrap(),
+            "digest": checkpoint.digest(),
+            "checkpoint": checkpoint,
+        },
+        "signed_manifest": {
+            "message_utf8": String::from_utf8(manifest.message()).unwrap(),
+            "manifest": manifest,
+        },
         "key_utf8": KEY,
         "key_fingerprint": key.fingerprint(),
         "links": links,

@@ -7,7 +7,8 @@ use std::process::{Command, Output, Stdio};
 fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_activity"));
     c.env_remove("ACTIVITY_DATABASE_URL")
-        .env_remove("ACTIVITY_CHAIN_KEY");
+        .env_remove("ACTIVITY_CHAIN_KEY")
+        .env_remove("ACTIVITY_SIGNING_KEY");
     c
 }
 
@@ -450,6 +451,68 @@ fn purge_follows_the_config_and_dry_run_deletes_nothing() {
     assert_eq!(text(&out.stdout).lines().count(), 2);
     let out = db.run(&["query", "--format", "json", "--action", "audit.purged"]);
     assert_eq!(text(&out.stdout).lines().count(), 2, "both runs recorded");
+}
+
+/// Issue 23 (review A16): an archive whose event was edited and whose manifest's SHA-256
+/// was recomputed verified as intact. With a signing key configured, `activity archive`
+/// signs the manifest and `archive verify --public-key` finds the forgery (exit 3,
+/// `BadSignature`); without the key the same check cannot tell, and says so.
+#[test]
+fn a_signed_archive_finds_a_rewritten_manifest() {
+    use sha2::Digest;
+    let db = Db::new();
+    assert!(db
+        .run_stdin(&["ingest"], failures("sig", 6, 0).as_bytes())
+        .status
+        .success());
+    let out = db.run(&[
+        "checkpoint",
+        "keygen",
+        "--secret",
+        "s.key",
+        "--public",
+        "s.pub",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    std::fs::write(
+        db.dir.join("activity.toml"),
+        "[chain]\nsigning_key_file = \"s.key\"\n",
+    )
+    .unwrap();
+    let out = db.run(&[
+        "archive",
+        "--output",
+        "arch",
+        "--since",
+        "2026-11-24T00:00:00Z",
+        "--until",
+        "2026-11-25T00:00:00Z",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = db.run(&["archive", "verify", "arch", "--public-key", "s.pub"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("signed by the given key"));
+    // The attacker edits an event and recomputes the checksum in the manifest.
+    let f = db.dir.join("arch/events.jsonl");
+    let edited = std::fs::read_to_string(&f)
+        .unwrap()
+        .replacen("sig", "sag", 1);
+    std::fs::write(&f, &edited).unwrap();
+    let m = db.dir.join("arch/manifest.json");
+    let mut manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&m).unwrap()).unwrap();
+    manifest["files"][0]["sha256"] = hex::encode(sha2::Sha256::digest(edited.as_bytes())).into();
+    std::fs::write(&m, manifest.to_string()).unwrap();
+    let out = db.run(&["archive", "verify", "arch"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "without the key the forgery passes"
+    );
+    assert!(text(&out.stdout).contains("not checked"));
+    let out = db.run(&["archive", "verify", "arch", "--public-key", "s.pub"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("BadSignature"));
 }
 
 #[test]

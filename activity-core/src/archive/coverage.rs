@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use crate::error::{Error, Result};
 use crate::query::ActivityQuery;
 use crate::retention::TenantPurge;
+use crate::signed::PublicKey;
 use crate::store::ActivityStore;
 
 /// How many events of `tenant` (`None`: those without a tenant) lie in `[since, until)`.
@@ -49,8 +50,14 @@ async fn usable_archives(
     store: &dyn ActivityStore,
     dir: &Path,
     before: DateTime<Utc>,
+    key: Option<&PublicKey>,
 ) -> Result<Vec<crate::archive::Manifest>> {
-    usable_archives_checked(store, dir, before, verifies).await
+    match key.cloned() {
+        None => usable_archives_checked(store, dir, before, verifies).await,
+        Some(key) => {
+            usable_archives_checked(store, dir, before, move |d| verifies_signed(d, &key)).await
+        }
+    }
 }
 
 /// [`usable_archives`], with `check` saying whether an archive's files verify.
@@ -127,7 +134,22 @@ fn manifests(dir: &Path) -> Vec<(PathBuf, crate::archive::Manifest)> {
 
 /// Whether the archive in `dir` verifies against its manifest (a warning when not).
 pub(crate) fn verifies(dir: &Path) -> bool {
-    match crate::archive::verify_archive(dir) {
+    judged(dir, crate::archive::verify_archive(dir))
+}
+
+/// [`verifies`], with a manifest signed by `key`.
+fn verifies_signed(dir: &Path, key: &PublicKey) -> bool {
+    judged(dir, crate::archive::verify_archive_signed(dir, key))
+}
+
+fn judged(
+    dir: &Path,
+    result: Result<(
+        crate::archive::Manifest,
+        Vec<crate::archive::ArchiveProblem>,
+    )>,
+) -> bool {
+    match result {
         Ok((_, problems)) if problems.is_empty() => true,
         Ok((_, problems)) => {
             tracing::warn!(dir = %dir.display(), ?problems, "archive does not verify; not counted as an archive");
@@ -146,11 +168,12 @@ pub(crate) async fn not_archived(
     dir: &Path,
     plan: &[(Option<String>, DateTime<Utc>)],
     tenants: &[Option<String>],
+    key: Option<&PublicKey>,
 ) -> Result<Vec<TenantPurge>> {
     let Some(before) = plan.iter().map(|(_, cutoff)| *cutoff).max() else {
         return Ok(Vec::new());
     };
-    let archives = usable_archives(store, dir, before).await?;
+    let archives = usable_archives(store, dir, before, key).await?;
     let mut out = Vec::new();
     for (tenant, cutoff) in plan {
         let total = count_of(store, tenant.as_deref(), None, *cutoff, tenants).await?;

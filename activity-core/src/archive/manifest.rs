@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::io;
 use crate::chain::ChainHead;
 use crate::error::{Error, Result, Rule};
+use crate::signed::{PublicKey, SigningKey};
 
 /// One file of an archive.
 ///
@@ -115,6 +116,70 @@ pub struct Manifest {
     /// (version 2; empty in version 1 manifests).
     #[serde(default)]
     pub heads: Vec<ChainHead>,
+    /// The Ed25519 signature of the rest of the manifest ([`Manifest::message`]), hex;
+    /// absent in an unsigned manifest. Without it, whoever can write the archive can
+    /// edit an event and recompute the checksums; with it, only the holder of the signing
+    /// key can.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
+}
+
+/// The domain of a manifest's signed message (see [`Manifest::message`]).
+pub const MANIFEST_DOMAIN: &str = "activity-archive-manifest-v1";
+
+impl Manifest {
+    /// What the signature covers: [`MANIFEST_DOMAIN`], a newline, and the manifest
+    /// without `signature` in RFC 8785 canonical JSON
+    /// ([`signed_message`](crate::signed::signed_message)).
+    pub fn message(&self) -> Vec<u8> {
+        let value = serde_json::to_value(self).unwrap_or_default();
+        crate::signed::signed_message(MANIFEST_DOMAIN, &value)
+    }
+
+    /// Signs the manifest with `key` (replacing any signature).
+    pub fn sign(&mut self, key: &SigningKey) {
+        self.signature = Some(key.sign(&self.message()));
+    }
+
+    /// Whether the manifest carries a signature by `key` over exactly its content.
+    pub fn is_signed_by(&self, key: &PublicKey) -> bool {
+        self.signature
+            .as_deref()
+            .is_some_and(|s| key.verify(&self.message(), s))
+    }
+}
+
+/// Signs the manifest of the archive in `dir` with `key` and writes it back; returns it.
+///
+/// ```
+/// use activity_core::{archive::{archive, sign_manifest, verify_archive_signed}, signed::SigningKey};
+/// use activity_core::{ActivityEvent, ActivityStore, Actor, export::ExportFormat, MemoryStore};
+/// use chrono::{Duration, TimeZone, Utc};
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let store = MemoryStore::new();
+/// let day = Utc.with_ymd_and_hms(2026, 11, 23, 0, 0, 0).unwrap();
+/// store.append(&[ActivityEvent::logout(Actor::user("u_1")).with_time(day)]).await.unwrap();
+/// let dir = std::env::temp_dir().join(format!("activity-doc-{}", uuid::Uuid::now_v7()));
+/// let next = day + Duration::days(1);
+/// archive(&store, &dir, None, day, next, ExportFormat::JsonLines, next).await.unwrap();
+/// let key = SigningKey::from_seed(&[7; 32]);
+/// sign_manifest(&dir, &key).unwrap();
+/// assert!(verify_archive_signed(&dir, &key.public_key()).unwrap().1.is_empty());
+/// # std::fs::remove_dir_all(dir).unwrap();
+/// # });
+/// ```
+///
+/// # Errors
+/// As [`read_manifest`]; I/O errors writing it.
+pub fn sign_manifest(dir: &Path, key: &SigningKey) -> Result<Manifest> {
+    let mut manifest = read_manifest(dir)?;
+    manifest.sign(key);
+    let path = dir.join("manifest.json");
+    let tmp = dir.join(".manifest.json.tmp");
+    let text = serde_json::to_string_pretty(&manifest).map_err(Error::Json)?;
+    std::fs::write(&tmp, text).map_err(|e| io(&tmp, e))?;
+    std::fs::rename(&tmp, &path).map_err(|e| io(&path, e))?;
+    Ok(manifest)
 }
 
 /// Reads the manifest of the archive in `dir`, without checking its files.

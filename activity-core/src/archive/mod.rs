@@ -40,9 +40,11 @@ mod tests;
 mod verify;
 mod writer;
 
-pub use manifest::{read_manifest, ArchiveFile, ChainSpan, Manifest};
+pub use manifest::{
+    read_manifest, sign_manifest, ArchiveFile, ChainSpan, Manifest, MANIFEST_DOMAIN,
+};
 pub use scheduler::{ArchiveScheduler, ArchiveWindow, MAX_WINDOWS_PER_RUN};
-pub use verify::{check_heads, verify_archive, ArchiveProblem};
+pub use verify::{check_heads, verify_archive, verify_archive_signed, ArchiveProblem};
 pub use writer::archive;
 
 /// An I/O error on `path`.

@@ -172,6 +172,7 @@ pub struct ArchiveScheduler {
     grace: Duration,
     first: Option<DateTime<Utc>>,
     recorder: Option<Recorder>,
+    signer: Option<crate::signed::SigningKey>,
     run: tokio::sync::Mutex<()>,
 }
 
@@ -203,8 +204,17 @@ impl ArchiveScheduler {
             grace: Duration::zero(),
             first: None,
             recorder: None,
+            signer: None,
             run: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// Signs every manifest with `key` ([`sign_manifest`](super::sign_manifest)), so that
+    /// [`verify_archive_signed`](super::verify_archive_signed) and a purge that requires
+    /// signed archives accept it.
+    pub fn signing_key(mut self, key: crate::signed::SigningKey) -> Self {
+        self.signer = Some(key);
+        self
     }
 
     /// The files' format (default JSON Lines).
@@ -291,7 +301,7 @@ impl ArchiveScheduler {
         until: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<Manifest> {
-        let m = archive(
+        let mut m = archive(
             &*self.store,
             dir,
             self.tenant.as_deref(),
@@ -301,6 +311,9 @@ impl ArchiveScheduler {
             now,
         )
         .await?;
+        if let Some(key) = &self.signer {
+            m = super::sign_manifest(dir, key)?;
+        }
         let rows: u64 = m.files.iter().map(|f| f.rows).sum();
         tracing::info!(dir = %dir.display(), rows, "archived a closed window");
         if let Some(r) = &self.recorder {

@@ -128,6 +128,7 @@ pub async fn archive(
         }],
         chains: chains.into_values().collect(),
         heads,
+        signature: None,
     };
     let text = serde_json::to_string_pretty(&manifest).map_err(Error::Json)?;
     std::fs::write(&manifest_path, text).map_err(|e| io(&manifest_path, e))?;

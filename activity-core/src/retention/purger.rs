@@ -93,6 +93,7 @@ pub struct Purger {
     recorder: Option<Recorder>,
     key: Option<ChainKey>,
     archives: Option<PathBuf>,
+    archive_key: Option<crate::signed::PublicKey>,
     partitions: bool,
     last: Mutex<Option<PurgeReport>>,
 }
@@ -122,6 +123,7 @@ impl Purger {
             recorder: None,
             key: None,
             archives: None,
+            archive_key: None,
             partitions: true,
             last: Mutex::new(None),
         }
@@ -153,6 +155,15 @@ impl Purger {
     /// ```
     pub fn require_archive(mut self, dir: impl Into<PathBuf>) -> Self {
         self.archives = Some(dir.into());
+        self
+    }
+
+    /// With [`require_archive`](Self::require_archive): only archives whose manifest is
+    /// signed by `key` count ([`verify_archive_signed`](crate::archive::verify_archive_signed)),
+    /// so that an archive whose events and manifest were both rewritten (checksums and
+    /// row counts recomputed) never lets the purge delete the originals.
+    pub fn require_signed_archives(mut self, key: crate::signed::PublicKey) -> Self {
+        self.archive_key = Some(key);
         self
     }
 
@@ -227,7 +238,14 @@ impl Purger {
             }
         }
         if let Some(dir) = &self.archives {
-            report.not_archived = not_archived(&*self.store, dir, &plan, &tenants).await?;
+            report.not_archived = not_archived(
+                &*self.store,
+                dir,
+                &plan,
+                &tenants,
+                self.archive_key.as_ref(),
+            )
+            .await?;
             if !report.not_archived.is_empty() && !dry_run {
                 let first = report.not_archived[0].clone();
                 self.record(&report, Outcome::Failure);

@@ -56,7 +56,7 @@ pub struct Cli {
 /// let Ok(Command::Archive(a)) = parse(&["archive", "verify", "/srv/archives/2026-11-24"]) else {
 ///     panic!("expected archive")
 /// };
-/// assert!(matches!(a.verify, Some(ArchiveVerify::Verify { dir }) if dir.ends_with("2026-11-24")));
+/// assert!(matches!(a.verify, Some(ArchiveVerify::Verify { dir, .. }) if dir.ends_with("2026-11-24")));
 /// // Unknown subcommands and conflicting anchors are errors, not panics.
 /// assert!(parse(&["frobnicate"]).is_err());
 /// assert!(parse(&["timeline", "--account", "alice", "--ip", "192.0.2.1"]).is_err());
@@ -399,10 +399,15 @@ pub enum EveryArg {
 /// ```
 #[derive(Debug, Subcommand)]
 pub enum ArchiveVerify {
-    /// Check an archive directory against its manifest.
+    /// Check an archive directory against its manifest (and, with `--public-key`, the
+    /// manifest's signature).
     Verify {
         /// The archive directory.
         dir: PathBuf,
+        /// The signing key's public key file (64 hex digits): the manifest must be signed
+        /// by it.
+        #[arg(long)]
+        public_key: Option<PathBuf>,
     },
 }
 

@@ -23,8 +23,8 @@ const EXPLAIN: &str = "archive needs --output DIR and --since TIME --until TIME,
 
 /// Archives, or verifies an archive (status 3 when it is broken).
 pub(crate) async fn run(a: ArchiveArgs, ctx: &Ctx) -> Result<ExitCode, Failure> {
-    if let Some(ArchiveVerify::Verify { dir }) = &a.verify {
-        return verify(dir);
+    if let Some(ArchiveVerify::Verify { dir, public_key }) = &a.verify {
+        return verify(dir, public_key.as_deref());
     }
     let now = Utc::now();
     let Some(out) = &a.output else {
@@ -45,6 +45,9 @@ pub(crate) async fn run(a: ArchiveArgs, ctx: &Ctx) -> Result<ExitCode, Failure> 
         )
         .format(format)
         .recorder(ctx.recorder.clone());
+        if let Some(key) = &ctx.signing_key {
+            s = s.signing_key(key.clone());
+        }
         if let Some(t) = &a.tenant {
             s = s.tenant(t.clone());
         }
@@ -90,7 +93,10 @@ pub(crate) async fn run(a: ArchiveArgs, ctx: &Ctx) -> Result<ExitCode, Failure> 
     )
     .await;
     progress.finish();
-    let m = m?;
+    let mut m = m?;
+    if let Some(key) = &ctx.signing_key {
+        m = activity_core::archive::sign_manifest(out, key)?;
+    }
     let mut q = ActivityQuery::new().since(since).until(until);
     q.tenant = a.tenant.clone();
     let payload = activity_core::event::payload::Exported {
@@ -103,14 +109,30 @@ pub(crate) async fn run(a: ArchiveArgs, ctx: &Ctx) -> Result<ExitCode, Failure> 
     Ok(ExitCode::SUCCESS)
 }
 
-/// `archive verify DIR`: every file against the manifest.
-fn verify(dir: &std::path::Path) -> Result<ExitCode, Failure> {
-    let (m, problems) = activity_core::archive::verify_archive(dir)?;
+/// `archive verify DIR [--public-key FILE]`: every file against the manifest (its rows
+/// counted), and the manifest against its signature when a public key is given.
+fn verify(
+    dir: &std::path::Path,
+    public_key: Option<&std::path::Path>,
+) -> Result<ExitCode, Failure> {
+    let (m, problems) = match public_key {
+        None => activity_core::archive::verify_archive(dir)?,
+        Some(f) => {
+            let key = activity_core::signed::PublicKey::read(f)
+                .map_err(|e| Failure::usage(format!("--public-key {}: {e}", f.display())))?;
+            activity_core::archive::verify_archive_signed(dir, &key)?
+        }
+    };
     if problems.is_empty() {
         println!(
-            "archive intact: {} files, {} rows",
+            "archive intact: {} files, {} rows{}",
             m.files.len(),
-            m.files.iter().map(|f| f.rows).sum::<u64>()
+            m.files.iter().map(|f| f.rows).sum::<u64>(),
+            if public_key.is_some() {
+                ", manifest signed by the given key"
+            } else {
+                " (manifest signature not checked: pass --public-key)"
+            }
         );
         return Ok(ExitCode::SUCCESS);
     }

@@ -33,6 +33,11 @@ pub(crate) async fn run(a: PurgeArgs, ctx: &Ctx) -> Result<ExitCode, Failure> {
     .key(ctx.key.clone());
     if let Some(dir) = a.require_archive.or_else(|| ctx.require_archive.clone()) {
         purger = purger.require_archive(dir);
+        // With a signing key configured the archives are signed (`activity archive`):
+        // only those whose manifest holds under it count.
+        if let Some(key) = &ctx.signing_key {
+            purger = purger.require_signed_archives(key.public_key());
+        }
     }
     let result = purger.run_once(a.dry_run).await;
     progress.finish();
