@@ -162,7 +162,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         std::io::BufWriter::new(file),
     )
     .await?;
-    recorder.record(export_event(Actor::system(), &run, ExportFormat::Csv, rows))?;
+    recorder.record_reserved(export_event(Actor::system(), &run, ExportFormat::Csv, rows))?;
     println!("\nWrote activity.csv ({rows} rows).");
 
     // The integrity chain, checked and the check recorded as audit.verified.
