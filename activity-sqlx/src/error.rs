@@ -50,6 +50,24 @@ pub enum Error {
         "unsupported database URL {0:?}: enable the matching feature (sqlite, postgres, mysql)"
     )]
     UnsupportedUrl(String),
+    /// Another process (or another `SqliteSpool` of this one) has the spool open: a spool
+    /// has one writer, the recorder that fills it.
+    #[error("the spool {path} is in use by another process (its lock file {lock} is held): stop the application before `activity spool replay`, or give each process a spool of its own")]
+    SpoolInUse {
+        /// The spool file.
+        path: String,
+        /// The lock file held.
+        lock: String,
+    },
+    /// The spool's lock file could not be opened or locked.
+    #[error("the spool lock file {lock} cannot be used")]
+    SpoolLock {
+        /// The lock file.
+        lock: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
     /// An error from the core.
     #[error(transparent)]
     Core(#[from] CoreError),
@@ -76,6 +94,12 @@ impl Error {
             ),
             other @ (Error::ForeignTable { .. } | Error::SchemaTooNew { .. }) => {
                 CoreError::conflict("the schema cannot be migrated", Some(Box::new(other)))
+            }
+            other @ Error::SpoolInUse { .. } => {
+                CoreError::conflict("the spool is in use", Some(Box::new(other)))
+            }
+            other @ Error::SpoolLock { .. } => {
+                CoreError::unavailable("the spool lock file cannot be used", Some(Box::new(other)))
             }
         }
     }

@@ -162,3 +162,48 @@ async fn a_wrong_key_replays_nothing() {
     let out = dir.run(KEY, &["verify"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
 }
+
+/// Issue 19 (review): nothing kept `activity spool replay` from running beside the
+/// application that owns the spool, both replaying and removing the same batches. The
+/// spool's writer holds a lock: while this test (the "application") has the spool open,
+/// `replay` from another process is refused with a usage error and replays nothing;
+/// `status` still reads it; once the application closes it, `replay` goes ahead.
+#[tokio::test]
+async fn replay_beside_the_running_application_is_refused() {
+    let dir = Dir::new();
+    assert!(dir.run(KEY, &["migrate"]).status.success());
+    let spool = dir.spool();
+    let spool_arg = spool.to_str().unwrap();
+    let app = SqliteSpool::open(&spool, 1 << 20).await.unwrap();
+    app.push(false, &logins(2)).await.unwrap();
+
+    let out = dir.run(KEY, &["spool", "replay", "--spool", spool_arg]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("in use by another process"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(
+        status(&dir)["events"].as_u64(),
+        Some(2),
+        "status reads beside it"
+    );
+    let out = dir.run(
+        KEY,
+        &[
+            "query",
+            "--action",
+            "auth.login.succeeded",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(text(&out.stdout).lines().count(), 0, "nothing replayed");
+
+    app.close().await;
+    drop(app);
+    let out = dir.run(KEY, &["spool", "replay", "--spool", spool_arg]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(status(&dir)["events"].as_u64(), Some(0));
+}

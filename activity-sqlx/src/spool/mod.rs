@@ -52,6 +52,9 @@ pub struct SqliteSpool {
     pool: SqlitePool,
     capacity: u64,
     totals: Mutex<Totals>,
+    /// `<file>.lock`, locked exclusively while this spool is open (`None` for
+    /// [`SqliteSpool::status_of`], which only reads).
+    _lock: Option<std::fs::File>,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -78,13 +81,53 @@ const INDEX: &str =
 
 impl SqliteSpool {
     /// Opens (creating it if missing) the spool at `path`, holding at most
-    /// `capacity_bytes` of encoded events.
+    /// `capacity_bytes` of encoded events. The spool has one writer: it takes an
+    /// exclusive lock on `<path>.lock` (an OS file lock, released when the spool is
+    /// dropped or the process dies), so a second process (`activity spool replay` beside
+    /// the running application, or two instances given the same file) is refused instead
+    /// of replaying and removing batches the other is replaying too.
+    ///
+    /// ```
+    /// use activity_sqlx::{Error, SqliteSpool};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let dir = std::env::temp_dir().join(format!("spool-lock-doc-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir).unwrap();
+    /// let path = dir.join("spool.db");
+    /// let first = SqliteSpool::open(&path, 1 << 20).await.unwrap();
+    /// assert!(matches!(SqliteSpool::open(&path, 1 << 20).await, Err(Error::SpoolInUse { .. })));
+    /// assert_eq!(SqliteSpool::status_of(&path).await.unwrap().events, 0, "reading needs no lock");
+    /// drop(first);
+    /// assert!(SqliteSpool::open(&path, 1 << 20).await.is_ok());
+    /// # std::fs::remove_dir_all(&dir).ok();
+    /// # });
+    /// ```
     ///
     /// # Errors
-    /// [`Error::Sqlx`] when the file cannot be opened or is not a spool.
+    /// [`Error::SpoolInUse`] when another spool holds the lock; [`Error::SpoolLock`] when
+    /// the lock file cannot be made; [`Error::Sqlx`] when the file cannot be opened or is
+    /// not a spool.
     pub async fn open(path: impl AsRef<Path>, capacity_bytes: u64) -> Result<Self, Error> {
+        let lock = lock(path.as_ref())?;
+        let mut spool = Self::open_unlocked(path.as_ref(), capacity_bytes).await?;
+        spool._lock = Some(lock);
+        Ok(spool)
+    }
+
+    /// What the spool at `path` holds, read without taking the writer's lock (so while the
+    /// application runs).
+    ///
+    /// # Errors
+    /// [`Error::Sqlx`] when the file cannot be read or is not a spool.
+    pub async fn status_of(path: impl AsRef<Path>) -> Result<SpoolStatus, Error> {
+        let spool = Self::open_unlocked(path.as_ref(), DEFAULT_SPOOL_CAPACITY).await?;
+        let status = spool.status().await?;
+        spool.close().await;
+        Ok(status)
+    }
+
+    async fn open_unlocked(path: &Path, capacity_bytes: u64) -> Result<Self, Error> {
         let options = SqliteConnectOptions::new()
-            .filename(path.as_ref())
+            .filename(path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
@@ -104,6 +147,7 @@ impl SqliteSpool {
             pool,
             capacity: capacity_bytes,
             totals: Mutex::new(Totals::default()),
+            _lock: None,
         };
         let totals = spool.count().await?;
         *spool.totals() = totals;
@@ -149,6 +193,34 @@ impl SqliteSpool {
     /// Closes the file (waits for the connection to finish).
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+/// Takes the exclusive lock of the spool at `path`: `<path>.lock`, created if missing.
+fn lock(path: &Path) -> Result<std::fs::File, Error> {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".lock");
+    let lock_path = std::path::PathBuf::from(name);
+    let shown = || lock_path.display().to_string();
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|source| Error::SpoolLock {
+            lock: shown(),
+            source,
+        })?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::SpoolInUse {
+            path: path.display().to_string(),
+            lock: shown(),
+        }),
+        Err(std::fs::TryLockError::Error(source)) => Err(Error::SpoolLock {
+            lock: shown(),
+            source,
+        }),
     }
 }
 

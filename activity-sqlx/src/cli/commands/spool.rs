@@ -15,23 +15,33 @@ use crate::{SqliteSpool, DEFAULT_SPOOL_CAPACITY};
 /// How long `replay` waits for the store to take the spool.
 const REPLAY_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// Opens the spool at `path`; a missing file is an error (a typo would otherwise read as
-/// an empty spool).
-pub(crate) async fn open_spool(path: &Path) -> Result<Arc<dyn Spool>, Failure> {
-    if !path.exists() {
-        return Err(Failure::usage(format!(
+/// A missing spool file is an error (a typo would otherwise read as an empty spool).
+fn existing(path: &Path) -> Result<(), Failure> {
+    if path.exists() {
+        Ok(())
+    } else {
+        Err(Failure::usage(format!(
             "--spool {}: no such file",
             path.display()
-        )));
+        )))
     }
-    let spool = SqliteSpool::open(path, DEFAULT_SPOOL_CAPACITY).await?;
-    Ok(Arc::new(spool))
 }
 
-/// Prints what the spool at `path` holds.
+/// Opens the spool at `path` as its one writer (refused, status 2, while another process
+/// has it open: the application it belongs to is running).
+pub(crate) async fn open_spool(path: &Path) -> Result<Arc<dyn Spool>, Failure> {
+    existing(path)?;
+    match SqliteSpool::open(path, DEFAULT_SPOOL_CAPACITY).await {
+        Ok(spool) => Ok(Arc::new(spool)),
+        Err(e @ crate::Error::SpoolInUse { .. }) => Err(Failure::usage(e.to_string())),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Prints what the spool at `path` holds (readable while the application runs).
 pub(crate) async fn status(path: &Path) -> Result<ExitCode, Failure> {
-    let spool = open_spool(path).await?;
-    print_status(&spool.status().await?)?;
+    existing(path)?;
+    print_status(&SqliteSpool::status_of(path).await?)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -55,8 +65,8 @@ pub(crate) async fn run(a: SpoolArgs, ctx: &Ctx) -> Result<ExitCode, Failure> {
         SpoolAction::Status => status(&a.spool).await,
         SpoolAction::Replay => {
             let flushed = tokio::time::timeout(REPLAY_TIMEOUT, ctx.recorder.flush()).await;
-            let spool = open_spool(&a.spool).await?;
-            let left = spool.status().await?;
+            // The recorder holds the spool (and its lock); this only reads.
+            let left = SqliteSpool::status_of(&a.spool).await?;
             print_status(&left)?;
             if flushed.is_err() || !left.is_empty() {
                 return Err(Failure::failed(format!(
