@@ -80,7 +80,7 @@ fn drive(addr: SocketAddr, clients: usize) -> Load {
                 while !stop.load(Ordering::Relaxed) {
                     let user = format!("c{c}_{i}");
                     i += 1;
-                    match login(addr, &user, i % 2 == 0).await {
+                    match login(addr, &user, i.is_multiple_of(2)).await {
                         Some(200 | 401) => answered.lock().unwrap().push(user),
                         Some(503) => *refused.lock().unwrap() += 1,
                         Some(other) => panic!("unexpected status {other}"),

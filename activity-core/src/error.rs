@@ -369,7 +369,7 @@ impl Error {
 /// `t` as RFC 3339 in UTC with milliseconds, or microseconds when it has them (the event's
 /// own time format).
 fn time_text(t: &chrono::DateTime<chrono::Utc>) -> String {
-    let format = if t.timestamp_subsec_micros() % 1000 == 0 {
+    let format = if t.timestamp_subsec_micros().is_multiple_of(1000) {
         chrono::SecondsFormat::Millis
     } else {
         chrono::SecondsFormat::Micros

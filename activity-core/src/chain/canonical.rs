@@ -392,7 +392,7 @@ mod tests {
     fn times_are_written_as_chrono_writes_them() {
         use chrono::SecondsFormat;
         let chrono_way = |t: &chrono::DateTime<Utc>| {
-            let f = if t.timestamp_subsec_micros() % 1000 == 0 {
+            let f = if t.timestamp_subsec_micros().is_multiple_of(1000) {
                 SecondsFormat::Millis
             } else {
                 SecondsFormat::Micros

@@ -109,7 +109,7 @@ pub(crate) fn serialize_time<S: Serializer>(
 pub fn format_time(t: &DateTime<Utc>) -> String {
     use chrono::{Datelike, SecondsFormat, Timelike};
     let micros = t.timestamp_subsec_micros();
-    let millis_only = micros % 1000 == 0;
+    let millis_only = micros.is_multiple_of(1000);
     let (year, time) = (t.year(), t.time());
     if !(0..=9999).contains(&year) || micros >= 1_000_000 {
         // Years chrono writes with a sign, and leap seconds: its own formatter.

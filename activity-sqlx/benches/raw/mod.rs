@@ -17,7 +17,7 @@ pub const ACCOUNTS: usize = 100_000;
 pub fn event(i: usize) -> ActivityEvent {
     let t0 = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
     let account = (i * 7919) % ACCOUNTS;
-    let failed = i % 10 == 0;
+    let failed = i.is_multiple_of(10);
     let actor = Actor::user(format!("u_{account}")).with_name(format!("user{account}@example.com"));
     let e = if failed {
         ActivityEvent::login_failed(actor).with_reason("bad_password")
