@@ -309,3 +309,52 @@ async fn a_hung_endpoint_never_blocks_the_recorder() {
         .await
         .expect("shutdown is not held up by the webhook");
 }
+
+/// Issue 23, item 2: a signed checkpoint "can also be delivered to a webhook". The
+/// checkpoint job posts each checkpoint it writes, signed like an alert; the receiver's
+/// copy verifies with the public key alone.
+#[tokio::test]
+async fn a_signed_checkpoint_is_posted_and_verifies_with_the_public_key() {
+    use activity_core::chain::{ChainKey, ChainSealer};
+    use activity_core::signed::{CheckpointWriter, SignedCheckpoint, SigningKey};
+    let (r, url) = receiver(&[503]).await;
+    let sink = fast(&url).retries(2).start().unwrap();
+    let store = Arc::new(MemoryStore::new());
+    let key = ChainKey::keyed(b"the chain key of the webhook test").unwrap();
+    let (rec, guard) = Recorder::builder(store.clone())
+        .sealer(ChainSealer::new("web-1", key.clone()))
+        .start();
+    rec.record(ActivityEvent::logout(Actor::user("u_1")))
+        .unwrap();
+    guard.shutdown().await;
+    let signer = SigningKey::from_seed(&[3; 32]);
+    let public = signer.public_key();
+    let dir = std::env::temp_dir().join(format!("activity-cp-hook-{}", uuid::Uuid::now_v7()));
+    let writer = CheckpointWriter::new(store, key, signer, &dir).sink(Arc::new(sink.clone()));
+    let written = writer.run_once().await.unwrap();
+    let stats = settle(&sink).await;
+    assert_eq!(
+        (stats.delivered, stats.failed),
+        (1, 0),
+        "delivered after one retry"
+    );
+    let seen = r.seen();
+    assert_eq!(seen.len(), 2, "a 503, then the delivery");
+    let (h, body) = &seen[1];
+    assert_eq!(h[DELIVERY_HEADER], "checkpoint-1");
+    let ts = h[TIMESTAMP_HEADER].to_str().unwrap();
+    let sig = h[SIGNATURE_HEADER].to_str().unwrap();
+    assert!(verify_signature(
+        SECRET,
+        ts,
+        sig,
+        body,
+        Utc::now(),
+        Duration::from_secs(300)
+    ));
+    let received: SignedCheckpoint = serde_json::from_slice(body).unwrap();
+    assert_eq!(received, written, "the checkpoint file's content");
+    assert!(received.is_signed_by(&public));
+    assert_eq!(received.chains.len(), 1);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -26,6 +26,15 @@
 //! captured request cannot be replayed later; [`verify_signature`] does exactly that.
 //! Each retry is signed afresh with its own timestamp.
 //!
+//! # Signed checkpoints
+//!
+//! The sink is also a [`CheckpointSink`]: given to a
+//! [`CheckpointWriter`](activity_core::signed::CheckpointWriter) (`.sink(Arc::new(webhook))`),
+//! it posts each signed checkpoint as it is written, the body being the checkpoint file's
+//! JSON ([`SignedCheckpoint`]), `X-Activity-Delivery` `checkpoint-<number>`, signed with
+//! the same headers. The receiver keeps a copy the database's administrator cannot reach;
+//! the Ed25519 signature inside lets anyone check it with the public key alone.
+//!
 //! # Delivery
 //!
 //! [`AlertSink::deliver`] only puts the alert in the sink's bounded queue (it never waits
@@ -73,6 +82,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use activity_core::signed::{CheckpointSink, SignedCheckpoint};
 use activity_core::{alerts::Alert, alerts::AlertSink, Clock, SystemClock};
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -295,6 +305,40 @@ impl AlertSink for WebhookSink {
                 dropped = self.shared.dropped.load(Ordering::Relaxed),
                 "webhook: {why}; alert not sent (it is in the audit log)"
             );
+        }
+    }
+}
+
+#[async_trait]
+impl CheckpointSink for WebhookSink {
+    /// Queues the checkpoint's JSON for a signed `POST` (see the [module](self)). Returns
+    /// at once; delivery, retries and failures are as for alerts, counted in
+    /// [`WebhookStats`].
+    ///
+    /// # Errors
+    /// [`activity_core::Error::QueueFull`] when the queue is full, `Closed` when the
+    /// sender task stopped: the checkpoint file is written regardless, and the
+    /// checkpoint job's run reports the error.
+    async fn deliver(&self, checkpoint: &SignedCheckpoint) -> activity_core::Result<()> {
+        let body = serde_json::to_vec(checkpoint).map_err(activity_core::Error::Json)?;
+        let job = Job {
+            id: format!("checkpoint-{}", checkpoint.number),
+            rule: "checkpoint".into(),
+            body: Bytes::from(body),
+        };
+        self.shared.pending.fetch_add(1, Ordering::AcqRel);
+        match self.tx.try_send(job) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                finish_one(&self.shared);
+                self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+                Err(match e {
+                    mpsc::error::TrySendError::Full(_) => activity_core::Error::QueueFull {
+                        capacity: self.tx.max_capacity(),
+                    },
+                    mpsc::error::TrySendError::Closed(_) => activity_core::Error::Closed,
+                })
+            }
         }
     }
 }
