@@ -453,6 +453,19 @@ fn purge_follows_the_config_and_dry_run_deletes_nothing() {
     assert_eq!(text(&out.stdout).lines().count(), 2, "both runs recorded");
 }
 
+/// `activity archive` of 2026-11-24 into `out`.
+fn archive_day(db: &Db, out: &str) -> Output {
+    db.run(&[
+        "archive",
+        "--output",
+        out,
+        "--since",
+        "2026-11-24T00:00:00Z",
+        "--until",
+        "2026-11-25T00:00:00Z",
+    ])
+}
+
 /// Issue 23 (review A16): an archive whose event was edited and whose manifest's SHA-256
 /// was recomputed verified as intact. With a signing key configured, `activity archive`
 /// signs the manifest and `archive verify --public-key` finds the forgery (exit 3,
@@ -479,15 +492,7 @@ fn a_signed_archive_finds_a_rewritten_manifest() {
         "[chain]\nsigning_key_file = \"s.key\"\n",
     )
     .unwrap();
-    let out = db.run(&[
-        "archive",
-        "--output",
-        "arch",
-        "--since",
-        "2026-11-24T00:00:00Z",
-        "--until",
-        "2026-11-25T00:00:00Z",
-    ]);
+    let out = archive_day(&db, "arch");
     assert!(out.status.success(), "{}", text(&out.stderr));
     let out = db.run(&["archive", "verify", "arch", "--public-key", "s.pub"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
@@ -522,15 +527,7 @@ fn archive_verify_and_report() {
         .run_stdin(&["ingest"], failures("rep", 6, 0).as_bytes())
         .status
         .success());
-    let out = db.run(&[
-        "archive",
-        "--output",
-        "arch",
-        "--since",
-        "2026-11-24T00:00:00Z",
-        "--until",
-        "2026-11-25T00:00:00Z",
-    ]);
+    let out = archive_day(&db, "arch");
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("archived"));
     let out = db.run(&["archive", "verify", "arch"]);
@@ -732,15 +729,7 @@ fn verify_finds_the_newest_events_deleted_and_heads_gone_against_archives() {
         "{}",
         text(&out.stdout)
     );
-    let out = db.run(&[
-        "archive",
-        "--output",
-        "arch",
-        "--since",
-        "2026-11-24T00:00:00Z",
-        "--until",
-        "2026-11-25T00:00:00Z",
-    ]);
+    let out = archive_day(&db, "arch");
     assert!(out.status.success(), "{}", text(&out.stderr));
     let manifest = std::fs::read_to_string(db.dir.join("arch/manifest.json")).unwrap();
     assert!(manifest.contains("\"heads\""), "{manifest}");
