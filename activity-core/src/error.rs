@@ -202,6 +202,16 @@ pub enum Error {
         /// Its capacity, in bytes.
         capacity: u64,
     },
+    /// [`ActivityStore::append_sealed_strict`](crate::ActivityStore::append_sealed_strict)
+    /// found events of the batch that carry chain links already stored (another writer,
+    /// an instance sealing the same fixed id at the same moment, stored them first):
+    /// appending would skip them and leave holes in the chain, so nothing was committed.
+    /// The recorder seals the batch again without them.
+    #[error("{} sealed events of the batch are stored already (by another writer); nothing was committed", ids.len())]
+    SealedDuplicate {
+        /// The ids stored already.
+        ids: Vec<uuid::Uuid>,
+    },
     /// The recorder fails closed and its store is down; the event was not accepted.
     #[error("audit log store is down and the recorder fails closed; the event was not accepted")]
     FailClosed,
@@ -314,9 +324,10 @@ impl Error {
             Error::Invalid { .. } | Error::Json(_) | Error::GeoIp { .. } => ErrorKind::Invalid,
             Error::Unavailable { .. } => ErrorKind::Unavailable,
             Error::Timeout { .. } => ErrorKind::Timeout,
-            Error::Conflict { .. } | Error::NotArchived { .. } | Error::NotCheckpointed { .. } => {
-                ErrorKind::Conflict
-            }
+            Error::Conflict { .. }
+            | Error::NotArchived { .. }
+            | Error::NotCheckpointed { .. }
+            | Error::SealedDuplicate { .. } => ErrorKind::Conflict,
             Error::Backend { .. } => ErrorKind::Backend,
             Error::Rejected { .. } => ErrorKind::Rejected,
             Error::QueueFull { .. } | Error::SpoolFull { .. } => ErrorKind::QueueFull,

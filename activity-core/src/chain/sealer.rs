@@ -180,4 +180,33 @@ impl Sealer for ChainSealer {
     fn heads(&self, batch: &[ActivityEvent]) -> Vec<ChainHead> {
         self.heads_of(batch)
     }
+
+    /// Rewinds each chain to just before its first link in `batch`, then links again the
+    /// events that had a link, less `stored`. Only for a batch of this run's links.
+    fn reseal_without(&mut self, batch: &mut [ActivityEvent], stored: &[Uuid]) -> bool {
+        if !batch
+            .iter()
+            .filter_map(|e| e.chain.as_ref())
+            .all(|l| l.writer == self.writer)
+        {
+            return false;
+        }
+        let mut rewound = std::collections::HashSet::new();
+        let mut fresh = Vec::with_capacity(batch.len());
+        for e in batch.iter() {
+            let Some(link) = &e.chain else {
+                fresh.push(false);
+                continue;
+            };
+            if rewound.insert(e.tenant.clone()) {
+                self.heads.insert(
+                    e.tenant.clone(),
+                    (link.seq.saturating_sub(1), link.prev.clone()),
+                );
+            }
+            fresh.push(!stored.contains(&e.id));
+        }
+        self.seal_where(batch, |i| fresh[i]);
+        true
+    }
 }

@@ -41,7 +41,8 @@ impl Worker {
                     match error {
                         None => done.extend(places.into_iter().zip(part)),
                         Some(err) => {
-                            if retryable.is_none() && err.is_outage() {
+                            let duplicate = matches!(err, Error::SealedDuplicate { .. });
+                            if retryable.is_none() && err.is_outage() && !duplicate {
                                 retryable = Some((err, part.len()));
                             }
                             stack.push(part);
@@ -71,6 +72,10 @@ impl Worker {
         } else {
             stack.push(batch);
         }
+        // Strict while the batch is this run's sealing: a sealed event stored first by
+        // another writer is refused by the store and the batch sealed again without it.
+        let mut strict = self.sealer.is_some();
+        let mut reseals = 0;
         while let Some(part) = stack.pop() {
             // The heads this part brings its chains to, stored in the same transaction.
             let heads = self
@@ -78,8 +83,28 @@ impl Worker {
                 .as_ref()
                 .map(|s| s.heads(&part))
                 .unwrap_or_default();
-            match self.append_retrying(&part, &heads, st).await {
+            match self.append_retrying(&part, &heads, strict, st).await {
                 Ok(()) => committed.extend(part),
+                Err(AppendError::Duplicate(ids)) => {
+                    // Everything not yet committed, in order, sealed again without them.
+                    let mut rest = part;
+                    while let Some(more) = stack.pop() {
+                        rest.extend(more);
+                    }
+                    reseals += 1;
+                    let resealed = reseals <= MAX_RESEALS
+                        && self
+                            .sealer
+                            .as_mut()
+                            .is_some_and(|s| s.reseal_without(&mut rest, &ids));
+                    if resealed {
+                        tracing::info!(stored = ids.len(), "events were stored first by another writer; the batch is sealed again without them");
+                    } else {
+                        tracing::warn!(stored = ids.len(), "events were stored first by another writer and the batch cannot be sealed again; appended as it is");
+                        strict = false;
+                    }
+                    stack.push(rest);
+                }
                 Err(AppendError::GaveUp) => {
                     let mut unwritten = part;
                     while let Some(rest) = stack.pop() {
@@ -152,13 +177,14 @@ impl Worker {
         let store = &*self.store;
         let shared = &*self.shared;
         let timeout = shared.config.append_timeout;
+        let strict = self.sealer.is_some();
         // Polled together on this task (no spawning, so a part is never lost to a
         // panicking task); the results in the parts' order.
         let results = futures_util::future::join_all(
             parts
                 .iter()
                 .zip(&heads)
-                .map(|(part, heads)| append_once(store, part, heads, timeout)),
+                .map(|(part, heads)| append_once(store, part, heads, timeout, strict)),
         )
         .await;
         results
@@ -181,13 +207,18 @@ impl Worker {
         &mut self,
         batch: &[ActivityEvent],
         heads: &[ChainHead],
+        strict: bool,
         st: &mut State,
     ) -> Result<(), AppendError> {
         let mut attempt = 0;
         loop {
             let timeout = self.shared.config.append_timeout;
-            let result = append_once(&*self.store, batch, heads, timeout).await;
+            let result = append_once(&*self.store, batch, heads, timeout, strict).await;
             match result {
+                Err(Error::SealedDuplicate { ids }) => {
+                    self.recovered(batch.len(), st);
+                    return Err(AppendError::Duplicate(ids));
+                }
                 Ok(n) => {
                     Counters::add(&self.shared.counters.written, n);
                     self.recovered(batch.len(), st);
@@ -320,13 +351,23 @@ impl Worker {
 /// not answered within `timeout` is an outage (a blackholed connection would otherwise
 /// hold the writer, and every durable waiter, until the pool's own timeout; the append
 /// is idempotent by id, so one that committed after all is skipped when retried).
+/// How many times a batch is sealed again because another writer stored some of its
+/// events first, before it is appended as it is.
+const MAX_RESEALS: u32 = 3;
+
 async fn append_once(
     store: &dyn ActivityStore,
     part: &[ActivityEvent],
     heads: &[ChainHead],
     timeout: Duration,
+    strict: bool,
 ) -> Result<u64, Error> {
-    let append = AssertUnwindSafe(store.append_sealed(part, heads)).catch_unwind();
+    let append = if strict {
+        store.append_sealed_strict(part, heads)
+    } else {
+        store.append_sealed(part, heads)
+    };
+    let append = AssertUnwindSafe(append).catch_unwind();
     match tokio::time::timeout(timeout, append).await {
         Ok(Ok(result)) => result,
         Ok(Err(panic)) => Err(store_panicked(&*panic)),

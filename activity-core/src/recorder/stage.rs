@@ -87,6 +87,15 @@ pub trait Sealer: Send + 'static {
         let _ = batch;
         Vec::new()
     }
+
+    /// Seals `batch` again, which this sealer sealed last (nothing after it), without the
+    /// events `stored` names: the store refused it because another writer had stored them
+    /// first ([`Error::SealedDuplicate`](crate::Error::SealedDuplicate)). Returns whether
+    /// it could (the default cannot: the batch is then appended as it is).
+    fn reseal_without(&mut self, batch: &mut [ActivityEvent], stored: &[uuid::Uuid]) -> bool {
+        let _ = (batch, stored);
+        false
+    }
 }
 
 /// Runs after a batch is committed (the alert engine). Returns follow-up events (alerts,

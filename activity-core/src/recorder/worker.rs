@@ -39,6 +39,9 @@ pub(super) enum AppendError {
     Rejected(Error),
     /// The store is down and a spool takes the batch (the outage is noted).
     Outage,
+    /// Events of the part carrying links were stored first by another writer
+    /// ([`Error::SealedDuplicate`]): nothing was committed; seal again without them.
+    Duplicate(Vec<uuid::Uuid>),
 }
 
 /// What an append wrote, and what an outage left for the spool.

@@ -21,8 +21,9 @@
 //! and combined (checked against [`ActivityQuery::matches`]); since/until boundaries to
 //! the microsecond; action categories on whole segments; pagination under concurrent
 //! appends; timestamp ties; the page-size cap; tenant isolation; deletion; tenants;
-//! that invalid queries are refused; and the chain heads (stored with their batch in one
-//! transaction, moving only forward, listed by tenant).
+//! that invalid queries are refused; the chain heads (stored with their batch in one
+//! transaction, moving only forward, listed by tenant); and the strict sealed append
+//! (a sealed event another writer stored first fails the whole batch).
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -95,7 +96,61 @@ where
     tenants(&*make_store().await).await;
     invalid_queries(&*make_store().await).await;
     chain_heads(&*make_store().await).await;
+    strict_duplicates(&*make_store().await).await;
     query_many(&*make_store().await).await;
+}
+
+/// [`ActivityStore::append_sealed_strict`]: a batch in which an event carrying a link is
+/// stored already (by another writer) commits nothing, events or heads, and names those
+/// ids; an unlinked duplicate (left unsealed because it was known to be stored) is
+/// skipped as usual.
+pub async fn strict_duplicates(store: &dyn ActivityStore) {
+    let key = ChainKey::keyed(b"the conformance kit's chain key").expect("key");
+    let mk = |i: i64| {
+        ActivityEvent::logout(Actor::user(format!("s{i}")))
+            .with_time(base_time() + Duration::microseconds(i * 1_000_001))
+    };
+    let fixed = mk(0);
+    let mut other = ChainSealer::new("other-writer", key.clone());
+    let mut theirs = vec![fixed.clone()];
+    other.seal_all(&mut theirs);
+    store
+        .append_sealed(&theirs, &other.heads_of(&theirs))
+        .await
+        .expect("strict_duplicates: the other writer's append");
+    let mut sealer = ChainSealer::new("this-writer", key.clone());
+    let mut batch = vec![mk(1), fixed.clone(), mk(2)];
+    sealer.seal_all(&mut batch);
+    let err = store
+        .append_sealed_strict(&batch, &sealer.heads_of(&batch))
+        .await
+        .expect_err("strict_duplicates: a sealed event stored by another writer fails the batch");
+    assert!(
+        matches!(&err, Error::SealedDuplicate { ids } if ids == &vec![fixed.id]),
+        "strict_duplicates: names exactly the stored ids: {err:?}"
+    );
+    assert_eq!(
+        store.count(&ActivityQuery::new()).await.unwrap(),
+        1,
+        "strict_duplicates: nothing of the batch committed"
+    );
+    assert_eq!(
+        store.chain_heads(None).await.unwrap().len(),
+        1,
+        "strict_duplicates: no head of the refused batch"
+    );
+    // Sealed again without it (left unlinked): the store skips it, the rest commit.
+    let mut sealer = ChainSealer::new("this-writer", key);
+    let mut fresh = vec![mk(1), mk(2)];
+    sealer.seal_all(&mut fresh);
+    let batch = vec![fresh[0].clone(), fixed.clone(), fresh[1].clone()];
+    assert_eq!(
+        store
+            .append_sealed_strict(&batch, &sealer.heads_of(&batch))
+            .await
+            .expect("strict_duplicates: an unlinked duplicate is skipped"),
+        2
+    );
 }
 
 async fn all_pages(store: &dyn ActivityStore, query: &ActivityQuery) -> Vec<ActivityEvent> {

@@ -83,25 +83,32 @@ impl Inner {
     }
 }
 
-#[async_trait]
-impl ActivityStore for MemoryStore {
-    async fn append(&self, events: &[ActivityEvent]) -> Result<u64> {
-        // Validate the whole batch before touching anything: all or nothing.
-        for e in events {
-            e.validate()?;
-        }
-        Ok(self.write()?.insert(events))
-    }
-
-    async fn append_sealed(&self, events: &[ActivityEvent], heads: &[ChainHead]) -> Result<u64> {
+impl MemoryStore {
+    /// The events and their heads under one lock (readers see them together); with
+    /// `strict`, nothing when an event carrying a chain link is stored already.
+    fn append_heads(
+        &self,
+        events: &[ActivityEvent],
+        heads: &[ChainHead],
+        strict: bool,
+    ) -> Result<u64> {
         for e in events {
             e.validate()?;
         }
         for h in heads {
             h.validate()?;
         }
-        // One lock for both: readers see the events and their heads together.
         let mut inner = self.write()?;
+        if strict {
+            let ids: Vec<Uuid> = events
+                .iter()
+                .filter(|e| e.chain.is_some() && inner.ids.contains(&e.id))
+                .map(|e| e.id)
+                .collect();
+            if !ids.is_empty() {
+                return Err(Error::SealedDuplicate { ids });
+            }
+        }
         let added = inner.insert(events);
         for h in heads {
             let slot = inner
@@ -113,6 +120,29 @@ impl ActivityStore for MemoryStore {
             }
         }
         Ok(added)
+    }
+}
+
+#[async_trait]
+impl ActivityStore for MemoryStore {
+    async fn append(&self, events: &[ActivityEvent]) -> Result<u64> {
+        // Validate the whole batch before touching anything: all or nothing.
+        for e in events {
+            e.validate()?;
+        }
+        Ok(self.write()?.insert(events))
+    }
+
+    async fn append_sealed(&self, events: &[ActivityEvent], heads: &[ChainHead]) -> Result<u64> {
+        self.append_heads(events, heads, false)
+    }
+
+    async fn append_sealed_strict(
+        &self,
+        events: &[ActivityEvent],
+        heads: &[ChainHead],
+    ) -> Result<u64> {
+        self.append_heads(events, heads, true)
     }
 
     async fn chain_heads(&self, tenant: Option<&str>) -> Result<Vec<ChainHead>> {

@@ -141,6 +141,23 @@ pub trait ActivityStore: Send + Sync + 'static {
         self.append(events).await
     }
 
+    /// [`append_sealed`](Self::append_sealed), except that when an event carrying a chain
+    /// link is already stored (another writer stored the same id first: two instances
+    /// sealing one fixed id at the same moment), nothing is committed and the call fails
+    /// with [`Error::SealedDuplicate`](crate::Error::SealedDuplicate) naming those ids:
+    /// skipping it would leave a hole at its position. The recorder calls this for the
+    /// batches it sealed itself, and seals again without the named events.
+    ///
+    /// The default is [`append_sealed`](Self::append_sealed) (such a race then leaves a
+    /// hole, found by verification as a missing event).
+    async fn append_sealed_strict(
+        &self,
+        events: &[ActivityEvent],
+        heads: &[ChainHead],
+    ) -> Result<u64> {
+        self.append_sealed(events, heads).await
+    }
+
     /// The stored chain heads of `tenant` (`None`: of every tenant, events without a
     /// tenant included), in no particular order. Default: none.
     async fn chain_heads(&self, tenant: Option<&str>) -> Result<Vec<ChainHead>> {
@@ -183,6 +200,13 @@ impl<S: ActivityStore + ?Sized> ActivityStore for Arc<S> {
     }
     async fn append_sealed(&self, events: &[ActivityEvent], heads: &[ChainHead]) -> Result<u64> {
         (**self).append_sealed(events, heads).await
+    }
+    async fn append_sealed_strict(
+        &self,
+        events: &[ActivityEvent],
+        heads: &[ChainHead],
+    ) -> Result<u64> {
+        (**self).append_sealed_strict(events, heads).await
     }
     async fn chain_heads(&self, tenant: Option<&str>) -> Result<Vec<ChainHead>> {
         (**self).chain_heads(tenant).await

@@ -24,7 +24,8 @@ use sqlx::{Database, Transaction};
 pub(crate) use db::{bind_all, Db};
 pub(crate) use policies::PolicyTables;
 pub(crate) use store::{
-    append_sealed, chain_heads, count, delete, fetch_all, forward_activity_store, query, tenants,
+    append_sealed, append_sealed_strict, chain_heads, count, delete, fetch_all,
+    forward_activity_store, query, tenants,
 };
 
 use crate::error::to_core_from;

@@ -66,6 +66,26 @@ pub(crate) async fn append_sealed<B: Backend>(
     events: &[ActivityEvent],
     heads: &[ChainHead],
 ) -> activity_core::Result<u64> {
+    append_sealed_as::<B>(b, events, heads, false).await
+}
+
+/// [`ActivityStore::append_sealed_strict`](activity_core::ActivityStore::append_sealed_strict):
+/// as [`append_sealed`], but a sealed event that another writer stored first rolls the
+/// transaction back ([`activity_core::Error::SealedDuplicate`]).
+pub(crate) async fn append_sealed_strict<B: Backend>(
+    b: &B,
+    events: &[ActivityEvent],
+    heads: &[ChainHead],
+) -> activity_core::Result<u64> {
+    append_sealed_as::<B>(b, events, heads, true).await
+}
+
+async fn append_sealed_as<B: Backend>(
+    b: &B,
+    events: &[ActivityEvent],
+    heads: &[ChainHead],
+    strict: bool,
+) -> activity_core::Result<u64> {
     for e in events {
         e.validate()?;
     }
@@ -77,27 +97,39 @@ pub(crate) async fn append_sealed<B: Backend>(
     }
     b.prepare_append(events).await?;
     let mut conn = b.lease().await.map_err(err::<B>)?;
-    let added = write_sealed(b, &mut *conn, events, heads).await;
+    let added = write_sealed(b, &mut *conn, events, heads, strict).await;
     // Finished either way: a failed statement or commit leaves the transaction rolled
     // back (the `Transaction` guard's rollback runs before any later command on the
     // connection).
     conn.finish();
     let added = added.map_err(err::<B>)?;
     b.after_append()?;
-    Ok(added)
+    added.map_err(|ids| activity_core::Error::SealedDuplicate { ids })
 }
 
-/// The batch and the heads in one transaction on `conn`.
+/// The batch and the heads in one transaction on `conn`. With `strict`, when the store
+/// skipped sealed events (stored first by another writer), nothing is committed and their
+/// ids come back instead.
 async fn write_sealed<B: Backend>(
     b: &B,
     conn: &mut <B::Db as Database>::Connection,
     events: &[ActivityEvent],
     heads: &[ChainHead],
-) -> Result<u64, sqlx::Error> {
+    strict: bool,
+) -> Result<Result<u64, Vec<uuid::Uuid>>, sqlx::Error> {
     let mut tx = sqlx::Connection::begin(conn).await?;
     let mut added = 0;
     for chunk in events.chunks(B::ROWS_PER_INSERT) {
         added += b.insert_chunk(&mut tx, chunk).await?;
+    }
+    // Fewer rows than events: some were stored already. Only then, and only if one of
+    // them carries a link, does the check cost a read (by primary key).
+    if strict && (added as usize) < events.len() && events.iter().any(|e| e.chain.is_some()) {
+        let skipped = skipped_sealed(b, &mut tx, events).await?;
+        if !skipped.is_empty() {
+            // Dropped uncommitted: rolled back.
+            return Ok(Err(skipped));
+        }
     }
     let heads = sql::dedup_heads(heads);
     for chunk in heads.chunks(sql::HEADS_PER_UPSERT) {
@@ -105,7 +137,45 @@ async fn write_sealed<B: Backend>(
         B::Db::execute(&mut *tx, s).await?;
     }
     tx.commit().await?;
-    Ok(added)
+    Ok(Ok(added))
+}
+
+/// The sealed events of `events` whose stored row is not theirs (another writer's copy:
+/// another writer, or another link): the ones the insert skipped.
+async fn skipped_sealed<B: Backend>(
+    b: &B,
+    conn: &mut <B::Db as Database>::Connection,
+    events: &[ActivityEvent],
+) -> Result<Vec<uuid::Uuid>, sqlx::Error> {
+    let sealed: Vec<&ActivityEvent> = events.iter().filter(|e| e.chain.is_some()).collect();
+    let mut stored_links = std::collections::HashSet::new();
+    for chunk in sealed.chunks(500) {
+        let mut s = Stmt::new(B::DIALECT);
+        s.push("SELECT chain_writer, chain_hash FROM ")
+            .push(&b.tables().events)
+            .push(" WHERE id IN (");
+        for (i, e) in chunk.iter().enumerate() {
+            if i > 0 {
+                s.push(", ");
+            }
+            s.bind(sql::Val::Bytes(e.id.as_bytes().to_vec()));
+        }
+        s.push(")");
+        for row in B::Db::fetch_all(&mut *conn, s).await? {
+            if let (Some(writer), Some(hash)) = (B::Db::text(&row, 0)?, B::Db::text(&row, 1)?) {
+                stored_links.insert((writer, hash));
+            }
+        }
+    }
+    Ok(sealed
+        .into_iter()
+        .filter(|e| {
+            e.chain
+                .as_ref()
+                .is_some_and(|l| !stored_links.contains(&(l.writer.clone(), l.hash.clone())))
+        })
+        .map(|e| e.id)
+        .collect())
 }
 
 /// [`ActivityStore::chain_heads`](activity_core::ActivityStore::chain_heads).
@@ -176,6 +246,14 @@ macro_rules! forward_activity_store {
                 heads: &[activity_core::chain::ChainHead],
             ) -> activity_core::Result<u64> {
                 crate::backend::append_sealed(self, events, heads).await
+            }
+
+            async fn append_sealed_strict(
+                &self,
+                events: &[activity_core::ActivityEvent],
+                heads: &[activity_core::chain::ChainHead],
+            ) -> activity_core::Result<u64> {
+                crate::backend::append_sealed_strict(self, events, heads).await
             }
 
             async fn chain_heads(

@@ -266,6 +266,13 @@ impl ActivityStore for ProgressStore {
     ) -> activity_core::Result<u64> {
         self.inner.append_sealed(events, heads).await
     }
+    async fn append_sealed_strict(
+        &self,
+        events: &[ActivityEvent],
+        heads: &[ChainHead],
+    ) -> activity_core::Result<u64> {
+        self.inner.append_sealed_strict(events, heads).await
+    }
     async fn chain_heads(&self, tenant: Option<&str>) -> activity_core::Result<Vec<ChainHead>> {
         self.inner.chain_heads(tenant).await
     }
