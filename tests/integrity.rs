@@ -253,6 +253,16 @@ async fn scenario<S: Sql>(
     sql.exec("DELETE FROM activity_events WHERE chain_seq = 30")
         .await;
     assert_eq!(activity(db, cfg, &["verify"]).await, 3, "middle");
+    // A copy of a sealed row, links and all, under a new id.
+    setup_log().await;
+    sql.exec(&format!(
+        "INSERT INTO activity_events (id, time_us, action, outcome, actor_id, chain_writer, chain_seq, chain_prev, chain_hash) \
+         SELECT {}, time_us + 1, action, outcome, actor_id, chain_writer, chain_seq, chain_prev, chain_hash \
+         FROM activity_events WHERE chain_seq = 20 AND action = 'auth.logout'",
+        sql.id_literal()
+    ))
+    .await;
+    assert_eq!(activity(db, cfg, &["verify"]).await, 3, "inserted copy");
     setup_log().await;
     sql.exec(
         "UPDATE activity_events SET chain_seq = CASE WHEN chain_seq = 5 THEN 6 ELSE 5 END WHERE chain_seq IN (5, 6)",
