@@ -1054,66 +1054,6 @@ async fn mariadb_version_2_database_migrates_to_3_dropping_two_indexes() {
     db.drop().await;
 }
 
-/// A PostgreSQL store whose first append waits until told to go (and says when it got
-/// there): the moment two instances have both sealed the same fixed id.
-struct HeldPg {
-    inner: PgStore,
-    entered: tokio::sync::Notify,
-    go: tokio::sync::Notify,
-    first: std::sync::atomic::AtomicBool,
-}
-
-impl HeldPg {
-    async fn hold(&self) {
-        if self.first.swap(false, std::sync::atomic::Ordering::SeqCst) {
-            self.entered.notify_one();
-            self.go.notified().await;
-        }
-    }
-}
-
-#[async_trait::async_trait]
-impl ActivityStore for HeldPg {
-    async fn append(&self, events: &[ActivityEvent]) -> activity_core::Result<u64> {
-        self.hold().await;
-        self.inner.append(events).await
-    }
-    async fn append_sealed(
-        &self,
-        events: &[ActivityEvent],
-        heads: &[activity_core::chain::ChainHead],
-    ) -> activity_core::Result<u64> {
-        self.hold().await;
-        self.inner.append_sealed(events, heads).await
-    }
-    async fn append_sealed_strict(
-        &self,
-        events: &[ActivityEvent],
-        heads: &[activity_core::chain::ChainHead],
-    ) -> activity_core::Result<u64> {
-        self.hold().await;
-        self.inner.append_sealed_strict(events, heads).await
-    }
-    async fn chain_heads(
-        &self,
-        tenant: Option<&str>,
-    ) -> activity_core::Result<Vec<activity_core::chain::ChainHead>> {
-        self.inner.chain_heads(tenant).await
-    }
-    async fn query(&self, q: &ActivityQuery) -> activity_core::Result<activity_core::Page> {
-        self.inner.query(q).await
-    }
-    async fn count(&self, q: &ActivityQuery) -> activity_core::Result<u64> {
-        self.inner.count(q).await
-    }
-    async fn delete(&self, r: &DeleteRequest) -> activity_core::Result<u64> {
-        self.inner.delete(r).await
-    }
-    async fn tenants(&self) -> activity_core::Result<Vec<Option<String>>> {
-        self.inner.tenants().await
-    }
-}
-
 /// Issue 23, item 4, on PostgreSQL: two instances record the same fixed-id event (the
 /// lock-expiry release both noticed) at the same moment. Both look it up, find it new,
 /// and seal it into their own chains; the instance that commits second had its copy
@@ -1128,12 +1068,10 @@ async fn postgres_two_instances_sealing_one_fixed_id_at_once_leave_no_hole() {
     };
     let store = Arc::new(PgStore::from_pool(schema.pool.clone()));
     store.migrate().await.unwrap();
-    let held = Arc::new(HeldPg {
-        inner: PgStore::from_pool(schema.pool.clone()),
-        entered: tokio::sync::Notify::new(),
-        go: tokio::sync::Notify::new(),
-        first: std::sync::atomic::AtomicBool::new(true),
-    });
+    // Instance A's store holds its first append: A has sealed, B commits first.
+    let held = Arc::new(activity_core::testing::HeldStore::new(PgStore::from_pool(
+        schema.pool.clone(),
+    )));
     let key = ChainKey::keyed(b"a key kept outside the database").unwrap();
     let (a, guard_a) = Recorder::builder(held.clone())
         .sealer(ChainSealer::new("instance-a", key.clone()))
@@ -1147,10 +1085,10 @@ async fn postgres_two_instances_sealing_one_fixed_id_at_once_leave_no_hole() {
     a.record(fixed.clone()).unwrap();
     a.record(ActivityEvent::logout(Actor::user("after-a")))
         .unwrap();
-    held.entered.notified().await;
+    held.entered().await;
     b.record(fixed.clone()).unwrap();
     b.flush().await.unwrap();
-    held.go.notify_one();
+    held.release();
     a.flush().await.unwrap();
     a.record(ActivityEvent::logout(Actor::user("later-a")))
         .unwrap();

@@ -620,62 +620,6 @@ async fn v1_chains_still_verify_beside_v2_ones() {
     );
 }
 
-/// A store that holds its first append until told to go (and says when it got there).
-struct Held {
-    inner: std::sync::Arc<MemoryStore>,
-    entered: tokio::sync::Notify,
-    go: tokio::sync::Notify,
-    first: std::sync::atomic::AtomicBool,
-}
-
-impl Held {
-    async fn hold(&self) {
-        if self.first.swap(false, std::sync::atomic::Ordering::SeqCst) {
-            self.entered.notify_one();
-            self.go.notified().await;
-        }
-    }
-}
-
-#[async_trait::async_trait]
-impl ActivityStore for Held {
-    async fn append(&self, events: &[ActivityEvent]) -> crate::Result<u64> {
-        self.hold().await;
-        self.inner.append(events).await
-    }
-    async fn append_sealed(
-        &self,
-        events: &[ActivityEvent],
-        heads: &[ChainHead],
-    ) -> crate::Result<u64> {
-        self.hold().await;
-        self.inner.append_sealed(events, heads).await
-    }
-    async fn append_sealed_strict(
-        &self,
-        events: &[ActivityEvent],
-        heads: &[ChainHead],
-    ) -> crate::Result<u64> {
-        self.hold().await;
-        self.inner.append_sealed_strict(events, heads).await
-    }
-    async fn chain_heads(&self, tenant: Option<&str>) -> crate::Result<Vec<ChainHead>> {
-        self.inner.chain_heads(tenant).await
-    }
-    async fn query(&self, q: &crate::ActivityQuery) -> crate::Result<crate::Page> {
-        self.inner.query(q).await
-    }
-    async fn count(&self, q: &crate::ActivityQuery) -> crate::Result<u64> {
-        self.inner.count(q).await
-    }
-    async fn delete(&self, r: &crate::query::DeleteRequest) -> crate::Result<u64> {
-        self.inner.delete(r).await
-    }
-    async fn tenants(&self) -> crate::Result<Vec<Option<String>>> {
-        self.inner.tenants().await
-    }
-}
-
 /// Issue 23, item 4 (review A10, two instances): both instances look the fixed id up,
 /// find it new and seal it into their own chains; the one that commits second had its
 /// copy skipped by the store, leaving a hole in its chain (verify: broken, on an honest
@@ -686,12 +630,7 @@ async fn two_writers_sealing_one_fixed_id_at_once_leave_no_hole() {
     use crate::Recorder;
     use std::sync::Arc;
     let store = Arc::new(MemoryStore::new());
-    let held = Arc::new(Held {
-        inner: store.clone(),
-        entered: tokio::sync::Notify::new(),
-        go: tokio::sync::Notify::new(),
-        first: std::sync::atomic::AtomicBool::new(true),
-    });
+    let held = Arc::new(crate::testing::HeldStore::new(store.clone()));
     let (a, guard_a) = Recorder::builder(held.clone())
         .sealer(ChainSealer::new("a", key()))
         .lifecycle_events(false)
@@ -705,10 +644,10 @@ async fn two_writers_sealing_one_fixed_id_at_once_leave_no_hole() {
     a.record(ActivityEvent::logout(Actor::user("after-a")))
         .unwrap();
     // A has sealed the fixed event and is appending; B stores it first.
-    held.entered.notified().await;
+    held.entered().await;
     b.record(fixed.clone()).unwrap();
     b.flush().await.unwrap();
-    held.go.notify_one();
+    held.release();
     a.flush().await.unwrap();
     a.record(ActivityEvent::logout(Actor::user("later-a")))
         .unwrap();

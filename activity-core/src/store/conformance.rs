@@ -25,6 +25,8 @@
 //! transaction, moving only forward, listed by tenant); and the strict sealed append
 //! (a sealed event another writer stored first fails the whole batch).
 
+pub use super::held::HeldStore;
+
 use std::collections::HashSet;
 use std::future::Future;
 use std::net::IpAddr;

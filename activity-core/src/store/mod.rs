@@ -13,6 +13,8 @@ use crate::query::{ActivityQuery, DeleteRequest, Page};
 
 #[cfg(feature = "testing")]
 pub mod conformance;
+#[cfg(feature = "testing")]
+mod held;
 mod memory;
 
 pub use memory::MemoryStore;

@@ -108,27 +108,28 @@ impl SqliteSpool {
     /// not a spool.
     pub async fn open(path: impl AsRef<Path>, capacity_bytes: u64) -> Result<Self, Error> {
         let lock = lock(path.as_ref())?;
-        let mut spool = Self::open_unlocked(path.as_ref(), capacity_bytes).await?;
+        let mut spool = Self::open_unlocked(path.as_ref(), capacity_bytes, true).await?;
         spool._lock = Some(lock);
         Ok(spool)
     }
 
     /// What the spool at `path` holds, read without taking the writer's lock (so while the
-    /// application runs).
+    /// application runs). A missing file is an error, never an empty spool made on the
+    /// spot.
     ///
     /// # Errors
-    /// [`Error::Sqlx`] when the file cannot be read or is not a spool.
+    /// [`Error::Sqlx`] when the file is missing, cannot be read or is not a spool.
     pub async fn status_of(path: impl AsRef<Path>) -> Result<SpoolStatus, Error> {
-        let spool = Self::open_unlocked(path.as_ref(), DEFAULT_SPOOL_CAPACITY).await?;
+        let spool = Self::open_unlocked(path.as_ref(), DEFAULT_SPOOL_CAPACITY, false).await?;
         let status = spool.status().await?;
         spool.close().await;
         Ok(status)
     }
 
-    async fn open_unlocked(path: &Path, capacity_bytes: u64) -> Result<Self, Error> {
+    async fn open_unlocked(path: &Path, capacity_bytes: u64, create: bool) -> Result<Self, Error> {
         let options = SqliteConnectOptions::new()
             .filename(path)
-            .create_if_missing(true)
+            .create_if_missing(create)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(5));

@@ -164,3 +164,12 @@ async fn the_front_run_is_bounded_by_events_and_removed_at_once() {
         "removed durably"
     );
 }
+
+/// Reading the status of a spool that does not exist is an error and creates nothing (a
+/// typo'd path must not read as an empty spool).
+#[tokio::test]
+async fn the_status_of_a_missing_spool_is_an_error_and_creates_nothing() {
+    let dir = Dir::new("missing");
+    assert!(SqliteSpool::status_of(dir.file()).await.is_err());
+    assert!(!dir.file().exists());
+}

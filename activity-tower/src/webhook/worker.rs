@@ -76,7 +76,7 @@ where
             let why = match self.attempt(job, attempt).await {
                 Attempt::Delivered => {
                     self.shared.delivered.fetch_add(1, Ordering::Relaxed);
-                    tracing::debug!(rule = %job.rule, alert = %job.id, attempt, "webhook: alert delivered");
+                    tracing::debug!(rule = %job.rule, alert = %job.id, attempt, "webhook: delivered");
                     return;
                 }
                 Attempt::Fail(why) => why,
@@ -95,7 +95,7 @@ where
                 alert = %job.id,
                 attempt,
                 failed = self.shared.failed.load(Ordering::Relaxed),
-                "webhook: alert not delivered: {why} (it is in the audit log)"
+                "webhook: not delivered: {why} (it is in the audit log)"
             );
             return;
         }
