@@ -43,6 +43,16 @@ impl DownStore {
             Ok(())
         }
     }
+    /// `ids` reached the store, in this order (other events in between aside).
+    fn assert_appended_in_order(&self, ids: &[uuid::Uuid]) {
+        let appended = self.appended.lock().unwrap().clone();
+        let logins: Vec<_> = appended.iter().filter(|id| ids.contains(id)).collect();
+        assert_eq!(
+            logins,
+            ids.iter().collect::<Vec<_>>(),
+            "in the order recorded"
+        );
+    }
     async fn n(&self, action: &str) -> u64 {
         self.inner
             .count(&ActivityQuery::new().action(action))
@@ -159,13 +169,7 @@ async fn an_outage_is_spooled_durably_and_replayed_in_order() {
     assert!(spool.status().await.unwrap().is_empty());
     assert!(rec.health().is_healthy(), "{:?}", rec.health());
     assert_eq!(rec.metrics().spool_events, 0);
-    let appended = store.appended.lock().unwrap().clone();
-    let logins: Vec<_> = appended.iter().filter(|id| ids.contains(id)).collect();
-    assert_eq!(
-        logins,
-        ids.iter().collect::<Vec<_>>(),
-        "in the order recorded"
-    );
+    store.assert_appended_in_order(&ids);
     let report = guard.shutdown().await;
     assert!(report.unwritten.is_empty());
     assert_eq!(report.spooled, 0);
@@ -216,13 +220,7 @@ async fn many_small_spooled_batches_replay_as_few_appends() {
         appends <= 6,
         "{appends} appends to replay {entries} spooled batches"
     );
-    let appended = store.appended.lock().unwrap().clone();
-    let logins: Vec<_> = appended.iter().filter(|id| ids.contains(id)).collect();
-    assert_eq!(
-        logins,
-        ids.iter().collect::<Vec<_>>(),
-        "in the order recorded"
-    );
+    store.assert_appended_in_order(&ids);
     assert!(spool.status().await.unwrap().is_empty());
     let report = guard.shutdown().await;
     assert!(report.unwritten.is_empty());
