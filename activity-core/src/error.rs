@@ -252,6 +252,25 @@ pub enum Error {
         /// The tenant's cut-off.
         until: chrono::DateTime<chrono::Utc>,
     },
+    /// A [sink](crate::sinks) could not deliver a batch (its destination refused it or
+    /// could not be reached); retryable: the runner tries again after a backoff.
+    #[error("{sink} sink: {message}")]
+    Delivery {
+        /// The kind of sink (`nats`, `http`, `file`, …).
+        sink: String,
+        /// What happened.
+        message: String,
+        /// The transport's own error.
+        #[source]
+        source: Option<BoxError>,
+    },
+    /// The store does not implement this (a third-party backend written before it
+    /// existed).
+    #[error("this store does not support {what}")]
+    Unsupported {
+        /// What was asked of it.
+        what: &'static str,
+    },
     /// A signed checkpoint was not written: the log does not verify under the chain key,
     /// or it lost events since the previous checkpoint that no authenticated retention
     /// purge accounts for (the previous checkpoint stays the reference).
@@ -318,17 +337,37 @@ impl Error {
         }
     }
 
+    /// An [`Error::Delivery`] of a `sink` with an optional source.
+    ///
+    /// ```
+    /// use activity_core::{Error, ErrorKind};
+    /// let e = Error::delivery("http", "503 Service Unavailable", None);
+    /// assert_eq!(e.kind(), ErrorKind::Unavailable);
+    /// assert_eq!(e.to_string(), "http sink: 503 Service Unavailable");
+    /// ```
+    pub fn delivery(
+        sink: impl Into<String>,
+        message: impl Into<String>,
+        source: Option<BoxError>,
+    ) -> Self {
+        Error::Delivery {
+            sink: sink.into(),
+            message: message.into(),
+            source,
+        }
+    }
+
     /// The kind of failure.
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::Invalid { .. } | Error::Json(_) | Error::GeoIp { .. } => ErrorKind::Invalid,
-            Error::Unavailable { .. } => ErrorKind::Unavailable,
+            Error::Unavailable { .. } | Error::Delivery { .. } => ErrorKind::Unavailable,
             Error::Timeout { .. } => ErrorKind::Timeout,
             Error::Conflict { .. }
             | Error::NotArchived { .. }
             | Error::NotCheckpointed { .. }
             | Error::SealedDuplicate { .. } => ErrorKind::Conflict,
-            Error::Backend { .. } => ErrorKind::Backend,
+            Error::Backend { .. } | Error::Unsupported { .. } => ErrorKind::Backend,
             Error::Rejected { .. } => ErrorKind::Rejected,
             Error::QueueFull { .. } | Error::SpoolFull { .. } => ErrorKind::QueueFull,
             Error::FailClosed => ErrorKind::FailClosed,

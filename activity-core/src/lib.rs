@@ -64,6 +64,7 @@ pub mod recorder;
 pub mod retention;
 pub mod review;
 pub mod signed;
+pub mod sinks;
 pub mod spool;
 pub mod store;
 pub mod text;

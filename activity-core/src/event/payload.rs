@@ -241,8 +241,18 @@ pub struct Purged {
     /// Tenants whose expired events are not all archived, when any.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub not_archived: Vec<TenantPurge>,
+    /// Expired events kept because a sink has not delivered them, when any.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub undelivered_kept: u64,
+    /// Expired events deleted although a sink had not delivered them, when any.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub undelivered_purged: u64,
 }
 carried_by!(Purged => AUDIT_PURGED);
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
 
 /// `audit.verified`: a chain verification ran.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -324,6 +324,10 @@ pub struct DeleteRequest {
     pub before: DateTime<Utc>,
     /// At most this many in one call.
     pub limit: usize,
+    /// Only events at or before this [log position](crate::sinks::LogPosition): the
+    /// ones every registered sink delivered (`None`: whatever their position). A store
+    /// that keeps no commit order deletes nothing when it is set.
+    pub delivered_up_to: Option<crate::sinks::LogPosition>,
 }
 
 impl DeleteRequest {
@@ -333,6 +337,19 @@ impl DeleteRequest {
             tenant: tenant.map(str::to_owned),
             before,
             limit,
+            delivered_up_to: None,
         }
+    }
+
+    /// The same request, for the events at or before `position` only.
+    ///
+    /// ```
+    /// use activity_core::{query::DeleteRequest, sinks::LogPosition};
+    /// let r = DeleteRequest::new(None, chrono::Utc::now(), 100).delivered_up_to(LogPosition::new(0, 7));
+    /// assert_eq!(r.delivered_up_to, Some(LogPosition::new(0, 7)));
+    /// ```
+    pub fn delivered_up_to(mut self, position: crate::sinks::LogPosition) -> Self {
+        self.delivered_up_to = Some(position);
+        self
     }
 }

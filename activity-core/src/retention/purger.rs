@@ -60,6 +60,12 @@ pub struct PurgeReport {
     /// a verified archive, with how many are not (`events`). When not empty, a real run
     /// deleted nothing and failed with [`Error::NotArchived`].
     pub not_archived: Vec<TenantPurge>,
+    /// Expired events kept because a registered [sink](crate::sinks) has not delivered
+    /// them yet (a later run deletes them once it has).
+    pub undelivered_kept: u64,
+    /// With [`Purger::purge_undelivered`]: expired events deleted although a sink had
+    /// not delivered them (part of `total`).
+    pub undelivered_purged: u64,
 }
 
 /// Deletes expired events.
@@ -95,6 +101,7 @@ pub struct Purger {
     archives: Option<PathBuf>,
     archive_key: Option<crate::signed::PublicKey>,
     partitions: bool,
+    undelivered: bool,
     last: Mutex<Option<PurgeReport>>,
 }
 
@@ -125,6 +132,7 @@ impl Purger {
             archives: None,
             archive_key: None,
             partitions: true,
+            undelivered: false,
             last: Mutex::new(None),
         }
     }
@@ -171,6 +179,38 @@ impl Purger {
     /// see [`ActivityStore::drop_expired_partitions`]).
     pub fn drop_partitions(mut self, on: bool) -> Self {
         self.partitions = on;
+        self
+    }
+
+    /// Deletes expired events that a registered [sink](crate::sinks) has not delivered
+    /// yet (default: kept until it has, counted in
+    /// [`PurgeReport::undelivered_kept`]); they are counted in
+    /// [`PurgeReport::undelivered_purged`] and on the `audit.purged` event. A sink is
+    /// registered while its [`SinkState`](crate::sinks::SinkState) is stored (`activity
+    /// sinks remove` takes one out).
+    ///
+    /// While sinks are registered, the purge deletes rows and drops no partitions, so
+    /// that it can tell which events they hold back.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use activity_core::{ActivityEvent, ActivityStore, Actor, ManualClock, MemoryStore};
+    /// use activity_core::{retention::Purger, retention::Retention, retention::RetentionPolicy, sinks::SinkState};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let store = Arc::new(MemoryStore::new());
+    /// let now = chrono::Utc::now();
+    /// store.append(&[ActivityEvent::logout(Actor::user("u")).with_time(now - chrono::Duration::days(100))]).await.unwrap();
+    /// store.save_sink_state(&SinkState::new("siem", "http")).await.unwrap(); // delivered nothing yet
+    /// let purger = |all| Purger::new(store.clone(), RetentionPolicy::new(Retention::Days(90)), Arc::new(ManualClock::new(now)))
+    ///     .purge_undelivered(all);
+    /// let kept = purger(false).run_once(false).await.unwrap();
+    /// assert_eq!((kept.total, kept.undelivered_kept, store.len()), (0, 1, 1));
+    /// let forced = purger(true).run_once(false).await.unwrap();
+    /// assert_eq!((forced.total, forced.undelivered_purged, store.len()), (1, 1, 0));
+    /// # });
+    /// ```
+    pub fn purge_undelivered(mut self, on: bool) -> Self {
+        self.undelivered = on;
         self
     }
 
@@ -228,7 +268,17 @@ impl Purger {
             partitions: Vec::new(),
             partition_events: 0,
             not_archived: Vec::new(),
+            undelivered_kept: 0,
+            undelivered_purged: 0,
         };
+        // The position every registered sink delivered up to (the least advanced one's).
+        let delivered = self
+            .store
+            .sink_states()
+            .await?
+            .iter()
+            .map(|s| s.position)
+            .min();
         let tenants = self.store.tenants().await?;
         let mut plan: Vec<(Option<String>, DateTime<Utc>)> = Vec::new();
         for tenant in &tenants {
@@ -268,7 +318,7 @@ impl Purger {
         };
         // Whole partitions first, where every tenant's retention has passed them.
         let mut dropped: HashMap<Option<String>, u64> = HashMap::new();
-        if !dry_run && self.partitions && report.held.is_empty() {
+        if !dry_run && self.partitions && report.held.is_empty() && delivered.is_none() {
             if let Some(global) = plan.iter().map(|(_, c)| *c).min() {
                 let d = self.store.drop_expired_partitions(global).await?;
                 report.partition_events = d.total();
@@ -283,16 +333,22 @@ impl Purger {
                 count_of(&*self.store, tenant.as_deref(), None, *cutoff, &tenants).await?
             } else {
                 let mut n = dropped.remove(tenant).unwrap_or(0);
-                loop {
-                    let d = self
-                        .store
-                        .delete(&DeleteRequest::new(tenant.as_deref(), *cutoff, self.batch))
-                        .await?;
-                    n += d;
-                    if d < self.batch as u64 {
-                        break;
+                let request = DeleteRequest::new(tenant.as_deref(), *cutoff, self.batch);
+                match delivered {
+                    None => n += self.delete_all(&request).await?,
+                    Some(p) => {
+                        n += self.delete_all(&request.clone().delivered_up_to(p)).await?;
+                        let left =
+                            count_of(&*self.store, tenant.as_deref(), None, *cutoff, &tenants)
+                                .await?;
+                        if self.undelivered && left > 0 {
+                            let d = self.delete_all(&request).await?;
+                            report.undelivered_purged += d;
+                            n += d;
+                        } else {
+                            report.undelivered_kept += left;
+                        }
                     }
-                    tokio::time::sleep(self.pause).await;
                 }
                 n
             };
@@ -324,6 +380,19 @@ impl Purger {
         );
         *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(report.clone());
         Ok(report)
+    }
+
+    /// Deletes what `request` covers, a batch at a time; how many went.
+    async fn delete_all(&self, request: &DeleteRequest) -> Result<u64> {
+        let mut n = 0;
+        loop {
+            let d = self.store.delete(request).await?;
+            n += d;
+            if d < self.batch as u64 {
+                return Ok(n);
+            }
+            tokio::time::sleep(self.pause).await;
+        }
     }
 
     /// The chain links of the events `plan` expires, per chain.
@@ -373,6 +442,8 @@ impl Purger {
             partitions: report.partitions.clone(),
             partition_events: (!report.partitions.is_empty()).then_some(report.partition_events),
             not_archived: report.not_archived.clone(),
+            undelivered_kept: report.undelivered_kept,
+            undelivered_purged: report.undelivered_purged,
         };
         let mut e = purged
             .write(ActivityEvent::audit(Action::AUDIT_PURGED, outcome).with_time(report.ran_at));

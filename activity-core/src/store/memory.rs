@@ -1,6 +1,6 @@
 //! The in-memory reference store.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::RwLock;
 
 use async_trait::async_trait;
@@ -11,6 +11,7 @@ use crate::chain::ChainHead;
 use crate::error::{Error, Result};
 use crate::event::ActivityEvent;
 use crate::query::{ActivityQuery, DeleteRequest, Page};
+use crate::sinks::{LogPosition, LoggedEvent, SinkState};
 use crate::store::ActivityStore;
 
 /// An [`ActivityStore`] in process memory: the reference implementation of the trait's
@@ -36,9 +37,16 @@ struct Inner {
     /// Events by `(time, id)`; iterated backwards for newest first. Boxed so that the
     /// tree moves pointers, not 500-byte events, when its nodes split.
     events: BTreeMap<(DateTime<Utc>, Uuid), Box<ActivityEvent>>,
-    ids: HashSet<Uuid>,
+    /// Each stored id's log number (positions `0.n`, in commit order).
+    ids: HashMap<Uuid, u64>,
+    /// The log: number to the event's key.
+    log: BTreeMap<u64, (DateTime<Utc>, Uuid)>,
+    /// Numbers given out so far.
+    numbered: u64,
     /// Chain heads by (tenant, writer).
     heads: BTreeMap<(Option<String>, String), ChainHead>,
+    /// Sink cursors by name.
+    sinks: BTreeMap<String, SinkState>,
 }
 
 impl MemoryStore {
@@ -74,7 +82,10 @@ impl Inner {
     fn insert(&mut self, events: &[ActivityEvent]) -> u64 {
         let mut added = 0;
         for e in events {
-            if self.ids.insert(e.id) {
+            if let std::collections::hash_map::Entry::Vacant(slot) = self.ids.entry(e.id) {
+                self.numbered += 1;
+                slot.insert(self.numbered);
+                self.log.insert(self.numbered, (e.time, e.id));
                 self.events.insert((e.time, e.id), Box::new(e.clone()));
                 added += 1;
             }
@@ -102,7 +113,7 @@ impl MemoryStore {
         if strict {
             let ids: Vec<Uuid> = events
                 .iter()
-                .filter(|e| e.chain.is_some() && inner.ids.contains(&e.id))
+                .filter(|e| e.chain.is_some() && inner.ids.contains_key(&e.id))
                 .map(|e| e.id)
                 .collect();
             if !ids.is_empty() {
@@ -187,16 +198,22 @@ impl ActivityStore for MemoryStore {
 
     async fn delete(&self, request: &DeleteRequest) -> Result<u64> {
         let mut inner = self.write()?;
+        let delivered = |id: &Uuid| match request.delivered_up_to {
+            Some(p) => p.tx > 0 || inner.ids.get(id).is_some_and(|n| *n <= p.seq),
+            None => true,
+        };
         let doomed: Vec<(DateTime<Utc>, Uuid)> = inner
             .events
             .range(..(request.before, Uuid::nil()))
-            .filter(|(_, e)| e.tenant == request.tenant)
+            .filter(|(k, e)| e.tenant == request.tenant && delivered(&k.1))
             .take(request.limit)
             .map(|(k, _)| *k)
             .collect();
         for key in &doomed {
             inner.events.remove(key);
-            inner.ids.remove(&key.1);
+            if let Some(n) = inner.ids.remove(&key.1) {
+                inner.log.remove(&n);
+            }
         }
         Ok(doomed.len() as u64)
     }
@@ -206,5 +223,47 @@ impl ActivityStore for MemoryStore {
         let set: BTreeSet<Option<String>> =
             inner.events.values().map(|e| e.tenant.clone()).collect();
         Ok(set.into_iter().collect())
+    }
+
+    async fn read_log(&self, after: LogPosition, limit: usize) -> Result<Vec<LoggedEvent>> {
+        let inner = self.read()?;
+        if after.tx > 0 {
+            return Ok(Vec::new());
+        }
+        Ok(inner
+            .log
+            .range(after.seq.saturating_add(1)..)
+            .take(limit)
+            .filter_map(|(n, key)| {
+                inner.events.get(key).map(|e| LoggedEvent {
+                    position: LogPosition::new(0, *n),
+                    event: (**e).clone(),
+                })
+            })
+            .collect())
+    }
+
+    async fn log_lag(&self, after: LogPosition) -> Result<u64> {
+        let inner = self.read()?;
+        if after.tx > 0 {
+            return Ok(0);
+        }
+        Ok(inner.log.range(after.seq.saturating_add(1)..).count() as u64)
+    }
+
+    async fn sink_states(&self) -> Result<Vec<SinkState>> {
+        Ok(self.read()?.sinks.values().cloned().collect())
+    }
+
+    async fn save_sink_state(&self, state: &SinkState) -> Result<()> {
+        crate::sinks::check_name(&state.name)?;
+        self.write()?
+            .sinks
+            .insert(state.name.clone(), state.clone());
+        Ok(())
+    }
+
+    async fn remove_sink_state(&self, name: &str) -> Result<bool> {
+        Ok(self.write()?.sinks.remove(name).is_some())
     }
 }

@@ -10,6 +10,7 @@ use crate::chain::ChainHead;
 use crate::error::Result;
 use crate::event::ActivityEvent;
 use crate::query::{ActivityQuery, DeleteRequest, Page};
+use crate::sinks::{LogPosition, LoggedEvent, SinkState};
 
 #[cfg(feature = "testing")]
 pub mod conformance;
@@ -178,6 +179,53 @@ pub trait ActivityStore: Send + Sync + 'static {
         let _ = before;
         Ok(DroppedPartitions::default())
     }
+
+    /// The committed events after `after`, in commit order, at most `limit` of them,
+    /// each with its [`LogPosition`]: what [sinks](crate::sinks) read. An event that
+    /// commits later never gets a position before one already returned, so a reader
+    /// moving its cursor to the last position it was given misses nothing.
+    ///
+    /// Default: [`Error::Unsupported`](crate::Error::Unsupported) (a store that keeps no
+    /// commit order cannot feed sinks).
+    async fn read_log(&self, after: LogPosition, limit: usize) -> Result<Vec<LoggedEvent>> {
+        let _ = (after, limit);
+        Err(crate::Error::Unsupported {
+            what: "reading the log in commit order (sinks)",
+        })
+    }
+
+    /// How many committed events lie after `after`: a sink's lag. Default:
+    /// [`Error::Unsupported`](crate::Error::Unsupported).
+    async fn log_lag(&self, after: LogPosition) -> Result<u64> {
+        let _ = after;
+        Err(crate::Error::Unsupported {
+            what: "reading the log in commit order (sinks)",
+        })
+    }
+
+    /// The stored sink cursors and receipts, by name. Default: none (a store without
+    /// sinks).
+    async fn sink_states(&self) -> Result<Vec<SinkState>> {
+        Ok(Vec::new())
+    }
+
+    /// Stores a sink's state (inserted, or replacing the one of that name). Default:
+    /// [`Error::Unsupported`](crate::Error::Unsupported).
+    async fn save_sink_state(&self, state: &SinkState) -> Result<()> {
+        let _ = state;
+        Err(crate::Error::Unsupported {
+            what: "storing sink cursors",
+        })
+    }
+
+    /// Removes a sink's state (it no longer holds back the purge); whether there was
+    /// one. Default: [`Error::Unsupported`](crate::Error::Unsupported).
+    async fn remove_sink_state(&self, name: &str) -> Result<bool> {
+        let _ = name;
+        Err(crate::Error::Unsupported {
+            what: "storing sink cursors",
+        })
+    }
 }
 
 #[async_trait]
@@ -215,5 +263,20 @@ impl<S: ActivityStore + ?Sized> ActivityStore for Arc<S> {
     }
     async fn drop_expired_partitions(&self, before: DateTime<Utc>) -> Result<DroppedPartitions> {
         (**self).drop_expired_partitions(before).await
+    }
+    async fn read_log(&self, after: LogPosition, limit: usize) -> Result<Vec<LoggedEvent>> {
+        (**self).read_log(after, limit).await
+    }
+    async fn log_lag(&self, after: LogPosition) -> Result<u64> {
+        (**self).log_lag(after).await
+    }
+    async fn sink_states(&self) -> Result<Vec<SinkState>> {
+        (**self).sink_states().await
+    }
+    async fn save_sink_state(&self, state: &SinkState) -> Result<()> {
+        (**self).save_sink_state(state).await
+    }
+    async fn remove_sink_state(&self, name: &str) -> Result<bool> {
+        (**self).remove_sink_state(name).await
     }
 }

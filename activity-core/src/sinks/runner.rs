@@ -1,0 +1,366 @@
+//! Moves the committed log into a sink, one batch at a time, with the cursor stored in
+//! the database.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{watch, Mutex, Notify};
+
+use super::{Sink, SinkFilter, SinkReceipt, SinkState, SinkStatus};
+use crate::clock::{Clock, SystemClock};
+use crate::error::{Error, Result, Rule};
+use crate::store::ActivityStore;
+
+/// The longest sink name (it is the cursor's key).
+pub const MAX_SINK_NAME: usize = 64;
+
+/// How long a runner waits after failures: `first`, doubled after each failure in a row,
+/// at most `max`.
+///
+/// ```
+/// use std::time::Duration;
+/// use activity_core::sinks::Backoff;
+/// let b = Backoff::new(Duration::from_millis(100), Duration::from_secs(1));
+/// assert_eq!(b.after(1), Duration::from_millis(100));
+/// assert_eq!(b.after(3), Duration::from_millis(400));
+/// assert_eq!(b.after(40), Duration::from_secs(1));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    first: Duration,
+    max: Duration,
+}
+
+impl Backoff {
+    /// `first`, doubling up to `max`.
+    pub fn new(first: Duration, max: Duration) -> Self {
+        Self {
+            first,
+            max: max.max(first),
+        }
+    }
+
+    /// The wait after `failures` failures in a row.
+    pub fn after(&self, failures: u32) -> Duration {
+        let doublings = failures.saturating_sub(1).min(30);
+        self.first.saturating_mul(1u32 << doublings).min(self.max)
+    }
+}
+
+impl Default for Backoff {
+    /// 500 ms, up to one minute.
+    fn default() -> Self {
+        Self::new(Duration::from_millis(500), Duration::from_secs(60))
+    }
+}
+
+/// What one [`SinkRunner::deliver_once`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Delivered {
+    /// Events read from the log (the cursor moved past them).
+    pub read: usize,
+    /// Of those, the ones the filter let through and the sink took.
+    pub delivered: usize,
+}
+
+/// Reads the committed log after a sink's cursor and delivers it, in order, at least
+/// once: the cursor (a [`SinkState`] row in the store) moves only after the sink
+/// accepted the batch, so a failure or a restart delivers the batch again, never skips
+/// it.
+///
+/// Run one runner per sink name: two processes running the same name deliver the same
+/// events twice (harmless, since receivers deduplicate by id, but wasteful).
+///
+/// ```
+/// use std::sync::Arc;
+/// use activity_core::{ActivityEvent, ActivityStore, Actor, MemoryStore};
+/// use activity_core::sinks::{FileSink, SinkFilter, SinkRunner};
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let store = Arc::new(MemoryStore::new());
+/// store.append(&[ActivityEvent::login_failed(Actor::user("u_1"))]).await.unwrap();
+/// let dir = std::env::temp_dir().join(format!("activity-doc-{}", uuid::Uuid::now_v7()));
+/// let sink = Arc::new(FileSink::new(&dir).unwrap());
+/// let runner = SinkRunner::new("archive-files", store.clone(), sink).unwrap()
+///     .filter(SinkFilter::all().action("auth."));
+/// assert_eq!(runner.deliver_once().await.unwrap().delivered, 1);
+/// assert_eq!(runner.receipt().await.unwrap().lag, 0);
+/// # std::fs::remove_dir_all(dir).unwrap();
+/// # });
+/// ```
+pub struct SinkRunner {
+    name: String,
+    store: Arc<dyn ActivityStore>,
+    sink: Arc<dyn Sink>,
+    filter: SinkFilter,
+    batch_size: usize,
+    backoff: Backoff,
+    poll: Duration,
+    clock: Arc<dyn Clock>,
+    /// The state as this runner last saved it (`None`: not loaded yet).
+    state: Mutex<Option<SinkState>>,
+    wake: Arc<Notify>,
+}
+
+impl std::fmt::Debug for SinkRunner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SinkRunner")
+            .field("name", &self.name)
+            .field("kind", &self.sink.kind())
+            .field("filter", &self.filter)
+            .field("batch_size", &self.batch_size)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SinkRunner {
+    /// A runner delivering `store`'s log to `sink` under the cursor `name`.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] unless `name` is 1 to 64 ASCII letters, digits, `-`, `_`, `.`.
+    pub fn new(
+        name: impl Into<String>,
+        store: Arc<dyn ActivityStore>,
+        sink: Arc<dyn Sink>,
+    ) -> Result<Self> {
+        let name = name.into();
+        check_name(&name)?;
+        Ok(Self {
+            name,
+            store,
+            sink,
+            filter: SinkFilter::all(),
+            batch_size: 500,
+            backoff: Backoff::default(),
+            poll: Duration::from_millis(200),
+            clock: Arc::new(SystemClock),
+            state: Mutex::new(None),
+            wake: Arc::new(Notify::new()),
+        })
+    }
+
+    /// Only the events `filter` takes (default: all).
+    pub fn filter(mut self, filter: SinkFilter) -> Self {
+        self.filter = filter;
+        self
+    }
+
+    /// Events read per batch (default 500; at least 1).
+    pub fn batch_size(mut self, n: usize) -> Self {
+        self.batch_size = n.max(1);
+        self
+    }
+
+    /// The wait after failures (default 500 ms doubling to a minute).
+    pub fn backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
+    /// How often a caught-up runner looks for new events (default 200 ms; a
+    /// [`SinkGuard::wake`] looks at once).
+    pub fn poll(mut self, every: Duration) -> Self {
+        self.poll = every;
+        self
+    }
+
+    /// The clock of the receipts' times (default: the system's).
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// The cursor's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Reads the next batch after the cursor, delivers what the filter takes, and moves
+    /// the cursor past the batch. Reading nothing means the sink is caught up.
+    ///
+    /// # Errors
+    /// The store's error (reading the log or saving the cursor), or the sink's
+    /// ([`Error::Delivery`]); after a sink's error the receipt counts the failure and the
+    /// cursor stays.
+    pub async fn deliver_once(&self) -> Result<Delivered> {
+        let mut slot = self.state.lock().await;
+        let mut state = match slot.take() {
+            Some(s) => s,
+            None => self.load().await?,
+        };
+        let result = self.step(&mut state).await;
+        *slot = Some(state);
+        result
+    }
+
+    async fn step(&self, state: &mut SinkState) -> Result<Delivered> {
+        let logged = self.store.read_log(state.position, self.batch_size).await?;
+        let Some(last) = logged.last() else {
+            if state.status != SinkStatus::Delivering {
+                state.status = SinkStatus::Delivering;
+                self.store.save_sink_state(state).await?;
+            }
+            return Ok(Delivered::default());
+        };
+        let end = last.position;
+        let events: Vec<_> = logged
+            .iter()
+            .filter(|l| self.filter.matches(&l.event))
+            .map(|l| l.event.clone())
+            .collect();
+        let now = self.clock.now();
+        if !events.is_empty() {
+            state.last_attempt = Some(now);
+            if let Err(e) = self.sink.deliver(&events).await {
+                state.failures = state.failures.saturating_add(1);
+                state.total_failures += 1;
+                state.last_error = Some(e.to_string().chars().take(500).collect());
+                state.status = SinkStatus::Retrying;
+                // The failure is on the receipt if the store takes it; the sink's error
+                // is the one to report either way.
+                let _ = self.store.save_sink_state(state).await;
+                return Err(e);
+            }
+            let newest = &events[events.len() - 1];
+            state.last_event = Some(newest.id);
+            state.last_event_time = Some(newest.time);
+            state.last_delivery = Some(now);
+            state.delivered += events.len() as u64;
+        }
+        state.position = end;
+        state.failures = 0;
+        state.status = SinkStatus::Delivering;
+        self.store.save_sink_state(state).await?;
+        Ok(Delivered {
+            read: logged.len(),
+            delivered: events.len(),
+        })
+    }
+
+    async fn load(&self) -> Result<SinkState> {
+        let found = self
+            .store
+            .sink_states()
+            .await?
+            .into_iter()
+            .find(|s| s.name == self.name);
+        Ok(found.unwrap_or_else(|| SinkState::new(&self.name, self.sink.kind())))
+    }
+
+    /// The sink's receipt: its stored state and lag.
+    ///
+    /// # Errors
+    /// The store's.
+    pub async fn receipt(&self) -> Result<SinkReceipt> {
+        let state = match self.state.lock().await.clone() {
+            Some(s) => s,
+            None => self.load().await?,
+        };
+        let lag = self.store.log_lag(state.position).await?;
+        Ok(SinkReceipt { state, lag })
+    }
+
+    /// Runs the sink in the background until [`SinkGuard::stop`]: batches back to back
+    /// while there is a backlog, a look every [`poll`](Self::poll) once caught up, the
+    /// [`backoff`](Self::backoff) after a failure.
+    pub fn spawn(self) -> SinkGuard {
+        let (stop_tx, mut stop_rx) = watch::channel(false);
+        let wake = self.wake.clone();
+        let runner = Arc::new(self);
+        let task_runner = runner.clone();
+        let task = tokio::spawn(async move {
+            let r = task_runner;
+            loop {
+                let wait = match r.deliver_once().await {
+                    Ok(d) if d.read >= r.batch_size => Duration::ZERO,
+                    Ok(_) => r.poll,
+                    Err(e) => {
+                        let failures = r
+                            .state
+                            .lock()
+                            .await
+                            .as_ref()
+                            .map_or(1, |s| s.failures.max(1));
+                        tracing::warn!(sink = %r.name, error = %e, "sink delivery failed; retrying");
+                        r.backoff.after(failures)
+                    }
+                };
+                if *stop_rx.borrow() {
+                    break;
+                }
+                if !wait.is_zero() {
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => {}
+                        _ = r.wake.notified() => {}
+                        _ = stop_rx.changed() => break,
+                    }
+                }
+            }
+            let mut slot = r.state.lock().await;
+            if let Some(state) = slot.as_mut() {
+                state.status = SinkStatus::Stopped;
+                let _ = r.store.save_sink_state(state).await;
+            }
+        });
+        SinkGuard {
+            runner,
+            stop: stop_tx,
+            task: Some(task),
+            wake,
+        }
+    }
+}
+
+/// A running sink ([`SinkRunner::spawn`]).
+#[derive(Debug)]
+pub struct SinkGuard {
+    runner: Arc<SinkRunner>,
+    stop: watch::Sender<bool>,
+    task: Option<tokio::task::JoinHandle<()>>,
+    wake: Arc<Notify>,
+}
+
+impl SinkGuard {
+    /// Looks for new events now (for example after a commit) instead of at the next
+    /// poll.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// The sink's receipt.
+    ///
+    /// # Errors
+    /// The store's.
+    pub async fn receipt(&self) -> Result<SinkReceipt> {
+        self.runner.receipt().await
+    }
+
+    /// Stops after the batch in flight, and marks the receipt stopped.
+    pub async fn stop(mut self) {
+        let _ = self.stop.send(true);
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for SinkGuard {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+/// A sink name: 1 to 64 of `[A-Za-z0-9._-]`.
+pub(crate) fn check_name(name: &str) -> Result<()> {
+    if name.is_empty()
+        || name.len() > MAX_SINK_NAME
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    {
+        return Err(Error::invalid(
+            "sink.name",
+            Rule::Malformed("1 to 64 ASCII letters, digits, `-`, `_` or `.`"),
+        ));
+    }
+    Ok(())
+}
