@@ -76,6 +76,42 @@ const PG_V2_INDEXES: &str = "CREATE INDEX activity_events_tenant_actor_time ON a
 /// What schema version 4 changed on PostgreSQL, undone: `details` back to `jsonb`.
 const PG_V3_DETAILS: &str =
     "ALTER TABLE activity_events ALTER COLUMN details TYPE jsonb USING details::jsonb";
+/// What schema version 5 added on PostgreSQL, taken out again (the commit order and the
+/// sinks' cursors): the events stored meanwhile are numbered by the migration again.
+async fn undo_v5_pg(pool: &sqlx::PgPool) {
+    sqlx::raw_sql(
+        "DROP INDEX activity_events_log; \
+         ALTER TABLE activity_events DROP COLUMN log_tx, DROP COLUMN log_seq; \
+         DROP SEQUENCE activity_log_seq; DROP TABLE activity_sinks; \
+         DELETE FROM activity_schema WHERE version >= 5",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+}
+
+/// [`undo_v5_pg`] on MariaDB.
+async fn undo_v5_my(pool: &sqlx::MySqlPool) {
+    for s in [
+        "ALTER TABLE activity_events DROP INDEX activity_events_log, DROP COLUMN log_seq",
+        "DROP TABLE activity_log",
+        "DROP TABLE activity_sinks",
+        "DELETE FROM activity_schema WHERE version >= 5",
+    ] {
+        sqlx::query(s).execute(pool).await.unwrap();
+    }
+}
+
+/// Every stored event is in the commit order once: what a migration to version 5 must
+/// leave.
+async fn assert_all_in_log(store: &dyn ActivityStore) {
+    use activity_core::sinks::LogPosition;
+    let n = store.count(&ActivityQuery::new()).await.unwrap() as usize;
+    let log = store.read_log(LogPosition::START, 10_000).await.unwrap();
+    assert_eq!(log.len(), n, "every event has a place in the log");
+    assert!(log.windows(2).all(|w| w[0].position < w[1].position));
+}
+
 const MY_V2_INDEXES: &str = "ALTER TABLE activity_events \
      ADD INDEX activity_events_tenant_actor_time (tenant, actor_id, time_us, id), \
      ADD INDEX activity_events_chain (chain_writer, tenant, chain_seq)";
@@ -318,7 +354,10 @@ async fn postgres_insert_only_role_cannot_rewrite_history() {
         format!("GRANT USAGE ON SCHEMA {s} TO {app_role}, {purge_role}"),
         format!("GRANT SELECT, INSERT ON activity_events, activity_schema TO {app_role}"),
         format!("GRANT SELECT, INSERT, UPDATE ON activity_chain_heads TO {app_role}"),
+        format!("GRANT USAGE ON SEQUENCE activity_log_seq TO {app_role}"),
+        format!("GRANT SELECT, INSERT, UPDATE ON activity_sinks TO {app_role}"),
         format!("GRANT SELECT, DELETE ON activity_events TO {purge_role}"),
+        format!("GRANT SELECT ON activity_sinks TO {purge_role}"),
     ] {
         sqlx::query(AssertSqlSafe(sql))
             .execute(&schema.pool)
@@ -587,9 +626,11 @@ async fn postgres_version_1_database_migrates_forward_and_heads_share_the_transa
         .collect();
     sealer.seal_all(&mut old);
     store.append(&old).await.unwrap();
+    undo_v5_pg(&schema.pool).await;
     let fresh = Arc::new(PgStore::from_pool(schema.pool.clone()));
     fresh.migrate().await.unwrap();
-    assert_eq!(versions(&schema.pool).await, vec![1, 2, 3, 4]);
+    assert_all_in_log(&*fresh).await;
+    assert_eq!(versions(&schema.pool).await, vec![1, 2, 3, 4, 5]);
     let r = verify(&*fresh, None, &key).await.unwrap();
     assert!(r.is_intact(), "{r:?}");
     assert_eq!(r.unanchored, 1, "the version-1 chain has no head");
@@ -745,8 +786,10 @@ async fn mariadb_version_1_database_migrates_forward_and_finds_the_newest_events
         .collect();
     old.seal_all(&mut events);
     store.append(&events).await.unwrap();
+    undo_v5_my(&db.pool).await;
     let fresh = Arc::new(MySqlStore::from_pool(db.pool.clone()));
     fresh.migrate().await.unwrap();
+    assert_all_in_log(&*fresh).await;
     let (rec, guard) = Recorder::builder(fresh.clone())
         .sealer(ChainSealer::new("my", key.clone()))
         .lifecycle_events(false)
@@ -977,9 +1020,11 @@ async fn postgres_version_2_database_migrates_to_3_dropping_two_indexes() {
     };
     let before = indexes().await;
     assert!(before.iter().any(|n| n.contains("tenant_actor_id_time_us")));
+    undo_v5_pg(&schema.pool).await;
     let fresh = Arc::new(PgStore::from_pool(schema.pool.clone()));
     fresh.migrate().await.unwrap();
-    assert_eq!(versions(&schema.pool).await, vec![1, 2, 3, 4]);
+    assert_all_in_log(&*fresh).await;
+    assert_eq!(versions(&schema.pool).await, vec![1, 2, 3, 4, 5]);
     let details_type: String = sqlx::query_scalar(
         "SELECT data_type::text FROM information_schema.columns WHERE table_schema = current_schema() \
          AND table_name = 'activity_events' AND column_name = 'details'",
@@ -999,7 +1044,7 @@ async fn postgres_version_2_database_migrates_to_3_dropping_two_indexes() {
         .iter()
         .filter(|n| !n.contains("_p2") && !n.contains("_default"))
         .collect();
-    assert_eq!(parent.len(), 8, "the primary key and 7 indexes: {parent:?}");
+    assert_eq!(parent.len(), 9, "the primary key and 8 indexes: {parent:?}");
     assert_eq!(fresh.count(&ActivityQuery::new()).await.unwrap(), 10);
     let r = verify(&*fresh, None, &key).await.unwrap();
     assert!(r.is_intact(), "{r:?}");
@@ -1038,12 +1083,18 @@ async fn mariadb_version_2_database_migrates_to_3_dropping_two_indexes() {
         .await
         .unwrap()
     };
-    assert_eq!(indexes().await.len(), 10, "the primary key and 9 indexes");
+    assert_eq!(
+        indexes().await.len(),
+        11,
+        "the primary key and 10 indexes (version 5's too)"
+    );
+    undo_v5_my(&db.pool).await;
     let fresh = Arc::new(MySqlStore::from_pool(db.pool.clone()));
     fresh.migrate().await.unwrap();
-    assert_eq!(versions(&db.pool).await, vec![1, 2, 3, 4]);
+    assert_all_in_log(&*fresh).await;
+    assert_eq!(versions(&db.pool).await, vec![1, 2, 3, 4, 5]);
     let after = indexes().await;
-    assert_eq!(after.len(), 8, "{after:?}");
+    assert_eq!(after.len(), 9, "{after:?}");
     assert!(!after
         .iter()
         .any(|n| n.ends_with("tenant_actor_time") || n.ends_with("_chain")));

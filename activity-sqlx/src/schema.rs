@@ -23,7 +23,15 @@
 //! `details` as `json` (the text as written) instead of `jsonb`, which keeps values, not
 //! text, and gave `1e16` back as `10000000000000000` and `-0.0` as `0.0`: an event read
 //! back must be the event written, byte for byte. (SQLite and MySQL kept the text
-//! already; their version 4 changes nothing.)
+//! already; their version 4 changes nothing.) 5 gives every event a place in the commit
+//! order, which sinks read the log by, and adds the sinks' cursors
+//! (`<prefix>activity_sinks`, one row per sink, its state as JSON): on SQLite and MySQL
+//! a `log_seq` column numbered from the counter `<prefix>activity_log`, whose row the
+//! append's transaction locks until it commits (so the numbers are in commit order);
+//! on PostgreSQL `log_tx` (the writing transaction's `xid8`) and `log_seq` (a sequence),
+//! both set by column defaults, read only below the oldest running transaction.
+//! Existing events are numbered in the order they were stored (SQLite: rowid; MySQL and
+//! PostgreSQL: by time); the migration rewrites the events table.
 
 use crate::error::Error;
 
@@ -39,7 +47,7 @@ use crate::error::Error;
 /// assert_eq!(v, SCHEMA_VERSION);
 /// # });
 /// ```
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// The names of the SDK's tables under one prefix, as a store reports them
 /// (`tables()`), e.g. for the application's own grants or queries.
@@ -64,6 +72,11 @@ pub struct Tables {
     pub schema: String,
     /// The chain heads (schema version 2): `<prefix>activity_chain_heads`.
     pub chain_heads: String,
+    /// The sinks' cursors and receipts (schema version 5): `<prefix>activity_sinks`.
+    pub sinks: String,
+    /// The commit-order counter of SQLite and MySQL (schema version 5):
+    /// `<prefix>activity_log`.
+    pub log: String,
 }
 
 impl Tables {
@@ -110,6 +123,8 @@ impl Tables {
             events: format!("{prefix}activity_events"),
             schema: format!("{prefix}activity_schema"),
             chain_heads: format!("{prefix}activity_chain_heads"),
+            sinks: format!("{prefix}activity_sinks"),
+            log: format!("{prefix}activity_log"),
         })
     }
 
@@ -120,6 +135,8 @@ impl Tables {
             events: "activity_events".to_owned(),
             schema: "activity_schema".to_owned(),
             chain_heads: "activity_chain_heads".to_owned(),
+            sinks: "activity_sinks".to_owned(),
+            log: "activity_log".to_owned(),
         }
     }
 
@@ -199,6 +216,14 @@ CREATE INDEX {p}activity_chain_heads_tenant ON {p}activity_chain_heads (tenant_k
     V3_DROP_INDEXES,
     // 4: nothing to change (SQLite keeps the JSON text as written).
     "SELECT 1",
+    r#"
+ALTER TABLE {p}activity_events ADD COLUMN log_seq INTEGER;
+UPDATE {p}activity_events SET log_seq = rowid;
+CREATE INDEX {p}activity_events_log ON {p}activity_events (log_seq);
+CREATE TABLE {p}activity_log (id INTEGER NOT NULL PRIMARY KEY CHECK (id = 1), last_seq INTEGER NOT NULL);
+INSERT INTO {p}activity_log (id, last_seq) SELECT 1, COALESCE(MAX(log_seq), 0) FROM {p}activity_events;
+CREATE TABLE {p}activity_sinks (name TEXT NOT NULL PRIMARY KEY, state TEXT NOT NULL);
+"#,
 ];
 
 /// Version 3 on SQLite and PostgreSQL (where dropping the partitioned table's index drops
@@ -272,6 +297,24 @@ CREATE INDEX {p}activity_chain_heads_tenant ON {p}activity_chain_heads (tenant_k
     V3_DROP_INDEXES,
     // The partitions follow their parent.
     "ALTER TABLE {p}activity_events ALTER COLUMN details TYPE json USING details::json",
+    // Existing rows get the migration's transaction and numbers in time order; new rows
+    // their own transaction's id. The sequence's cache only reorders numbers between
+    // sessions, never within a transaction, which is all the order needs.
+    r#"
+CREATE SEQUENCE {p}activity_log_seq AS BIGINT CACHE 64;
+ALTER TABLE {p}activity_events ADD COLUMN log_tx xid8, ADD COLUMN log_seq BIGINT;
+UPDATE {p}activity_events e SET log_tx = pg_current_xact_id(), log_seq = o.n
+    FROM (SELECT id, time_us, nextval('{p}activity_log_seq') AS n
+          FROM (SELECT id, time_us FROM {p}activity_events ORDER BY time_us, id) t) o
+    WHERE e.id = o.id AND e.time_us = o.time_us;
+ALTER TABLE {p}activity_events
+    ALTER COLUMN log_tx SET DEFAULT pg_current_xact_id(),
+    ALTER COLUMN log_tx SET NOT NULL,
+    ALTER COLUMN log_seq SET DEFAULT nextval('{p}activity_log_seq'),
+    ALTER COLUMN log_seq SET NOT NULL;
+CREATE INDEX {p}activity_events_log ON {p}activity_events (log_tx, log_seq);
+CREATE TABLE {p}activity_sinks (name TEXT COLLATE "C" NOT NULL PRIMARY KEY, state TEXT NOT NULL);
+"#,
 ];
 
 /// MySQL/MariaDB's migrations. `{collate}` is a binary, no-pad collation
@@ -340,6 +383,16 @@ ALTER TABLE {p}activity_events
 "#,
     // 4: nothing to change (MySQL keeps the JSON text as written).
     "SELECT 1",
+    // MySQL commits each DDL statement on its own; the counter is created last, from
+    // the numbered rows.
+    r#"
+ALTER TABLE {p}activity_events ADD COLUMN log_seq BIGINT NULL, ADD INDEX {p}activity_events_log (log_seq);
+SET @activity_n := 0;
+UPDATE {p}activity_events SET log_seq = (@activity_n := @activity_n + 1) ORDER BY time_us, id;
+CREATE TABLE IF NOT EXISTS {p}activity_sinks (name VARCHAR(64) NOT NULL PRIMARY KEY, state LONGTEXT NOT NULL) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE={collate};
+CREATE TABLE {p}activity_log (id INT NOT NULL PRIMARY KEY, last_seq BIGINT NOT NULL) ENGINE=InnoDB;
+INSERT INTO {p}activity_log (id, last_seq) SELECT 1, COALESCE(MAX(log_seq), 0) FROM {p}activity_events;
+"#,
 ];
 
 #[cfg(test)]

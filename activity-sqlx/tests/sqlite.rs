@@ -39,6 +39,21 @@ async fn set_back(url: &str, sql: &str) -> Arc<SqliteStore> {
     s
 }
 
+/// Takes out what schema version 5 added (the commit order and the sinks' cursors), so
+/// that the next migration numbers the events stored meanwhile.
+async fn undo_v5(url: &str) {
+    let pool = sqlx::SqlitePool::connect(url).await.unwrap();
+    sqlx::raw_sql(
+        "DROP INDEX activity_events_log; ALTER TABLE activity_events DROP COLUMN log_seq; \
+         DROP TABLE activity_log; DROP TABLE activity_sinks; \
+         DELETE FROM activity_schema WHERE version >= 5",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+}
+
 /// The schema versions recorded in the database of `store`, in order.
 async fn versions(store: &SqliteStore) -> Vec<i64> {
     sqlx::query_scalar("SELECT version FROM activity_schema ORDER BY version")
@@ -519,9 +534,18 @@ async fn a_version_1_database_migrates_forward_and_keeps_its_chains() {
         s.append(&old).await.unwrap();
         s.pool().close().await;
     }
+    undo_v5(&url).await;
     let s = Arc::new(store(&url).await);
-    assert_eq!(versions(&s).await, vec![1, 2, 3, 4]);
-    assert_eq!(activity_sqlx::SCHEMA_VERSION, 4);
+    assert_eq!(versions(&s).await, vec![1, 2, 3, 4, 5]);
+    let log = s
+        .read_log(activity_core::sinks::LogPosition::START, 10_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        log.len() as u64,
+        s.count(&ActivityQuery::new()).await.unwrap()
+    );
+    assert_eq!(activity_sqlx::SCHEMA_VERSION, 5);
     assert_eq!(s.count(&ActivityQuery::new()).await.unwrap(), 5);
     record_sealed(&s, &key, 3, |_| Utc::now()).await;
     let r = verify(&*s, None, &key).await.unwrap();
@@ -735,14 +759,23 @@ async fn a_version_2_database_migrates_to_3_dropping_two_indexes_and_keeps_its_e
             &format!("DELETE FROM activity_schema WHERE version >= 3; {V2_INDEXES}"),
         )
         .await;
-        assert_eq!(indexes(s.pool().clone()).await.len(), 9);
+        assert_eq!(indexes(s.pool().clone()).await.len(), 10, "version 5's too");
         record_sealed(&s, &key, 5, |_| Utc::now()).await;
         s.pool().close().await;
     }
+    undo_v5(&url).await;
     let s = Arc::new(store(&url).await);
-    assert_eq!(versions(&s).await, vec![1, 2, 3, 4]);
+    assert_eq!(versions(&s).await, vec![1, 2, 3, 4, 5]);
+    let log = s
+        .read_log(activity_core::sinks::LogPosition::START, 10_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        log.len() as u64,
+        s.count(&ActivityQuery::new()).await.unwrap()
+    );
     let left = indexes(s.pool().clone()).await;
-    assert_eq!(left.len(), 7, "{left:?}");
+    assert_eq!(left.len(), 8, "{left:?}");
     assert!(!left
         .iter()
         .any(|n| n.ends_with("tenant_actor_time") || n.ends_with("_chain")));

@@ -100,6 +100,145 @@ where
     chain_heads(&*make_store().await).await;
     strict_duplicates(&*make_store().await).await;
     query_many(&*make_store().await).await;
+    commit_order(&*make_store().await).await;
+}
+
+/// The log after `after` once it holds `n` events, or as it is after ten seconds. A store
+/// may hold back committed events while an older transaction runs (PostgreSQL hands out
+/// only events older than every running transaction, and other tests' transactions run
+/// beside this one).
+async fn settled_log(
+    store: &dyn ActivityStore,
+    after: crate::sinks::LogPosition,
+    n: usize,
+) -> Vec<crate::sinks::LoggedEvent> {
+    for _ in 0..500 {
+        let got = store
+            .read_log(after, 100)
+            .await
+            .expect("commit_order: read_log");
+        if got.len() >= n {
+            return got;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    store
+        .read_log(after, 100)
+        .await
+        .expect("commit_order: read_log")
+}
+
+/// [`ActivityStore::read_log`] and the sink cursors: events come back in the order their
+/// appends committed (not by time), after the cursor, with positions that only grow; a
+/// skipped duplicate takes no place; the lag counts what is left; a sink's state
+/// round-trips and is removed; [`DeleteRequest::delivered_up_to`] deletes only events at
+/// or before the position.
+pub async fn commit_order(store: &dyn ActivityStore) {
+    use crate::query::DeleteRequest;
+    use crate::sinks::{LogPosition, SinkState, SinkStatus};
+    let at = |i: i64, s: i64| {
+        ActivityEvent::logout(Actor::user(format!("o{i}")))
+            .with_time(base_time() - Duration::days(10) + Duration::seconds(s))
+    };
+    // Appended newest first: commit order is not time order.
+    let first = vec![at(0, 50), at(1, 40)];
+    let second = vec![at(2, 30), first[0].clone(), at(3, 20)];
+    let third = vec![at(4, 10)];
+    for b in [&first, &second, &third] {
+        store.append(b).await.expect("commit_order: append");
+    }
+    let want: Vec<Uuid> = [&first[0], &first[1], &second[0], &second[2], &third[0]]
+        .iter()
+        .map(|e| e.id)
+        .collect();
+    let all = settled_log(store, LogPosition::START, want.len()).await;
+    assert_eq!(
+        all.iter().map(|l| l.event.id).collect::<Vec<_>>(),
+        want,
+        "commit_order: in commit order, each event once"
+    );
+    assert!(
+        all.windows(2).all(|w| w[0].position < w[1].position),
+        "commit_order: positions grow"
+    );
+    assert_eq!(all[2].event, second[0], "commit_order: the event as stored");
+    let page = store.read_log(all[1].position, 2).await.unwrap();
+    assert_eq!(
+        page.iter().map(|l| l.event.id).collect::<Vec<_>>(),
+        want[2..4],
+        "commit_order: strictly after the cursor, at most the limit"
+    );
+    assert_eq!(
+        store.log_lag(all[1].position).await.unwrap(),
+        3,
+        "commit_order: lag"
+    );
+    assert_eq!(store.log_lag(all[4].position).await.unwrap(), 0);
+    assert!(store
+        .read_log(all[4].position, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    // Sink cursors.
+    let mut state = SinkState::new("conformance.sink-1", "test");
+    state.position = all[2].position;
+    state.status = SinkStatus::Retrying;
+    state.last_error = Some("503 \u{1F4A5} ' \" --".into());
+    store
+        .save_sink_state(&state)
+        .await
+        .expect("commit_order: save");
+    state.failures = 2;
+    store
+        .save_sink_state(&state)
+        .await
+        .expect("commit_order: replace");
+    store
+        .save_sink_state(&SinkState::new("other", "test"))
+        .await
+        .unwrap();
+    let states = store.sink_states().await.expect("commit_order: states");
+    assert_eq!(states.len(), 2, "commit_order: one row per name");
+    assert_eq!(
+        states.iter().find(|s| s.name == state.name),
+        Some(&state),
+        "commit_order: a state round-trips"
+    );
+    assert!(store.remove_sink_state("other").await.unwrap());
+    assert!(!store.remove_sink_state("other").await.unwrap());
+    assert!(
+        store
+            .save_sink_state(&SinkState::new("bad name; --", "test"))
+            .await
+            .is_err(),
+        "commit_order: a name is checked"
+    );
+    // The purge's guard: only what was delivered (positions up to the third) goes.
+    let r = DeleteRequest::new(None, base_time(), 100).delivered_up_to(all[2].position);
+    assert_eq!(
+        store.delete(&r).await.unwrap(),
+        3,
+        "commit_order: delivered only"
+    );
+    let left = settled_log(store, LogPosition::START, 2).await;
+    assert_eq!(
+        left.iter().map(|l| l.event.id).collect::<Vec<_>>(),
+        want[3..],
+        "commit_order: the undelivered stay"
+    );
+    // Numbers are never given out again, even once the newest events are gone.
+    store
+        .delete(&DeleteRequest::new(None, base_time(), 100))
+        .await
+        .unwrap();
+    let late = at(5, 0);
+    store.append(std::slice::from_ref(&late)).await.unwrap();
+    let after = settled_log(store, all[4].position, 1).await;
+    assert_eq!(
+        after.iter().map(|l| l.event.id).collect::<Vec<_>>(),
+        vec![late.id],
+        "commit_order: an event after an emptied log is after every cursor"
+    );
 }
 
 /// [`ActivityStore::append_sealed_strict`]: a batch in which an event carrying a link is

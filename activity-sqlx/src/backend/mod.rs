@@ -25,7 +25,8 @@ pub(crate) use db::{bind_all, Db};
 pub(crate) use policies::PolicyTables;
 pub(crate) use store::{
     append_sealed, append_sealed_strict, chain_heads, count, delete, fetch_all,
-    forward_activity_store, query, tenants,
+    forward_activity_store, log_lag, query, read_log, remove_sink_state, save_sink_state,
+    sink_states, tenants,
 };
 
 use crate::error::to_core_from;
@@ -66,13 +67,38 @@ pub(crate) trait Backend: Send + Sync + Sized {
     /// Writes a chunk of at most [`ROWS_PER_INSERT`](Self::ROWS_PER_INSERT) events inside
     /// the append's transaction, skipping ids already stored; the rows added. Default: one
     /// multi-row `INSERT … VALUES`.
+    /// `first_seq` is the commit-order number of the chunk's first event (from
+    /// [`reserve_log`](Self::reserve_log)).
     fn insert_chunk(
         &self,
         tx: &mut Transaction<'_, Self::Db>,
         chunk: &[ActivityEvent],
+        first_seq: Option<i64>,
     ) -> impl Future<Output = Result<u64, sqlx::Error>> + Send {
-        let s = sql::insert(Self::DIALECT, &self.tables().events, chunk);
+        let s = sql::insert(Self::DIALECT, &self.tables().events, chunk, first_seq);
         Self::Db::execute(&mut **tx, s)
+    }
+
+    /// Takes `n` commit-order numbers inside the append's transaction, the first of them
+    /// returned. Default (SQLite, MySQL): from the counter row, which stays locked until
+    /// the transaction ends, so that numbers are given out in commit order.
+    fn reserve_log(
+        &self,
+        tx: &mut Transaction<'_, Self::Db>,
+        n: usize,
+    ) -> impl Future<Output = Result<Option<i64>, sqlx::Error>> + Send {
+        async move {
+            let s = sql::reserve(Self::DIALECT, &self.tables().log, n);
+            let last = if Self::DIALECT == Dialect::Mysql {
+                Self::Db::execute(&mut **tx, s).await?;
+                let row = Self::Db::fetch_one(&mut **tx, sql::last_insert_id()).await?;
+                Self::Db::int(&row, 0)?
+            } else {
+                let row = Self::Db::fetch_one(&mut **tx, s).await?;
+                Self::Db::int(&row, 0)?
+            };
+            Ok(Some(last - n as i64 + 1))
+        }
     }
 
     /// Runs before an append's transaction (PostgreSQL creates the months' partitions).

@@ -1,6 +1,7 @@
 //! The [`ActivityStore`](activity_core::ActivityStore) bodies every store shares, generic
 //! over its [`Backend`], and the macro that forwards a store's trait methods to them.
 
+use activity_core::sinks::{LogPosition, LoggedEvent, SinkState};
 use activity_core::{chain::ChainHead, query::DeleteRequest, ActivityEvent, ActivityQuery, Page};
 use sqlx::Database;
 
@@ -119,8 +120,14 @@ async fn write_sealed<B: Backend>(
 ) -> Result<Result<u64, Vec<uuid::Uuid>>, sqlx::Error> {
     let mut tx = sqlx::Connection::begin(conn).await?;
     let mut added = 0;
+    let mut next = if events.is_empty() {
+        None
+    } else {
+        b.reserve_log(&mut tx, events.len()).await?
+    };
     for chunk in events.chunks(B::ROWS_PER_INSERT) {
-        added += b.insert_chunk(&mut tx, chunk).await?;
+        added += b.insert_chunk(&mut tx, chunk, next).await?;
+        next = next.map(|n| n + chunk.len() as i64);
     }
     // Fewer rows than events: some were stored already. Only then, and only if one of
     // them carries a link, does the check cost a read (by primary key).
@@ -199,6 +206,108 @@ pub(crate) async fn tenants<B: Backend>(b: &B) -> activity_core::Result<Vec<Opti
         .collect()
 }
 
+/// [`ActivityStore::read_log`](activity_core::ActivityStore::read_log).
+pub(crate) async fn read_log<B: Backend>(
+    b: &B,
+    after: LogPosition,
+    limit: usize,
+) -> activity_core::Result<Vec<LoggedEvent>> {
+    let limit = limit.clamp(1, 10_000);
+    let s = sql::read_log(B::DIALECT, &b.tables().events, after, limit);
+    let rows = fetch_all(b, s).await.map_err(err::<B>)?;
+    let n = sql::COLUMNS.len();
+    rows.iter()
+        .map(|r| {
+            let tx = B::Db::int(r, n).map_err(err::<B>)?;
+            let seq = B::Db::int(r, n + 1).map_err(err::<B>)?;
+            let position = match (u64::try_from(tx), u64::try_from(seq)) {
+                (Ok(tx), Ok(seq)) => LogPosition::new(tx, seq),
+                _ => {
+                    return Err(activity_core::Error::invalid(
+                        "log_seq",
+                        activity_core::Rule::OutOfRange("a negative log position"),
+                    ))
+                }
+            };
+            Ok(LoggedEvent {
+                position,
+                event: B::Db::event(r, B::DIALECT)?,
+            })
+        })
+        .collect()
+}
+
+/// [`ActivityStore::log_lag`](activity_core::ActivityStore::log_lag).
+pub(crate) async fn log_lag<B: Backend>(b: &B, after: LogPosition) -> activity_core::Result<u64> {
+    let row = fetch_one(b, sql::lag(B::DIALECT, &b.tables().events, after))
+        .await
+        .map_err(err::<B>)?;
+    Ok(B::Db::int(&row, 0).map_err(err::<B>)?.max(0) as u64)
+}
+
+/// [`ActivityStore::sink_states`](activity_core::ActivityStore::sink_states): a row
+/// that is not a sink's state is an error naming it, never a guess.
+pub(crate) async fn sink_states<B: Backend>(b: &B) -> activity_core::Result<Vec<SinkState>> {
+    let rows = fetch_all(b, sql::select_sinks(B::DIALECT, &b.tables().sinks))
+        .await
+        .map_err(err::<B>)?;
+    rows.iter()
+        .map(|r| {
+            let name = B::Db::text(r, 0).map_err(err::<B>)?.unwrap_or_default();
+            let text = B::Db::text(r, 1).map_err(err::<B>)?.unwrap_or_default();
+            let state: SinkState = serde_json::from_str(&text).map_err(|e| {
+                activity_core::Error::invalid(
+                    format!("sinks.{}", name.chars().take(64).collect::<String>()),
+                    activity_core::Rule::Malformed(if e.is_syntax() || e.is_eof() {
+                        "not JSON"
+                    } else {
+                        "not a sink state"
+                    }),
+                )
+            })?;
+            if state.name != name {
+                return Err(activity_core::Error::invalid(
+                    "sinks.name",
+                    activity_core::Rule::Malformed("a state stored under another sink's name"),
+                ));
+            }
+            Ok(state)
+        })
+        .collect()
+}
+
+/// [`ActivityStore::save_sink_state`](activity_core::ActivityStore::save_sink_state).
+pub(crate) async fn save_sink_state<B: Backend>(
+    b: &B,
+    state: &SinkState,
+) -> activity_core::Result<()> {
+    let name = &state.name;
+    if name.is_empty()
+        || name.len() > activity_core::sinks::MAX_SINK_NAME
+        || !name
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+    {
+        return Err(activity_core::Error::invalid(
+            "sink.name",
+            activity_core::Rule::Malformed("1 to 64 ASCII letters, digits, `-`, `_` or `.`"),
+        ));
+    }
+    let text = serde_json::to_string(state).map_err(activity_core::Error::Json)?;
+    let s = sql::upsert_sink(B::DIALECT, &b.tables().sinks, name, text);
+    execute(b, s).await.map_err(err::<B>)?;
+    Ok(())
+}
+
+/// [`ActivityStore::remove_sink_state`](activity_core::ActivityStore::remove_sink_state).
+pub(crate) async fn remove_sink_state<B: Backend>(
+    b: &B,
+    name: &str,
+) -> activity_core::Result<bool> {
+    let s = sql::delete_sink(B::DIALECT, &b.tables().sinks, name);
+    Ok(execute(b, s).await.map_err(err::<B>)? > 0)
+}
+
 /// `impl ActivityStore for $store` by forwarding every method to this module's generic
 /// functions (the store implements [`Backend`]).
 macro_rules! forward_activity_store {
@@ -272,6 +381,38 @@ macro_rules! forward_activity_store {
 
             async fn tenants(&self) -> activity_core::Result<Vec<Option<String>>> {
                 crate::backend::tenants(self).await
+            }
+
+            async fn read_log(
+                &self,
+                after: activity_core::sinks::LogPosition,
+                limit: usize,
+            ) -> activity_core::Result<Vec<activity_core::sinks::LoggedEvent>> {
+                crate::backend::read_log(self, after, limit).await
+            }
+
+            async fn log_lag(
+                &self,
+                after: activity_core::sinks::LogPosition,
+            ) -> activity_core::Result<u64> {
+                crate::backend::log_lag(self, after).await
+            }
+
+            async fn sink_states(
+                &self,
+            ) -> activity_core::Result<Vec<activity_core::sinks::SinkState>> {
+                crate::backend::sink_states(self).await
+            }
+
+            async fn save_sink_state(
+                &self,
+                state: &activity_core::sinks::SinkState,
+            ) -> activity_core::Result<()> {
+                crate::backend::save_sink_state(self, state).await
+            }
+
+            async fn remove_sink_state(&self, name: &str) -> activity_core::Result<bool> {
+                crate::backend::remove_sink_state(self, name).await
             }
         }
     };

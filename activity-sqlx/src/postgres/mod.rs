@@ -248,13 +248,26 @@ impl Backend for PgStore {
         self.pool.acquire()
     }
 
-    /// `COPY`, or the `UNNEST` insert (see `copy.rs`).
+    /// `COPY`, or the `UNNEST` insert (see `copy.rs`); the commit order comes from the
+    /// columns' defaults.
     fn insert_chunk(
         &self,
         tx: &mut sqlx::Transaction<'_, Postgres>,
         chunk: &[ActivityEvent],
+        first_seq: Option<i64>,
     ) -> impl Future<Output = Result<u64, sqlx::Error>> + Send {
+        debug_assert!(first_seq.is_none());
         self.write_chunk(tx, chunk)
+    }
+
+    /// The columns' defaults number the events (`log_tx`, `log_seq`): nothing to take.
+    fn reserve_log(
+        &self,
+        tx: &mut sqlx::Transaction<'_, Postgres>,
+        n: usize,
+    ) -> impl Future<Output = Result<Option<i64>, sqlx::Error>> + Send {
+        let _ = (tx, n);
+        async { Ok(None) }
     }
 
     /// The months' partitions (see `partitions.rs`).

@@ -5,7 +5,7 @@ use activity_core::{
     query::action_prefix_range, query::DeleteRequest, ActivityEvent, ActivityQuery,
 };
 
-use super::{event_values, Dialect, Stmt, Val, COLUMNS, DETAILS_COLUMN};
+use super::{event_values, log::push_delivered, Dialect, Stmt, Val, COLUMNS, DETAILS_COLUMN};
 
 /// Rows per INSERT statement: 27 columns × 1000 rows stays under every backend's
 /// bind-variable limit (SQLite's is the lowest, 32,766).
@@ -142,6 +142,7 @@ pub(crate) fn doomed_ids(dialect: Dialect, table: &str, r: &DeleteRequest) -> St
     push_tenant_exact(&mut s, &r.tenant);
     s.push(" AND time_us < ")
         .bind(Val::Int(Some(r.before.timestamp_micros())));
+    push_delivered(&mut s, r.delivered_up_to);
     s.push(" ORDER BY time_us, id").limit(r.limit);
     s
 }
@@ -157,6 +158,7 @@ pub(crate) fn delete(dialect: Dialect, table: &str, r: &DeleteRequest) -> Stmt {
             push_tenant_exact(&mut s, &r.tenant);
             s.push(" AND time_us < ")
                 .bind(Val::Int(Some(r.before.timestamp_micros())));
+            push_delivered(&mut s, r.delivered_up_to);
             s.push(" ORDER BY time_us, id").limit(r.limit);
             s
         }
@@ -170,9 +172,15 @@ pub(crate) fn delete(dialect: Dialect, table: &str, r: &DeleteRequest) -> Stmt {
     }
 }
 
-/// The multi-row INSERT of `events`, skipping ids already stored.
+/// The multi-row INSERT of `events`, skipping ids already stored; with `first_seq`, the
+/// events' commit-order numbers from it on (`log_seq`).
 #[cfg_attr(not(any(feature = "sqlite", feature = "mysql")), allow(dead_code))]
-pub(crate) fn insert(dialect: Dialect, table: &str, events: &[ActivityEvent]) -> Stmt {
+pub(crate) fn insert(
+    dialect: Dialect,
+    table: &str,
+    events: &[ActivityEvent],
+    first_seq: Option<i64>,
+) -> Stmt {
     let mut s = Stmt::new(dialect);
     s.binds.reserve(events.len() * COLUMNS.len());
     // MySQL: `INSERT IGNORE`, because `ON DUPLICATE KEY UPDATE` counts duplicates as
@@ -184,10 +192,11 @@ pub(crate) fn insert(dialect: Dialect, table: &str, events: &[ActivityEvent]) ->
         Dialect::Mysql => s.push("INSERT IGNORE INTO "),
         Dialect::Postgres => s.push("INSERT INTO "),
     };
-    s.push(table)
-        .push(" (")
-        .push(&COLUMNS.join(", "))
-        .push(") VALUES ");
+    s.push(table).push(" (").push(&COLUMNS.join(", "));
+    if first_seq.is_some() {
+        s.push(", log_seq");
+    }
+    s.push(") VALUES ");
     for (i, e) in events.iter().enumerate() {
         if i > 0 {
             s.push(", ");
@@ -202,6 +211,9 @@ pub(crate) fn insert(dialect: Dialect, table: &str, events: &[ActivityEvent]) ->
             } else {
                 s.bind(v);
             }
+        }
+        if let Some(first) = first_seq {
+            s.push(", ").bind(Val::Int(Some(first + i as i64)));
         }
         s.push(")");
     }

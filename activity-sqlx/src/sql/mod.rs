@@ -5,11 +5,15 @@
 
 mod events;
 mod heads;
+mod log;
 mod row;
 mod stmt;
 
 pub(crate) use events::{count, delete, doomed_ids, insert, select, ROWS_PER_INSERT};
 pub(crate) use heads::{decode_head, dedup_heads, select_heads, upsert_heads, HEADS_PER_UPSERT};
+pub(crate) use log::{
+    delete_sink, lag, last_insert_id, read_log, reserve, select_sinks, upsert_sink,
+};
 pub(crate) use row::{decode_row, event_values, COLUMNS, DETAILS_COLUMN};
 #[cfg_attr(not(feature = "sqlite"), allow(unused_imports))]
 pub(crate) use row::{event_from_row, RawRow, CHAIN_HASH_COLUMN, TEXT_COLUMNS};

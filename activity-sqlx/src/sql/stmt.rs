@@ -31,6 +31,11 @@ impl Stmt {
         }
     }
 
+    /// The dialect it is written in.
+    pub fn dialect(&self) -> Dialect {
+        self.dialect.unwrap_or(Dialect::Sqlite)
+    }
+
     pub fn push(&mut self, sql: &str) -> &mut Self {
         self.sql.push_str(sql);
         self
