@@ -787,7 +787,7 @@ mod tests {
         let b = ActivityEvent::logout(Actor::user("u_2"));
         let ab = delivery_id(&[a.clone(), b.clone()]);
         assert_eq!(ab, delivery_id(&[a.clone(), b.clone()]));
-        assert_ne!(ab, delivery_id(&[a.clone()]));
+        assert_ne!(ab, delivery_id(std::slice::from_ref(&a)));
         assert_ne!(ab, delivery_id(&[b, a]));
         assert_eq!(ab.len(), "batch-".len() + 32);
     }
