@@ -66,12 +66,14 @@ pub enum Error {
     /// [`ActivityLayer::device_cookie_key`](crate::ActivityLayer::device_cookie_key),
     /// [`TrustedProxies::cidrs`](crate::TrustedProxies::cidrs),
     /// [`ActivityViews::base_path`](crate::ActivityViews::base_path) or (feature
-    /// `webhook`) `WebhookBuilder::start`.
+    /// `webhook`) `WebhookBuilder::start` or `HttpSinkBuilder::build`.
     #[error("invalid setting `{setting}`: {reason}")]
     Config {
         /// The setting: `session_cookie`, `device_cookie_key`, `trusted_proxies`, `base_path`,
         /// `access_everywhere`, `access_geo`, `access_roles`, `webhook.url`,
-        /// `webhook.secret`, `webhook.timeout`, `webhook`, or one of the setup's.
+        /// `webhook.secret`, `webhook.timeout`, `webhook`, `http_sink.url`,
+        /// `http_sink.secret`, `http_sink.timeout`, `http_sink.header`,
+        /// `http_sink.hec_token`, or one of the setup's.
         setting: &'static str,
         /// What is wrong with it.
         reason: String,

@@ -44,7 +44,40 @@
 //! | `setup` | (feature `setup`) `Setup` and `Activity`: the store, the recorder with its chain, alerts and lockout, the layer, the views and the server, in one call |
 //! | [`viewer`] | [`ActivityViews`]: the Activity Log and Audit Log as endpoints and a self-contained viewer page the host app mounts behind its login, for a [`Viewer`] it names |
 //! | `webhook` | (feature `webhook`) `WebhookSink`, which posts signed alerts to an HTTP endpoint, and the signature a receiver checks |
+//! | `sink` | (feature `webhook`) `HttpSink`, which posts the committed log in signed batches to an HTTP collector (below) |
 //! | [`Error`] | the crate's one error: a refused builder setting, or a refused or failed viewer request |
+//!
+//! # The HTTP sink
+//!
+//! With the feature `webhook`, `HttpSink` is an `activity_core::sinks::Sink`: given to a
+//! `SinkRunner`, it `POST`s the committed log in batches, in order and at least once (the
+//! runner's cursor moves only after a 2xx), to a SIEM's or a log pipeline's HTTP
+//! collector. Its `HttpBody` formats:
+//!
+//! | `HttpBody` | body | `Content-Type` |
+//! |---|---|---|
+//! | `JsonLines` | one schema-v1 JSON event per line | `application/x-ndjson` |
+//! | `OcsfLines` | one OCSF 1.1.0 event per line | `application/x-ndjson` |
+//! | `SplunkHec(format)` | Splunk HTTP Event Collector objects (`time`, `host`, `source`, `sourcetype`, `index`, `event`) for `/services/collector/event`, with `Authorization: Splunk <token>` | `application/json` |
+//!
+//! Each optionally gzipped (`Content-Encoding: gzip`) and signed with the webhook's
+//! `X-Activity-Timestamp` and `X-Activity-Signature` headers, computed over the bytes
+//! sent (after gzip), so a receiver verifies a batch as it verifies a webhook delivery;
+//! with a timeout (default 10 s) and static headers of the app's own. The `sink` module
+//! describes the requests in full.
+//!
+//! ```
+//! # #[cfg(feature = "webhook")] {
+//! use activity_tower::{HttpBody, HttpSink};
+//! let sink = HttpSink::builder("http://collector.internal:8080/ingest")
+//!     .body(HttpBody::JsonLines)
+//!     .secret(b"a shared secret of 16+ bytes")
+//!     .gzip(true)
+//!     .build()
+//!     .unwrap();
+//! // SinkRunner::new("collector", store, Arc::new(sink))?.spawn();
+//! # }
+//! ```
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -52,6 +85,8 @@ mod error;
 pub mod layer;
 #[cfg(feature = "setup")]
 pub mod setup;
+#[cfg(feature = "webhook")]
+pub mod sink;
 pub mod viewer;
 #[cfg(feature = "webhook")]
 pub mod webhook;
@@ -63,4 +98,6 @@ pub use layer::{
     TrustedProxies, X_REQUEST_ID,
 };
 pub use layer::{DeviceId, ForwardedHeader};
+#[cfg(feature = "webhook")]
+pub use sink::{HttpBody, HttpSink, HttpSinkBuilder};
 pub use viewer::{ActivityViews, Viewer};
