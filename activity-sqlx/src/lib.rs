@@ -64,6 +64,7 @@
 //! | `sqlite/` | [`SqliteStore`], [`SqliteOptions`], its migration, its own LIFO connections, the bulk reader, readahead and the JSON read path |
 //! | `postgres/` | [`PgStore`], [`PgOptions`], its migration, monthly partitions, `COPY` |
 //! | `mysql/` | [`MySqlStore`], [`MySqlOptions`], its migration |
+//! | `nats/` | `NatsSink` and `NatsIngest` (feature `nats`): the committed log to a JetStream stream, and a stream into a store |
 //! | `backend/` | the private `Backend` trait the stores implement, the [`ActivityStore`](activity_core::ActivityStore) bodies they share, and the sqlx bounds those need, stated once |
 //! | `sql/` | SQL every backend shares, switched on the backend's dialect: statements, filters, rows, chain heads |
 //! | `open.rs` | [`open`]: the store a URL names, connected and migrated |
@@ -88,6 +89,8 @@ mod error;
 mod migrate;
 #[cfg(feature = "mysql")]
 mod mysql;
+#[cfg(feature = "nats")]
+mod nats;
 mod open;
 #[cfg(feature = "postgres")]
 mod postgres;
@@ -102,6 +105,8 @@ pub use activity_core;
 pub use error::Error;
 #[cfg(feature = "mysql")]
 pub use mysql::{MySqlOptions, MySqlStore};
+#[cfg(feature = "nats")]
+pub use nats::{IngestedBatch, NatsIngest, NatsSink, NatsTarget};
 pub use open::{open, open_access_policies};
 #[cfg(feature = "postgres")]
 pub use postgres::{PgLedger, PgOptions, PgStore, PARTITIONS_AHEAD};

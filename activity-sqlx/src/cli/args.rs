@@ -96,6 +96,43 @@ pub enum Command {
     /// The recorder's local spool (where an application beside PostgreSQL or MySQL keeps
     /// events while its store is down): what it holds, or replay it into `--db`.
     Spool(SpoolArgs),
+    /// The sinks' receipts (cursor, lag, last delivered event, failures, state), or
+    /// `sinks remove NAME` to forget one (it then no longer holds back the purge).
+    Sinks(SinksArgs),
+}
+
+/// `sinks [list|remove NAME]`.
+///
+/// ```
+/// use activity_sqlx::cli::args::{Cli, Command, SinksAction};
+/// use clap::Parser;
+/// let cli = Cli::try_parse_from(["activity", "sinks", "remove", "siem"]).unwrap();
+/// let Command::Sinks(s) = cli.command else { panic!("expected sinks") };
+/// assert!(matches!(s.action, Some(SinksAction::Remove { name }) if name == "siem"));
+/// let cli = Cli::try_parse_from(["activity", "sinks", "--json"]).unwrap();
+/// let Command::Sinks(s) = cli.command else { panic!("expected sinks") };
+/// assert!(s.json && s.action.is_none());
+/// ```
+#[derive(Debug, clap::Args)]
+pub struct SinksArgs {
+    /// What to do (default: list).
+    #[command(subcommand)]
+    pub action: Option<SinksAction>,
+    /// The receipts as JSON, one object per sink.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+/// `sinks list|remove`.
+#[derive(Debug, clap::Subcommand)]
+pub enum SinksAction {
+    /// The receipts (the default).
+    List,
+    /// Forget a sink's cursor and receipt.
+    Remove {
+        /// The sink's name.
+        name: String,
+    },
 }
 
 /// `spool status|replay`.
@@ -271,6 +308,16 @@ pub struct IngestArgs {
     /// Without it such lines are refused.
     #[arg(long)]
     pub restore: bool,
+    /// Consume a NATS JetStream stream instead of a file:
+    /// `nats://host:port/STREAM?subject=activity.events&consumer=NAME`. Several
+    /// processes with the same consumer share the stream's messages; each event is
+    /// stored once. Runs until interrupted (or, with `--drain`, until the stream has
+    /// nothing more).
+    #[arg(long, value_name = "URL", conflicts_with_all = ["file", "strict", "restore"])]
+    pub from: Option<String>,
+    /// With `--from`: stop once a batch finds the stream empty.
+    #[arg(long, requires = "from")]
+    pub drain: bool,
 }
 
 /// Export formats.

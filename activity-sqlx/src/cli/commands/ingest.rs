@@ -15,6 +15,9 @@ use crate::cli::Failure;
 /// `--strict`, nothing is stored then: the input is checked in a first pass, standard
 /// input copied to a temporary file for it, and recorded in a second).
 pub(crate) async fn run(a: IngestArgs, ctx: &Ctx) -> Result<ExitCode, Failure> {
+    if let Some(url) = &a.from {
+        return from_nats(url, a.drain, ctx).await;
+    }
     ctx.require_key().await?;
     let restore = a.restore;
     let stdin = match a.file.as_deref() {
@@ -48,6 +51,39 @@ pub(crate) async fn run(a: IngestArgs, ctx: &Ctx) -> Result<ExitCode, Failure> {
         return Ok(ExitCode::from(1));
     }
     record(Box::new(open(&path)?), ctx, restore).await
+}
+
+/// `--from nats://…`: the stream's events into the store, acknowledged once committed.
+/// The events are the publishing instances' committed logs, sealed by their recorders,
+/// and are stored as published (their chains verify with the instances' chain key):
+/// only the instances may publish to the stream (NATS permissions).
+async fn from_nats(url: &str, drain: bool, ctx: &Ctx) -> Result<ExitCode, Failure> {
+    let target: crate::NatsTarget = url.parse()?;
+    let ingest = crate::NatsIngest::connect(&target, ctx.store.clone()).await?;
+    let progress = Progress::stderr("ingest");
+    let (mut stored, mut rejected, mut taken) = (0u64, 0usize, 0usize);
+    let stop = tokio::signal::ctrl_c();
+    tokio::pin!(stop);
+    loop {
+        let batch = tokio::select! {
+            b = ingest.ingest_once() => b?,
+            _ = &mut stop => break,
+        };
+        stored += batch.stored;
+        rejected += batch.rejected;
+        taken += batch.messages;
+        progress.add(batch.stored);
+        if drain && batch.messages == 0 {
+            break;
+        }
+    }
+    progress.finish();
+    eprintln!("took {taken} messages: stored {stored} events, {rejected} were not events");
+    Ok(if rejected == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 /// An ingested event as it may be stored: the SDK's own actions are evidence only the SDK

@@ -11,6 +11,7 @@ mod policy;
 mod purge;
 mod query;
 mod report;
+mod sinks;
 mod spool;
 mod timeline;
 mod unlock;
@@ -43,5 +44,6 @@ pub(crate) async fn run(command: Command, ctx: &Ctx) -> Result<ExitCode, Failure
         Command::Checkpoint(a) => checkpoint::run(a, ctx).await,
         Command::Policy(a) => policy::run(a, ctx).await,
         Command::Spool(a) => spool::run(a, ctx).await,
+        Command::Sinks(a) => sinks::run(a, ctx).await,
     }
 }
