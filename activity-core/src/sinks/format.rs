@@ -40,11 +40,14 @@ impl SinkFormat {
     /// # Errors
     /// [`Error::Json`] if it cannot be written (not for a validated event).
     pub fn encode(self, event: &ActivityEvent) -> Result<Vec<u8>> {
+        // Sized for a typical event, so that writing it rarely grows the buffer.
+        let mut out = Vec::with_capacity(768);
         match self {
-            SinkFormat::Json => serde_json::to_vec(event),
-            SinkFormat::Ocsf => serde_json::to_vec(&ocsf_event(event)),
+            SinkFormat::Json => serde_json::to_writer(&mut out, event),
+            SinkFormat::Ocsf => serde_json::to_writer(&mut out, &ocsf_event(event)),
         }
-        .map_err(Error::Json)
+        .map_err(Error::Json)?;
+        Ok(out)
     }
 
     /// The event as a JSON value.

@@ -202,25 +202,48 @@ impl SinkRunner {
             return Ok(Delivered::default());
         };
         let end = last.position;
-        let events: Vec<_> = logged
-            .iter()
-            .filter(|l| self.filter.matches(&l.event))
-            .map(|l| l.event.clone())
-            .collect();
+        let read = logged.len();
+        let events = self.taken(logged);
+        if let Err(e) = self.deliver(state, &events, end).await {
+            // The failure is on the receipt if the store takes it; the sink's error is
+            // the one to report either way.
+            let _ = self.store.save_sink_state(state).await;
+            return Err(e);
+        }
+        self.store.save_sink_state(state).await?;
+        Ok(Delivered {
+            read,
+            delivered: events.len(),
+        })
+    }
+
+    /// The events of `logged` the filter takes.
+    fn taken(&self, logged: Vec<super::LoggedEvent>) -> Vec<crate::event::ActivityEvent> {
+        logged
+            .into_iter()
+            .map(|l| l.event)
+            .filter(|e| self.filter.matches(e))
+            .collect()
+    }
+
+    /// Gives `events` (read up to `end`) to the sink and updates `state` with the
+    /// outcome (not saved).
+    async fn deliver(
+        &self,
+        state: &mut SinkState,
+        events: &[crate::event::ActivityEvent],
+        end: super::LogPosition,
+    ) -> Result<()> {
         let now = self.clock.now();
-        if !events.is_empty() {
+        if let Some(newest) = events.last() {
             state.last_attempt = Some(now);
-            if let Err(e) = self.sink.deliver(&events).await {
+            if let Err(e) = self.sink.deliver(events).await {
                 state.failures = state.failures.saturating_add(1);
                 state.total_failures += 1;
                 state.last_error = Some(e.to_string().chars().take(500).collect());
                 state.status = SinkStatus::Retrying;
-                // The failure is on the receipt if the store takes it; the sink's error
-                // is the one to report either way.
-                let _ = self.store.save_sink_state(state).await;
                 return Err(e);
             }
-            let newest = &events[events.len() - 1];
             state.last_event = Some(newest.id);
             state.last_event_time = Some(newest.time);
             state.last_delivery = Some(now);
@@ -229,11 +252,82 @@ impl SinkRunner {
         state.position = end;
         state.failures = 0;
         state.status = SinkStatus::Delivering;
-        self.store.save_sink_state(state).await?;
-        Ok(Delivered {
-            read: logged.len(),
-            delivered: events.len(),
-        })
+        Ok(())
+    }
+
+    /// Delivers batch after batch until the log has nothing more (or a failure), as a
+    /// pipeline: the next batch is read, and the previous cursor saved, while the sink
+    /// delivers the current one. The cursor is saved only after its batch was delivered,
+    /// and the saves happen in order, so a crash at any point delivers again, never
+    /// skips. What [`spawn`](Self::spawn) runs.
+    ///
+    /// # Errors
+    /// As [`deliver_once`](Self::deliver_once); what was delivered before the failure
+    /// stays delivered (and its cursor saved).
+    pub async fn deliver_available(&self) -> Result<Delivered> {
+        let mut slot = self.state.lock().await;
+        let mut state = match slot.take() {
+            Some(s) => s,
+            None => self.load().await?,
+        };
+        let result = self.pipeline(&mut state).await;
+        *slot = Some(state);
+        result
+    }
+
+    async fn pipeline(&self, state: &mut SinkState) -> Result<Delivered> {
+        let mut total = Delivered::default();
+        let mut logged = self.store.read_log(state.position, self.batch_size).await?;
+        let mut saving: Option<tokio::task::JoinHandle<Result<()>>> = None;
+        let result = loop {
+            let Some(last) = logged.last() else {
+                break Ok(());
+            };
+            let end = last.position;
+            let store = self.store.clone();
+            let n = self.batch_size;
+            let ahead = tokio::spawn(async move { store.read_log(end, n).await });
+            let read = logged.len();
+            let events = self.taken(std::mem::take(&mut logged));
+            let delivered = self.deliver(state, &events, end).await;
+            if let Some(previous) = saving.take() {
+                if let Err(e) = joined(previous.await) {
+                    ahead.abort();
+                    break Err(e);
+                }
+            }
+            if let Err(e) = delivered {
+                ahead.abort();
+                break Err(e);
+            }
+            total.read += read;
+            total.delivered += events.len();
+            let store = self.store.clone();
+            let snapshot = state.clone();
+            saving = Some(tokio::spawn(async move {
+                store.save_sink_state(&snapshot).await
+            }));
+            match joined(ahead.await) {
+                Ok(next) => logged = next,
+                Err(e) => break Err(e),
+            }
+        };
+        if let Some(previous) = saving.take() {
+            joined(previous.await)?;
+        }
+        match result {
+            Ok(()) if total.read == 0 && state.status != SinkStatus::Delivering => {
+                state.status = SinkStatus::Delivering;
+                self.store.save_sink_state(state).await?;
+                Ok(total)
+            }
+            Ok(()) => Ok(total),
+            Err(e) => {
+                // The failure on the receipt (best effort; the error is reported).
+                let _ = self.store.save_sink_state(state).await;
+                Err(e)
+            }
+        }
     }
 
     async fn load(&self) -> Result<SinkState> {
@@ -270,8 +364,7 @@ impl SinkRunner {
         let task = tokio::spawn(async move {
             let r = task_runner;
             loop {
-                let wait = match r.deliver_once().await {
-                    Ok(d) if d.read >= r.batch_size => Duration::ZERO,
+                let wait = match r.deliver_available().await {
                     Ok(_) => r.poll,
                     Err(e) => {
                         let failures = r
@@ -347,6 +440,11 @@ impl Drop for SinkGuard {
     fn drop(&mut self) {
         let _ = self.stop.send(true);
     }
+}
+
+/// A task's result, a panic in it as an error.
+fn joined<T>(r: std::result::Result<Result<T>, tokio::task::JoinError>) -> Result<T> {
+    r.map_err(|e| Error::backend(format!("sink task failed: {e}"), None))?
 }
 
 /// A sink name: 1 to 64 of `[A-Za-z0-9._-]`.

@@ -17,6 +17,7 @@ mod store;
 use std::future::Future;
 use std::ops::DerefMut;
 
+use activity_core::sinks::LoggedEvent;
 use activity_core::{store::DroppedPartitions, ActivityEvent, ActivityQuery, Page};
 use chrono::{DateTime, Utc};
 use sqlx::{Database, Transaction};
@@ -25,8 +26,8 @@ pub(crate) use db::{bind_all, Db};
 pub(crate) use policies::PolicyTables;
 pub(crate) use store::{
     append_sealed, append_sealed_strict, chain_heads, count, delete, fetch_all,
-    forward_activity_store, log_lag, query, read_log, remove_sink_state, save_sink_state,
-    sink_states, tenants,
+    forward_activity_store, log_lag, logged_from_row, query, read_log, remove_sink_state,
+    save_sink_state, sink_states, tenants,
 };
 
 use crate::error::to_core_from;
@@ -141,6 +142,20 @@ pub(crate) trait Backend: Send + Sync + Sized {
             rows.iter()
                 .map(|r| Self::Db::event(r, Self::DIALECT))
                 .collect()
+        }
+    }
+
+    /// The logged events of `s` (a `sql::read_log`, at most `expected` rows). Default:
+    /// the rows decoded one by one.
+    fn fetch_log(
+        &self,
+        s: Stmt,
+        expected: usize,
+    ) -> impl Future<Output = activity_core::Result<Vec<LoggedEvent>>> + Send {
+        let _ = expected;
+        async move {
+            let rows = fetch_all(self, s).await.map_err(err::<Self>)?;
+            rows.iter().map(store::logged_from_row::<Self>).collect()
         }
     }
 

@@ -214,27 +214,26 @@ pub(crate) async fn read_log<B: Backend>(
 ) -> activity_core::Result<Vec<LoggedEvent>> {
     let limit = limit.clamp(1, 10_000);
     let s = sql::read_log(B::DIALECT, &b.tables().events, after, limit);
-    let rows = fetch_all(b, s).await.map_err(err::<B>)?;
+    b.fetch_log(s, limit).await
+}
+
+/// A row of `sql::read_log` as the logged event: [`sql::COLUMNS`], then `tx` and `seq`.
+pub(crate) fn logged_from_row<B: Backend>(
+    r: &<B::Db as Database>::Row,
+) -> activity_core::Result<LoggedEvent> {
     let n = sql::COLUMNS.len();
-    rows.iter()
-        .map(|r| {
-            let tx = B::Db::int(r, n).map_err(err::<B>)?;
-            let seq = B::Db::int(r, n + 1).map_err(err::<B>)?;
-            let position = match (u64::try_from(tx), u64::try_from(seq)) {
-                (Ok(tx), Ok(seq)) => LogPosition::new(tx, seq),
-                _ => {
-                    return Err(activity_core::Error::invalid(
-                        "log_seq",
-                        activity_core::Rule::OutOfRange("a negative log position"),
-                    ))
-                }
-            };
-            Ok(LoggedEvent {
-                position,
-                event: B::Db::event(r, B::DIALECT)?,
-            })
-        })
-        .collect()
+    let tx = B::Db::int(r, n).map_err(err::<B>)?;
+    let seq = B::Db::int(r, n + 1).map_err(err::<B>)?;
+    let (Ok(tx), Ok(seq)) = (u64::try_from(tx), u64::try_from(seq)) else {
+        return Err(activity_core::Error::invalid(
+            "log_seq",
+            activity_core::Rule::OutOfRange("a negative log position"),
+        ));
+    };
+    Ok(LoggedEvent {
+        position: LogPosition::new(tx, seq),
+        event: B::Db::event(r, B::DIALECT)?,
+    })
 }
 
 /// [`ActivityStore::log_lag`](activity_core::ActivityStore::log_lag).

@@ -10,8 +10,8 @@ use super::{delivery, jetstream, NatsTarget};
 
 /// Publishes each event of a batch as one JetStream message on the target's subject,
 /// with the event id as `Nats-Msg-Id` (JetStream drops a copy published again within
-/// the stream's duplicate window) and `Activity-Action` / `Activity-Tenant` headers for
-/// consumers that filter without parsing. The whole batch is sent before its
+/// the stream's duplicate window), and with [`headers`](Self::headers)
+/// `Activity-Action` / `Activity-Tenant` for consumers that filter without parsing. The whole batch is sent before its
 /// acknowledgements are awaited; `deliver` returns `Ok` once the server acknowledged
 /// every message as stored.
 ///
@@ -29,8 +29,10 @@ use super::{delivery, jetstream, NatsTarget};
 /// ```
 pub struct NatsSink {
     js: async_nats::jetstream::Context,
-    subject: String,
+    /// Shared bytes: cloned per message without copying.
+    subject: async_nats::Subject,
     format: SinkFormat,
+    headers: bool,
 }
 
 impl std::fmt::Debug for NatsSink {
@@ -51,9 +53,17 @@ impl NatsSink {
     pub async fn connect(target: &NatsTarget) -> Result<Self> {
         Ok(Self {
             js: jetstream(target).await?,
-            subject: target.subject.clone(),
+            subject: async_nats::Subject::from(target.subject.clone()),
             format: SinkFormat::Json,
+            headers: false,
         })
+    }
+
+    /// Also sends `Activity-Action` and `Activity-Tenant` headers (default off: the
+    /// payload carries both, and every header is bytes on every message).
+    pub fn headers(mut self, on: bool) -> Self {
+        self.headers = on;
+        self
     }
 
     /// Schema v1 JSON (default; what [`NatsIngest`](super::NatsIngest) reads) or OCSF.
@@ -72,17 +82,19 @@ impl Sink for NatsSink {
     async fn deliver(&self, events: &[ActivityEvent]) -> Result<()> {
         let mut acks = Vec::with_capacity(events.len());
         for e in events {
-            let mut headers = HeaderMap::new();
-            headers.insert("Activity-Action", e.action.as_str());
-            if let Some(t) = &e.tenant {
-                // A header value is one line: a tenant is validated to have no control
-                // characters.
-                headers.insert("Activity-Tenant", t.as_str());
+            let mut message = PublishMessage::build().payload(self.format.encode(e)?.into());
+            if self.headers {
+                let mut headers = HeaderMap::new();
+                headers.insert("Activity-Action", e.action.as_str());
+                if let Some(t) = &e.tenant {
+                    // A header value is one line: a tenant is validated to have no
+                    // control characters.
+                    headers.insert("Activity-Tenant", t.as_str());
+                }
+                message = message.headers(headers);
             }
-            let message = PublishMessage::build()
-                .payload(self.format.encode(e)?.into())
-                .headers(headers)
-                .message_id(e.id.to_string());
+            let mut id = [0u8; uuid::fmt::Hyphenated::LENGTH];
+            let message = message.message_id(e.id.hyphenated().encode_lower(&mut id));
             let ack = self
                 .js
                 .send_publish(self.subject.clone(), message)

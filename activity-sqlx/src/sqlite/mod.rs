@@ -299,6 +299,29 @@ impl Backend for SqliteStore {
         self.read_query_page(query, s, expected)
     }
 
+    /// Through the reader, rows read in place on a blocking thread, when the store has
+    /// one (a file it opened).
+    fn fetch_log(
+        &self,
+        s: Stmt,
+        expected: usize,
+    ) -> impl Future<Output = activity_core::Result<Vec<activity_core::sinks::LoggedEvent>>> + Send
+    {
+        async move {
+            match &self.reader {
+                Some(reader) => reader.read_log(s, expected).await,
+                None => {
+                    let rows = crate::backend::fetch_all(self, s)
+                        .await
+                        .map_err(crate::backend::err::<Self>)?;
+                    rows.iter()
+                        .map(crate::backend::logged_from_row::<Self>)
+                        .collect()
+                }
+            }
+        }
+    }
+
     /// Several queries' JSON in one statement (see `read.rs`).
     fn query_many(
         &self,

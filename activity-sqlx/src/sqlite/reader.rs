@@ -27,6 +27,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use activity_core::sinks::{LogPosition, LoggedEvent};
 use activity_core::{ActivityEvent, Error as CoreError};
 use rusqlite::types::{Value, ValueRef};
 use rusqlite::{Connection, OpenFlags};
@@ -85,6 +86,28 @@ impl Reader {
         s: Stmt,
         expected: usize,
     ) -> activity_core::Result<Vec<ActivityEvent>> {
+        self.read_rows(s, expected, event).await
+    }
+
+    /// The logged events the statement `s` (a `SELECT` of [`sql::COLUMNS`] then the
+    /// position's `tx` and `seq`, see `sql::read_log`) returns, in its order.
+    ///
+    /// # Errors
+    /// As [`read`](Self::read); a negative position is an error.
+    pub(crate) async fn read_log(
+        self: &Arc<Self>,
+        s: Stmt,
+        expected: usize,
+    ) -> activity_core::Result<Vec<LoggedEvent>> {
+        self.read_rows(s, expected, logged).await
+    }
+
+    async fn read_rows<T: Send + 'static>(
+        self: &Arc<Self>,
+        s: Stmt,
+        expected: usize,
+        map: fn(&rusqlite::Row<'_>) -> activity_core::Result<T>,
+    ) -> activity_core::Result<Vec<T>> {
         let permit =
             self.set.permit().await.ok_or_else(|| {
                 CoreError::timeout("no SQLite read connection free in time", None)
@@ -96,7 +119,7 @@ impl Reader {
                 Some(c) => c,
                 None => me.open().map_err(to_core)?,
             };
-            let out = select(&conn, s, expected);
+            let out = select(&conn, s, expected, map);
             // A connection that failed is dropped (closed), not reused.
             if out.is_ok() {
                 me.set.put(conn);
@@ -125,12 +148,13 @@ impl Reader {
     }
 }
 
-/// The events of `s`, read on `conn`.
-fn select(
+/// The rows of `s`, read on `conn`, each made by `map`.
+fn select<T>(
     conn: &Connection,
     s: Stmt,
     expected: usize,
-) -> activity_core::Result<Vec<ActivityEvent>> {
+    map: fn(&rusqlite::Row<'_>) -> activity_core::Result<T>,
+) -> activity_core::Result<Vec<T>> {
     let mut stmt = conn.prepare_cached(&s.sql).map_err(to_core)?;
     let params = s.binds.into_iter().map(|v| match v {
         Val::Int(x) => x.map_or(Value::Null, Value::Integer),
@@ -143,9 +167,23 @@ fn select(
         .map_err(to_core)?;
     let mut events = Vec::with_capacity(expected.min(activity_core::query::MAX_PAGE_SIZE + 1));
     while let Some(row) = rows.next().map_err(to_core)? {
-        events.push(event(row)?);
+        events.push(map(row)?);
     }
     Ok(events)
+}
+
+/// The logged event of one row of [`sql::COLUMNS`], `tx`, `seq`.
+fn logged(row: &rusqlite::Row<'_>) -> activity_core::Result<LoggedEvent> {
+    let n = sql::COLUMNS.len();
+    let part = |col| {
+        integer(row, col)?
+            .and_then(|v| u64::try_from(v).ok())
+            .ok_or_else(|| bad("log_seq"))
+    };
+    Ok(LoggedEvent {
+        position: LogPosition::new(part(n)?, part(n + 1)?),
+        event: event(row)?,
+    })
 }
 
 /// The event of one row of [`sql::COLUMNS`].
