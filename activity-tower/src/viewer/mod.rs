@@ -16,6 +16,8 @@
 //! | `GET /api/policies` | administrators: the access policies in force for their tenant and the global one ([`ActivityViews::access`]) |
 //! | `POST /api/policies` | administrators: replaces their tenant's policy with the body's JSON (empty or `null`: removes it; at most [`MAX_POLICY_BODY`] bytes), CSRF token in `x-csrf-token`; recorded as `admin.config.changed` |
 //! | `GET /api/policies/test?ip=&at=&account=&role=&country=` | administrators: the decision the policies give such a sign-in, and the rule that made it |
+//! | `/sinks` | administrators, with [`ActivityViews::sinks`]: the page "Delivery to sinks", each sink's receipt ([`sinks`]) |
+//! | `/api/sinks` | administrators, with [`ActivityViews::sinks`]: the same receipts as JSON ([`Sinks`](sinks::Sinks)) |
 //!
 //! The page reads as sentences ("You signed in", "Wrong password entered") from one
 //! table an application can replace ([`Sentences`], [`ActivityViews::sentences`]); the
@@ -81,6 +83,7 @@ mod params;
 mod policies;
 mod sentences;
 mod service;
+pub mod sinks;
 mod unlock;
 
 pub use access::{Access, Role, TierFn, Viewer, ViewerFn};
@@ -149,6 +152,7 @@ pub struct ActivityViews {
     access_control: Option<Arc<AccessControl>>,
     clock: Arc<dyn Clock>,
     csrf: csrf::CsrfKey,
+    sinks: bool,
 }
 
 impl std::fmt::Debug for ActivityViews {
@@ -160,6 +164,7 @@ impl std::fmt::Debug for ActivityViews {
             .field("not_you", &self.not_you)
             .field("lockout", &self.lockout.is_some())
             .field("access", &self.access_control.is_some())
+            .field("sinks", &self.sinks)
             .finish_non_exhaustive()
     }
 }
@@ -183,6 +188,7 @@ impl ActivityViews {
             access_control: None,
             clock: Arc::new(SystemClock),
             csrf: csrf::CsrfKey::random(),
+            sinks: false,
         }
     }
 
@@ -267,6 +273,47 @@ impl ActivityViews {
     /// ```
     pub fn access(mut self, control: Arc<AccessControl>) -> Self {
         self.access_control = Some(control);
+        self
+    }
+
+    /// Shows administrators the delivery to sinks: the page `/sinks` ("Delivery to
+    /// sinks", linked from the overview) and `/api/sinks`, each sink's receipt — name,
+    /// kind, state, lag, delivered, failures, last delivered event, last delivery and
+    /// last error — with the ones retrying or more than
+    /// [`LAG_WARNING`](sinks::LAG_WARNING) events behind flagged. Each read is recorded as
+    /// `audit.viewed` (scope `sinks`).
+    ///
+    /// The receipts are the whole store's, not a tenant's (a sink reads every tenant's
+    /// events, and its lag counts them all): in a multi-tenant app, turn this on only for
+    /// a mount whose administrators are the operators. Without it, both paths answer `404`.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// use activity_core::sinks::{SinkState, SinkStatus};
+    /// use activity_core::{ActivityStore, MemoryStore, Recorder};
+    /// use activity_tower::{ActivityViews, Viewer};
+    /// use http_body_util::BodyExt;
+    /// use tower::ServiceExt;
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let store = Arc::new(MemoryStore::new());
+    /// let mut siem = SinkState::new("siem", "http");
+    /// siem.status = SinkStatus::Retrying;
+    /// store.save_sink_state(&siem).await.unwrap();
+    /// let (recorder, guard) = Recorder::builder(store.clone()).start();
+    /// let views = ActivityViews::new(store, recorder).sinks();
+    /// let mut req = http::Request::get("/activity-log/api/sinks").body(String::new()).unwrap();
+    /// req.extensions_mut().insert(Viewer::admin("alice"));
+    /// let res = views.service().oneshot(req).await.unwrap();
+    /// assert_eq!(res.status(), 200);
+    /// let body = res.into_body().collect().await.unwrap().to_bytes();
+    /// let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    /// assert_eq!(json["sinks"][0]["name"], "siem");
+    /// assert_eq!(json["sinks"][0]["attention"][0], "retrying");
+    /// guard.shutdown().await;
+    /// # });
+    /// ```
+    pub fn sinks(mut self) -> Self {
+        self.sinks = true;
         self
     }
 
@@ -361,6 +408,7 @@ impl ActivityViews {
             access_control: self.access_control.clone(),
             clock: self.clock.clone(),
             csrf: self.csrf.clone(),
+            sinks: self.sinks,
         })
     }
 

@@ -20,6 +20,8 @@ pub(crate) struct PageParts<'a> {
     pub lang: &'a str,
     /// Whether the page has the administrators' Policies section.
     pub policies: bool,
+    /// Whether the overview links to the administrators' Delivery to sinks page.
+    pub sinks: bool,
 }
 
 /// The page for `viewer`, mounted at `base`.
@@ -46,6 +48,14 @@ pub(crate) fn html(base: &str, viewer: &Viewer, parts: &PageParts<'_>) -> String
                 "off"
             },
         )
+        .replace(
+            "{{SINKS}}",
+            if parts.sinks && viewer.is_admin() {
+                "on"
+            } else {
+                "off"
+            },
+        )
 }
 
 #[cfg(test)]
@@ -60,6 +70,7 @@ mod tests {
             not_you: Some("/account/security?from=\"><script>"),
             lang: "en",
             policies: true,
+            sinks: true,
         };
         let page = html("/activity-log", &v, &parts);
         assert!(!page.contains("from=\"><script>"));
@@ -76,10 +87,12 @@ mod tests {
         assert!(!page.contains("http://") && !page.contains("https://"));
         assert!(!JS.contains("innerHTML") && !JS.contains("eval("));
         assert!(page.contains("data-policies=\"on\""));
+        assert!(page.contains("data-sinks=\"on\""));
         let user = html("/activity-log", &Viewer::user("u"), &parts);
         assert!(
             user.contains("data-policies=\"off\""),
             "only administrators manage policies"
         );
+        assert!(user.contains("data-sinks=\"off\""));
     }
 }

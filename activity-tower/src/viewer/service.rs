@@ -30,7 +30,9 @@ use super::csrf::CsrfKey;
 use super::display::{Current, Display};
 use super::params::{scoped_query, Params, EXPORT_KEYS, LIST_KEYS};
 use super::sentences::{Reader, Sentences};
-use super::{audit, csrf, devices, export, overview, page, policies, unlock, DEVICES_LOOKBACK};
+use super::{
+    audit, csrf, devices, export, overview, page, policies, sinks, unlock, DEVICES_LOOKBACK,
+};
 use crate::{ActivityHandle, Error};
 
 /// The response future of [`ViewerService`].
@@ -54,6 +56,7 @@ pub(crate) struct Shared {
     pub access_control: Option<Arc<AccessControl>>,
     pub clock: Arc<dyn Clock>,
     pub csrf: CsrfKey,
+    pub sinks: bool,
 }
 
 /// The activity-log endpoints as a tower service (see [`ActivityViews`](super::ActivityViews)).
@@ -251,12 +254,29 @@ impl Shared {
                     not_you: self.not_you.as_deref(),
                     lang: self.sentences.language(),
                     policies: self.access_control.is_some(),
+                    sinks: self.sinks,
                 };
                 Ok(full(
                     StatusCode::OK,
                     "text/html; charset=utf-8",
                     page::html(&self.base, &viewer, &extra),
                 ))
+            }
+            "/sinks" | "/api/sinks" => {
+                if !self.sinks {
+                    return Err(Error::NotFound);
+                }
+                let api = rest == "/api/sinks";
+                let allowed = if api {
+                    parts.method == Method::GET
+                } else {
+                    read_only
+                };
+                if !allowed {
+                    return Err(Error::MethodNotAllowed);
+                }
+                let viewer = self.viewer(parts)?;
+                self.sinks(parts, &viewer, api).await
             }
             "/api/unlock" => {
                 if parts.method != Method::POST {
@@ -558,6 +578,43 @@ impl Shared {
         let e = viewed.write(ActivityEvent::audit_viewed(viewer.actor()));
         audit::record(&self.recorder, parts.extensions.get(), viewer, e)?;
         json_response(&o)
+    }
+
+    /// The sinks' receipts for an administrator: the page, or JSON (`api`); audited.
+    async fn sinks(
+        &self,
+        parts: &Parts,
+        viewer: &Viewer,
+        api: bool,
+    ) -> Result<Response<ViewerBody>, Error> {
+        self.gate_api(viewer)?;
+        if !viewer.is_admin() {
+            return Err(Error::Forbidden(
+                "only administrators see the delivery to sinks",
+            ));
+        }
+        Params::parse(parts.uri.query(), &[])?;
+        let receipts = sinks::read(&*self.store).await?;
+        let viewed = Viewed {
+            rows: receipts.sinks.len() as u64,
+            ..Viewed::scope("sinks")
+        };
+        let e = viewed.write(ActivityEvent::audit_viewed(viewer.actor()));
+        audit::record(&self.recorder, parts.extensions.get(), viewer, e)?;
+        if api {
+            return json_response(&receipts);
+        }
+        let extra = sinks::PageParts {
+            base: &self.base,
+            who: viewer.name.as_deref().unwrap_or(&viewer.user_id),
+            lang: self.sentences.language(),
+            now: self.clock.now(),
+        };
+        Ok(full(
+            StatusCode::OK,
+            "text/html; charset=utf-8",
+            sinks::page(&receipts, &extra),
+        ))
     }
 
     /// An administrator's Unlock: CSRF-checked, then released through the policy.

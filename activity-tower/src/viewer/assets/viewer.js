@@ -547,6 +547,7 @@
   });
 
   if (isAdmin) loadOverview();
+  if (isAdmin && body.dataset.sinks === 'on') $('sinks-link').hidden = false;
   if (isAdmin && body.dataset.policies === 'on') {
     $('policies').hidden = false;
     loadPolicies();
