@@ -234,3 +234,64 @@ async fn the_purge_keeps_what_a_sink_has_not_delivered() {
         "every expired event reached the sink"
     );
 }
+
+/// A sink that fails on its `n`th call, once.
+struct FailOnce {
+    calls: Mutex<usize>,
+    fail_at: usize,
+    got: Mutex<Vec<uuid::Uuid>>,
+}
+
+#[async_trait]
+impl Sink for FailOnce {
+    fn kind(&self) -> &'static str {
+        "fail-once"
+    }
+    async fn deliver(&self, events: &[ActivityEvent]) -> crate::Result<()> {
+        let n = {
+            let mut c = self.calls.lock().unwrap();
+            *c += 1;
+            *c
+        };
+        if n == self.fail_at {
+            return Err(Error::delivery("fail-once", "refused", None));
+        }
+        self.got.lock().unwrap().extend(events.iter().map(|e| e.id));
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn the_pipeline_saves_the_cursor_only_past_delivered_batches() {
+    let store = Arc::new(MemoryStore::new());
+    let events = logins(10);
+    store.append(&events).await.unwrap();
+    let sink = Arc::new(FailOnce {
+        calls: Mutex::new(0),
+        fail_at: 3,
+        got: Mutex::new(Vec::new()),
+    });
+    let runner = SinkRunner::new("p", store.clone(), sink.clone())
+        .unwrap()
+        .batch_size(3);
+    assert!(
+        runner.deliver_available().await.is_err(),
+        "the third batch fails"
+    );
+    let stored = store.sink_states().await.unwrap().remove(0);
+    let want: Vec<_> = events.iter().map(|e| e.id).collect();
+    assert_eq!(
+        stored.last_event,
+        Some(want[5]),
+        "saved after the second batch"
+    );
+    assert_eq!((stored.failures, stored.delivered), (1, 6));
+    assert_eq!(store.log_lag(stored.position).await.unwrap(), 4);
+    // A new process (the cursor from the store) finishes, in order, nothing twice.
+    let again = SinkRunner::new("p", store.clone(), sink.clone())
+        .unwrap()
+        .batch_size(3);
+    assert_eq!(again.deliver_available().await.unwrap().delivered, 4);
+    assert_eq!(*sink.got.lock().unwrap(), want);
+    assert_eq!(again.receipt().await.unwrap().lag, 0);
+}

@@ -109,4 +109,23 @@ impl<S: ActivityStore> ActivityStore for HeldStore<S> {
     async fn tenants(&self) -> Result<Vec<Option<String>>> {
         self.inner.tenants().await
     }
+    async fn read_log(
+        &self,
+        after: crate::sinks::LogPosition,
+        limit: usize,
+    ) -> Result<Vec<crate::sinks::LoggedEvent>> {
+        self.inner.read_log(after, limit).await
+    }
+    async fn log_lag(&self, after: crate::sinks::LogPosition) -> Result<u64> {
+        self.inner.log_lag(after).await
+    }
+    async fn sink_states(&self) -> Result<Vec<crate::sinks::SinkState>> {
+        self.inner.sink_states().await
+    }
+    async fn save_sink_state(&self, state: &crate::sinks::SinkState) -> Result<()> {
+        self.inner.save_sink_state(state).await
+    }
+    async fn remove_sink_state(&self, name: &str) -> Result<bool> {
+        self.inner.remove_sink_state(name).await
+    }
 }

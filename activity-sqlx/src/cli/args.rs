@@ -554,6 +554,10 @@ pub struct PurgeArgs {
     /// not read as a deletion against the previous one).
     #[arg(long)]
     pub checkpoints: Option<PathBuf>,
+    /// Also delete expired events a registered sink has not delivered yet (by default
+    /// they are kept until it has); how many is printed and recorded on `audit.purged`.
+    #[arg(long)]
+    pub purge_undelivered: bool,
 }
 
 /// `unlock`.

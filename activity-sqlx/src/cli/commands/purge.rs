@@ -30,7 +30,8 @@ pub(crate) async fn run(a: PurgeArgs, ctx: &Ctx) -> Result<ExitCode, Failure> {
         Arc::new(activity_core::ManualClock::new(now)),
     )
     .recorder(ctx.recorder.clone())
-    .key(ctx.key.clone());
+    .key(ctx.key.clone())
+    .purge_undelivered(a.purge_undelivered);
     if let Some(dir) = a.require_archive.or_else(|| ctx.require_archive.clone()) {
         purger = purger.require_archive(dir);
         // With a signing key configured the archives are signed (`activity archive`):
@@ -73,6 +74,18 @@ pub(crate) async fn run(a: PurgeArgs, ctx: &Ctx) -> Result<ExitCode, Failure> {
         );
     }
     not_archived(&report.not_archived);
+    if report.undelivered_kept > 0 {
+        println!(
+            "kept {} expired events a sink has not delivered yet (see `activity sinks`; --purge-undelivered deletes them)",
+            report.undelivered_kept
+        );
+    }
+    if report.undelivered_purged > 0 {
+        println!(
+            "{verb} {} events a sink had not delivered",
+            report.undelivered_purged
+        );
+    }
     println!("{verb} {} events in all", report.total);
     if let (Some(dir), false) = (&a.checkpoints, a.dry_run) {
         // The audit.purged event (the authenticated checkpoint) stored first.
