@@ -301,23 +301,20 @@ impl Backend for SqliteStore {
 
     /// Through the reader, rows read in place on a blocking thread, when the store has
     /// one (a file it opened).
-    fn fetch_log(
+    async fn fetch_log(
         &self,
         s: Stmt,
         expected: usize,
-    ) -> impl Future<Output = activity_core::Result<Vec<activity_core::sinks::LoggedEvent>>> + Send
-    {
-        async move {
-            match &self.reader {
-                Some(reader) => reader.read_log(s, expected).await,
-                None => {
-                    let rows = crate::backend::fetch_all(self, s)
-                        .await
-                        .map_err(crate::backend::err::<Self>)?;
-                    rows.iter()
-                        .map(crate::backend::logged_from_row::<Self>)
-                        .collect()
-                }
+    ) -> activity_core::Result<Vec<activity_core::sinks::LoggedEvent>> {
+        match &self.reader {
+            Some(reader) => reader.read_log(s, expected).await,
+            None => {
+                let rows = crate::backend::fetch_all(self, s)
+                    .await
+                    .map_err(crate::backend::err::<Self>)?;
+                rows.iter()
+                    .map(crate::backend::logged_from_row::<Self>)
+                    .collect()
             }
         }
     }
