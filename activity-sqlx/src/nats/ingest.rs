@@ -152,8 +152,10 @@ impl NatsIngest {
         if !events.is_empty() {
             out.stored = self.store.append(&events).await?;
         }
-        for m in good {
-            m.double_ack().await.map_err(|e| delivery_box("ack", e))?;
+        // Sent without waiting for the server's confirmation: an acknowledgement lost on
+        // the way redelivers the message after the ack wait, and the store skips its id.
+        for acked in futures_util::future::join_all(good.iter().map(|m| m.ack())).await {
+            acked.map_err(|e| delivery_box("ack", e))?;
         }
         Ok(out)
     }
