@@ -39,6 +39,20 @@ async fn set_back(url: &str, sql: &str) -> Arc<SqliteStore> {
     s
 }
 
+/// Every stored event has one place in the commit order: what the migration to version
+/// 5 leaves.
+async fn assert_all_in_log(s: &SqliteStore) {
+    let log = s
+        .read_log(activity_core::sinks::LogPosition::START, 10_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        log.len() as u64,
+        s.count(&ActivityQuery::new()).await.unwrap()
+    );
+    assert!(log.windows(2).all(|w| w[0].position < w[1].position));
+}
+
 /// Takes out what schema version 5 added (the commit order and the sinks' cursors), so
 /// that the next migration numbers the events stored meanwhile.
 async fn undo_v5(url: &str) {
@@ -537,14 +551,7 @@ async fn a_version_1_database_migrates_forward_and_keeps_its_chains() {
     undo_v5(&url).await;
     let s = Arc::new(store(&url).await);
     assert_eq!(versions(&s).await, vec![1, 2, 3, 4, 5]);
-    let log = s
-        .read_log(activity_core::sinks::LogPosition::START, 10_000)
-        .await
-        .unwrap();
-    assert_eq!(
-        log.len() as u64,
-        s.count(&ActivityQuery::new()).await.unwrap()
-    );
+    assert_all_in_log(&s).await;
     assert_eq!(activity_sqlx::SCHEMA_VERSION, 5);
     assert_eq!(s.count(&ActivityQuery::new()).await.unwrap(), 5);
     record_sealed(&s, &key, 3, |_| Utc::now()).await;
@@ -766,14 +773,7 @@ async fn a_version_2_database_migrates_to_3_dropping_two_indexes_and_keeps_its_e
     undo_v5(&url).await;
     let s = Arc::new(store(&url).await);
     assert_eq!(versions(&s).await, vec![1, 2, 3, 4, 5]);
-    let log = s
-        .read_log(activity_core::sinks::LogPosition::START, 10_000)
-        .await
-        .unwrap();
-    assert_eq!(
-        log.len() as u64,
-        s.count(&ActivityQuery::new()).await.unwrap()
-    );
+    assert_all_in_log(&s).await;
     let left = indexes(s.pool().clone()).await;
     assert_eq!(left.len(), 8, "{left:?}");
     assert!(!left

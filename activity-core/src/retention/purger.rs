@@ -190,7 +190,8 @@ impl Purger {
     /// sinks remove` takes one out).
     ///
     /// While sinks are registered, the purge deletes rows and drops no partitions, so
-    /// that it can tell which events they hold back.
+    /// that it can tell which events they hold back. A dry run counts every expired
+    /// event, delivered or not.
     ///
     /// ```
     /// use std::sync::Arc;

@@ -344,8 +344,17 @@ impl SinkRunner {
     ///
     /// # Errors
     /// The store's.
+    ///
+    /// While a delivery runs (a long backlog is one [`deliver_available`] call), this is
+    /// the state as last saved, at most a batch behind: it never waits for the backlog.
+    ///
+    /// [`deliver_available`]: Self::deliver_available
     pub async fn receipt(&self) -> Result<SinkReceipt> {
-        let state = match self.state.lock().await.clone() {
+        let held = match self.state.try_lock() {
+            Ok(slot) => slot.clone(),
+            Err(_) => None,
+        };
+        let state = match held {
             Some(s) => s,
             None => self.load().await?,
         };

@@ -295,3 +295,51 @@ async fn the_pipeline_saves_the_cursor_only_past_delivered_batches() {
     assert_eq!(*sink.got.lock().unwrap(), want);
     assert_eq!(again.receipt().await.unwrap().lag, 0);
 }
+
+/// A sink that waits until told to go on.
+struct Gate {
+    entered: tokio::sync::Notify,
+    go: tokio::sync::Notify,
+}
+
+#[async_trait]
+impl Sink for Gate {
+    fn kind(&self) -> &'static str {
+        "gate"
+    }
+    async fn deliver(&self, _: &[ActivityEvent]) -> crate::Result<()> {
+        self.entered.notify_one();
+        self.go.notified().await;
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_receipt_does_not_wait_for_a_delivery_in_flight() {
+    let store = Arc::new(MemoryStore::new());
+    store.append(&logins(6)).await.unwrap();
+    let gate = Arc::new(Gate {
+        entered: tokio::sync::Notify::new(),
+        go: tokio::sync::Notify::new(),
+    });
+    let runner = Arc::new(
+        SinkRunner::new("g", store.clone(), gate.clone())
+            .unwrap()
+            .batch_size(3),
+    );
+    let running = tokio::spawn({
+        let r = runner.clone();
+        async move { r.deliver_available().await }
+    });
+    gate.entered.notified().await;
+    let r = tokio::time::timeout(std::time::Duration::from_secs(5), runner.receipt())
+        .await
+        .expect("the receipt answers while the sink delivers")
+        .unwrap();
+    assert_eq!(r.lag, 6, "nothing delivered yet");
+    gate.go.notify_one();
+    gate.entered.notified().await;
+    gate.go.notify_one();
+    assert_eq!(running.await.unwrap().unwrap().delivered, 6);
+    assert_eq!(runner.receipt().await.unwrap().lag, 0);
+}

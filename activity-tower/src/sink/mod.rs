@@ -74,6 +74,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use activity_core::sinks::Sink;
+
+use crate::webhook::worker::error_chain;
 use activity_core::{ActivityEvent, Clock, SystemClock};
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -698,17 +700,6 @@ fn target(uri: &Uri) -> String {
         uri.authority().map_or("", |a| a.as_str()),
         uri.path()
     )
-}
-
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(inner) = cur {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        cur = inner.source();
-    }
-    s
 }
 
 #[cfg(test)]

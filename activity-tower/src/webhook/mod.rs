@@ -72,7 +72,7 @@
 //! ```
 
 mod signature;
-mod worker;
+pub(crate) mod worker;
 
 pub use signature::{
     sign, verify_signature, ATTEMPT_HEADER, DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER,
