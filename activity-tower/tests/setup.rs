@@ -4,6 +4,8 @@
 //! them.
 #![cfg(feature = "setup")]
 
+mod common;
+
 use activity_core::{chain, Action, ActivityQuery};
 use activity_tower::setup::{Key, Setup};
 use activity_tower::Error;
@@ -160,5 +162,90 @@ async fn a_file_key_reads_as_the_command_reads_it_and_chains_every_event() {
         .await
         .unwrap()
         .is_intact());
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// A sink given to the setup delivers what the layer records over a real socket, runs
+/// until the shutdown, and goes on from its cursor at the next start; a bad sink name is
+/// refused at start.
+#[tokio::test]
+async fn a_sink_of_the_setup_delivers_what_the_layer_records() {
+    use activity_core::sinks::{FileSink, SinkFilter, SinkStatus};
+    use axum::{http::StatusCode, routing::post, Router};
+    let dir = std::env::temp_dir().join(format!("activity-setup-sink-{}", uuid::Uuid::now_v7()));
+    let db = format!("sqlite://{}", dir.join("activity.db").display());
+    std::fs::create_dir_all(&dir).unwrap();
+    let files = dir.join("siem");
+    let bad = mem()
+        .chain_key(Key::value(KEY))
+        .login("/login")
+        .sink("no spaces allowed", FileSink::new(&files).unwrap())
+        .start()
+        .await;
+    assert_eq!(setting(bad), "sink");
+    let start = || {
+        Setup::new()
+            .database(db.clone())
+            .chain_key(Key::value(KEY))
+            .login("/login")
+            .sink_with("siem", FileSink::new(&files).unwrap(), |r| {
+                r.filter(SinkFilter::all().action("auth.login"))
+                    .poll(std::time::Duration::from_millis(20))
+            })
+            .start()
+    };
+    let activity = start().await.unwrap();
+    let app = Router::new()
+        .route("/login", post(|| async { StatusCode::UNAUTHORIZED }))
+        .layer(activity.layer());
+    let addr = common::serve(app).await;
+    let body = "username=bob%40example.com&password=wrong";
+    let request = format!(
+        "POST /login HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    assert_eq!(common::raw(addr, request.as_bytes()).await.status, 401);
+    let delivered = |files: &std::path::Path| -> Vec<serde_json::Value> {
+        std::fs::read_to_string(files.join("activity.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let mut got = Vec::new();
+    for _ in 0..500 {
+        got = delivered(&files);
+        if !got.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(got.len(), 1, "the failed sign-in, and nothing the filter leaves out");
+    assert_eq!(got[0]["action"], "auth.login.failed");
+    assert_eq!(got[0]["actor"]["name"], "bob@example.com");
+    let receipt = activity.sinks()[0].receipt().await.unwrap();
+    assert_eq!(receipt.state.delivered, 1);
+    let store = activity.store().clone();
+    activity.shutdown().await;
+    let states = store.sink_states().await.unwrap();
+    assert_eq!(states[0].status, SinkStatus::Stopped);
+    // Stored while the application is down: delivered at the next start, from the cursor.
+    store
+        .append(&[activity_core::ActivityEvent::login_succeeded(
+            activity_core::Actor::user("carol"),
+        )])
+        .await
+        .unwrap();
+    let again = start().await.unwrap();
+    for _ in 0..500 {
+        if delivered(&files).len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let got = delivered(&files);
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(got[1]["action"], "auth.login.succeeded");
+    again.shutdown().await;
     std::fs::remove_dir_all(dir).unwrap();
 }

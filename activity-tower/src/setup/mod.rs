@@ -50,6 +50,7 @@ use activity_core::alerts::{AlertEngine, AlertSink, TracingSink};
 use activity_core::chain::{ChainKey, ChainSealer};
 use activity_core::lockout::{LockoutConfig, LockoutPolicy};
 use activity_core::recorder::{Enricher, ShutdownReport};
+use activity_core::sinks::{Sink, SinkGuard, SinkRunner};
 use activity_core::{ActivityStore, Recorder, RecorderBuilder, RecorderGuard};
 
 use crate::layer::{Ack, RouteKind, RouteRule};
@@ -76,6 +77,7 @@ pub const COOKIE_KEY_ENV: &str = "ACTIVITY_COOKIE_KEY";
 
 type RecorderFn = Box<dyn FnOnce(RecorderBuilder) -> RecorderBuilder + Send>;
 type LayerFn = Box<dyn FnOnce(ActivityLayer) -> Result<ActivityLayer, Error> + Send>;
+type SinkFn = Box<dyn FnOnce(SinkRunner) -> SinkRunner + Send>;
 type LockoutFn = Box<dyn FnOnce(Arc<dyn ActivityStore>) -> LockoutPolicy + Send>;
 
 /// The builder of an [`Activity`]: sensible defaults throughout, and a setting that
@@ -112,6 +114,7 @@ pub struct Setup {
     geoip: Option<std::path::PathBuf>,
     access: Access,
     spool: SpoolAt,
+    log_sinks: Vec<(String, Arc<dyn Sink>, SinkFn)>,
 }
 
 /// Where the recorder spools while the store is down.
@@ -171,6 +174,7 @@ impl Setup {
             geoip: None,
             access: Access::Off,
             spool: SpoolAt::Auto,
+            log_sinks: Vec::new(),
         }
     }
 
@@ -306,6 +310,46 @@ impl Setup {
     pub fn alert_sink(mut self, sink: impl AlertSink) -> Self {
         self.sinks
             .push(Box::new(move |e: AlertEngine| e.sink(sink)));
+        self
+    }
+
+    /// Delivers the committed log to `sink` (NATS JetStream, an HTTP collector or Splunk,
+    /// files: see [`activity_core::sinks`]) under the cursor `name`, on a task the setup
+    /// starts and [`Activity::shutdown`] stops. Delivery goes on from the stored cursor
+    /// at the next start, so nothing recorded before a shutdown is lost to the sink.
+    ///
+    /// ```no_run
+    /// use activity_core::sinks::FileSink;
+    /// use activity_tower::setup::Setup;
+    /// # fn f() -> activity_core::Result<()> {
+    /// let setup = Setup::new().login("/login").sink("siem-files", FileSink::new("/var/log/activity")?);
+    /// # Ok(()) }
+    /// ```
+    pub fn sink(self, name: &str, sink: impl Sink) -> Self {
+        self.sink_with(name, sink, |runner| runner)
+    }
+
+    /// [`sink`](Self::sink), with its runner configured (filter, batch size, backoff).
+    ///
+    /// ```no_run
+    /// use activity_core::sinks::{FileSink, SinkFilter};
+    /// use activity_tower::setup::Setup;
+    /// # fn f() -> activity_core::Result<()> {
+    /// let setup = Setup::new().login("/login").sink_with(
+    ///     "signins",
+    ///     FileSink::new("/var/log/activity")?,
+    ///     |runner| runner.filter(SinkFilter::all().action("auth.")).batch_size(200),
+    /// );
+    /// # Ok(()) }
+    /// ```
+    pub fn sink_with(
+        mut self,
+        name: &str,
+        sink: impl Sink,
+        configure: impl FnOnce(SinkRunner) -> SinkRunner + Send + 'static,
+    ) -> Self {
+        self.log_sinks
+            .push((name.to_owned(), Arc::new(sink), Box::new(configure)));
         self
     }
 
@@ -571,6 +615,19 @@ impl Setup {
                 return Err(e);
             }
         };
+        let mut sinks = Vec::new();
+        for (name, sink, configure) in self.log_sinks {
+            match SinkRunner::new(name, store.clone(), sink) {
+                Ok(runner) => sinks.push(configure(runner).spawn()),
+                Err(e) => {
+                    for running in sinks {
+                        running.stop().await;
+                    }
+                    guard.shutdown().await;
+                    return Err(Error::config("sink", e.to_string()));
+                }
+            }
+        }
         // Refreshed in the background: a change made through another instance or the
         // command is in force here within ACCESS_REFRESH, without a read per request.
         let access_job = access.as_ref().map(|c| {
@@ -587,6 +644,7 @@ impl Setup {
             csrf: derive(&secret, Purpose::ViewerCsrf),
             access,
             access_job,
+            sinks,
         })
     }
 }
@@ -603,6 +661,7 @@ pub struct Activity {
     csrf: [u8; 32],
     access: Option<Arc<AccessControl>>,
     access_job: Option<activity_core::jobs::JobGuard>,
+    sinks: Vec<SinkGuard>,
 }
 
 impl fmt::Debug for Activity {
@@ -650,6 +709,12 @@ impl Activity {
         self.access.as_ref()
     }
 
+    /// The running sinks ([`Setup::sink`]), in the order they were given: each one's
+    /// [`receipt`](SinkGuard::receipt).
+    pub fn sinks(&self) -> &[SinkGuard] {
+        &self.sinks
+    }
+
     /// The store, opened and migrated.
     pub fn store(&self) -> &Arc<dyn ActivityStore> {
         &self.store
@@ -671,12 +736,18 @@ impl Activity {
         self.chain.as_ref()
     }
 
-    /// Writes everything queued, records `audit.stopped` and stops the recorder; call it
-    /// once the server has stopped (the [`serve`](Self::serve) methods do).
+    /// Writes everything queued, records `audit.stopped` and stops the recorder, then
+    /// the sinks (after their batch in flight; they go on from their cursors at the next
+    /// start); call it once the server has stopped (the [`serve`](Self::serve) methods
+    /// do).
     pub async fn shutdown(self) -> ShutdownReport {
         if let Some(job) = self.access_job {
             job.stop().await;
         }
-        self.guard.shutdown().await
+        let report = self.guard.shutdown().await;
+        for running in self.sinks {
+            running.stop().await;
+        }
+        report
     }
 }
