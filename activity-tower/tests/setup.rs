@@ -220,7 +220,11 @@ async fn a_sink_of_the_setup_delivers_what_the_layer_records() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    assert_eq!(got.len(), 1, "the failed sign-in, and nothing the filter leaves out");
+    assert_eq!(
+        got.len(),
+        1,
+        "the failed sign-in, and nothing the filter leaves out"
+    );
     assert_eq!(got[0]["action"], "auth.login.failed");
     assert_eq!(got[0]["actor"]["name"], "bob@example.com");
     let receipt = activity.sinks()[0].receipt().await.unwrap();
