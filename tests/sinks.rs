@@ -202,3 +202,63 @@ async fn postgres_the_purge_waits_for_a_lagging_sink() {
     );
     schema.drop().await;
 }
+
+/// A sink's row that is not a sink's state (written by hand, or by an attacker who
+/// wants the purge to stop waiting) is an error naming it: the purge then deletes
+/// nothing, and `sink_states` never guesses.
+#[tokio::test]
+async fn postgres_a_forged_sink_row_fails_closed() {
+    let Some(schema) = activity_tests::pg::schema().await else {
+        return;
+    };
+    let store = Arc::new(PgStore::from_pool(schema.pool.clone()));
+    store.migrate().await.unwrap();
+    let now = Utc::now();
+    store
+        .append(&[ActivityEvent::logout(Actor::user("u")).with_time(now - Duration::days(400))])
+        .await
+        .unwrap();
+    for (name, state) in [
+        ("siem", "{not json".to_owned()),
+        (
+            "other",
+            serde_json::to_string(&activity_core::sinks::SinkState::new("siem", "x")).unwrap(),
+        ),
+    ] {
+        sqlx::query("DELETE FROM activity_sinks")
+            .execute(&schema.pool)
+            .await
+            .unwrap();
+        sqlx::query("INSERT INTO activity_sinks (name, state) VALUES ($1, $2)")
+            .bind(name)
+            .bind(state)
+            .execute(&schema.pool)
+            .await
+            .unwrap();
+        let err = store.sink_states().await.unwrap_err();
+        assert!(
+            matches!(err, activity_core::Error::Invalid { .. }),
+            "{err:?}"
+        );
+        let purged = Purger::new(
+            store.clone(),
+            RetentionPolicy::new(Retention::Days(365)),
+            Arc::new(ManualClock::new(now)),
+        )
+        .run_once(false)
+        .await;
+        assert!(
+            purged.is_err(),
+            "the purge refuses instead of ignoring the sinks"
+        );
+        assert_eq!(
+            store
+                .count(&activity_core::ActivityQuery::new())
+                .await
+                .unwrap(),
+            1,
+            "nothing deleted"
+        );
+    }
+    schema.drop().await;
+}
