@@ -34,12 +34,19 @@ use crate::event::ActivityEvent;
 /// # });
 /// ```
 pub struct FileSink {
-    dir: PathBuf,
     format: SinkFormat,
+    files: Files,
+}
+
+/// The directory and its rotation: what a write needs, cloned onto the blocking thread
+/// that writes and syncs (never a runtime worker).
+#[derive(Clone)]
+struct Files {
+    dir: PathBuf,
     max_bytes: u64,
     keep: usize,
     clock: Arc<dyn Clock>,
-    open: Mutex<Option<Current>>,
+    open: Arc<Mutex<Option<Current>>>,
 }
 
 struct Current {
@@ -51,10 +58,10 @@ struct Current {
 impl std::fmt::Debug for FileSink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FileSink")
-            .field("dir", &self.dir)
+            .field("dir", &self.files.dir)
             .field("format", &self.format)
-            .field("max_bytes", &self.max_bytes)
-            .field("keep", &self.keep)
+            .field("max_bytes", &self.files.max_bytes)
+            .field("keep", &self.files.keep)
             .finish_non_exhaustive()
     }
 }
@@ -71,12 +78,14 @@ impl FileSink {
         let dir = dir.as_ref().to_path_buf();
         fs::create_dir_all(&dir).map_err(|e| io_err(&dir, e))?;
         Ok(Self {
-            dir,
             format: SinkFormat::Json,
-            max_bytes: 64 << 20,
-            keep: 30,
-            clock: Arc::new(SystemClock),
-            open: Mutex::new(None),
+            files: Files {
+                dir,
+                max_bytes: 64 << 20,
+                keep: 30,
+                clock: Arc::new(SystemClock),
+                open: Arc::new(Mutex::new(None)),
+            },
         })
     }
 
@@ -89,19 +98,19 @@ impl FileSink {
     /// Rotates before a file passes this size (default 64 MiB; a batch larger than it
     /// gets a file of its own).
     pub fn max_bytes(mut self, bytes: u64) -> Self {
-        self.max_bytes = bytes.max(1);
+        self.files.max_bytes = bytes.max(1);
         self
     }
 
     /// Rotated files kept, the oldest deleted first (default 30; at least 1).
     pub fn keep(mut self, files: usize) -> Self {
-        self.keep = files.max(1);
+        self.files.keep = files.max(1);
         self
     }
 
     /// The clock deciding the day (default: the system's).
     pub fn clock(mut self, clock: impl Clock) -> Self {
-        self.clock = Arc::new(clock);
+        self.files.clock = Arc::new(clock);
         self
     }
 
@@ -110,6 +119,12 @@ impl FileSink {
     /// # Errors
     /// [`Error::Delivery`] when the directory cannot be read.
     pub fn rotated(&self) -> Result<Vec<PathBuf>> {
+        self.files.rotated()
+    }
+}
+
+impl Files {
+    fn rotated(&self) -> Result<Vec<PathBuf>> {
         let mut files: Vec<PathBuf> = fs::read_dir(&self.dir)
             .map_err(|e| io_err(&self.dir, e))?
             .filter_map(|d| d.ok().map(|d| d.path()))
@@ -210,7 +225,10 @@ impl Sink for FileSink {
             body.extend_from_slice(&self.format.encode(e)?);
             body.push(b'\n');
         }
-        self.write(&body)
+        let files = self.files.clone();
+        tokio::task::spawn_blocking(move || files.write(&body))
+            .await
+            .map_err(|e| Error::delivery("file", format!("file sink task failed: {e}"), None))?
     }
 }
 
