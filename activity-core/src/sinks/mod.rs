@@ -37,7 +37,6 @@ pub use file::FileSink;
 pub use filter::SinkFilter;
 pub use format::SinkFormat;
 pub use position::{LogPosition, LoggedEvent};
-pub(crate) use runner::check_name;
-pub use runner::{Backoff, Delivered, SinkGuard, SinkRunner, MAX_SINK_NAME};
+pub use runner::{check_name, Backoff, Delivered, SinkGuard, SinkRunner, MAX_SINK_NAME};
 pub use sink::Sink;
 pub use state::{SinkReceipt, SinkState, SinkStatus};

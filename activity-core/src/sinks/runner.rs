@@ -182,39 +182,7 @@ impl SinkRunner {
     /// ([`Error::Delivery`]); after a sink's error the receipt counts the failure and the
     /// cursor stays.
     pub async fn deliver_once(&self) -> Result<Delivered> {
-        let mut slot = self.state.lock().await;
-        let mut state = match slot.take() {
-            Some(s) => s,
-            None => self.load().await?,
-        };
-        let result = self.step(&mut state).await;
-        *slot = Some(state);
-        result
-    }
-
-    async fn step(&self, state: &mut SinkState) -> Result<Delivered> {
-        let logged = self.store.read_log(state.position, self.batch_size).await?;
-        let Some(last) = logged.last() else {
-            if state.status != SinkStatus::Delivering {
-                state.status = SinkStatus::Delivering;
-                self.store.save_sink_state(state).await?;
-            }
-            return Ok(Delivered::default());
-        };
-        let end = last.position;
-        let read = logged.len();
-        let events = self.taken(logged);
-        if let Err(e) = self.deliver(state, &events, end).await {
-            // The failure is on the receipt if the store takes it; the sink's error is
-            // the one to report either way.
-            let _ = self.store.save_sink_state(state).await;
-            return Err(e);
-        }
-        self.store.save_sink_state(state).await?;
-        Ok(Delivered {
-            read,
-            delivered: events.len(),
-        })
+        self.run(false).await
     }
 
     /// The events of `logged` the filter takes.
@@ -265,17 +233,24 @@ impl SinkRunner {
     /// As [`deliver_once`](Self::deliver_once); what was delivered before the failure
     /// stays delivered (and its cursor saved).
     pub async fn deliver_available(&self) -> Result<Delivered> {
+        self.run(true).await
+    }
+
+    /// One batch, or (`all`) every batch there is, on the state this runner holds.
+    async fn run(&self, all: bool) -> Result<Delivered> {
         let mut slot = self.state.lock().await;
         let mut state = match slot.take() {
             Some(s) => s,
             None => self.load().await?,
         };
-        let result = self.pipeline(&mut state).await;
+        let result = self.pipeline(&mut state, all).await;
         *slot = Some(state);
         result
     }
 
-    async fn pipeline(&self, state: &mut SinkState) -> Result<Delivered> {
+    /// Delivers the next batch and, with `all`, the ones after it (each read while the
+    /// one before is delivered); a failure is on the receipt (saved) and returned.
+    async fn pipeline(&self, state: &mut SinkState, all: bool) -> Result<Delivered> {
         let mut total = Delivered::default();
         let mut logged = self.store.read_log(state.position, self.batch_size).await?;
         let mut saving: Option<tokio::task::JoinHandle<Result<()>>> = None;
@@ -284,20 +259,22 @@ impl SinkRunner {
                 break Ok(());
             };
             let end = last.position;
-            let store = self.store.clone();
-            let n = self.batch_size;
-            let ahead = tokio::spawn(async move { store.read_log(end, n).await });
+            let ahead = all.then(|| {
+                let store = self.store.clone();
+                let n = self.batch_size;
+                tokio::spawn(async move { store.read_log(end, n).await })
+            });
             let read = logged.len();
             let events = self.taken(std::mem::take(&mut logged));
             let delivered = self.deliver(state, &events, end).await;
             if let Some(previous) = saving.take() {
                 if let Err(e) = joined(previous.await) {
-                    ahead.abort();
+                    ahead.inspect(|t| t.abort());
                     break Err(e);
                 }
             }
             if let Err(e) = delivered {
-                ahead.abort();
+                ahead.inspect(|t| t.abort());
                 break Err(e);
             }
             total.read += read;
@@ -307,6 +284,9 @@ impl SinkRunner {
             saving = Some(tokio::spawn(async move {
                 store.save_sink_state(&snapshot).await
             }));
+            let Some(ahead) = ahead else {
+                break Ok(());
+            };
             match joined(ahead.await) {
                 Ok(next) => logged = next,
                 Err(e) => break Err(e),
@@ -456,8 +436,18 @@ fn joined<T>(r: std::result::Result<Result<T>, tokio::task::JoinError>) -> Resul
     r.map_err(|e| Error::backend(format!("sink task failed: {e}"), None))?
 }
 
-/// A sink name: 1 to 64 of `[A-Za-z0-9._-]`.
-pub(crate) fn check_name(name: &str) -> Result<()> {
+/// Checks a sink name (a cursor's key): 1 to [`MAX_SINK_NAME`] of `[A-Za-z0-9._-]`.
+/// Every store checks it before saving a [`SinkState`].
+///
+/// ```
+/// use activity_core::sinks::check_name;
+/// assert!(check_name("siem.splunk-1").is_ok());
+/// assert!(check_name("").is_err() && check_name("a b").is_err() && check_name("x'; --").is_err());
+/// ```
+///
+/// # Errors
+/// [`Error::Invalid`] for anything else.
+pub fn check_name(name: &str) -> Result<()> {
     if name.is_empty()
         || name.len() > MAX_SINK_NAME
         || !name

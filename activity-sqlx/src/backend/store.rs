@@ -281,17 +281,7 @@ pub(crate) async fn save_sink_state<B: Backend>(
     state: &SinkState,
 ) -> activity_core::Result<()> {
     let name = &state.name;
-    if name.is_empty()
-        || name.len() > activity_core::sinks::MAX_SINK_NAME
-        || !name
-            .bytes()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
-    {
-        return Err(activity_core::Error::invalid(
-            "sink.name",
-            activity_core::Rule::Malformed("1 to 64 ASCII letters, digits, `-`, `_` or `.`"),
-        ));
-    }
+    activity_core::sinks::check_name(name)?;
     let text = serde_json::to_string(state).map_err(activity_core::Error::Json)?;
     let s = sql::upsert_sink(B::DIALECT, &b.tables().sinks, name, text);
     execute(b, s).await.map_err(err::<B>)?;
