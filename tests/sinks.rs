@@ -31,10 +31,6 @@ impl Collect {
     }
 }
 
-async fn drain(runner: &SinkRunner) {
-    while runner.deliver_once().await.unwrap().read > 0 {}
-}
-
 /// A transaction that began first (its xid is lower) and commits after a later one:
 /// a cursor that read the later one must still get it. PostgreSQL's sequences and
 /// `bigserial` give numbers at insert time, not at commit, so a reader by number alone
@@ -63,7 +59,7 @@ async fn postgres_a_late_commit_is_not_skipped_by_the_sink_cursor() {
     store.append(std::slice::from_ref(&late)).await.unwrap();
     let sink = Arc::new(Collect::default());
     let runner = SinkRunner::new("pg-late", store.clone(), sink.clone()).unwrap();
-    drain(&runner).await;
+    runner.deliver_available().await.unwrap();
     assert!(
         sink.ids().is_empty(),
         "nothing is handed out while an older transaction runs"
@@ -71,7 +67,7 @@ async fn postgres_a_late_commit_is_not_skipped_by_the_sink_cursor() {
     a.commit().await.unwrap();
     // Other tests' transactions may run beside this one: wait for the log to settle.
     for _ in 0..500 {
-        drain(&runner).await;
+        runner.deliver_available().await.unwrap();
         if sink.ids().len() >= 2 {
             break;
         }
@@ -129,11 +125,11 @@ async fn mysql_a_late_commit_is_not_skipped_by_the_sink_cursor() {
     );
     let sink = Arc::new(Collect::default());
     let runner = SinkRunner::new("my-late", store.clone(), sink.clone()).unwrap();
-    drain(&runner).await;
+    runner.deliver_available().await.unwrap();
     assert!(sink.ids().is_empty());
     a.commit().await.unwrap();
     assert_eq!(appending.await.unwrap().unwrap(), 1);
-    drain(&runner).await;
+    runner.deliver_available().await.unwrap();
     assert_eq!(sink.ids(), vec![early.id, late.id]);
     db.drop().await;
 }
@@ -188,7 +184,7 @@ async fn postgres_the_purge_waits_for_a_lagging_sink() {
         "no partition dropped under a lagging sink"
     );
     assert_eq!(store.log_lag(LogPosition::START).await.unwrap(), 6);
-    drain(&runner).await;
+    runner.deliver_available().await.unwrap();
     assert_eq!(sink.ids(), old.iter().map(|e| e.id).collect::<Vec<_>>());
     let report = purger(false).run_once(false).await.unwrap();
     assert_eq!((report.total, report.undelivered_kept), (6, 0));
