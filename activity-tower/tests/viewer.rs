@@ -14,10 +14,8 @@ use activity_core::{
     RecorderGuard, Source,
 };
 use activity_sqlx::SqliteStore;
-use activity_tower::{ActivityLayer, ActivityViews, Viewer};
-use axum::extract::Request;
-use axum::middleware::{self, Next};
-use axum::response::Response;
+use activity_tower::{ActivityLayer, ActivityViews};
+use axum::middleware::{self};
 use axum::Router;
 use chrono::{Duration as TimeDelta, Utc};
 use serde_json::Value;
@@ -31,28 +29,6 @@ struct App {
     guard: Option<RecorderGuard>,
     /// Every seeded event.
     seeded: Vec<ActivityEvent>,
-}
-
-/// The host app's authentication, reduced to headers for the test: `x-user`, `x-role`
-/// (`admin`), `x-tenant`, `x-api`.
-async fn auth(mut req: Request, next: Next) -> Response {
-    let h = req.headers();
-    let get = |n: &str| h.get(n).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    if let Some(user) = get("x-user") {
-        let mut v = if get("x-role").as_deref() == Some("admin") {
-            Viewer::admin(user)
-        } else {
-            Viewer::user(user)
-        };
-        if let Some(t) = get("x-tenant") {
-            v = v.tenant(t);
-        }
-        if get("x-api").is_some() {
-            v = v.api();
-        }
-        req.extensions_mut().insert(v);
-    }
-    next.run(req).await
 }
 
 fn ev(action: ActivityEvent, tenant: Option<&str>, minutes_ago: i64, ip: &str) -> ActivityEvent {
@@ -118,7 +94,7 @@ async fn start(views: impl FnOnce(ActivityViews) -> ActivityViews) -> App {
     let app = Router::new()
         .merge(views.router())
         .layer(ActivityLayer::new(recorder.clone()))
-        .layer(middleware::from_fn(auth));
+        .layer(middleware::from_fn(common::auth));
     let addr = common::serve(app).await;
     App {
         addr,

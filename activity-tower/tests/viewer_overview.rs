@@ -16,10 +16,8 @@ use activity_core::{
     RecorderGuard,
 };
 use activity_sqlx::SqliteStore;
-use activity_tower::{ActivityLayer, ActivityViews, Viewer};
-use axum::extract::Request;
-use axum::middleware::{self, Next};
-use axum::response::Response;
+use activity_tower::{ActivityLayer, ActivityViews};
+use axum::middleware::{self};
 use axum::Router;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 
@@ -28,24 +26,6 @@ struct App {
     store: Arc<SqliteStore>,
     recorder: Recorder,
     guard: RecorderGuard,
-}
-
-/// The host app's authentication, reduced to headers: `x-user`, `x-role`, `x-tenant`.
-async fn auth(mut req: Request, next: Next) -> Response {
-    let h = req.headers();
-    let get = |n: &str| h.get(n).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    if let Some(user) = get("x-user") {
-        let mut v = if get("x-role").as_deref() == Some("admin") {
-            Viewer::admin(user)
-        } else {
-            Viewer::user(user)
-        };
-        if let Some(t) = get("x-tenant") {
-            v = v.tenant(t);
-        }
-        req.extensions_mut().insert(v);
-    }
-    next.run(req).await
 }
 
 fn t0() -> DateTime<Utc> {
@@ -116,7 +96,7 @@ async fn start(clock: ManualClock) -> App {
     let app = Router::new()
         .merge(views.router())
         .layer(ActivityLayer::new(recorder.clone()))
-        .layer(middleware::from_fn(auth));
+        .layer(middleware::from_fn(common::auth));
     App {
         addr: common::serve(app).await,
         store,
@@ -342,7 +322,7 @@ async fn without_a_policy_there_is_no_unlock() {
     let views = ActivityViews::new(store, recorder.clone());
     let app = Router::new()
         .merge(views.router())
-        .layer(middleware::from_fn(auth));
+        .layer(middleware::from_fn(common::auth));
     let addr = common::serve(app).await;
     let r = send(addr, "POST", "/activity-log/api/unlock?account=dave", ALICE).await;
     assert_eq!(r.status, 404, "{}", r.body);

@@ -17,30 +17,10 @@ use activity_core::{
     Action, ActivityEvent, ActivityQuery, ActivityStore, Actor, MemoryStore, Page, Recorder,
     RecorderGuard,
 };
-use activity_tower::{ActivityLayer, ActivityViews, Viewer};
-use axum::extract::Request;
-use axum::middleware::{self, Next};
-use axum::response::Response;
+use activity_tower::{ActivityLayer, ActivityViews};
+use axum::middleware::{self};
 use axum::Router;
 use chrono::{TimeZone, Utc};
-
-/// The host app's authentication, reduced to headers: `x-user`, `x-role`, `x-tenant`.
-async fn auth(mut req: Request, next: Next) -> Response {
-    let h = req.headers();
-    let get = |n: &str| h.get(n).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    if let Some(user) = get("x-user") {
-        let mut v = if get("x-role").as_deref() == Some("admin") {
-            Viewer::admin(user)
-        } else {
-            Viewer::user(user)
-        };
-        if let Some(t) = get("x-tenant") {
-            v = v.tenant(t);
-        }
-        req.extensions_mut().insert(v);
-    }
-    next.run(req).await
-}
 
 const BOB: &[(&str, &str)] = &[("x-user", "bob"), ("x-tenant", "acme")];
 const ALICE: &[(&str, &str)] = &[
@@ -66,7 +46,7 @@ async fn start(store: Arc<dyn ActivityStore>, sinks: bool) -> App {
     let app = Router::new()
         .merge(views.router())
         .layer(ActivityLayer::new(recorder.clone()))
-        .layer(middleware::from_fn(auth));
+        .layer(middleware::from_fn(common::auth));
     App {
         addr: common::serve(app).await,
         recorder,

@@ -24,6 +24,31 @@ pub async fn serve(app: axum::Router) -> SocketAddr {
     addr
 }
 
+/// The host app's authentication, reduced to headers for the tests: `x-user`, `x-role`
+/// (`admin`), `x-tenant`, `x-api`; a middleware (`axum::middleware::from_fn(auth)`).
+pub async fn auth(
+    mut req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let h = req.headers();
+    let get = |n: &str| h.get(n).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    if let Some(user) = get("x-user") {
+        let mut v = if get("x-role").as_deref() == Some("admin") {
+            activity_tower::Viewer::admin(user)
+        } else {
+            activity_tower::Viewer::user(user)
+        };
+        if let Some(t) = get("x-tenant") {
+            v = v.tenant(t);
+        }
+        if get("x-api").is_some() {
+            v = v.api();
+        }
+        req.extensions_mut().insert(v);
+    }
+    next.run(req).await
+}
+
 /// A response as it came off the wire (status 0 when none came).
 pub struct Reply {
     pub status: u16,
