@@ -279,22 +279,19 @@ impl<C> HttpSink<C> {
         last.1
     }
 
-    /// The request body as sent: encoded, then gzipped when configured.
-    fn encode(&self, events: &[ActivityEvent]) -> activity_core::Result<Bytes> {
+    /// The request body as sent: encoded, then gzipped when configured (on a blocking
+    /// thread: compressing a large batch takes milliseconds of CPU that a runtime worker
+    /// of the application should not spend).
+    async fn encode(&self, events: &[ActivityEvent]) -> activity_core::Result<Bytes> {
         let raw = body::encode(self.body, &self.hec, events)?;
         if !self.gzip {
             return Ok(Bytes::from(raw));
         }
-        let mut gz = flate2::write::GzEncoder::new(
-            Vec::with_capacity(raw.len() / 4 + 64),
-            flate2::Compression::default(),
-        );
-        gz.write_all(&raw)
-            .and_then(|()| gz.finish())
-            .map(Bytes::from)
+        tokio::task::spawn_blocking(move || gzip(&raw))
+            .await
             .map_err(|e| {
-                activity_core::Error::delivery(KIND, format!("gzip: {e}"), Some(Box::new(e)))
-            })
+                activity_core::Error::delivery(KIND, format!("gzip task failed: {e}"), None)
+            })?
     }
 
     fn request(
@@ -363,7 +360,7 @@ where
     /// answer within the timeout, or a connection error; the message names the
     /// collector's host and path, never its query string or the token.
     async fn deliver(&self, events: &[ActivityEvent]) -> activity_core::Result<()> {
-        let body = self.encode(events)?;
+        let body = self.encode(events).await?;
         let delivery = delivery_id(events);
         let attempt = self.next_attempt(&delivery);
         let req = self.request(body, &delivery, attempt)?;
@@ -693,6 +690,18 @@ fn delivery_id(events: &[ActivityEvent]) -> String {
 }
 
 /// Scheme, host, port and path: the URL without its query string, which may hold a token.
+/// `raw` gzipped.
+fn gzip(raw: &[u8]) -> activity_core::Result<Bytes> {
+    let mut gz = flate2::write::GzEncoder::new(
+        Vec::with_capacity(raw.len() / 4 + 64),
+        flate2::Compression::default(),
+    );
+    gz.write_all(raw)
+        .and_then(|()| gz.finish())
+        .map(Bytes::from)
+        .map_err(|e| activity_core::Error::delivery(KIND, format!("gzip: {e}"), Some(Box::new(e))))
+}
+
 fn target(uri: &Uri) -> String {
     format!(
         "{}://{}{}",
