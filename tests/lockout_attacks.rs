@@ -929,3 +929,228 @@ async fn names_an_attacker_tries_do_not_grow_the_shared_ledger_forever() {
     guard.shutdown().await;
     schema.drop().await;
 }
+
+/// `n` servers sharing one PostgreSQL schema, each with a [`PgLedger`] admitting from
+/// memory among `slots` instances (`None`: no memory admission), and their ledgers.
+async fn pg_servers(
+    schema: &activity_tests::pg::Schema,
+    n: usize,
+    slots: Option<u64>,
+    slow: bool,
+) -> (Vec<Server>, Vec<Arc<activity_sqlx::PgLedger>>) {
+    let (mut servers, mut ledgers) = (Vec::new(), Vec::new());
+    for _ in 0..n {
+        let store = activity_sqlx::PgStore::from_pool(schema.pool.clone());
+        store.migrate().await.unwrap();
+        let ledger = activity_sqlx::PgLedger::for_store(&store);
+        ledger.migrate().await.unwrap();
+        let ledger = match slots {
+            Some(k) => ledger.memory_admission(k).await.unwrap(),
+            None => ledger,
+        };
+        let ledger = Arc::new(ledger);
+        let store: Arc<dyn ActivityStore> = Arc::new(store);
+        let shared: Arc<dyn LockoutLedger> = ledger.clone();
+        servers.push(
+            Server::start_with(store, LockoutConfig::default(), false, slow, Some(shared)).await,
+        );
+        ledgers.push(ledger);
+    }
+    (servers, ledgers)
+}
+
+/// Sends `n` wrong passwords for `email` at once, spread over `servers`; how many reached
+/// a handler.
+async fn parallel_wrong(servers: &[Server], email: &str, n: usize) -> usize {
+    let before: usize = servers
+        .iter()
+        .map(|s| s.reached.login.load(Ordering::SeqCst))
+        .sum();
+    let mut tasks = Vec::new();
+    for i in 0..n {
+        let addr = servers[i % servers.len()].addr;
+        let body = wrong(email);
+        tasks.push(tokio::spawn(async move {
+            Raw::form("/login", body).send(addr).await.status
+        }));
+    }
+    for t in tasks {
+        let status = t.await.unwrap();
+        // Refused as locked, busy or throttled (one address sends them all).
+        assert!(matches!(status, 401 | 423 | 429), "status {status}");
+    }
+    let after: usize = servers
+        .iter()
+        .map(|s| s.reached.login.load(Ordering::SeqCst))
+        .sum();
+    after - before
+}
+
+/// The locks recorded in the store the servers share.
+async fn locks_recorded(servers: &[Server]) -> u64 {
+    for s in servers {
+        s.recorder.flush().await.unwrap();
+    }
+    servers[0]
+        .count(ActivityQuery::new().action("lockout.triggered"))
+        .await
+}
+
+#[tokio::test]
+async fn two_instances_admitting_from_memory_let_at_most_the_threshold_through() {
+    let Some(schema) = activity_tests::pg::schema().await else {
+        return;
+    };
+    let (servers, ledgers) = pg_servers(&schema, 2, Some(2), true).await;
+    assert!(ledgers.iter().all(|l| l.memory_ready()));
+    // A cold account (no failures anywhere): each instance admits its share from memory.
+    let reached = parallel_wrong(&servers, "victim", 200).await;
+    assert!(
+        (1..=10).contains(&reached),
+        "{reached} of 200 parallel attempts on a cold account reached a handler"
+    );
+    // A hot account: one failure first, then 200 at once.
+    let first = servers[0]
+        .send(Raw::form("/login", wrong("alice@example.com")))
+        .await;
+    assert_eq!(first.status, 401);
+    let reached = 1 + parallel_wrong(&servers, "alice@example.com", 200).await;
+    assert!(
+        reached <= 10,
+        "{reached} attempts on a hot account reached a handler"
+    );
+    // Both accounts end locked (the shares were released, so the failures reach the
+    // threshold), and both instances refuse them.
+    for _ in 0..40 {
+        if locks_recorded(&servers).await >= 2 {
+            break;
+        }
+        for s in &servers {
+            for who in ["victim", "alice@example.com"] {
+                s.send(Raw::form("/login", wrong(who))).await;
+            }
+        }
+    }
+    assert_eq!(locks_recorded(&servers).await, 2);
+    let total: usize = servers
+        .iter()
+        .map(|s| s.reached.login.load(Ordering::SeqCst))
+        .sum();
+    assert!(total <= 20, "{total} attempts in all reached a handler");
+    for s in &servers {
+        for who in ["victim", "alice@example.com"] {
+            assert_eq!(s.send(Raw::form("/login", wrong(who))).await.status, 423);
+        }
+    }
+    for s in servers {
+        s.guard.shutdown().await;
+    }
+    schema.drop().await;
+}
+
+#[tokio::test]
+async fn a_sign_in_with_no_recent_failures_does_not_wait_on_the_database() {
+    let Some(schema) = activity_tests::pg::schema().await else {
+        return;
+    };
+    let (servers, ledgers) = pg_servers(&schema, 2, Some(2), false).await;
+    let table = ledgers[0].table().to_owned();
+    // The first attempt after a start reads the lockout events; alice fails once (hot).
+    for s in &servers {
+        assert_eq!(
+            s.send(Raw::form("/login", wrong("alice@example.com")))
+                .await
+                .status,
+            401
+        );
+    }
+    // Every ledger table locked by another transaction: a round trip to them would wait.
+    let mut locker = schema.pool.begin().await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "LOCK TABLE {table}, {table}_hot, {table}_slots IN ACCESS EXCLUSIVE MODE"
+    )))
+    .execute(&mut *locker)
+    .await
+    .unwrap();
+    for s in &servers {
+        let ok = tokio::time::timeout(
+            Duration::from_secs(5),
+            // From an address with no recent failures either (its budget is cold too).
+            Raw::form("/login", "email=bob%40example.com&password=bob-pw")
+                .from("127.0.9.1")
+                .send(s.addr),
+        )
+        .await
+        .expect("a sign-in on a cold account waited on the locked ledger");
+        assert_eq!(ok.status, 200);
+    }
+    // The check can tell: an attempt on the hot account does wait.
+    let hot = tokio::spawn({
+        let addr = servers[1].addr;
+        async move {
+            Raw::form("/login", wrong("alice@example.com"))
+                .send(addr)
+                .await
+                .status
+        }
+    });
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), async {
+            while !hot.is_finished() {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .is_err(),
+        "an attempt on a hot account was decided without the ledger"
+    );
+    locker.rollback().await.unwrap();
+    assert_eq!(hot.await.unwrap(), 401);
+    // The sign-ins were recorded, and their devices remembered once the tables were free.
+    servers[1].recorder.flush().await.unwrap();
+    assert_eq!(
+        servers[0]
+            .count(ActivityQuery::new().action("auth.login.succeeded"))
+            .await,
+        2
+    );
+    for s in servers {
+        s.guard.shutdown().await;
+    }
+    schema.drop().await;
+}
+
+#[tokio::test]
+async fn an_instance_beyond_the_slots_decides_in_the_database() {
+    let Some(schema) = activity_tests::pg::schema().await else {
+        return;
+    };
+    let (servers, ledgers) = pg_servers(&schema, 3, Some(2), true).await;
+    let ready: Vec<bool> = ledgers.iter().map(|l| l.memory_ready()).collect();
+    assert_eq!(ready, [true, true, false], "two slots for three instances");
+    let reached = parallel_wrong(&servers, "victim", 300).await;
+    assert!(
+        (1..=10).contains(&reached),
+        "{reached} of 300 parallel attempts on three instances reached a handler"
+    );
+    // A different count of instances is refused, not mixed with these.
+    let store = activity_sqlx::PgStore::from_pool(schema.pool.clone());
+    let err = activity_sqlx::PgLedger::for_store(&store)
+        .memory_admission(3)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            activity_sqlx::Error::Instances {
+                configured: 3,
+                found: Some(2)
+            }
+        ),
+        "{err}"
+    );
+    for s in servers {
+        s.guard.shutdown().await;
+    }
+    schema.drop().await;
+}

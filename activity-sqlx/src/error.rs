@@ -26,6 +26,15 @@ pub enum Error {
     /// The database said no, or could not be reached.
     #[error(transparent)]
     Sqlx(#[from] sqlx::Error),
+    /// Memory admission of the lockout ledger was started for a number of instances
+    /// that is 0, or that differs from the one the ledger's slots were made for.
+    #[error("lockout memory admission for {configured} instances, but {}; start every instance with the same number (or empty the slots table after stopping them all)", match found { Some(n) => format!("the shared ledger has {n} slots"), None => "that must be at least 1".to_owned() })]
+    Instances {
+        /// The number asked for.
+        configured: u64,
+        /// The slots the shared ledger has, if it has a different number.
+        found: Option<u64>,
+    },
     /// The table prefix is not a plain identifier.
     #[error("invalid table prefix {0:?}: use at most 32 ASCII letters, digits and underscores, starting with a letter")]
     InvalidPrefix(String),
@@ -91,6 +100,10 @@ impl Error {
             Error::UnsupportedUrl(_) => CoreError::invalid(
                 "url",
                 Rule::Unknown("the database URLs this build has a feature for"),
+            ),
+            other @ Error::Instances { .. } => CoreError::conflict(
+                "lockout memory admission is configured differently",
+                Some(Box::new(other)),
             ),
             other @ (Error::ForeignTable { .. } | Error::SchemaTooNew { .. }) => {
                 CoreError::conflict("the schema cannot be migrated", Some(Box::new(other)))

@@ -144,10 +144,34 @@ impl Counter {
     /// [`Refusal`] when locked, or when the failures counted plus the attempts in flight
     /// reach the threshold.
     pub fn reserve(&mut self, now: DateTime<Utc>, limits: &Limits) -> Result<(), Refusal> {
+        self.reserve_held(now, limits, 0)
+    }
+
+    /// As [`reserve`](Self::reserve), with `held` more attempts of the account held
+    /// elsewhere (other instances' shares kept in memory, holds moved into the ledger).
+    ///
+    /// ```
+    /// use activity_core::lockout::{Counter, Limits, Refusal};
+    /// use chrono::{TimeZone, Utc};
+    /// let t0 = Utc.with_ymd_and_hms(2026, 12, 3, 9, 0, 0).unwrap();
+    /// let limits = Limits { threshold: 10, ..Limits::default() };
+    /// let mut c = Counter { failures: 4, ..Counter::default() };
+    /// assert!(c.reserve_held(t0, &limits, 5).is_ok());
+    /// assert_eq!(c.reserve_held(t0, &limits, 5), Err(Refusal::Busy));
+    /// ```
+    ///
+    /// # Errors
+    /// As [`reserve`](Self::reserve).
+    pub fn reserve_held(
+        &mut self,
+        now: DateTime<Utc>,
+        limits: &Limits,
+        held: u64,
+    ) -> Result<(), Refusal> {
         if let Some(lock) = &self.lock {
             return Err(Refusal::Locked(lock.clone()));
         }
-        if self.failures + self.in_flight >= limits.threshold {
+        if self.failures + self.in_flight + held >= limits.threshold {
             return Err(Refusal::Busy);
         }
         self.in_flight += 1;
@@ -281,12 +305,39 @@ impl Budget {
         capacity: f64,
         period: Duration,
     ) -> Result<(), Duration> {
+        self.take_held(now, capacity, period, 0)
+    }
+
+    /// As [`take`](Self::take), with `held` attempts of the budget held elsewhere (other
+    /// instances' shares kept in memory, holds moved into the ledger).
+    ///
+    /// ```
+    /// use activity_core::lockout::Budget;
+    /// use chrono::{Duration, TimeZone, Utc};
+    /// let t0 = Utc.with_ymd_and_hms(2026, 12, 3, 9, 0, 0).unwrap();
+    /// let mut b = Budget::full(4.0, t0);
+    /// // Two of four are held elsewhere: two are left here.
+    /// assert!(b.take_held(t0, 4.0, Duration::days(1), 2).is_ok());
+    /// assert!(b.take_held(t0, 4.0, Duration::days(1), 2).is_ok());
+    /// assert!(b.take_held(t0, 4.0, Duration::days(1), 2).is_err());
+    /// ```
+    ///
+    /// # Errors
+    /// The wait until the next attempt.
+    pub fn take_held(
+        &mut self,
+        now: DateTime<Utc>,
+        capacity: f64,
+        period: Duration,
+        held: u64,
+    ) -> Result<(), Duration> {
         self.refill(now, capacity, period);
-        if self.tokens >= 1.0 {
+        let held = held as f64;
+        if self.tokens >= 1.0 + held {
             self.tokens -= 1.0;
             return Ok(());
         }
-        let missing = 1.0 - self.tokens;
+        let missing = 1.0 + held - self.tokens;
         let ms = (missing * period.num_milliseconds() as f64 / capacity.max(f64::MIN_POSITIVE))
             .ceil() as i64;
         Err(Duration::milliseconds(ms.max(1000)))
@@ -297,6 +348,12 @@ impl Budget {
         let mut b = self.clone();
         b.refill(now, capacity, period);
         b.tokens >= capacity
+    }
+
+    /// Spends one attempt that was held elsewhere and failed (never below empty).
+    pub fn spend(&mut self, now: DateTime<Utc>, capacity: f64, period: Duration) {
+        self.refill(now, capacity, period);
+        self.tokens = (self.tokens - 1.0).max(0.0);
     }
 
     /// Gives one attempt back (a reservation that did not fail).

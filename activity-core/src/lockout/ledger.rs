@@ -84,6 +84,13 @@ pub trait LockoutLedger: Send + Sync + 'static {
     /// # Errors
     /// The storage's errors.
     async fn retain(&self, keep: Keep<'_>) -> Result<u64>;
+
+    /// How this ledger admits attempts on accounts and addresses with no recent failures
+    /// from memory, if it does (a shared ledger with memory admission configured);
+    /// `None` (the default): every decision is an [`update`](Self::update).
+    fn memory(&self) -> Option<&dyn crate::lockout::MemoryAdmission> {
+        None
+    }
 }
 
 /// The test [`LockoutLedger::retain`] applies to each entry.

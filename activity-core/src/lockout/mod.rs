@@ -20,11 +20,13 @@ mod counter;
 mod keys;
 mod ledger;
 mod policy;
+mod shares;
 
 pub use config::{IpBudget, LockScope, LockoutConfig};
 pub use counter::{Budget, Counter, Limits, Lock, Refusal};
 pub use ledger::{Change, Keep, LedgerEntry, LockoutLedger, MemoryLedger};
 pub use policy::{AccountStatus, LockoutPolicy};
+pub use shares::{Group, HeldChange, Hold, MemoryAdmission};
 
 /// What kind of authentication attempt a [`LockKey`] describes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]

@@ -27,6 +27,7 @@ use crate::lockout::config::{LockScope, LockoutConfig};
 use crate::lockout::counter::{Budget, Lock, Refusal};
 use crate::lockout::keys;
 use crate::lockout::ledger::{LedgerEntry, LockoutLedger, MemoryLedger};
+use crate::lockout::shares::{Group, HeldChange, Hold};
 use crate::lockout::{
     Admission, AttemptKind, LockKey, LockStatus, LockoutCheck, Settlement, Ticket,
 };
@@ -130,6 +131,8 @@ pub(crate) struct Reserved {
     net: Option<String>,
     /// The client address, for the lock event.
     ip: Option<std::net::IpAddr>,
+    /// Held from memory instead ([`MemoryAdmission`](crate::lockout::MemoryAdmission)).
+    hold: Option<Hold>,
 }
 
 /// What [`LockoutPolicy::status`] found.
@@ -205,6 +208,55 @@ impl LockoutPolicy {
         self.normalizer.normalize(typed)
     }
 
+    /// The group the counters of `account` under `kind` count in: their prefix and the
+    /// threshold.
+    fn group_of(&self, kind: AttemptKind, tenant: Option<&str>, account: &str) -> (String, u64) {
+        (
+            keys::subjects_of(kind, tenant, account),
+            self.config.limits(kind).threshold,
+        )
+    }
+
+    /// The capacity of an address's budget, if there is one.
+    fn budget_limit(&self) -> Option<u64> {
+        self.config
+            .ip_budget
+            .as_ref()
+            .map(|b| u64::from(b.capacity))
+    }
+
+    /// Applies `change` to `key` of `group`: in a ledger with memory admission, after
+    /// the group turns hot here and given what it holds outside `key`; else as is.
+    /// `unhold`: also ends one hold moved into the ledger.
+    async fn update_in(
+        &self,
+        group: Group<'_>,
+        key: &str,
+        unhold: bool,
+        change: HeldChange<'_>,
+    ) -> Result<LedgerEntry> {
+        match self.ledger.memory() {
+            Some(m) => Ok(m
+                .update_held(group, Some(key), unhold, change)
+                .await?
+                .unwrap_or_default()),
+            None => {
+                self.ledger
+                    .update(key, &mut |e: &mut LedgerEntry| change(e, 0))
+                    .await
+            }
+        }
+    }
+
+    /// Ends one hold of `group` moved into the ledger, changing nothing else.
+    async fn unhold(&self, group: Group<'_>) -> Result<()> {
+        if let Some(m) = self.ledger.memory() {
+            m.update_held(group, None, true, &mut |_: &mut LedgerEntry, _| {})
+                .await?;
+        }
+        Ok(())
+    }
+
     /// The place a sign-in attempt on `account` is counted for.
     async fn scope(
         &self,
@@ -252,12 +304,15 @@ impl LockoutPolicy {
         let (cap, period) = (f64::from(b.capacity), b.period);
         let key = keys::budget(net);
         let mut wait = None;
-        self.ledger
-            .update(&key, &mut |e: &mut LedgerEntry| {
-                let budget = e.budget.get_or_insert_with(|| Budget::full(cap, now));
-                wait = budget.take(now, cap, period).err();
-            })
-            .await?;
+        let group = Group {
+            key: &key,
+            limit: u64::from(b.capacity),
+        };
+        self.update_in(group, &key, false, &mut |e: &mut LedgerEntry, held| {
+            let budget = e.budget.get_or_insert_with(|| Budget::full(cap, now));
+            wait = budget.take_held(now, cap, period, held).err();
+        })
+        .await?;
         Ok(Some((key, wait)))
     }
 
@@ -348,6 +403,22 @@ impl LockoutPolicy {
         let removed = self.ledger.retain(&keep).await?;
         for ev in released.into_inner().unwrap_or_else(|p| p.into_inner()) {
             self.record(ev);
+        }
+        if let Some(m) = self.ledger.memory() {
+            // Groups whose counters and budget hold nothing any more are cold again.
+            let spent = |_: &str, e: &LedgerEntry| {
+                let mut c = e.counter.clone();
+                c.expire(now, &limits);
+                c.expire(now, &limits);
+                c.lock.is_none()
+                    && c.is_idle()
+                    && match (&e.budget, budget) {
+                        (Some(b), Some((cap, period))) => b.is_full(now, cap, period),
+                        _ => true,
+                    }
+            };
+            let cooled = m.cool(&spent).await?;
+            tracing::debug!(cooled, "lockout groups cold again");
         }
         Ok(removed)
     }
@@ -560,18 +631,22 @@ impl LockoutPolicy {
                 until: lock.until,
                 failures: lock.failures,
             };
-            self.ledger
-                .update(subject, &mut |entry: &mut LedgerEntry| {
-                    let c = &mut entry.counter;
-                    if c.lock.as_ref().is_none_or(|l| l.since < restored.since)
-                        && c.last_lock_at.is_none_or(|t| t < restored.since)
-                    {
-                        c.lock = Some(restored.clone());
-                        c.locks += 1;
-                        c.last_lock_at = Some(restored.since);
-                    }
-                })
-                .await?;
+            let Some((kind, tenant, account)) = keys::parse_subject(subject) else {
+                return Ok(());
+            };
+            let (group, limit) = self.group_of(kind, tenant.as_deref(), &account);
+            let group = Group { key: &group, limit };
+            self.update_in(group, subject, false, &mut |entry: &mut LedgerEntry, _| {
+                let c = &mut entry.counter;
+                if c.lock.as_ref().is_none_or(|l| l.since < restored.since)
+                    && c.last_lock_at.is_none_or(|t| t < restored.since)
+                {
+                    c.lock = Some(restored.clone());
+                    c.locks += 1;
+                    c.last_lock_at = Some(restored.since);
+                }
+            })
+            .await?;
         }
         Ok(())
     }
@@ -678,6 +753,11 @@ impl LockoutPolicy {
             return Ok(());
         };
         let tenant = e.tenant.as_deref();
+        let (group, threshold) = self.group_of(kind, tenant, &account);
+        if success && self.ledger.memory().is_some_and(|m| m.is_cold(&group)) {
+            // No failures to reset anywhere.
+            return Ok(());
+        }
         let net = e.ip().map(keys::network);
         let scope = self
             .scope(kind, tenant, &account, net.as_deref(), e.device_id())
@@ -687,19 +767,22 @@ impl LockoutPolicy {
         let mut lock = None;
         let mut expired = None;
         let reset = self.config.reset_on_success;
-        self.ledger
-            .update(&subject, &mut |entry: &mut LedgerEntry| {
-                expired = entry.counter.expire(e.time, &limits);
-                if !success {
-                    // Not reserved: counted without ending anyone's reservation.
-                    entry.counter.in_flight += 1;
-                    lock = entry.counter.fail(e.time, &limits);
-                } else if reset && entry.counter.lock.is_none() {
-                    entry.counter.failures = 0;
-                    entry.counter.window_start = None;
-                }
-            })
-            .await?;
+        let group = Group {
+            key: &group,
+            limit: threshold,
+        };
+        self.update_in(group, &subject, false, &mut |entry: &mut LedgerEntry, _| {
+            expired = entry.counter.expire(e.time, &limits);
+            if !success {
+                // Not reserved: counted without ending anyone's reservation.
+                entry.counter.in_flight += 1;
+                lock = entry.counter.fail(e.time, &limits);
+            } else if reset && entry.counter.lock.is_none() {
+                entry.counter.failures = 0;
+                entry.counter.window_start = None;
+            }
+        })
+        .await?;
         let r = Reserved {
             kind,
             tenant: e.tenant.clone(),
@@ -709,12 +792,186 @@ impl LockoutPolicy {
             device: None,
             net,
             ip: e.ip(),
+            hold: None,
         };
         if let Some(old) = expired {
             out.extend(self.expired_event(tenant, &account, &subject, &old));
         }
         if let Some(lock) = lock {
             out.push(self.lock_event(&r, &account, None, &lock, e.id, e.ip()));
+        }
+        Ok(())
+    }
+}
+
+impl LockoutPolicy {
+    /// Settles an attempt the ledger reserved.
+    async fn settle_reserved(
+        &self,
+        r: &Reserved,
+        s: &Settlement<'_>,
+        account: Option<&str>,
+    ) -> Result<()> {
+        match s.outcome {
+            Outcome::Failure => {
+                if let Some(acct) = account {
+                    let subject = match &r.subject {
+                        Some(sub) => sub.clone(),
+                        None => self.subject_at(r, acct).await?,
+                    };
+                    self.fail_in(r, s, acct, &subject, false, false).await?;
+                }
+            }
+            outcome => {
+                if let Some(b) = &r.budget {
+                    self.give_back(b).await?;
+                }
+                let reset = outcome == Outcome::Success && self.config.reset_on_success;
+                if let Some(subject) = &r.subject {
+                    self.ledger
+                        .update(subject, &mut |e: &mut LedgerEntry| {
+                            if outcome == Outcome::Success {
+                                e.counter.succeed(reset);
+                            } else {
+                                e.counter.release();
+                            }
+                        })
+                        .await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Settles an attempt held from memory: nothing to write while its groups stayed cold;
+    /// a failure turns them hot and is counted in the ledger.
+    async fn settle_held(
+        &self,
+        r: &Reserved,
+        hold: Hold,
+        s: &Settlement<'_>,
+        account: Option<&str>,
+    ) -> Result<()> {
+        let Some(m) = self.ledger.memory() else {
+            return Err(Error::backend(
+                "a hold from memory settled with a ledger that has no memory admission",
+                None,
+            ));
+        };
+        let failed = s.outcome == Outcome::Failure;
+        let moved = m.end(hold.clone(), failed).await?;
+        let moved = |key: &str| {
+            hold.groups
+                .iter()
+                .zip(&moved)
+                .any(|((k, _), moved)| k == key && *moved)
+        };
+        let now = self.clock.now();
+        let tenant = r.tenant.as_deref();
+        if let (Some(net), Some(b)) = (&r.net, &self.config.ip_budget) {
+            let key = keys::budget(net);
+            let group = Group {
+                key: &key,
+                limit: u64::from(b.capacity),
+            };
+            if moved(&key) {
+                if failed {
+                    let (cap, period) = (f64::from(b.capacity), b.period);
+                    self.update_in(group, &key, true, &mut |e: &mut LedgerEntry, _| {
+                        e.budget
+                            .get_or_insert_with(|| Budget::full(cap, now))
+                            .spend(now, cap, period);
+                    })
+                    .await?;
+                } else {
+                    self.unhold(group).await?;
+                }
+            }
+        }
+        let typed = r
+            .account
+            .as_deref()
+            .map(|a| self.group_of(r.kind, tenant, a));
+        let held_in_ledger = typed.as_ref().is_some_and(|(g, _)| moved(g));
+        if failed {
+            if let Some(acct) = account {
+                let subject = self.subject_at(r, acct).await?;
+                self.fail_in(r, s, acct, &subject, true, held_in_ledger)
+                    .await?;
+            }
+        } else if let (true, Some((group, limit))) = (held_in_ledger, &typed) {
+            let group = Group {
+                key: group,
+                limit: *limit,
+            };
+            match (s.outcome, account) {
+                (Outcome::Success, Some(acct)) if self.config.reset_on_success => {
+                    let subject = self.subject_at(r, acct).await?;
+                    self.update_in(group, &subject, true, &mut |e: &mut LedgerEntry, _| {
+                        if e.counter.lock.is_none() {
+                            e.counter.failures = 0;
+                            e.counter.window_start = None;
+                        }
+                    })
+                    .await?;
+                }
+                _ => self.unhold(group).await?,
+            }
+        }
+        Ok(())
+    }
+
+    /// The counter an attempt on `account` is counted in, decided now.
+    async fn subject_at(&self, r: &Reserved, account: &str) -> Result<String> {
+        let tenant = r.tenant.as_deref();
+        let scope = self
+            .scope(
+                r.kind,
+                tenant,
+                account,
+                r.net.as_deref(),
+                r.device.as_deref(),
+            )
+            .await?;
+        Ok(keys::subject(r.kind, tenant, account, &scope))
+    }
+
+    /// Counts a failed attempt on `account` in `subject`, recording the lock it causes.
+    /// `unreserved`: the attempt holds no reservation in the counter (held from memory);
+    /// `unhold`: it was moved into the ledger as a hold of the group.
+    async fn fail_in(
+        &self,
+        r: &Reserved,
+        s: &Settlement<'_>,
+        account: &str,
+        subject: &str,
+        unreserved: bool,
+        unhold: bool,
+    ) -> Result<()> {
+        let now = self.clock.now();
+        let tenant = r.tenant.as_deref();
+        let limits = self.config.limits(r.kind);
+        let (group, threshold) = self.group_of(r.kind, tenant, account);
+        let group = Group {
+            key: &group,
+            limit: threshold,
+        };
+        let (mut lock, mut expired) = (None, None);
+        self.update_in(group, subject, unhold, &mut |e: &mut LedgerEntry, _| {
+            if unreserved {
+                expired = e.counter.expire(now, &limits);
+                e.counter.in_flight += 1;
+            }
+            lock = e.counter.fail(now, &limits);
+        })
+        .await?;
+        if let Some(old) = expired {
+            if let Some(ev) = self.expired_event(tenant, account, subject, &old) {
+                self.record(ev);
+            }
+        }
+        if let Some(lock) = lock {
+            self.record(self.lock_event(r, account, s.verified, &lock, s.event, r.ip));
         }
         Ok(())
     }
@@ -748,6 +1005,13 @@ impl LockoutCheck for LockoutPolicy {
         };
         // A handler's id for the account finds the identifier's lock.
         let account = self.resolve(key.tenant, account).await?;
+        let (group, threshold) = self.group_of(key.kind, key.tenant, &account);
+        if self.ledger.memory().is_some_and(|m| m.is_cold(&group)) {
+            // No failures anywhere: nothing to read.
+            return Ok(LockStatus::Open {
+                attempts_left: Some(u32::try_from(threshold).unwrap_or(u32::MAX)),
+            });
+        }
         let now = self.clock.now();
         let net = key.ip.map(keys::network);
         let scope = self
@@ -794,9 +1058,30 @@ impl LockoutCheck for LockoutPolicy {
             device: key.device.map(str::to_owned),
             net: net.clone(),
             ip: key.ip,
+            hold: None,
         };
         if key.kind == AttemptKind::Reset {
             return Ok(Admission::Admitted(Ticket(Some(Box::new(r)))));
+        }
+        if let Some(m) = self.ledger.memory() {
+            // No recent failures for the account or from the address: held from this
+            // instance's share, without asking the ledger.
+            let budget = net.as_deref().zip(self.budget_limit());
+            let budget = budget.map(|(n, cap)| (keys::budget(n), cap));
+            let account_group = account
+                .as_deref()
+                .map(|a| self.group_of(key.kind, key.tenant, a));
+            let groups: Vec<Group<'_>> = budget
+                .iter()
+                .chain(account_group.iter())
+                .map(|(key, limit)| Group { key, limit: *limit })
+                .collect();
+            if !groups.is_empty() {
+                if let Some(hold) = m.hold(&groups) {
+                    r.hold = Some(hold);
+                    return Ok(Admission::Admitted(Ticket(Some(Box::new(r)))));
+                }
+            }
         }
         if let Some(n) = &net {
             if let Some((budget, wait)) = self.take_budget(n, now).await? {
@@ -816,13 +1101,17 @@ impl LockoutCheck for LockoutPolicy {
             .await?;
         let subject = keys::subject(key.kind, key.tenant, &account, &scope);
         let limits = self.config.limits(key.kind);
+        let (group, threshold) = self.group_of(key.kind, key.tenant, &account);
+        let group = Group {
+            key: &group,
+            limit: threshold,
+        };
         let (mut refusal, mut expired) = (None, None);
-        self.ledger
-            .update(&subject, &mut |e: &mut LedgerEntry| {
-                expired = e.counter.expire(now, &limits);
-                refusal = e.counter.reserve(now, &limits).err();
-            })
-            .await?;
+        self.update_in(group, &subject, false, &mut |e: &mut LedgerEntry, held| {
+            expired = e.counter.expire(now, &limits);
+            refusal = e.counter.reserve_held(now, &limits, held).err();
+        })
+        .await?;
         if let Some(old) = expired {
             if let Some(ev) = self.expired_event(key.tenant, &account, &subject, &old) {
                 self.record(ev);
@@ -836,11 +1125,10 @@ impl LockoutCheck for LockoutPolicy {
                 if let Err(e) = self.sync().await {
                     tracing::warn!(error = %e, "lockout could not read recent unlocks");
                 }
-                self.ledger
-                    .update(&subject, &mut |e: &mut LedgerEntry| {
-                        refusal = e.counter.reserve(now, &limits).err();
-                    })
-                    .await?;
+                self.update_in(group, &subject, false, &mut |e: &mut LedgerEntry, held| {
+                    refusal = e.counter.reserve_held(now, &limits, held).err();
+                })
+                .await?;
             }
         }
         if let Some(refusal) = refusal {
@@ -854,7 +1142,7 @@ impl LockoutCheck for LockoutPolicy {
     }
 
     async fn settle(&self, ticket: Ticket, s: Settlement<'_>) -> Result<()> {
-        let Some(r) = ticket.0 else {
+        let Some(mut r) = ticket.0 else {
             return Ok(());
         };
         self.settled
@@ -862,7 +1150,8 @@ impl LockoutCheck for LockoutPolicy {
             .unwrap_or_else(|p| p.into_inner())
             .insert(s.event);
         let now = self.clock.now();
-        let tenant = r.tenant.as_deref();
+        let tenant = r.tenant.clone();
+        let tenant = tenant.as_deref();
         if r.kind == AttemptKind::Reset {
             if let (Outcome::Success, Some(actor)) = (s.outcome, s.verified) {
                 for account in self.release(tenant, actor).await? {
@@ -877,88 +1166,63 @@ impl LockoutCheck for LockoutPolicy {
             }
             return Ok(());
         }
-        let limits = self.config.limits(r.kind);
         // The account is the typed identifier, or the handler's when none was typed.
         let account = r
             .account
             .clone()
             .or_else(|| s.verified.and_then(|a| self.account(&a.id)));
+        // What to remember of a sign-in: links and places (key, link).
+        let mut remember: Vec<(String, Option<String>)> = Vec::new();
         if let (Some(account), Some(v)) = (&account, s.verified) {
             // Tie the handler's id for the account to the identifier, so that the lock is
             // found by either.
             if let Some(id) = self.account(&v.id).filter(|id| id != account) {
-                let link = account.clone();
-                self.ledger
-                    .update(&keys::alias(tenant, &id), &mut |e: &mut LedgerEntry| {
-                        e.link = Some(link.clone());
+                remember.push((keys::alias(tenant, &id), Some(account.clone())));
+            }
+        }
+        let held = r.hold.take();
+        let from_memory = held.is_some();
+        match held {
+            Some(hold) => self.settle_held(&r, hold, &s, account.as_deref()).await?,
+            None => self.settle_reserved(&r, &s, account.as_deref()).await?,
+        }
+        if let (Outcome::Success, AttemptKind::Login, Some(acct)) = (s.outcome, r.kind, &account) {
+            // Remember the device and network the account signed in from.
+            let device = s.device.map(str::to_owned).or_else(|| r.device.clone());
+            let places = [
+                device.map(|d| format!("device:{d}")),
+                r.net.as_ref().map(|n| format!("net:{n}")),
+            ];
+            for place in places.into_iter().flatten() {
+                remember.push((keys::seen(tenant, acct, &place), None));
+            }
+        }
+        let ledger = self.ledger.clone();
+        let writes = async move {
+            for (key, link) in remember {
+                ledger
+                    .update(&key, &mut |e: &mut LedgerEntry| {
+                        if link.is_some() {
+                            e.link.clone_from(&link);
+                        }
                         e.seen = Some(now);
                     })
                     .await?;
             }
+            Ok::<(), Error>(())
+        };
+        if from_memory {
+            // Held from memory: the answer does not wait on the ledger for what only a
+            // later sign-in reads.
+            tokio::spawn(async move {
+                if let Err(e) = writes.await {
+                    tracing::warn!(error = %e, "lockout could not remember a sign-in");
+                }
+            });
+            Ok(())
+        } else {
+            writes.await
         }
-        match s.outcome {
-            Outcome::Failure => {
-                let subject = match (&r.subject, &account) {
-                    (Some(sub), _) => Some(sub.clone()),
-                    (None, Some(acct)) => {
-                        let scope = self
-                            .scope(r.kind, tenant, acct, r.net.as_deref(), r.device.as_deref())
-                            .await?;
-                        Some(keys::subject(r.kind, tenant, acct, &scope))
-                    }
-                    (None, None) => None,
-                };
-                if let (Some(subject), Some(acct)) = (subject, &account) {
-                    let mut lock = None;
-                    self.ledger
-                        .update(&subject, &mut |e: &mut LedgerEntry| {
-                            lock = e.counter.fail(now, &limits);
-                        })
-                        .await?;
-                    if let Some(lock) = lock {
-                        self.record(self.lock_event(&r, acct, s.verified, &lock, s.event, r.ip));
-                    }
-                }
-            }
-            outcome => {
-                if let Some(b) = &r.budget {
-                    self.give_back(b).await?;
-                }
-                let reset = outcome == Outcome::Success && self.config.reset_on_success;
-                if let Some(subject) = &r.subject {
-                    self.ledger
-                        .update(subject, &mut |e: &mut LedgerEntry| {
-                            if outcome == Outcome::Success {
-                                e.counter.succeed(reset);
-                            } else {
-                                e.counter.release();
-                            }
-                        })
-                        .await?;
-                }
-                if let (Outcome::Success, AttemptKind::Login, Some(acct)) =
-                    (outcome, r.kind, &account)
-                {
-                    // Remember the device and network the account signed in from.
-                    let device = s.device.map(str::to_owned).or_else(|| r.device.clone());
-                    let places = [
-                        device.map(|d| format!("device:{d}")),
-                        r.net.as_ref().map(|n| format!("net:{n}")),
-                    ];
-                    for place in places.into_iter().flatten() {
-                        self.ledger
-                            .update(
-                                &keys::seen(tenant, acct, &place),
-                                &mut |e: &mut LedgerEntry| {
-                                    e.seen = Some(now);
-                                },
-                            )
-                            .await?;
-                    }
-                }
-            }
-        }
-        Ok(())
     }
 
     fn normalizer(&self) -> Arc<dyn Normalize> {

@@ -1,9 +1,13 @@
 //! [`PgLedger`]: the lockout's counters in PostgreSQL, shared by every app instance, so that
 //! parallel attempts on several instances reserve at most the threshold between them.
 
-use activity_core::lockout::{Change, Keep, LedgerEntry, LockoutLedger};
+use std::sync::Arc;
+
+use activity_core::lockout::{Change, Keep, LedgerEntry, LockoutLedger, MemoryAdmission};
 use async_trait::async_trait;
 use sqlx::{AssertSqlSafe, PgPool, Row};
+
+mod memory;
 
 use crate::error::to_core_from;
 use crate::sql::Dialect;
@@ -25,10 +29,14 @@ use crate::PgStore;
 /// let policy = LockoutPolicy::new(store, LockoutConfig::default()).ledger(Arc::new(ledger));
 /// # Ok(()) }
 /// ```
+///
+/// With [`memory_admission`](Self::memory_admission), attempts on accounts and addresses
+/// with no recent failures are admitted from memory, without a round trip.
 #[derive(Debug, Clone)]
 pub struct PgLedger {
     pool: PgPool,
     table: String,
+    memory: Option<Arc<memory::Shares>>,
 }
 
 impl PgLedger {
@@ -37,7 +45,51 @@ impl PgLedger {
         Self {
             pool: store.pool().clone(),
             table: format!("{}activity_lockout", store.tables().prefix),
+            memory: None,
         }
+    }
+
+    /// Admits attempts on accounts and addresses with no recent failures from memory,
+    /// among `instances` app instances sharing this ledger (every one started with the
+    /// same number and the same lockout settings). Each takes one of `instances` slots
+    /// and may then have up to `threshold / instances` attempts of each such account (and
+    /// `capacity / instances` of each address's budget) in flight without asking the
+    /// database; the database counts those shares until a failure turns the account hot,
+    /// when every instance moves its attempts in flight into the database (told by
+    /// `NOTIFY`) and decides there from then on. So `N` parallel wrong passwords on any
+    /// mix of instances still let at most the threshold through, and a sign-in with no
+    /// recent failures costs no round trip. An instance beyond `instances` (no free slot)
+    /// decides everything in the database.
+    ///
+    /// It holds one connection of the pool for `LISTEN` and renews its slot every five
+    /// seconds (a slot is free again fifteen seconds after its instance stops). Run
+    /// [`LockoutPolicy::prune`](activity_core::lockout::LockoutPolicy::prune)
+    /// periodically: it also turns accounts cold again.
+    ///
+    /// ```no_run
+    /// # async fn f(store: &activity_sqlx::PgStore) -> Result<(), Box<dyn std::error::Error>> {
+    /// use activity_sqlx::PgLedger;
+    /// let ledger = PgLedger::for_store(store);
+    /// ledger.migrate().await?;
+    /// let ledger = ledger.memory_admission(2).await?;
+    /// assert!(ledger.memory_ready());
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Instances`](crate::Error::Instances) when `instances` is 0 or differs from
+    /// what the instances already sharing the ledger were started with; the database's.
+    pub async fn memory_admission(mut self, instances: u64) -> Result<Self, crate::Error> {
+        let shares =
+            memory::Shares::start(self.pool.clone(), self.table.clone(), instances).await?;
+        self.memory = Some(shares);
+        Ok(self)
+    }
+
+    /// Whether attempts are admitted from memory now: memory admission is on, this
+    /// instance holds a slot, and it knows the hot accounts.
+    pub fn memory_ready(&self) -> bool {
+        self.memory.as_ref().is_some_and(|m| m.ready())
     }
 
     /// The table it keeps its rows in.
@@ -58,6 +110,7 @@ impl PgLedger {
         sqlx::query(AssertSqlSafe(sql.clone()))
             .execute(&self.pool)
             .await?;
+        memory::migrate(&self.pool, &self.table).await?;
         Ok(())
     }
 }
@@ -213,5 +266,9 @@ impl LockoutLedger for PgLedger {
         }
         tx.commit().await.map_err(core)?;
         Ok(n)
+    }
+
+    fn memory(&self) -> Option<&dyn MemoryAdmission> {
+        self.memory.as_deref().map(|m| m as &dyn MemoryAdmission)
     }
 }
