@@ -1154,3 +1154,85 @@ async fn an_instance_beyond_the_slots_decides_in_the_database() {
     }
     schema.drop().await;
 }
+
+#[tokio::test]
+async fn an_account_is_admitted_from_memory_again_once_its_failures_are_spent() {
+    use activity_core::lockout::{Admission, LockKey, LockoutCheck, Settlement};
+    use activity_core::{ManualClock, Outcome};
+    let Some(schema) = activity_tests::pg::schema().await else {
+        return;
+    };
+    let store = activity_sqlx::PgStore::from_pool(schema.pool.clone());
+    store.migrate().await.unwrap();
+    let ledger = activity_sqlx::PgLedger::for_store(&store);
+    ledger.migrate().await.unwrap();
+    let hot_table = format!("{}_hot", ledger.table());
+    let ledger = Arc::new(ledger.memory_admission(1).await.unwrap());
+    let clock = ManualClock::new(chrono::Utc::now());
+    let store: Arc<dyn ActivityStore> = Arc::new(store);
+    let policy = Arc::new(
+        LockoutPolicy::new(store.clone(), threshold(3))
+            .ledger(ledger.clone())
+            .clock(clock.clone()),
+    );
+    let (_recorder, guard) = Recorder::builder(store.clone())
+        .lockout(policy.clone())
+        .clock(clock.clone())
+        .start();
+    let attempt = |outcome: Outcome| {
+        let policy = policy.clone();
+        async move {
+            let key = LockKey {
+                ip: Some("192.0.2.8".parse().unwrap()),
+                ..LockKey::account(None, "victim")
+            };
+            let Admission::Admitted(ticket) = policy.admit(&key).await.unwrap() else {
+                panic!("refused");
+            };
+            let s = Settlement {
+                event: uuid::Uuid::now_v7(),
+                outcome,
+                verified: None,
+                device: None,
+            };
+            policy.settle(ticket, s).await.unwrap();
+        }
+    };
+    let hot_rows = || {
+        let (pool, table) = (schema.pool.clone(), hot_table.clone());
+        async move {
+            let n: i64 =
+                sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM {table}")))
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap();
+            n
+        }
+    };
+    // A success on a cold account leaves nothing in the database.
+    attempt(Outcome::Success).await;
+    assert_eq!(hot_rows().await, 0);
+    // A failure turns the account and the address hot.
+    attempt(Outcome::Failure).await;
+    assert_eq!(hot_rows().await, 2);
+    // Still within the window: the prune keeps them hot.
+    policy.prune().await.unwrap();
+    assert_eq!(hot_rows().await, 2);
+    // Once the failure and the budget are spent, the prune turns them cold; after the
+    // notice reaches this instance, a success again leaves nothing in the database.
+    clock.advance(chrono::Duration::days(2));
+    let mut cold = false;
+    for _ in 0..100 {
+        policy.prune().await.unwrap();
+        assert_eq!(hot_rows().await, 0);
+        attempt(Outcome::Success).await;
+        if hot_rows().await == 0 {
+            cold = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(cold, "the account never became cold again");
+    guard.shutdown().await;
+    schema.drop().await;
+}
